@@ -1,0 +1,124 @@
+# EPSIP -- SIP Outbound (RFC 5626) edge proxy.
+#
+#   make            build the four executables into build/bin
+#   make run        build and run on embedded defaults (ARGS="..." for flags)
+#   make test       unit tests (plain and ASan/UBSan) + integration tests
+#   make deps       install the Debian packages needed to build and test
+#
+# Each service is services/<name>/; its main.c becomes the executable and
+# the other files a library the unit tests link against.
+
+CC	?= cc
+BUILD	?= build
+DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
+	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
+	python3-pytest iproute2 valgrind
+WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
+LDLIBS	= -lnng -losipparser2 -ljansson -lmbedcrypto -lsqlite3 -lpthread
+SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+SERVICES = supervisor flow-manager sip-router registrar-bridge
+BIN_supervisor		= epsipd
+BIN_flow-manager	= epsip-flow-manager
+BIN_sip-router		= epsip-sip-router
+BIN_registrar-bridge	= epsip-registrar-bridge
+
+COMMON_SRC	= $(wildcard common/*.c)
+UNIT_SRC	= $(wildcard tests/unit/*_test.c)
+svc_lib_src	= $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))
+LIB_SRC		= $(COMMON_SRC) $(foreach s,$(SERVICES),$(call svc_lib_src,$(s)))
+
+# $(1) = variant dir (release|asan)
+objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
+
+BINS = $(foreach s,$(SERVICES),$(BUILD)/bin/$(BIN_$(s)))
+UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
+UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit unit-asan integration check-deps clean \
+	bench valgrind format
+all: $(BINS)
+
+Q	= @
+ifeq ($(V),1)
+Q	=
+endif
+
+$(BUILD)/release/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-ASAN $<")
+	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) -c $< -o $@
+
+$(BUILD)/release/libepsip.a: $(call objs,release,$(LIB_SRC))
+	$(Q)rm -f $@; ar rcs $@ $^
+$(BUILD)/asan/libepsip.a: $(call objs,asan,$(LIB_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+define service_rule
+$(BUILD)/bin/$(BIN_$(1)): $(BUILD)/release/obj/services/$(1)/main.o $(BUILD)/release/libepsip.a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(CFLAGS) $$^ -o $$@ $$(LDLIBS)
+$(BUILD)/asan/bin/$(BIN_$(1)): $(BUILD)/asan/obj/services/$(1)/main.o $(BUILD)/asan/libepsip.a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD-ASAN $$@")
+	$$(Q)$$(CC) $$(CFLAGS) $$(SAN) $$^ -o $$@ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+$(BUILD)/release/tests/%: $(BUILD)/release/obj/tests/unit/%.o $(BUILD)/release/libepsip.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+$(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(BUILD)/asan/libepsip.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ -o $@ $(LDLIBS) -lcmocka
+
+# Install what is missing (apt-get needs root: sudo is used when not root).
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec $(BUILD)/bin/epsipd $(ARGS)
+
+unit: $(UNIT_BINS)
+	@tests/run-unit.sh release $(UNIT_BINS)
+unit-asan: $(UNIT_BINS_ASAN)
+	@tests/run-unit.sh asan $(UNIT_BINS_ASAN)
+integration: $(BINS)
+	@tests/run-integration.sh $(BUILD)/bin
+
+# One summary line at the end: "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(UNIT_BINS_ASAN)
+	@tests/run-all.sh $(BUILD)
+
+valgrind: $(UNIT_BINS)
+	@tests/run-unit.sh valgrind $(UNIT_BINS)
+
+bench: $(BINS)
+	@bench/run.sh $(BUILD)/bin
+
+format:
+	clang-format -i $(COMMON_SRC) $(wildcard services/*/*.c) include/epsip/*.h
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,640 @@
+/*
+ * config.c -- the configuration table, its file format and its flags.
+ *
+ * One table describes every key: its type, range and help text.  The file
+ * parser, the flag parser, the effective-config writer and --help all read
+ * that table, so a key cannot exist in one place and not another.
+ * DIAGNOSTICS: nothing fatal here; callers print the one-line error and
+ * exit 2.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "epsip/config.h"
+
+enum key_type {
+	KEY_ADDR_LIST,	/* listen */
+	KEY_NAME_LIST,	/* domain, alias */
+	KEY_STRING,
+	KEY_PATH,
+	KEY_ADDR,
+	KEY_UINT,
+	KEY_LOG_LEVEL,
+	KEY_RECORD_ROUTE,
+	KEY_PATH_POLICY,
+};
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset;		/* of the value in struct epsip_config */
+	size_t count_offset;	/* lists: of the count */
+	size_t capacity;	/* lists: max entries; strings: size */
+	unsigned min, max;	/* KEY_UINT */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct epsip_config, f)
+#define SZ(f) sizeof(((struct epsip_config *)0)->f)
+
+static const struct config_key config_keys[] = {
+	{ "listen", KEY_ADDR_LIST, OFF(listen), OFF(listen_count),
+	    CONFIG_MAX_LISTEN, 0, 0,
+	    "ADDR:PORT for SIP over UDP and TCP (repeatable)" },
+	{ "domain", KEY_NAME_LIST, OFF(domain), OFF(domain_count),
+	    CONFIG_MAX_DOMAINS, 0, 0,
+	    "domain served by the registrar (repeatable; none: any)" },
+	{ "alias", KEY_NAME_LIST, OFF(alias), OFF(alias_count),
+	    CONFIG_MAX_ALIASES, 0, 0,
+	    "another host name of this edge (repeatable)" },
+	{ "advertise", KEY_STRING, OFF(advertise), 0, SZ(advertise), 0, 0,
+	    "HOST[:PORT] put in Path/Record-Route/Via (default: flow address)" },
+	{ "run-dir", KEY_PATH, OFF(run_dir), 0, CONFIG_RUN_DIR_MAX, 0, 0,
+	    "private directory for IPC sockets (mode 0700)" },
+	{ "state-dir", KEY_PATH, OFF(state_dir), 0, SZ(state_dir), 0, 0,
+	    "directory for the token key and the registrar database" },
+	{ "key-file", KEY_PATH, OFF(key_file), 0, SZ(key_file), 0, 0,
+	    "flow-token key (created 0600 if missing)" },
+	{ "previous-key-file", KEY_PATH, OFF(previous_key_file), 0,
+	    SZ(previous_key_file), 0, 0,
+	    "previous flow-token key, still accepted (rotation)" },
+	{ "registrar-db", KEY_PATH, OFF(registrar_db), 0, SZ(registrar_db),
+	    0, 0, "SQLite file of the embedded registrar" },
+	{ "stats", KEY_ADDR, OFF(stats), 0, 0, 0, 0,
+	    "ADDR:PORT of the HTTP stats endpoint" },
+	{ "libexec-dir", KEY_PATH, OFF(libexec_dir), 0, SZ(libexec_dir), 0, 0,
+	    "directory of the service executables (default: epsipd's)" },
+	{ "log-level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0, 0,
+	    "debug, info, warn or error" },
+	{ "instance", KEY_UINT, OFF(instance), 0, 0, 1, 65535,
+	    "flow-manager instance number, carried in tokens" },
+	{ "flows-per-child", KEY_UINT, OFF(flows_per_child), 0, 0, 1, 18000,
+	    "flows per flow-manager child (1: a process per flow)" },
+	{ "max-flows", KEY_UINT, OFF(max_flows), 0, 0, 1, 1000000,
+	    "flows one flow-manager instance holds at most" },
+	{ "max-message-size", KEY_UINT, OFF(max_message_size), 0, 0, 1024,
+	    65535, "largest SIP message accepted on a stream, bytes" },
+	{ "flow-timer", KEY_UINT, OFF(flow_timer), 0, 0, 1, 86400,
+	    "Flow-Timer seconds advertised in REGISTER 2xx" },
+	{ "flow-grace", KEY_UINT, OFF(flow_grace), 0, 0, 0, 3600,
+	    "seconds of silence tolerated beyond Flow-Timer" },
+	{ "idle-timeout", KEY_UINT, OFF(idle_timeout), 0, 0, 1, 86400,
+	    "idle seconds before a flow without Flow-Timer is closed" },
+	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
+	    "registrar: shorter registrations get 423" },
+	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
+	    "registrar: expiry when the REGISTER names none" },
+	{ "max-expires", KEY_UINT, OFF(max_expires), 0, 0, 1, 604800,
+	    "registrar: longer registrations are shortened" },
+	{ "record-route", KEY_RECORD_ROUTE, OFF(record_route), 0, 0, 0, 0,
+	    "always | outbound: when to Record-Route dialogs on a flow" },
+	{ "path-policy", KEY_PATH_POLICY, OFF(path_policy), 0, 0, 0, 0,
+	    "lenient | strict: Path without Supported: path" },
+};
+
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const struct config_key *
+config_find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(config_keys[i].name, name) == 0) {
+			return (&config_keys[i]);
+		}
+	}
+	return (NULL);
+}
+
+void
+config_defaults(struct epsip_config *cfg)
+{
+	const char *home = getenv("HOME");
+
+	memset(cfg, 0, sizeof(*cfg));
+	config_parse_addr("0.0.0.0:5060", 5060, &cfg->listen[0]);
+	cfg->listen_count = 1;
+	config_parse_addr("127.0.0.1:8060", 8060, &cfg->stats);
+	if (geteuid() == 0) {
+		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/run/epsip");
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir),
+		    "/var/lib/epsip");
+	} else {
+		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/epsip-%u",
+		    (unsigned)geteuid());
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir),
+		    "%s/.local/state/epsip", home ? home : "/tmp");
+	}
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->instance = 1;
+	cfg->flows_per_child = 4096;
+	cfg->max_flows = 100000;
+	cfg->max_message_size = 65535;
+	cfg->flow_timer = 120;
+	cfg->flow_grace = 10;
+	cfg->idle_timeout = 900;
+	cfg->min_expires = 60;
+	cfg->default_expires = 3600;
+	cfg->max_expires = 7200;
+	cfg->record_route = RECORD_ROUTE_ALWAYS;
+	cfg->path_policy = PATH_LENIENT;
+}
+
+int
+config_parse_addr(const char *text, uint16_t default_port,
+    struct epsip_addr *addr)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port = NULL, *end;
+	unsigned long p = default_port;
+	size_t hlen;
+	char *ep;
+
+	memset(addr, 0, sizeof(*addr));
+	if (text[0] == '[') {
+		if ((end = strchr(text, ']')) == NULL) {
+			return (-1);
+		}
+		hlen = (size_t)(end - text - 1);
+		if (hlen >= sizeof(host)) {
+			return (-1);
+		}
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		if (end[1] == ':') {
+			port = end + 2;
+		} else if (end[1] != '\0') {
+			return (-1);
+		}
+	} else {
+		end = strrchr(text, ':');
+		hlen = end ? (size_t)(end - text) : strlen(text);
+		if (hlen >= sizeof(host) || (end && strchr(text, ':') != end)) {
+			return (-1);
+		}
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		port = end ? end + 1 : NULL;
+	}
+	if (port != NULL) {
+		errno = 0;
+		p = strtoul(port, &ep, 10);
+		if (*port == '\0' || *ep != '\0' || errno || p == 0 ||
+		    p > 65535) {
+			return (-1);
+		}
+	}
+	addr->port = (uint16_t)p;
+	if (inet_pton(AF_INET, host, addr->ip) == 1) {
+		addr->family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, addr->ip) == 1) {
+		addr->family = AF_INET6;
+	} else {
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_set_uint(const struct config_key *k, unsigned *dst, const char *value,
+    char *err, size_t errcap)
+{
+	unsigned long v;
+	char *ep;
+
+	errno = 0;
+	v = strtoul(value, &ep, 10);
+	if (*value == '\0' || *ep != '\0' || errno || value[0] == '-' ||
+	    v < k->min || v > k->max) {
+		snprintf(err, errcap, "%s: \"%s\" is not a number from %u to %u",
+		    k->name, value, k->min, k->max);
+		return (-1);
+	}
+	*dst = (unsigned)v;
+	return (0);
+}
+
+static int
+config_valid_name(const char *value)
+{
+	if (*value == '\0') {
+		return (0);
+	}
+	for (const char *p = value; *p; p++) {
+		if (!isalnum((unsigned char)*p) && !strchr(".-_:[]", *p)) {
+			return (0);
+		}
+	}
+	return (1);
+}
+
+int
+config_set(struct epsip_config *cfg, const char *key, const char *value,
+    char *err, size_t errcap)
+{
+	const struct config_key *k = config_find_key(key);
+	char *base = (char *)cfg;
+	size_t *count;
+
+	if (k == NULL) {
+		snprintf(err, errcap, "%s: unknown key", key);
+		return (-1);
+	}
+	switch (k->type) {
+	case KEY_ADDR_LIST:
+	case KEY_NAME_LIST:
+		count = (size_t *)(base + k->count_offset);
+		if (*count >= k->capacity) {
+			snprintf(err, errcap, "%s: at most %zu values", key,
+			    k->capacity);
+			return (-1);
+		}
+		if (k->type == KEY_ADDR_LIST) {
+			struct epsip_addr *list = (void *)(base + k->offset);
+
+			if (config_parse_addr(value, 5060, &list[*count])) {
+				snprintf(err, errcap, "%s: \"%s\" is not "
+				    "ADDR:PORT", key, value);
+				return (-1);
+			}
+		} else {
+			char (*list)[CONFIG_NAME_MAX] = (void *)(base +
+			    k->offset);
+
+			if (!config_valid_name(value) ||
+			    strlen(value) >= CONFIG_NAME_MAX) {
+				snprintf(err, errcap, "%s: \"%s\" is not a "
+				    "host name", key, value);
+				return (-1);
+			}
+			snprintf(list[*count], CONFIG_NAME_MAX, "%s", value);
+		}
+		(*count)++;
+		return (0);
+	case KEY_STRING:
+	case KEY_PATH:
+		if (strlen(value) >= k->capacity ||
+		    (k->type == KEY_PATH && value[0] != '/' && value[0])) {
+			snprintf(err, errcap, "%s: \"%s\" must be %s shorter "
+			    "than %zu bytes", key, value,
+			    k->type == KEY_PATH ? "an absolute path" :
+			    "a string", k->capacity);
+			return (-1);
+		}
+		snprintf(base + k->offset, k->capacity, "%s", value);
+		return (0);
+	case KEY_ADDR:
+		if (config_parse_addr(value, 8060,
+		    (struct epsip_addr *)(base + k->offset))) {
+			snprintf(err, errcap, "%s: \"%s\" is not ADDR:PORT",
+			    key, value);
+			return (-1);
+		}
+		return (0);
+	case KEY_UINT:
+		return (config_set_uint(k, (unsigned *)(base + k->offset),
+		    value, err, errcap));
+	case KEY_LOG_LEVEL:
+		if (log_level_parse(value, &cfg->log_level) == -1) {
+			snprintf(err, errcap, "%s: \"%s\" is not debug, info, "
+			    "warn or error", key, value);
+			return (-1);
+		}
+		return (0);
+	case KEY_RECORD_ROUTE:
+		if (strcmp(value, "always") == 0) {
+			cfg->record_route = RECORD_ROUTE_ALWAYS;
+		} else if (strcmp(value, "outbound") == 0) {
+			cfg->record_route = RECORD_ROUTE_OUTBOUND;
+		} else {
+			snprintf(err, errcap, "%s: \"%s\" is not always or "
+			    "outbound", key, value);
+			return (-1);
+		}
+		return (0);
+	case KEY_PATH_POLICY:
+		if (strcmp(value, "lenient") == 0) {
+			cfg->path_policy = PATH_LENIENT;
+		} else if (strcmp(value, "strict") == 0) {
+			cfg->path_policy = PATH_STRICT;
+		} else {
+			snprintf(err, errcap, "%s: \"%s\" is not lenient or "
+			    "strict", key, value);
+			return (-1);
+		}
+		return (0);
+	}
+	snprintf(err, errcap, "%s: unknown key type", key);
+	return (-1);
+}
+
+/* Lists given explicitly replace the default list instead of adding to it. */
+struct config_seen {
+	int listen, domain, alias;
+};
+
+static int
+config_apply(struct epsip_config *cfg, struct config_seen *seen,
+    const char *key, const char *value, char *err, size_t errcap)
+{
+	if (strcmp(key, "listen") == 0 && !seen->listen++) {
+		cfg->listen_count = 0;
+	} else if (strcmp(key, "domain") == 0 && !seen->domain++) {
+		cfg->domain_count = 0;
+	} else if (strcmp(key, "alias") == 0 && !seen->alias++) {
+		cfg->alias_count = 0;
+	}
+	return (config_set(cfg, key, value, err, errcap));
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s)) {
+		s++;
+	}
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1])) {
+		*--e = '\0';
+	}
+	return (s);
+}
+
+static int
+config_load(struct epsip_config *cfg, struct config_seen *seen,
+    const char *path, char *err, size_t errcap)
+{
+	char line[1024], inner[512];
+	unsigned lineno = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errcap, "config: %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *hash;
+
+		lineno++;
+		if ((hash = strchr(line, '#')) != NULL) {
+			*hash = '\0';
+		}
+		s = trim(line);
+		if (*s == '\0') {
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errcap, "%s:%u: %s: expected key = value",
+			    path, lineno, s);
+			fclose(f);
+			return (-1);
+		}
+		*eq = '\0';
+		if (config_apply(cfg, seen, trim(s), trim(eq + 1), inner,
+		    sizeof(inner)) == -1) {
+			snprintf(err, errcap, "%s:%u: %s", path, lineno, inner);
+			fclose(f);
+			return (-1);
+		}
+	}
+	fclose(f);
+	return (0);
+}
+
+int
+config_load_file(struct epsip_config *cfg, const char *path, char *err,
+    size_t errcap)
+{
+	struct config_seen seen = { 0, 0, 0 };
+
+	return (config_load(cfg, &seen, path, err, errcap));
+}
+
+int
+config_parse_args(struct epsip_config *cfg, int argc, char **argv,
+    config_extra_option extra, void *extra_arg, int *want_help,
+    int *check_only, char *err, size_t errcap)
+{
+	struct config_seen seen = { 0, 0, 0 };
+	struct config_seen flag_seen = { 0, 0, 0 };
+
+	*want_help = *check_only = 0;
+	/* The file first, wherever --config stands, so flags win over it. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			if (config_load(cfg, &seen, argv[i + 1], err, errcap)) {
+				return (-1);
+			}
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			if (config_load(cfg, &seen, argv[i] + 9, err, errcap)) {
+				return (-1);
+			}
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		char name[64];
+		const char *arg = argv[i], *value, *eq;
+		int used;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			*want_help = 1;
+			continue;
+		}
+		if (strcmp(arg, "-n") == 0) {
+			*check_only = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errcap, "%s: unexpected argument", arg);
+			return (-1);
+		}
+		arg += 2;
+		if ((eq = strchr(arg, '=')) != NULL) {
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - arg),
+			    arg);
+			value = eq + 1;
+			used = 0;
+		} else {
+			snprintf(name, sizeof(name), "%s", arg);
+			value = i + 1 < argc ? argv[i + 1] : NULL;
+			used = 1;
+		}
+		if (strcmp(name, "config") == 0) {
+			i += used;
+			continue;
+		}
+		if (config_find_key(name) == NULL) {
+			int n = extra ? extra(name, value, extra_arg) : -1;
+
+			if (n < 0) {
+				snprintf(err, errcap, "--%s: unknown option",
+				    name);
+				return (-1);
+			}
+			i += eq ? 0 : n;
+			continue;
+		}
+		if (value == NULL) {
+			snprintf(err, errcap, "--%s: needs a value", name);
+			return (-1);
+		}
+		if (config_apply(cfg, &flag_seen, name, value, err, errcap)) {
+			return (-1);
+		}
+		i += used;
+	}
+	return (0);
+}
+
+static int
+config_join(char dst[CONFIG_PATH_MAX], const char *dir, const char *file,
+    const char *key, char *err, size_t errcap)
+{
+	int n = snprintf(dst, CONFIG_PATH_MAX, "%s/%s", dir, file);
+
+	if (n < 0 || n >= CONFIG_PATH_MAX) {
+		snprintf(err, errcap, "%s: state-dir is too long", key);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+config_finish(struct epsip_config *cfg, char *err, size_t errcap)
+{
+	if (cfg->key_file[0] == '\0' && config_join(cfg->key_file,
+	    cfg->state_dir, "flow-token.key", "key-file", err, errcap)) {
+		return (-1);
+	}
+	if (cfg->registrar_db[0] == '\0' && config_join(cfg->registrar_db,
+	    cfg->state_dir, "registrar.sqlite", "registrar-db", err, errcap)) {
+		return (-1);
+	}
+	if (cfg->listen_count == 0) {
+		snprintf(err, errcap, "listen: at least one address needed");
+		return (-1);
+	}
+	if (cfg->min_expires > cfg->max_expires) {
+		snprintf(err, errcap, "min-expires: larger than max-expires");
+		return (-1);
+	}
+	if (cfg->default_expires < cfg->min_expires ||
+	    cfg->default_expires > cfg->max_expires) {
+		snprintf(err, errcap, "default-expires: outside min-expires.."
+		    "max-expires");
+		return (-1);
+	}
+	if (strlen(cfg->run_dir) > CONFIG_RUN_DIR_MAX) {
+		snprintf(err, errcap, "run-dir: longer than %d bytes (IPC "
+		    "socket paths must fit sun_path)", CONFIG_RUN_DIR_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+config_write_key(const struct epsip_config *cfg, const struct config_key *k,
+    FILE *out)
+{
+	const char *base = (const char *)cfg;
+	char buf[128];
+
+	switch (k->type) {
+	case KEY_ADDR_LIST: {
+		const struct epsip_addr *list = (const void *)(base +
+		    k->offset);
+		size_t n = *(const size_t *)(base + k->count_offset);
+
+		for (size_t i = 0; i < n; i++) {
+			epsip_addr_format(&list[i], buf, sizeof(buf));
+			fprintf(out, "%s = %s\n", k->name, buf);
+		}
+		break;
+	}
+	case KEY_NAME_LIST: {
+		const char (*list)[CONFIG_NAME_MAX] = (const void *)(base +
+		    k->offset);
+		size_t n = *(const size_t *)(base + k->count_offset);
+
+		for (size_t i = 0; i < n; i++) {
+			fprintf(out, "%s = %s\n", k->name, list[i]);
+		}
+		break;
+	}
+	case KEY_STRING:
+	case KEY_PATH:
+		if (base[k->offset] != '\0') {
+			fprintf(out, "%s = %s\n", k->name, base + k->offset);
+		}
+		break;
+	case KEY_ADDR:
+		epsip_addr_format((const void *)(base + k->offset), buf,
+		    sizeof(buf));
+		fprintf(out, "%s = %s\n", k->name, buf);
+		break;
+	case KEY_UINT:
+		fprintf(out, "%s = %u\n", k->name,
+		    *(const unsigned *)(base + k->offset));
+		break;
+	case KEY_LOG_LEVEL: {
+		static const char *const names[] = { "debug", "info", "warn",
+		    "error" };
+
+		fprintf(out, "%s = %s\n", k->name, names[cfg->log_level]);
+		break;
+	}
+	case KEY_RECORD_ROUTE:
+		fprintf(out, "%s = %s\n", k->name, cfg->record_route ==
+		    RECORD_ROUTE_ALWAYS ? "always" : "outbound");
+		break;
+	case KEY_PATH_POLICY:
+		fprintf(out, "%s = %s\n", k->name, cfg->path_policy ==
+		    PATH_LENIENT ? "lenient" : "strict");
+		break;
+	}
+}
+
+int
+config_write(const struct epsip_config *cfg, FILE *out)
+{
+	fprintf(out, "# effective EPSIP configuration, written by epsipd\n");
+	for (size_t i = 0; i < NKEYS; i++) {
+		config_write_key(cfg, &config_keys[i], out);
+	}
+	return (ferror(out) ? -1 : 0);
+}
+
+void
+config_usage(FILE *out, const char *progname)
+{
+	fprintf(out, "usage: %s [--config FILE] [-n] [--KEY VALUE ...]\n\n"
+	    "  --config FILE             key = value file ('#' comments)\n"
+	    "  -n                        check the configuration and exit\n"
+	    "  --help                    this text\n", progname);
+	for (size_t i = 0; i < NKEYS; i++) {
+		fprintf(out, "  --%-23s %s\n", config_keys[i].name,
+		    config_keys[i].help);
+	}
+}
+
+int
+config_serves_domain(const struct epsip_config *cfg, const char *host)
+{
+	if (cfg->domain_count == 0) {
+		return (1);
+	}
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		if (strcasecmp(cfg->domain[i], host) == 0) {
+			return (1);
+		}
+	}
+	return (0);
+}

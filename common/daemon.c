@@ -1,0 +1,140 @@
+/*
+ * daemon.c -- the skeleton every EPSIP service runs in.
+ *
+ * Owns argv and configuration, logging, SIGTERM/SIGINT, the event loop,
+ * the HELLO to the supervisor and the once-a-second STATS report, so that a
+ * service's main() only names its callbacks.  Services are started by the
+ * supervisor with fork+exec (nng is not fork-safe) and die with it.
+ * DIAGNOSTICS: bad configuration exits 2; failing to start exits 1.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "epsip/daemon.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+#include "epsip/version.h"
+
+static char daemon_instance[64];
+
+void
+daemon_set_instance_name(struct daemon *d, const char *name)
+{
+	snprintf(daemon_instance, sizeof(daemon_instance), "%s", name);
+	d->instance_name = daemon_instance;
+}
+
+static void
+daemon_send_json(struct daemon *d, enum epsip_msg_type type, json_t *body)
+{
+	struct epsip_msg msg;
+	char *text;
+
+	json_object_set_new(body, "service", json_string(d->service->name));
+	json_object_set_new(body, "instance", json_string(d->instance_name));
+	json_object_set_new(body, "pid", json_integer(getpid()));
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		return;
+	}
+	epsip_msg_init(&msg, type);
+	msg.payload = (const uint8_t *)text;
+	msg.payload_len = strlen(text);
+	(void)ipc_send(d->supervisor, &msg);
+	free(text);
+}
+
+static void
+daemon_report(struct loop *loop, void *arg)
+{
+	struct daemon *d = arg;
+	json_t *body = json_object();
+	long rss, priv;
+
+	(void)loop;
+	json_object_set_new(body, "counters", stats_to_json());
+	if (stats_memory_kib(&rss, &priv) == 0) {
+		json_object_set_new(body, "rss_kib", json_integer(rss));
+		json_object_set_new(body, "private_kib", json_integer(priv));
+	}
+	if (d->service->report != NULL) {
+		d->service->report(d, body);
+	}
+	daemon_send_json(d, EPSIP_MSG_STATS, body);
+	json_decref(body);
+}
+
+static void
+daemon_hello(struct daemon *d)
+{
+	json_t *body = json_object();
+
+	json_object_set_new(body, "version", json_string(EPSIP_VERSION));
+	json_object_set_new(body, "msg_version",
+	    json_integer(EPSIP_MSG_VERSION));
+	daemon_send_json(d, EPSIP_MSG_HELLO, body);
+	json_decref(body);
+}
+
+static void
+daemon_on_stop_signal(struct loop *loop, int signo, void *arg)
+{
+	(void)arg;
+	log_info("signal %d: stopping", signo);
+	loop_stop(loop);
+}
+
+int
+daemon_main(const struct daemon_service *service, int argc, char **argv)
+{
+	struct daemon d;
+	char err[512], url[CONFIG_PATH_MAX + 32];
+	int help, check, rv;
+
+	memset(&d, 0, sizeof(d));
+	d.service = service;
+	d.instance_name = service->name;
+	log_init(service->name, LOG_LEVEL_INFO);
+	config_defaults(&d.cfg);
+	if (config_parse_args(&d.cfg, argc, argv, service->extra_option,
+	    service->arg, &help, &check, err, sizeof(err)) == -1 ||
+	    config_finish(&d.cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		return (2);
+	}
+	if (help) {
+		config_usage(stdout, argv[0]);
+		return (0);
+	}
+	log_set_level(d.cfg.log_level);
+	/* Die with the supervisor instead of holding sockets as an orphan. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.loop = loop_new()) == NULL) {
+		fatal("loop");
+	}
+	loop_on_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d);
+	loop_on_signal(d.loop, SIGINT, daemon_on_stop_signal, &d);
+	if (ipc_service_url(d.cfg.run_dir, "supervisor", url, sizeof(url)) ||
+	    ipc_push_dial(&d.supervisor, url, 0, 16) == -1) {
+		fatalx("cannot dial the supervisor in %s", d.cfg.run_dir);
+	}
+	if (service->start(&d) == -1) {
+		log_error("failed to start");
+		return (1);
+	}
+	daemon_hello(&d);
+	loop_every(d.loop, 1000, daemon_report, &d);
+	log_info("started (%s)", d.instance_name);
+	rv = loop_run(d.loop);
+	if (service->stop != NULL) {
+		service->stop(&d);
+	}
+	ipc_close(d.supervisor);
+	loop_free(d.loop);
+	log_info("stopped");
+	return (rv == 0 ? 0 : 1);
+}

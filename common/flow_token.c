@@ -1,0 +1,443 @@
+/*
+ * flow_token.c -- create and verify RFC 5626 §5.2 flow tokens.
+ *
+ * The MAC covers every byte before it and is checked with a constant-time
+ * compare before any field is read back (FT-03, FT-07).  The key is 32
+ * random bytes kept in a 0600 file as hex, so a restarted edge still
+ * recognises its own tokens and answers 430 rather than 403 (FT-08).
+ * DIAGNOSTICS: none fatal; errors are returned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/constant_time.h>
+#include <mbedtls/md.h>
+
+#include "epsip/flow_token.h"
+
+/* version, key id, instance, child, slot, generation, transport|family */
+#define TOKEN_FIXED	17
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static size_t
+base64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = b64url[v >> 18];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	if (len - i == 1) {
+		out[o++] = b64url[in[i] >> 2];
+		out[o++] = b64url[(in[i] & 3) << 4];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+
+		out[o++] = b64url[v >> 10];
+		out[o++] = b64url[(v >> 4) & 63];
+		out[o++] = b64url[(v & 15) << 2];
+	}
+	out[o] = '\0';
+	return (o);
+}
+
+static int
+base64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z') {
+		return (c - 'A');
+	}
+	if (c >= 'a' && c <= 'z') {
+		return (c - 'a' + 26);
+	}
+	if (c >= '0' && c <= '9') {
+		return (c - '0' + 52);
+	}
+	if (c == '-') {
+		return (62);
+	}
+	if (c == '_') {
+		return (63);
+	}
+	return (-1);
+}
+
+/* Decode into out (cap bytes); returns the length or -1. */
+static int
+base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	size_t o = 0;
+	int bits = 0;
+
+	if (len % 4 == 1) {
+		return (-1);
+	}
+	for (size_t i = 0; i < len; i++) {
+		int v = base64url_value(in[i]);
+
+		if (v < 0) {
+			return (-1);
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == cap) {
+				return (-1);
+			}
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero, so each token has one spelling. */
+	if ((acc & ((1u << bits) - 1)) != 0) {
+		return (-1);
+	}
+	return ((int)o);
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return (c - '0');
+	}
+	if (c >= 'a' && c <= 'f') {
+		return (c - 'a' + 10);
+	}
+	if (c >= 'A' && c <= 'F') {
+		return (c - 'A' + 10);
+	}
+	return (-1);
+}
+
+/*
+ * Undo %XX escapes of a URI user part (FT-06).  Returns the length or -1;
+ * the result is never longer than the input.
+ */
+static int
+uri_unescape(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len) {
+				return (-1);
+			}
+			hi = hex_value(in[i + 1]);
+			lo = hex_value(in[i + 2]);
+			if (hi < 0 || lo < 0) {
+				return (-1);
+			}
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (o == cap) {
+			return (-1);
+		}
+		out[o++] = c;
+	}
+	return ((int)o);
+}
+
+static void
+token_mac(const struct flow_token_key *key, const uint8_t *data, size_t len,
+    uint8_t mac[FLOW_TOKEN_MAC_SIZE])
+{
+	uint8_t full[32];
+
+	mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	    key->secret, sizeof(key->secret), data, len, full);
+	memcpy(mac, full, FLOW_TOKEN_MAC_SIZE);
+}
+
+void
+flow_token_key_init(struct flow_token_key *key,
+    const uint8_t secret[FLOW_TOKEN_KEY_SIZE])
+{
+	uint8_t digest[32];
+
+	memcpy(key->secret, secret, FLOW_TOKEN_KEY_SIZE);
+	mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret,
+	    FLOW_TOKEN_KEY_SIZE, digest);
+	key->id = digest[0];
+}
+
+static size_t
+addr_size(const struct epsip_addr *a)
+{
+	return (a->family == AF_INET6 ? 16 : 4);
+}
+
+static size_t
+put_be(uint8_t *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	}
+	return (n);
+}
+
+static uint32_t
+get_be(const uint8_t *p, size_t n)
+{
+	uint32_t v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		v = v << 8 | p[i];
+	}
+	return (v);
+}
+
+int
+flow_token_encode(const struct flow_token_key *key,
+    const struct flow_token *t, char *text, size_t cap)
+{
+	uint8_t raw[FLOW_TOKEN_MAX_RAW];
+	size_t n = 0, alen;
+
+	if ((t->local.family != AF_INET && t->local.family != AF_INET6) ||
+	    t->local.family != t->remote.family) {
+		return (-1);
+	}
+	alen = addr_size(&t->local);
+	raw[n++] = FLOW_TOKEN_VERSION;
+	raw[n++] = key->id;
+	n += put_be(raw + n, t->flow.instance, 2);
+	n += put_be(raw + n, t->flow.child, 4);
+	n += put_be(raw + n, t->flow.slot, 4);
+	n += put_be(raw + n, t->flow.generation, 4);
+	raw[n++] = (uint8_t)(t->transport << 4 | (alen == 16 ? 6 : 4));
+	n += put_be(raw + n, t->local.port, 2);
+	memcpy(raw + n, t->local.ip, alen);
+	n += alen;
+	n += put_be(raw + n, t->remote.port, 2);
+	memcpy(raw + n, t->remote.ip, alen);
+	n += alen;
+	token_mac(key, raw, n, raw + n);
+	n += FLOW_TOKEN_MAC_SIZE;
+	if (cap < (n + 2) / 3 * 4 + 1) {
+		return (-1);
+	}
+	return ((int)base64url_encode(raw, n, text));
+}
+
+static const struct flow_token_key *
+keyring_find(const struct flow_token_keyring *ring, uint8_t id)
+{
+	if (ring->current.id == id) {
+		return (&ring->current);
+	}
+	if (ring->has_previous && ring->previous.id == id) {
+		return (&ring->previous);
+	}
+	return (NULL);
+}
+
+static enum flow_token_error
+token_fields(const uint8_t *raw, size_t n, struct flow_token *t)
+{
+	size_t alen = (raw[16] & 15) == 6 ? 16 : 4, p = TOKEN_FIXED;
+	uint8_t family = alen == 16 ? AF_INET6 : AF_INET;
+
+	t->flow.instance = (uint16_t)get_be(raw + 2, 2);
+	t->flow.child = get_be(raw + 4, 4);
+	t->flow.slot = get_be(raw + 8, 4);
+	t->flow.generation = get_be(raw + 12, 4);
+	t->transport = raw[16] >> 4;
+	if (t->transport == EPSIP_TRANSPORT_NONE ||
+	    t->transport > EPSIP_TRANSPORT_MAX || t->flow.instance == 0) {
+		return (FLOW_TOKEN_EFIELD);
+	}
+	t->local.family = t->remote.family = family;
+	t->local.port = (uint16_t)get_be(raw + p, 2);
+	memcpy(t->local.ip, raw + p + 2, alen);
+	p += 2 + alen;
+	t->remote.port = (uint16_t)get_be(raw + p, 2);
+	memcpy(t->remote.ip, raw + p + 2, alen);
+	(void)n;
+	return (FLOW_TOKEN_OK);
+}
+
+enum flow_token_error
+flow_token_decode(const struct flow_token_keyring *ring, const char *text,
+    size_t len, struct flow_token *t)
+{
+	char plain[FLOW_TOKEN_MAX_TEXT * 3];
+	uint8_t raw[FLOW_TOKEN_MAX_RAW], mac[FLOW_TOKEN_MAC_SIZE];
+	const struct flow_token_key *key;
+	enum flow_token_error err;
+	int plen, n;
+	size_t want;
+
+	memset(t, 0, sizeof(*t));
+	if (len > sizeof(plain) ||
+	    (plen = uri_unescape(text, len, plain, sizeof(plain))) < 0 ||
+	    (n = base64url_decode(plain, (size_t)plen, raw, sizeof(raw))) < 0) {
+		return (FLOW_TOKEN_EENCODING);
+	}
+	if (n < TOKEN_FIXED) {
+		return (FLOW_TOKEN_ELENGTH);
+	}
+	want = TOKEN_FIXED + 2 * (2 + ((raw[16] & 15) == 6 ? 16 : 4)) +
+	    FLOW_TOKEN_MAC_SIZE;
+	if (((raw[16] & 15) != 4 && (raw[16] & 15) != 6) ||
+	    (size_t)n != want) {
+		return (FLOW_TOKEN_ELENGTH);
+	}
+	if (raw[0] != FLOW_TOKEN_VERSION) {
+		return (FLOW_TOKEN_EVERSION);
+	}
+	if ((key = keyring_find(ring, raw[1])) == NULL) {
+		return (FLOW_TOKEN_EKEY);
+	}
+	token_mac(key, raw, want - FLOW_TOKEN_MAC_SIZE, mac);
+	if (mbedtls_ct_memcmp(mac, raw + want - FLOW_TOKEN_MAC_SIZE,
+	    FLOW_TOKEN_MAC_SIZE) != 0) {
+		return (FLOW_TOKEN_EMAC);
+	}
+	if ((err = token_fields(raw, want, t)) != FLOW_TOKEN_OK) {
+		memset(t, 0, sizeof(*t));
+	}
+	return (err);
+}
+
+const char *
+flow_token_error_name(enum flow_token_error error)
+{
+	switch (error) {
+	case FLOW_TOKEN_OK:
+		return ("ok");
+	case FLOW_TOKEN_EENCODING:
+		return ("encoding");
+	case FLOW_TOKEN_ELENGTH:
+		return ("length");
+	case FLOW_TOKEN_EVERSION:
+		return ("version");
+	case FLOW_TOKEN_EKEY:
+		return ("unknown_key");
+	case FLOW_TOKEN_EMAC:
+		return ("mac");
+	case FLOW_TOKEN_EFIELD:
+		return ("field");
+	}
+	return ("unknown");
+}
+
+int
+flow_owner_ipc_url(const char *run_dir, uint16_t instance, uint32_t child,
+    char *url, size_t cap)
+{
+	int n = snprintf(url, cap, "ipc://%s/fm%u-c%u.ipc", run_dir,
+	    (unsigned)instance, (unsigned)child);
+
+	return (n < 0 || (size_t)n >= cap ? -1 : 0);
+}
+
+static int
+key_parse_hex(const char *text, size_t len, uint8_t *secret)
+{
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
+		len--;
+	}
+	if (len != 2 * FLOW_TOKEN_KEY_SIZE) {
+		return (-1);
+	}
+	for (size_t i = 0; i < FLOW_TOKEN_KEY_SIZE; i++) {
+		int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			return (-1);
+		}
+		secret[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (0);
+}
+
+int
+flow_token_key_load(const char *path, struct flow_token_key *key, char *err,
+    size_t errcap)
+{
+	uint8_t secret[FLOW_TOKEN_KEY_SIZE];
+	char text[2 * FLOW_TOKEN_KEY_SIZE + 8];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0 ||
+	    st.st_uid != geteuid()) {
+		snprintf(err, errcap, "%s: must be a file of ours with mode "
+		    "0600", path);
+		close(fd);
+		errno = EPERM;
+		return (-1);
+	}
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0 || key_parse_hex(text, (size_t)n, secret) == -1) {
+		snprintf(err, errcap, "%s: not %d hex digits", path,
+		    2 * FLOW_TOKEN_KEY_SIZE);
+		errno = EINVAL;
+		return (-1);
+	}
+	flow_token_key_init(key, secret);
+	return (0);
+}
+
+int
+flow_token_key_load_or_create(const char *path, struct flow_token_key *key,
+    char *err, size_t errcap)
+{
+	uint8_t secret[FLOW_TOKEN_KEY_SIZE];
+	char text[2 * FLOW_TOKEN_KEY_SIZE + 2];
+	int fd;
+
+	if (flow_token_key_load(path, key, err, errcap) == 0) {
+		return (0);
+	}
+	if (errno != ENOENT) {
+		return (-1);
+	}
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+		snprintf(err, errcap, "getrandom: %s", strerror(errno));
+		return (-1);
+	}
+	for (size_t i = 0; i < sizeof(secret); i++) {
+		snprintf(text + 2 * i, 3, "%02x", secret[i]);
+	}
+	text[2 * FLOW_TOKEN_KEY_SIZE] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, text, sizeof(text) - 1) !=
+	    (ssize_t)sizeof(text) - 1 || fsync(fd) == -1) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		if (fd != -1) {
+			close(fd);
+			unlink(path);
+		}
+		return (-1);
+	}
+	close(fd);
+	flow_token_key_init(key, secret);
+	return (0);
+}

@@ -1,0 +1,325 @@
+/*
+ * loop.c -- a single-threaded epoll loop with timers and signals.
+ *
+ * Descriptor callbacks live in an array indexed by fd, so dispatch is O(1)
+ * whatever the number of flows.  Timers are few (a handful per process:
+ * reaping, stats, back-off), so a small array scanned per iteration is
+ * cheaper and simpler than a heap.  Signals arrive through one signalfd.
+ * DIAGNOSTICS: epoll/signalfd set-up failures are fatal.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "epsip/log.h"
+#include "epsip/loop.h"
+
+#define LOOP_MAX_TIMERS		64
+#define LOOP_MAX_SIGNALS	8
+#define LOOP_EVENTS		256
+
+struct loop_fd {
+	loop_fd_cb cb;
+	void *arg;
+};
+
+struct loop_timer {
+	int used;
+	unsigned interval_ms;	/* 0 for one-shot */
+	uint64_t due_ms;
+	loop_timer_cb cb;
+	void *arg;
+};
+
+struct loop_signal {
+	int signo;
+	loop_signal_cb cb;
+	void *arg;
+};
+
+struct loop {
+	int epfd;
+	int running;
+	uint64_t now_ms;
+	struct loop_fd *fds;
+	size_t fd_cap;
+	struct loop_timer timers[LOOP_MAX_TIMERS];
+	int sigfd;
+	sigset_t sigmask;
+	struct loop_signal signals[LOOP_MAX_SIGNALS];
+	size_t signal_count;
+};
+
+uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+struct loop *
+loop_new(void)
+{
+	struct loop *loop;
+
+	if ((loop = calloc(1, sizeof(*loop))) == NULL) {
+		return (NULL);
+	}
+	if ((loop->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		free(loop);
+		return (NULL);
+	}
+	loop->sigfd = -1;
+	sigemptyset(&loop->sigmask);
+	loop->now_ms = monotonic_ms();
+	return (loop);
+}
+
+void
+loop_free(struct loop *loop)
+{
+	if (loop == NULL) {
+		return;
+	}
+	close(loop->epfd);
+	if (loop->sigfd != -1) {
+		close(loop->sigfd);
+	}
+	free(loop->fds);
+	free(loop);
+}
+
+static int
+loop_reserve(struct loop *loop, int fd)
+{
+	size_t cap;
+	struct loop_fd *fds;
+
+	if ((size_t)fd < loop->fd_cap) {
+		return (0);
+	}
+	cap = loop->fd_cap ? loop->fd_cap : 64;
+	while (cap <= (size_t)fd) {
+		cap *= 2;
+	}
+	if ((fds = realloc(loop->fds, cap * sizeof(*fds))) == NULL) {
+		return (-1);
+	}
+	memset(fds + loop->fd_cap, 0, (cap - loop->fd_cap) * sizeof(*fds));
+	loop->fds = fds;
+	loop->fd_cap = cap;
+	return (0);
+}
+
+int
+loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb,
+    void *arg)
+{
+	struct epoll_event ev;
+
+	if (fd < 0 || loop_reserve(loop, fd) == -1) {
+		return (-1);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.fd = fd;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		return (-1);
+	}
+	loop->fds[fd].cb = cb;
+	loop->fds[fd].arg = arg;
+	return (0);
+}
+
+int
+loop_mod_fd(struct loop *loop, int fd, uint32_t events)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.fd = fd;
+	return (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev));
+}
+
+void
+loop_del_fd(struct loop *loop, int fd)
+{
+	if (fd < 0 || (size_t)fd >= loop->fd_cap) {
+		return;
+	}
+	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	loop->fds[fd].cb = NULL;
+	loop->fds[fd].arg = NULL;
+}
+
+static int
+loop_add_timer(struct loop *loop, unsigned delay_ms, unsigned interval_ms,
+    loop_timer_cb cb, void *arg)
+{
+	for (int i = 0; i < LOOP_MAX_TIMERS; i++) {
+		struct loop_timer *t = &loop->timers[i];
+
+		if (!t->used) {
+			t->used = 1;
+			t->interval_ms = interval_ms;
+			t->due_ms = monotonic_ms() + delay_ms;
+			t->cb = cb;
+			t->arg = arg;
+			return (i);
+		}
+	}
+	log_error("loop: out of timers");
+	return (-1);
+}
+
+int
+loop_every(struct loop *loop, unsigned interval_ms, loop_timer_cb cb,
+    void *arg)
+{
+	return (loop_add_timer(loop, interval_ms, interval_ms ? interval_ms : 1,
+	    cb, arg));
+}
+
+int
+loop_after(struct loop *loop, unsigned delay_ms, loop_timer_cb cb, void *arg)
+{
+	return (loop_add_timer(loop, delay_ms, 0, cb, arg));
+}
+
+void
+loop_cancel(struct loop *loop, int timer_id)
+{
+	if (timer_id >= 0 && timer_id < LOOP_MAX_TIMERS) {
+		loop->timers[timer_id].used = 0;
+	}
+}
+
+static void
+loop_signal_read(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		for (size_t i = 0; i < loop->signal_count; i++) {
+			if (loop->signals[i].signo == (int)si.ssi_signo) {
+				loop->signals[i].cb(loop, (int)si.ssi_signo,
+				    loop->signals[i].arg);
+			}
+		}
+	}
+}
+
+int
+loop_on_signal(struct loop *loop, int signo, loop_signal_cb cb, void *arg)
+{
+	int fd;
+
+	if (loop->signal_count == LOOP_MAX_SIGNALS) {
+		return (-1);
+	}
+	sigaddset(&loop->sigmask, signo);
+	if (sigprocmask(SIG_BLOCK, &loop->sigmask, NULL) == -1) {
+		return (-1);
+	}
+	fd = signalfd(loop->sigfd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd == -1) {
+		return (-1);
+	}
+	if (loop->sigfd == -1) {
+		loop->sigfd = fd;
+		if (loop_add_fd(loop, fd, EPOLLIN, loop_signal_read, NULL)) {
+			return (-1);
+		}
+	}
+	loop->signals[loop->signal_count].signo = signo;
+	loop->signals[loop->signal_count].cb = cb;
+	loop->signals[loop->signal_count].arg = arg;
+	loop->signal_count++;
+	return (0);
+}
+
+/* Milliseconds until the next timer is due, or -1 for none. */
+static int
+loop_next_timeout(struct loop *loop)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < LOOP_MAX_TIMERS; i++) {
+		if (loop->timers[i].used && loop->timers[i].due_ms < next) {
+			next = loop->timers[i].due_ms;
+		}
+	}
+	if (next == UINT64_MAX) {
+		return (-1);
+	}
+	return (next <= loop->now_ms ? 0 : (int)(next - loop->now_ms));
+}
+
+static void
+loop_run_timers(struct loop *loop)
+{
+	for (int i = 0; i < LOOP_MAX_TIMERS; i++) {
+		struct loop_timer *t = &loop->timers[i];
+
+		if (!t->used || t->due_ms > loop->now_ms) {
+			continue;
+		}
+		if (t->interval_ms == 0) {
+			t->used = 0;
+		} else {
+			t->due_ms = loop->now_ms + t->interval_ms;
+		}
+		t->cb(loop, t->arg);
+	}
+}
+
+int
+loop_run(struct loop *loop)
+{
+	struct epoll_event events[LOOP_EVENTS];
+	int n;
+
+	loop->running = 1;
+	while (loop->running) {
+		loop->now_ms = monotonic_ms();
+		n = epoll_wait(loop->epfd, events, LOOP_EVENTS,
+		    loop_next_timeout(loop));
+		if (n == -1 && errno != EINTR) {
+			log_warn("epoll_wait");
+			return (-1);
+		}
+		loop->now_ms = monotonic_ms();
+		for (int i = 0; i < n; i++) {
+			int fd = events[i].data.fd;
+
+			/* An earlier callback may have closed this fd. */
+			if ((size_t)fd < loop->fd_cap && loop->fds[fd].cb) {
+				loop->fds[fd].cb(loop, fd, events[i].events,
+				    loop->fds[fd].arg);
+			}
+		}
+		loop_run_timers(loop);
+	}
+	return (0);
+}
+
+void
+loop_stop(struct loop *loop)
+{
+	loop->running = 0;
+}
+
+uint64_t
+loop_now_ms(struct loop *loop)
+{
+	return (loop->now_ms);
+}

@@ -1,0 +1,331 @@
+/*
+ * sip_util.c -- the libosip2 glue shared by the router and the registrar.
+ *
+ * DIAGNOSTICS: none; every function returns an error instead.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "epsip/sip_util.h"
+
+static void
+sip_trace_discard(const char *file, int line, osip_trace_level_t level,
+    const char *fmt, va_list ap)
+{
+	(void)file;
+	(void)line;
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
+void
+sip_library_init(void)
+{
+	static int done;
+
+	if (!done) {
+		parser_init();
+		/* libosip2 prints parse errors itself; we count ours. */
+		osip_trace_initialize_func(END_TRACE_LEVEL, sip_trace_discard);
+		for (int l = TRACE_LEVEL0; l < END_TRACE_LEVEL; l++) {
+			osip_trace_disable_level((osip_trace_level_t)l);
+		}
+		done = 1;
+	}
+}
+
+int
+sip_parse(const char *buf, size_t len, osip_message_t **msgp)
+{
+	osip_message_t *msg;
+
+	if (osip_message_init(&msg) != 0) {
+		return (-1);
+	}
+	if (osip_message_parse(msg, buf, len) != 0) {
+		osip_message_free(msg);
+		return (-1);
+	}
+	*msgp = msg;
+	return (0);
+}
+
+int
+sip_serialize(osip_message_t *msg, char **out, size_t *len)
+{
+	*out = NULL;
+	if (osip_message_to_str(msg, out, len) != 0 || *out == NULL) {
+		return (-1);
+	}
+	return (0);
+}
+
+const char *
+sip_reason_phrase(int status)
+{
+	switch (status) {
+	case 100: return ("Trying");
+	case 180: return ("Ringing");
+	case 200: return ("OK");
+	case 400: return ("Bad Request");
+	case 403: return ("Forbidden");
+	case 404: return ("Not Found");
+	case 405: return ("Method Not Allowed");
+	case 408: return ("Request Timeout");
+	case 416: return ("Unsupported URI Scheme");
+	case 420: return ("Bad Extension");
+	case 421: return ("Extension Required");
+	case 423: return ("Interval Too Brief");
+	case 430: return ("Flow Failed");
+	case 439: return ("First Hop Lacks Outbound Support");
+	case 480: return ("Temporarily Unavailable");
+	case 481: return ("Call/Transaction Does Not Exist");
+	case 482: return ("Loop Detected");
+	case 483: return ("Too Many Hops");
+	case 486: return ("Busy Here");
+	case 487: return ("Request Terminated");
+	case 500: return ("Server Internal Error");
+	case 503: return ("Service Unavailable");
+	case 513: return ("Message Too Large");
+	default: break;
+	}
+	if (status >= 600) {
+		return ("Global Failure");
+	}
+	if (status >= 500) {
+		return ("Server Error");
+	}
+	if (status >= 400) {
+		return ("Client Error");
+	}
+	if (status >= 300) {
+		return ("Redirection");
+	}
+	if (status >= 200) {
+		return ("OK");
+	}
+	return ("Session Progress");
+}
+
+void
+sip_random_token(char *out, size_t len)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char bytes[64];
+
+	if (len > sizeof(bytes)) {
+		len = sizeof(bytes);
+	}
+	if (getrandom(bytes, len, 0) != (ssize_t)len) {
+		/* getrandom() on Linux does not fail for <= 256 bytes. */
+		memset(bytes, 0, len);
+	}
+	for (size_t i = 0; i < len; i++) {
+		out[i] = alphabet[bytes[i] & 63];
+	}
+	out[len] = '\0';
+}
+
+static int
+sip_copy_vias(const osip_message_t *req, osip_message_t *resp)
+{
+	int pos = 0;
+	osip_via_t *via, *copy;
+
+	while ((via = osip_list_get(&req->vias, pos++)) != NULL) {
+		if (osip_via_clone(via, &copy) != 0) {
+			return (-1);
+		}
+		osip_list_add(&resp->vias, copy, -1);
+	}
+	return (0);
+}
+
+static int
+sip_has_to_tag(const osip_message_t *msg)
+{
+	osip_generic_param_t *tag = NULL;
+
+	return (msg->to != NULL && osip_to_get_tag(msg->to, &tag) == 0 &&
+	    tag != NULL);
+}
+
+int
+sip_reply_create(const osip_message_t *req, int status, const char *reason,
+    osip_message_t **respp)
+{
+	osip_message_t *resp;
+	char tag[17];
+
+	/*
+	 * Only a Via is needed to answer (ER-01): a request missing From,
+	 * To, Call-ID or CSeq still gets its 400, without those headers.
+	 */
+	if (req == NULL || osip_list_size(&req->vias) == 0) {
+		return (-1);
+	}
+	if (osip_message_init(&resp) != 0) {
+		return (-1);
+	}
+	osip_message_set_version(resp, osip_strdup("SIP/2.0"));
+	osip_message_set_status_code(resp, status);
+	osip_message_set_reason_phrase(resp, osip_strdup(reason ? reason :
+	    sip_reason_phrase(status)));
+	if (sip_copy_vias(req, resp) != 0 ||
+	    (req->from && osip_from_clone(req->from, &resp->from) != 0) ||
+	    (req->to && osip_to_clone(req->to, &resp->to) != 0) ||
+	    (req->call_id && osip_call_id_clone(req->call_id,
+	    &resp->call_id) != 0) ||
+	    (req->cseq && osip_cseq_clone(req->cseq, &resp->cseq) != 0)) {
+		osip_message_free(resp);
+		return (-1);
+	}
+	if (status > 100 && resp->to != NULL && !sip_has_to_tag(resp)) {
+		sip_random_token(tag, 16);
+		osip_to_set_tag(resp->to, osip_strdup(tag));
+	}
+	osip_message_set_content_length(resp, "0");
+	*respp = resp;
+	return (0);
+}
+
+const char *
+sip_header_value(const osip_message_t *msg, const char *name, int index)
+{
+	osip_header_t *h;
+	int pos = 0, seen = 0;
+
+	while ((h = osip_list_get(&msg->headers, pos++)) != NULL) {
+		if (h->hname != NULL && strcasecmp(h->hname, name) == 0 &&
+		    seen++ == index) {
+			return (h->hvalue ? h->hvalue : "");
+		}
+	}
+	return (NULL);
+}
+
+int
+sip_header_count(const osip_message_t *msg, const char *name)
+{
+	osip_header_t *h;
+	int pos = 0, n = 0;
+
+	while ((h = osip_list_get(&msg->headers, pos++)) != NULL) {
+		if (h->hname != NULL && strcasecmp(h->hname, name) == 0) {
+			n++;
+		}
+	}
+	return (n);
+}
+
+/* 1 if the comma list `list` holds `token` (case-insensitive). */
+static int
+list_has_token(const char *list, const char *token)
+{
+	size_t tlen = strlen(token);
+	const char *p = list;
+
+	while (*p != '\0') {
+		const char *end;
+		size_t len;
+
+		while (*p == ' ' || *p == '\t' || *p == ',') {
+			p++;
+		}
+		end = p;
+		while (*end != '\0' && *end != ',') {
+			end++;
+		}
+		len = (size_t)(end - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+			len--;
+		}
+		if (len == tlen && strncasecmp(p, token, tlen) == 0) {
+			return (1);
+		}
+		p = end;
+	}
+	return (0);
+}
+
+int
+sip_header_has_token(const osip_message_t *msg, const char *name,
+    const char *token)
+{
+	const char *v;
+
+	for (int i = 0; (v = sip_header_value(msg, name, i)) != NULL; i++) {
+		if (list_has_token(v, token)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+int
+sip_header_add_top(osip_message_t *msg, const char *name, const char *value)
+{
+	return (osip_message_set_topheader(msg, name, value) == 0 ? 0 : -1);
+}
+
+void
+sip_header_remove_all(osip_message_t *msg, const char *name)
+{
+	osip_header_t *h;
+	int pos = 0;
+
+	while ((h = osip_list_get(&msg->headers, pos)) != NULL) {
+		if (h->hname != NULL && strcasecmp(h->hname, name) == 0) {
+			osip_list_remove(&msg->headers, pos);
+			osip_header_free(h);
+		} else {
+			pos++;
+		}
+	}
+	msg->message_property = 2;
+}
+
+const char *
+sip_generic_param(const osip_list_t *params, const char *name)
+{
+	osip_generic_param_t *p;
+	int pos = 0;
+
+	while ((p = osip_list_get(params, pos++)) != NULL) {
+		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
+			return (p->gvalue ? p->gvalue : "");
+		}
+	}
+	return (NULL);
+}
+
+int
+sip_uri_has_param(const osip_uri_t *uri, const char *name)
+{
+	return (uri != NULL &&
+	    sip_generic_param(&uri->url_params, name) != NULL);
+}
+
+const char *
+sip_method(const osip_message_t *msg)
+{
+	return (MSG_IS_REQUEST(msg) ? msg->sip_method : NULL);
+}
+
+int
+sip_is_dialog_forming(const osip_message_t *msg)
+{
+	const char *m = sip_method(msg);
+
+	if (m == NULL || msg->to == NULL || sip_has_to_tag(msg)) {
+		return (0);
+	}
+	return (strcmp(m, "INVITE") == 0 || strcmp(m, "SUBSCRIBE") == 0 ||
+	    strcmp(m, "REFER") == 0 || strcmp(m, "NOTIFY") == 0);
+}

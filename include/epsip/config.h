@@ -1,0 +1,116 @@
+/*
+ * config.h -- EPSIP configuration: one table of keys, three sources.
+ *
+ * Defaults, then a `key = value` file (--config, '#' comments), then
+ * command-line flags "--key value" override, in that order.  Every
+ * service reads the same effective file, which the supervisor writes into
+ * the run directory, so all processes always agree.  See
+ * docs/configuration.md for every key.
+ */
+#ifndef EPSIP_CONFIG_H
+#define EPSIP_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "epsip/ipc.h"
+#include "epsip/log.h"
+
+#define CONFIG_MAX_LISTEN	16
+#define CONFIG_MAX_DOMAINS	32
+#define CONFIG_MAX_ALIASES	16
+#define CONFIG_PATH_MAX		256
+#define CONFIG_NAME_MAX		256
+/* sun_path is 108 bytes; leave room for "/fm65535-c4294967295.ipc". */
+#define CONFIG_RUN_DIR_MAX	80
+
+enum record_route_policy {
+	RECORD_ROUTE_ALWAYS,	/* every dialog-forming request on a flow */
+	RECORD_ROUTE_OUTBOUND,	/* only when ob is present (EP-12, EP-13) */
+};
+
+enum path_policy {
+	PATH_LENIENT,	/* add Path even without Supported: path (EP-22) */
+	PATH_STRICT,	/* 421 for reg-id without Supported: path (EP-06) */
+};
+
+struct epsip_config {
+	/* Phone-facing: each address listens on UDP and TCP (TR-01). */
+	struct epsip_addr listen[CONFIG_MAX_LISTEN];
+	size_t listen_count;
+	/* Host names that also mean "this edge" in Route/Via (EP-17). */
+	char alias[CONFIG_MAX_ALIASES][CONFIG_NAME_MAX];
+	size_t alias_count;
+	/* Host[:port] put into Path/Record-Route/Via; empty: the flow's
+	 * local address. */
+	char advertise[CONFIG_NAME_MAX];
+	/* Domains the embedded registrar serves; none: any. */
+	char domain[CONFIG_MAX_DOMAINS][CONFIG_NAME_MAX];
+	size_t domain_count;
+
+	char run_dir[CONFIG_PATH_MAX];
+	char state_dir[CONFIG_PATH_MAX];
+	char key_file[CONFIG_PATH_MAX];		/* default state_dir/flow-token.key */
+	char previous_key_file[CONFIG_PATH_MAX];	/* optional, rotation */
+	char registrar_db[CONFIG_PATH_MAX];	/* default state_dir/registrar.sqlite */
+	struct epsip_addr stats;
+	char libexec_dir[CONFIG_PATH_MAX];	/* where service binaries are */
+
+	enum log_level log_level;
+	unsigned instance;		/* flow-manager instance, 1..65535 */
+	unsigned flows_per_child;	/* 1: process per flow (the paper) */
+	unsigned max_flows;		/* per flow-manager instance */
+	unsigned max_message_size;	/* bytes, SIP over TCP (ER-04) */
+	unsigned flow_timer;		/* s, advertised in REGISTER 2xx */
+	unsigned flow_grace;		/* s, tolerated past Flow-Timer (EP-19) */
+	unsigned idle_timeout;		/* s, flows with no Flow-Timer (KA-15) */
+	unsigned min_expires;		/* s, registrar (RG-21) */
+	unsigned default_expires;
+	unsigned max_expires;
+	enum record_route_policy record_route;
+	enum path_policy path_policy;
+};
+
+void config_defaults(struct epsip_config *cfg);
+
+/*
+ * Set one key from text.  Returns 0, or -1 with a one-line reason naming
+ * the key in err.  Repeatable keys (listen, domain, alias) append; the first
+ * explicit `listen`/`domain` replaces the default list.
+ */
+int config_set(struct epsip_config *cfg, const char *key, const char *value,
+    char *err, size_t errcap);
+
+/* Read a `key = value` file; errors say "file:line: key: reason". */
+int config_load_file(struct epsip_config *cfg, const char *path, char *err,
+    size_t errcap);
+
+/*
+ * Apply command-line flags.  "--config FILE" is loaded first wherever it
+ * appears, so flags always win over the file.  Options this table does not
+ * know are handed to `extra` (which returns the number of argv entries it
+ * used, or -1 if it does not know the option either); `extra` may be NULL.
+ * Sets *want_help / *check_only for --help / -n.
+ */
+typedef int (*config_extra_option)(const char *name, const char *value,
+    void *arg);
+int config_parse_args(struct epsip_config *cfg, int argc, char **argv,
+    config_extra_option extra, void *extra_arg, int *want_help,
+    int *check_only, char *err, size_t errcap);
+
+/* Fill derived paths and check cross-key rules. */
+int config_finish(struct epsip_config *cfg, char *err, size_t errcap);
+
+/* Write the effective configuration as a file config_load_file() reads. */
+int config_write(const struct epsip_config *cfg, FILE *out);
+
+void config_usage(FILE *out, const char *progname);
+
+/* Parse "ADDR:PORT", "[V6]:PORT" or "ADDR" (port 5060). */
+int config_parse_addr(const char *text, uint16_t default_port,
+    struct epsip_addr *addr);
+
+/* 1 if `host` is served by the registrar (always when no domain is set). */
+int config_serves_domain(const struct epsip_config *cfg, const char *host);
+
+#endif /* EPSIP_CONFIG_H */

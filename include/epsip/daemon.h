@@ -1,0 +1,47 @@
+/*
+ * daemon.h -- the skeleton every EPSIP service runs in.
+ *
+ * Like Postfix's multi_server_main(): the service's main() fills in its name
+ * and callbacks, daemon_main() owns argv and configuration, logging, signals,
+ * the event loop, the HELLO to the supervisor and the once-a-second STATS
+ * report.  A service main stays short and is only about its own job.
+ */
+#ifndef EPSIP_DAEMON_H
+#define EPSIP_DAEMON_H
+
+#include <jansson.h>
+
+#include "epsip/config.h"
+#include "epsip/ipc_socket.h"
+#include "epsip/loop.h"
+
+struct daemon;
+
+struct daemon_service {
+	const char *name;		/* "sip-router" */
+	/* Extra command-line options (may be NULL); see config_parse_args. */
+	config_extra_option extra_option;
+	/* Start: open sockets, register with the loop; 0 or -1 (exit 1). */
+	int (*start)(struct daemon *d);
+	/* Add service-specific fields to the STATS report (may be NULL). */
+	void (*report)(struct daemon *d, json_t *stats);
+	/* Before exit: close what start opened (may be NULL). */
+	void (*stop)(struct daemon *d);
+	void *arg;			/* the service's own state */
+};
+
+struct daemon {
+	const struct daemon_service *service;
+	struct epsip_config cfg;
+	struct loop *loop;
+	struct ipc_socket *supervisor;	/* push to supervisor.ipc */
+	const char *instance_name;	/* "sip-router" or "fm1-c7" */
+};
+
+/* Parse, set up, run the loop until SIGTERM/SIGINT; returns exit status. */
+int daemon_main(const struct daemon_service *service, int argc, char **argv);
+
+/* Name this process in HELLO/STATS (e.g. a flow-manager child "fm1-c7"). */
+void daemon_set_instance_name(struct daemon *d, const char *name);
+
+#endif /* EPSIP_DAEMON_H */

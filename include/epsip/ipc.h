@@ -1,0 +1,163 @@
+/*
+ * ipc.h -- the one message format spoken between EPSIP processes.
+ *
+ * Every nng message between services is an envelope: a fixed, versioned
+ * header encoded field by field in network byte order, then a payload (SIP
+ * bytes or a JSON control document).  Structs never cross a process boundary
+ * as raw memory, so a peer built from other sources, or a garbled message,
+ * can never be mistaken for a valid one: epsip_msg_decode() checks every
+ * length and enum and the version before anything is trusted.
+ *
+ * Who sends what (see docs/architecture.md for the picture):
+ *
+ *   flow-manager child  -> sip-router    SIP_FROM_FLOW, FLOW_UNDELIVERABLE,
+ *                                        FLOW_FRAMING_ERROR
+ *   flow-manager parent -> sip-router    FLOW_CLOSED
+ *   sip-router          -> fm child      SIP_TO_FLOW, FLOW_SET_TIMER
+ *   sip-router          -> bridge        SIP_TO_CORE, FLOW_CLOSED
+ *   registrar-bridge    -> sip-router    SIP_FROM_CORE
+ *   any service         -> supervisor    HELLO, STATS
+ *
+ * Bump EPSIP_MSG_VERSION on any change to the layout or to enum
+ * epsip_msg_type: mixing processes from two builds must fail loudly, not
+ * misroute SIP.
+ */
+#ifndef EPSIP_IPC_H
+#define EPSIP_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define EPSIP_MSG_VERSION	1
+
+/* Header bytes on the wire; the payload follows. */
+#define EPSIP_MSG_HEADER_SIZE	67
+/* Largest payload we accept: a SIP message over UDP is at most 65,535 bytes. */
+#define EPSIP_MSG_MAX_PAYLOAD	65536
+/* Set as NNG_OPT_RECVMAXSZ on every listener and dialer. */
+#define EPSIP_MSG_MAX_SIZE	(EPSIP_MSG_HEADER_SIZE + EPSIP_MSG_MAX_PAYLOAD)
+
+enum epsip_msg_type {
+	EPSIP_MSG_NONE = 0,
+	/* flow-manager child -> sip-router */
+	EPSIP_MSG_SIP_FROM_FLOW = 1,	/* a SIP message arrived on `flow` */
+	EPSIP_MSG_FLOW_UNDELIVERABLE = 2, /* SIP_TO_FLOW for a flow we lack */
+	EPSIP_MSG_FLOW_FRAMING_ERROR = 3, /* arg = status; payload = headers */
+	/* flow-manager parent -> sip-router -> registrar-bridge */
+	EPSIP_MSG_FLOW_CLOSED = 4,	/* arg = enum epsip_close_reason;
+					 * to the bridge: payload = token */
+	/* sip-router -> flow-manager child */
+	EPSIP_MSG_SIP_TO_FLOW = 5,	/* send payload out on `flow` */
+	EPSIP_MSG_FLOW_SET_TIMER = 6,	/* arg = Flow-Timer seconds advertised */
+	/* sip-router <-> registrar-bridge */
+	EPSIP_MSG_SIP_TO_CORE = 7,
+	EPSIP_MSG_SIP_FROM_CORE = 8,
+	/* any service -> supervisor; payload is a JSON object */
+	EPSIP_MSG_HELLO = 9,		/* {"service","pid","version"} */
+	EPSIP_MSG_STATS = 10,		/* {"service","pid", counters...} */
+	EPSIP_MSG_TYPE_MAX = 10,
+};
+
+/* Envelope flags. */
+#define EPSIP_MSG_F_CLOSE_AFTER_SEND	0x0001u	/* SIP_TO_FLOW: then close */
+
+enum epsip_transport {
+	EPSIP_TRANSPORT_NONE = 0,
+	EPSIP_TRANSPORT_UDP = 1,
+	EPSIP_TRANSPORT_TCP = 2,
+	EPSIP_TRANSPORT_MAX = 2,
+};
+
+enum epsip_close_reason {
+	EPSIP_CLOSE_NONE = 0,
+	EPSIP_CLOSE_PEER = 1,		/* FIN from the UA */
+	EPSIP_CLOSE_RESET = 2,		/* RST or socket error */
+	EPSIP_CLOSE_TIMEOUT = 3,	/* silent past Flow-Timer + grace */
+	EPSIP_CLOSE_FRAMING = 4,	/* stream framing lost (ER-02..05) */
+	EPSIP_CLOSE_CHILD_EXIT = 5,	/* the owning child died */
+	EPSIP_CLOSE_SHUTDOWN = 6,	/* the edge is stopping */
+	EPSIP_CLOSE_REASON_MAX = 6,
+};
+
+/*
+ * A flow's identity: which flow-manager instance and child own it, the slot
+ * inside that child, and a generation that makes a reconnect from the same
+ * 5-tuple a different flow (FT-02).  Two flows are the same only when all
+ * four fields are equal.
+ */
+struct epsip_flow_id {
+	uint16_t instance;
+	uint32_t child;
+	uint32_t slot;
+	uint32_t generation;
+};
+
+/* An IPv4 or IPv6 address and port, independent of struct sockaddr. */
+struct epsip_addr {
+	uint8_t family;		/* AF_INET, AF_INET6, or 0 for none */
+	uint16_t port;		/* host byte order */
+	uint8_t ip[16];		/* IPv4 uses the first 4 bytes */
+};
+
+struct epsip_msg {
+	uint16_t version;
+	uint16_t type;		/* enum epsip_msg_type */
+	uint16_t flags;		/* EPSIP_MSG_F_* */
+	uint32_t arg;		/* per-type integer, see the enum */
+	struct epsip_flow_id flow;
+	uint8_t transport;	/* enum epsip_transport */
+	struct epsip_addr local;	/* the edge's address on the flow */
+	struct epsip_addr remote;	/* the UA's address on the flow */
+	const uint8_t *payload;	/* decode: points into the input buffer */
+	size_t payload_len;
+};
+
+enum epsip_msg_error {
+	EPSIP_MSG_OK = 0,
+	EPSIP_MSG_ETRUNCATED,	/* shorter than the header or the payload */
+	EPSIP_MSG_EVERSION,	/* another build's envelope */
+	EPSIP_MSG_ETYPE,	/* unknown type */
+	EPSIP_MSG_EFIELD,	/* a field out of range (family, transport...) */
+	EPSIP_MSG_ELENGTH,	/* payload length disagrees with the size */
+	EPSIP_MSG_ESPACE,	/* encode: output buffer too small */
+};
+
+/* Fill a message with the current version and no flow. */
+void epsip_msg_init(struct epsip_msg *msg, enum epsip_msg_type type);
+
+/* Bytes epsip_msg_encode() will write for `msg`. */
+size_t epsip_msg_encoded_size(const struct epsip_msg *msg);
+
+/* Encode into out[0..cap); sets *len.  Fails only with ESPACE or EFIELD. */
+enum epsip_msg_error epsip_msg_encode(const struct epsip_msg *msg,
+    uint8_t *out, size_t cap, size_t *len);
+
+/*
+ * Decode and validate.  On success msg->payload points into `in`, which must
+ * outlive the use of msg.  On failure msg is unspecified.
+ */
+enum epsip_msg_error epsip_msg_decode(const uint8_t *in, size_t len,
+    struct epsip_msg *msg);
+
+const char *epsip_msg_type_name(uint16_t type);
+const char *epsip_msg_error_name(enum epsip_msg_error error);
+const char *epsip_transport_name(uint8_t transport);
+const char *epsip_close_reason_name(uint32_t reason);
+
+/* Conversions between struct epsip_addr and struct sockaddr_storage. */
+int epsip_addr_from_sockaddr(struct epsip_addr *addr,
+    const struct sockaddr *sa);
+socklen_t epsip_addr_to_sockaddr(const struct epsip_addr *addr,
+    struct sockaddr_storage *ss);
+/* "192.0.2.1:5060" or "[2001:db8::1]:5060"; returns snprintf's result. */
+int epsip_addr_format(const struct epsip_addr *addr, char *buf, size_t cap);
+int epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b);
+
+int epsip_flow_id_equal(const struct epsip_flow_id *a,
+    const struct epsip_flow_id *b);
+/* "instance.child.slot.generation", the id used in logs and stats. */
+int epsip_flow_id_format(const struct epsip_flow_id *id, char *buf,
+    size_t cap);
+
+#endif /* EPSIP_IPC_H */

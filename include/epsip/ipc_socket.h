@@ -1,0 +1,61 @@
+/*
+ * ipc_socket.h -- nng sockets carrying struct epsip_msg envelopes.
+ *
+ * All nng calls live behind this file (nng 2.0 changes the API).  Fan-in
+ * uses pull0 listeners (router, bridge, supervisor, each flow-manager
+ * child); senders dial them with push0.  Sends never block the event loop:
+ * a message that cannot be queued is dropped and counted, and the caller
+ * decides what that means (430, retry, nothing).
+ */
+#ifndef EPSIP_IPC_SOCKET_H
+#define EPSIP_IPC_SOCKET_H
+
+#include "epsip/ipc.h"
+
+struct ipc_socket;
+
+/*
+ * A pull socket listening on `url` ("ipc:///run/epsip/router.ipc"), socket
+ * file mode 0600, messages larger than EPSIP_MSG_MAX_SIZE refused.
+ */
+int ipc_pull_listen(struct ipc_socket **sock, const char *url);
+
+/*
+ * A push socket dialing `url`.  With `must_connect` the first dial is
+ * synchronous and fails at once when nobody listens (used towards
+ * flow-manager children: a missing child means 430 now, not later);
+ * otherwise nng keeps redialing in the background and `queue` messages wait
+ * in the send buffer meanwhile (used towards the router and the bridge, so
+ * that their restart loses nothing).
+ */
+int ipc_push_dial(struct ipc_socket **sock, const char *url, int must_connect,
+    int queue);
+
+/* A descriptor that polls readable when ipc_recv() has a message. */
+int ipc_recv_fd(struct ipc_socket *sock);
+
+/*
+ * Take the next message without blocking.  Returns 1 and fills *msg (valid
+ * until the next ipc_recv() or ipc_close() on this socket), 0 when nothing
+ * is waiting, -1 on a socket error.  Garbled envelopes are dropped, logged
+ * and counted as "ipc.errors" here, never returned.
+ */
+int ipc_recv(struct ipc_socket *sock, struct epsip_msg *msg);
+
+/* Encode and queue; 0, or -1 when it could not be queued (counted). */
+int ipc_send(struct ipc_socket *sock, const struct epsip_msg *msg);
+
+/*
+ * 1 once the peer of a must_connect socket went away (its process died):
+ * the caller closes the socket and dials again, which fails fast if nobody
+ * listens any more.
+ */
+int ipc_peer_lost(struct ipc_socket *sock);
+
+void ipc_close(struct ipc_socket *sock);
+
+/* "ipc://<run_dir>/<name>.ipc" */
+int ipc_service_url(const char *run_dir, const char *name, char *url,
+    size_t cap);
+
+#endif /* EPSIP_IPC_SOCKET_H */

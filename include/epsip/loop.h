@@ -1,0 +1,48 @@
+/*
+ * loop.h -- a small single-threaded epoll event loop.
+ *
+ * Every EPSIP process runs one of these: sockets, nng's pollable receive
+ * descriptor (NNG_OPT_RECVFD), signals through signalfd and a few periodic
+ * timers.  There are no per-flow threads and no sleeps anywhere.
+ */
+#ifndef EPSIP_LOOP_H
+#define EPSIP_LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+
+typedef void (*loop_fd_cb)(struct loop *loop, int fd, uint32_t events,
+    void *arg);
+typedef void (*loop_timer_cb)(struct loop *loop, void *arg);
+typedef void (*loop_signal_cb)(struct loop *loop, int signo, void *arg);
+
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* events: EPOLLIN, EPOLLOUT, ... (EPOLLRDHUP etc. passed through). */
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb,
+    void *arg);
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
+void loop_del_fd(struct loop *loop, int fd);
+
+/* A periodic timer, first firing after `interval_ms`; returns an id >= 0. */
+int loop_every(struct loop *loop, unsigned interval_ms, loop_timer_cb cb,
+    void *arg);
+/* A one-shot timer; returns an id >= 0 that loop_cancel() takes. */
+int loop_after(struct loop *loop, unsigned delay_ms, loop_timer_cb cb,
+    void *arg);
+void loop_cancel(struct loop *loop, int timer_id);
+
+/* Deliver `signo` through the loop (blocks it for the process). */
+int loop_on_signal(struct loop *loop, int signo, loop_signal_cb cb, void *arg);
+
+int loop_run(struct loop *loop);	/* until loop_stop() */
+void loop_stop(struct loop *loop);
+
+/* Monotonic milliseconds, refreshed once per loop iteration. */
+uint64_t loop_now_ms(struct loop *loop);
+uint64_t monotonic_ms(void);
+
+#endif /* EPSIP_LOOP_H */

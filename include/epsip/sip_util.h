@@ -1,0 +1,74 @@
+/*
+ * sip_util.h -- the libosip2 glue shared by the router and the registrar.
+ *
+ * libosip2 re-serialises whole messages (headers reordered, recased, comma
+ * lists split, see docs/architecture.md): legal SIP, different bytes.  Tests
+ * therefore compare parsed fields, never raw bytes.  Path, Supported,
+ * Require, Flow-Timer and friends are not first-class in libosip2; they live
+ * in its generic header list and are reached through sip_header_*().
+ */
+#ifndef EPSIP_SIP_UTIL_H
+#define EPSIP_SIP_UTIL_H
+
+#include <stddef.h>
+
+#include <osipparser2/osip_parser.h>
+
+/* Once per process, before any parse (libosip2's header table). */
+void sip_library_init(void);
+
+/* Parse `len` bytes; 0 and *msg, or -1. */
+int sip_parse(const char *buf, size_t len, osip_message_t **msg);
+
+/* Serialise; *out is malloc'ed (free with free()). 0 or -1. */
+int sip_serialize(osip_message_t *msg, char **out, size_t *len);
+
+/*
+ * A response to `req` as RFC 3261 §8.2.6 wants it (SP-17): every Via in
+ * order, From, To (with a tag added when the status is above 100 and the
+ * request had none), Call-ID, CSeq, Content-Length: 0.  Only a Via is
+ * required: headers the request lacked are left out (ER-01).
+ */
+int sip_reply_create(const osip_message_t *req, int status,
+    const char *reason, osip_message_t **resp);
+
+/* The standard reason phrase of a status ("Flow Failed" for 430). */
+const char *sip_reason_phrase(int status);
+
+/*
+ * The value of the `index`-th header named `name` (case-insensitive) among
+ * libosip2's generic headers, or NULL.  Compact forms are the caller's job.
+ */
+const char *sip_header_value(const osip_message_t *msg, const char *name,
+    int index);
+/* Count of generic headers named `name`. */
+int sip_header_count(const osip_message_t *msg, const char *name);
+/*
+ * 1 if any `name` header (comma lists included) holds `token`
+ * case-insensitively (e.g. Supported: outbound).
+ */
+int sip_header_has_token(const osip_message_t *msg, const char *name,
+    const char *token);
+/* Add `name: value` as the topmost header of that name. */
+int sip_header_add_top(osip_message_t *msg, const char *name,
+    const char *value);
+/* Remove every generic header named `name`. */
+void sip_header_remove_all(osip_message_t *msg, const char *name);
+
+/*
+ * 1 if the URI has parameter `name` (any value: `ob` and `ob=true` both
+ * count, ER-09).
+ */
+int sip_uri_has_param(const osip_uri_t *uri, const char *name);
+/* A contact/route/via generic parameter by name, or NULL. */
+const char *sip_generic_param(const osip_list_t *params, const char *name);
+
+/* Method of a request ("INVITE"), or NULL for a response. */
+const char *sip_method(const osip_message_t *msg);
+/* 1 for INVITE, SUBSCRIBE, REFER, NOTIFY without To tag (dialog-forming). */
+int sip_is_dialog_forming(const osip_message_t *msg);
+
+/* A random token of `len` base64url characters (branch, tags). */
+void sip_random_token(char *out, size_t len);
+
+#endif /* EPSIP_SIP_UTIL_H */

@@ -1,0 +1,485 @@
+/*
+ * child.c -- a flow-manager child: start, the control socket from the
+ * parent, messages from the router, reaping, report and stop.
+ *
+ * Started only by the parent (fork+exec with --child N): fd 3 is the
+ * control socket, fds 4.. the UDP listeners.  It listens for the router on
+ * fm<instance>-c<N>.ipc, the address the router derives from a verified
+ * flow token.  In process-per-flow mode it exits when its flow closes.
+ * When the parent goes away (control EOF, or SIGTERM by PR_SET_PDEATHSIG)
+ * it exits too: flows without a parent could never be reported closed.
+ *
+ * Fatal: started without the descriptors above; no memory at start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "epsip/flow_token.h"
+#include "epsip/ipc_socket.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+
+#include "child.h"
+#include "flow_manager.h"
+
+#define ROUTER_QUEUE		4096
+#define CONTROL_BATCH		64
+#define ROUTER_BATCH		256
+#define REAP_INTERVAL_MS	1000
+/* Room past the message limit for CRLFs around it. */
+#define RBUF_SLACK		4096
+/* How long stop waits for the parent to take our last FLOW_CLOSEDs. */
+#define STOP_FLUSH_MS		1000
+
+static struct fm_child fm_child;
+
+/* ---- control socket: to the parent ---- */
+
+static void
+ctl_set_events(struct fm_child *c)
+{
+	uint32_t want;
+
+	want = EPOLLIN | (c->ctlq_head != NULL ? EPOLLOUT : 0);
+	if (c->ctl_fd != -1 && want != c->ctl_events &&
+	    loop_mod_fd(c->loop, c->ctl_fd, want) == 0) {
+		c->ctl_events = want;
+	}
+}
+
+static void
+ctlq_drop(struct fm_child *c)
+{
+	struct fm_ctlq *q;
+
+	while ((q = c->ctlq_head) != NULL) {
+		c->ctlq_head = q->next;
+		free(q);
+	}
+	c->ctlq_tail = NULL;
+}
+
+/* Send what waits; stops at EAGAIN.  The parent gone: drop it all. */
+static void
+ctlq_flush(struct fm_child *c)
+{
+	struct fm_ctlq *q;
+
+	while ((q = c->ctlq_head) != NULL) {
+		if (fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == -1) {
+			if (errno == EAGAIN) {
+				break;
+			}
+			ctlq_drop(c);
+			break;
+		}
+		c->ctlq_head = q->next;
+		if (c->ctlq_head == NULL) {
+			c->ctlq_tail = NULL;
+		}
+		free(q);
+	}
+	ctl_set_events(c);
+}
+
+void
+fm_child_ctl_send_closed(struct fm_child *c, uint32_t slot,
+    uint32_t generation, uint32_t reason)
+{
+	struct fm_ctl_msg m;
+	struct fm_ctlq *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		log_warn("FLOW_CLOSED for slot %" PRIu32, slot);
+		return;
+	}
+	fm_ctl_init(&m, FM_CTL_FLOW_CLOSED);
+	m.slot = slot;
+	m.generation = generation;
+	m.reason = reason;
+	if (fm_ctl_encode(&m, q->data, sizeof(q->data), &q->len) !=
+	    FM_CTL_OK) {
+		free(q);
+		return;
+	}
+	if (c->ctlq_head == NULL &&
+	    fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == 0) {
+		free(q);
+		return;
+	}
+	if (c->ctlq_head == NULL && errno != EAGAIN) {
+		free(q);		/* the parent is gone */
+		return;
+	}
+	/* In order behind the others: the parent must see every one. */
+	if (c->ctlq_tail != NULL) {
+		c->ctlq_tail->next = q;
+	} else {
+		c->ctlq_head = q;
+	}
+	c->ctlq_tail = q;
+	ctl_set_events(c);
+}
+
+/* ---- control socket: from the parent ---- */
+
+static void
+handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
+{
+	struct fm_ctl_msg m;
+	enum fm_ctl_error err;
+
+	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
+		/* The parent is the same binary: this is a bug. */
+		log_warnx("bad control message: %s", fm_ctl_error_name(err));
+		stats_inc("control.errors");
+	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd != -1) {
+		fm_tcp_flow_open(c, &m, fd);
+		return;
+	} else if (m.type == FM_CTL_UDP_DATAGRAM && fd == -1) {
+		fm_udp_flow_datagram(c, &m);
+		return;
+	} else {
+		log_warnx("unexpected control message %s (fd %d)",
+		    fm_ctl_type_name(m.type), fd);
+		stats_inc("control.errors");
+	}
+	if (fd != -1) {
+		(void)close(fd);
+	}
+}
+
+static void
+parent_gone(struct fm_child *c)
+{
+	log_info("parent gone: exiting");
+	ctlq_drop(c);
+	loop_del_fd(c->loop, c->ctl_fd);
+	(void)close(c->ctl_fd);
+	c->ctl_fd = -1;
+	c->exiting = 1;
+	loop_stop(c->loop);
+}
+
+static void
+control_cb(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct fm_child *c = arg;
+	ssize_t n;
+	int i, passed;
+
+	(void)loop;
+	if (events & EPOLLOUT) {
+		ctlq_flush(c);
+	}
+	for (i = 0; i < CONTROL_BATCH && c->ctl_fd != -1; i++) {
+		n = fm_ctl_recv(fd, c->ctl_buf, FM_CTL_MAX_SIZE, &passed);
+		if (n > 0) {
+			handle_control(c, c->ctl_buf, (size_t)n, passed);
+			continue;
+		}
+		if (n == -1 && errno == EAGAIN) {
+			return;
+		}
+		if (n == -1 && errno == EMSGSIZE) {
+			stats_inc("control.errors");
+			continue;
+		}
+		parent_gone(c);
+		return;
+	}
+}
+
+/* ---- the router ---- */
+
+static void
+undeliverable(struct fm_child *c, const struct epsip_msg *in)
+{
+	struct epsip_msg m;
+
+	m = *in;
+	m.type = EPSIP_MSG_FLOW_UNDELIVERABLE;
+	m.flags = 0;
+	stats_inc("sip.undeliverable");
+	log_flow(LOG_LEVEL_DEBUG, &in->flow, "undeliverable");
+	(void)ipc_send(c->router, &m);
+}
+
+static void
+to_flow(struct fm_child *c, const struct epsip_msg *msg)
+{
+	struct fm_flow *f;
+	int rc;
+
+	f = fm_flow_find(c, &msg->flow);
+	if (f == NULL || f->closing) {
+		undeliverable(c, msg);
+		return;
+	}
+	rc = 0;
+	if (msg->payload_len > 0) {
+		log_flow(LOG_LEVEL_DEBUG, &f->id, "out %zu bytes",
+		    msg->payload_len);
+		if (f->transport == EPSIP_TRANSPORT_TCP) {
+			rc = fm_tcp_flow_send(f, msg->payload,
+			    msg->payload_len);
+		} else {
+			rc = fm_udp_flow_send(f, msg->payload,
+			    msg->payload_len);
+		}
+	}
+	if (rc == -1) {
+		/* Not sent (a TCP flow is closed by now): let the router
+		 * answer for it. */
+		undeliverable(c, msg);
+		return;
+	}
+	stats_inc("sip.to_flow");
+	if (msg->flags & EPSIP_MSG_F_CLOSE_AFTER_SEND) {
+		if (f->transport == EPSIP_TRANSPORT_TCP) {
+			(void)fm_tcp_flow_finish(f);
+		} else {
+			fm_flow_close(f, EPSIP_CLOSE_FRAMING);
+		}
+	}
+}
+
+static void
+set_timer(struct fm_child *c, const struct epsip_msg *msg)
+{
+	struct fm_flow *f;
+
+	if ((f = fm_flow_find(c, &msg->flow)) == NULL) {
+		stats_inc("flow_timer.unknown_flow");
+		return;
+	}
+	f->timer_s = msg->arg;
+	log_flow(LOG_LEVEL_DEBUG, &f->id, "Flow-Timer %" PRIu32 " s",
+	    msg->arg);
+}
+
+static void
+router_cb(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct fm_child *c = arg;
+	struct epsip_msg msg;
+	int i, rc;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	for (i = 0; i < ROUTER_BATCH; i++) {
+		if ((rc = ipc_recv(c->pull, &msg)) <= 0) {
+			if (rc == -1) {
+				log_warnx("receiving from the router failed");
+			}
+			return;
+		}
+		switch (msg.type) {
+		case EPSIP_MSG_SIP_TO_FLOW:
+			to_flow(c, &msg);
+			break;
+		case EPSIP_MSG_FLOW_SET_TIMER:
+			set_timer(c, &msg);
+			break;
+		default:
+			log_warnx("unexpected %s from the router",
+			    epsip_msg_type_name(msg.type));
+			stats_inc("ipc.errors.unexpected");
+			break;
+		}
+	}
+}
+
+static void
+reap_cb(struct loop *loop, void *arg)
+{
+	(void)loop;
+	fm_flow_reap(arg);
+}
+
+/* ---- life cycle ---- */
+
+void
+fm_child_maybe_exit(struct fm_child *c)
+{
+	/* Process per flow: the flow was the reason to live. */
+	if (c->cfg->flows_per_child == 1 && c->had_flow && c->nflows == 0 &&
+	    !c->exiting) {
+		c->exiting = 1;
+		loop_stop(c->loop);
+	}
+}
+
+static void
+check_inherited(struct fm_child *c)
+{
+	socklen_t len;
+	size_t i;
+	int type, flags;
+
+	len = sizeof(type);
+	if (getsockopt(FM_CONTROL_FD, SOL_SOCKET, SO_TYPE, &type, &len) ==
+	    -1 || type != SOCK_SEQPACKET) {
+		fatalx("%s: fd %d is not a control socket (children are "
+		    "started by the flow-manager parent only)", c->name,
+		    FM_CONTROL_FD);
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		len = sizeof(type);
+		if (getsockopt(FM_FIRST_UDP_FD + (int)i, SOL_SOCKET, SO_TYPE,
+		    &type, &len) == -1 || type != SOCK_DGRAM) {
+			fatalx("%s: fd %d is not UDP listener %zu", c->name,
+			    FM_FIRST_UDP_FD + (int)i, i);
+		}
+	}
+	if ((flags = fcntl(FM_CONTROL_FD, F_GETFL)) == -1 ||
+	    fcntl(FM_CONTROL_FD, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(FM_CONTROL_FD, F_SETFD, FD_CLOEXEC) == -1) {
+		fatal("%s: control socket flags", c->name);
+	}
+}
+
+int
+fm_child_start(struct daemon *d, uint32_t id)
+{
+	struct fm_child *c = &fm_child;
+	char url[CONFIG_PATH_MAX + 64];
+	size_t max;
+
+	memset(c, 0, sizeof(*c));
+	c->d = d;
+	c->cfg = &d->cfg;
+	c->loop = d->loop;
+	c->id = id;
+	c->ctl_fd = FM_CONTROL_FD;
+	c->reap_timer = -1;
+	(void)fm_child_name(c->name, sizeof(c->name), c->cfg->instance, id);
+	daemon_set_instance_name(d, c->name);
+	c->nlisteners = c->cfg->listen_count;
+	check_inherited(c);
+
+	c->nslots = c->cfg->flows_per_child;
+	max = c->cfg->max_message_size;
+	if (max == 0 || max > EPSIP_MSG_MAX_PAYLOAD) {
+		/* A message must fit one envelope to the router. */
+		max = EPSIP_MSG_MAX_PAYLOAD;
+	}
+	c->max_message = max;
+	c->rbuf_limit = max + RBUF_SLACK;
+	c->scratch_size = c->rbuf_limit;
+	if (c->nslots == 0 ||
+	    (c->flows = calloc(c->nslots, sizeof(*c->flows))) == NULL ||
+	    (c->closed_gen = calloc(c->nslots, sizeof(*c->closed_gen))) ==
+	    NULL || (c->scratch = malloc(c->scratch_size)) == NULL ||
+	    (c->ctl_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
+		fatal("%s: start", c->name);
+	}
+
+	if (ipc_service_url(c->cfg->run_dir, "router", url, sizeof(url)) < 0 ||
+	    ipc_push_dial(&c->router, url, 0, ROUTER_QUEUE) == -1) {
+		log_error("%s: cannot dial the router", c->name);
+		return (-1);
+	}
+	if (flow_owner_ipc_url(c->cfg->run_dir, (uint16_t)c->cfg->instance,
+	    id, url, sizeof(url)) < 0 || ipc_pull_listen(&c->pull, url) == -1) {
+		log_error("%s: cannot listen on %s", c->name, url);
+		return (-1);
+	}
+	c->ctl_events = EPOLLIN;
+	if (loop_add_fd(c->loop, c->ctl_fd, EPOLLIN, control_cb, c) == -1 ||
+	    loop_add_fd(c->loop, ipc_recv_fd(c->pull), EPOLLIN, router_cb,
+	    c) == -1 ||
+	    (c->reap_timer = loop_every(c->loop, REAP_INTERVAL_MS, reap_cb,
+	    c)) < 0) {
+		fatal("%s: loop", c->name);
+	}
+	log_debug("%s: started, %" PRIu32 " slots", c->name, c->nslots);
+	return (0);
+}
+
+void
+fm_child_report(struct daemon *d, json_t *stats)
+{
+	struct fm_child *c = &fm_child;
+	long rss, priv;
+
+	(void)d;
+	(void)json_object_set_new(stats, "flows",
+	    json_integer((json_int_t)c->nflows));
+	if (stats_memory_kib(&rss, &priv) == 0) {
+		(void)json_object_set_new(stats, "rss_kib",
+		    json_integer((json_int_t)rss));
+		(void)json_object_set_new(stats, "private_kib",
+		    json_integer((json_int_t)priv));
+	}
+}
+
+/* Give the parent our last FLOW_CLOSEDs, waiting at most `ms`. */
+static void
+ctlq_flush_wait(struct fm_child *c, int ms)
+{
+	struct pollfd pfd;
+	uint64_t deadline, now;
+
+	deadline = monotonic_ms() + (uint64_t)ms;
+	while (c->ctlq_head != NULL && c->ctl_fd != -1) {
+		ctlq_flush(c);
+		now = monotonic_ms();
+		if (c->ctlq_head == NULL || now >= deadline) {
+			break;
+		}
+		pfd.fd = c->ctl_fd;
+		pfd.events = POLLOUT;
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	ctlq_drop(c);
+}
+
+void
+fm_child_stop(struct daemon *d)
+{
+	struct fm_child *c = &fm_child;
+	uint32_t s;
+
+	(void)d;
+	c->exiting = 1;
+	for (s = 0; c->flows != NULL && s < c->nslots; s++) {
+		if (c->flows[s] != NULL) {
+			fm_flow_close(c->flows[s], EPSIP_CLOSE_SHUTDOWN);
+		}
+	}
+	ctlq_flush_wait(c, STOP_FLUSH_MS);
+	if (c->reap_timer >= 0) {
+		loop_cancel(c->loop, c->reap_timer);
+		c->reap_timer = -1;
+	}
+	if (c->pull != NULL) {
+		loop_del_fd(c->loop, ipc_recv_fd(c->pull));
+		ipc_close(c->pull);
+		c->pull = NULL;
+	}
+	if (c->router != NULL) {
+		ipc_close(c->router);
+		c->router = NULL;
+	}
+	if (c->ctl_fd != -1) {
+		loop_del_fd(c->loop, c->ctl_fd);
+		(void)close(c->ctl_fd);
+		c->ctl_fd = -1;
+	}
+	free(c->flows);
+	free(c->closed_gen);
+	free(c->scratch);
+	free(c->ctl_buf);
+	c->flows = NULL;
+	c->closed_gen = NULL;
+	c->scratch = NULL;
+	c->ctl_buf = NULL;
+}

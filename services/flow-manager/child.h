@@ -1,0 +1,129 @@
+/*
+ * child.h -- a flow-manager child's private state.
+ *
+ * A child owns the flows in its slots, in one epoll loop: the control
+ * socket from the parent (fd 3: new TCP connections, UDP datagrams), every
+ * TCP connection, its nng pull socket (SIP_TO_FLOW and FLOW_SET_TIMER from
+ * the router) and a once-a-second reaper.  It speaks SIP to the router and
+ * reports every flow it ends to the parent, which tells the router.
+ *
+ * Files: child.c (start, stop, control socket, router messages, reaping),
+ * flow.c (the slot table, closing, sending), tcp_flow.c (stream I/O and
+ * framing), udp_flow.c (datagrams, STUN).
+ */
+#ifndef EPSIP_FM_CHILD_H
+#define EPSIP_FM_CHILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "epsip/config.h"
+#include "epsip/daemon.h"
+#include "epsip/ipc.h"
+
+#include "control.h"
+
+struct fm_child;
+
+/* One queued piece of output: a whole SIP message or a pong. */
+struct fm_wchunk {
+	struct fm_wchunk *next;
+	size_t len;
+	size_t off;			/* bytes already written */
+	uint8_t data[];
+};
+
+struct fm_flow {
+	struct fm_child *child;
+	struct epsip_flow_id id;
+	uint8_t transport;
+	uint16_t listener;
+	struct epsip_addr local;
+	struct epsip_addr remote;
+	int fd;				/* TCP; -1 for UDP */
+	uint32_t events;		/* epoll interest now registered */
+	/* Unframed input; NULL while empty (most of a flow's life). */
+	char *rbuf;
+	size_t rlen, rcap;
+	/* Output waiting for the socket, in order. */
+	struct fm_wchunk *wq_head, *wq_tail;
+	size_t wq_bytes;
+	uint64_t last_activity_ms;
+	uint32_t timer_s;		/* Flow-Timer; 0: none advertised */
+	int reading_stopped;		/* framing lost: awaiting the answer */
+	int closing;			/* close once the output is flushed */
+	int draining;			/* FIN sent: discard input until EOF */
+	/* Close by then whatever happens (framing error, CLOSE_AFTER_SEND);
+	 * 0: none.  Checked by the reaper: the loop has few timers. */
+	uint64_t close_deadline_ms;
+};
+
+/* A control message that the parent could not take yet. */
+struct fm_ctlq {
+	struct fm_ctlq *next;
+	size_t len;
+	uint8_t data[FM_CTL_CLOSED_SIZE];
+};
+
+struct fm_child {
+	struct daemon *d;
+	const struct epsip_config *cfg;
+	struct loop *loop;
+	uint32_t id;
+	char name[32];
+
+	int ctl_fd;
+	uint32_t ctl_events;
+	struct fm_ctlq *ctlq_head, *ctlq_tail;
+	uint8_t *ctl_buf;		/* FM_CTL_MAX_SIZE */
+
+	struct ipc_socket *pull;	/* fm<i>-c<n>.ipc */
+	struct ipc_socket *router;
+	int reap_timer;
+
+	struct fm_flow **flows;		/* [nslots], by slot */
+	uint32_t *closed_gen;		/* last generation closed per slot */
+	uint32_t nslots;
+	uint32_t nflows, nudp, ntcp;
+	int had_flow;
+	size_t nlisteners;		/* UDP listener fds 4.. */
+	size_t max_message;		/* framing limit */
+	size_t rbuf_limit;		/* max_message + slack */
+	char *scratch;			/* one read's worth, shared */
+	size_t scratch_size;
+	int exiting;
+};
+
+/* child.c */
+void fm_child_ctl_send_closed(struct fm_child *c, uint32_t slot,
+    uint32_t generation, uint32_t reason);
+void fm_child_maybe_exit(struct fm_child *c);
+
+/* flow.c */
+struct fm_flow *fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m,
+    uint8_t transport, int fd);
+/* Ends the flow and frees it; `f` is gone afterwards. */
+void fm_flow_close(struct fm_flow *f, uint32_t reason);
+/* The flow a router message names, or NULL if it is not ours. */
+struct fm_flow *fm_flow_find(struct fm_child *c,
+    const struct epsip_flow_id *id);
+/* Send SIP or a framing error to the router, with this flow's envelope. */
+int fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
+    const void *payload, size_t len);
+void fm_flow_reap(struct fm_child *c);
+void fm_flow_gauges(struct fm_child *c);
+void fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap);
+
+/* tcp_flow.c */
+void fm_tcp_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd);
+/* Queue and write; 0, or -1 if the flow was closed. */
+int fm_tcp_flow_send(struct fm_flow *f, const void *buf, size_t len);
+/* Close once the queued output is out (CLOSE_AFTER_SEND); 0 or -1 (gone). */
+int fm_tcp_flow_finish(struct fm_flow *f);
+void fm_tcp_flow_release(struct fm_flow *f);
+
+/* udp_flow.c */
+void fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m);
+int fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len);
+
+#endif /* EPSIP_FM_CHILD_H */

@@ -1,0 +1,545 @@
+/*
+ * children.c -- the parent's records of its children and of the flows in
+ * their slots: spawning, choosing the child for a new flow, generations,
+ * ending flows (FLOW_CLOSED to the router) and reading what children send
+ * on their control sockets.
+ *
+ * Ownership is one code path for both modes.  A child takes new flows
+ * while it is on the "open" list (it has a free slot and is not retiring).
+ * With flows_per_child == 1 (the paper's process per flow) a child retires
+ * as soon as it has its flow, so every new flow spawns a child, and the
+ * child exits when that flow closes.  With more, new flows go to the
+ * lowest-numbered open child and a child is spawned only when all are full.
+ *
+ * Nothing here is fatal: a child that cannot be spawned refuses a flow.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "epsip/flow_token.h"
+#include "epsip/ipc_socket.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+
+#include "control.h"
+#include "flow_manager.h"
+#include "parent.h"
+
+#define IPC_PREFIX	"ipc://"
+
+/* ---- the open list: children that take new flows, by ascending id ---- */
+
+static void
+open_remove(struct fm_parent *p, struct fm_child_rec *c)
+{
+	if (!c->on_open) {
+		return;
+	}
+	if (c->open_prev != NULL) {
+		c->open_prev->open_next = c->open_next;
+	} else {
+		p->open_head = c->open_next;
+	}
+	if (c->open_next != NULL) {
+		c->open_next->open_prev = c->open_prev;
+	}
+	c->open_prev = c->open_next = NULL;
+	c->on_open = 0;
+}
+
+/*
+ * Sorted so the lowest child with room fills first.  Only pooled children
+ * ever come back to the list, and there are few of them (max_flows /
+ * flows_per_child), so the walk is short and off the per-message path.
+ */
+static void
+open_insert(struct fm_parent *p, struct fm_child_rec *c)
+{
+	struct fm_child_rec *prev, *cur;
+
+	if (c->on_open || c->retiring || c->nfree == 0 || p->stopping) {
+		return;
+	}
+	prev = NULL;
+	for (cur = p->open_head; cur != NULL && cur->id < c->id;
+	    cur = cur->open_next) {
+		prev = cur;
+	}
+	c->open_prev = prev;
+	c->open_next = cur;
+	if (prev != NULL) {
+		prev->open_next = c;
+	} else {
+		p->open_head = c;
+	}
+	if (cur != NULL) {
+		cur->open_prev = c;
+	}
+	c->on_open = 1;
+}
+
+/* ---- pid hash: SIGCHLD gives a pid, paper mode has thousands ---- */
+
+static size_t
+pid_bucket(const struct fm_parent *p, pid_t pid)
+{
+	return (((size_t)pid * 2654435761u) & p->pid_mask);
+}
+
+static void
+pid_grow(struct fm_parent *p)
+{
+	struct fm_child_rec **nb, *c, *next;
+	size_t i, n, oldn;
+
+	oldn = p->pid_mask + 1;
+	n = oldn * 2;
+	if ((nb = calloc(n, sizeof(*nb))) == NULL) {
+		return;		/* longer chains, still correct */
+	}
+	p->pid_mask = n - 1;
+	for (i = 0; i < oldn; i++) {
+		for (c = p->pid_hash[i]; c != NULL; c = next) {
+			next = c->pid_next;
+			c->pid_next = nb[pid_bucket(p, c->pid)];
+			nb[pid_bucket(p, c->pid)] = c;
+		}
+	}
+	free(p->pid_hash);
+	p->pid_hash = nb;
+}
+
+static void
+pid_insert(struct fm_parent *p, struct fm_child_rec *c)
+{
+	size_t b;
+
+	if (p->nchildren >= p->pid_mask + 1) {
+		pid_grow(p);
+	}
+	b = pid_bucket(p, c->pid);
+	c->pid_next = p->pid_hash[b];
+	p->pid_hash[b] = c;
+}
+
+static void
+pid_remove(struct fm_parent *p, struct fm_child_rec *c)
+{
+	struct fm_child_rec **pp;
+
+	for (pp = &p->pid_hash[pid_bucket(p, c->pid)]; *pp != NULL;
+	    pp = &(*pp)->pid_next) {
+		if (*pp == c) {
+			*pp = c->pid_next;
+			c->pid_next = NULL;
+			return;
+		}
+	}
+}
+
+struct fm_child_rec *
+fm_children_by_pid(struct fm_parent *p, pid_t pid)
+{
+	struct fm_child_rec *c;
+
+	for (c = p->pid_hash[pid_bucket(p, pid)]; c != NULL; c = c->pid_next) {
+		if (c->pid == pid) {
+			return (c);
+		}
+	}
+	return (NULL);
+}
+
+int
+fm_children_init(struct fm_parent *p)
+{
+	p->pid_mask = 63;
+	p->pid_hash = calloc(p->pid_mask + 1, sizeof(*p->pid_hash));
+	return (p->pid_hash == NULL ? -1 : 0);
+}
+
+void
+fm_children_free(struct fm_parent *p)
+{
+	free(p->pid_hash);
+	p->pid_hash = NULL;
+}
+
+void
+fm_children_gauges(struct fm_parent *p)
+{
+	stats_set("children.alive", (int64_t)p->nchildren);
+	stats_set("flows.open.udp", (int64_t)p->open_udp);
+	stats_set("flows.open.tcp", (int64_t)p->open_tcp);
+}
+
+/* ---- spawning and forgetting ---- */
+
+/* The child's nng socket path: flow_owner_ipc_url() minus "ipc://". */
+static void
+unlink_ipc(struct fm_parent *p, uint32_t id)
+{
+	char url[CONFIG_PATH_MAX + 64];
+	size_t plen;
+
+	plen = strlen(IPC_PREFIX);
+	if (flow_owner_ipc_url(p->cfg->run_dir, (uint16_t)p->cfg->instance,
+	    id, url, sizeof(url)) < 0 || strncmp(url, IPC_PREFIX, plen) != 0) {
+		return;
+	}
+	if (unlink(url + plen) == -1 && errno != ENOENT) {
+		log_warn("unlink %s", url + plen);
+	}
+}
+
+static void
+control_cb(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct fm_child_rec *c = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	fm_children_read_control(c->parent, c);
+}
+
+static void
+rec_free(struct fm_child_rec *c)
+{
+	free(c->slots);
+	free(c->free_slots);
+	free(c);
+}
+
+static struct fm_child_rec *
+rec_new(struct fm_parent *p)
+{
+	struct fm_child_rec *c;
+	uint32_t i, n;
+
+	n = p->cfg->flows_per_child;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->slots = calloc(n, sizeof(*c->slots))) == NULL ||
+	    (c->free_slots = calloc(n, sizeof(*c->free_slots))) == NULL) {
+		if (c != NULL) {
+			rec_free(c);
+		}
+		return (NULL);
+	}
+	/* A stack: slot 0 comes out first, freed slots are reused first. */
+	for (i = 0; i < n; i++) {
+		c->free_slots[i] = n - 1 - i;
+	}
+	c->nfree = n;
+	c->parent = p;
+	c->ctl_fd = -1;
+	return (c);
+}
+
+struct fm_child_rec *
+fm_children_spawn(struct fm_parent *p)
+{
+	struct fm_child_rec *c;
+	int udp_fds[CONFIG_MAX_LISTEN], child_end;
+	size_t i;
+
+	if (p->stopping || (c = rec_new(p)) == NULL) {
+		return (NULL);
+	}
+	do {
+		c->id = ++p->next_child_id;
+	} while (c->id == 0);
+	(void)fm_child_name(c->name, sizeof(c->name), p->cfg->instance,
+	    c->id);
+	/* A crashed child of an earlier run may have left its socket. */
+	unlink_ipc(p, c->id);
+	if (fm_spawn_socketpair(&c->ctl_fd, &child_end) == -1) {
+		log_warn("spawn %s: socketpair", c->name);
+		rec_free(c);
+		return (NULL);
+	}
+	for (i = 0; i < p->nlisteners; i++) {
+		udp_fds[i] = p->listeners[i].udp_fd;
+	}
+	(void)snprintf(p->child_argv[p->child_argc + 1], FM_CHILD_ID_TEXT,
+	    "%" PRIu32, c->id);
+	c->pid = fm_spawn_exec(p->child_argv, child_end, udp_fds,
+	    p->nlisteners, getpid());
+	(void)close(child_end);
+	if (c->pid == -1) {
+		log_warn("spawn %s: fork", c->name);
+		(void)close(c->ctl_fd);
+		rec_free(c);
+		return (NULL);
+	}
+	c->started_ms = loop_now_ms(p->loop);
+	if (loop_add_fd(p->loop, c->ctl_fd, EPOLLIN, control_cb, c) == -1) {
+		/* Unusable without its control socket; reaped on SIGCHLD. */
+		log_warn("spawn %s: watching control socket", c->name);
+		c->retiring = 1;
+		(void)kill(c->pid, SIGKILL);
+	} else {
+		c->ctl_watched = 1;
+	}
+	pid_insert(p, c);
+	c->all_prev = p->all_tail;
+	if (p->all_tail != NULL) {
+		p->all_tail->all_next = c;
+	} else {
+		p->all_head = c;
+	}
+	p->all_tail = c;
+	p->nchildren++;
+	open_insert(p, c);
+	stats_inc("children.spawned");
+	fm_children_gauges(p);
+	if (p->cfg->flows_per_child > 1) {
+		log_info("spawned child %s pid %d", c->name, (int)c->pid);
+	} else {
+		log_debug("spawned child %s pid %d", c->name, (int)c->pid);
+	}
+	return (c);
+}
+
+static void
+unwatch(struct fm_parent *p, struct fm_child_rec *c)
+{
+	if (c->ctl_watched) {
+		loop_del_fd(p->loop, c->ctl_fd);
+		c->ctl_watched = 0;
+	}
+	if (c->ctl_fd != -1) {
+		(void)close(c->ctl_fd);
+		c->ctl_fd = -1;
+	}
+}
+
+void
+fm_children_forget(struct fm_parent *p, struct fm_child_rec *c)
+{
+	open_remove(p, c);
+	pid_remove(p, c);
+	if (c->all_prev != NULL) {
+		c->all_prev->all_next = c->all_next;
+	} else {
+		p->all_head = c->all_next;
+	}
+	if (c->all_next != NULL) {
+		c->all_next->all_prev = c->all_prev;
+	} else {
+		p->all_tail = c->all_prev;
+	}
+	unwatch(p, c);
+	unlink_ipc(p, c->id);
+	p->nchildren--;
+	fm_children_gauges(p);
+	rec_free(c);
+}
+
+/* ---- flows ---- */
+
+static uint32_t
+next_generation(struct fm_parent *p)
+{
+	/* 0 never names a flow, so a zeroed id cannot match one. */
+	do {
+		p->generation++;
+	} while (p->generation == 0);
+	return (p->generation);
+}
+
+struct fm_pflow *
+fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
+    const struct epsip_addr *local, const struct epsip_addr *remote)
+{
+	struct fm_child_rec *c;
+	struct fm_pflow *f;
+	uint32_t slot;
+
+	if (p->stopping) {
+		return (NULL);
+	}
+	if (p->open_udp + p->open_tcp >= p->cfg->max_flows) {
+		stats_inc("flows.refused.limit");
+		return (NULL);
+	}
+	if ((c = p->open_head) == NULL && (c = fm_children_spawn(p)) == NULL) {
+		stats_inc("flows.refused.spawn");
+		return (NULL);
+	}
+	slot = c->free_slots[--c->nfree];
+	f = &c->slots[slot];
+	memset(f, 0, sizeof(*f));
+	f->child = c;
+	f->slot = slot;
+	f->generation = next_generation(p);
+	f->transport = transport;
+	f->listener = listener;
+	f->local = *local;
+	f->remote = *remote;
+	c->nflows++;
+	if (p->cfg->flows_per_child == 1) {
+		/* Process per flow: this child's one flow, then it exits. */
+		c->retiring = 1;
+	}
+	if (c->nfree == 0 || c->retiring) {
+		open_remove(p, c);
+	}
+	if (transport == EPSIP_TRANSPORT_UDP) {
+		p->open_udp++;
+		stats_inc("flows.opened.udp");
+	} else {
+		p->open_tcp++;
+		stats_inc("flows.opened.tcp");
+	}
+	fm_children_gauges(p);
+	return (f);
+}
+
+static void
+tell_router(struct fm_parent *p, const struct fm_pflow *f, uint32_t reason)
+{
+	struct epsip_msg m;
+
+	epsip_msg_init(&m, EPSIP_MSG_FLOW_CLOSED);
+	m.arg = reason;
+	m.flow.instance = (uint16_t)p->cfg->instance;
+	m.flow.child = f->child->id;
+	m.flow.slot = f->slot;
+	m.flow.generation = f->generation;
+	m.transport = f->transport;
+	m.local = f->local;
+	m.remote = f->remote;
+	/* ipc_send counts a drop; the router restarting loses nothing
+	 * that its queue holds. */
+	if (p->router == NULL || ipc_send(p->router, &m) == -1) {
+		log_flow(LOG_LEVEL_WARN, &m.flow,
+		    "FLOW_CLOSED not queued for the router");
+	}
+}
+
+void
+fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
+{
+	struct fm_child_rec *c;
+
+	c = f->child;
+	if (f->transport == EPSIP_TRANSPORT_NONE) {
+		return;
+	}
+	if (reason != EPSIP_CLOSE_NONE) {
+		tell_router(p, f, reason);
+		fm_stats_incf("flows.closed.%s",
+		    epsip_close_reason_name(reason));
+	}
+	if (f->in_table) {
+		fm_udp_table_remove(&p->udp, &f->udp);
+		f->in_table = 0;
+	}
+	if (f->transport == EPSIP_TRANSPORT_UDP) {
+		p->open_udp--;
+	} else {
+		p->open_tcp--;
+	}
+	f->transport = EPSIP_TRANSPORT_NONE;
+	c->free_slots[c->nfree++] = f->slot;
+	c->nflows--;
+	open_insert(p, c);
+	if (reason == EPSIP_CLOSE_NONE && c->retiring && c->nflows == 0 &&
+	    !p->stopping) {
+		/*
+		 * Process per flow, and the flow never reached the child:
+		 * it would wait forever for one.
+		 */
+		(void)kill(c->pid, SIGTERM);
+	}
+	fm_children_gauges(p);
+}
+
+/* ---- control messages from a child ---- */
+
+static void
+handle_control(struct fm_parent *p, struct fm_child_rec *c,
+    const uint8_t *buf, size_t len)
+{
+	struct fm_ctl_msg m;
+	struct fm_pflow *f;
+	enum fm_ctl_error err;
+
+	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
+		log_warnx("%s: bad control message: %s", c->name,
+		    fm_ctl_error_name(err));
+		stats_inc("control.errors");
+		return;
+	}
+	if (m.type != FM_CTL_FLOW_CLOSED) {
+		log_warnx("%s: unexpected control message %s", c->name,
+		    fm_ctl_type_name(m.type));
+		stats_inc("control.errors");
+		return;
+	}
+	if (m.slot >= p->cfg->flows_per_child) {
+		log_warnx("%s: FLOW_CLOSED for slot %" PRIu32 " out of range",
+		    c->name, m.slot);
+		stats_inc("control.errors");
+		return;
+	}
+	f = &c->slots[m.slot];
+	if (f->transport == EPSIP_TRANSPORT_NONE ||
+	    f->generation != m.generation) {
+		/* Already ended here, or a slot reused since. */
+		stats_inc("control.stale");
+		return;
+	}
+	fm_pflow_release(p, f, m.reason);
+}
+
+void
+fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
+{
+	uint8_t buf[256];
+	ssize_t n;
+	int passed;
+
+	while (c->ctl_fd != -1) {
+		n = fm_ctl_recv(c->ctl_fd, buf, sizeof(buf), &passed);
+		if (n > 0) {
+			if (passed != -1) {
+				(void)close(passed);
+			}
+			handle_control(p, c, buf, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EAGAIN) {
+			return;
+		}
+		if (n == -1 && errno == EMSGSIZE) {
+			stats_inc("control.errors");
+			continue;
+		}
+		/*
+		 * EOF: the child is exiting or gone.  SIGCHLD reports its
+		 * remaining flows; meanwhile it takes no new ones.
+		 */
+		if (n == -1) {
+			log_warn("%s: control socket", c->name);
+		}
+		if (c->nflows > 0 && !p->stopping) {
+			/*
+			 * A child holding flows never closes fd 3 on
+			 * purpose: whatever it does, it is broken.  Not
+			 * reaped yet, so its pid cannot have been reused.
+			 */
+			(void)kill(c->pid, SIGTERM);
+		}
+		c->retiring = 1;
+		open_remove(p, c);
+		unwatch(p, c);
+		return;
+	}
+}

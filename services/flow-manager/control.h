@@ -1,0 +1,113 @@
+/*
+ * control.h -- the flow-manager's parent <-> child control protocol.
+ *
+ * Parent and children talk over one AF_UNIX SOCK_SEQPACKET socketpair per
+ * child (the child's end is its fd 3).  SEQPACKET keeps message boundaries,
+ * so a UDP datagram travels as one control message, and it carries TCP
+ * connections as SCM_RIGHTS.  Messages are encoded field by field in network
+ * byte order behind a version byte, never as raw structs: a child from
+ * another build must be refused, not misread.
+ *
+ *   parent -> child   NEW_TCP_FLOW   slot, generation, listener, local,
+ *                                    remote; the connection fd attached
+ *   parent -> child   UDP_DATAGRAM   the same fields, then the datagram
+ *   child -> parent   FLOW_CLOSED    slot, generation, reason
+ *
+ * Wire layout:
+ *
+ *   version(1) type(1) slot(4) generation(4)
+ *   NEW_TCP_FLOW, UDP_DATAGRAM: listener(2) local(19) remote(19) [datagram]
+ *   FLOW_CLOSED:                reason(4)
+ *
+ * An address is family(1) port(2) ip(16); IPv4 uses the first four bytes
+ * and the rest are zero.
+ */
+#ifndef EPSIP_FM_CONTROL_H
+#define EPSIP_FM_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "epsip/ipc.h"
+
+#define FM_CTL_VERSION		1
+
+#define FM_CTL_ADDR_SIZE	19
+#define FM_CTL_BASE_SIZE	10
+/* NEW_TCP_FLOW, and UDP_DATAGRAM without its datagram. */
+#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * FM_CTL_ADDR_SIZE)
+#define FM_CTL_CLOSED_SIZE	(FM_CTL_BASE_SIZE + 4)
+/* The largest UDP payload (IPv4 and IPv6 without jumbograms). */
+#define FM_CTL_MAX_DATAGRAM	65535
+#define FM_CTL_MAX_SIZE		(FM_CTL_FLOW_SIZE + FM_CTL_MAX_DATAGRAM)
+/* Listener indexes run below this (config.h: CONFIG_MAX_LISTEN). */
+#define FM_CTL_MAX_LISTENER	16
+
+enum fm_ctl_type {
+	FM_CTL_NONE = 0,
+	FM_CTL_NEW_TCP_FLOW = 1,
+	FM_CTL_UDP_DATAGRAM = 2,
+	FM_CTL_FLOW_CLOSED = 3,
+	FM_CTL_TYPE_MAX = 3,
+};
+
+struct fm_ctl_msg {
+	uint8_t version;		/* set by fm_ctl_init / decode */
+	uint8_t type;			/* enum fm_ctl_type */
+	uint32_t slot;
+	uint32_t generation;
+	uint16_t listener;		/* index into cfg.listen */
+	uint32_t reason;		/* FLOW_CLOSED: enum epsip_close_reason */
+	struct epsip_addr local;
+	struct epsip_addr remote;
+	const uint8_t *payload;		/* UDP_DATAGRAM; decode: points into in */
+	size_t payload_len;
+};
+
+enum fm_ctl_error {
+	FM_CTL_OK = 0,
+	FM_CTL_ETRUNCATED,	/* shorter than its type needs */
+	FM_CTL_EVERSION,	/* another build */
+	FM_CTL_ETYPE,		/* unknown type */
+	FM_CTL_EFIELD,		/* family, listener or reason out of range */
+	FM_CTL_ELENGTH,		/* trailing bytes, or a datagram size wrong */
+	FM_CTL_ESPACE,		/* encode: output buffer too small */
+};
+
+void fm_ctl_init(struct fm_ctl_msg *msg, enum fm_ctl_type type);
+
+/* Bytes fm_ctl_encode() writes for msg (0 for an unknown type). */
+size_t fm_ctl_encoded_size(const struct fm_ctl_msg *msg);
+
+/*
+ * Encode into out[0..cap) and set *len.  A UDP_DATAGRAM payload may already
+ * sit at out + FM_CTL_FLOW_SIZE (the parent receives datagrams there), in
+ * which case it is not copied.
+ */
+enum fm_ctl_error fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out,
+    size_t cap, size_t *len);
+
+/* Decode and validate; msg->payload points into in. */
+enum fm_ctl_error fm_ctl_decode(const uint8_t *in, size_t len,
+    struct fm_ctl_msg *msg);
+
+const char *fm_ctl_type_name(uint8_t type);
+const char *fm_ctl_error_name(enum fm_ctl_error error);
+
+/*
+ * Send one message without blocking, with `pass_fd` attached by SCM_RIGHTS
+ * when it is >= 0.  Returns 0, or -1 with errno (EAGAIN: the peer's queue
+ * is full; EPIPE: the peer is gone).  Never raises SIGPIPE.
+ */
+int fm_ctl_send(int fd, const uint8_t *buf, size_t len, int pass_fd);
+
+/*
+ * Receive one message without blocking.  Returns its length, 0 at EOF, or
+ * -1 with errno (EAGAIN: nothing waiting; EMSGSIZE: the message or its
+ * descriptors did not fit and were dropped).  *passed_fd is the descriptor
+ * that came with it (close-on-exec) or -1.
+ */
+ssize_t fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd);
+
+#endif /* EPSIP_FM_CONTROL_H */

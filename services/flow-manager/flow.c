@@ -1,0 +1,185 @@
+/*
+ * flow.c -- a child's flows: the slot table, opening and closing flows,
+ * the router envelope, and reaping silent flows.
+ *
+ * A flow lives in slot `id.slot` of its child.  Closing one is always the
+ * same: release its socket and buffers, tell the parent FLOW_CLOSED (the
+ * parent tells the router), remember the generation so a datagram still
+ * in flight cannot bring the flow back, and free it.
+ *
+ * Nothing here is fatal.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "epsip/ipc_socket.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+
+#include "child.h"
+#include "flow_manager.h"
+
+void
+fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap)
+{
+	char local[64], remote[64];
+
+	(void)epsip_addr_format(&f->local, local, sizeof(local));
+	(void)epsip_addr_format(&f->remote, remote, sizeof(remote));
+	(void)snprintf(buf, cap, "%s %s -> %s",
+	    epsip_transport_name(f->transport), remote, local);
+}
+
+void
+fm_flow_gauges(struct fm_child *c)
+{
+	stats_set("flows.open.udp", (int64_t)c->nudp);
+	stats_set("flows.open.tcp", (int64_t)c->ntcp);
+}
+
+struct fm_flow *
+fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport,
+    int fd)
+{
+	struct fm_flow *f;
+	char what[160];
+
+	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
+		log_warnx("flow for slot %" PRIu32 " listener %u out of range",
+		    m->slot, (unsigned)m->listener);
+		stats_inc("control.errors");
+		return (NULL);
+	}
+	if ((f = c->flows[m->slot]) != NULL) {
+		/* The parent thinks the slot free: ours is stale. */
+		log_flow(LOG_LEVEL_WARN, &f->id,
+		    "slot reused by generation %" PRIu32, m->generation);
+		fm_flow_close(f, EPSIP_CLOSE_RESET);
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		log_warn("flow for slot %" PRIu32, m->slot);
+		return (NULL);
+	}
+	f->child = c;
+	f->id.instance = (uint16_t)c->cfg->instance;
+	f->id.child = c->id;
+	f->id.slot = m->slot;
+	f->id.generation = m->generation;
+	f->transport = transport;
+	f->listener = m->listener;
+	f->local = m->local;
+	f->remote = m->remote;
+	f->fd = fd;
+	f->last_activity_ms = loop_now_ms(c->loop);
+	c->flows[m->slot] = f;
+	c->nflows++;
+	if (transport == EPSIP_TRANSPORT_TCP) {
+		c->ntcp++;
+	} else {
+		c->nudp++;
+	}
+	c->had_flow = 1;
+	fm_flow_describe(f, what, sizeof(what));
+	log_flow(LOG_LEVEL_INFO, &f->id, "opened %s", what);
+	fm_flow_gauges(c);
+	return (f);
+}
+
+void
+fm_flow_close(struct fm_flow *f, uint32_t reason)
+{
+	struct fm_child *c;
+	char what[160];
+
+	c = f->child;
+	fm_flow_describe(f, what, sizeof(what));
+	log_flow(LOG_LEVEL_INFO, &f->id, "closed %s: %s", what,
+	    epsip_close_reason_name(reason));
+	if (f->transport == EPSIP_TRANSPORT_TCP) {
+		fm_tcp_flow_release(f);
+		c->ntcp--;
+	} else {
+		c->nudp--;
+	}
+	fm_child_ctl_send_closed(c, f->id.slot, f->id.generation, reason);
+	fm_stats_incf("flows.closed.%s", epsip_close_reason_name(reason));
+	c->flows[f->id.slot] = NULL;
+	c->closed_gen[f->id.slot] = f->id.generation;
+	c->nflows--;
+	free(f);
+	fm_flow_gauges(c);
+	fm_child_maybe_exit(c);
+}
+
+struct fm_flow *
+fm_flow_find(struct fm_child *c, const struct epsip_flow_id *id)
+{
+	struct fm_flow *f;
+
+	if (id->instance != c->cfg->instance || id->child != c->id ||
+	    id->slot >= c->nslots) {
+		return (NULL);
+	}
+	f = c->flows[id->slot];
+	if (f == NULL || f->id.generation != id->generation) {
+		return (NULL);
+	}
+	return (f);
+}
+
+int
+fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
+    const void *payload, size_t len)
+{
+	struct epsip_msg m;
+
+	epsip_msg_init(&m, (enum epsip_msg_type)type);
+	m.arg = arg;
+	m.flow = f->id;
+	m.transport = f->transport;
+	m.local = f->local;
+	m.remote = f->remote;
+	m.payload = payload;
+	m.payload_len = len;
+	if (f->child->router == NULL) {
+		return (-1);
+	}
+	/* ipc_send counts what it cannot queue. */
+	return (ipc_send(f->child->router, &m));
+}
+
+/*
+ * Once a second, not on the message path: a flow is dead when it has been
+ * silent longer than Flow-Timer + grace (EP-19), or, with no Flow-Timer
+ * advertised, longer than idle-timeout, which must cover the default UA
+ * keep-alive intervals (KA-15).  Flows past their close deadline (a
+ * framing error whose answer never went out) are closed here too.
+ */
+void
+fm_flow_reap(struct fm_child *c)
+{
+	struct fm_flow *f;
+	uint64_t now, limit_ms;
+	uint32_t s;
+
+	now = loop_now_ms(c->loop);
+	for (s = 0; s < c->nslots; s++) {
+		if ((f = c->flows[s]) == NULL) {
+			continue;
+		}
+		if (f->close_deadline_ms != 0 &&
+		    now >= f->close_deadline_ms) {
+			/* The answer to a framing error never came out. */
+			fm_flow_close(f, EPSIP_CLOSE_FRAMING);
+			continue;
+		}
+		limit_ms = 1000ULL * (f->timer_s != 0 ?
+		    (uint64_t)f->timer_s + c->cfg->flow_grace :
+		    (uint64_t)c->cfg->idle_timeout);
+		if (limit_ms != 0 && now - f->last_activity_ms > limit_ms) {
+			fm_flow_close(f, EPSIP_CLOSE_TIMEOUT);
+		}
+	}
+}

@@ -1,0 +1,51 @@
+/*
+ * flow_manager.h -- what main.c needs from the flow-manager, plus the few
+ * helpers the parent and the child share.
+ *
+ * One binary, two roles: without --child it is the parent (listeners,
+ * children, UDP demux, FLOW_CLOSED to the router); with --child N it is
+ * child N (owns flows, speaks SIP to the router).  See parent.h, child.h.
+ */
+#ifndef EPSIP_FLOW_MANAGER_H
+#define EPSIP_FLOW_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "epsip/daemon.h"
+#include "epsip/ipc.h"
+#include "epsip/log.h"
+
+/* The child's control socket and first inherited UDP listener. */
+#define FM_CONTROL_FD		3
+#define FM_FIRST_UDP_FD		4
+
+/* The parent role.  argv is the parent's own, handed on to children. */
+int fm_parent_start(struct daemon *d, int argc, char **argv);
+void fm_parent_report(struct daemon *d, json_t *stats);
+void fm_parent_stop(struct daemon *d);
+
+/* The child role, child id `id` (>= 1). */
+int fm_child_start(struct daemon *d, uint32_t id);
+void fm_child_report(struct daemon *d, json_t *stats);
+void fm_child_stop(struct daemon *d);
+
+/* "--child N": 0 and *id, or -1 if N is not in 1..UINT32_MAX. */
+int fm_parse_child_id(const char *text, uint32_t *id);
+
+/* stats_inc() of a name built from a format ("flows.closed.%s"). */
+void fm_stats_incf(const char *fmt, ...) EPSIP_PRINTF(1, 2);
+/* The child's name in logs, HELLO and STATS: "fm<instance>-c<id>". */
+int fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id);
+
+/*
+ * Answer a STUN datagram from `remote` on UDP socket `fd` (RFC 5626 §8):
+ * 1 answered, 0 discarded as invalid or not needing an answer, -1 the
+ * answer could not be sent.  Counts keepalive.stun_answered/_discarded.
+ */
+int fm_stun_reply(int fd, const uint8_t *req, size_t len,
+    const struct epsip_addr *remote);
+
+#endif /* EPSIP_FLOW_MANAGER_H */

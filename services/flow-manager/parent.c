@@ -1,0 +1,441 @@
+/*
+ * parent.c -- the flow-manager parent: start, SIGCHLD, stop and report.
+ *
+ * The parent binds the listeners, keeps the children (children.c), takes
+ * TCP connections (accept.c) and UDP datagrams (udp_demux.c) and hands
+ * each flow to a child.  When a child dies it tells the router at once
+ * that all of that child's flows are gone (EP-20), so the next request for
+ * one of them gets 430 instead of waiting for an IPC timeout.
+ *
+ * Fatal: a listener that cannot be bound, no memory at start, a bad
+ * flows-per-child/max-flows setting.  A child that cannot be spawned later
+ * only refuses flows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "epsip/ipc_socket.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+
+#include "control.h"
+#include "flow_manager.h"
+#include "parent.h"
+
+/* How long stop waits for children after SIGTERM, then after SIGKILL. */
+#define STOP_TERM_MS		2000
+#define STOP_KILL_MS		1000
+/* The longest single wait for SIGCHLD while stopping. */
+#define STOP_POLL_MS		50
+/* A pooled child that dies younger than this is respawned after a pause. */
+#define RESPAWN_PAUSE_MS	1000
+#define ROUTER_QUEUE		1024
+
+static struct fm_parent fm_parent;
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("raising RLIMIT_NOFILE to %llu",
+			    (unsigned long long)rl.rlim_max);
+		}
+	}
+}
+
+/*
+ * Children get the parent's own arguments (so every command-line override
+ * applies to them too) plus "--child N".  A relative --config is made
+ * absolute so that a child never depends on the parent's directory.
+ */
+static int
+build_child_argv(struct fm_parent *p, int argc, char **argv)
+{
+	char *abs, *eq;
+	int i, n;
+
+	p->child_argv = calloc((size_t)argc + 3, sizeof(char *));
+	p->child_argv_owned = calloc((size_t)argc + 3, 1);
+	if (p->child_argv == NULL || p->child_argv_owned == NULL) {
+		return (-1);
+	}
+	n = 0;
+	p->child_argv[n++] = "epsip-flow-manager";
+	for (i = 1; i < argc; i++) {
+		p->child_argv[n++] = argv[i];
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
+		    argv[i + 1][0] != '/' &&
+		    (abs = realpath(argv[i + 1], NULL)) != NULL) {
+			p->child_argv_owned[n] = 1;
+			p->child_argv[n++] = abs;
+			i++;
+		} else if (strncmp(argv[i], "--config=", 9) == 0 &&
+		    argv[i][9] != '/' &&
+		    (abs = realpath(argv[i] + 9, NULL)) != NULL) {
+			eq = malloc(strlen(abs) + 10);
+			if (eq != NULL) {
+				(void)sprintf(eq, "--config=%s", abs);
+				p->child_argv_owned[n - 1] = 1;
+				p->child_argv[n - 1] = eq;
+			}
+			free(abs);
+		}
+	}
+	p->child_argc = n;
+	p->child_argv[n] = "--child";
+	/* Rewritten before every fork, never after it. */
+	if ((p->child_argv[n + 1] = calloc(1, FM_CHILD_ID_TEXT)) == NULL) {
+		return (-1);
+	}
+	p->child_argv_owned[n + 1] = 1;
+	p->child_argv[n + 2] = NULL;
+	return (0);
+}
+
+/* ---- children dying ---- */
+
+static void
+describe_status(int status, char *buf, size_t cap)
+{
+	if (WIFSIGNALED(status)) {
+		(void)snprintf(buf, cap, "killed by signal %d",
+		    WTERMSIG(status));
+	} else if (WIFEXITED(status)) {
+		(void)snprintf(buf, cap, "exited with status %d",
+		    WEXITSTATUS(status));
+	} else {
+		(void)snprintf(buf, cap, "status 0x%x", (unsigned)status);
+	}
+}
+
+static void
+child_gone(struct fm_parent *p, struct fm_child_rec *c, int status)
+{
+	char how[64];
+	uint32_t s, reason;
+	int clean;
+
+	/* What it said before dying comes first: real close reasons. */
+	fm_children_read_control(p, c);
+	c->retiring = 1;
+	describe_status(status, how, sizeof(how));
+	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    c->nflows == 0;
+	if (p->stopping) {
+		log_debug("child %s pid %d %s (%" PRIu32 " flows)", c->name,
+		    (int)c->pid, how, c->nflows);
+	} else if (clean) {
+		log_debug("child %s pid %d %s", c->name, (int)c->pid, how);
+	} else {
+		log_warnx("lost child %s pid %d: %s (%" PRIu32 " flows)",
+		    c->name, (int)c->pid, how, c->nflows);
+		stats_inc("children.lost");
+	}
+	reason = p->stopping ? EPSIP_CLOSE_SHUTDOWN : EPSIP_CLOSE_CHILD_EXIT;
+	for (s = 0; c->nflows > 0 && s < p->cfg->flows_per_child; s++) {
+		fm_pflow_release(p, &c->slots[s], reason);
+	}
+	fm_children_forget(p, c);
+}
+
+/* Reap every child that has ended; the number reaped. */
+static size_t
+reap(struct fm_parent *p)
+{
+	struct fm_child_rec *c;
+	size_t n;
+	pid_t pid;
+	int status;
+
+	n = 0;
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR) {
+			continue;
+		}
+		if (pid <= 0) {
+			return (n);
+		}
+		if ((c = fm_children_by_pid(p, pid)) != NULL) {
+			child_gone(p, c, status);
+			n++;
+		}
+	}
+}
+
+static void
+respawn_cb(struct loop *loop, void *arg)
+{
+	struct fm_parent *p = arg;
+
+	(void)loop;
+	p->respawn_timer = -1;
+	if (!p->stopping && p->nchildren == 0) {
+		(void)fm_children_spawn(p);
+	}
+}
+
+static void
+sigchld_cb(struct loop *loop, int signo, void *arg)
+{
+	struct fm_parent *p = arg;
+	struct fm_child_rec *c;
+	uint64_t youngest;
+
+	(void)signo;
+	youngest = 0;
+	for (c = p->all_head; c != NULL; c = c->all_next) {
+		if (c->started_ms > youngest) {
+			youngest = c->started_ms;
+		}
+	}
+	if (reap(p) == 0 || p->stopping) {
+		return;
+	}
+	/*
+	 * Pooled: keep a child ready so the next flow does not wait for a
+	 * spawn.  One that died right after starting is probably broken:
+	 * pause rather than fork in a loop (new flows still spawn lazily).
+	 */
+	if (p->cfg->flows_per_child > 1 && p->nchildren == 0 &&
+	    p->respawn_timer == -1) {
+		if (loop_now_ms(loop) - youngest >= RESPAWN_PAUSE_MS) {
+			(void)fm_children_spawn(p);
+		} else {
+			p->respawn_timer = loop_after(loop, RESPAWN_PAUSE_MS,
+			    respawn_cb, p);
+		}
+	}
+}
+
+/* ---- start ---- */
+
+static int
+check_config(const struct epsip_config *cfg)
+{
+	if (cfg->flows_per_child < 1) {
+		log_error("flows-per-child must be at least 1");
+		return (-1);
+	}
+	if (cfg->max_flows < 1) {
+		log_error("max-flows must be at least 1");
+		return (-1);
+	}
+	if (cfg->instance < 1 || cfg->instance > UINT16_MAX) {
+		log_error("instance must be in 1..65535");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+fm_parent_start(struct daemon *d, int argc, char **argv)
+{
+	struct fm_parent *p = &fm_parent;
+	char url[CONFIG_PATH_MAX + 64];
+	size_t i, expect;
+
+	memset(p, 0, sizeof(*p));
+	p->d = d;
+	p->cfg = &d->cfg;
+	p->loop = d->loop;
+	p->spare_fd = -1;
+	p->respawn_timer = -1;
+	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
+		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
+	}
+	if (check_config(p->cfg) == -1) {
+		return (-1);
+	}
+	raise_nofile();
+	if (build_child_argv(p, argc, argv) == -1 ||
+	    fm_children_init(p) == -1 ||
+	    (p->udp_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
+		fatal("flow-manager parent: start");
+	}
+	/* A reconnect from the same 5-tuple must never get an old
+	 * identity, not even across a restart (FT-02). */
+	if (getrandom(&p->generation, sizeof(p->generation), 0) !=
+	    sizeof(p->generation)) {
+		fatal("getrandom");
+	}
+	expect = p->cfg->max_flows < 65536 ? p->cfg->max_flows : 65536;
+	if (fm_udp_table_init(&p->udp, expect) == -1) {
+		fatal("flow-manager parent: udp table");
+	}
+	fm_listen_open(p);
+	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (ipc_service_url(p->cfg->run_dir, "router", url, sizeof(url)) < 0 ||
+	    ipc_push_dial(&p->router, url, 0, ROUTER_QUEUE) == -1) {
+		log_error("cannot dial the router at %s", url);
+		return (-1);
+	}
+	for (i = 0; i < p->nlisteners; i++) {
+		if (loop_add_fd(p->loop, p->listeners[i].udp_fd, EPOLLIN,
+		    fm_udp_demux_cb, &p->listeners[i]) == -1 ||
+		    loop_add_fd(p->loop, p->listeners[i].tcp_fd, EPOLLIN,
+		    fm_accept_cb, &p->listeners[i]) == -1) {
+			fatal("flow-manager parent: loop_add_fd");
+		}
+	}
+	if (loop_on_signal(p->loop, SIGCHLD, sigchld_cb, p) == -1) {
+		fatal("flow-manager parent: SIGCHLD");
+	}
+	fm_children_gauges(p);
+	if (p->cfg->flows_per_child > 1 && fm_children_spawn(p) == NULL) {
+		log_error("cannot spawn the first child");
+		return (-1);
+	}
+	log_info("flow-manager %u: %zu listener(s), %s, %u flows per child, "
+	    "max %u flows", p->cfg->instance, p->nlisteners,
+	    p->cfg->flows_per_child == 1 ? "process per flow" : "pooled",
+	    p->cfg->flows_per_child, p->cfg->max_flows);
+	return (0);
+}
+
+/* ---- report ---- */
+
+void
+fm_parent_report(struct daemon *d, json_t *stats)
+{
+	struct fm_parent *p = &fm_parent;
+	struct fm_child_rec *c;
+	json_t *children;
+
+	(void)d;
+	if ((children = json_object()) == NULL) {
+		return;
+	}
+	for (c = p->all_head; c != NULL; c = c->all_next) {
+		(void)json_object_set_new(children, c->name,
+		    json_pack("{s:I, s:I}", "pid", (json_int_t)c->pid,
+		    "flows", (json_int_t)c->nflows));
+	}
+	(void)json_object_set_new(stats, "children", children);
+	(void)json_object_set_new(stats, "flows",
+	    json_integer((json_int_t)(p->open_udp + p->open_tcp)));
+}
+
+/* ---- stop ---- */
+
+static void
+signal_all(struct fm_parent *p, int signo)
+{
+	struct fm_child_rec *c;
+
+	for (c = p->all_head; c != NULL; c = c->all_next) {
+		(void)kill(c->pid, signo);
+	}
+}
+
+/*
+ * Reap children until none is left or `ms` have passed.  SIGCHLD is
+ * blocked (the loop takes it through a signalfd), so sigtimedwait()
+ * sleeps exactly until a child ends; the short cap only guards against
+ * a SIGCHLD that some other thread consumed.
+ */
+static void
+wait_children(struct fm_parent *p, uint64_t ms)
+{
+	struct timespec ts;
+	sigset_t set;
+	uint64_t deadline, now, left;
+
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGCHLD);
+	(void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+	deadline = monotonic_ms() + ms;
+	for (;;) {
+		(void)reap(p);
+		now = monotonic_ms();
+		if (p->nchildren == 0 || now >= deadline) {
+			return;
+		}
+		left = deadline - now;
+		if (left > STOP_POLL_MS) {
+			left = STOP_POLL_MS;
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		(void)sigtimedwait(&set, NULL, &ts);
+	}
+}
+
+void
+fm_parent_stop(struct daemon *d)
+{
+	struct fm_parent *p = &fm_parent;
+	struct fm_child_rec *c;
+	uint32_t s;
+	int i;
+
+	(void)d;
+	p->stopping = 1;
+	if (p->respawn_timer != -1) {
+		loop_cancel(p->loop, p->respawn_timer);
+		p->respawn_timer = -1;
+	}
+	/* No new flows from here on. */
+	fm_listen_close(p);
+	signal_all(p, SIGTERM);
+	wait_children(p, STOP_TERM_MS);
+	if (p->nchildren > 0) {
+		log_warnx("%zu child(ren) still running after %d ms, killing",
+		    p->nchildren, STOP_TERM_MS);
+		signal_all(p, SIGKILL);
+		wait_children(p, STOP_KILL_MS);
+	}
+	/* Unreapable (stuck in the kernel): forget them anyway. */
+	while ((c = p->all_head) != NULL) {
+		log_warnx("child %s pid %d did not exit", c->name,
+		    (int)c->pid);
+		for (s = 0; c->nflows > 0 && s < p->cfg->flows_per_child;
+		    s++) {
+			fm_pflow_release(p, &c->slots[s], EPSIP_CLOSE_SHUTDOWN);
+		}
+		fm_children_forget(p, c);
+	}
+	if (p->router != NULL) {
+		ipc_close(p->router);
+		p->router = NULL;
+	}
+	fm_udp_table_free(&p->udp);
+	fm_children_free(p);
+	free(p->udp_buf);
+	p->udp_buf = NULL;
+	if (p->spare_fd != -1) {
+		(void)close(p->spare_fd);
+		p->spare_fd = -1;
+	}
+	if (p->child_argv != NULL) {
+		for (i = 0; i < p->child_argc + 2; i++) {
+			if (p->child_argv_owned[i]) {
+				free(p->child_argv[i]);
+			}
+		}
+		free(p->child_argv_owned);
+		free(p->child_argv);
+		p->child_argv = NULL;
+	}
+}

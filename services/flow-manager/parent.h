@@ -1,0 +1,146 @@
+/*
+ * parent.h -- the flow-manager parent's private state.
+ *
+ * The parent owns the phone-facing listeners and the children.  It knows,
+ * per child, which slots hold which flow, so that it can hand a new flow to
+ * a child with room, route a UDP datagram to the child that owns its remote
+ * address, and tell the router about every flow that ends -- including all
+ * of a child's flows when the child dies (EP-20).
+ *
+ * Files: parent.c (start, stop, report, SIGCHLD), listen.c (sockets),
+ * spawn.c (fork+exec), children.c (child records, slots, generations),
+ * accept.c (TCP), udp_demux.c (UDP).
+ */
+#ifndef EPSIP_FM_PARENT_H
+#define EPSIP_FM_PARENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "epsip/config.h"
+#include "epsip/daemon.h"
+#include "epsip/ipc.h"
+
+#include "udp_table.h"
+
+struct fm_parent;
+struct fm_child_rec;
+
+/* Room for a child id in decimal, with the NUL. */
+#define FM_CHILD_ID_TEXT	16
+
+/* One flow as the parent sees it: a slot of a child. */
+struct fm_pflow {
+	struct fm_udp_node udp;		/* UDP: key in the demux table */
+	struct fm_child_rec *child;
+	uint32_t slot;
+	uint32_t generation;
+	uint8_t transport;		/* EPSIP_TRANSPORT_NONE: slot free */
+	uint8_t in_table;
+	uint16_t listener;
+	struct epsip_addr local;
+	struct epsip_addr remote;
+};
+
+struct fm_child_rec {
+	struct fm_parent *parent;
+	uint32_t id;
+	pid_t pid;
+	int ctl_fd;			/* -1 once closed */
+	int ctl_watched;		/* ctl_fd is in the loop */
+	char name[32];			/* "fm1-c7" */
+	struct fm_pflow *slots;		/* [cfg.flows_per_child] */
+	uint32_t *free_slots;		/* stack of free slot numbers */
+	uint32_t nfree;
+	uint32_t nflows;
+	int retiring;			/* takes no new flows */
+	uint64_t started_ms;
+	/* Children with a free slot that take new flows. */
+	struct fm_child_rec *open_prev, *open_next;
+	int on_open;
+	/* All children, in spawn order. */
+	struct fm_child_rec *all_prev, *all_next;
+	/* pid hash chain. */
+	struct fm_child_rec *pid_next;
+};
+
+struct fm_listener {
+	struct fm_parent *parent;
+	uint16_t index;			/* in cfg.listen */
+	int udp_fd;
+	int tcp_fd;
+	struct epsip_addr addr;		/* as bound (port 0 resolved) */
+};
+
+struct fm_parent {
+	struct daemon *d;
+	const struct epsip_config *cfg;
+	struct loop *loop;
+
+	struct fm_listener listeners[CONFIG_MAX_LISTEN];
+	size_t nlisteners;
+	struct ipc_socket *router;
+	struct fm_udp_table udp;
+	/* recv buffer: control header room, then the datagram. */
+	uint8_t *udp_buf;
+	/* Kept open so accept() can still take and drop a connection
+	 * when the process is out of descriptors. */
+	int spare_fd;
+
+	/* Children. */
+	struct fm_child_rec *all_head, *all_tail;
+	struct fm_child_rec *open_head;
+	struct fm_child_rec **pid_hash;
+	size_t pid_mask;
+	size_t nchildren;
+	uint32_t next_child_id;
+	uint32_t generation;
+	int respawn_timer;		/* -1: none pending */
+
+	/* For exec: the parent's own argv, then "--child", N, NULL. */
+	char **child_argv;
+	char *child_argv_owned;		/* 1: child_argv[i] was allocated */
+	int child_argc;			/* entries before "--child" */
+
+	size_t open_udp;
+	size_t open_tcp;
+	int stopping;
+};
+
+/* listen.c: open every cfg.listen address on UDP and TCP (fatal on error). */
+void fm_listen_open(struct fm_parent *p);
+void fm_listen_close(struct fm_parent *p);
+
+/* spawn.c: fork+exec one child; the pid, or -1 with errno. */
+pid_t fm_spawn_exec(char *const argv[], int ctl_fd, const int *udp_fds,
+    size_t nudp, pid_t parent_pid);
+/* A control socketpair: parent end non-blocking; both close-on-exec. */
+int fm_spawn_socketpair(int *parent_end, int *child_end);
+
+/* children.c */
+int fm_children_init(struct fm_parent *p);
+void fm_children_free(struct fm_parent *p);
+struct fm_child_rec *fm_children_spawn(struct fm_parent *p);
+struct fm_child_rec *fm_children_by_pid(struct fm_parent *p, pid_t pid);
+/* Remove a dead child (already reaped) and free its record. */
+void fm_children_forget(struct fm_parent *p, struct fm_child_rec *c);
+/* A new flow: slot, child and generation; NULL if refused (counted). */
+struct fm_pflow *fm_pflow_alloc(struct fm_parent *p, uint8_t transport,
+    uint16_t listener, const struct epsip_addr *local,
+    const struct epsip_addr *remote);
+/*
+ * End a flow: with a reason, tell the router and count it; with
+ * EPSIP_CLOSE_NONE drop it silently (the child never learnt of it).
+ */
+void fm_pflow_release(struct fm_parent *p, struct fm_pflow *f,
+    uint32_t reason);
+/* Drain and handle what a child sent on its control socket. */
+void fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c);
+void fm_children_gauges(struct fm_parent *p);
+
+/* accept.c, udp_demux.c: listener callbacks. */
+void fm_accept_cb(struct loop *loop, int fd, uint32_t events, void *arg);
+void fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg);
+
+#endif /* EPSIP_FM_PARENT_H */

@@ -1,0 +1,89 @@
+/*
+ * udp_flow.c -- UDP flows in a child: datagrams the parent forwards, STUN
+ * answers, and sending on the shared listener socket.
+ *
+ * The child sends on the UDP listener it inherited (fd 4 + listener
+ * index), so the phone sees replies from the port it sent to (KA-03).
+ * A datagram for a generation this child has just closed is dropped
+ * rather than reviving the flow: the parent may forward a few more before
+ * it reads our FLOW_CLOSED, and a revived flow would be one the parent no
+ * longer knows.
+ *
+ * Nothing here is fatal.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sys/socket.h>
+
+#include "epsip/log.h"
+#include "epsip/stats.h"
+#include "epsip/stun.h"
+
+#include "child.h"
+#include "flow_manager.h"
+
+void
+fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
+{
+	struct fm_flow *f;
+
+	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
+		log_warnx("datagram for slot %" PRIu32 " listener %u out of "
+		    "range", m->slot, (unsigned)m->listener);
+		stats_inc("control.errors");
+		return;
+	}
+	if (c->closed_gen[m->slot] == m->generation) {
+		stats_inc("udp.dropped.closed");
+		return;
+	}
+	f = c->flows[m->slot];
+	if (f == NULL || f->id.generation != m->generation) {
+		if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_UDP, -1)) == NULL) {
+			return;
+		}
+	}
+	f->last_activity_ms = loop_now_ms(c->loop);
+	stats_add("bytes.in", (int64_t)m->payload_len);
+	switch (udp_payload_classify(m->payload, m->payload_len)) {
+	case UDP_PAYLOAD_STUN:
+		(void)fm_stun_reply(FM_FIRST_UDP_FD + m->listener, m->payload,
+		    m->payload_len, &f->remote);
+		break;
+	case UDP_PAYLOAD_SIP:
+		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
+		    m->payload_len);
+		stats_inc("sip.from_flow");
+		(void)fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
+		    m->payload, m->payload_len);
+		break;
+	case UDP_PAYLOAD_SIGCOMP:
+	case UDP_PAYLOAD_JUNK:
+		/* The parent filters these; count, never answer. */
+		stats_inc("udp.dropped.junk");
+		break;
+	}
+}
+
+int
+fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	ssize_t n;
+
+	if ((sslen = epsip_addr_to_sockaddr(&f->remote, &ss)) == 0) {
+		return (-1);
+	}
+	do {
+		n = sendto(FM_FIRST_UDP_FD + f->listener, buf, len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sslen);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		log_flow(LOG_LEVEL_DEBUG, &f->id, "sendto: errno %d", errno);
+		stats_inc("udp.send_errors");
+		return (-1);
+	}
+	stats_add("bytes.out", (int64_t)n);
+	return (0);
+}

@@ -1,0 +1,87 @@
+/*
+ * util.c -- small helpers shared by the flow-manager parent and child:
+ * counters with a variable suffix, child names, the STUN answer.
+ *
+ * Nothing here is fatal.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "epsip/stats.h"
+#include "epsip/stun.h"
+
+#include "flow_manager.h"
+
+void
+fm_stats_incf(const char *fmt, ...)
+{
+	char name[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(name)) {
+		stats_inc(name);
+	}
+}
+
+int
+fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id)
+{
+	return (snprintf(buf, cap, "fm%u-c%" PRIu32, instance, id));
+}
+
+int
+fm_parse_child_id(const char *text, uint32_t *id)
+{
+	unsigned long long v;
+	char *end;
+
+	if (text == NULL || *text < '0' || *text > '9') {
+		return (-1);
+	}
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX) {
+		return (-1);
+	}
+	*id = (uint32_t)v;
+	return (0);
+}
+
+int
+fm_stun_reply(int fd, const uint8_t *req, size_t len,
+    const struct epsip_addr *remote)
+{
+	struct sockaddr_storage ss;
+	uint8_t out[STUN_MAX_RESPONSE];
+	socklen_t sslen;
+	size_t outlen;
+	ssize_t n;
+
+	sslen = epsip_addr_to_sockaddr(remote, &ss);
+	if (sslen == 0 || stun_answer(req, len, (struct sockaddr *)&ss, out,
+	    sizeof(out), &outlen) != STUN_REPLY) {
+		stats_inc("keepalive.stun_discarded");
+		return (0);
+	}
+	/* From the socket the request hit, so the source port matches (KA-03). */
+	do {
+		n = sendto(fd, out, outlen, MSG_DONTWAIT | MSG_NOSIGNAL,
+		    (struct sockaddr *)&ss, sslen);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		stats_inc("udp.send_errors");
+		return (-1);
+	}
+	stats_inc("keepalive.stun_answered");
+	stats_add("bytes.out", (int64_t)n);
+	return (1);
+}

@@ -1,0 +1,158 @@
+/*
+ * bridge.c -- IPC in, the core, IPC out (see bridge.h).
+ *
+ * One envelope at a time from bridge.ipc: SIP_TO_CORE goes to the core as
+ * is, FLOW_CLOSED hands the core the dead flow's token.  What the core
+ * sends becomes SIP_FROM_CORE on a push socket towards router.ipc, dialed
+ * in the background with a deep queue so a router restart loses nothing.
+ *
+ * DIAGNOSTICS: failing to open the sockets or the core at start is fatal
+ * (exit 1).  Another message type from the router is a bug in an EPSIP
+ * peer and fatal, as log.h's rule says; garbled envelopes never get here
+ * (ipc_recv() drops and counts them).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "epsip/ipc.h"
+#include "epsip/log.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "bridge.h"
+#include "transaction.h"
+
+/* Envelopes handled per wake-up, so timers still get their turn. */
+#define RB_RECV_BUDGET	256
+#define RB_ROUTER_QUEUE	4096
+
+static int
+send_to_router(void *arg, const char *buf, size_t len)
+{
+	struct rb_bridge *b = arg;
+	struct epsip_msg msg;
+
+	if (len > EPSIP_MSG_MAX_PAYLOAD) {
+		stats_inc("sip.out.too_large");
+		return (-1);
+	}
+	epsip_msg_init(&msg, EPSIP_MSG_SIP_FROM_CORE);
+	msg.payload = (const uint8_t *)buf;
+	msg.payload_len = len;
+	if (ipc_send(b->router, &msg) != 0) {
+		return (-1);
+	}
+	stats_inc("sip.out.to_router");
+	return (0);
+}
+
+static void
+dispatch(struct rb_bridge *b, const struct epsip_msg *msg)
+{
+	struct rb_core *core = b->core;
+
+	switch (msg->type) {
+	case EPSIP_MSG_SIP_TO_CORE:
+		core->ops->sip(core, msg, loop_now_ms(b->daemon->loop));
+		break;
+	case EPSIP_MSG_FLOW_CLOSED:
+		stats_inc("flows.closed");
+		core->ops->flow_closed(core, (const char *)msg->payload,
+		    msg->payload_len);
+		break;
+	default:
+		fatalx("unexpected %s message from the router",
+		    epsip_msg_type_name(msg->type));
+	}
+}
+
+static void
+on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct rb_bridge *b = arg;
+	struct epsip_msg msg;
+	int budget = RB_RECV_BUDGET;
+	int rv = 0;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	while (budget-- > 0 && (rv = ipc_recv(b->in, &msg)) == 1) {
+		dispatch(b, &msg);
+	}
+	if (rv == -1) {
+		log_warnx("bridge.ipc: receive error");
+	}
+}
+
+static void
+on_tick(struct loop *loop, void *arg)
+{
+	struct rb_bridge *b = arg;
+
+	b->core->ops->tick(b->core, loop_now_ms(loop));
+}
+
+int
+rb_bridge_start(struct daemon *d)
+{
+	struct rb_bridge *b = d->service->arg;
+	char err[512], url[CONFIG_PATH_MAX + 32];
+
+	b->daemon = d;
+	sip_library_init();
+	b->out.send = send_to_router;
+	b->out.arg = b;
+	/* Upstream mode (RG-29) will pick another core here. */
+	if ((b->core = rb_core_embedded_new(&d->cfg, &b->out, err,
+	    sizeof(err))) == NULL) {
+		log_error("registrar: %s", err);
+		return (-1);
+	}
+	if (ipc_service_url(d->cfg.run_dir, "bridge", url, sizeof(url)) ||
+	    ipc_pull_listen(&b->in, url) == -1) {
+		log_error("cannot listen on %s", url);
+		return (-1);
+	}
+	if (ipc_service_url(d->cfg.run_dir, "router", url, sizeof(url)) ||
+	    ipc_push_dial(&b->router, url, 0, RB_ROUTER_QUEUE) == -1) {
+		log_error("cannot dial %s", url);
+		return (-1);
+	}
+	if (loop_add_fd(d->loop, ipc_recv_fd(b->in), EPOLLIN, on_ipc, b) ==
+	    -1) {
+		return (-1);
+	}
+	b->tick_timer = loop_every(d->loop, RB_TXN_TICK_MS, on_tick, b);
+	log_info("core %s, bindings in %s", b->core->ops->name,
+	    d->cfg.registrar_db);
+	return (b->tick_timer < 0 ? -1 : 0);
+}
+
+void
+rb_bridge_report(struct daemon *d, json_t *stats)
+{
+	struct rb_bridge *b = d->service->arg;
+
+	if (b->core != NULL && b->core->ops->report != NULL) {
+		b->core->ops->report(b->core, stats);
+	}
+}
+
+void
+rb_bridge_stop(struct daemon *d)
+{
+	struct rb_bridge *b = d->service->arg;
+
+	if (b->in != NULL) {
+		loop_del_fd(d->loop, ipc_recv_fd(b->in));
+		ipc_close(b->in);
+	}
+	if (b->router != NULL) {
+		ipc_close(b->router);
+	}
+	if (b->core != NULL) {
+		b->core->ops->free(b->core);
+	}
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,51 @@
+/*
+ * core.h -- the bridge's core side behind one small interface.
+ *
+ * The IPC glue (bridge.c) knows only this: SIP from the router, dead flows,
+ * a periodic tick, a stats hook.  Embedded mode (core_embedded.c) is the
+ * registrar and home proxy in this process.  Upstream mode, next, will
+ * forward to an external registrar/proxy (RG-29) behind the same ops
+ * without touching bridge.c.
+ */
+#ifndef RB_CORE_H
+#define RB_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "epsip/config.h"
+#include "epsip/ipc.h"
+
+#include "rb_sip.h"
+
+struct rb_core;
+
+struct rb_core_ops {
+	const char *name;
+	/* EPSIP_MSG_SIP_TO_CORE: a request from a phone or a response. */
+	void (*sip)(struct rb_core *core, const struct epsip_msg *msg,
+	    uint64_t now_ms);
+	/* EPSIP_MSG_FLOW_CLOSED: the token of a flow that died. */
+	void (*flow_closed)(struct rb_core *core, const char *token,
+	    size_t len);
+	/* Every RB_TXN_TICK_MS. */
+	void (*tick)(struct rb_core *core, uint64_t now_ms);
+	/* Add fields to the STATS report (may be NULL). */
+	void (*report)(struct rb_core *core, json_t *stats);
+	void (*free)(struct rb_core *core);
+};
+
+struct rb_core {
+	const struct rb_core_ops *ops;
+};
+
+/*
+ * The embedded registrar + home proxy; SIP goes out through `out`.
+ * NULL with a reason in err (e.g. the database cannot be opened).
+ */
+struct rb_core *rb_core_embedded_new(const struct epsip_config *cfg,
+    const struct rb_out *out, char *err, size_t errcap);
+
+#endif /* RB_CORE_H */

@@ -1,0 +1,601 @@
+/*
+ * home_proxy.c -- the authoritative (home) proxy of the embedded core,
+ * see home_proxy.h.  Checklist RG-23..RG-28, RFC 3261 §16.
+ *
+ * A request from a phone for an AOR we serve becomes a serial fork over
+ * its bindings, one branch in flight at a time:
+ *
+ *   targets  one per instance (RG-23: never two flows of one instance at
+ *            once), holding its bindings lowest reg-id first; a plain
+ *            binding without instance is a target of its own.  Targets are
+ *            tried in the order of their best binding: q descending, then
+ *            most recently refreshed.  Serial forking keeps RG-23 trivially
+ *            true and never rings a phone twice; parallel forking across
+ *            instances is a possible later refinement.
+ *   430/408  from a branch: try the same instance's next reg-id (RG-24);
+ *            430 also deletes that stale binding, as in RFC 5626 §7's
+ *            example.  Any other final from an instance ends that instance
+ *            (RG-25) and the next target is tried.
+ *   2xx, 6xx forwarded at once, forking stops (RFC 3261 §16.7(5)).
+ *   nothing  left: the best final (lowest class; a real answer beats our own
+ *            408; 503 becomes 500, §16.7(6)); a 430 is never forwarded,
+ *            and when no other answer was seen the caller gets 480
+ *            (RG-28: endpoints should never see 430).
+ *
+ * Local answers: R-URI not sip/sips 416; domain not served, or no user
+ * part, 404; a served AOR without live bindings 480 (the user may
+ * register again soon, so "temporarily"); Max-Forwards 0 483.  An
+ * in-dialog request (To tag) that reaches us goes to the binding whose
+ * Contact URI equals its R-URI, else 404; such ACKs are forwarded
+ * statelessly.  The bridge never Record-Routes.
+ *
+ * DIAGNOSTICS: none fatal; SIP from phones is untrusted.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "epsip/log.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "home_proxy.h"
+#include "registrar.h"
+
+struct home_proxy {
+	const struct epsip_config *cfg;
+	struct location_db *db;
+	struct rb_txn *txn;
+	const struct rb_out *out;
+	int64_t now;		/* Unix time of the event being handled */
+};
+
+/* The forking state of one server transaction. */
+struct hp_fork {
+	struct home_proxy_plan plan;
+	size_t cur;		/* target being tried */
+	struct rb_ctx *live;	/* branch in flight, or NULL */
+	osip_message_t *best;	/* best final so far, our Via still on */
+	int cancelled;
+};
+
+static void next_branch(struct home_proxy *, struct rb_stx *, uint64_t);
+
+static void
+fork_free(void *arg)
+{
+	struct hp_fork *fork = arg;
+
+	if (fork == NULL) {
+		return;
+	}
+	home_proxy_plan_clear(&fork->plan);
+	if (fork->best != NULL) {
+		osip_message_free(fork->best);
+	}
+	free(fork);
+}
+
+/* Lowest reg-id first; plain bindings (reg-id 0) after them. */
+static int
+binding_order(const void *a, const void *b)
+{
+	const struct location_binding *x = a, *y = b;
+	uint64_t kx = x->reg_id != 0 ? x->reg_id : UINT64_MAX;
+	uint64_t ky = y->reg_id != 0 ? y->reg_id : UINT64_MAX;
+
+	if (kx != ky) {
+		return (kx < ky ? -1 : 1);
+	}
+	if (x->updated_at != y->updated_at) {
+		return (x->updated_at > y->updated_at ? -1 : 1);
+	}
+	return (x->id > y->id ? -1 : x->id < y->id);
+}
+
+int
+home_proxy_plan(struct location_list *list, struct home_proxy_plan *plan)
+{
+	size_t i, j;
+
+	memset(plan, 0, sizeof(*plan));
+	if (list->count == 0) {
+		return (0);
+	}
+	if ((plan->targets = calloc(list->count, sizeof(*plan->targets))) ==
+	    NULL) {
+		return (-1);
+	}
+	for (i = 0; i < list->count; i++) {
+		struct location_binding *b = &list->v[i];
+		struct home_proxy_target *t = NULL;
+		struct location_binding *v;
+
+		/* RG-23, RG-15: one target per (AOR, instance). */
+		for (j = 0; b->instance[0] != '\0' && j < plan->count; j++) {
+			if (strcmp(plan->targets[j].bindings[0].instance,
+			    b->instance) == 0) {
+				t = &plan->targets[j];
+				break;
+			}
+		}
+		if (t == NULL) {
+			t = &plan->targets[plan->count++];
+		}
+		v = realloc(t->bindings, (t->count + 1) * sizeof(*v));
+		if (v == NULL) {
+			home_proxy_plan_clear(plan);
+			return (-1);
+		}
+		t->bindings = v;
+		t->bindings[t->count++] = *b;
+		memset(b, 0, sizeof(*b));	/* moved */
+	}
+	for (j = 0; j < plan->count; j++) {
+		qsort(plan->targets[j].bindings, plan->targets[j].count,
+		    sizeof(struct location_binding), binding_order);
+	}
+	location_list_clear(list);
+	return (0);
+}
+
+void
+home_proxy_plan_clear(struct home_proxy_plan *plan)
+{
+	size_t i, j;
+
+	for (i = 0; i < plan->count; i++) {
+		for (j = 0; j < plan->targets[i].count; j++) {
+			location_binding_clear(&plan->targets[i].bindings[j]);
+		}
+		free(plan->targets[i].bindings);
+	}
+	free(plan->targets);
+	memset(plan, 0, sizeof(*plan));
+}
+
+static void
+on_timeout(void *arg, struct rb_ctx *ctx, uint64_t now_ms);
+
+struct home_proxy *
+home_proxy_new(const struct epsip_config *cfg, struct location_db *db,
+    struct rb_txn *txn, const struct rb_out *out)
+{
+	struct home_proxy *hp;
+	struct rb_txn_events ev;
+
+	if ((hp = calloc(1, sizeof(*hp))) == NULL) {
+		return (NULL);
+	}
+	hp->cfg = cfg;
+	hp->db = db;
+	hp->txn = txn;
+	hp->out = out;
+	ev.timeout = on_timeout;
+	ev.arg = hp;
+	rb_txn_set_events(txn, &ev);
+	return (hp);
+}
+
+void
+home_proxy_free(struct home_proxy *hp)
+{
+	free(hp);
+}
+
+/*
+ * The request for one binding (RFC 3261 §16.6, RG-26): R-URI = the
+ * Contact URI, the Path as Route ahead of any Route left, Max-Forwards
+ * decremented, our Via on top.
+ */
+static osip_message_t *
+branch_request(const osip_message_t *orig, const struct location_binding *b,
+    char *branch, size_t cap)
+{
+	osip_message_t *m;
+	osip_uri_t *uri;
+	size_t i;
+	int mf;
+
+	if (osip_message_clone(orig, &m) != 0) {
+		return (NULL);
+	}
+	if (osip_uri_init(&uri) != 0) {
+		goto fail;
+	}
+	if (osip_uri_parse(uri, b->contact_uri) != 0) {
+		osip_uri_free(uri);
+		goto fail;
+	}
+	osip_uri_free(m->req_uri);
+	m->req_uri = uri;
+	for (i = 0; i < b->path_count; i++) {
+		osip_route_t *route = rb_route_parse(b->path[i]);
+
+		if (route == NULL) {
+			goto fail;
+		}
+		osip_list_add(&m->routes, route, (int)i);
+	}
+	mf = rb_max_forwards(orig);
+	if (rb_set_max_forwards(m, mf < 0 ? 70 : mf - 1) != 0 ||
+	    rb_push_via(m, branch, cap) != 0) {
+		goto fail;
+	}
+	return (m);
+fail:
+	log_warnx("home proxy: binding %lld (%s): cannot build a request",
+	    (long long)b->id, b->contact_uri);
+	osip_message_free(m);
+	return (NULL);
+}
+
+/* Send the caller our final answer (the fork is over). */
+static void
+finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
+{
+	struct hp_fork *fork = stx->user;
+	osip_message_t *best = fork->best;
+
+	if (stx->state != RB_STX_PROCEEDING) {
+		return;
+	}
+	if (fork->cancelled && (best == NULL || best->status_code != 487)) {
+		rb_stx_reply(hp->txn, stx, 487, NULL, now_ms);
+		return;
+	}
+	if (best == NULL) {
+		/* RG-28: every flow failed (430) or none was left. */
+		rb_stx_reply(hp->txn, stx, 480, "Temporarily Unavailable",
+		    now_ms);
+		return;
+	}
+	rb_pop_via(best);
+	if (best->status_code == 503) {
+		/* §16.7(6): a 503 is not ours to pass on. */
+		osip_message_set_status_code(best, 500);
+		osip_free(best->reason_phrase);
+		best->reason_phrase = osip_strdup("Server Internal Error");
+	}
+	rb_stx_respond(hp->txn, stx, best, now_ms);
+}
+
+/* Is `a` a better final answer than `b` (RFC 3261 §16.7(6))? */
+static int
+better(const osip_message_t *a, const osip_message_t *b)
+{
+	int ca = a->status_code / 100, cb = b->status_code / 100;
+
+	if (ca != cb) {
+		return (ca < cb);
+	}
+	/* A phone's own answer beats a timeout. */
+	return (b->status_code == 408 && a->status_code != 408);
+}
+
+/* Keep `resp` if it is the best so far; takes it. */
+static void
+keep_best(struct hp_fork *fork, osip_message_t *resp)
+{
+	/* RG-28: 430 is between us and the edge; never the caller's. */
+	if (resp->status_code == 430 || (fork->best != NULL &&
+	    !better(resp, fork->best))) {
+		osip_message_free(resp);
+		return;
+	}
+	if (fork->best != NULL) {
+		osip_message_free(fork->best);
+	}
+	fork->best = resp;
+}
+
+/* A response of the live branch; takes `resp`. */
+static void
+branch_response(struct home_proxy *hp, struct rb_ctx *ctx,
+    osip_message_t *resp, uint64_t now_ms)
+{
+	struct rb_stx *stx = ctx->stx;
+	struct hp_fork *fork = stx->user;
+	int status = resp->status_code;
+	struct home_proxy_target *t;
+
+	if (status < 200) {
+		/* §16.7(5): provisionals except 100 go upstream. */
+		if (status > 100 && stx->state == RB_STX_PROCEEDING) {
+			rb_pop_via(resp);
+			rb_stx_respond(hp->txn, stx, resp, now_ms);
+		}
+		osip_message_free(resp);
+		return;
+	}
+	if (fork->live == ctx) {
+		fork->live = NULL;
+	}
+	if (status < 300 || status >= 600) {
+		/* §16.7(5): 2xx always, 6xx ends the fork. */
+		rb_pop_via(resp);
+		if (stx->state == RB_STX_PROCEEDING) {
+			rb_stx_respond(hp->txn, stx, resp, now_ms);
+		} else if (status < 300) {
+			rb_send(hp->out, resp);
+		}
+		osip_message_free(resp);
+		return;
+	}
+	t = fork->cur < fork->plan.count ? &fork->plan.targets[fork->cur] :
+	    NULL;
+	if (status == 430) {
+		/* RG-24: that flow is gone; so is its binding. */
+		stats_inc("proxy.failover.430");
+		if (location_remove_id(hp->db, ctx->binding_id) == 0) {
+			registrar_update_gauge(hp->db, hp->now);
+		}
+	} else if (status != 408 && t != NULL) {
+		/* RG-25: the instance answered; no other flow of it. */
+		t->next = t->count;
+	}
+	keep_best(fork, resp);
+	if (fork->cancelled || stx->state != RB_STX_PROCEEDING) {
+		finish(hp, stx, now_ms);
+		return;
+	}
+	next_branch(hp, stx, now_ms);
+}
+
+/* Start the next binding of the plan, or finish. */
+static void
+next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
+{
+	struct hp_fork *fork = stx->user;
+
+	while (fork->cur < fork->plan.count) {
+		struct home_proxy_target *t = &fork->plan.targets[fork->cur];
+		struct location_binding *b;
+		char branch[RB_BRANCH_MAX];
+		osip_message_t *m;
+
+		if (t->next >= t->count) {
+			fork->cur++;
+			continue;
+		}
+		b = &t->bindings[t->next++];
+		if ((m = branch_request(stx->req, b, branch,
+		    sizeof(branch))) == NULL) {
+			continue;
+		}
+		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
+		    rb_uri_unreliable(m->req_uri), b->id, now_ms);
+		if (fork->live == NULL) {
+			osip_message_free(m);
+			continue;
+		}
+		return;
+	}
+	finish(hp, stx, now_ms);
+}
+
+/* B/F (or C then B) fired on a branch: as if it had answered 408. */
+static void
+on_timeout(void *arg, struct rb_ctx *ctx, uint64_t now_ms)
+{
+	struct home_proxy *hp = arg;
+	osip_message_t *resp;
+
+	if (ctx->stx->user == NULL) {
+		return;
+	}
+	if (rb_reply(ctx->req, 408, "Request Timeout", &resp) != 0) {
+		/* Cannot even build it: end the fork without this answer. */
+		struct hp_fork *fork = ctx->stx->user;
+
+		if (fork->live == ctx) {
+			fork->live = NULL;
+		}
+		next_branch(hp, ctx->stx, now_ms);
+		return;
+	}
+	branch_response(hp, ctx, resp, now_ms);
+}
+
+void
+home_proxy_response(struct home_proxy *hp, osip_message_t *resp,
+    int64_t now, uint64_t now_ms)
+{
+	struct rb_ctx *ctx;
+
+	hp->now = now;
+	switch (rb_txn_response(hp->txn, resp, now_ms, &ctx)) {
+	case RB_RESP_NEW:
+		branch_response(hp, ctx, resp, now_ms);
+		return;
+	case RB_RESP_RETRANSMIT_2XX:
+		/* RFC 6026: 2xx retransmissions pass through. */
+		rb_pop_via(resp);
+		rb_send(hp->out, resp);
+		break;
+	case RB_RESP_ABSORBED:
+	case RB_RESP_DROP:
+		break;
+	}
+	osip_message_free(resp);
+}
+
+/* The binding an in-dialog request's R-URI names: 1, 0 or -1. */
+static int
+dialog_target(struct home_proxy *hp, const osip_message_t *req,
+    struct location_binding *b)
+{
+	char *uri;
+	int rv;
+
+	if ((uri = rb_uri_text(req->req_uri)) == NULL) {
+		return (0);
+	}
+	rv = location_find_contact(hp->db, uri, hp->now, b);
+	free(uri);
+	return (rv);
+}
+
+/* An ACK: ours to absorb (non-2xx), or in-dialog: pass it on. */
+static void
+handle_ack(struct home_proxy *hp, osip_message_t *ack)
+{
+	struct location_binding b;
+	struct rb_stx *stx;
+	char branch[RB_BRANCH_MAX];
+	osip_message_t *m;
+
+	if ((stx = rb_stx_find(hp->txn, ack, "INVITE")) != NULL) {
+		rb_stx_ack(hp->txn, stx);
+	} else if (rb_to_tag(ack) != NULL &&
+	    dialog_target(hp, ack, &b) == 1) {
+		/* §16.11-style stateless forwarding: no transaction. */
+		if ((m = branch_request(ack, &b, branch, sizeof(branch))) !=
+		    NULL) {
+			rb_send(hp->out, m);
+			osip_message_free(m);
+		}
+		location_binding_clear(&b);
+	}
+	osip_message_free(ack);
+}
+
+/* RFC 3261 §16.10: 200 to the CANCEL, then cancel the branch. */
+static void
+handle_cancel(struct home_proxy *hp, osip_message_t *cancel,
+    uint64_t now_ms)
+{
+	struct rb_stx *stx;
+	struct hp_fork *fork;
+
+	if ((stx = rb_stx_find(hp->txn, cancel, "INVITE")) == NULL) {
+		rb_reply_send(hp->out, cancel, 481, NULL);
+		osip_message_free(cancel);
+		return;
+	}
+	rb_reply_send(hp->out, cancel, 200, "OK");
+	osip_message_free(cancel);
+	fork = stx->user;
+	if (stx->state != RB_STX_PROCEEDING || fork == NULL ||
+	    fork->cancelled) {
+		return;
+	}
+	fork->cancelled = 1;
+	if (fork->live != NULL) {
+		rb_ctx_cancel(hp->txn, fork->live, now_ms);
+	} else {
+		finish(hp, stx, now_ms);
+	}
+}
+
+/*
+ * Where `req` should go: fills *plan, or returns the status to answer
+ * with (and *reason).
+ */
+static int
+route_request(struct home_proxy *hp, const osip_message_t *req,
+    struct home_proxy_plan *plan, const char **reason)
+{
+	struct location_list list;
+	char aor[RB_AOR_MAX];
+	const char *host;
+	int rv;
+
+	memset(&list, 0, sizeof(list));
+	if (rb_to_tag(req) != NULL) {
+		list.v = calloc(1, sizeof(*list.v));
+		if (list.v == NULL) {
+			return (500);
+		}
+		rv = dialog_target(hp, req, &list.v[0]);
+		if (rv != 1) {
+			free(list.v);
+			*reason = "Not Found (no binding for in-dialog target)";
+			return (rv < 0 ? 500 : 404);
+		}
+		list.count = 1;
+		return (home_proxy_plan(&list, plan) == 0 ? 0 : 500);
+	}
+	if (req->req_uri == NULL || req->req_uri->scheme == NULL ||
+	    (strcasecmp(req->req_uri->scheme, "sip") != 0 &&
+	    strcasecmp(req->req_uri->scheme, "sips") != 0)) {
+		*reason = NULL;
+		return (416);
+	}
+	host = req->req_uri->host;
+	if (host == NULL || !config_serves_domain(hp->cfg, host)) {
+		*reason = "Not Found (domain not served)";
+		return (404);
+	}
+	if (req->req_uri->username == NULL ||
+	    req->req_uri->username[0] == '\0' ||
+	    rb_aor_canonical(req->req_uri, aor, sizeof(aor)) != 0) {
+		*reason = "Not Found (not an AOR)";
+		return (404);
+	}
+	if (location_list_aor(hp->db, aor, hp->now, &list) != 0) {
+		*reason = NULL;
+		return (500);
+	}
+	if (list.count == 0) {
+		*reason = "Temporarily Unavailable";
+		return (480);
+	}
+	return (home_proxy_plan(&list, plan) == 0 ? 0 : 500);
+}
+
+void
+home_proxy_request(struct home_proxy *hp, osip_message_t *req, int64_t now,
+    uint64_t now_ms)
+{
+	struct rb_stx *stx;
+	struct hp_fork *fork;
+	const char *reason = NULL;
+	int status;
+
+	hp->now = now;
+	if (strcmp(req->sip_method, "ACK") == 0) {
+		handle_ack(hp, req);
+		return;
+	}
+	if (strcmp(req->sip_method, "CANCEL") == 0) {
+		handle_cancel(hp, req, now_ms);
+		return;
+	}
+	if ((stx = rb_stx_find(hp->txn, req, req->sip_method)) != NULL) {
+		rb_stx_retransmission(hp->txn, stx);
+		osip_message_free(req);
+		return;
+	}
+	if ((stx = rb_stx_new(hp->txn, req)) == NULL) {
+		/* No usable Via: nobody to answer (ER-01). */
+		osip_message_free(req);
+		return;
+	}
+	if (rb_max_forwards(req) == 0) {
+		rb_stx_reply(hp->txn, stx, 483, NULL, now_ms);
+		return;
+	}
+	if ((fork = calloc(1, sizeof(*fork))) == NULL) {
+		rb_stx_reply(hp->txn, stx, 500, NULL, now_ms);
+		return;
+	}
+	stx->user = fork;
+	stx->user_free = fork_free;
+	if ((status = route_request(hp, req, &fork->plan, &reason)) != 0) {
+		rb_stx_reply(hp->txn, stx, status, reason, now_ms);
+		return;
+	}
+	if (stx->invite) {
+		/* §16.2: a stateful proxy answers an INVITE with 100. */
+		rb_stx_reply(hp->txn, stx, 100, "Trying", now_ms);
+	}
+	next_branch(hp, stx, now_ms);
+}
+
+void
+home_proxy_tick(struct home_proxy *hp, int64_t now, uint64_t now_ms)
+{
+	hp->now = now;
+	rb_txn_tick(hp->txn, now_ms);
+}

@@ -1,0 +1,93 @@
+/*
+ * location.h -- the location service: registrar bindings in SQLite.
+ *
+ * One row per binding.  Outbound bindings (RFC 5626 §6, RG-09) are keyed by
+ * (AOR, instance, reg-id); plain ones (RFC 3261 §10.3) by (AOR, Contact
+ * URI), with reg_id 0.  The Path vector is kept in order (RG-01) as a JSON
+ * array, and the user part of its first URI -- the edge's flow token -- is
+ * indexed so a dead flow drops its bindings at once (RG-27).  Bindings
+ * survive a restart of the bridge.  Times are Unix seconds; a binding whose
+ * expires_at has passed is treated as absent by every read.
+ */
+#ifndef LOCATION_H
+#define LOCATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct location_db;
+
+struct location_binding {
+	int64_t id;
+	char *aor;		/* canonical, "sip:bob@example.com" */
+	char *instance;		/* normalised +sip.instance URN, "" if none */
+	uint32_t reg_id;	/* 0: plain binding */
+	char *contact_uri;	/* the Contact URI as text */
+	char *contact_value;	/* the whole Contact value, minus expires */
+	char **path;		/* Path values in order, topmost first */
+	size_t path_count;
+	char *call_id;
+	uint32_t cseq;
+	int64_t expires_at;
+	int q1000;		/* q * 1000; 1000 when absent */
+	int64_t updated_at;
+	char *flow_token;	/* user part of path[0], "" if none */
+};
+
+struct location_list {
+	struct location_binding *v;
+	size_t count;
+};
+
+/*
+ * Open (creating the schema if missing) the database at `path`;
+ * ":memory:" works for tests.  0, or -1 with a reason in err.
+ */
+int location_open(struct location_db **db, const char *path, char *err,
+    size_t errcap);
+void location_close(struct location_db *db);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; 0 or -1 (RG-22). */
+int location_begin(struct location_db *db);
+int location_commit(struct location_db *db);
+void location_rollback(struct location_db *db);
+
+/*
+ * The live binding with this key: reg_id > 0 uses (aor, instance, reg_id),
+ * reg_id 0 uses (aor, contact_uri).  1 and *out, 0 none, -1 error.
+ */
+int location_find(struct location_db *db, const char *aor,
+    const char *instance, uint32_t reg_id, const char *contact_uri,
+    int64_t now, struct location_binding *out);
+
+/* Insert, replacing any row (live or expired) with the same key. */
+int location_store(struct location_db *db, const struct location_binding *b);
+
+/* Remove by key, as location_find; 0 or -1. */
+int location_remove(struct location_db *db, const char *aor,
+    const char *instance, uint32_t reg_id, const char *contact_uri);
+int location_remove_id(struct location_db *db, int64_t id);
+/* Remove every binding of `aor`; the count removed, or -1. */
+int location_remove_aor(struct location_db *db, const char *aor);
+/* Remove every binding whose first Path URI carries `token`; count or -1. */
+int location_remove_flow(struct location_db *db, const char *token);
+/* Remove expired bindings; count or -1. */
+int location_purge(struct location_db *db, int64_t now);
+
+/* Live bindings of `aor`: q descending, then most recently updated. */
+int location_list_aor(struct location_db *db, const char *aor, int64_t now,
+    struct location_list *out);
+/* The most recent live binding whose Contact URI is `uri`: 1, 0, -1. */
+int location_find_contact(struct location_db *db, const char *uri,
+    int64_t now, struct location_binding *out);
+/* Number of live bindings, or -1. */
+int64_t location_count(struct location_db *db, int64_t now);
+
+void location_binding_clear(struct location_binding *b);
+void location_list_clear(struct location_list *list);
+
+/* Path vector <-> JSON array text (malloc'ed); exposed for tests. */
+char *location_path_to_json(char *const *path, size_t count);
+int location_path_from_json(const char *json, char ***path, size_t *count);
+
+#endif /* LOCATION_H */

@@ -1,0 +1,613 @@
+/*
+ * location_db.c -- registrar bindings in SQLite (see location.h).
+ *
+ * The schema is created when missing and versioned with PRAGMA
+ * user_version.  The database runs in WAL mode with synchronous=NORMAL: a
+ * committed REGISTER survives a crash of the bridge (the supervisor
+ * restarts it under registered flows); a power cut may lose the last
+ * moments, which phones repair by re-registering.  Every statement is
+ * prepared once at open.  busy_timeout stays 0: the bridge is the only
+ * writer and the event loop must never wait on a lock.
+ *
+ * DIAGNOSTICS: every SQLite error is logged and returned; none is fatal
+ * here (the registrar answers 500, RG-22).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "epsip/log.h"
+
+#include "location.h"
+
+#define LOCATION_SCHEMA_VERSION	1
+
+#define COLUMNS "id, aor, instance, reg_id, contact_uri, contact_value, " \
+	"path, call_id, cseq, expires_at, q, updated_at, flow_token"
+
+enum stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_FIND_OUTBOUND,
+	S_FIND_PLAIN,
+	S_INSERT,
+	S_REMOVE_OUTBOUND,
+	S_REMOVE_PLAIN,
+	S_REMOVE_ID,
+	S_REMOVE_AOR,
+	S_REMOVE_FLOW,
+	S_PURGE,
+	S_LIST_AOR,
+	S_FIND_CONTACT,
+	S_COUNT,
+	S_MAX,
+};
+
+static const char *const stmt_sql[S_MAX] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_FIND_OUTBOUND] = "SELECT " COLUMNS " FROM bindings "
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = ?3 "
+	    "AND expires_at > ?4",
+	[S_FIND_PLAIN] = "SELECT " COLUMNS " FROM bindings "
+	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2 "
+	    "AND expires_at > ?3",
+	[S_INSERT] = "INSERT INTO bindings (aor, instance, reg_id, "
+	    "contact_uri, contact_value, path, call_id, cseq, expires_at, q, "
+	    "updated_at, flow_token) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_REMOVE_OUTBOUND] = "DELETE FROM bindings "
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = ?3",
+	[S_REMOVE_PLAIN] = "DELETE FROM bindings "
+	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2",
+	[S_REMOVE_ID] = "DELETE FROM bindings WHERE id = ?1",
+	[S_REMOVE_AOR] = "DELETE FROM bindings WHERE aor = ?1",
+	[S_REMOVE_FLOW] = "DELETE FROM bindings WHERE flow_token = ?1",
+	[S_PURGE] = "DELETE FROM bindings WHERE expires_at <= ?1",
+	[S_LIST_AOR] = "SELECT " COLUMNS " FROM bindings "
+	    "WHERE aor = ?1 AND expires_at > ?2 "
+	    "ORDER BY q DESC, updated_at DESC, id DESC",
+	[S_FIND_CONTACT] = "SELECT " COLUMNS " FROM bindings "
+	    "WHERE contact_uri = ?1 AND expires_at > ?2 "
+	    "ORDER BY updated_at DESC, id DESC LIMIT 1",
+	[S_COUNT] = "SELECT count(*) FROM bindings WHERE expires_at > ?1",
+};
+
+/*
+ * Partial unique indexes enforce the two key kinds (RG-09); flow_token is
+ * indexed for FLOW_CLOSED (RG-27), aor for look-ups, expires_at for purges.
+ */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS bindings ("
+    " id INTEGER PRIMARY KEY,"
+    " aor TEXT NOT NULL,"
+    " instance TEXT NOT NULL DEFAULT '',"
+    " reg_id INTEGER NOT NULL DEFAULT 0,"
+    " contact_uri TEXT NOT NULL,"
+    " contact_value TEXT NOT NULL,"
+    " path TEXT NOT NULL DEFAULT '[]',"
+    " call_id TEXT NOT NULL,"
+    " cseq INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " q INTEGER NOT NULL DEFAULT 1000,"
+    " updated_at INTEGER NOT NULL,"
+    " flow_token TEXT NOT NULL DEFAULT '');"
+    "CREATE UNIQUE INDEX IF NOT EXISTS bindings_outbound"
+    " ON bindings (aor, instance, reg_id) WHERE reg_id > 0;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS bindings_plain"
+    " ON bindings (aor, contact_uri) WHERE reg_id = 0;"
+    "CREATE INDEX IF NOT EXISTS bindings_aor ON bindings (aor);"
+    "CREATE INDEX IF NOT EXISTS bindings_flow ON bindings (flow_token);"
+    "CREATE INDEX IF NOT EXISTS bindings_contact ON bindings (contact_uri);"
+    "CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at);";
+
+struct location_db {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_MAX];
+};
+
+static void
+db_warn(struct location_db *db, const char *what)
+{
+	log_warnx("location: %s: %s", what, sqlite3_errmsg(db->db));
+}
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t errcap)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errcap, "%s", msg != NULL ? msg : "error");
+		sqlite3_free(msg);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		return (-1);
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		v = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return (v);
+}
+
+int
+location_open(struct location_db **dbp, const char *path, char *err,
+    size_t errcap)
+{
+	struct location_db *db;
+	char buf[64];
+	int i, version;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return (-1);
+	}
+	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errcap, "%s: %s", path,
+		    db->db != NULL ? sqlite3_errmsg(db->db) : "cannot open");
+		goto fail;
+	}
+	/* journal_mode answers a row; exec ignores it.  ":memory:" stays
+	 * in memory mode, which is fine. */
+	if (exec_sql(db->db, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = NORMAL;", err, errcap) != 0) {
+		goto fail;
+	}
+	if ((version = schema_version(db->db)) < 0) {
+		snprintf(err, errcap, "%s: %s", path, sqlite3_errmsg(db->db));
+		goto fail;
+	}
+	if (version > LOCATION_SCHEMA_VERSION) {
+		snprintf(err, errcap, "%s: schema version %d is newer than %d",
+		    path, version, LOCATION_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (exec_sql(db->db, schema_sql, err, errcap) != 0) {
+		goto fail;
+	}
+	snprintf(buf, sizeof(buf), "PRAGMA user_version = %d",
+	    LOCATION_SCHEMA_VERSION);
+	if (exec_sql(db->db, buf, err, errcap) != 0) {
+		goto fail;
+	}
+	for (i = 0; i < S_MAX; i++) {
+		if (sqlite3_prepare_v3(db->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &db->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errcap, "%s: prepare: %s", path,
+			    sqlite3_errmsg(db->db));
+			goto fail;
+		}
+	}
+	*dbp = db;
+	return (0);
+fail:
+	location_close(db);
+	return (-1);
+}
+
+void
+location_close(struct location_db *db)
+{
+	int i;
+
+	if (db == NULL) {
+		return;
+	}
+	for (i = 0; i < S_MAX; i++) {
+		sqlite3_finalize(db->stmt[i]);
+	}
+	sqlite3_close(db->db);
+	free(db);
+}
+
+/* A statement ready to bind: reset from its last use. */
+static sqlite3_stmt *
+stmt_get(struct location_db *db, enum stmt which)
+{
+	sqlite3_stmt *st = db->stmt[which];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return (st);
+}
+
+/* Run a statement that returns no rows; 0 or -1. */
+static int
+stmt_done(struct location_db *db, sqlite3_stmt *st, const char *what)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_warn(db, what);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+location_begin(struct location_db *db)
+{
+	return (stmt_done(db, stmt_get(db, S_BEGIN), "begin"));
+}
+
+int
+location_commit(struct location_db *db)
+{
+	return (stmt_done(db, stmt_get(db, S_COMMIT), "commit"));
+}
+
+void
+location_rollback(struct location_db *db)
+{
+	/* Fails harmlessly when SQLite already rolled back on its own. */
+	if (sqlite3_get_autocommit(db->db) == 0) {
+		(void)stmt_done(db, stmt_get(db, S_ROLLBACK), "rollback");
+	}
+}
+
+static char *
+column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return (strdup(s != NULL ? (const char *)s : ""));
+}
+
+/* Fill *b from the current row (COLUMNS order); 0 or -1. */
+static int
+row_binding(sqlite3_stmt *st, struct location_binding *b)
+{
+	char *json;
+	int rv;
+
+	memset(b, 0, sizeof(*b));
+	b->id = sqlite3_column_int64(st, 0);
+	b->aor = column_text(st, 1);
+	b->instance = column_text(st, 2);
+	b->reg_id = (uint32_t)sqlite3_column_int64(st, 3);
+	b->contact_uri = column_text(st, 4);
+	b->contact_value = column_text(st, 5);
+	json = column_text(st, 6);
+	b->call_id = column_text(st, 7);
+	b->cseq = (uint32_t)sqlite3_column_int64(st, 8);
+	b->expires_at = sqlite3_column_int64(st, 9);
+	b->q1000 = sqlite3_column_int(st, 10);
+	b->updated_at = sqlite3_column_int64(st, 11);
+	b->flow_token = column_text(st, 12);
+	rv = 0;
+	if (json == NULL || location_path_from_json(json, &b->path,
+	    &b->path_count) != 0) {
+		rv = -1;
+	}
+	free(json);
+	if (rv != 0 || b->aor == NULL || b->instance == NULL ||
+	    b->contact_uri == NULL || b->contact_value == NULL ||
+	    b->call_id == NULL || b->flow_token == NULL) {
+		location_binding_clear(b);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Step a single-row query: 1 and *out, 0, or -1. */
+static int
+query_one(struct location_db *db, sqlite3_stmt *st,
+    struct location_binding *out, const char *what)
+{
+	int rc, rv;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rv = row_binding(st, out) == 0 ? 1 : -1;
+	} else if (rc == SQLITE_DONE) {
+		rv = 0;
+	} else {
+		db_warn(db, what);
+		rv = -1;
+	}
+	sqlite3_reset(st);
+	return (rv);
+}
+
+int
+location_find(struct location_db *db, const char *aor, const char *instance,
+    uint32_t reg_id, const char *contact_uri, int64_t now,
+    struct location_binding *out)
+{
+	sqlite3_stmt *st;
+
+	if (reg_id > 0) {
+		st = stmt_get(db, S_FIND_OUTBOUND);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, reg_id);
+		sqlite3_bind_int64(st, 4, now);
+	} else {
+		st = stmt_get(db, S_FIND_PLAIN);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+	}
+	return (query_one(db, st, out, "find"));
+}
+
+int
+location_remove(struct location_db *db, const char *aor,
+    const char *instance, uint32_t reg_id, const char *contact_uri)
+{
+	sqlite3_stmt *st;
+
+	if (reg_id > 0) {
+		st = stmt_get(db, S_REMOVE_OUTBOUND);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, reg_id);
+	} else {
+		st = stmt_get(db, S_REMOVE_PLAIN);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
+	}
+	return (stmt_done(db, st, "remove"));
+}
+
+int
+location_store(struct location_db *db, const struct location_binding *b)
+{
+	sqlite3_stmt *st;
+	char *json;
+	int rv;
+
+	if (location_remove(db, b->aor, b->instance, b->reg_id,
+	    b->contact_uri) != 0) {
+		return (-1);
+	}
+	if ((json = location_path_to_json(b->path, b->path_count)) == NULL) {
+		return (-1);
+	}
+	st = stmt_get(db, S_INSERT);
+	sqlite3_bind_text(st, 1, b->aor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b->instance, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, b->reg_id);
+	sqlite3_bind_text(st, 4, b->contact_uri, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, b->contact_value, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, b->call_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, b->cseq);
+	sqlite3_bind_int64(st, 9, b->expires_at);
+	sqlite3_bind_int(st, 10, b->q1000);
+	sqlite3_bind_int64(st, 11, b->updated_at);
+	sqlite3_bind_text(st, 12, b->flow_token != NULL ? b->flow_token : "",
+	    -1, SQLITE_STATIC);
+	rv = stmt_done(db, st, "insert");
+	/* Unbind before `json` goes away. */
+	sqlite3_clear_bindings(st);
+	free(json);
+	return (rv);
+}
+
+int
+location_remove_id(struct location_db *db, int64_t id)
+{
+	sqlite3_stmt *st = stmt_get(db, S_REMOVE_ID);
+
+	sqlite3_bind_int64(st, 1, id);
+	return (stmt_done(db, st, "remove id"));
+}
+
+/* Run a DELETE and return how many rows went, or -1. */
+static int
+remove_count(struct location_db *db, sqlite3_stmt *st, const char *what)
+{
+	if (stmt_done(db, st, what) != 0) {
+		return (-1);
+	}
+	return (sqlite3_changes(db->db));
+}
+
+int
+location_remove_aor(struct location_db *db, const char *aor)
+{
+	sqlite3_stmt *st = stmt_get(db, S_REMOVE_AOR);
+
+	sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+	return (remove_count(db, st, "remove aor"));
+}
+
+int
+location_remove_flow(struct location_db *db, const char *token)
+{
+	sqlite3_stmt *st;
+
+	/* Plain bindings without Path carry "": never match them. */
+	if (token == NULL || token[0] == '\0') {
+		return (0);
+	}
+	st = stmt_get(db, S_REMOVE_FLOW);
+	sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+	return (remove_count(db, st, "remove flow"));
+}
+
+int
+location_purge(struct location_db *db, int64_t now)
+{
+	sqlite3_stmt *st = stmt_get(db, S_PURGE);
+
+	sqlite3_bind_int64(st, 1, now);
+	return (remove_count(db, st, "purge"));
+}
+
+int
+location_list_aor(struct location_db *db, const char *aor, int64_t now,
+    struct location_list *out)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	st = stmt_get(db, S_LIST_AOR);
+	sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->count == cap) {
+			struct location_binding *v;
+
+			cap = cap == 0 ? 4 : cap * 2;
+			v = realloc(out->v, cap * sizeof(*v));
+			if (v == NULL) {
+				goto fail;
+			}
+			out->v = v;
+		}
+		if (row_binding(st, &out->v[out->count]) != 0) {
+			goto fail;
+		}
+		out->count++;
+	}
+	if (rc != SQLITE_DONE) {
+		db_warn(db, "list");
+		goto fail;
+	}
+	sqlite3_reset(st);
+	return (0);
+fail:
+	sqlite3_reset(st);
+	location_list_clear(out);
+	return (-1);
+}
+
+int
+location_find_contact(struct location_db *db, const char *uri, int64_t now,
+    struct location_binding *out)
+{
+	sqlite3_stmt *st = stmt_get(db, S_FIND_CONTACT);
+
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	return (query_one(db, st, out, "find contact"));
+}
+
+int64_t
+location_count(struct location_db *db, int64_t now)
+{
+	sqlite3_stmt *st = stmt_get(db, S_COUNT);
+	int64_t n = -1;
+
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 0);
+	} else {
+		db_warn(db, "count");
+	}
+	sqlite3_reset(st);
+	return (n);
+}
+
+void
+location_binding_clear(struct location_binding *b)
+{
+	size_t i;
+
+	free(b->aor);
+	free(b->instance);
+	free(b->contact_uri);
+	free(b->contact_value);
+	for (i = 0; i < b->path_count; i++) {
+		free(b->path[i]);
+	}
+	free(b->path);
+	free(b->call_id);
+	free(b->flow_token);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+location_list_clear(struct location_list *list)
+{
+	size_t i;
+
+	for (i = 0; i < list->count; i++) {
+		location_binding_clear(&list->v[i]);
+	}
+	free(list->v);
+	memset(list, 0, sizeof(*list));
+}
+
+char *
+location_path_to_json(char *const *path, size_t count)
+{
+	json_t *a;
+	char *s;
+	size_t i;
+
+	if ((a = json_array()) == NULL) {
+		return (NULL);
+	}
+	for (i = 0; i < count; i++) {
+		if (json_array_append_new(a, json_string(path[i])) != 0) {
+			json_decref(a);
+			return (NULL);
+		}
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return (s);
+}
+
+int
+location_path_from_json(const char *text, char ***path, size_t *count)
+{
+	json_t *a;
+	json_error_t error;
+	char **v = NULL;
+	size_t i, n;
+
+	*path = NULL;
+	*count = 0;
+	if ((a = json_loads(text, 0, &error)) == NULL || !json_is_array(a)) {
+		json_decref(a);
+		return (-1);
+	}
+	n = json_array_size(a);
+	if (n > 0 && (v = calloc(n, sizeof(*v))) == NULL) {
+		json_decref(a);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		if (s == NULL || (v[i] = strdup(s)) == NULL) {
+			while (i > 0) {
+				free(v[--i]);
+			}
+			free(v);
+			json_decref(a);
+			return (-1);
+		}
+	}
+	json_decref(a);
+	*path = v;
+	*count = n;
+	return (0);
+}

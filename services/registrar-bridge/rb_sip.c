@@ -1,0 +1,333 @@
+/*
+ * rb_sip.c -- SIP helpers private to the registrar-bridge.
+ *
+ * Thin wrappers over libosip2 used by the registrar, the home proxy and the
+ * transaction layer.  Nothing here keeps state.  Errors are returned, never
+ * fatal: every input comes from the network (through the sip-router).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "rb_sip.h"
+
+int
+rb_send(const struct rb_out *out, osip_message_t *msg)
+{
+	char *buf;
+	size_t len;
+	int rv;
+
+	if (MSG_IS_RESPONSE(msg)) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "replies.%d", msg->status_code);
+		stats_inc(name);
+	}
+	osip_message_force_update(msg);
+	if (sip_serialize(msg, &buf, &len) != 0) {
+		return (-1);
+	}
+	rv = out->send(out->arg, buf, len);
+	free(buf);
+	return (rv);
+}
+
+int
+rb_reply(const osip_message_t *req, int status, const char *reason,
+    osip_message_t **resp)
+{
+	if (reason == NULL) {
+		reason = sip_reason_phrase(status);
+	}
+	if (reason == NULL) {
+		reason = "Unknown";
+	}
+	return (sip_reply_create(req, status, reason, resp));
+}
+
+int
+rb_reply_send(const struct rb_out *out, const osip_message_t *req,
+    int status, const char *reason)
+{
+	osip_message_t *resp;
+	int rv;
+
+	if (rb_reply(req, status, reason, &resp) != 0) {
+		return (-1);
+	}
+	rv = rb_send(out, resp);
+	osip_message_free(resp);
+	return (rv);
+}
+
+const char *
+rb_param(const osip_list_t *params, const char *name)
+{
+	int i, n;
+
+	n = osip_list_size(params);
+	for (i = 0; i < n; i++) {
+		osip_generic_param_t *p;
+
+		p = osip_list_get(params, i);
+		if (p != NULL && p->gname != NULL &&
+		    strcasecmp(p->gname, name) == 0) {
+			return (p->gvalue != NULL ? p->gvalue : "");
+		}
+	}
+	return (NULL);
+}
+
+int
+rb_param_count(const osip_list_t *params, const char *name)
+{
+	int i, n, count;
+
+	count = 0;
+	n = osip_list_size(params);
+	for (i = 0; i < n; i++) {
+		osip_generic_param_t *p;
+
+		p = osip_list_get(params, i);
+		if (p != NULL && p->gname != NULL &&
+		    strcasecmp(p->gname, name) == 0) {
+			count++;
+		}
+	}
+	return (count);
+}
+
+int
+rb_aor_canonical(const osip_uri_t *uri, char *out, size_t cap)
+{
+	char host[256];
+	size_t i;
+	int n;
+
+	if (uri == NULL || uri->scheme == NULL || uri->host == NULL ||
+	    uri->host[0] == '\0') {
+		return (-1);
+	}
+	if (strcasecmp(uri->scheme, "sip") != 0 &&
+	    strcasecmp(uri->scheme, "sips") != 0) {
+		return (-1);
+	}
+	for (i = 0; uri->host[i] != '\0' && i + 1 < sizeof(host); i++) {
+		host[i] = (char)tolower((unsigned char)uri->host[i]);
+	}
+	host[i] = '\0';
+	/*
+	 * The port is dropped as well: the AOR names a user in a domain we
+	 * serve, and "sip:bob@example.com:5060" must find bob's bindings.
+	 */
+	if (uri->username != NULL && uri->username[0] != '\0') {
+		n = snprintf(out, cap, "%s:%s@%s",
+		    strcasecmp(uri->scheme, "sips") == 0 ? "sips" : "sip",
+		    uri->username, host);
+	} else {
+		n = snprintf(out, cap, "%s:%s",
+		    strcasecmp(uri->scheme, "sips") == 0 ? "sips" : "sip",
+		    host);
+	}
+	if (n < 0 || (size_t)n >= cap) {
+		return (-1);
+	}
+	return (0);
+}
+
+char *
+rb_uri_text(const osip_uri_t *uri)
+{
+	char *s, *copy;
+
+	if (uri == NULL || osip_uri_to_str(uri, &s) != 0) {
+		return (NULL);
+	}
+	/* osip_malloc'ed; hand out plain malloc memory. */
+	copy = strdup(s);
+	osip_free(s);
+	return (copy);
+}
+
+const char *
+rb_top_branch(const osip_message_t *msg)
+{
+	osip_via_t *via;
+
+	via = osip_list_get(&msg->vias, 0);
+	if (via == NULL) {
+		return (NULL);
+	}
+	return (rb_param(&via->via_params, "branch"));
+}
+
+int
+rb_txn_key(const osip_message_t *msg, const char *method, char *out,
+    size_t cap)
+{
+	osip_via_t *via;
+	const char *branch, *tag;
+	int n;
+
+	via = osip_list_get(&msg->vias, 0);
+	if (via == NULL || via->host == NULL) {
+		return (-1);
+	}
+	branch = rb_param(&via->via_params, "branch");
+	if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
+		n = snprintf(out, cap, "%s|%s:%s|%s", branch, via->host,
+		    via->port != NULL ? via->port : "", method);
+	} else {
+		/* RFC 2543 peers: RFC 3261 §17.2.3 fallback, simplified. */
+		if (msg->call_id == NULL || msg->cseq == NULL ||
+		    msg->cseq->number == NULL || msg->from == NULL) {
+			return (-1);
+		}
+		tag = rb_param(&msg->from->gen_params, "tag");
+		n = snprintf(out, cap, "%s@%s|%s|%s|%s",
+		    msg->call_id->number != NULL ? msg->call_id->number : "",
+		    msg->call_id->host != NULL ? msg->call_id->host : "",
+		    msg->cseq->number, tag != NULL ? tag : "", method);
+	}
+	if (n < 0 || (size_t)n >= cap) {
+		return (-1);
+	}
+	return (0);
+}
+
+int
+rb_via_count(const osip_message_t *msg)
+{
+	return (osip_list_size(&msg->vias));
+}
+
+int
+rb_request_unreliable(const osip_message_t *req)
+{
+	osip_via_t *via;
+
+	via = osip_list_get(&req->vias, rb_via_count(req) > 1 ? 1 : 0);
+	if (via == NULL || via->protocol == NULL) {
+		return (1);
+	}
+	return (strcasecmp(via->protocol, "UDP") == 0);
+}
+
+int
+rb_uri_unreliable(const osip_uri_t *uri)
+{
+	const char *transport;
+
+	if (uri == NULL) {
+		return (1);
+	}
+	transport = rb_param(&uri->url_params, "transport");
+	if (uri->scheme != NULL && strcasecmp(uri->scheme, "sips") == 0) {
+		return (0);
+	}
+	return (transport == NULL || strcasecmp(transport, "udp") == 0);
+}
+
+int
+rb_max_forwards(const osip_message_t *msg)
+{
+	osip_header_t *h;
+	char *end;
+	long v;
+
+	if (osip_message_get_max_forwards(msg, 0, &h) < 0 || h == NULL ||
+	    h->hvalue == NULL) {
+		return (-1);
+	}
+	v = strtol(h->hvalue, &end, 10);
+	if (end == h->hvalue || *end != '\0' || v < 0 || v > 255) {
+		return (-2);
+	}
+	return ((int)v);
+}
+
+int
+rb_set_max_forwards(osip_message_t *msg, int value)
+{
+	char buf[16];
+
+	sip_header_remove_all(msg, "Max-Forwards");
+	snprintf(buf, sizeof(buf), "%d", value);
+	return (osip_message_set_max_forwards(msg, buf) == 0 ? 0 : -1);
+}
+
+int
+rb_push_via(osip_message_t *msg, char *branch, size_t cap)
+{
+	char tok[24], via[128];
+
+	if (cap < 8 + sizeof(tok)) {
+		return (-1);
+	}
+	sip_random_token(tok, 16);
+	tok[16] = '\0';
+	snprintf(branch, cap, "z9hG4bK%s", tok);
+	/*
+	 * TCP: the link to the router is reliable; retransmissions towards a
+	 * UDP phone are the transaction layer's job, not the next hop's.
+	 */
+	snprintf(via, sizeof(via), "SIP/2.0/TCP %s;branch=%s", RB_VIA_HOST,
+	    branch);
+	/* libosip2's "append" inserts at the top (ecosystem notes §5). */
+	if (osip_message_append_via(msg, via) != 0) {
+		return (-1);
+	}
+	return (0);
+}
+
+int
+rb_pop_via(osip_message_t *msg)
+{
+	osip_via_t *via;
+
+	via = osip_list_get(&msg->vias, 0);
+	if (via == NULL) {
+		return (-1);
+	}
+	osip_list_remove(&msg->vias, 0);
+	osip_via_free(via);
+	osip_message_force_update(msg);
+	return (0);
+}
+
+const char *
+rb_to_tag(const osip_message_t *msg)
+{
+	if (msg->to == NULL) {
+		return (NULL);
+	}
+	return (rb_param(&msg->to->gen_params, "tag"));
+}
+
+int
+rb_supports(const osip_message_t *msg, const char *tag)
+{
+	return (sip_header_has_token(msg, "Supported", tag) ||
+	    sip_header_has_token(msg, "k", tag));
+}
+
+osip_route_t *
+rb_route_parse(const char *text)
+{
+	osip_route_t *route;
+
+	if (osip_route_init(&route) != 0) {
+		return (NULL);
+	}
+	if (osip_route_parse(route, text) != 0 || route->url == NULL) {
+		osip_route_free(route);
+		return (NULL);
+	}
+	return (route);
+}

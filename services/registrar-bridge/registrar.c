@@ -1,0 +1,627 @@
+/*
+ * registrar.c -- the embedded registrar: RFC 3261 §10.3, RFC 5626 §6,
+ * RFC 3327 §5.3 (checklist RG-01..RG-22, ER-07, EP-18).
+ *
+ * One REGISTER in, one response out, bindings changed all-or-nothing in a
+ * single SQLite transaction.  The steps follow RFC 3261 §10.3:
+ *
+ *   (2) Require: unknown option tags -> 420 + Unsupported (RG-18)
+ *   (3) authentication: out of scope for now (no 401/403 yet)
+ *   (5) AOR from To, canonical; domain not served -> 404 (RG-19)
+ *   (6) Contact: * only alone with Expires: 0, else 400 (RG-20)
+ *   (7) per Contact: RFC 5626 §6 outbound decision, expiry (RG-21),
+ *       Call-ID/CSeq ordering (RG-12), store or remove
+ *   (8) 200 listing every live binding with its remaining expiry (RG-22),
+ *       the Path copied (RG-01), Require: outbound + Flow-Timer (RG-10)
+ *
+ * Decisions where the RFCs leave room (documented in the final report too):
+ *  - RG-02: Path without "Supported: path" is accepted (lenient): the
+ *    edge adds Path to plain REGISTERs on purpose (EP-22), and 420 would
+ *    lock out NATed phones that do not announce path.
+ *  - RG-12: a stale CSeq on an existing binding aborts the whole request
+ *    with "400 CSeq Out Of Order"; RFC 3261 §10.3(7) only says the request
+ *    fails.  Retransmissions never get here: the transaction layer
+ *    answers them from its cache.
+ *  - RG-03: the registrar is the first hop only when the REGISTER has a
+ *    single Via.  Behind the sip-router it never is, so outbound needs
+ *    `ob` (any value, ER-09) on the topmost Path URI.
+ *  - Plain bindings are keyed by the Contact URI text as libosip2 prints
+ *    it, not by full RFC 3261 §19.1.4 URI comparison.
+ *
+ * DIAGNOSTICS: nothing is fatal; a store failure is a 500 (RG-22).  No 6xx
+ * is ever produced (RG-17), nor a Record-Route in a response.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "epsip/config.h"
+#include "epsip/log.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "rb_sip.h"
+#include "registrar.h"
+
+#define REGISTRAR_MAX_CONTACTS	32
+#define REGISTRAR_MAX_PATH	16
+
+/* Everything decided about one REGISTER before the store is touched. */
+struct reg_request {
+	const struct epsip_config *cfg;
+	const osip_message_t *req;
+	int64_t now;
+	char aor[RB_AOR_MAX];
+	char *call_id;
+	uint32_t cseq;
+	struct registrar_contact contact[REGISTRAR_MAX_CONTACTS];
+	size_t ncontact;
+	const char *path[REGISTRAR_MAX_PATH];	/* borrowed from req */
+	size_t npath;
+	char *flow_token;		/* user part of the first Path URI */
+	int path_ob;			/* first Path URI has ob (ER-09) */
+	int outbound;			/* RFC 5626 §6 processing applied */
+};
+
+static void
+request_clear(struct reg_request *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->ncontact; i++) {
+		registrar_contact_clear(&r->contact[i]);
+	}
+	free(r->call_id);
+	free(r->flow_token);
+}
+
+/* A rejection: counted per status, never 6xx. */
+static int
+reject(const osip_message_t *req, int status, const char *reason,
+    osip_message_t **resp)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "registrar.register.rejected.%d",
+	    status);
+	stats_inc(name);
+	return (rb_reply(req, status, reason, resp));
+}
+
+/* Is `tag` an option tag we implement (RG-18)? */
+static int
+known_option(const char *tag, size_t len)
+{
+	return ((len == 4 && strncasecmp(tag, "path", 4) == 0) ||
+	    (len == 8 && strncasecmp(tag, "outbound", 8) == 0));
+}
+
+/*
+ * RFC 3261 §8.2.2.3: every unknown tag of every Require header goes into
+ * Unsupported.  libosip2 splits comma lists, but split again in case.
+ * Returns the number of unknown tags added to *resp (created on demand).
+ */
+static int
+check_require(const osip_message_t *req, osip_message_t *resp)
+{
+	osip_header_t *h;
+	int pos, unknown = 0;
+
+	for (pos = 0; (pos = osip_message_header_get_byname(req, "require",
+	    pos, &h)) >= 0; pos++) {
+		const char *p = h->hvalue;
+
+		while (p != NULL && *p != '\0') {
+			const char *start, *end;
+			char tag[128];
+			size_t len;
+
+			while (*p == ' ' || *p == '\t' || *p == ',') {
+				p++;
+			}
+			start = p;
+			while (*p != '\0' && *p != ',') {
+				p++;
+			}
+			end = p;
+			while (end > start && (end[-1] == ' ' ||
+			    end[-1] == '\t')) {
+				end--;
+			}
+			len = (size_t)(end - start);
+			if (len == 0 || known_option(start, len)) {
+				continue;
+			}
+			unknown++;
+			if (resp != NULL && len < sizeof(tag)) {
+				memcpy(tag, start, len);
+				tag[len] = '\0';
+				osip_message_set_header(resp, "Unsupported",
+				    tag);
+			}
+		}
+	}
+	return (unknown);
+}
+
+/* The Expires header: seconds, or -1 when absent or malformed. */
+static int64_t
+header_expires(const osip_message_t *req)
+{
+	osip_header_t *h;
+
+	if (osip_message_get_expires(req, 0, &h) < 0 || h == NULL) {
+		return (-1);
+	}
+	return (registrar_parse_seconds(h->hvalue));
+}
+
+/* RG-03: the topmost Path URI decides; note its ob and its token. */
+static int
+read_path(struct reg_request *r)
+{
+	osip_route_t *first;
+	int i, n;
+
+	n = sip_header_count(r->req, "Path");
+	if (n > REGISTRAR_MAX_PATH) {
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if ((r->path[i] = sip_header_value(r->req, "Path", i)) ==
+		    NULL) {
+			return (-1);
+		}
+	}
+	r->npath = (size_t)n;
+	if (n == 0) {
+		return (0);
+	}
+	if ((first = rb_route_parse(r->path[0])) == NULL) {
+		return (-1);
+	}
+	r->path_ob = sip_uri_has_param(first->url, "ob");
+	if (first->url->username != NULL) {
+		r->flow_token = strdup(first->url->username);
+	}
+	osip_route_free(first);
+	return (0);
+}
+
+static char *
+call_id_text(const osip_message_t *req)
+{
+	char *s, *copy;
+
+	if (req->call_id == NULL || osip_call_id_to_str(req->call_id, &s) !=
+	    0) {
+		return (NULL);
+	}
+	copy = strdup(s);
+	osip_free(s);
+	return (copy);
+}
+
+static int
+parse_cseq(const osip_message_t *req, uint32_t *out)
+{
+	int64_t v;
+
+	if (req->cseq == NULL || req->cseq->method == NULL ||
+	    strcasecmp(req->cseq->method, "REGISTER") != 0) {
+		return (-1);
+	}
+	v = registrar_parse_seconds(req->cseq->number);
+	if (v < 0 || v > 0xffffffffLL) {	/* RFC 3261 §8.1.1.5: < 2^31 */
+		return (-1);
+	}
+	*out = (uint32_t)v;
+	return (0);
+}
+
+/*
+ * RFC 3261 §10.3(7), RG-12: a binding is updated only by a newer request of
+ * the same registration (higher CSeq) or by another registration (other
+ * Call-ID, e.g. after a reboot).  1 if `r` may replace `b`.
+ */
+static int
+may_update(const struct reg_request *r, const struct location_binding *b)
+{
+	if (strcmp(b->call_id, r->call_id) != 0) {
+		return (1);
+	}
+	return (r->cseq > b->cseq);
+}
+
+/* RG-20: Contact: * removes every binding of the AOR, same CSeq rule. */
+static int
+remove_all(struct location_db *db, struct reg_request *r, int *stale)
+{
+	struct location_list list;
+	size_t i;
+
+	*stale = 0;
+	if (location_list_aor(db, r->aor, r->now, &list) != 0) {
+		return (-1);
+	}
+	for (i = 0; i < list.count; i++) {
+		if (!may_update(r, &list.v[i])) {
+			*stale = 1;
+		}
+	}
+	location_list_clear(&list);
+	if (*stale) {
+		return (0);
+	}
+	return (location_remove_aor(db, r->aor) < 0 ? -1 : 0);
+}
+
+/* Apply every contact inside the open transaction (RG-09, RG-11, RG-14). */
+static int
+apply_contacts(struct location_db *db, struct reg_request *r, int *stale)
+{
+	size_t i;
+
+	*stale = 0;
+	for (i = 0; i < r->ncontact; i++) {
+		struct registrar_contact *c = &r->contact[i];
+		struct location_binding old, b;
+		int found;
+
+		found = location_find(db, r->aor, c->instance, c->reg_id,
+		    c->uri, r->now, &old);
+		if (found < 0) {
+			return (-1);
+		}
+		if (found) {
+			int ok = may_update(r, &old);
+
+			location_binding_clear(&old);
+			if (!ok) {
+				*stale = 1;
+				return (0);
+			}
+		}
+		if (c->expires == 0) {
+			if (location_remove(db, r->aor, c->instance, c->reg_id,
+			    c->uri) != 0) {
+				return (-1);
+			}
+			continue;
+		}
+		memset(&b, 0, sizeof(b));
+		b.aor = r->aor;
+		b.instance = c->instance;
+		b.reg_id = c->reg_id;
+		b.contact_uri = c->uri;
+		b.contact_value = c->value;
+		b.path = (char **)(uintptr_t)r->path;
+		b.path_count = r->npath;
+		b.call_id = r->call_id;
+		b.cseq = r->cseq;
+		b.expires_at = r->now + c->expires;
+		b.q1000 = c->q1000;
+		b.updated_at = r->now;
+		b.flow_token = r->flow_token != NULL ? r->flow_token : "";
+		if (location_store(db, &b) != 0) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Add one binding to the 200 as "value;expires=remaining" (RG-22). */
+static int
+add_contact(osip_message_t *resp, const struct location_binding *b,
+    int64_t now)
+{
+	osip_contact_t *c;
+	char num[24];
+
+	if (osip_contact_init(&c) != 0) {
+		return (-1);
+	}
+	if (osip_contact_parse(c, b->contact_value) != 0) {
+		osip_contact_free(c);
+		return (-1);
+	}
+	snprintf(num, sizeof(num), "%lld",
+	    (long long)(b->expires_at > now ? b->expires_at - now : 0));
+	osip_contact_param_add(c, osip_strdup("expires"), osip_strdup(num));
+	osip_list_add(&resp->contacts, c, -1);
+	return (0);
+}
+
+static int
+build_ok(struct location_db *db, struct reg_request *r,
+    osip_message_t **resp)
+{
+	const struct epsip_config *cfg = r->cfg;
+	struct location_list list;
+	char date[64], num[16];
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	if (location_list_aor(db, r->aor, r->now, &list) != 0) {
+		return (reject(r->req, 500, NULL, resp));
+	}
+	if (rb_reply(r->req, 200, "OK", resp) != 0) {
+		location_list_clear(&list);
+		return (-1);
+	}
+	for (i = 0; i < list.count; i++) {
+		if (add_contact(*resp, &list.v[i], r->now) != 0) {
+			log_warnx("registrar: %s: unparsable stored contact "
+			    "%s", r->aor, list.v[i].contact_value);
+		}
+	}
+	location_list_clear(&list);
+	/* RG-01, RFC 3327 §5.3: the Path values, same order. */
+	for (i = 0; i < r->npath; i++) {
+		osip_message_set_header(*resp, "Path", r->path[i]);
+	}
+	/*
+	 * RG-07, RG-10: Require: outbound only when outbound processing was
+	 * applied and the UA said it supports it; EP-18, KA-14: Flow-Timer
+	 * only together with it.
+	 */
+	if (r->outbound && rb_supports(r->req, "outbound")) {
+		osip_message_set_require(*resp, "outbound");
+		if (cfg->flow_timer > 0) {
+			snprintf(num, sizeof(num), "%u", cfg->flow_timer);
+			osip_message_set_header(*resp, "Flow-Timer", num);
+		}
+	}
+	/* RFC 3261 §10.3(8): SHOULD include Date. */
+	t = (time_t)r->now;
+	if (gmtime_r(&t, &tm) != NULL && strftime(date, sizeof(date),
+	    "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0) {
+		osip_message_set_date(*resp, date);
+	}
+	stats_inc("registrar.register.ok");
+	return (0);
+}
+
+/* RG-19: the AOR from To, in a domain we serve.  0 or a status. */
+static int
+read_aor(struct reg_request *r, const char **reason)
+{
+	const osip_uri_t *uri = r->req->to->url;
+	char host[256];
+	const char *at;
+
+	if (rb_aor_canonical(uri, r->aor, sizeof(r->aor)) != 0) {
+		*reason = "Not Found (not a SIP AOR)";
+		return (404);
+	}
+	at = strchr(r->aor, '@');
+	snprintf(host, sizeof(host), "%s", at != NULL ? at + 1 :
+	    strchr(r->aor, ':') + 1);
+	if (!config_serves_domain(r->cfg, host)) {
+		*reason = "Not Found (domain not served)";
+		return (404);
+	}
+	return (0);
+}
+
+/*
+ * RFC 5626 §6 on the parsed contacts: RG-06 (400), RG-03/RG-04 (439 or
+ * reg-id ignored), RG-21 (423, clamp).  0 or a status.
+ */
+static int
+outbound_rules(struct reg_request *r, const char **reason)
+{
+	const struct epsip_config *cfg = r->cfg;
+	size_t i, nonzero = 0;
+	int with_reg_id = 0, first_hop;
+
+	for (i = 0; i < r->ncontact; i++) {
+		if (r->contact[i].expires != 0) {
+			nonzero++;
+			if (r->contact[i].reg_id != 0) {
+				with_reg_id = 1;
+			}
+		}
+	}
+	/* RG-06: several live contacts and any reg-id among them. */
+	if (nonzero > 1 && with_reg_id) {
+		*reason = "Multiple Contacts With reg-id";
+		return (400);
+	}
+	/* RG-03: first hop (single Via), or `ob` on the first Path URI. */
+	first_hop = rb_via_count(r->req) <= 1;
+	if (!first_hop && !r->path_ob) {
+		for (i = 0; i < r->ncontact; i++) {
+			if (r->contact[i].reg_id == 0) {
+				continue;
+			}
+			/* RG-04, RFC 5626 §11.6: 439 needs both. */
+			if (rb_supports(r->req, "outbound")) {
+				*reason = "First Hop Lacks Outbound Support";
+				return (439);
+			}
+			/* RG-04: otherwise the reg-id is ignored. */
+			r->contact[i].reg_id = 0;
+		}
+	}
+	for (i = 0; i < r->ncontact; i++) {
+		struct registrar_contact *c = &r->contact[i];
+
+		/* RG-21: MAY 423; then MAY shorten. */
+		if (c->expires > 0 && c->expires < (int64_t)cfg->min_expires) {
+			*reason = "Interval Too Brief";
+			return (423);
+		}
+		if (c->expires > (int64_t)cfg->max_expires) {
+			c->expires = cfg->max_expires;
+		}
+		if (c->reg_id != 0 && c->expires > 0) {
+			r->outbound = 1;
+		}
+	}
+	return (0);
+}
+
+/* Contact: * (RG-20) or the contacts to parse; 0 or a status. */
+static int
+read_contacts(struct reg_request *r, int *star, const char **reason)
+{
+	int64_t expires = header_expires(r->req);
+	int i, n;
+
+	*star = 0;
+	n = osip_list_size(&r->req->contacts);
+	if (n > REGISTRAR_MAX_CONTACTS) {
+		*reason = "Too Many Contacts";
+		return (400);
+	}
+	for (i = 0; i < n; i++) {
+		osip_contact_t *c = osip_list_get(&r->req->contacts, i);
+
+		if (c->url == NULL) {
+			if (c->displayname == NULL ||
+			    strcmp(c->displayname, "*") != 0) {
+				*reason = "Bad Contact";
+				return (400);
+			}
+			*star = 1;
+		}
+	}
+	if (*star) {
+		if (n != 1 || expires != 0) {
+			*reason = "Contact * Needs Expires 0 Alone";
+			return (400);
+		}
+		return (0);
+	}
+	for (i = 0; i < n; i++) {
+		int status;
+
+		status = registrar_contact_parse(osip_list_get(
+		    &r->req->contacts, i), expires, r->cfg->default_expires,
+		    &r->contact[i], reason);
+		if (status != 0) {
+			return (status);
+		}
+		r->ncontact++;
+	}
+	return (0);
+}
+
+static int
+commit(struct location_db *db, struct reg_request *r, int star,
+    int *stale)
+{
+	int rv;
+
+	if (location_begin(db) != 0) {
+		return (-1);
+	}
+	rv = star ? remove_all(db, r, stale) : apply_contacts(db, r, stale);
+	if (rv != 0 || *stale) {
+		location_rollback(db);
+		return (rv);
+	}
+	if (location_commit(db) != 0) {
+		location_rollback(db);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+registrar_register(const struct epsip_config *cfg, struct location_db *db,
+    const osip_message_t *req, int64_t now, osip_message_t **resp)
+{
+	struct reg_request r;
+	const char *reason = NULL;
+	int status, star, stale, rv;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.req = req;
+	r.now = now;
+	*resp = NULL;
+
+	if (req->to == NULL || req->to->url == NULL || req->from == NULL ||
+	    (r.call_id = call_id_text(req)) == NULL ||
+	    parse_cseq(req, &r.cseq) != 0) {
+		rv = reject(req, 400, "Bad Request", resp);
+		goto done;
+	}
+	/* RG-18, RFC 3261 §10.3(2). */
+	if (check_require(req, NULL) > 0) {
+		if ((rv = reject(req, 420, "Bad Extension", resp)) == 0) {
+			check_require(req, *resp);
+		}
+		goto done;
+	}
+	/* RFC 3261 §10.3(3-4): authentication is not implemented yet. */
+	if ((status = read_aor(&r, &reason)) != 0 ||
+	    (status = read_contacts(&r, &star, &reason)) != 0) {
+		rv = reject(req, status, reason, resp);
+		goto done;
+	}
+	if (read_path(&r) != 0) {
+		rv = reject(req, 400, "Bad Path", resp);
+		goto done;
+	}
+	if (!star && (status = outbound_rules(&r, &reason)) != 0) {
+		if ((rv = reject(req, status, reason, resp)) == 0 &&
+		    status == 423) {
+			char num[16];
+
+			snprintf(num, sizeof(num), "%u", cfg->min_expires);
+			osip_message_set_header(*resp, "Min-Expires", num);
+		}
+		goto done;
+	}
+	/* RG-22: all or nothing. */
+	if (commit(db, &r, star, &stale) != 0) {
+		rv = reject(req, 500, "Server Internal Error", resp);
+		goto done;
+	}
+	if (stale) {
+		rv = reject(req, 400, "CSeq Out Of Order", resp);
+		goto done;
+	}
+	registrar_update_gauge(db, now);
+	rv = build_ok(db, &r, resp);
+done:
+	request_clear(&r);
+	return (rv);
+}
+
+int
+registrar_flow_closed(struct location_db *db, const char *token,
+    int64_t now)
+{
+	int n;
+
+	if ((n = location_remove_flow(db, token)) > 0) {
+		stats_add("bindings.dropped.flow_closed", n);
+		registrar_update_gauge(db, now);
+	}
+	return (n);
+}
+
+void
+registrar_purge(struct location_db *db, int64_t now)
+{
+	if (location_purge(db, now) > 0) {
+		registrar_update_gauge(db, now);
+	}
+}
+
+void
+registrar_update_gauge(struct location_db *db, int64_t now)
+{
+	int64_t n = location_count(db, now);
+
+	if (n >= 0) {
+		stats_set("registrations.active", n);
+	}
+}

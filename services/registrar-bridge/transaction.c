@@ -1,0 +1,614 @@
+/*
+ * transaction.c -- server and client transactions of the bridge (RFC 3261
+ * §17, RFC 6026 for 2xx), see transaction.h.
+ *
+ * Server transactions are found by (top Via branch, sent-by, method), the
+ * bridge's branches by their own branch.  Both live in small chained hash
+ * tables; a server transaction owns its branches and everything is freed
+ * together once the transaction has lingered long enough to absorb
+ * retransmissions (64*T1 when the phone uses UDP or branches were sent,
+ * at once otherwise).
+ *
+ * Timers: A (INVITE over UDP, doubling), E (non-INVITE and CANCEL over UDP,
+ * capped at T2), B/F (no final response: the user is told, and treats it as
+ * 408), C (INVITE proceeding too long: CANCEL, then B), G (our non-2xx
+ * final to an INVITE from a UDP phone until its ACK).  ACKs for non-2xx
+ * finals are built here (§17.1.1.3), as are CANCELs (§9.1).
+ *
+ * DIAGNOSTICS: none fatal.  A message that cannot be queued to the router
+ * is logged; the timers recover or time the branch out.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "epsip/log.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "transaction.h"
+
+#define RB_TXN_BUCKETS	1024
+
+struct rb_txn {
+	const struct rb_out *out;
+	struct rb_timers timers;
+	struct rb_txn_events ev;
+	struct rb_stx *stx_bucket[RB_TXN_BUCKETS];
+	struct rb_ctx *ctx_bucket[RB_TXN_BUCKETS];
+	struct rb_stx *all;		/* every server transaction */
+	size_t count;
+};
+
+void
+rb_timers_default(struct rb_timers *timers)
+{
+	timers->t1_ms = 500;
+	timers->t2_ms = 4000;
+	timers->timer_b_ms = 64 * 500;
+	timers->timer_c_ms = 180 * 1000;
+	timers->linger_ms = 64 * 500;
+}
+
+/* FNV-1a: keys are branch strings, random or hashed upstream. */
+static size_t
+bucket_of(const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *key != '\0'; key++) {
+		h ^= (unsigned char)*key;
+		h *= 16777619u;
+	}
+	return (h % RB_TXN_BUCKETS);
+}
+
+struct rb_txn *
+rb_txn_new(const struct rb_out *out, const struct rb_timers *timers)
+{
+	struct rb_txn *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		return (NULL);
+	}
+	t->out = out;
+	if (timers != NULL) {
+		t->timers = *timers;
+	} else {
+		rb_timers_default(&t->timers);
+	}
+	return (t);
+}
+
+void
+rb_txn_set_events(struct rb_txn *t, const struct rb_txn_events *ev)
+{
+	t->ev = *ev;
+}
+
+const struct rb_timers *
+rb_txn_timers(const struct rb_txn *t)
+{
+	return (&t->timers);
+}
+
+size_t
+rb_txn_count(const struct rb_txn *t)
+{
+	return (t->count);
+}
+
+static void
+send_wire(struct rb_txn *t, const char *wire, size_t len)
+{
+	if (t->out->send(t->out->arg, wire, len) != 0) {
+		log_warnx("transaction: cannot queue %zu bytes to the router",
+		    len);
+	}
+}
+
+/* Serialise into a malloc'ed buffer; 0 or -1. */
+static int
+wire_of(osip_message_t *msg, char **wire, size_t *len)
+{
+	osip_message_force_update(msg);
+	return (sip_serialize(msg, wire, len));
+}
+
+static void
+ctx_unlink(struct rb_txn *t, struct rb_ctx *ctx)
+{
+	struct rb_ctx **pp;
+
+	for (pp = &t->ctx_bucket[bucket_of(ctx->branch)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == ctx) {
+			*pp = ctx->hnext;
+			break;
+		}
+	}
+}
+
+static void
+ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
+{
+	ctx_unlink(t, ctx);
+	osip_message_free(ctx->req);
+	free(ctx->wire);
+	free(ctx->cancel_wire);
+	free(ctx->ack_wire);
+	free(ctx);
+}
+
+static void
+stx_free(struct rb_txn *t, struct rb_stx *stx)
+{
+	struct rb_stx **pp;
+	struct rb_ctx *ctx, *next;
+
+	for (pp = &t->stx_bucket[bucket_of(stx->key)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == stx) {
+			*pp = stx->hnext;
+			break;
+		}
+	}
+	if (stx->prev != NULL) {
+		stx->prev->next = stx->next;
+	} else {
+		t->all = stx->next;
+	}
+	if (stx->next != NULL) {
+		stx->next->prev = stx->prev;
+	}
+	for (ctx = stx->branches; ctx != NULL; ctx = next) {
+		next = ctx->sibling;
+		ctx_free(t, ctx);
+	}
+	if (stx->user_free != NULL) {
+		stx->user_free(stx->user);
+	}
+	osip_message_free(stx->req);
+	free(stx->resp);
+	free(stx);
+	t->count--;
+}
+
+void
+rb_txn_free(struct rb_txn *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	while (t->all != NULL) {
+		stx_free(t, t->all);
+	}
+	free(t);
+}
+
+struct rb_stx *
+rb_stx_find(struct rb_txn *t, const osip_message_t *req, const char *method)
+{
+	char key[RB_KEY_MAX];
+	struct rb_stx *stx;
+
+	if (rb_txn_key(req, method, key, sizeof(key)) != 0) {
+		return (NULL);
+	}
+	for (stx = t->stx_bucket[bucket_of(key)]; stx != NULL;
+	    stx = stx->hnext) {
+		if (strcmp(stx->key, key) == 0) {
+			return (stx);
+		}
+	}
+	return (NULL);
+}
+
+struct rb_stx *
+rb_stx_new(struct rb_txn *t, osip_message_t *req)
+{
+	struct rb_stx *stx;
+	size_t b;
+
+	if (req->sip_method == NULL || (stx = calloc(1, sizeof(*stx))) ==
+	    NULL) {
+		return (NULL);
+	}
+	if (rb_txn_key(req, req->sip_method, stx->key, sizeof(stx->key)) !=
+	    0) {
+		free(stx);
+		return (NULL);
+	}
+	stx->req = req;
+	stx->invite = strcmp(req->sip_method, "INVITE") == 0;
+	stx->unreliable = rb_request_unreliable(req);
+	stx->state = RB_STX_PROCEEDING;
+	b = bucket_of(stx->key);
+	stx->hnext = t->stx_bucket[b];
+	t->stx_bucket[b] = stx;
+	stx->next = t->all;
+	if (t->all != NULL) {
+		t->all->prev = stx;
+	}
+	t->all = stx;
+	t->count++;
+	return (stx);
+}
+
+int
+rb_stx_respond(struct rb_txn *t, struct rb_stx *stx, osip_message_t *resp,
+    uint64_t now)
+{
+	char name[32], *wire;
+	size_t len;
+	int status = resp->status_code;
+
+	if (wire_of(resp, &wire, &len) != 0) {
+		return (-1);
+	}
+	snprintf(name, sizeof(name), "replies.%d", status);
+	stats_inc(name);
+	send_wire(t, wire, len);
+	free(stx->resp);
+	stx->resp = wire;
+	stx->resp_len = len;
+	stx->resp_status = status;
+	if (status < 200 || stx->state != RB_STX_PROCEEDING) {
+		return (0);
+	}
+	if (stx->invite && status < 300) {
+		stx->state = RB_STX_ACCEPTED;
+	} else {
+		stx->state = RB_STX_COMPLETED;
+	}
+	/* Timer G: a UDP phone gets our non-2xx until it ACKs (§17.2.1). */
+	if (stx->invite && status >= 300 && stx->unreliable) {
+		stx->g_ms = t->timers.t1_ms;
+		stx->g_at = now + stx->g_ms;
+	}
+	/* Timers H, J and RFC 6026's Accepted: linger only if useful. */
+	stx->expire_at = now;
+	if (stx->unreliable || stx->branches != NULL) {
+		stx->expire_at += t->timers.linger_ms;
+	}
+	return (0);
+}
+
+int
+rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
+    const char *reason, uint64_t now)
+{
+	osip_message_t *resp;
+	int rv;
+
+	if (rb_reply(stx->req, status, reason, &resp) != 0) {
+		return (-1);
+	}
+	rv = rb_stx_respond(t, stx, resp, now);
+	osip_message_free(resp);
+	return (rv);
+}
+
+void
+rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
+{
+	stats_inc("sip.in.retransmissions");
+	if (stx->resp != NULL && (stx->state == RB_STX_PROCEEDING ||
+	    stx->state == RB_STX_COMPLETED)) {
+		send_wire(t, stx->resp, stx->resp_len);
+	}
+}
+
+void
+rb_stx_ack(struct rb_txn *t, struct rb_stx *stx)
+{
+	(void)t;
+	if (stx->state == RB_STX_COMPLETED) {
+		stx->state = RB_STX_CONFIRMED;
+		stx->g_at = 0;
+	}
+}
+
+/*
+ * An ACK (for a non-2xx final, `resp` given) or a CANCEL for a branch:
+ * same Request-URI, our Via alone with the same branch, the same Route
+ * set, From, Call-ID and CSeq number; To from the response for an ACK
+ * (RFC 3261 §17.1.1.3, §9.1).
+ */
+static osip_message_t *
+build_ack_cancel(const osip_message_t *req, const osip_message_t *resp,
+    const char *method)
+{
+	osip_message_t *m;
+	osip_via_t *via, *vcopy;
+	osip_route_t *route, *rcopy;
+	int i;
+
+	if (osip_message_init(&m) != 0) {
+		return (NULL);
+	}
+	osip_message_set_version(m, osip_strdup("SIP/2.0"));
+	osip_message_set_method(m, osip_strdup(method));
+	via = osip_list_get(&req->vias, 0);
+	if (via == NULL || osip_uri_clone(req->req_uri, &m->req_uri) != 0 ||
+	    osip_via_clone(via, &vcopy) != 0) {
+		goto fail;
+	}
+	osip_list_add(&m->vias, vcopy, -1);
+	if (osip_from_clone(req->from, &m->from) != 0 ||
+	    osip_to_clone(resp != NULL ? resp->to : req->to, &m->to) != 0 ||
+	    osip_call_id_clone(req->call_id, &m->call_id) != 0 ||
+	    osip_cseq_init(&m->cseq) != 0) {
+		goto fail;
+	}
+	osip_cseq_set_number(m->cseq, osip_strdup(req->cseq->number));
+	osip_cseq_set_method(m->cseq, osip_strdup(method));
+	for (i = 0; (route = osip_list_get(&req->routes, i)) != NULL; i++) {
+		if (osip_route_clone(route, &rcopy) != 0) {
+			goto fail;
+		}
+		osip_list_add(&m->routes, rcopy, -1);
+	}
+	osip_message_set_max_forwards(m, "70");
+	osip_message_set_content_length(m, "0");
+	return (m);
+fail:
+	osip_message_free(m);
+	return (NULL);
+}
+
+struct rb_ctx *
+rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
+    const char *branch, int unreliable, int64_t binding_id, uint64_t now)
+{
+	struct rb_ctx *ctx;
+	size_t b;
+
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		return (NULL);
+	}
+	if (wire_of(req, &ctx->wire, &ctx->wire_len) != 0) {
+		free(ctx);
+		return (NULL);
+	}
+	snprintf(ctx->branch, sizeof(ctx->branch), "%s", branch);
+	snprintf(ctx->method, sizeof(ctx->method), "%s", req->sip_method);
+	ctx->stx = stx;
+	ctx->req = req;
+	ctx->invite = strcmp(req->sip_method, "INVITE") == 0;
+	ctx->unreliable = unreliable;
+	ctx->state = RB_CTX_CALLING;
+	ctx->binding_id = binding_id;
+	/* A and E start at T1 (§17.1.1.2, §17.1.2.2); B and F at 64*T1. */
+	if (unreliable) {
+		ctx->retrans_ms = t->timers.t1_ms;
+		ctx->retrans_at = now + ctx->retrans_ms;
+	}
+	ctx->timeout_at = now + t->timers.timer_b_ms;
+	b = bucket_of(ctx->branch);
+	ctx->hnext = t->ctx_bucket[b];
+	t->ctx_bucket[b] = ctx;
+	ctx->sibling = stx->branches;
+	stx->branches = ctx;
+	stats_inc("proxy.branches");
+	send_wire(t, ctx->wire, ctx->wire_len);
+	return (ctx);
+}
+
+static void
+send_cancel(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
+{
+	osip_message_t *cancel;
+
+	ctx->cancel_wanted = 0;
+	if ((cancel = build_ack_cancel(ctx->req, NULL, "CANCEL")) == NULL) {
+		return;
+	}
+	if (wire_of(cancel, &ctx->cancel_wire, &ctx->cancel_len) == 0) {
+		send_wire(t, ctx->cancel_wire, ctx->cancel_len);
+		if (ctx->unreliable) {
+			ctx->cancel_ms = t->timers.t1_ms;
+			ctx->cancel_at = now + ctx->cancel_ms;
+		}
+	}
+	osip_message_free(cancel);
+	/* §9.1: no final within 64*T1 of the CANCEL: the branch is dead. */
+	ctx->timeout_at = now + t->timers.timer_b_ms;
+	ctx->timer_c = 0;
+}
+
+void
+rb_ctx_cancel(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
+{
+	if (!ctx->invite || ctx->cancel_wire != NULL ||
+	    (ctx->state != RB_CTX_CALLING && ctx->state != RB_CTX_PROCEEDING)) {
+		return;
+	}
+	if (ctx->state == RB_CTX_CALLING) {
+		/* §9.1: MUST wait for a provisional response. */
+		ctx->cancel_wanted = 1;
+		return;
+	}
+	send_cancel(t, ctx, now);
+}
+
+void
+rb_ctx_terminate(struct rb_ctx *ctx, int status)
+{
+	ctx->state = RB_CTX_COMPLETED;
+	ctx->status = status;
+	ctx->retrans_at = 0;
+	ctx->timeout_at = 0;
+	ctx->cancel_at = 0;
+	ctx->cancel_wanted = 0;
+}
+
+static void
+send_ack(struct rb_txn *t, struct rb_ctx *ctx, const osip_message_t *resp)
+{
+	osip_message_t *ack;
+
+	if (ctx->ack_wire == NULL) {
+		if ((ack = build_ack_cancel(ctx->req, resp, "ACK")) == NULL) {
+			return;
+		}
+		if (wire_of(ack, &ctx->ack_wire, &ctx->ack_len) != 0) {
+			ctx->ack_wire = NULL;
+		}
+		osip_message_free(ack);
+		if (ctx->ack_wire == NULL) {
+			return;
+		}
+	}
+	send_wire(t, ctx->ack_wire, ctx->ack_len);
+}
+
+static struct rb_ctx *
+ctx_find(struct rb_txn *t, const char *branch)
+{
+	struct rb_ctx *ctx;
+
+	for (ctx = t->ctx_bucket[bucket_of(branch)]; ctx != NULL;
+	    ctx = ctx->hnext) {
+		if (strcmp(ctx->branch, branch) == 0) {
+			return (ctx);
+		}
+	}
+	return (NULL);
+}
+
+enum rb_resp_verdict
+rb_txn_response(struct rb_txn *t, osip_message_t *resp, uint64_t now,
+    struct rb_ctx **ctxp)
+{
+	struct rb_ctx *ctx;
+	const char *branch;
+	int status = resp->status_code;
+
+	*ctxp = NULL;
+	branch = rb_top_branch(resp);
+	if (branch == NULL || resp->cseq == NULL ||
+	    resp->cseq->method == NULL ||
+	    (ctx = ctx_find(t, branch)) == NULL) {
+		stats_inc("proxy.responses.unmatched");
+		return (RB_RESP_DROP);
+	}
+	/* The answer to our CANCEL shares the INVITE's branch (§9.1). */
+	if (strcasecmp(resp->cseq->method, "CANCEL") == 0) {
+		if (status >= 200) {
+			ctx->cancel_at = 0;
+		}
+		return (RB_RESP_ABSORBED);
+	}
+	if (strcasecmp(resp->cseq->method, ctx->method) != 0) {
+		stats_inc("proxy.responses.unmatched");
+		return (RB_RESP_DROP);
+	}
+	*ctxp = ctx;
+	switch (ctx->state) {
+	case RB_CTX_CALLING:
+	case RB_CTX_PROCEEDING:
+		break;
+	case RB_CTX_COMPLETED:
+		if (status >= 200 && status < 300 && ctx->invite) {
+			/* A late 2xx still makes a dialog: pass it on. */
+			ctx->state = RB_CTX_ACCEPTED;
+			return (RB_RESP_RETRANSMIT_2XX);
+		}
+		if (status >= 300 && ctx->invite) {
+			send_ack(t, ctx, resp);
+		}
+		return (RB_RESP_ABSORBED);
+	case RB_CTX_ACCEPTED:
+		if (status >= 200 && status < 300) {
+			return (RB_RESP_RETRANSMIT_2XX);
+		}
+		return (RB_RESP_ABSORBED);
+	}
+	if (status < 200) {
+		ctx->state = RB_CTX_PROCEEDING;
+		if (ctx->invite) {
+			ctx->retrans_at = 0;	/* A stops (§17.1.1.2) */
+			if (ctx->cancel_wanted) {
+				send_cancel(t, ctx, now);
+			} else if (ctx->cancel_wire == NULL && status > 100) {
+				/* §16.8: Timer C, reset by provisionals. */
+				ctx->timeout_at = now + t->timers.timer_c_ms;
+				ctx->timer_c = 1;
+			}
+		} else if (ctx->retrans_at != 0) {
+			/* E continues at T2 (§17.1.2.2). */
+			ctx->retrans_ms = t->timers.t2_ms;
+		}
+		return (RB_RESP_NEW);
+	}
+	rb_ctx_terminate(ctx, status);
+	if (ctx->invite && status < 300) {
+		ctx->state = RB_CTX_ACCEPTED;
+	} else if (ctx->invite) {
+		send_ack(t, ctx, resp);
+	}
+	return (RB_RESP_NEW);
+}
+
+/* Branch timers; may call the user, who may add branches to the stx. */
+static void
+ctx_tick(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
+{
+	if (ctx->retrans_at != 0 && now >= ctx->retrans_at) {
+		send_wire(t, ctx->wire, ctx->wire_len);
+		ctx->retrans_ms *= 2;
+		if (!ctx->invite && ctx->retrans_ms > t->timers.t2_ms) {
+			ctx->retrans_ms = t->timers.t2_ms;
+		}
+		ctx->retrans_at = now + ctx->retrans_ms;
+	}
+	if (ctx->cancel_at != 0 && now >= ctx->cancel_at) {
+		send_wire(t, ctx->cancel_wire, ctx->cancel_len);
+		ctx->cancel_ms *= 2;
+		if (ctx->cancel_ms > t->timers.t2_ms) {
+			ctx->cancel_ms = t->timers.t2_ms;
+		}
+		ctx->cancel_at = now + ctx->cancel_ms;
+	}
+	if (ctx->timeout_at == 0 || now < ctx->timeout_at) {
+		return;
+	}
+	if (ctx->timer_c && ctx->state == RB_CTX_PROCEEDING) {
+		/* §16.8: Timer C fired after a provisional: CANCEL. */
+		send_cancel(t, ctx, now);
+		return;
+	}
+	rb_ctx_terminate(ctx, 408);
+	stats_inc("proxy.timeouts");
+	if (t->ev.timeout != NULL) {
+		t->ev.timeout(t->ev.arg, ctx, now);
+	}
+}
+
+void
+rb_txn_tick(struct rb_txn *t, uint64_t now)
+{
+	struct rb_stx *stx, *next;
+	struct rb_ctx *ctx, *cnext;
+
+	for (stx = t->all; stx != NULL; stx = next) {
+		next = stx->next;
+		if (stx->state == RB_STX_COMPLETED && stx->g_at != 0 &&
+		    now >= stx->g_at) {
+			send_wire(t, stx->resp, stx->resp_len);
+			stx->g_ms *= 2;
+			if (stx->g_ms > t->timers.t2_ms) {
+				stx->g_ms = t->timers.t2_ms;
+			}
+			stx->g_at = now + stx->g_ms;
+		}
+		for (ctx = stx->branches; ctx != NULL; ctx = cnext) {
+			cnext = ctx->sibling;
+			ctx_tick(t, ctx, now);
+		}
+		if (stx->state != RB_STX_PROCEEDING && now >= stx->expire_at) {
+			stx_free(t, stx);
+		}
+	}
+}

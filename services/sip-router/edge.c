@@ -1,0 +1,241 @@
+/*
+ * edge.c -- the RFC 5626 §5 edge proxy procedures.
+ *
+ *   REGISTER from a flow        -> Path <sip:TOKEN@edge;lr[;ob]> (§5.1)
+ *   top Route is us + token     -> same flow as the request: "outgoing",
+ *                                  pop and go on; else "incoming": pop and
+ *                                  deliver on the token's flow (§5.3)
+ *   dialog-forming on a flow    -> Record-Route with the flow's token
+ *                                  (§5.3.1, §5.3.2)
+ * A token is always verified before anything is derived from it (FT-07).
+ * DIAGNOSTICS: none; bad tokens become 403.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+#include "router.h"
+
+static int
+uri_is_token_route(const struct router *r, const osip_uri_t *uri)
+{
+	return (router_is_self(r, uri) && uri->username != NULL &&
+	    uri->username[0] != '\0');
+}
+
+/*
+ * RFC 3261 §16.4: a strict router upstream put our Record-Route value into
+ * the Request-URI.  Restore the Request-URI from the last Route and put our
+ * value back on top, so the token rules below see it as a Route (EP-16).
+ */
+void
+edge_strict_router_fix(struct router *r, osip_message_t *msg)
+{
+	osip_route_t *last, *ours;
+	int n = osip_list_size(&msg->routes);
+
+	if (n == 0 || !uri_is_token_route(r, msg->req_uri) ||
+	    !sip_uri_has_param(msg->req_uri, "lr")) {
+		return;
+	}
+	last = osip_list_get(&msg->routes, n - 1);
+	if (osip_route_init(&ours) != 0) {
+		return;
+	}
+	ours->url = msg->req_uri;
+	msg->req_uri = last->url;
+	last->url = NULL;
+	osip_list_remove(&msg->routes, n - 1);
+	osip_route_free(last);
+	osip_list_add(&msg->routes, ours, 0);
+	msg->message_property = 2;
+}
+
+static void
+route_pop(osip_message_t *msg)
+{
+	osip_route_t *top = osip_list_get(&msg->routes, 0);
+
+	osip_list_remove(&msg->routes, 0);
+	osip_route_free(top);
+	msg->message_property = 2;
+}
+
+static int
+same_flow(const struct flow_token *a, const struct flow_token *b)
+{
+	return (epsip_flow_id_equal(&a->flow, &b->flow));
+}
+
+void
+edge_process_routes(struct router *r, const struct router_origin *origin,
+    osip_message_t *msg, struct router_route_result *res)
+{
+	osip_route_t *top;
+
+	memset(res, 0, sizeof(*res));
+	while ((top = osip_list_get(&msg->routes, 0)) != NULL &&
+	    router_is_self(r, top->url)) {
+		struct flow_token t;
+		enum flow_token_error err;
+		const char *user = top->url->username;
+
+		if (user == NULL || user[0] == '\0') {
+			route_pop(msg);		/* plain loose route to us */
+			continue;
+		}
+		err = flow_token_decode(&r->keys, user, strlen(user), &t);
+		if (err != FLOW_TOKEN_OK) {
+			stats_inc2("tokens.rejected.",
+			    flow_token_error_name(err));
+			res->status = 403;	/* FT-03, ER-06 */
+			res->reason = "Invalid Flow Token";
+			return;
+		}
+		if (origin->source == ROUTER_FROM_FLOW &&
+		    same_flow(&t, &origin->flow)) {
+			route_pop(msg);		/* outgoing (EP-09) */
+			continue;
+		}
+		if (t.flow.instance != r->cfg->instance) {
+			/* Genuine, but another edge's flow: not here. */
+			stats_inc("tokens.rejected.other_instance");
+			res->status = 430;
+			return;
+		}
+		res->has_target = 1;
+		res->target = t;
+		res->target_ob = sip_uri_has_param(top->url, "ob");
+		route_pop(msg);
+		return;
+	}
+}
+
+static int
+contact_has_reg_id(const osip_message_t *msg)
+{
+	osip_contact_t *c;
+	int pos = 0;
+
+	while ((c = osip_list_get(&msg->contacts, pos++)) != NULL) {
+		if (sip_generic_param(&c->gen_params, "reg-id") != NULL) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+static int
+contact_has_ob(const osip_message_t *msg)
+{
+	osip_contact_t *c = osip_list_get(&msg->contacts, 0);
+
+	return (c != NULL && sip_uri_has_param(c->url, "ob"));
+}
+
+/* "sip:TOKEN@host:port;transport=tcp;lr" for `flow`. */
+static int
+edge_flow_uri(const struct router *r, const struct flow_token *flow,
+    const char *extra, char *out, size_t cap)
+{
+	char token[FLOW_TOKEN_MAX_TEXT], hostport[CONFIG_NAME_MAX + 8];
+	int n;
+
+	if (router_flow_token(r, flow, token, sizeof(token)) < 0) {
+		return (-1);
+	}
+	router_edge_hostport(r, flow, hostport, sizeof(hostport));
+	n = snprintf(out, cap, "<sip:%s@%s%s;lr%s>", token, hostport,
+	    flow->transport == EPSIP_TRANSPORT_TCP ? ";transport=tcp" : "",
+	    extra);
+	return (n < 0 || (size_t)n >= cap ? -1 : 0);
+}
+
+/*
+ * §5.1: a REGISTER from a flow gets our Path with the flow's token, `ob`
+ * only when we are the first hop (one Via) and the UA asked for outbound
+ * (reg-id).  Returns 0, or -1 with *status to answer (421, 500).
+ */
+int
+edge_add_path(struct router *r, const struct router_origin *origin,
+    osip_message_t *msg, int *status)
+{
+	char value[CONFIG_NAME_MAX + 160];
+	int first_hop, reg_id, supports_path;
+
+	*status = 0;
+	if (origin->source != ROUTER_FROM_FLOW) {
+		return (0);
+	}
+	first_hop = osip_list_size(&msg->vias) == 1;
+	reg_id = contact_has_reg_id(msg);
+	supports_path = sip_header_has_token(msg, "supported", "path");
+	if (!supports_path && r->cfg->path_policy == PATH_STRICT) {
+		if (reg_id) {
+			*status = 421;	/* EP-06 */
+			return (-1);
+		}
+		return (0);
+	}
+	if (edge_flow_uri(r, &origin->flow, first_hop && reg_id ? ";ob" : "",
+	    value, sizeof(value)) == -1) {
+		*status = 500;		/* EP-04: no token, no REGISTER */
+		return (-1);
+	}
+	if (sip_header_add_top(msg, "Path", value) != 0) {
+		*status = 500;
+		return (-1);
+	}
+	stats_inc("tokens.issued");
+	return (0);
+}
+
+int
+edge_wants_record_route(const struct router *r, const osip_message_t *msg,
+    const struct router_origin *origin, const struct router_route_result *rr)
+{
+	if (!sip_is_dialog_forming(msg)) {
+		return (0);
+	}
+	if (r->cfg->record_route == RECORD_ROUTE_ALWAYS) {
+		return (rr->has_target || origin->source == ROUTER_FROM_FLOW);
+	}
+	if (rr->has_target) {
+		return (rr->target_ob);			/* EP-12 */
+	}
+	return (origin->source == ROUTER_FROM_FLOW &&
+	    contact_has_ob(msg));			/* EP-13 */
+}
+
+/* Our Record-Route goes above any existing one (EP-14). */
+int
+edge_add_record_route(struct router *r, osip_message_t *msg,
+    const struct flow_token *flow)
+{
+	char value[CONFIG_NAME_MAX + 160];
+	osip_record_route_t *rr;
+
+	if (edge_flow_uri(r, flow, "", value, sizeof(value) - 1) == -1) {
+		return (-1);
+	}
+	/* A sips: request gets a sips: Record-Route. */
+	if (msg->req_uri != NULL && msg->req_uri->scheme != NULL &&
+	    strcasecmp(msg->req_uri->scheme, "sips") == 0) {
+		memmove(value + 5, value + 4, strlen(value + 4) + 1);
+		memcpy(value + 1, "sips", 4);
+	}
+	if (osip_record_route_init(&rr) != 0) {
+		return (-1);
+	}
+	if (osip_record_route_parse(rr, value) != 0) {
+		osip_record_route_free(rr);
+		return (-1);
+	}
+	osip_list_add(&msg->record_routes, rr, 0);
+	msg->message_property = 2;
+	stats_inc("tokens.issued");
+	return (0);
+}

@@ -1,0 +1,249 @@
+/*
+ * main.c -- epsip-sip-router: IPC in, router_process(), IPC out.
+ *
+ * Listens on router.ipc for flow-manager children, the flow-manager parent
+ * and the registrar-bridge; sends to children's own addresses and to
+ * bridge.ipc.  All SIP decisions are in route.c, edge.c and proxy.c.
+ * DIAGNOSTICS: missing key or IPC set-up failure at start is fatal.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "epsip/daemon.h"
+#include "epsip/log.h"
+#include "epsip/stats.h"
+#include "owners.h"
+#include "router.h"
+
+struct sip_router {
+	struct router router;
+	struct owners *owners;
+	struct ipc_socket *in;
+	struct ipc_socket *bridge;
+};
+
+static struct sip_router sip_router;
+
+static void send_output(struct sip_router *sr, struct router_output *out,
+    int depth);
+
+static void
+fill_flow_envelope(struct epsip_msg *msg, const struct flow_token *flow)
+{
+	msg->flow = flow->flow;
+	msg->transport = flow->transport;
+	msg->local = flow->local;
+	msg->remote = flow->remote;
+}
+
+static int
+send_to_flow(struct sip_router *sr, const struct router_output *out)
+{
+	struct ipc_socket *sock;
+	struct epsip_msg msg;
+
+	sock = owners_get(sr->owners, out->flow.flow.instance,
+	    out->flow.flow.child);
+	if (sock == NULL) {
+		return (-1);
+	}
+	epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_FLOW);
+	fill_flow_envelope(&msg, &out->flow);
+	msg.flags = out->flags;
+	msg.payload = (const uint8_t *)out->sip;
+	msg.payload_len = out->sip_len;
+	if (ipc_send(sock, &msg) == -1) {
+		owners_drop(sr->owners, out->flow.flow.instance,
+		    out->flow.flow.child);
+		return (-1);
+	}
+	if (out->flow_timer > 0) {
+		epsip_msg_init(&msg, EPSIP_MSG_FLOW_SET_TIMER);
+		fill_flow_envelope(&msg, &out->flow);
+		msg.arg = out->flow_timer;
+		(void)ipc_send(sock, &msg);
+	}
+	stats_inc("sip.out.to_flow");
+	return (0);
+}
+
+static void
+send_output(struct sip_router *sr, struct router_output *out, int depth)
+{
+	struct router_output again;
+	struct epsip_msg msg;
+
+	switch (out->dest) {
+	case ROUTER_DROP:
+		break;
+	case ROUTER_TO_CORE:
+		epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_CORE);
+		msg.payload = (const uint8_t *)out->sip;
+		msg.payload_len = out->sip_len;
+		if (ipc_send(sr->bridge, &msg) == 0) {
+			stats_inc("sip.out.to_core");
+		}
+		break;
+	case ROUTER_TO_FLOW:
+		if (send_to_flow(sr, out) == 0 || depth > 0) {
+			break;
+		}
+		/* The owner is gone: 430 now, not after a time-out (EP-20). */
+		log_flow(LOG_LEVEL_INFO, &out->flow.flow, "flow owner gone");
+		router_undeliverable(&sr->router, out->sip, out->sip_len,
+		    &again);
+		send_output(sr, &again, depth + 1);
+		router_output_clear(&again);
+		break;
+	}
+}
+
+static void
+origin_from_envelope(const struct epsip_msg *msg, struct router_origin *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->source = ROUTER_FROM_FLOW;
+	o->flow.flow = msg->flow;
+	o->flow.transport = msg->transport;
+	o->flow.local = msg->local;
+	o->flow.remote = msg->remote;
+}
+
+static void
+on_flow_closed(struct sip_router *sr, const struct epsip_msg *msg)
+{
+	struct router_origin o;
+	struct epsip_msg out;
+	char token[FLOW_TOKEN_MAX_TEXT];
+	int n;
+
+	origin_from_envelope(msg, &o);
+	if (msg->arg == EPSIP_CLOSE_CHILD_EXIT ||
+	    sr->router.cfg->flows_per_child == 1) {
+		owners_drop(sr->owners, msg->flow.instance, msg->flow.child);
+	}
+	/* The registrar drops bindings whose Path carries this token. */
+	if ((n = router_flow_token(&sr->router, &o.flow, token,
+	    sizeof(token))) < 0) {
+		return;
+	}
+	epsip_msg_init(&out, EPSIP_MSG_FLOW_CLOSED);
+	fill_flow_envelope(&out, &o.flow);
+	out.arg = msg->arg;
+	out.payload = (const uint8_t *)token;
+	out.payload_len = (size_t)n;
+	(void)ipc_send(sr->bridge, &out);
+}
+
+static void
+dispatch(struct sip_router *sr, const struct epsip_msg *msg)
+{
+	struct router_output out;
+	struct router_origin origin;
+	const char *payload = (const char *)msg->payload;
+
+	memset(&out, 0, sizeof(out));
+	switch (msg->type) {
+	case EPSIP_MSG_SIP_FROM_FLOW:
+		origin_from_envelope(msg, &origin);
+		router_process(&sr->router, &origin, payload,
+		    msg->payload_len, &out);
+		break;
+	case EPSIP_MSG_SIP_FROM_CORE:
+		memset(&origin, 0, sizeof(origin));
+		origin.source = ROUTER_FROM_CORE;
+		router_process(&sr->router, &origin, payload,
+		    msg->payload_len, &out);
+		break;
+	case EPSIP_MSG_FLOW_UNDELIVERABLE:
+		stats_inc("sip.undeliverable");
+		router_undeliverable(&sr->router, payload, msg->payload_len,
+		    &out);
+		break;
+	case EPSIP_MSG_FLOW_FRAMING_ERROR:
+		origin_from_envelope(msg, &origin);
+		router_framing_error(&sr->router, &origin, (int)msg->arg,
+		    payload, msg->payload_len, &out);
+		break;
+	case EPSIP_MSG_FLOW_CLOSED:
+		on_flow_closed(sr, msg);
+		return;
+	default:
+		stats_inc("ipc.errors.unexpected");
+		log_warnx("unexpected %s message", epsip_msg_type_name(
+		    msg->type));
+		return;
+	}
+	send_output(sr, &out, 0);
+	router_output_clear(&out);
+}
+
+static void
+on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct sip_router *sr = arg;
+	struct epsip_msg msg;
+	int budget = 256;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	while (budget-- > 0 && ipc_recv(sr->in, &msg) == 1) {
+		dispatch(sr, &msg);
+	}
+}
+
+static int
+router_start(struct daemon *d)
+{
+	struct sip_router *sr = d->service->arg;
+	char err[512], url[CONFIG_PATH_MAX + 32];
+
+	if (router_init(&sr->router, &d->cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		return (-1);
+	}
+	if ((sr->owners = owners_new(d->cfg.run_dir)) == NULL ||
+	    ipc_service_url(d->cfg.run_dir, "router", url, sizeof(url)) ||
+	    ipc_pull_listen(&sr->in, url) == -1 ||
+	    ipc_service_url(d->cfg.run_dir, "bridge", url, sizeof(url)) ||
+	    ipc_push_dial(&sr->bridge, url, 0, 4096) == -1) {
+		return (-1);
+	}
+	return (loop_add_fd(d->loop, ipc_recv_fd(sr->in), EPOLLIN, on_ipc,
+	    sr));
+}
+
+static void
+router_report(struct daemon *d, json_t *stats)
+{
+	struct sip_router *sr = d->service->arg;
+
+	json_object_set_new(stats, "owner_sockets",
+	    json_integer((json_int_t)owners_count(sr->owners)));
+}
+
+static void
+router_stop(struct daemon *d)
+{
+	struct sip_router *sr = d->service->arg;
+
+	owners_free(sr->owners);
+	ipc_close(sr->in);
+	ipc_close(sr->bridge);
+	router_free(&sr->router);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct daemon_service service = {
+		.name = "sip-router",
+		.start = router_start,
+		.report = router_report,
+		.stop = router_stop,
+		.arg = &sip_router,
+	};
+
+	return (daemon_main(&service, argc, argv));
+}

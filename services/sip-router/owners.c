@@ -1,0 +1,120 @@
+/*
+ * owners.c -- a hash table of push sockets to flow-manager children.
+ * DIAGNOSTICS: none; a failed dial is reported as NULL (the flow is gone).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "epsip/config.h"
+#include "epsip/flow_token.h"
+#include "epsip/stats.h"
+#include "owners.h"
+
+#define OWNERS_BUCKETS	4096	/* power of two */
+
+struct owner {
+	struct owner *next;
+	uint16_t instance;
+	uint32_t child;
+	struct ipc_socket *sock;
+};
+
+struct owners {
+	char run_dir[CONFIG_PATH_MAX];
+	struct owner *buckets[OWNERS_BUCKETS];
+	size_t count;
+};
+
+struct owners *
+owners_new(const char *run_dir)
+{
+	struct owners *o = calloc(1, sizeof(*o));
+
+	if (o != NULL) {
+		strncpy(o->run_dir, run_dir, sizeof(o->run_dir) - 1);
+	}
+	return (o);
+}
+
+static struct owner **
+owners_slot(struct owners *o, uint16_t instance, uint32_t child)
+{
+	uint32_t h = (child * 2654435761u) ^ instance;
+	struct owner **p = &o->buckets[h & (OWNERS_BUCKETS - 1)];
+
+	while (*p != NULL && ((*p)->child != child ||
+	    (*p)->instance != instance)) {
+		p = &(*p)->next;
+	}
+	return (p);
+}
+
+void
+owners_drop(struct owners *o, uint16_t instance, uint32_t child)
+{
+	struct owner **p = owners_slot(o, instance, child), *e = *p;
+
+	if (e != NULL) {
+		*p = e->next;
+		ipc_close(e->sock);
+		free(e);
+		o->count--;
+	}
+}
+
+struct ipc_socket *
+owners_get(struct owners *o, uint16_t instance, uint32_t child)
+{
+	struct owner **p = owners_slot(o, instance, child), *e = *p;
+	char url[CONFIG_PATH_MAX + 64];
+	struct ipc_socket *sock;
+
+	if (e != NULL && !ipc_peer_lost(e->sock)) {
+		return (e->sock);
+	}
+	if (e != NULL) {
+		owners_drop(o, instance, child);
+	}
+	/* Integers from a verified token only (FT-07). */
+	if (flow_owner_ipc_url(o->run_dir, instance, child, url,
+	    sizeof(url)) == -1 || ipc_push_dial(&sock, url, 1, 1024) == -1) {
+		stats_inc("ipc.owner_dial_failed");
+		return (NULL);
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		ipc_close(sock);
+		return (NULL);
+	}
+	e->instance = instance;
+	e->child = child;
+	e->sock = sock;
+	p = owners_slot(o, instance, child);
+	e->next = *p;
+	*p = e;
+	o->count++;
+	return (sock);
+}
+
+size_t
+owners_count(const struct owners *o)
+{
+	return (o->count);
+}
+
+void
+owners_free(struct owners *o)
+{
+	if (o == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < OWNERS_BUCKETS; i++) {
+		while (o->buckets[i] != NULL) {
+			struct owner *e = o->buckets[i];
+
+			o->buckets[i] = e->next;
+			ipc_close(e->sock);
+			free(e);
+		}
+	}
+	free(o);
+}

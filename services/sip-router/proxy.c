@@ -1,0 +1,351 @@
+/*
+ * proxy.c -- RFC 3261 §16 stateless proxy steps: request validation
+ * (§16.3), Max-Forwards and our own Via (§16.6, §16.11), received/rport
+ * (§18.2.1, RFC 3581) and UDP Content-Length rules (§18.3).
+ * DIAGNOSTICS: none; malformed input yields a status or a drop.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/md.h>
+
+#include "epsip/sip_frame.h"
+#include "epsip/sip_util.h"
+#include "router.h"
+
+/* Headers that may appear once only; two of them smell of smuggling. */
+static const struct {
+	const char *name;
+	const char *compact;
+} single_headers[] = {
+	{ "call-id", "i" }, { "cseq", NULL }, { "from", "f" }, { "to", "t" },
+	{ "content-length", "l" }, { "max-forwards", NULL },
+};
+#define NSINGLE (sizeof(single_headers) / sizeof(single_headers[0]))
+
+/* Count raw header lines per single-value name (ER-02). */
+static int
+raw_has_duplicate_single_header(const char *buf, size_t len)
+{
+	int counts[NSINGLE] = { 0 };
+	const char *p = buf, *end = buf + len;
+
+	/* Skip the start line. */
+	while (p < end && *p != '\n') {
+		p++;
+	}
+	while (++p < end) {
+		const char *line = p, *colon = NULL;
+		size_t nlen;
+
+		while (p < end && *p != '\n') {
+			if (colon == NULL && *p == ':') {
+				colon = p;
+			}
+			p++;
+		}
+		if (line == p || (p - line == 1 && *line == '\r')) {
+			break;	/* the blank line: headers end */
+		}
+		if (*line == ' ' || *line == '\t' || colon == NULL) {
+			continue;	/* folded continuation */
+		}
+		nlen = (size_t)(colon - line);
+		while (nlen > 0 && (line[nlen - 1] == ' ' ||
+		    line[nlen - 1] == '\t')) {
+			nlen--;
+		}
+		for (size_t i = 0; i < NSINGLE; i++) {
+			const char *n = single_headers[i].name;
+			const char *c = single_headers[i].compact;
+
+			if ((strlen(n) == nlen && !strncasecmp(line, n, nlen)) ||
+			    (c != NULL && nlen == 1 &&
+			    tolower((unsigned char)*line) == *c)) {
+				if (++counts[i] > 1) {
+					return (1);
+				}
+			}
+		}
+	}
+	return (0);
+}
+
+int
+proxy_validate_request(struct router *r, const char *buf, size_t len,
+    osip_message_t *msg, const char **reason)
+{
+	const char *mf, *scheme;
+
+	(void)r;
+	if (osip_list_size(&msg->vias) == 0) {
+		return (-1);	/* nowhere to answer: drop (ER-01) */
+	}
+	if (msg->from == NULL || msg->to == NULL || msg->call_id == NULL ||
+	    msg->cseq == NULL || msg->cseq->method == NULL ||
+	    msg->cseq->number == NULL || msg->req_uri == NULL) {
+		*reason = "Missing Mandatory Header";
+		return (400);
+	}
+	if (strcmp(msg->cseq->method, msg->sip_method) != 0) {
+		*reason = "CSeq Method Mismatch";
+		return (400);
+	}
+	if (raw_has_duplicate_single_header(buf, len)) {
+		*reason = "Duplicate Header";
+		return (400);
+	}
+	scheme = msg->req_uri->scheme;
+	if (scheme == NULL || (strcasecmp(scheme, "sip") != 0 &&
+	    strcasecmp(scheme, "sips") != 0 && strcasecmp(scheme, "tel") != 0)) {
+		if (osip_list_size(&msg->routes) == 0) {
+			*reason = NULL;
+			return (416);	/* SP-03 */
+		}
+	}
+	if ((mf = sip_header_value(msg, "max-forwards", 0)) != NULL) {
+		char *ep;
+		long v = strtol(mf, &ep, 10);
+
+		if (*mf == '\0' || *ep != '\0' || v < 0 || v > 255) {
+			*reason = "Bad Max-Forwards";
+			return (400);
+		}
+		if (v == 0) {
+			*reason = NULL;
+			return (483);	/* SP-04 */
+		}
+	}
+	if (sip_header_count(msg, "proxy-require") > 0) {
+		*reason = NULL;
+		return (420);	/* SP-05: we support no proxy extension */
+	}
+	return (0);
+}
+
+int
+proxy_validate_response(const char *buf, size_t len, osip_message_t *msg)
+{
+	if (osip_list_size(&msg->vias) == 0 || msg->from == NULL ||
+	    msg->to == NULL || msg->call_id == NULL || msg->cseq == NULL ||
+	    msg->status_code < 100 || msg->status_code > 699) {
+		return (-1);
+	}
+	return (raw_has_duplicate_single_header(buf, len) ? -1 : 0);
+}
+
+void
+proxy_stamp_received(osip_message_t *msg, const struct epsip_addr *src)
+{
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+	osip_generic_param_t *rport = NULL, *received = NULL;
+	char ip[INET6_ADDRSTRLEN], port[8];
+
+	if (via == NULL || src->family == 0) {
+		return;
+	}
+	inet_ntop(src->family, src->ip, ip, sizeof(ip));
+	osip_via_param_get_byname(via, "rport", &rport);
+	osip_via_param_get_byname(via, "received", &received);
+	if (rport != NULL) {
+		/* RFC 3581 §4: fill rport, and add received even if equal. */
+		snprintf(port, sizeof(port), "%u", src->port);
+		osip_free(rport->gvalue);
+		rport->gvalue = osip_strdup(port);
+	}
+	if (rport != NULL || via->host == NULL || strcmp(via->host, ip) != 0) {
+		if (received != NULL) {
+			osip_free(received->gvalue);
+			received->gvalue = osip_strdup(ip);
+		} else {
+			osip_via_set_received(via, osip_strdup(ip));
+		}
+	}
+	msg->message_property = 2;
+}
+
+int
+proxy_decrement_max_forwards(osip_message_t *msg)
+{
+	const char *mf = sip_header_value(msg, "max-forwards", 0);
+	char value[24];
+	long v = mf != NULL ? strtol(mf, NULL, 10) - 1 : 70;
+
+	/* Validation already bounded it to 1..255. */
+	snprintf(value, sizeof(value), "%ld", v < 0 ? 0 : v);
+	sip_header_remove_all(msg, "max-forwards");
+	return (sip_header_add_top(msg, "Max-Forwards", value));
+}
+
+/*
+ * Our branch is a hash of the incoming top Via's branch and sent-by, so a
+ * retransmission, and a CANCEL or non-2xx ACK (which reuse the INVITE's
+ * branch), get the same branch again while other transactions differ
+ * (SP-09, §16.11).  Pre-3261 branches get the Call-ID, CSeq number and
+ * Request-URI mixed in.
+ */
+static void
+proxy_branch(const osip_message_t *msg, char *out, size_t cap)
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(
+	    MBEDTLS_MD_SHA256);
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+	osip_generic_param_t *b = NULL;
+	mbedtls_md_context_t ctx;
+	uint8_t digest[32];
+	char *uri = NULL;
+	static const char hex[] = "0123456789abcdef";
+	size_t n;
+
+	mbedtls_md_init(&ctx);
+	mbedtls_md_setup(&ctx, md, 0);
+	mbedtls_md_starts(&ctx);
+	if (via != NULL) {
+		osip_via_param_get_byname(via, "branch", &b);
+		if (b != NULL && b->gvalue != NULL) {
+			mbedtls_md_update(&ctx, (const uint8_t *)b->gvalue,
+			    strlen(b->gvalue));
+		}
+		if (via->host != NULL) {
+			mbedtls_md_update(&ctx, (const uint8_t *)via->host,
+			    strlen(via->host));
+		}
+		if (via->port != NULL) {
+			mbedtls_md_update(&ctx, (const uint8_t *)via->port,
+			    strlen(via->port));
+		}
+	}
+	if (b == NULL || b->gvalue == NULL ||
+	    strncmp(b->gvalue, "z9hG4bK", 7) != 0) {
+		if (msg->call_id != NULL && msg->call_id->number != NULL) {
+			mbedtls_md_update(&ctx,
+			    (const uint8_t *)msg->call_id->number,
+			    strlen(msg->call_id->number));
+		}
+		if (msg->cseq != NULL && msg->cseq->number != NULL) {
+			mbedtls_md_update(&ctx,
+			    (const uint8_t *)msg->cseq->number,
+			    strlen(msg->cseq->number));
+		}
+		if (msg->req_uri != NULL &&
+		    osip_uri_to_str(msg->req_uri, &uri) == 0) {
+			mbedtls_md_update(&ctx, (const uint8_t *)uri,
+			    strlen(uri));
+			osip_free(uri);
+		}
+	}
+	mbedtls_md_finish(&ctx, digest);
+	mbedtls_md_free(&ctx);
+	n = snprintf(out, cap, "%s", ROUTER_BRANCH_PREFIX);
+	for (size_t i = 0; i < 10 && n + 2 < cap; i++) {
+		out[n++] = hex[digest[i] >> 4];
+		out[n++] = hex[digest[i] & 15];
+	}
+	out[n] = '\0';
+}
+
+int
+proxy_push_via(struct router *r, osip_message_t *msg,
+    const struct router_origin *origin, const struct flow_token *via_flow)
+{
+	char hostport[CONFIG_NAME_MAX + 8], branch[64], token[FLOW_TOKEN_MAX_TEXT];
+	char value[CONFIG_NAME_MAX + 256];
+	osip_via_t *via;
+	int n;
+
+	router_edge_hostport(r, via_flow, hostport, sizeof(hostport));
+	proxy_branch(msg, branch, sizeof(branch));
+	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
+	    via_flow->transport == EPSIP_TRANSPORT_TCP ? "TCP" : "UDP",
+	    hostport, branch);
+	if (origin->source == ROUTER_FROM_FLOW) {
+		if (router_flow_token(r, &origin->flow, token,
+		    sizeof(token)) < 0) {
+			return (-1);
+		}
+		n += snprintf(value + n, sizeof(value) - (size_t)n, ";%s=%s",
+		    ROUTER_VIA_FLOW_PARAM, token);
+	}
+	if (n < 0 || (size_t)n >= sizeof(value)) {
+		return (-1);
+	}
+	if (osip_via_init(&via) != 0) {
+		return (-1);
+	}
+	if (osip_via_parse(via, value) != 0) {
+		osip_via_free(via);
+		return (-1);
+	}
+	osip_list_add(&msg->vias, via, 0);
+	msg->message_property = 2;
+	return (0);
+}
+
+/*
+ * Take our Via off a response (or off a request we sent that came back
+ * undeliverable) and say where it goes next.  -1: the top Via is not ours
+ * or its flow token does not verify; the message must be dropped (SP-14).
+ */
+int
+proxy_pop_own_via(struct router *r, osip_message_t *msg,
+    struct router_origin *back)
+{
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+	osip_generic_param_t *branch = NULL, *ept = NULL;
+
+	memset(back, 0, sizeof(*back));
+	if (via == NULL) {
+		return (-1);
+	}
+	osip_via_param_get_byname(via, "branch", &branch);
+	if (branch == NULL || branch->gvalue == NULL ||
+	    strncmp(branch->gvalue, ROUTER_BRANCH_PREFIX,
+	    strlen(ROUTER_BRANCH_PREFIX)) != 0) {
+		return (-1);
+	}
+	osip_via_param_get_byname(via, ROUTER_VIA_FLOW_PARAM, &ept);
+	if (ept != NULL && ept->gvalue != NULL) {
+		if (flow_token_decode(&r->keys, ept->gvalue,
+		    strlen(ept->gvalue), &back->flow) != FLOW_TOKEN_OK) {
+			return (-1);
+		}
+		back->source = ROUTER_FROM_FLOW;
+	} else {
+		back->source = ROUTER_FROM_CORE;
+	}
+	osip_list_remove(&msg->vias, 0);
+	osip_via_free(via);
+	msg->message_property = 2;
+	return (0);
+}
+
+/*
+ * RFC 3261 §18.3 for a datagram: bytes past Content-Length are dropped,
+ * no Content-Length means the body runs to the end.  Returns 0 and the
+ * message length, 1 when the body is shorter than Content-Length, -1 when
+ * the datagram cannot be framed at all.
+ */
+int
+proxy_udp_trim(const char *buf, size_t len, size_t *msg_len)
+{
+	struct sip_frame f;
+
+	switch (sip_frame_stream_next(buf, len, 65535, &f)) {
+	case SIP_FRAME_MESSAGE:
+		*msg_len = f.offset + f.length;
+		return (0);
+	case SIP_FRAME_NEED_MORE:
+		*msg_len = len;
+		return (f.header_length > 0 ? 1 : -1);
+	case SIP_FRAME_ERROR:
+		*msg_len = len;
+		return (f.error == SIP_FRAME_ERR_NO_LENGTH ? 0 : -1);
+	default:
+		*msg_len = len;
+		return (-1);
+	}
+}

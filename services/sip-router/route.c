@@ -1,0 +1,315 @@
+/*
+ * route.c -- where each SIP message goes.
+ *
+ *   request  from a flow: validate, stamp received/rport, token Routes,
+ *            Path (REGISTER), Record-Route, Max-Forwards, our Via; then to
+ *            the target flow (incoming) or the core (outgoing).
+ *   request  from the core: must carry a token Route; then to that flow.
+ *   response from anywhere: top Via must be ours; pop it and follow its
+ *            `ept` token to the flow, or go to the core.
+ * DIAGNOSTICS: none; every failure is a counted drop or a local reply.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "epsip/ipc.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+#include "router.h"
+
+int
+router_init(struct router *r, const struct epsip_config *cfg, char *err,
+    size_t errcap)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	sip_library_init();
+	if (flow_token_key_load(cfg->key_file, &r->keys.current, err,
+	    errcap) == -1) {
+		return (-1);
+	}
+	if (cfg->previous_key_file[0] != '\0') {
+		if (flow_token_key_load(cfg->previous_key_file,
+		    &r->keys.previous, err, errcap) == -1) {
+			return (-1);
+		}
+		r->keys.has_previous = 1;
+	}
+	return (router_self_init(r, err, errcap));
+}
+
+void
+router_free(struct router *r)
+{
+	router_self_free(r);
+}
+
+void
+router_output_clear(struct router_output *out)
+{
+	free(out->sip);
+	memset(out, 0, sizeof(*out));
+}
+
+int
+router_flow_token(const struct router *r, const struct flow_token *flow,
+    char *text, size_t cap)
+{
+	return (flow_token_encode(&r->keys.current, flow, text, cap));
+}
+
+static void
+drop(struct router_output *out, const char *why)
+{
+	out->dest = ROUTER_DROP;
+	out->drop_reason = why;
+	stats_inc2("sip.dropped.", why);
+}
+
+static void
+finish(osip_message_t *msg, enum router_dest dest,
+    const struct flow_token *flow, struct router_output *out)
+{
+	if (reply_serialize(msg, out) != 0) {
+		drop(out, "serialize");
+		return;
+	}
+	out->dest = dest;
+	if (flow != NULL) {
+		out->flow = *flow;
+	}
+}
+
+/* A 2xx REGISTER with Flow-Timer tells the flow how long to wait (EP-19). */
+static unsigned
+response_flow_timer(const osip_message_t *msg)
+{
+	const char *ft = sip_header_value(msg, "flow-timer", 0);
+
+	if (ft == NULL || msg->status_code < 200 || msg->status_code > 299 ||
+	    msg->cseq == NULL || msg->cseq->method == NULL ||
+	    strcmp(msg->cseq->method, "REGISTER") != 0) {
+		return (0);
+	}
+	return ((unsigned)strtoul(ft, NULL, 10));
+}
+
+static void
+route_response(struct router *r, osip_message_t *msg,
+    struct router_output *out)
+{
+	struct router_origin back;
+
+	stats_inc2("sip.in.response.", msg->status_code >= 600 ? "6xx" :
+	    msg->status_code >= 500 ? "5xx" : msg->status_code >= 400 ?
+	    "4xx" : msg->status_code >= 300 ? "3xx" : msg->status_code >= 200 ?
+	    "2xx" : "1xx");
+	if (proxy_pop_own_via(r, msg, &back) == -1) {
+		drop(out, "response_not_ours");		/* SP-14 */
+		return;
+	}
+	if (back.source == ROUTER_FROM_FLOW) {
+		out->flow_timer = response_flow_timer(msg);
+		finish(msg, ROUTER_TO_FLOW, &back.flow, out);
+	} else {
+		finish(msg, ROUTER_TO_CORE, NULL, out);
+	}
+}
+
+static int
+is_options_to_us(struct router *r, const osip_message_t *msg)
+{
+	return (strcmp(msg->sip_method, "OPTIONS") == 0 &&
+	    osip_list_size(&msg->routes) == 0 &&
+	    router_is_self(r, msg->req_uri) &&
+	    (msg->req_uri->username == NULL ||
+	    msg->req_uri->username[0] == '\0'));
+}
+
+static void
+route_request(struct router *r, const struct router_origin *origin,
+    const char *buf, size_t len, osip_message_t *msg,
+    struct router_output *out)
+{
+	struct router_route_result rr;
+	const struct flow_token *via_flow;
+	const char *reason = NULL;
+	int status;
+
+	stats_inc2("sip.in.", msg->sip_method);
+	status = proxy_validate_request(r, buf, len, msg, &reason);
+	if (status == -1) {
+		drop(out, "no_via");
+		return;
+	}
+	if (origin->source == ROUTER_FROM_FLOW) {
+		proxy_stamp_received(msg, &origin->flow.remote);
+	}
+	if (status > 0) {
+		reply_local(r, origin, msg, status, reason, out);
+		if (status == 400 && reason != NULL &&
+		    strcmp(reason, "Duplicate Header") == 0) {
+			out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND; /* ER-02 */
+		}
+		return;
+	}
+	edge_strict_router_fix(r, msg);
+	edge_process_routes(r, origin, msg, &rr);
+	if (rr.status > 0) {
+		reply_local(r, origin, msg, rr.status, rr.reason, out);
+		return;
+	}
+	if (!rr.has_target && origin->source == ROUTER_FROM_CORE) {
+		/* The UA side is never resolved: no token, no flow (TR-14). */
+		reply_local(r, origin, msg, 404, "No Flow Token", out);
+		return;
+	}
+	if (!rr.has_target && origin->source == ROUTER_FROM_FLOW &&
+	    is_options_to_us(r, msg)) {
+		reply_local(r, origin, msg, 200, NULL, out);
+		return;
+	}
+	if (strcmp(msg->sip_method, "REGISTER") == 0 && !rr.has_target &&
+	    edge_add_path(r, origin, msg, &status) == -1) {
+		reply_local(r, origin, msg, status, NULL, out);
+		return;
+	}
+	if (edge_wants_record_route(r, msg, origin, &rr) &&
+	    edge_add_record_route(r, msg, rr.has_target ? &rr.target :
+	    &origin->flow) == -1) {
+		reply_local(r, origin, msg, 500, NULL, out);
+		return;
+	}
+	proxy_decrement_max_forwards(msg);
+	via_flow = rr.has_target ? &rr.target : &origin->flow;
+	if (proxy_push_via(r, msg, origin, via_flow) == -1) {
+		reply_local(r, origin, msg, 500, NULL, out);
+		return;
+	}
+	if (rr.has_target) {
+		finish(msg, ROUTER_TO_FLOW, &rr.target, out);
+	} else {
+		finish(msg, ROUTER_TO_CORE, NULL, out);
+	}
+}
+
+/* A request libosip2 refuses may still deserve its 400 or 416. */
+static void
+answer_unparseable(struct router *r, const struct router_origin *origin,
+    const char *buf, size_t len, struct router_output *out)
+{
+	osip_message_t *msg;
+	int status;
+
+	if (salvage_request(buf, len, &msg, &status) == -1) {
+		drop(out, "parse_error");
+		return;
+	}
+	stats_inc("sip.salvaged");
+	if (origin->source == ROUTER_FROM_FLOW) {
+		proxy_stamp_received(msg, &origin->flow.remote);
+	}
+	reply_local(r, origin, msg, status, status == 400 ? "Malformed "
+	    "Request" : NULL, out);
+	if (origin->source == ROUTER_FROM_FLOW &&
+	    origin->flow.transport == EPSIP_TRANSPORT_TCP && status == 400) {
+		/* ER-02: duplicated headers on a stream smell of smuggling. */
+		out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND;
+	}
+	osip_message_free(msg);
+}
+
+void
+router_process(struct router *r, const struct router_origin *origin,
+    const char *buf, size_t len, struct router_output *out)
+{
+	osip_message_t *msg;
+	size_t msg_len = len;
+	int trim = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (origin->source == ROUTER_FROM_FLOW &&
+	    origin->flow.transport == EPSIP_TRANSPORT_UDP) {
+		trim = proxy_udp_trim(buf, len, &msg_len);
+		if (trim == -1) {
+			drop(out, "unframeable_datagram");
+			return;
+		}
+	}
+	if (sip_parse(buf, msg_len, &msg) != 0) {
+		answer_unparseable(r, origin, buf, msg_len, out);
+		return;
+	}
+	if (MSG_IS_RESPONSE(msg)) {
+		if (trim == 1 || proxy_validate_response(buf, msg_len, msg)) {
+			drop(out, "bad_response");	/* TR-08 */
+		} else {
+			route_response(r, msg, out);
+		}
+	} else if (trim == 1) {
+		if (osip_list_size(&msg->vias) > 0) {
+			proxy_stamp_received(msg, &origin->flow.remote);
+		}
+		reply_local(r, origin, msg, 400, "Body Shorter Than "
+		    "Content-Length", out);			/* TR-08 */
+	} else {
+		route_request(r, origin, buf, msg_len, msg, out);
+	}
+	osip_message_free(msg);
+}
+
+void
+router_undeliverable(struct router *r, const char *buf, size_t len,
+    struct router_output *out)
+{
+	struct router_origin back;
+	osip_message_t *msg;
+
+	memset(out, 0, sizeof(*out));
+	if (sip_parse(buf, len, &msg) != 0) {
+		drop(out, "parse_error");
+		return;
+	}
+	if (MSG_IS_RESPONSE(msg)) {
+		/* TR-06: never deliver a response on another flow. */
+		drop(out, "response_flow_gone");
+	} else if (strcmp(msg->sip_method, "ACK") == 0) {
+		drop(out, "ack_flow_gone");	/* ACK gets no answer */
+	} else if (proxy_pop_own_via(r, msg, &back) == -1) {
+		drop(out, "undeliverable_not_ours");
+	} else {
+		reply_local(r, &back, msg, 430, NULL, out);	/* EP-11 */
+	}
+	osip_message_free(msg);
+}
+
+void
+router_framing_error(struct router *r, const struct router_origin *origin,
+    int status, const char *headers, size_t len, struct router_output *out)
+{
+	osip_message_t *msg = NULL;
+	int salvaged_status;
+
+	memset(out, 0, sizeof(*out));
+	/* Framing broke on exactly what libosip2 refuses (two CLs): salvage. */
+	if (status > 0 && sip_parse(headers, len, &msg) != 0 &&
+	    salvage_request(headers, len, &msg, &salvaged_status) != 0) {
+		msg = NULL;
+	}
+	if (msg != NULL && MSG_IS_REQUEST(msg) &&
+	    osip_list_size(&msg->vias) > 0) {
+		proxy_stamp_received(msg, &origin->flow.remote);
+		reply_local(r, origin, msg, status, NULL, out);
+	}
+	if (msg != NULL) {
+		osip_message_free(msg);
+	}
+	if (out->dest != ROUTER_TO_FLOW) {
+		/* Nothing to say: just close (empty payload). */
+		memset(out, 0, sizeof(*out));
+		out->dest = ROUTER_TO_FLOW;
+	}
+	out->flow = origin->flow;
+	out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND;
+}

@@ -1,0 +1,138 @@
+/*
+ * router.h -- the sip-router: stateless RFC 3261 §16.11 proxy logic plus
+ * the RFC 5626 §5 edge procedures.
+ *
+ * router_process() is pure: bytes and their origin in, at most one routed
+ * message out.  It keeps no per-message state, so the router can restart
+ * (or run as several copies) without losing anything: the way back for
+ * every response is written into the router's own Via (the `ept` param
+ * holds the arrival flow's token), and the way to every flow is the flow
+ * token in the Route.
+ */
+#ifndef EPSIP_SIP_ROUTER_H
+#define EPSIP_SIP_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <osipparser2/osip_parser.h>
+
+#include "epsip/config.h"
+#include "epsip/flow_token.h"
+
+/* Our Via branches start with this, so we know our own Via (SP-14). */
+#define ROUTER_BRANCH_PREFIX	"z9hG4bK-ep"
+/* Via parameter carrying the arrival flow's token. */
+#define ROUTER_VIA_FLOW_PARAM	"ept"
+
+struct router_self;
+
+struct router {
+	const struct epsip_config *cfg;
+	struct flow_token_keyring keys;
+	struct router_self *self;
+};
+
+enum router_source {
+	ROUTER_FROM_FLOW,	/* a phone, through a flow-manager child */
+	ROUTER_FROM_CORE,	/* the registrar-bridge */
+};
+
+/* Where a message came from: local replies go back there. */
+struct router_origin {
+	enum router_source source;
+	struct flow_token flow;		/* ROUTER_FROM_FLOW only */
+};
+
+enum router_dest {
+	ROUTER_DROP,		/* nothing to send (counted, maybe logged) */
+	ROUTER_TO_FLOW,		/* send `sip` on `flow` */
+	ROUTER_TO_CORE,		/* send `sip` to the registrar-bridge */
+};
+
+struct router_output {
+	enum router_dest dest;
+	struct flow_token flow;		/* ROUTER_TO_FLOW */
+	char *sip;			/* malloc'ed; router_output_clear frees */
+	size_t sip_len;
+	uint16_t flags;			/* EPSIP_MSG_F_* */
+	unsigned flow_timer;		/* >0: tell the flow its Flow-Timer */
+	int local_status;		/* >0: `sip` is our own reply */
+	const char *drop_reason;	/* ROUTER_DROP: why (a stats name) */
+};
+
+int router_init(struct router *r, const struct epsip_config *cfg, char *err,
+    size_t errcap);
+void router_free(struct router *r);
+
+/* Route one SIP message (a UDP datagram or a framed stream message). */
+void router_process(struct router *r, const struct router_origin *origin,
+    const char *buf, size_t len, struct router_output *out);
+
+/*
+ * A message we sent to a flow could not be delivered (the child said so,
+ * or it was not there to dial): requests get 430 at their origin, which we
+ * read back from our own Via (EP-11, EP-20).
+ */
+void router_undeliverable(struct router *r, const char *buf, size_t len,
+    struct router_output *out);
+
+/* A stream's framing broke: answer `status` from its headers, then close. */
+void router_framing_error(struct router *r, const struct router_origin *origin,
+    int status, const char *headers, size_t len, struct router_output *out);
+
+void router_output_clear(struct router_output *out);
+
+/* The token text naming `flow` (for Path, Record-Route, Via, FLOW_CLOSED). */
+int router_flow_token(const struct router *r, const struct flow_token *flow,
+    char *text, size_t cap);
+
+/* --- edge.c: RFC 5626 §5 --- */
+struct router_route_result {
+	int has_target;			/* incoming: deliver on `target` */
+	struct flow_token target;
+	int target_ob;			/* the token Route had ;ob */
+	int status;			/* >0: answer with this (403...) */
+	const char *reason;
+};
+void edge_strict_router_fix(struct router *r, osip_message_t *msg);
+void edge_process_routes(struct router *r, const struct router_origin *origin,
+    osip_message_t *msg, struct router_route_result *res);
+int edge_add_path(struct router *r, const struct router_origin *origin,
+    osip_message_t *msg, int *status);
+int edge_add_record_route(struct router *r, osip_message_t *msg,
+    const struct flow_token *flow);
+int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
+    const struct router_origin *origin, const struct router_route_result *rr);
+
+/* --- proxy.c: RFC 3261 §16.3, §16.6, §18 --- */
+int proxy_validate_request(struct router *r, const char *buf, size_t len,
+    osip_message_t *msg, const char **reason);
+int proxy_validate_response(const char *buf, size_t len, osip_message_t *msg);
+void proxy_stamp_received(osip_message_t *msg, const struct epsip_addr *src);
+int proxy_decrement_max_forwards(osip_message_t *msg);
+int proxy_push_via(struct router *r, osip_message_t *msg,
+    const struct router_origin *origin, const struct flow_token *via_flow);
+int proxy_pop_own_via(struct router *r, osip_message_t *msg,
+    struct router_origin *back);
+int proxy_udp_trim(const char *buf, size_t len, size_t *msg_len);
+
+/* --- salvage.c --- */
+int salvage_request(const char *buf, size_t len, osip_message_t **msg,
+    int *status);
+
+/* --- reply.c --- */
+void reply_local(struct router *r, const struct router_origin *origin,
+    osip_message_t *req, int status, const char *reason,
+    struct router_output *out);
+int reply_serialize(osip_message_t *msg, struct router_output *out);
+
+/* --- self.c: which hosts mean "this edge" (EP-17) --- */
+int router_self_init(struct router *r, char *err, size_t errcap);
+void router_self_free(struct router *r);
+int router_is_self(const struct router *r, const osip_uri_t *uri);
+/* HOST:PORT of the edge as a flow's peer sees it. */
+void router_edge_hostport(const struct router *r, const struct flow_token *flow,
+    char *buf, size_t cap);
+
+#endif /* EPSIP_SIP_ROUTER_H */

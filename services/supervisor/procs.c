@@ -1,0 +1,87 @@
+/*
+ * procs.c -- the table of services and the restart back-off.
+ *
+ * Start order matters only a little: flows arrive once the flow-manager
+ * binds the phone-facing ports, and by then the router and the bridge
+ * should already listen (nng would queue meanwhile, but a short queue
+ * overflows under load).  So: bridge, router, flow-manager.
+ *
+ * Pure code, no diagnostics.
+ */
+#include <string.h>
+
+#include "procs.h"
+
+static const struct {
+	const char *name;
+	const char *binary;
+	int has_children;
+} sup_proc_table[SUP_NPROCS] = {
+	{ "registrar-bridge",	"epsip-registrar-bridge",	0 },
+	{ "sip-router",		"epsip-sip-router",		0 },
+	{ "flow-manager",	"epsip-flow-manager",		1 },
+};
+
+void
+sup_procs_init(struct sup_proc *procs, struct supervisor *sup)
+{
+	size_t i;
+
+	for (i = 0; i < SUP_NPROCS; i++) {
+		memset(&procs[i], 0, sizeof(procs[i]));
+		procs[i].name = sup_proc_table[i].name;
+		procs[i].binary = sup_proc_table[i].binary;
+		procs[i].has_children = sup_proc_table[i].has_children;
+		procs[i].restart_timer = -1;
+		procs[i].sup = sup;
+	}
+}
+
+struct sup_proc *
+sup_procs_by_pid(struct sup_proc *procs, size_t n, pid_t pid)
+{
+	size_t i;
+
+	if (pid <= 0) {
+		return (NULL);
+	}
+	for (i = 0; i < n; i++) {
+		if (procs[i].pid == pid) {
+			return (&procs[i]);
+		}
+	}
+	return (NULL);
+}
+
+const struct sup_proc *
+sup_procs_by_name(const struct sup_proc *procs, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(procs[i].name, name) == 0) {
+			return (&procs[i]);
+		}
+	}
+	return (NULL);
+}
+
+unsigned
+sup_backoff_next(unsigned prev_ms, uint64_t ran_ms)
+{
+	/*
+	 * Postfix's master throttles a service that dies early; a service
+	 * that ran for a minute crashed for a new reason and deserves a
+	 * quick restart, not the penalty of its ancestors.
+	 */
+	if (prev_ms == 0 || ran_ms >= SUP_BACKOFF_STABLE_MS) {
+		return (SUP_BACKOFF_MIN_MS);
+	}
+	if (prev_ms >= SUP_BACKOFF_MAX_MS / 2) {
+		return (SUP_BACKOFF_MAX_MS);
+	}
+	if (prev_ms < SUP_BACKOFF_MIN_MS / 2) {
+		return (SUP_BACKOFF_MIN_MS);
+	}
+	return (prev_ms * 2);
+}

@@ -1,0 +1,351 @@
+/*
+ * supervisor.c -- epsipd's set-up and event wiring.
+ *
+ * One thread runs everything: SIGCHLD, SIGTERM and SIGINT arrive through
+ * the loop's signalfd, restarts and the stop sequence run on loop timers
+ * (lifecycle.c), reports arrive on supervisor.ipc (pull) into the report
+ * store, and what the HTTP endpoint serves is re-rendered by publish.c.
+ *
+ * Signals must be routed into the loop before the first nng call: nng
+ * starts its threads then, and a thread created with SIGTERM unblocked
+ * would take the default action and kill epsipd without cleanup.
+ *
+ * DIAGNOSTICS: anything wrong before the services start (run directory,
+ * key, config file, binaries, IPC or HTTP listener) is fatal: exit 1 with
+ * one line.  After that nothing is: a service that dies is restarted,
+ * a malformed report is logged and dropped (a bug in one service must
+ * not take every flow down with the supervisor).
+ */
+#include <sys/prctl.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "epsip/flow_token.h"
+#include "epsip/ipc_socket.h"
+#include "epsip/log.h"
+#include "epsip/loop.h"
+
+#include "http_stats.h"
+#include "notify.h"
+#include "rundir.h"
+#include "spawn.h"
+#include "supervisor.h"
+
+static int
+sup_pid_alive(pid_t pid)
+{
+	return (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void
+sup_on_signal(struct loop *loop, int signo, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	switch (signo) {
+	case SIGCHLD:
+		if (sup->stopping) {
+			/* Finish as soon as the last one is reaped. */
+			sup_stop_check(loop, sup);
+		} else if (sup_reap(sup)) {
+			sup_publish(sup);
+		}
+		break;
+	case SIGTERM:
+	case SIGINT:
+		sup_stop(sup, signo);
+		break;
+	case SIGHUP:
+		log_info("SIGHUP ignored: epsipd does not reload, restart "
+		    "it to apply a new configuration");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Bound the work per wake-up so timers and signals are not starved. */
+#define SUP_IPC_BATCH	256
+
+static void
+sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct supervisor *sup = arg;
+	const struct sup_proc *p;
+	enum sup_report_kind kind;
+	struct sup_report *r;
+	struct epsip_msg msg;
+	int changed = 0, n, rv = 0;
+	char err[160];
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	for (n = 0; n < SUP_IPC_BATCH &&
+	    (rv = ipc_recv(sup->ipc, &msg)) == 1; n++) {
+		if (msg.type == EPSIP_MSG_HELLO) {
+			kind = SUP_REPORT_HELLO;
+		} else if (msg.type == EPSIP_MSG_STATS) {
+			kind = SUP_REPORT_STATS;
+		} else {
+			log_warnx("unexpected %s message on supervisor.ipc, "
+			    "dropped", epsip_msg_type_name(msg.type));
+			continue;
+		}
+		r = sup_reports_update(&sup->reports, kind,
+		    (const char *)msg.payload, msg.payload_len,
+		    monotonic_ms(), err, sizeof(err));
+		if (r == NULL) {
+			log_warnx("bad %s report dropped: %s",
+			    epsip_msg_type_name(msg.type), err);
+			continue;
+		}
+		if (kind != SUP_REPORT_HELLO) {
+			continue;
+		}
+		p = sup_procs_by_name(sup->procs, SUP_NPROCS, r->service);
+		if (p == NULL) {
+			log_warnx("HELLO from unknown service \"%s\" pid %ld",
+			    r->service, (long)r->pid);
+		} else if (strcmp(r->instance, p->name) != 0) {
+			log_debug("HELLO from %s pid %ld", r->instance,
+			    (long)r->pid);
+		} else {
+			if (r->pid != p->pid) {
+				log_warnx("HELLO from %s pid %ld, but epsipd "
+				    "started pid %ld", p->name, (long)r->pid,
+				    (long)p->pid);
+			} else {
+				log_info("%s pid %ld said HELLO", p->name,
+				    (long)r->pid);
+			}
+			changed = 1;
+		}
+	}
+	if (rv == -1) {
+		log_warnx("supervisor.ipc: receive failed");
+	}
+	if (changed) {
+		sup_publish(sup);
+	}
+}
+
+static void
+sup_tick(struct loop *loop, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	(void)loop;
+	(void)sup_reports_expire(&sup->reports, monotonic_ms(),
+	    SUP_REPORT_MAX_AGE_MS, sup_pid_alive);
+	sup_publish(sup);
+}
+
+/* Everything that can fail before a service runs; exit 1 on failure. */
+static int
+sup_prepare(struct supervisor *sup)
+{
+	const struct epsip_config *cfg = sup->cfg;
+	struct flow_token_key key;
+	char err[512], path[CONFIG_PATH_MAX * 2];
+	size_t i, n;
+
+	if (sup_rundir_prepare(cfg->run_dir, err, sizeof(err)) == -1 ||
+	    (sup->lock_fd = sup_rundir_lock(cfg->run_dir, err,
+	    sizeof(err))) == -1 ||
+	    sup_dir_ensure(cfg->state_dir, 0700, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		return (-1);
+	}
+	if ((n = sup_rundir_remove_ipc(cfg->run_dir)) > 0) {
+		log_info("removed %zu stale socket%s from %s", n,
+		    n == 1 ? "" : "s", cfg->run_dir);
+	}
+	/*
+	 * Created here, once, and kept across restarts: tokens handed out
+	 * before a restart must still verify (430 for a gone flow, not 403
+	 * for a forged token).
+	 */
+	if (flow_token_key_load_or_create(cfg->key_file, &key, err,
+	    sizeof(err)) == -1) {
+		log_error("flow token key %s: %s", cfg->key_file, err);
+		return (-1);
+	}
+	if (cfg->previous_key_file[0] != '\0' &&
+	    flow_token_key_load(cfg->previous_key_file, &key, err,
+	    sizeof(err)) == -1) {
+		log_error("previous flow token key %s: %s",
+		    cfg->previous_key_file, err);
+		return (-1);
+	}
+	explicit_bzero(&key, sizeof(key));
+	if (sup_rundir_write_config(cfg->run_dir, cfg, sup->config_path,
+	    sizeof(sup->config_path), err, sizeof(err)) == -1 ||
+	    sup_libexec_dir(cfg, sup->libexec, sizeof(sup->libexec), err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		return (-1);
+	}
+	for (i = 0; i < SUP_NPROCS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", sup->libexec,
+		    sup->procs[i].binary);
+		if (access(path, X_OK) == -1) {
+			log_error("%s: %s (set libexec-dir?)", path,
+			    strerror(errno));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+sup_listen(struct supervisor *sup)
+{
+	char url[CONFIG_PATH_MAX + 32], err[256];
+	int fd;
+
+	if (ipc_service_url(sup->cfg->run_dir, "supervisor", url,
+	    sizeof(url)) == -1 ||
+	    ipc_pull_listen(&sup->ipc, url) == -1) {
+		log_error("cannot listen on %s", url);
+		return (-1);
+	}
+	if ((fd = ipc_recv_fd(sup->ipc)) == -1 ||
+	    loop_add_fd(sup->loop, fd, EPOLLIN, sup_on_ipc, sup) == -1) {
+		log_error("cannot poll %s", url);
+		return (-1);
+	}
+	if (sup->cfg->stats.family == 0) {
+		log_info("stats endpoint disabled");
+		return (0);
+	}
+	if (sup_http_start(&sup->http, &sup->cfg->stats, err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+sup_signals(struct supervisor *sup)
+{
+	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		if (loop_on_signal(sup->loop, signals[i], sup_on_signal,
+		    sup) == -1) {
+			log_error("cannot watch SIG%s",
+			    sigabbrev_np(signals[i]));
+			return (-1);
+		}
+	}
+	/* A curl that hangs up must not kill the supervisor. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	/*
+	 * Adopt what a dying service leaves behind, so it is reaped and,
+	 * at stop, killed: nothing of the set outlives epsipd.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	}
+	return (0);
+}
+
+static void
+sup_cleanup(struct supervisor *sup)
+{
+	size_t i;
+
+	sup_http_stop(sup->http);
+	if (sup->ipc != NULL) {
+		ipc_close(sup->ipc);
+	}
+	for (i = 0; i < SUP_NPROCS; i++) {
+		if (sup->procs[i].restart_timer >= 0) {
+			loop_cancel(sup->loop, sup->procs[i].restart_timer);
+		}
+	}
+	if (sup->loop != NULL) {
+		loop_free(sup->loop);
+	}
+	/* Without the lock the run directory is another epsipd's. */
+	if (sup->lock_fd >= 0) {
+		(void)sup_rundir_remove_ipc(sup->cfg->run_dir);
+		if (sup->config_path[0] != '\0') {
+			(void)unlink(sup->config_path);
+		}
+		close(sup->lock_fd);
+	}
+	sup_reports_clear(&sup->reports);
+}
+
+int
+supervisor_main(const struct epsip_config *cfg)
+{
+	struct supervisor sup;
+	size_t i;
+	int status = 1;
+
+	memset(&sup, 0, sizeof(sup));
+	sup.cfg = cfg;
+	sup.lock_fd = -1;
+	sup.stop_timer = -1;
+	sup.health = SUP_HEALTH_STARTING;
+	sup_reports_init(&sup.reports);
+	sup_procs_init(sup.procs, &sup);
+	if (sup_prepare(&sup) == -1) {
+		goto out;
+	}
+	if ((sup.loop = loop_new()) == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	/* Signals before nng: see the comment at the top. */
+	if (sup_signals(&sup) == -1) {
+		goto out;
+	}
+	(void)sup_notify_init();
+	if (sup_listen(&sup) == -1) {
+		goto out;
+	}
+	sup.started_ms = monotonic_ms();
+	log_info("epsipd %s starting services from %s", EPSIP_VERSION,
+	    sup.libexec);
+	sup_notify("STATUS=starting services");
+	for (i = 0; i < SUP_NPROCS; i++) {
+		sup_start_proc(&sup.procs[i]);
+	}
+	if (loop_every(sup.loop, 1000, sup_tick, &sup) < 0) {
+		log_error("cannot schedule the stats timer");
+		goto out;
+	}
+	sup_publish(&sup);
+	if (loop_run(sup.loop) == -1) {
+		log_error("event loop failed");
+		goto out;
+	}
+	status = 0;
+	log_info("stopped");
+out:
+	if (status != 0) {
+		/* Do not leave services behind on a failed start. */
+		for (i = 0; i < SUP_NPROCS; i++) {
+			if (sup.procs[i].pid > 0) {
+				(void)kill(sup.procs[i].pid, SIGKILL);
+			}
+		}
+	}
+	sup_cleanup(&sup);
+	return (status);
+}

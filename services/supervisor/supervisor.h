@@ -1,0 +1,60 @@
+/*
+ * supervisor.h -- epsipd's run-time state and entry point.
+ */
+#ifndef SUP_SUPERVISOR_H
+#define SUP_SUPERVISOR_H
+
+#include <stdint.h>
+
+#include "epsip/config.h"
+#include "epsip/version.h"
+#include "aggregate.h"
+#include "procs.h"
+#include "report.h"
+
+/* Grace for services to stop after SIGTERM, before SIGKILL. */
+#define SUP_STOP_GRACE_MS	4000u
+#define SUP_STOP_POLL_MS	100u
+/* Forget an instance not heard from for this long. */
+#define SUP_REPORT_MAX_AGE_MS	10000u
+
+struct loop;
+struct ipc_socket;
+struct sup_http;
+
+struct supervisor {
+	const struct epsip_config *cfg;
+	struct loop *loop;
+	struct ipc_socket *ipc;		/* pull, supervisor.ipc */
+	struct sup_http *http;		/* NULL when stats is off */
+	struct sup_reports reports;
+	struct sup_proc procs[SUP_NPROCS];
+	char libexec[CONFIG_PATH_MAX];
+	char config_path[CONFIG_PATH_MAX + 16];
+	int lock_fd;
+	uint64_t started_ms;
+	enum sup_health_state health;	/* last verdict published */
+	int was_ready;			/* READY=1 sent */
+	int stopping;
+	int stop_killed;		/* SIGKILL sent */
+	int orphans_termed;		/* SIGTERM sent to orphans */
+	uint64_t stop_deadline_ms;
+	int stop_timer;
+};
+
+/* Run the set until SIGTERM/SIGINT; returns the exit status. */
+int supervisor_main(const struct epsip_config *cfg);
+
+/* publish.c: re-render /stats, /health, /metrics; READY=1 and STATUS=. */
+void sup_publish(struct supervisor *sup);
+
+/* lifecycle.c */
+void sup_start_proc(struct sup_proc *p);
+/* Reap every exited child; 1 if a service was among them. */
+int sup_reap(struct supervisor *sup);
+/* Begin (or, on a second signal, hurry) the stop sequence. */
+void sup_stop(struct supervisor *sup, int signo);
+/* Stop progress: a loop timer callback, also called on SIGCHLD. */
+void sup_stop_check(struct loop *loop, void *arg);
+
+#endif /* SUP_SUPERVISOR_H */

@@ -1,0 +1,36 @@
+"""Fixtures: a running EPSIP per test, cleaned up whatever happens."""
+import pytest
+
+from edge import Edge
+
+
+@pytest.fixture
+def make_edge(request):
+    edges = []
+
+    def make(*args, **kw):
+        e = Edge(*args, **kw)
+        edges.append(e)
+        return e.start()
+
+    yield make
+    failed = request.node.rep_call.failed if hasattr(
+        request.node, "rep_call") else False
+    for e in edges:
+        leftover = e.stop()
+        if failed:
+            print("---- epsip log (%s) ----\n%s" % (e.tmp, e.logs()[-6000:]))
+        e.cleanup()
+        assert not leftover, "processes left behind: %s" % leftover
+
+
+@pytest.fixture
+def edge(make_edge):
+    return make_edge()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)

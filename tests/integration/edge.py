@@ -1,0 +1,170 @@
+"""Start and stop a real EPSIP (epsipd and its services) for a test."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("EPSIP_BIN", os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin"))
+
+
+def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    """A port free for both TCP and UDP on host."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind((host, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+class Edge:
+    def __init__(self, *args, host="127.0.0.1"):
+        self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.port = free_port(host=host)
+        self.stats_port = free_port()
+        self.host = host
+        self.sip_addr = (host, self.port)
+        self.args = list(args)
+        self.log_path = os.path.join(self.tmp, "epsip.log")
+        self.proc = None
+
+    def start(self):
+        cmd = [os.path.join(BIN, "epsipd"),
+               "--run-dir", self.run_dir, "--state-dir", self.state_dir,
+               "--listen", "%s:%d" % (self.host, self.port),
+               "--stats", "127.0.0.1:%d" % self.stats_port,
+               "--log-level", "debug"] + self.args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        wait_for(self.healthy, timeout=15, what="GET /health 200")
+        return self
+
+    def http(self, path):
+        url = "http://127.0.0.1:%d%s" % (self.stats_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None, b""
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("epsipd exited %s:\n%s" % (
+                self.proc.returncode, self.logs()[-3000:]))
+        return self.http("/health")[0] == 200
+
+    def stats(self):
+        status, body = self.http("/stats")
+        assert status == 200, status
+        return json.loads(body)
+
+    def counter(self, name, service=None):
+        s = self.stats()
+        if service is None:
+            return s.get("totals", {}).get(name, 0)
+        return s["services"][service].get("counters", {}).get(name, 0)
+
+    def wait_counter(self, name, at_least, service=None, timeout=5):
+        return wait_for(lambda: self.counter(name, service) >= at_least,
+                        timeout=timeout, what="%s >= %s" % (name, at_least))
+
+    def service_pid(self, name):
+        return self.stats()["services"][name]["pid"]
+
+    def children(self):
+        return self.stats()["services"]["flow-manager"].get("children", {})
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def pids(self):
+        """Every process of this edge: epsipd and its descendants."""
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            try:
+                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                    todo += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+        return out
+
+    def stop(self, timeout=5.0):
+        """SIGTERM epsipd; everything it started must be gone in 5 s."""
+        if self.proc is None:
+            return
+        pids = self.pids()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.wait()
+                raise AssertionError("epsipd did not stop within 5 s")
+        deadline = time.monotonic() + 2
+        alive = pids[1:]
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in alive if os.path.exists("/proc/%d" % p)
+                     and not _is_zombie(p)]
+            time.sleep(0.05)
+        for pid in alive:
+            os.kill(pid, signal.SIGKILL)
+        self.log.close()
+        self.proc = None
+        return alive
+
+    def kill_hard(self):
+        """SIGKILL every process at once: a crash, nobody says goodbye."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self.log.close()
+        self.proc = None
+
+    def cleanup(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True

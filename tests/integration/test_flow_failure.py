@@ -1,0 +1,89 @@
+"""Call flow (c): the flow dies, the edge answers 430, the caller gets 480,
+the phone re-registers on a new flow (EP-11, EP-20, RG-24, RG-27, RG-28,
+FT-08)."""
+import os
+import signal
+import socket
+import struct
+
+from edge import wait_for
+from sip import Phone, token_fields, uri_of, uri_user
+
+
+def invite_status(caller, callee_aor, timeout=3):
+    caller.request("INVITE", callee_aor)
+    resp = caller.recv(timeout, want=lambda m: m.status is not None and
+                       m.status >= 200 and m.cseq_method == "INVITE")
+    return resp.status if resp else None
+
+
+def test_closed_tcp_flow_gets_430_at_edge_and_480_for_caller(edge):
+    bob = Phone(edge, "tcp", user="bob")
+    assert bob.register().status == 200
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    bob.close()
+    edge.wait_counter("flows.closed.reset", 1)
+    # RG-27: the registrar dropped the binding when the flow died, so the
+    # caller is told at once; RG-28: never 430 to an endpoint.
+    assert invite_status(alice, "sip:bob@example.com") == 480
+    # Re-registration on a new connection gets a new token and works.
+    bob2 = Phone(edge, "tcp", user="bob", instance=bob.instance)
+    assert bob2.register().status == 200
+    alice.request("MESSAGE", "sip:bob@example.com", body="back")
+    assert bob2.recv(want=lambda m: m.method == "MESSAGE") is not None
+
+
+def test_killed_owner_child_costs_only_its_own_flows(make_edge):
+    edge = make_edge("--flows-per-child", "1")
+    bob = Phone(edge, "tcp", user="bob")
+    resp = bob.register()
+    child = token_fields(uri_user(uri_of(resp.get("path"))))["child"]
+    carol = Phone(edge, "tcp", user="carol")
+    assert carol.register().status == 200
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    kids = wait_for(lambda: edge.children().get("fm1-c%d" % child),
+                    what="child stats")
+    os.kill(kids["pid"], signal.SIGKILL)                           # EP-20
+    edge.wait_counter("flows.closed.child_exit", 1)
+    # Bob's flow is gone: the edge said 430, the caller hears 480.
+    assert invite_status(alice, "sip:bob@example.com") == 480
+    wait_for(lambda: edge.counter("replies.430") + edge.counter(
+        "bindings.dropped.flow_closed") >= 1, what="430 or binding drop")
+    # Carol, in another child, is untouched.
+    alice.request("MESSAGE", "sip:carol@example.com", body="still here")
+    assert carol.recv(want=lambda m: m.method == "MESSAGE") is not None
+
+
+def test_crashed_flow_manager_leaves_stale_bindings_that_get_430(edge):
+    # A flow-manager killed outright cannot tell the registrar its flows
+    # died; the binding outlives the flow, and the edge's 430 makes the
+    # registrar drop it and tell the caller 480 (EP-11, RG-24, RG-28).
+    bob = Phone(edge, "udp", user="bob")
+    assert bob.register().status == 200
+    old = edge.service_pid("flow-manager")
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: edge.stats()["services"]["flow-manager"].get("pid")
+             not in (None, old) and edge.healthy(), what="restart")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    assert invite_status(alice, "sip:bob@example.com") == 480
+    edge.wait_counter("replies.430", 1)
+
+
+def test_old_token_after_full_restart_gets_430_not_403(make_edge):
+    # FT-08: the key is kept across restarts, so a token from before is
+    # still genuine: its flow is gone (430), it is not forged (403).
+    edge = make_edge()
+    bob = Phone(edge, "tcp", user="bob")
+    token = uri_user(uri_of(bob.register().get("path")))
+    edge.stop()
+    edge.start()
+    alice = Phone(edge, "udp", user="alice")
+    alice.request("MESSAGE", "sip:bob@127.0.0.1", routes=[
+        "<sip:%s@127.0.0.1:%d;lr>" % (token, edge.port)])
+    resp = alice.recv(want=lambda m: m.status is not None)
+    assert resp is not None and resp.status == 430

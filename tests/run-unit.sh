@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run cmocka unit test binaries; print one "N passed, N failed" line.
+# usage: run-unit.sh release|asan|valgrind BIN...
+set -u
+variant=$1; shift
+passed=0; failed=0; failed_bins=()
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+for bin in "$@"; do
+	name=$(basename "$bin")
+	log=$(mktemp)
+	if [ "$variant" = valgrind ]; then
+		valgrind -q --error-exitcode=99 --leak-check=full \
+		    --errors-for-leak-kinds=definite "$bin" >"$log" 2>&1
+	else
+		"$bin" >"$log" 2>&1
+	fi
+	rc=$?
+	# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)..."
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	p=${p:-0}; f=${f:-0}
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+	passed=$((passed + p)); failed=$((failed + f))
+	if [ $rc -ne 0 ]; then
+		failed_bins+=("$name"); echo "--- $variant $name failed (exit $rc):"
+		tail -40 "$log"
+	else
+		echo "ok   $variant $name ($p tests)"
+	fi
+	rm -f "$log"
+done
+echo "unit-$variant: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,181 @@
+/*
+ * ipc_envelope_test.c -- the versioned envelope between EPSIP processes
+ * round-trips field by field, and garbled input is refused (ER-10).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "epsip/config.h"
+#include "epsip/ipc.h"
+
+static void
+make_msg(struct epsip_msg *m, const char *payload)
+{
+	epsip_msg_init(m, EPSIP_MSG_SIP_FROM_FLOW);
+	m->flags = EPSIP_MSG_F_CLOSE_AFTER_SEND;
+	m->arg = 430;
+	m->flow.instance = 3;
+	m->flow.child = 70000;
+	m->flow.slot = 4095;
+	m->flow.generation = 0xdeadbeef;
+	m->transport = EPSIP_TRANSPORT_TCP;
+	config_parse_addr("192.0.2.1:5060", 0, &m->local);
+	config_parse_addr("[2001:db8::7]:40000", 0, &m->remote);
+	m->payload = (const uint8_t *)payload;
+	m->payload_len = strlen(payload);
+}
+
+static void
+test_envelope_round_trips_every_field(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[512];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "OPTIONS sip:a@b SIP/2.0\r\n\r\n");
+	assert_int_equal(epsip_msg_encode(&in, buf, sizeof(buf), &len),
+	    EPSIP_MSG_OK);
+	assert_int_equal(len, EPSIP_MSG_HEADER_SIZE + in.payload_len);
+	assert_int_equal(epsip_msg_decode(buf, len, &out), EPSIP_MSG_OK);
+	assert_int_equal(out.type, EPSIP_MSG_SIP_FROM_FLOW);
+	assert_int_equal(out.flags, EPSIP_MSG_F_CLOSE_AFTER_SEND);
+	assert_int_equal(out.arg, 430);
+	assert_true(epsip_flow_id_equal(&in.flow, &out.flow));
+	assert_int_equal(out.transport, EPSIP_TRANSPORT_TCP);
+	assert_true(epsip_addr_equal(&in.local, &out.local));
+	assert_true(epsip_addr_equal(&in.remote, &out.remote));
+	assert_int_equal(out.payload_len, in.payload_len);
+	assert_memory_equal(out.payload, in.payload, in.payload_len);
+}
+
+static void
+test_envelope_from_another_version_is_refused(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "x");
+	epsip_msg_encode(&in, buf, sizeof(buf), &len);
+	buf[1] ^= 0x7f;
+	assert_int_equal(epsip_msg_decode(buf, len, &out), EPSIP_MSG_EVERSION);
+}
+
+static void
+test_envelope_with_unknown_type_is_refused(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "x");
+	epsip_msg_encode(&in, buf, sizeof(buf), &len);
+	buf[2] = 0x12;
+	assert_int_equal(epsip_msg_decode(buf, len, &out), EPSIP_MSG_ETYPE);
+}
+
+static void
+test_envelope_truncated_anywhere_is_refused(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "payload");
+	epsip_msg_encode(&in, buf, sizeof(buf), &len);
+	for (size_t cut = 0; cut < len; cut++) {
+		assert_int_not_equal(epsip_msg_decode(buf, cut, &out),
+		    EPSIP_MSG_OK);
+	}
+}
+
+static void
+test_envelope_with_trailing_bytes_is_refused(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "payload");
+	epsip_msg_encode(&in, buf, sizeof(buf), &len);
+	assert_int_equal(epsip_msg_decode(buf, len + 1, &out),
+	    EPSIP_MSG_ELENGTH);
+}
+
+static void
+test_envelope_with_bad_address_family_is_refused(void **state)
+{
+	struct epsip_msg in, out;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "p");
+	epsip_msg_encode(&in, buf, sizeof(buf), &len);
+	buf[25] = 99;	/* local family, after 25 bytes of fixed fields */
+	assert_int_equal(epsip_msg_decode(buf, len, &out), EPSIP_MSG_EFIELD);
+}
+
+static void
+test_envelope_encode_refuses_short_buffer(void **state)
+{
+	struct epsip_msg in;
+	uint8_t buf[EPSIP_MSG_HEADER_SIZE];
+	size_t len;
+
+	(void)state;
+	make_msg(&in, "too long for the buffer");
+	assert_int_equal(epsip_msg_encode(&in, buf, sizeof(buf), &len),
+	    EPSIP_MSG_ESPACE);
+}
+
+static void
+test_envelope_random_bytes_never_crash_the_decoder(void **state)
+{
+	uint8_t buf[EPSIP_MSG_HEADER_SIZE + 16];
+	struct epsip_msg out;
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		size_t len = (seed = seed * 1103515245u + 12345u) % sizeof(buf);
+
+		for (size_t j = 0; j < len; j++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[j] = (uint8_t)(seed >> 16);
+		}
+		if (len >= 2) {
+			buf[0] = 0;
+			buf[1] = EPSIP_MSG_VERSION;
+		}
+		(void)epsip_msg_decode(buf, len, &out);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_envelope_round_trips_every_field),
+		cmocka_unit_test(test_envelope_from_another_version_is_refused),
+		cmocka_unit_test(test_envelope_with_unknown_type_is_refused),
+		cmocka_unit_test(test_envelope_truncated_anywhere_is_refused),
+		cmocka_unit_test(test_envelope_with_trailing_bytes_is_refused),
+		cmocka_unit_test(
+		    test_envelope_with_bad_address_family_is_refused),
+		cmocka_unit_test(test_envelope_encode_refuses_short_buffer),
+		cmocka_unit_test(
+		    test_envelope_random_bytes_never_crash_the_decoder),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,675 @@
+/*
+ * registrar_proxy_test.c -- the bridge's home proxy (RFC 5626 §7, RFC 3261
+ * §16/§17): target selection (RG-23), Route = Path (RG-26), failover on
+ * 430 and 408 (RG-24), no second flow after a real answer (RG-25), 480
+ * instead of 430 (RG-28), CANCEL, ACK and retransmissions.  Everything
+ * the proxy sends is captured and parsed back.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "epsip/config.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "../../services/registrar-bridge/home_proxy.h"
+#include "../../services/registrar-bridge/location.h"
+#include "../../services/registrar-bridge/transaction.h"
+
+#define NOW		1700000000
+#define AOR		"sip:bob@example.com"
+#define INST_A		"urn:uuid:00000000-0000-0000-0000-00000000000a"
+#define INST_B		"urn:uuid:00000000-0000-0000-0000-00000000000b"
+#define MAX_SENT	64
+
+static struct epsip_config cfg;
+static struct location_db *db;
+static struct rb_txn *txn;
+static struct home_proxy *hp;
+static struct rb_out out;
+static char *sent[MAX_SENT];
+static size_t nsent;
+static uint64_t clock_ms;
+
+static int
+capture(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	assert_true(nsent < MAX_SENT);
+	sent[nsent] = malloc(len + 1);
+	memcpy(sent[nsent], buf, len);
+	sent[nsent][len] = '\0';
+	nsent++;
+	return (0);
+}
+
+static void
+sent_clear(void)
+{
+	while (nsent > 0) {
+		free(sent[--nsent]);
+	}
+}
+
+static int
+setup(void **state)
+{
+	struct rb_timers timers;
+	char err[256];
+
+	(void)state;
+	sip_library_init();
+	stats_reset();
+	config_defaults(&cfg);
+	cfg.domain_count = 1;
+	snprintf(cfg.domain[0], sizeof(cfg.domain[0]), "example.com");
+	assert_int_equal(location_open(&db, ":memory:", err, sizeof(err)), 0);
+	out.send = capture;
+	out.arg = NULL;
+	rb_timers_default(&timers);
+	assert_non_null(txn = rb_txn_new(&out, &timers));
+	assert_non_null(hp = home_proxy_new(&cfg, db, txn, &out));
+	clock_ms = 1000;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	home_proxy_free(hp);
+	rb_txn_free(txn);
+	location_close(db);
+	sent_clear();
+	return (0);
+}
+
+/* A binding as the registrar would store it, through `token`'s flow. */
+static void
+add_binding(const char *instance, uint32_t reg_id, const char *contact,
+    const char *token, int q1000, int64_t updated)
+{
+	struct location_binding b;
+	char path[128];
+	char *paths[1];
+
+	snprintf(path, sizeof(path), "<sip:%s@edge.example.net:5060;lr;ob>",
+	    token);
+	paths[0] = path;
+	memset(&b, 0, sizeof(b));
+	b.aor = AOR;
+	b.instance = (char *)(uintptr_t)instance;
+	b.reg_id = reg_id;
+	b.contact_uri = (char *)(uintptr_t)contact;
+	b.contact_value = (char *)(uintptr_t)contact;
+	b.path = paths;
+	b.path_count = 1;
+	b.call_id = "reg";
+	b.cseq = 1;
+	b.expires_at = NOW + 3600;
+	b.q1000 = q1000;
+	b.updated_at = updated;
+	b.flow_token = (char *)(uintptr_t)token;
+	assert_int_equal(location_store(db, &b), 0);
+}
+
+static osip_message_t *
+parse(const char *text)
+{
+	osip_message_t *msg;
+
+	assert_int_equal(sip_parse(text, strlen(text), &msg), 0);
+	return (msg);
+}
+
+/* A request from the caller (alice), as the router hands it over. */
+static osip_message_t *
+caller_request(const char *method, const char *branch, const char *extra)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+	    "%s sip:bob@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bK%s\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKalice%s"
+	    ";received=192.0.2.9;rport=5060\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: call-1\r\n"
+	    "CSeq: 1 %s\r\n"
+	    "Max-Forwards: 70\r\n"
+	    "Contact: <sip:alice@192.0.2.9>\r\n"
+	    "%s"
+	    "Content-Length: 0\r\n\r\n", method, branch, branch, method,
+	    extra != NULL ? extra : "");
+	return (parse(buf));
+}
+
+static void
+send_invite(void)
+{
+	home_proxy_request(hp, caller_request("INVITE", "inv1", NULL), NOW,
+	    clock_ms);
+}
+
+/* The i-th captured message, parsed (caller frees). */
+static osip_message_t *
+sent_msg(size_t i)
+{
+	assert_true(i < nsent);
+	return (parse(sent[i]));
+}
+
+/* The last captured request of `method`, or fail. */
+static osip_message_t *
+last_request(const char *method)
+{
+	size_t i;
+
+	for (i = nsent; i > 0; i--) {
+		osip_message_t *m = sent_msg(i - 1);
+
+		if (MSG_IS_REQUEST(m) && strcmp(m->sip_method, method) == 0) {
+			return (m);
+		}
+		osip_message_free(m);
+	}
+	fail_msg("no %s sent", method);
+	return (NULL);
+}
+
+static size_t
+count_requests(const char *method)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < nsent; i++) {
+		osip_message_t *m = sent_msg(i);
+
+		if (MSG_IS_REQUEST(m) && strcmp(m->sip_method, method) == 0) {
+			n++;
+		}
+		osip_message_free(m);
+	}
+	return (n);
+}
+
+/* The last captured response, or fail. */
+static osip_message_t *
+last_response(void)
+{
+	size_t i;
+
+	for (i = nsent; i > 0; i--) {
+		osip_message_t *m = sent_msg(i - 1);
+
+		if (MSG_IS_RESPONSE(m)) {
+			return (m);
+		}
+		osip_message_free(m);
+	}
+	fail_msg("no response sent");
+	return (NULL);
+}
+
+static char *
+ruri(const osip_message_t *m)
+{
+	char *s;
+
+	assert_int_equal(osip_uri_to_str(m->req_uri, &s), 0);
+	return (s);
+}
+
+/* The user part (token) of the i-th Route, or NULL. */
+static const char *
+route_user(const osip_message_t *m, int i)
+{
+	osip_route_t *r = osip_list_get(&m->routes, i);
+
+	return (r != NULL ? r->url->username : NULL);
+}
+
+/* The phone's answer to a branch request, back through the router. */
+static void
+answer(const osip_message_t *branch_req, int status)
+{
+	osip_message_t *resp;
+
+	assert_int_equal(sip_reply_create(branch_req, status,
+	    sip_reason_phrase(status), &resp), 0);
+	home_proxy_response(hp, resp, NOW, clock_ms);
+}
+
+/* Run the timers up to clock_ms + ms in 100 ms ticks. */
+static void
+advance(uint64_t ms)
+{
+	uint64_t end = clock_ms + ms;
+
+	while (clock_ms < end) {
+		clock_ms += RB_TXN_TICK_MS;
+		home_proxy_tick(hp, NOW, clock_ms);
+	}
+}
+
+/* RG-26, RG-23: lowest reg-id first, R-URI = Contact, Route = Path. */
+static void
+test_invite_goes_to_lowest_reg_id_with_path_as_route(void **state)
+{
+	osip_message_t *m;
+	osip_via_t *via;
+	char *s;
+
+	(void)state;
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW - 10);
+	send_invite();
+	/* 100 Trying to the caller (§16.2), one INVITE out (RG-23). */
+	m = sent_msg(0);
+	assert_int_equal(m->status_code, 100);
+	osip_message_free(m);
+	assert_int_equal(count_requests("INVITE"), 1);
+	m = last_request("INVITE");
+	s = ruri(m);
+	assert_string_equal(s, "sip:bob@192.0.2.2:1;transport=tcp");
+	osip_free(s);
+	assert_int_equal(osip_list_size(&m->routes), 1);
+	assert_string_equal(route_user(m, 0), "T1");
+	/* Our Via on top, then the router's and the caller's. */
+	assert_int_equal(osip_list_size(&m->vias), 3);
+	via = osip_list_get(&m->vias, 0);
+	assert_string_equal(via->host, "registrar.invalid");
+	assert_non_null(strstr(sip_generic_param(&via->via_params, "branch"),
+	    "z9hG4bK"));
+	assert_string_equal(sip_header_value(m, "Max-Forwards", 0), "69");
+	osip_message_free(m);
+	assert_int_equal(stats_get("proxy.branches"), 1);
+}
+
+/* RG-24: 430 -> delete that binding, try the instance's next reg-id. */
+static void
+test_430_fails_over_to_next_reg_id_and_drops_binding(void **state)
+{
+	osip_message_t *inv, *ack;
+	struct location_list list;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	send_invite();
+	inv = last_request("INVITE");
+	sent_clear();
+	answer(inv, 430);
+	/* §17.1.1.3: the 430 is ACKed on its own branch. */
+	ack = last_request("ACK");
+	assert_string_equal(rb_top_branch(ack), rb_top_branch(inv));
+	assert_string_equal(route_user(ack, 0), "T1");
+	osip_message_free(ack);
+	osip_message_free(inv);
+	inv = last_request("INVITE");
+	assert_string_equal(route_user(inv, 0), "T2");
+	osip_message_free(inv);
+	assert_int_equal(stats_get("proxy.failover.430"), 1);
+	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
+	assert_int_equal(list.count, 1);
+	assert_int_equal(list.v[0].reg_id, 2);
+	location_list_clear(&list);
+}
+
+/* RG-28: every flow gone -> the caller gets 480, never 430. */
+static void
+test_480_when_all_flows_failed(void **state)
+{
+	osip_message_t *inv, *resp;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	send_invite();
+	inv = last_request("INVITE");
+	answer(inv, 430);
+	osip_message_free(inv);
+	inv = last_request("INVITE");
+	answer(inv, 430);
+	osip_message_free(inv);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 480);
+	/* Routed back by the router's Via, which is on top again. */
+	assert_int_equal(osip_list_size(&resp->vias), 2);
+	osip_message_free(resp);
+	assert_int_equal(stats_get("replies.430"), 0);
+	assert_int_equal(stats_get("replies.480"), 1);
+	assert_int_equal(stats_get("registrations.active"), 0);
+}
+
+/* RG-25: 486 from an instance -> not its other flow; next instance. */
+static void
+test_486_stops_that_instance(void **state)
+{
+	osip_message_t *inv, *resp;
+	char *s;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	add_binding("", 0, "sip:bob@192.0.2.3;transport=tcp", "T3", 500,
+	    NOW);
+	send_invite();
+	inv = last_request("INVITE");
+	assert_string_equal(route_user(inv, 0), "T1");
+	answer(inv, 486);
+	osip_message_free(inv);
+	inv = last_request("INVITE");
+	s = ruri(inv);
+	assert_string_equal(s, "sip:bob@192.0.2.3;transport=tcp");
+	osip_free(s);
+	answer(inv, 480);
+	osip_message_free(inv);
+	assert_int_equal(count_requests("INVITE"), 2);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 486);	/* first 4xx wins */
+	osip_message_free(resp);
+}
+
+/* RG-23: instances in q order, then most recent; one at a time. */
+static void
+test_targets_are_ordered_by_q_then_recency(void **state)
+{
+	struct location_list list;
+	struct home_proxy_plan plan;
+
+	(void)state;
+	add_binding(INST_A, 2, "sip:a2@h", "TA2", 500, NOW - 5);
+	add_binding(INST_A, 1, "sip:a1@h", "TA1", 500, NOW - 50);
+	add_binding(INST_B, 1, "sip:b1@h", "TB1", 900, NOW - 100);
+	add_binding("", 0, "sip:p@h", "TP", 500, NOW);
+	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
+	assert_int_equal(home_proxy_plan(&list, &plan), 0);
+	assert_int_equal(plan.count, 3);
+	assert_string_equal(plan.targets[0].bindings[0].contact_uri,
+	    "sip:b1@h");
+	assert_string_equal(plan.targets[1].bindings[0].contact_uri,
+	    "sip:p@h");
+	assert_int_equal(plan.targets[2].count, 2);
+	assert_int_equal(plan.targets[2].bindings[0].reg_id, 1);
+	assert_int_equal(plan.targets[2].bindings[1].reg_id, 2);
+	home_proxy_plan_clear(&plan);
+}
+
+/* §16.7: 2xx goes to the caller with the caller's Vias, forking stops. */
+static void
+test_2xx_is_forwarded_and_forking_stops(void **state)
+{
+	osip_message_t *inv, *resp;
+	osip_via_t *via;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_B, 1, "sip:bob@192.0.2.4;transport=tcp", "T4",
+	    1000, NOW);
+	send_invite();
+	inv = last_request("INVITE");
+	answer(inv, 180);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 180);
+	osip_message_free(resp);
+	answer(inv, 200);
+	osip_message_free(inv);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 200);
+	via = osip_list_get(&resp->vias, 0);
+	assert_string_equal(via->host, "edge.example.net");
+	osip_message_free(resp);
+	assert_int_equal(count_requests("INVITE"), 1);
+	assert_int_equal(count_requests("ACK"), 0);	/* 2xx ACK: e2e */
+}
+
+/* B fires: as a 408 from that flow; the next reg-id gets the INVITE. */
+static void
+test_timeout_counts_as_408_and_fails_over(void **state)
+{
+	osip_message_t *inv, *resp;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	send_invite();
+	advance(32000);
+	assert_int_equal(count_requests("INVITE"), 2);
+	inv = last_request("INVITE");
+	assert_string_equal(route_user(inv, 0), "T2");
+	osip_message_free(inv);
+	advance(32000);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 408);
+	osip_message_free(resp);
+	assert_int_equal(stats_get("proxy.timeouts"), 2);
+	/* A timeout deletes nothing. */
+	assert_int_equal(location_count(db, NOW), 2);
+	/* Everything is freed once lingering is over. */
+	advance(40000);
+	assert_int_equal(rb_txn_count(txn), 0);
+}
+
+/* §16.10, §9.1: 200 to CANCEL, CANCEL after the provisional, 487. */
+static void
+test_cancel_is_answered_and_sent_to_the_branch(void **state)
+{
+	osip_message_t *inv, *cancel, *resp, *m;
+	char *a, *b;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:2;transport=tcp", "T2",
+	    1000, NOW);
+	send_invite();
+	inv = last_request("INVITE");
+	sent_clear();
+	home_proxy_request(hp, caller_request("CANCEL", "inv1", NULL), NOW,
+	    clock_ms);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 200);
+	assert_string_equal(resp->cseq->method, "CANCEL");
+	osip_message_free(resp);
+	/* No provisional yet: the CANCEL waits (§9.1). */
+	assert_int_equal(count_requests("CANCEL"), 0);
+	answer(inv, 180);
+	cancel = last_request("CANCEL");
+	assert_string_equal(rb_top_branch(cancel), rb_top_branch(inv));
+	a = ruri(cancel);
+	b = ruri(inv);
+	assert_string_equal(a, b);
+	osip_free(a);
+	osip_free(b);
+	assert_string_equal(route_user(cancel, 0), "T1");
+	assert_int_equal(osip_list_size(&cancel->vias), 1);
+	osip_message_free(cancel);
+	answer(inv, 487);
+	osip_message_free(inv);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 487);
+	osip_message_free(resp);
+	/* No other flow after a CANCEL. */
+	assert_int_equal(count_requests("INVITE"), 0);
+	m = last_request("ACK");
+	osip_message_free(m);
+}
+
+/* §17.2.1: a retransmitted INVITE gets the last provisional again. */
+static void
+test_invite_retransmission_is_absorbed(void **state)
+{
+	osip_message_t *resp;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	send_invite();
+	sent_clear();
+	send_invite();
+	assert_int_equal(nsent, 1);
+	resp = sent_msg(0);
+	assert_int_equal(resp->status_code, 100);
+	osip_message_free(resp);
+	assert_int_equal(stats_get("proxy.branches"), 1);
+}
+
+/* §17.1.1.2: Timer A towards a UDP contact, until a provisional. */
+static void
+test_udp_contact_gets_invite_retransmissions(void **state)
+{
+	osip_message_t *inv;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:5060", "T1", 1000, NOW);
+	send_invite();
+	assert_int_equal(count_requests("INVITE"), 1);
+	advance(500);
+	assert_int_equal(count_requests("INVITE"), 2);
+	advance(1000);
+	assert_int_equal(count_requests("INVITE"), 3);
+	inv = last_request("INVITE");
+	answer(inv, 180);
+	osip_message_free(inv);
+	advance(4000);
+	assert_int_equal(count_requests("INVITE"), 3);
+}
+
+/* Local answers: no bindings 480, foreign domain 404, hops 483. */
+static void
+test_local_answers(void **state)
+{
+	osip_message_t *req, *resp;
+
+	(void)state;
+	send_invite();
+	resp = last_response();
+	assert_int_equal(resp->status_code, 480);
+	osip_message_free(resp);
+
+	req = parse("OPTIONS sip:bob@example.org SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKo1\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.org>\r\n"
+	    "Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+	home_proxy_request(hp, req, NOW, clock_ms);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 404);
+	osip_message_free(resp);
+
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	req = parse("MESSAGE sip:bob@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKm1\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>\r\nMax-Forwards: 0\r\n"
+	    "Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+	home_proxy_request(hp, req, NOW, clock_ms);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 483);
+	osip_message_free(resp);
+}
+
+/* A response nobody waits for is dropped. */
+static void
+test_unmatched_response_is_dropped(void **state)
+{
+	osip_message_t *resp;
+
+	(void)state;
+	resp = parse("SIP/2.0 200 OK\r\n"
+	    "Via: SIP/2.0/TCP registrar.invalid;branch=z9hG4bKnobody\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>;tag=b1\r\n"
+	    "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+	home_proxy_response(hp, resp, NOW, clock_ms);
+	assert_int_equal(nsent, 0);
+	assert_int_equal(stats_get("proxy.responses.unmatched"), 1);
+}
+
+/* Non-INVITE: forwarded, final answer relayed, no 100, no ACK. */
+static void
+test_message_is_forwarded_and_answered(void **state)
+{
+	osip_message_t *req, *resp;
+
+	(void)state;
+	add_binding("", 0, "sip:bob@192.0.2.3;transport=tcp", "T3", 1000,
+	    NOW);
+	home_proxy_request(hp, caller_request("MESSAGE", "msg1", NULL), NOW,
+	    clock_ms);
+	assert_int_equal(nsent, 1);
+	req = last_request("MESSAGE");
+	assert_string_equal(route_user(req, 0), "T3");
+	answer(req, 200);
+	osip_message_free(req);
+	resp = last_response();
+	assert_int_equal(resp->status_code, 200);
+	assert_string_equal(resp->cseq->method, "MESSAGE");
+	osip_message_free(resp);
+	assert_int_equal(count_requests("ACK"), 0);
+}
+
+/* In-dialog request for a registered Contact follows its Path. */
+static void
+test_in_dialog_request_follows_contact_binding(void **state)
+{
+	osip_message_t *req;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	req = parse("BYE sip:bob@192.0.2.2:1;transport=tcp SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKbye1\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>;tag=b1\r\n"
+	    "Call-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
+	home_proxy_request(hp, req, NOW, clock_ms);
+	req = last_request("BYE");
+	assert_string_equal(route_user(req, 0), "T1");
+	osip_message_free(req);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_invite_goes_to_lowest_reg_id_with_path_as_route),
+		T(test_430_fails_over_to_next_reg_id_and_drops_binding),
+		T(test_480_when_all_flows_failed),
+		T(test_486_stops_that_instance),
+		T(test_targets_are_ordered_by_q_then_recency),
+		T(test_2xx_is_forwarded_and_forking_stops),
+		T(test_timeout_counts_as_408_and_fails_over),
+		T(test_cancel_is_answered_and_sent_to_the_branch),
+		T(test_invite_retransmission_is_absorbed),
+		T(test_udp_contact_gets_invite_retransmissions),
+		T(test_local_answers),
+		T(test_unmatched_response_is_dropped),
+		T(test_message_is_forwarded_and_answered),
+		T(test_in_dialog_request_follows_contact_binding),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,476 @@
+/*
+ * supervisor_stats_test.c -- what GET /stats and GET /metrics show
+ * (services/supervisor/report.c, aggregate.c).
+ *
+ * Reports are fed as the JSON documents services send; the view is
+ * rendered and checked field by field.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../services/supervisor/aggregate.h"
+
+#define PID_BRIDGE	100
+#define PID_ROUTER	200
+#define PID_FM		300
+
+struct fixture {
+	struct sup_proc procs[SUP_NPROCS];
+	struct sup_reports reports;
+	struct sup_view view;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f;
+
+	f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	sup_procs_init(f->procs, NULL);
+	f->procs[0].pid = PID_BRIDGE;
+	f->procs[1].pid = PID_ROUTER;
+	f->procs[2].pid = PID_FM;
+	sup_reports_init(&f->reports);
+	f->view.version = "9.9.9";
+	f->view.started_ms = 1000;
+	f->view.now_ms = 11000;
+	f->view.procs = f->procs;
+	f->view.nprocs = SUP_NPROCS;
+	f->view.reports = &f->reports;
+	*state = f;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	sup_reports_clear(&f->reports);
+	free(f);
+	return (0);
+}
+
+static void
+feed(struct fixture *f, enum sup_report_kind kind, uint64_t now,
+    const char *json)
+{
+	char err[160];
+
+	if (sup_reports_update(&f->reports, kind, json, strlen(json), now,
+	    err, sizeof(err)) == NULL) {
+		fail_msg("report refused: %s\n%s", err, json);
+	}
+}
+
+static json_t *
+render(struct fixture *f)
+{
+	json_t *stats;
+
+	stats = sup_render_stats(&f->view);
+	assert_non_null(stats);
+	return (stats);
+}
+
+static json_int_t
+get_int(json_t *doc, const char *path)
+{
+	char buf[256], *key, *save = NULL;
+	json_t *v = doc;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (key = strtok_r(buf, "/", &save); key != NULL;
+	    key = strtok_r(NULL, "/", &save)) {
+		v = json_object_get(v, key);
+		if (v == NULL) {
+			fail_msg("no %s in the document (at %s)", path, key);
+		}
+	}
+	if (!json_is_integer(v)) {
+		fail_msg("%s is not an integer", path);
+	}
+	return (json_integer_value(v));
+}
+
+static void
+feed_full_set(struct fixture *f)
+{
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"registrar-bridge\",\"instance\":"
+	    "\"registrar-bridge\",\"pid\":100,\"counters\":"
+	    "{\"sip.in\":5,\"bindings\":2}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"sip-router\",\"instance\":\"sip-router\","
+	    "\"pid\":200,\"rss_kib\":2700,\"counters\":{\"sip.in\":7}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"flow-manager\","
+	    "\"pid\":300,\"children\":2,\"counters\":"
+	    "{\"flows.opened\":1}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c1\","
+	    "\"pid\":301,\"flows\":3,\"rss_kib\":2800,\"private_kib\":190,"
+	    "\"counters\":{\"flows.opened\":10,\"sip.in\":100}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c2\","
+	    "\"pid\":302,\"flows\":4,\"rss_kib\":2900,\"private_kib\":200,"
+	    "\"counters\":{\"flows.opened\":20,\"sip.in\":1000}}");
+}
+
+static void
+test_stats_has_version_uptime_and_every_service(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats, *svc;
+
+	stats = render(f);
+	assert_string_equal(json_string_value(json_object_get(stats,
+	    "version")), "9.9.9");
+	assert_int_equal(get_int(stats, "uptime_s"), 10);
+	svc = json_object_get(stats, "services");
+	assert_int_equal(json_object_size(svc), 3);
+	assert_int_equal(get_int(stats, "services/sip-router/pid"),
+	    PID_ROUTER);
+	assert_true(json_is_true(json_object_get(json_object_get(svc,
+	    "sip-router"), "up")));
+	assert_int_equal(get_int(stats, "services/sip-router/restarts"), 0);
+	assert_true(json_is_object(json_object_get(json_object_get(svc,
+	    "sip-router"), "counters")));
+	/* The flow-manager always has a children object, even empty. */
+	assert_true(json_is_object(json_object_get(json_object_get(svc,
+	    "flow-manager"), "children")));
+	assert_null(json_object_get(json_object_get(svc, "sip-router"),
+	    "children"));
+	json_decref(stats);
+}
+
+static void
+test_stats_totals_sum_every_instance(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+
+	feed_full_set(f);
+	stats = render(f);
+	assert_int_equal(get_int(stats, "totals/sip.in"), 5 + 7 + 100 + 1000);
+	assert_int_equal(get_int(stats, "totals/flows.opened"), 1 + 10 + 20);
+	assert_int_equal(get_int(stats, "totals/bindings"), 2);
+	assert_int_equal(get_int(stats,
+	    "services/sip-router/counters/sip.in"), 7);
+	assert_int_equal(get_int(stats, "services/sip-router/rss_kib"), 2700);
+	json_decref(stats);
+}
+
+static void
+test_stats_children_are_listed_under_their_service(
+    void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats, *children;
+
+	feed_full_set(f);
+	stats = render(f);
+	children = json_object_get(json_object_get(json_object_get(stats,
+	    "services"), "flow-manager"), "children");
+	assert_true(json_is_object(children));
+	assert_int_equal(json_object_size(children), 2);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/pid"), 301);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/flows"), 3);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c2/private_kib"), 200);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c2/counters/sip.in"), 1000);
+	/* The parent's own counters are its own, not its children's. */
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/counters/flows.opened"), 1);
+	assert_null(json_object_get(children, "flow-manager"));
+	json_decref(stats);
+}
+
+static void
+test_stats_children_merge_parent_list_and_own_reports(
+    void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"flow-manager\","
+	    "\"pid\":300,\"children\":{\"fm1-c1\":{\"pid\":301,\"flows\":5},"
+	    "\"fm1-c9\":{\"pid\":309,\"flows\":1},\"junk\":3},"
+	    "\"counters\":{}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c1\","
+	    "\"pid\":301,\"flows\":3,\"rss_kib\":2800,"
+	    "\"counters\":{\"sip.in\":100}}");
+	stats = render(f);
+	/* Known to the parent only: still listed. */
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c9/flows"), 1);
+	/* Both: the child's own numbers win, the parent's fill the gaps. */
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/flows"), 3);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/rss_kib"), 2800);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/counters/sip.in"), 100);
+	assert_null(json_object_get(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "flow-manager"), "children"),
+	    "junk"));
+	json_decref(stats);
+}
+
+static void
+test_stats_expired_instances_are_dropped(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+	size_t dropped;
+
+	feed_full_set(f);
+	/* Only fm1-c2 keeps talking. */
+	feed(f, SUP_REPORT_STATS, 19000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c2\","
+	    "\"pid\":302,\"counters\":{\"sip.in\":1001}}");
+	dropped = sup_reports_expire(&f->reports, 20000, 10000, NULL);
+	assert_int_equal(dropped, 4);
+	f->view.now_ms = 20000;
+	stats = render(f);
+	assert_int_equal(get_int(stats, "totals/sip.in"), 1001);
+	assert_int_equal(json_object_size(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "flow-manager"), "children")),
+	    1);
+	assert_int_equal(json_object_size(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "sip-router"), "counters")),
+	    0);
+	json_decref(stats);
+}
+
+static int
+alive_except_301(pid_t pid)
+{
+	return (pid != 301);
+}
+
+static void
+test_stats_instances_whose_pid_is_gone_are_dropped(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+
+	feed_full_set(f);
+	assert_int_equal(sup_reports_expire(&f->reports, 10500, 10000,
+	    alive_except_301), 1);
+	assert_null(sup_reports_find(&f->reports, "fm1-c1"));
+	stats = render(f);
+	assert_int_equal(get_int(stats, "totals/flows.opened"), 1 + 20);
+	json_decref(stats);
+}
+
+static void
+test_stats_dead_incarnation_counters_are_not_shown(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+
+	feed_full_set(f);
+	/* The router died; its report stays until forgotten or expired. */
+	f->procs[1].pid = 0;
+	f->procs[1].restarts = 1;
+	stats = render(f);
+	assert_true(json_is_null(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "sip-router"), "pid")));
+	assert_true(json_is_false(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "sip-router"), "up")));
+	assert_int_equal(get_int(stats, "services/sip-router/restarts"), 1);
+	assert_int_equal(get_int(stats, "totals/sip.in"), 5 + 100 + 1000);
+	json_decref(stats);
+}
+
+static void
+test_reports_new_pid_replaces_the_old_incarnation(void **state)
+{
+	struct fixture *f = *state;
+	struct sup_report *r;
+
+	feed(f, SUP_REPORT_HELLO, 1000,
+	    "{\"service\":\"sip-router\",\"instance\":\"sip-router\","
+	    "\"pid\":200,\"version\":\"0.1.0\"}");
+	feed(f, SUP_REPORT_STATS, 2000,
+	    "{\"service\":\"sip-router\",\"pid\":200,"
+	    "\"counters\":{\"a\":1}}");
+	r = sup_reports_find(&f->reports, "sip-router");
+	assert_non_null(r);
+	assert_true(r->hello);
+	assert_non_null(r->stats);
+	feed(f, SUP_REPORT_STATS, 3000,
+	    "{\"service\":\"sip-router\",\"pid\":201,"
+	    "\"counters\":{\"a\":1}}");
+	r = sup_reports_find(&f->reports, "sip-router");
+	assert_int_equal(r->pid, 201);
+	assert_false(r->hello);
+	assert_int_equal(f->reports.count, 1);
+	assert_int_equal(sup_reports_forget(&f->reports, "sip-router", 200),
+	    0);
+	assert_int_equal(sup_reports_forget(&f->reports, "sip-router", 201),
+	    1);
+	assert_int_equal(f->reports.count, 0);
+}
+
+static void
+test_reports_refuse_malformed_documents(void **state)
+{
+	static const char *const bad[] = {
+		"not json",
+		"[1,2]",
+		"{\"service\":\"sip-router\"}",
+		"{\"service\":\"sip-router\",\"pid\":-4}",
+		"{\"service\":\"sip-router\",\"pid\":\"7\"}",
+		"{\"pid\":7}",
+		"{\"service\":\"\",\"pid\":7}",
+		"{\"service\":\"sip-router\",\"pid\":7,\"instance\":3}",
+		"{\"service\":\"sip-router\",\"pid\":7,\"counters\":[]}",
+		"{\"service\":\"sip-router\",\"pid\":7,\"counters\":"
+		    "{\"a\":\"x\"}}",
+		"{\"service\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxx\",\"pid\":7}",
+	};
+	struct fixture *f = *state;
+	char err[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (sup_reports_update(&f->reports, SUP_REPORT_STATS, bad[i],
+		    strlen(bad[i]), 1, err, sizeof(err)) != NULL) {
+			fail_msg("accepted %s", bad[i]);
+		}
+		assert_true(err[0] != '\0');
+	}
+	assert_int_equal(f->reports.count, 0);
+}
+
+static void
+test_reports_thousands_of_children_are_found_by_name(void **state)
+{
+	struct fixture *f = *state;
+	char json[160], name[32];
+	struct sup_report *r;
+	int i;
+
+	for (i = 1; i <= 5000; i++) {
+		snprintf(json, sizeof(json), "{\"service\":\"flow-manager\","
+		    "\"instance\":\"fm1-c%d\",\"pid\":%d}", i, 1000 + i);
+		feed(f, SUP_REPORT_HELLO, 1, json);
+	}
+	assert_int_equal(f->reports.count, 5000);
+	for (i = 1; i <= 5000; i += 499) {
+		snprintf(name, sizeof(name), "fm1-c%d", i);
+		r = sup_reports_find(&f->reports, name);
+		assert_non_null(r);
+		assert_int_equal(r->pid, 1000 + i);
+	}
+	assert_int_equal(sup_reports_expire(&f->reports, 10001, 10000, NULL),
+	    5000);
+	assert_null(f->reports.head);
+	assert_null(f->reports.tail);
+}
+
+static void
+test_metrics_are_prometheus_lines_with_service_and_instance(void **state)
+{
+	struct fixture *f = *state;
+	size_t len;
+	char *text;
+
+	feed_full_set(f);
+	f->procs[1].restarts = 3;
+	text = sup_render_metrics(&f->view, &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	if (strstr(text, "epsip_sip_in{service=\"flow-manager\","
+	    "instance=\"fm1-c2\"} 1000\n") == NULL ||
+	    strstr(text, "epsip_flows_opened{service=\"flow-manager\","
+	    "instance=\"flow-manager\"} 1\n") == NULL ||
+	    strstr(text, "epsip_rss_kib{service=\"sip-router\","
+	    "instance=\"sip-router\"} 2700\n") == NULL ||
+	    strstr(text, "epsip_restarts_total{service=\"sip-router\"} 3\n")
+	    == NULL ||
+	    strstr(text, "epsip_up{service=\"flow-manager\"} 1\n") == NULL ||
+	    strstr(text, "epsip_uptime_seconds 10\n") == NULL) {
+		fail_msg("metrics:\n%s", text);
+	}
+	/* One TYPE line per family, before its samples. */
+	assert_non_null(strstr(text, "# TYPE epsip_sip_in untyped\n"));
+	assert_null(strstr(strstr(text, "# TYPE epsip_sip_in untyped\n") + 1,
+	    "# TYPE epsip_sip_in untyped\n"));
+	assert_true(strstr(text, "# TYPE epsip_sip_in untyped\n") <
+	    strstr(text, "epsip_sip_in{"));
+	free(text);
+}
+
+static void
+test_metric_names_replace_dots_and_odd_characters(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(sup_metric_name("sip.in.INVITE", buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf, "epsip_sip_in_INVITE");
+	assert_int_equal(sup_metric_name("flows-closed/timeout", buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "epsip_flows_closed_timeout");
+	assert_int_equal(sup_metric_name("x", buf, 7), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_stats_has_version_uptime_and_every_service, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_totals_sum_every_instance, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_children_are_listed_under_their_service,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_children_merge_parent_list_and_own_reports,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_expired_instances_are_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_instances_whose_pid_is_gone_are_dropped, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_dead_incarnation_counters_are_not_shown, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reports_new_pid_replaces_the_old_incarnation, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reports_refuse_malformed_documents, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reports_thousands_of_children_are_found_by_name, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_metrics_are_prometheus_lines_with_service_and_instance,
+		    setup, teardown),
+		cmocka_unit_test(
+		    test_metric_names_replace_dots_and_odd_characters),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
