@@ -612,16 +612,45 @@ config_write(const struct epsip_config *cfg, FILE *out)
 	return (ferror(out) ? -1 : 0);
 }
 
+/* The default of one key as the file would spell it ("" for none). */
+static void
+config_default_text(const struct config_key *k, char *buf, size_t cap)
+{
+	struct epsip_config defaults;
+	char *text = NULL, *eq, *nl;
+	size_t len = 0;
+	FILE *f;
+
+	buf[0] = '\0';
+	config_defaults(&defaults);
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		return;
+	}
+	config_write_key(&defaults, k, f);
+	fclose(f);
+	if ((eq = strstr(text, " = ")) != NULL) {
+		if ((nl = strchr(eq, '\n')) != NULL) {
+			*nl = '\0';
+		}
+		snprintf(buf, cap, "%s", eq + 3);
+	}
+	free(text);
+}
+
 void
 config_usage(FILE *out, const char *progname)
 {
+	char def[CONFIG_PATH_MAX];
+
 	fprintf(out, "usage: %s [--config FILE] [-n] [--KEY VALUE ...]\n\n"
 	    "  --config FILE             key = value file ('#' comments)\n"
 	    "  -n                        check the configuration and exit\n"
 	    "  --help                    this text\n", progname);
 	for (size_t i = 0; i < NKEYS; i++) {
-		fprintf(out, "  --%-23s %s\n", config_keys[i].name,
-		    config_keys[i].help);
+		config_default_text(&config_keys[i], def, sizeof(def));
+		fprintf(out, "  --%-23s %s%s%s%s\n", config_keys[i].name,
+		    config_keys[i].help, def[0] ? " [" : "", def,
+		    def[0] ? "]" : "");
 	}
 }
 

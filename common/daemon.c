@@ -127,6 +127,8 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 		return (1);
 	}
 	daemon_hello(&d);
+	/* Report at once: a restarted service's counters show up at once. */
+	daemon_report(d.loop, &d);
 	loop_every(d.loop, 1000, daemon_report, &d);
 	log_info("started (%s)", d.instance_name);
 	rv = loop_run(d.loop);

@@ -125,6 +125,7 @@ home_proxy_plan(struct location_list *list, struct home_proxy_plan *plan)
 		v = realloc(t->bindings, (t->count + 1) * sizeof(*v));
 		if (v == NULL) {
 			home_proxy_plan_clear(plan);
+			location_list_clear(list);
 			return (-1);
 		}
 		t->bindings = v;

@@ -80,8 +80,10 @@ int location_list_aor(struct location_db *db, const char *aor, int64_t now,
 /* The most recent live binding whose Contact URI is `uri`: 1, 0, -1. */
 int location_find_contact(struct location_db *db, const char *uri,
     int64_t now, struct location_binding *out);
-/* Number of live bindings, or -1. */
+/* Number of live bindings, or -1 (a full count: not per request). */
 int64_t location_count(struct location_db *db, int64_t now);
+/* Rows in the store, expired ones not yet purged included; O(1). */
+int64_t location_rows(const struct location_db *db);
 
 void location_binding_clear(struct location_binding *b);
 void location_list_clear(struct location_list *list);

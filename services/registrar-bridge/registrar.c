@@ -214,7 +214,7 @@ parse_cseq(const osip_message_t *req, uint32_t *out)
 		return (-1);
 	}
 	v = registrar_parse_seconds(req->cseq->number);
-	if (v < 0 || v > 0xffffffffLL) {	/* RFC 3261 §8.1.1.5: < 2^31 */
+	if (v < 0 || v > 0xffffffffLL) {	/* §8.1.1.5: 32-bit unsigned */
 		return (-1);
 	}
 	*out = (uint32_t)v;
@@ -258,24 +258,44 @@ remove_all(struct location_db *db, struct reg_request *r, int *stale)
 	return (location_remove_aor(db, r->aor) < 0 ? -1 : 0);
 }
 
+/* Do two contacts of one request name the same binding? */
+static int
+same_key(const struct registrar_contact *a,
+    const struct registrar_contact *b)
+{
+	if (a->reg_id != b->reg_id) {
+		return (0);
+	}
+	if (a->reg_id > 0) {
+		return (strcmp(a->instance, b->instance) == 0);
+	}
+	return (strcmp(a->uri, b->uri) == 0);
+}
+
 /* Apply every contact inside the open transaction (RG-09, RG-11, RG-14). */
 static int
 apply_contacts(struct location_db *db, struct reg_request *r, int *stale)
 {
-	size_t i;
+	size_t i, j;
 
 	*stale = 0;
 	for (i = 0; i < r->ncontact; i++) {
 		struct registrar_contact *c = &r->contact[i];
 		struct location_binding old, b;
-		int found;
+		int found, repeated = 0;
 
+		/* A key repeated in one request: the last one wins. */
+		for (j = 0; j < i; j++) {
+			repeated |= same_key(&r->contact[j], c);
+		}
 		found = location_find(db, r->aor, c->instance, c->reg_id,
 		    c->uri, r->now, &old);
 		if (found < 0) {
 			return (-1);
 		}
-		if (found) {
+		if (found && repeated) {
+			location_binding_clear(&old);
+		} else if (found) {
 			int ok = may_update(r, &old);
 
 			location_binding_clear(&old);
@@ -611,17 +631,17 @@ registrar_flow_closed(struct location_db *db, const char *token,
 void
 registrar_purge(struct location_db *db, int64_t now)
 {
-	if (location_purge(db, now) > 0) {
-		registrar_update_gauge(db, now);
-	}
+	location_purge(db, now);
+	registrar_update_gauge(db, now);
 }
 
+/*
+ * The gauge counts the rows in the store: cheap after every change, and
+ * expired bindings leave it at the next purge (RB_PURGE_MS at most).
+ */
 void
 registrar_update_gauge(struct location_db *db, int64_t now)
 {
-	int64_t n = location_count(db, now);
-
-	if (n >= 0) {
-		stats_set("registrations.active", n);
-	}
+	(void)now;
+	stats_set("registrations.active", location_rows(db));
 }

@@ -18,6 +18,7 @@
  * DIAGNOSTICS: none fatal.  A message that cannot be queued to the router
  * is logged; the timers recover or time the branch out.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

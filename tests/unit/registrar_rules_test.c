@@ -313,6 +313,16 @@ test_reg_id_contact_with_a_removed_contact_is_accepted(void **state)
 	assert_int_equal(binding_count(AOR, NOW), 1);
 }
 
+/* The same contact twice in one REGISTER: one binding, no CSeq error. */
+static void
+test_repeated_contact_in_one_request_is_one_binding(void **state)
+{
+	(void)state;
+	expect_status("X", 1, "Contact: <" UA_URI ">, <" UA_URI
+	    ">;expires=120\r\n", 200);
+	assert_int_equal(binding_count(AOR, NOW), 1);
+}
+
 /* RG-20: Contact: * needs Expires: 0 and no other contact. */
 static void
 test_star_contact_with_nonzero_expires_gets_400(void **state)
@@ -707,6 +717,7 @@ main(void)
 		T(test_register_outbound_without_supported_outbound_has_no_require),
 		T(test_two_contacts_one_with_reg_id_gets_400),
 		T(test_reg_id_contact_with_a_removed_contact_is_accepted),
+		T(test_repeated_contact_in_one_request_is_one_binding),
 		T(test_star_contact_with_nonzero_expires_gets_400),
 		T(test_star_contact_removes_all_bindings),
 		T(test_short_expires_gets_423_with_min_expires),

@@ -1,0 +1,197 @@
+/*
+ * registrar_core_test.c -- the embedded core behind the bridge's IPC: what
+ * the sip-router hands over as envelopes (SIP_TO_CORE, FLOW_CLOSED) and
+ * what comes back.  Retransmitted REGISTERs are answered from the
+ * transaction, not judged again (RFC 3261 §17.2.2 before §10.3(7));
+ * FLOW_CLOSED drops the flow's bindings (RG-27).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "epsip/config.h"
+#include "epsip/ipc.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "../../services/registrar-bridge/core.h"
+
+#define MAX_SENT	16
+
+static struct epsip_config cfg;
+static struct rb_core *core;
+static struct rb_out out;
+static char *sent[MAX_SENT];
+static size_t nsent;
+
+static int
+capture(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	assert_true(nsent < MAX_SENT);
+	sent[nsent] = malloc(len + 1);
+	memcpy(sent[nsent], buf, len);
+	sent[nsent][len] = '\0';
+	nsent++;
+	return (0);
+}
+
+static int
+setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	sip_library_init();
+	stats_reset();
+	config_defaults(&cfg);
+	snprintf(cfg.registrar_db, sizeof(cfg.registrar_db), ":memory:");
+	out.send = capture;
+	out.arg = NULL;
+	core = rb_core_embedded_new(&cfg, &out, err, sizeof(err));
+	assert_non_null(core);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	core->ops->free(core);
+	while (nsent > 0) {
+		free(sent[--nsent]);
+	}
+	return (0);
+}
+
+static void
+deliver(const char *text, uint64_t now_ms)
+{
+	struct epsip_msg msg;
+
+	epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_CORE);
+	msg.payload = (const uint8_t *)text;
+	msg.payload_len = strlen(text);
+	core->ops->sip(core, &msg, now_ms);
+}
+
+static int
+status_of(size_t i)
+{
+	osip_message_t *m;
+	int status;
+
+	assert_true(i < nsent);
+	assert_int_equal(sip_parse(sent[i], strlen(sent[i]), &m), 0);
+	status = m->status_code;
+	osip_message_free(m);
+	return (status);
+}
+
+static const char register_udp[] =
+    "REGISTER sip:example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr1\r\n"
+    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua1"
+    ";received=192.0.2.2;rport=5060\r\n"
+    "From: <sip:bob@example.com>;tag=f1\r\n"
+    "To: <sip:bob@example.com>\r\n"
+    "Call-ID: reg-1\r\n"
+    "CSeq: 1 REGISTER\r\n"
+    "Supported: path, outbound\r\n"
+    "Path: <sip:TOKEN1@edge.example.net:5060;lr;ob>\r\n"
+    "Contact: <sip:bob@192.0.2.2:5060>;reg-id=1"
+    ";+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\"\r\n"
+    "Content-Length: 0\r\n\r\n";
+
+/* §17.2.2: the same REGISTER again gets the same 200, not a 400. */
+static void
+test_register_retransmission_over_udp_gets_the_same_answer(void **state)
+{
+	(void)state;
+	deliver(register_udp, 1000);
+	assert_int_equal(nsent, 1);
+	assert_int_equal(status_of(0), 200);
+	deliver(register_udp, 1500);
+	assert_int_equal(nsent, 2);
+	assert_string_equal(sent[0], sent[1]);
+	assert_int_equal(stats_get("registrar.register.ok"), 1);
+	assert_int_equal(stats_get("sip.in.REGISTER"), 2);
+	/* After Timer J the transaction is gone. */
+	core->ops->tick(core, 1000 + 33000);
+}
+
+/* RG-27 through the envelope: the token's bindings are dropped. */
+static void
+test_flow_closed_envelope_drops_bindings(void **state)
+{
+	(void)state;
+	deliver(register_udp, 1000);
+	assert_int_equal(stats_get("registrations.active"), 1);
+	core->ops->flow_closed(core, "TOKEN2", 6);
+	assert_int_equal(stats_get("registrations.active"), 1);
+	core->ops->flow_closed(core, "TOKEN1", 6);
+	assert_int_equal(stats_get("registrations.active"), 0);
+	assert_int_equal(stats_get("bindings.dropped.flow_closed"), 1);
+	/* A broken payload is ignored, not fatal. */
+	core->ops->flow_closed(core, "", 0);
+	core->ops->flow_closed(core, "A\0B", 3);
+}
+
+static void
+test_unparsable_sip_is_counted_and_dropped(void **state)
+{
+	(void)state;
+	deliver("this is not SIP\r\n\r\n", 1000);
+	assert_int_equal(nsent, 0);
+	assert_int_equal(stats_get("sip.in.malformed"), 1);
+}
+
+/* RFC 3261 §8.1.1.5: CSeq method must match the request method. */
+static void
+test_cseq_method_mismatch_gets_400(void **state)
+{
+	(void)state;
+	deliver("OPTIONS sip:bob@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr2\r\n"
+	    "From: <sip:alice@example.com>;tag=f1\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: o-1\r\nCSeq: 1 INVITE\r\n"
+	    "Content-Length: 0\r\n\r\n", 1000);
+	assert_int_equal(nsent, 1);
+	assert_int_equal(status_of(0), 400);
+}
+
+/* A response for nobody's branch goes nowhere. */
+static void
+test_response_for_unknown_branch_is_dropped(void **state)
+{
+	(void)state;
+	deliver("SIP/2.0 180 Ringing\r\n"
+	    "Via: SIP/2.0/TCP registrar.invalid;branch=z9hG4bKgone\r\n"
+	    "From: <sip:alice@example.com>;tag=f1\r\n"
+	    "To: <sip:bob@example.com>;tag=t1\r\n"
+	    "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", 1000);
+	assert_int_equal(nsent, 0);
+	assert_int_equal(stats_get("sip.in.response.1xx"), 1);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_register_retransmission_over_udp_gets_the_same_answer),
+		T(test_flow_closed_envelope_drops_bindings),
+		T(test_unparsable_sip_is_counted_and_dropped),
+		T(test_cseq_method_mismatch_gets_400),
+		T(test_response_for_unknown_branch_is_dropped),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
