@@ -71,6 +71,7 @@ static void
 finish(osip_message_t *msg, enum router_dest dest,
     const struct flow_token *flow, struct router_output *out)
 {
+	/* libosip2 prints Content-Length from the body (SP-12). */
 	if (reply_serialize(msg, out) != 0) {
 		drop(out, "serialize");
 		return;

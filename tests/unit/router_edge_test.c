@@ -822,6 +822,111 @@ test_garbage_never_crashes_the_router(void **state)
 	}
 }
 
+static void
+test_register_that_cannot_get_a_token_is_rejected_with_500(void **state)
+{
+	struct router_origin broken = flow_a;
+	struct router_output out;
+	char text[2048];
+
+	(void)state;
+	/* EP-04: no address family, no token: nothing goes upstream. */
+	broken.flow.local.family = 0;
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	process(&broken, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_int_equal(out.local_status, 500);
+	router_output_clear(&out);
+}
+
+static void
+test_registrar_439_is_relayed_unchanged(void **state)
+{
+	struct router_output up, down;
+	osip_message_t *req, *resp;
+	char text[2048], *s;
+	size_t len;
+
+	(void)state;
+	/* EP-21: the edge relays a registrar's 439, never makes one. */
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	process(&flow_a, text, &up);
+	req = parse_out(&up);
+	assert_int_equal(sip_reply_create(req, 439, NULL, &resp), 0);
+	sip_serialize(resp, &s, &len);
+	router_process(&router, &core, s, len, &down);
+	assert_int_equal(down.dest, ROUTER_TO_FLOW);
+	assert_int_equal(down.local_status, 0);
+	osip_message_free(resp);
+	resp = parse_out(&down);
+	assert_int_equal(resp->status_code, 439);
+	free(s);
+	osip_message_free(resp);
+	osip_message_free(req);
+	router_output_clear(&up);
+	router_output_clear(&down);
+}
+
+static void
+test_unknown_method_and_bad_date_are_forwarded_unchanged(void **state)
+{
+	struct router_output out;
+	osip_message_t *m;
+	osip_body_t *body;
+	const char *text = "FOO sip:carol@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-foo\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:carol@example.com>\r\n"
+	    "Call-ID: foo-1\r\nCSeq: 1 FOO\r\n"
+	    "Date: not a date at all\r\n"
+	    "X-Order: first\r\nX-Order: second\r\n"
+	    "Content-Type: application/x-test\r\nContent-Length: 11\r\n\r\n"
+	    "hello\r\nbody";
+
+	(void)state;
+	/* SP-02: unknown methods and headers pass; SP-06: order and body. */
+	process(&flow_a, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	m = parse_out(&out);
+	assert_string_equal(m->sip_method, "FOO");
+	assert_string_equal(sip_header_value(m, "date", 0),
+	    "not a date at all");
+	assert_string_equal(sip_header_value(m, "x-order", 0), "first");
+	assert_string_equal(sip_header_value(m, "x-order", 1), "second");
+	body = osip_list_get(&m->bodies, 0);
+	assert_int_equal(body->length, 11);
+	assert_memory_equal(body->body, "hello\r\nbody", 11);
+	osip_message_free(m);
+	router_output_clear(&out);
+}
+
+static void
+test_udp_request_without_length_gets_one_towards_a_stream(void **state)
+{
+	struct router_output out;
+	osip_message_t *m;
+	char ta[FLOW_TOKEN_MAX_TEXT], tb[FLOW_TOKEN_MAX_TEXT], text[2048];
+
+	(void)state;
+	token_of(&flow_a, ta, sizeof(ta));
+	token_of(&flow_b, tb, sizeof(tb));
+	/* SP-12: a UDP request without Content-Length, bound for TCP. */
+	snprintf(text, sizeof(text),
+	    "MESSAGE sip:bob@10.0.0.9 SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-cl\r\n"
+	    "Route: <sip:%s@192.0.2.1;lr>,<sip:%s@192.0.2.1;lr>\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>\r\n"
+	    "Call-ID: cl-1\r\nCSeq: 1 MESSAGE\r\n"
+	    "Content-Type: text/plain\r\n\r\nfive!", ta, tb);
+	process(&flow_a, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_true(epsip_flow_id_equal(&out.flow.flow, &flow_b.flow.flow));
+	m = parse_out(&out);
+	assert_non_null(m->content_length);
+	assert_string_equal(m->content_length->value, "5");
+	osip_message_free(m);
+	router_output_clear(&out);
+}
+
 int
 main(void)
 {
@@ -870,6 +975,13 @@ main(void)
 		cmocka_unit_test(
 		    test_framing_error_answers_from_headers_then_closes),
 		cmocka_unit_test(test_garbage_never_crashes_the_router),
+		cmocka_unit_test(
+		    test_register_that_cannot_get_a_token_is_rejected_with_500),
+		cmocka_unit_test(test_registrar_439_is_relayed_unchanged),
+		cmocka_unit_test(
+		    test_unknown_method_and_bad_date_are_forwarded_unchanged),
+		cmocka_unit_test(
+		    test_udp_request_without_length_gets_one_towards_a_stream),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

@@ -78,19 +78,34 @@ run_child(char *const argv[])
 	return (buf);
 }
 
+/* The hex mask of a "SigXxx:" line of /proc/<pid>/status, or ~0 if absent. */
+static unsigned long long
+status_mask(const char *status, const char *name)
+{
+	const char *p = strstr(status, name);
+
+	return (p != NULL ? strtoull(p + strlen(name), NULL, 16) : ~0ULL);
+}
+
 static void
 test_spawn_child_has_empty_mask_and_default_signals(
     void **state)
 {
 	char *argv[] = { (char *)"/bin/grep", (char *)"-E",
 	    (char *)"^Sig(Blk|Ign):", (char *)"/proc/self/status", NULL };
+	/*
+	 * Signals 32 and 33 are glibc's own (thread cancel, setxid):
+	 * sigaction() refuses them, so whatever disposition our own parent
+	 * gave them cannot be reset by anyone and is not our leak.
+	 */
+	const unsigned long long glibc_reserved = 3ULL << 31;
 	const char *got;
 
 	(void)state;
 	got = run_child(argv);
-	if (strstr(got, "SigBlk:\t0000000000000000") == NULL ||
-	    strstr(got, "SigIgn:\t0000000000000000") == NULL) {
-		fail_msg("got:\n%swant SigBlk and SigIgn all zero", got);
+	if (status_mask(got, "SigBlk:") != 0 ||
+	    (status_mask(got, "SigIgn:") & ~glibc_reserved) != 0) {
+		fail_msg("got:\n%swant SigBlk and SigIgn zero", got);
 	}
 }
 
