@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -362,6 +363,9 @@ fm_child_start(struct daemon *d, uint32_t id)
 	c->reap_timer = -1;
 	(void)fm_child_name(c->name, sizeof(c->name), c->cfg->instance, id);
 	daemon_set_instance_name(d, c->name);
+	/* Log lines say which child; ps shows the binary, not "exe". */
+	log_init(c->name, log_get_level());
+	(void)prctl(PR_SET_NAME, "epsip-flow-manager");
 	c->nlisteners = c->cfg->listen_count;
 	check_inherited(c);
 
