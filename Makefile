@@ -36,11 +36,12 @@ LIB_SRC		= $(COMMON_SRC) $(foreach s,$(SERVICES),$(call svc_lib_src,$(s)))
 objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 
 BINS = $(foreach s,$(SERVICES),$(BUILD)/bin/$(BIN_$(s)))
+BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit unit-asan integration check-deps clean \
-	bench valgrind format
+.PHONY: all deps run test unit unit-asan integration integration-asan \
+	clean bench valgrind format
 all: $(BINS)
 
 Q	= @
@@ -104,9 +105,13 @@ unit-asan: $(UNIT_BINS_ASAN)
 integration: $(BINS)
 	@tests/run-integration.sh $(BUILD)/bin
 
+integration-asan: $(BINS_ASAN)
+	@tests/run-integration.sh $(BUILD)/asan/bin
+
 # One summary line at the end: "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(UNIT_BINS_ASAN)
+	@$(MAKE) --no-print-directory all $(BINS_ASAN) $(UNIT_BINS) \
+	    $(UNIT_BINS_ASAN)
 	@tests/run-all.sh $(BUILD)
 
 valgrind: $(UNIT_BINS)

@@ -28,7 +28,11 @@ run() { # name, command...
 }
 run unit tests/run-unit.sh release "$build"/release/tests/*_test
 run unit-asan tests/run-unit.sh asan "$build"/asan/tests/*_test
+run unit-valgrind tests/run-unit.sh valgrind "$build"/release/tests/*_test
 run integration tests/run-integration.sh "$build/bin"
+# The daemons themselves under ASan/UBSan, on the same call flows; the
+# fixture fails a test whose processes wrote a sanitizer report.
+run integration-asan tests/run-integration.sh "$build/asan/bin"
 echo
 echo "$total_p passed, $total_f failed"
 exit $status

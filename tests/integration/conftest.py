@@ -18,10 +18,12 @@ def make_edge(request):
         request.node, "rep_call") else False
     for e in edges:
         leftover = e.stop()
-        if failed:
+        reports = e.sanitizer_reports()
+        if failed or reports:
             print("---- epsip log (%s) ----\n%s" % (e.tmp, e.logs()[-6000:]))
         e.cleanup()
         assert not leftover, "processes left behind: %s" % leftover
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
 @pytest.fixture

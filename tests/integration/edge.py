@@ -59,8 +59,14 @@ class Edge:
                "--stats", "127.0.0.1:%d" % self.stats_port,
                "--log-level", "debug"] + self.args
         self.log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        # Sanitizer builds write reports here; the fixture fails on any.
+        env["ASAN_OPTIONS"] = "log_path=%s:detect_leaks=1" % os.path.join(
+            self.tmp, "sanitizer")
+        env["UBSAN_OPTIONS"] = "log_path=%s:print_stacktrace=1" % (
+            os.path.join(self.tmp, "sanitizer"))
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         wait_for(self.healthy, timeout=15, what="GET /health 200")
         return self
 
@@ -100,6 +106,15 @@ class Edge:
 
     def children(self):
         return self.stats()["services"]["flow-manager"].get("children", {})
+
+    def sanitizer_reports(self):
+        out = []
+        for name in sorted(os.listdir(self.tmp)):
+            if name.startswith("sanitizer."):
+                with open(os.path.join(self.tmp, name), "rb") as f:
+                    out.append(name + ":\n" + f.read().decode(
+                        "utf-8", "replace")[-4000:])
+        return out
 
     def logs(self):
         with open(self.log_path, "rb") as f:

@@ -1,0 +1,317 @@
+"""Shared helpers for the EPSIP benchmarks: start and stop a real edge,
+and account for its processes (private memory, threads, CPU) in /proc.
+
+Everything is loopback only and bounded in time.  An Edge is always
+stopped by PID with SIGTERM (SIGKILL, by recorded PID, only for what is
+still alive after 10 s) and its temporary directory removed.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signo, frame):
+    raise Interrupted("signal %d" % signo)
+
+
+def install_signal_handlers():
+    """SIGTERM/SIGINT/SIGHUP unwind through finally blocks (cleanup)."""
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, _raise_interrupted)
+
+
+def free_port(host="127.0.0.1"):
+    """A port free for both TCP and UDP on host."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind((host, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_for(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+# ---- /proc accounting ----
+
+def _stat_fields(pid):
+    """Fields of /proc/PID/stat after the comm, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2:].split()
+
+
+def start_time(pid):
+    f = _stat_fields(pid)
+    return int(f[19]) if f else None
+
+
+def process_table():
+    """{pid: ppid} of every process on the machine (one pass over /proc)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        f = _stat_fields(int(name))
+        if f and f[0] != "Z":
+            out[int(name)] = int(f[1])
+    return out
+
+
+def descendants(root, table=None):
+    """root and every live descendant, root first."""
+    table = table if table is not None else process_table()
+    kids = {}
+    for pid, ppid in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid != root and pid not in table:
+            continue
+        out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def smaps_rollup(pid):
+    """{'rss','pss','private'} in KiB (private = Private_Clean+Private_Dirty)."""
+    rss = pss = priv = 0
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k == "Rss":
+                    rss = int(v.split()[0])
+                elif k == "Pss":
+                    pss = int(v.split()[0])
+                elif k in ("Private_Clean", "Private_Dirty"):
+                    priv += int(v.split()[0])
+    except OSError:
+        return None
+    return {"rss": rss, "pss": pss, "private": priv}
+
+
+def nthreads(pid):
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return 0
+
+
+def nfds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+def cpu_ticks(pid):
+    f = _stat_fields(pid)
+    return int(f[11]) + int(f[12]) if f else 0
+
+
+def account(pids):
+    """Sum of private/rss/pss KiB, threads and processes over pids."""
+    tot = {"processes": 0, "threads": 0, "private_kib": 0, "rss_kib": 0,
+           "pss_kib": 0}
+    for pid in pids:
+        m = smaps_rollup(pid)
+        if m is None:
+            continue
+        tot["processes"] += 1
+        tot["threads"] += nthreads(pid)
+        tot["private_kib"] += m["private"]
+        tot["rss_kib"] += m["rss"]
+        tot["pss_kib"] += m["pss"]
+    return tot
+
+
+def cpu_percent(root, seconds):
+    """CPU used by root and its descendants over `seconds`, in % of a core."""
+    pids = descendants(root)
+    t0 = {p: cpu_ticks(p) for p in pids}
+    m0 = time.monotonic()
+    time.sleep(seconds)
+    used = sum(max(0, cpu_ticks(p) - t0[p]) for p in pids)
+    return 100.0 * used / CLK_TCK / (time.monotonic() - m0)
+
+
+def machine_threads():
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            n += nthreads(int(name))
+    return n
+
+
+# ---- the edge ----
+
+class Edge:
+    """A real epsipd with its services, in a private temporary directory."""
+
+    def __init__(self, bin_dir, args=(), log_level="warn"):
+        self.bin_dir = os.path.abspath(bin_dir)
+        self.args = list(args)
+        self.log_level = log_level
+        self.tmp = None
+        self.proc = None
+        self.known = {}     # pid -> start time, for a last-resort SIGKILL
+
+    def start(self, timeout=20):
+        self.tmp = tempfile.mkdtemp(prefix="epsip-bench-")
+        self.port = free_port()
+        self.stats_port = free_port()
+        self.sip_addr = ("127.0.0.1", self.port)
+        self.log_path = os.path.join(self.tmp, "epsip.log")
+        cmd = [os.path.join(self.bin_dir, "epsipd"),
+               "--run-dir", os.path.join(self.tmp, "run"),
+               "--state-dir", os.path.join(self.tmp, "state"),
+               "--listen", "127.0.0.1:%d" % self.port,
+               "--stats", "127.0.0.1:%d" % self.stats_port,
+               "--log-level", self.log_level] + self.args
+        self.cmd = cmd
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+        wait_for(self._healthy, timeout, what="GET /health 200")
+        wait_for(lambda: self.fm_pid(), timeout, what="flow-manager pid")
+        self.remember()
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("epsipd exited %s:\n%s" % (
+                self.proc.returncode, self.logs()[-3000:]))
+        return self.http("/health")[0] == 200
+
+    def http(self, path, timeout=5):
+        url = "http://127.0.0.1:%d%s" % (self.stats_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None, b""
+
+    def stats(self):
+        status, body = self.http("/stats")
+        if status != 200:
+            return {}
+        return json.loads(body)
+
+    def fm_counter(self, name):
+        s = self.stats()
+        return s.get("services", {}).get("flow-manager", {}).get(
+            "counters", {}).get(name)
+
+    def fm_pid(self):
+        try:
+            return self.stats()["services"]["flow-manager"]["pid"]
+        except (KeyError, TypeError):
+            return None
+
+    def remember(self):
+        """Record every process of this edge (for the SIGKILL fallback)."""
+        for pid in descendants(self.proc.pid):
+            st = start_time(pid)
+            if st is not None:
+                self.known.setdefault(pid, st)
+
+    def fm_pids(self):
+        return descendants(self.fm_pid())
+
+    def all_pids(self):
+        return descendants(self.proc.pid)
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10.0):
+        """SIGTERM epsipd by PID; returns seconds it took (None: killed)."""
+        took = None
+        if self.proc is not None:
+            try:
+                self.remember()
+            except Exception:
+                pass
+            t0 = time.monotonic()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                    took = time.monotonic() - t0
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                took = 0.0
+            # Whatever is left of the processes we saw, and only those.
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                alive = [p for p, st in self.known.items()
+                         if start_time(p) == st]
+                if not alive:
+                    break
+                time.sleep(0.05)
+            for pid, st in self.known.items():
+                if start_time(pid) == st:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    took = None
+            if self.proc.poll() is None:
+                self.proc.wait(5)
+            self.proc = None
+        return took
+
+    def cleanup(self):
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+
+def emit(path, record):
+    """Print a record and append it as one JSON line to path (if given)."""
+    line = json.dumps(record, sort_keys=True)
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
