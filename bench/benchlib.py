@@ -16,9 +16,6 @@ import time
 import urllib.error
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
 class Interrupted(Exception):
     pass
 
@@ -135,9 +132,22 @@ def nfds(pid):
         return 0
 
 
-def cpu_ticks(pid):
-    f = _stat_fields(pid)
-    return int(f[11]) + int(f[12]) if f else 0
+def cpu_ns(pid):
+    """On-CPU nanoseconds of every live thread of pid (schedstat): exact,
+    where the clock ticks of /proc/PID/stat round a short-lived child
+    down to 0."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def account(pids):
@@ -156,14 +166,51 @@ def account(pids):
     return tot
 
 
-def cpu_percent(root, seconds):
-    """CPU used by root and its descendants over `seconds`, in % of a core."""
-    pids = descendants(root)
-    t0 = {p: cpu_ticks(p) for p in pids}
-    m0 = time.monotonic()
-    time.sleep(seconds)
-    used = sum(max(0, cpu_ticks(p) - t0[p]) for p in pids)
-    return 100.0 * used / CLK_TCK / (time.monotonic() - m0)
+def sched_slices(pid):
+    """Times the threads of pid were scheduled in (schedstat field 3):
+    a count of thread wake-ups / context switches."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def cpu_snapshot(pids):
+    return {pid: cpu_ns(pid) for pid in pids}
+
+
+def cpu_by_role(roles, ns0=None):
+    """{role: CPU ns} now, minus ns0[pid] where known (new pids: all)."""
+    out = {}
+    for pid, role in roles.items():
+        d = cpu_ns(pid) - (ns0 or {}).get(pid, 0)
+        out[role] = out.get(role, 0) + max(0, d)
+    return out
+
+
+def meminfo():
+    """System-wide Slab and MemAvailable (KiB) and TCP socket pages."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Slab", "MemAvailable", "SUnreclaim"):
+                out[k] = int(v.split()[0])
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                w = line.split()
+                out["tcp_inuse"] = int(w[w.index("inuse") + 1])
+                out["tcp_mem_pages"] = int(w[w.index("mem") + 1])
+    return out
 
 
 def machine_threads():
@@ -250,6 +297,18 @@ class Edge:
             st = start_time(pid)
             if st is not None:
                 self.known.setdefault(pid, st)
+
+    def roles(self):
+        """{pid: role} for every process: supervisor, the three services,
+        fm-child for every descendant of the flow-manager parent."""
+        st = self.stats().get("services", {})
+        names = {v.get("pid"): k for k, v in st.items()}
+        table = process_table()
+        out = {}
+        for pid in descendants(self.proc.pid, table):
+            out[pid] = names.get(pid, "fm-child")
+        out[self.proc.pid] = "supervisor"
+        return out
 
     def fm_pids(self):
         return descendants(self.fm_pid())

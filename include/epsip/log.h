@@ -4,9 +4,10 @@
  *   2026-11-25T12:00:00.123Z info sip-router[4242] flow=1.3.0.7 msg...
  *
  * Under systemd the line starts with a <N> priority prefix instead of the
- * timestamp (journald adds its own).  Rule of thumb, as in OpenBSD daemons:
- * a broken EPSIP peer or invariant is fatal (it is a bug); anything from the
- * network is a warning and we go on.
+ * timestamp (journald adds its own).  Fatal is for start-up (bad
+ * configuration, a socket we cannot open) and broken invariants.  Anything
+ * from the network, and any unexpected IPC message, is counted, logged as a
+ * warning and dropped: one bad peer must not take a service down.
  */
 #ifndef EPSIP_LOG_H
 #define EPSIP_LOG_H

@@ -7,9 +7,9 @@
  * in the background with a deep queue so a router restart loses nothing.
  *
  * DIAGNOSTICS: failing to open the sockets or the core at start is fatal
- * (exit 1).  Another message type from the router is a bug in an EPSIP
- * peer and fatal, as log.h's rule says; garbled envelopes never get here
- * (ipc_recv() drops and counts them).
+ * (exit 1).  Any other message type is dropped and counted, like the
+ * garbled envelopes ipc_recv() already drops: an IPC peer is never
+ * trusted to be right (ipc.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +61,10 @@ dispatch(struct rb_bridge *b, const struct epsip_msg *msg)
 		    msg->payload_len);
 		break;
 	default:
-		fatalx("unexpected %s message from the router",
+		/* Dropped and counted, never trusted (ipc.h): a peer from
+		 * another build must not take the registrar down with it. */
+		stats_inc("ipc.errors.unexpected");
+		log_warnx("dropped unexpected %s message",
 		    epsip_msg_type_name(msg->type));
 	}
 }
