@@ -415,12 +415,7 @@ tell_router(struct fm_parent *p, const struct fm_pflow *f, uint32_t reason)
 	m.transport = f->transport;
 	m.local = f->local;
 	m.remote = f->remote;
-	/* ipc_send counts a drop; the router restarting loses nothing
-	 * that its queue holds. */
-	if (p->router == NULL || ipc_send(p->router, &m) == -1) {
-		log_flow(LOG_LEVEL_WARN, &m.flow,
-		    "FLOW_CLOSED not queued for the router");
-	}
+	fm_router_flow_closed(p, &m);
 }
 
 void

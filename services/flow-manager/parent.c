@@ -261,6 +261,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	p->loop = d->loop;
 	p->spare_fd = -1;
 	p->respawn_timer = -1;
+	p->bl_timer = -1;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
 		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
 	}
@@ -350,7 +351,8 @@ signal_all(struct fm_parent *p, int signo)
 }
 
 /*
- * Reap children until none is left or `ms` have passed.  SIGCHLD is
+ * Reap children (and send their FLOW_CLOSEDs) until none is left or `ms`
+ * have passed.  SIGCHLD is
  * blocked (the loop takes it through a signalfd), so sigtimedwait()
  * sleeps exactly until a child ends; the short cap only guards against
  * a SIGCHLD that some other thread consumed.
@@ -368,8 +370,11 @@ wait_children(struct fm_parent *p, uint64_t ms)
 	deadline = monotonic_ms() + ms;
 	for (;;) {
 		(void)reap(p);
+		/* The loop is not running: retry the router by hand. */
+		fm_router_flush(p);
 		now = monotonic_ms();
-		if (p->nchildren == 0 || now >= deadline) {
+		/* Also give the router a moment for the last FLOW_CLOSEDs. */
+		if ((p->nchildren == 0 && p->bl_count == 0) || now >= deadline) {
 			return;
 		}
 		left = deadline - now;
@@ -416,6 +421,8 @@ fm_parent_stop(struct daemon *d)
 		}
 		fm_children_forget(p, c);
 	}
+	fm_router_flush(p);
+	fm_router_free(p);
 	if (p->router != NULL) {
 		ipc_close(p->router);
 		p->router = NULL;

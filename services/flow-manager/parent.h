@@ -9,7 +9,7 @@
  *
  * Files: parent.c (start, stop, report, SIGCHLD), listen.c (sockets),
  * spawn.c (fork+exec), children.c (child records, slots, generations),
- * accept.c (TCP), udp_demux.c (UDP).
+ * accept.c (TCP), udp_demux.c (UDP), router_link.c (FLOW_CLOSED out).
  */
 #ifndef EPSIP_FM_PARENT_H
 #define EPSIP_FM_PARENT_H
@@ -103,6 +103,12 @@ struct fm_parent {
 	char *child_argv_owned;		/* 1: child_argv[i] was allocated */
 	int child_argc;			/* entries before "--child" */
 
+	/* FLOW_CLOSED waiting for room in the router queue (a ring). */
+	struct epsip_msg *backlog;
+	size_t bl_head, bl_count, bl_cap;
+	int bl_timer;			/* -1: no retry pending */
+	uint64_t bl_last_warn;
+
 	size_t open_udp;
 	size_t open_tcp;
 	int stopping;
@@ -138,6 +144,11 @@ void fm_pflow_release(struct fm_parent *p, struct fm_pflow *f,
 /* Drain and handle what a child sent on its control socket. */
 void fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c);
 void fm_children_gauges(struct fm_parent *p);
+
+/* router_link.c: FLOW_CLOSED to the router, never lost to a burst. */
+void fm_router_flow_closed(struct fm_parent *p, const struct epsip_msg *m);
+void fm_router_flush(struct fm_parent *p);
+void fm_router_free(struct fm_parent *p);
 
 /* accept.c, udp_demux.c: listener callbacks. */
 void fm_accept_cb(struct loop *loop, int fd, uint32_t events, void *arg);
