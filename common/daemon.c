@@ -87,6 +87,25 @@ daemon_on_stop_signal(struct loop *loop, int signo, void *arg)
 	loop_stop(loop);
 }
 
+/*
+ * nng starts its threads at the first nng call, and they inherit our mask.
+ * A signal the loop takes through signalfd must be blocked in every thread
+ * by then, or an nng thread may take it first and it is lost (for SIGCHLD,
+ * whose default is to ignore, silently).
+ */
+static void
+daemon_block_loop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int
 daemon_main(const struct daemon_service *service, int argc, char **argv)
 {
@@ -109,7 +128,12 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 		config_usage(stdout, argv[0]);
 		return (0);
 	}
+	if (check) {
+		printf("configuration OK\n");
+		return (0);
+	}
 	log_set_level(d.cfg.log_level);
+	daemon_block_loop_signals();
 	/* Die with the supervisor instead of holding sockets as an orphan. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);

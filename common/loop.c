@@ -25,6 +25,7 @@
 struct loop_fd {
 	loop_fd_cb cb;
 	void *arg;
+	uint32_t generation;	/* bumped on delete: stale events are ignored */
 };
 
 struct loop_timer {
@@ -117,6 +118,12 @@ loop_reserve(struct loop *loop, int fd)
 	return (0);
 }
 
+static uint64_t
+loop_event_key(int fd, uint32_t generation)
+{
+	return ((uint64_t)generation << 32 | (uint32_t)fd);
+}
+
 int
 loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb,
     void *arg)
@@ -128,7 +135,7 @@ loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb,
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
-	ev.data.fd = fd;
+	ev.data.u64 = loop_event_key(fd, loop->fds[fd].generation);
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		return (-1);
 	}
@@ -142,9 +149,12 @@ loop_mod_fd(struct loop *loop, int fd, uint32_t events)
 {
 	struct epoll_event ev;
 
+	if (fd < 0 || (size_t)fd >= loop->fd_cap) {
+		return (-1);
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
-	ev.data.fd = fd;
+	ev.data.u64 = loop_event_key(fd, loop->fds[fd].generation);
 	return (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev));
 }
 
@@ -157,6 +167,7 @@ loop_del_fd(struct loop *loop, int fd)
 	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	loop->fds[fd].cb = NULL;
 	loop->fds[fd].arg = NULL;
+	loop->fds[fd].generation++;
 }
 
 static int
@@ -299,10 +310,16 @@ loop_run(struct loop *loop)
 		}
 		loop->now_ms = monotonic_ms();
 		for (int i = 0; i < n; i++) {
-			int fd = events[i].data.fd;
+			int fd = (int)(events[i].data.u64 & 0xffffffffu);
+			uint32_t gen = (uint32_t)(events[i].data.u64 >> 32);
 
-			/* An earlier callback may have closed this fd. */
-			if ((size_t)fd < loop->fd_cap && loop->fds[fd].cb) {
+			/*
+			 * An earlier callback of this batch may have closed the
+			 * fd, and even opened a new one with the same number:
+			 * the generation tells the two apart.
+			 */
+			if ((size_t)fd < loop->fd_cap && loop->fds[fd].cb &&
+			    loop->fds[fd].generation == gen) {
 				loop->fds[fd].cb(loop, fd, events[i].events,
 				    loop->fds[fd].arg);
 			}

@@ -35,7 +35,11 @@ int loop_after(struct loop *loop, unsigned delay_ms, loop_timer_cb cb,
     void *arg);
 void loop_cancel(struct loop *loop, int timer_id);
 
-/* Deliver `signo` through the loop (blocks it for the process). */
+/*
+ * Deliver `signo` through the loop (blocks it for the calling thread).
+ * Call it before any other thread exists (nng's!), or block the signal
+ * earlier, as daemon_main() does for the signals services use.
+ */
 int loop_on_signal(struct loop *loop, int signo, loop_signal_cb cb, void *arg);
 
 int loop_run(struct loop *loop);	/* until loop_stop() */

@@ -272,7 +272,11 @@ fm_children_spawn(struct fm_parent *p)
 	    p->nlisteners, getpid());
 	(void)close(child_end);
 	if (c->pid == -1) {
-		log_warn("spawn %s: fork", c->name);
+		/* Out of pids or memory: once a second, not once a flow. */
+		if (loop_now_ms(p->loop) - p->spawn_last_warn >= 1000) {
+			p->spawn_last_warn = loop_now_ms(p->loop);
+			log_warn("spawn %s: fork", c->name);
+		}
 		(void)close(c->ctl_fd);
 		rec_free(c);
 		return (NULL);

@@ -35,8 +35,9 @@ fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap)
 void
 fm_flow_gauges(struct fm_child *c)
 {
-	stats_set("flows.open.udp", (int64_t)c->nudp);
-	stats_set("flows.open.tcp", (int64_t)c->ntcp);
+	/* "flows.open.*" is the parent's: totals must not count a flow twice. */
+	stats_set("flows.owned.udp", (int64_t)c->nudp);
+	stats_set("flows.owned.tcp", (int64_t)c->ntcp);
 }
 
 struct fm_flow *
@@ -103,8 +104,8 @@ fm_flow_close(struct fm_flow *f, uint32_t reason)
 	} else {
 		c->nudp--;
 	}
+	/* The parent counts flows.closed.<reason>: every close reaches it. */
 	fm_child_ctl_send_closed(c, f->id.slot, f->id.generation, reason);
-	fm_stats_incf("flows.closed.%s", epsip_close_reason_name(reason));
 	c->flows[f->id.slot] = NULL;
 	c->closed_gen[f->id.slot] = f->id.generation;
 	c->nflows--;

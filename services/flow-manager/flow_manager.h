@@ -41,11 +41,12 @@ void fm_stats_incf(const char *fmt, ...) EPSIP_PRINTF(1, 2);
 int fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id);
 
 /*
- * Answer a STUN datagram from `remote` on UDP socket `fd` (RFC 5626 §8):
+ * Answer a STUN datagram from `remote` on UDP socket `fd`, from the local
+ * address it was sent to (RFC 5626 §8, KA-03):
  * 1 answered, 0 discarded as invalid or not needing an answer, -1 the
  * answer could not be sent.  Counts keepalive.stun_answered/_discarded.
  */
 int fm_stun_reply(int fd, const uint8_t *req, size_t len,
-    const struct epsip_addr *remote);
+    const struct epsip_addr *remote, const struct epsip_addr *local);
 
 #endif /* EPSIP_FLOW_MANAGER_H */

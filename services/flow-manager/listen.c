@@ -16,6 +16,7 @@
 #include "epsip/log.h"
 
 #include "parent.h"
+#include "udp_io.h"
 
 #define LISTEN_BACKLOG	1024
 /* Absorbs bursts while the loop is busy; the kernel caps it at rmem_max. */
@@ -61,6 +62,9 @@ open_socket(const struct epsip_addr *a, int type, const char *addr,
 		 */
 		big = UDP_RCVBUF;
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+		if (fm_udp_want_pktinfo(fd, a->family) == -1) {
+			fatal("listen %s: udp packet info", addr);
+		}
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
 		fatal("listen %s: cannot bind %s", addr, proto);

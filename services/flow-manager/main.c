@@ -6,7 +6,6 @@
  *
  * Fatal: a malformed --child.
  */
-#include <signal.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -70,16 +69,6 @@ static const struct daemon_service fm_main_service = {
 int
 main(int argc, char **argv)
 {
-	sigset_t set;
-
-	/*
-	 * SIGCHLD reaches the parent's loop through a signalfd, which only
-	 * works if no thread takes it first: block it before daemon_main()
-	 * starts nng's threads, which inherit this mask.
-	 */
-	(void)sigemptyset(&set);
-	(void)sigaddset(&set, SIGCHLD);
-	(void)sigprocmask(SIG_BLOCK, &set, NULL);
 	fm_main_argc = argc;
 	fm_main_argv = argv;
 	return (daemon_main(&fm_main_service, argc, argv));

@@ -97,6 +97,7 @@ struct fm_parent {
 	uint32_t next_child_id;
 	uint32_t generation;
 	int respawn_timer;		/* -1: none pending */
+	uint64_t spawn_last_warn;
 
 	/* For exec: the parent's own argv, then "--child", N, NULL. */
 	char **child_argv;

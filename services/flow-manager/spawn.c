@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,7 +55,8 @@ fm_spawn_socketpair(int *parent_end, int *child_end)
 
 /* In the child after fork: async-signal-safe calls only, never returns. */
 static void __attribute__((noreturn))
-exec_child(char *const argv[], const int *src, size_t n, pid_t parent_pid)
+exec_child(char *const argv[], const int *src, size_t n, pid_t parent_pid,
+    int max_fd)
 {
 	sigset_t none;
 	int tmp[MAX_CHILD_FDS];
@@ -77,7 +79,10 @@ exec_child(char *const argv[], const int *src, size_t n, pid_t parent_pid)
 		}
 	}
 	if (close_range((unsigned)(FM_CONTROL_FD + n), ~0U, 0) == -1) {
-		_exit(127);
+		/* Kernel before 5.9: the slow way. */
+		for (i = FM_CONTROL_FD + n; i < (size_t)max_fd; i++) {
+			(void)close((int)i);
+		}
 	}
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1) {
 		_exit(127);
@@ -98,12 +103,19 @@ fm_spawn_exec(char *const argv[], int ctl_fd, const int *udp_fds,
     size_t nudp, pid_t parent_pid)
 {
 	int src[MAX_CHILD_FDS];
+	struct rlimit rl;
 	size_t i, n;
 	pid_t pid;
+	int max_fd;
 
 	if (nudp > CONFIG_MAX_LISTEN) {
 		errno = EINVAL;
 		return (-1);
+	}
+	/* getrlimit is not async-signal-safe: ask before fork. */
+	max_fd = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536) {
+		max_fd = (int)rl.rlim_cur;
 	}
 	n = 0;
 	src[n++] = ctl_fd;
@@ -112,7 +124,7 @@ fm_spawn_exec(char *const argv[], int ctl_fd, const int *udp_fds,
 	}
 	pid = fork();
 	if (pid == 0) {
-		exec_child(argv, src, n, parent_pid);
+		exec_child(argv, src, n, parent_pid, max_fd);
 	}
 	return (pid);
 }

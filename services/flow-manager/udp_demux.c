@@ -22,6 +22,7 @@
 #include "control.h"
 #include "flow_manager.h"
 #include "parent.h"
+#include "udp_io.h"
 
 #define UDP_BATCH	64
 
@@ -34,9 +35,9 @@ pflow_of(struct fm_udp_node *n)
 
 static void
 forward(struct fm_parent *p, struct fm_listener *l, size_t n,
-    const struct sockaddr_storage *ss)
+    const struct epsip_addr *remote_addr, const struct epsip_addr *local)
 {
-	struct epsip_addr remote;
+	struct epsip_addr remote = *remote_addr;
 	struct fm_udp_node *node;
 	struct fm_pflow *f;
 	struct fm_ctl_msg m;
@@ -55,18 +56,15 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 		stats_inc("udp.dropped.sigcomp");
 		return;
 	}
-	if (epsip_addr_from_sockaddr(&remote, (const struct sockaddr *)ss) ==
-	    -1) {
-		return;
-	}
 	fresh = 0;
 	if ((node = fm_udp_table_find(&p->udp, l->index, &remote)) != NULL) {
 		f = pflow_of(node);
 	} else if (kind == UDP_PAYLOAD_STUN) {
-		(void)fm_stun_reply(l->udp_fd, data, n, &remote);
+		(void)fm_stun_reply(l->udp_fd, data, n, &remote, local);
 		return;
 	} else {
-		f = fm_pflow_alloc(p, EPSIP_TRANSPORT_UDP, l->index, &l->addr,
+		/* The address the phone wrote to: the flow's local side. */
+		f = fm_pflow_alloc(p, EPSIP_TRANSPORT_UDP, l->index, local,
 		    &remote);
 		if (f == NULL) {
 			return;		/* counted */
@@ -101,18 +99,15 @@ void
 fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct fm_listener *l = arg;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
+	struct epsip_addr remote, local;
 	ssize_t n;
 	int i;
 
 	(void)loop;
 	(void)events;
 	for (i = 0; i < UDP_BATCH; i++) {
-		sslen = sizeof(ss);
-		n = recvfrom(fd, l->parent->udp_buf + FM_CTL_FLOW_SIZE,
-		    FM_CTL_MAX_DATAGRAM, MSG_DONTWAIT, (struct sockaddr *)&ss,
-		    &sslen);
+		n = fm_udp_recv(fd, l->parent->udp_buf + FM_CTL_FLOW_SIZE,
+		    FM_CTL_MAX_DATAGRAM, &l->addr, &remote, &local);
 		if (n == -1) {
 			if (errno == EINTR) {
 				continue;
@@ -123,6 +118,6 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 			}
 			return;
 		}
-		forward(l->parent, l, (size_t)n, &ss);
+		forward(l->parent, l, (size_t)n, &remote, &local);
 	}
 }

@@ -20,6 +20,7 @@
 #include "epsip/stun.h"
 
 #include "child.h"
+#include "udp_io.h"
 #include "flow_manager.h"
 
 void
@@ -48,7 +49,7 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 	switch (udp_payload_classify(m->payload, m->payload_len)) {
 	case UDP_PAYLOAD_STUN:
 		(void)fm_stun_reply(FM_FIRST_UDP_FD + m->listener, m->payload,
-		    m->payload_len, &f->remote);
+		    m->payload_len, &f->remote, &f->local);
 		break;
 	case UDP_PAYLOAD_SIP:
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
@@ -68,17 +69,11 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 int
 fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen;
 	ssize_t n;
 
-	if ((sslen = epsip_addr_to_sockaddr(&f->remote, &ss)) == 0) {
-		return (-1);
-	}
-	do {
-		n = sendto(FM_FIRST_UDP_FD + f->listener, buf, len,
-		    MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sslen);
-	} while (n == -1 && errno == EINTR);
+	/* From the address the phone wrote to (RFC 3581 §4). */
+	n = fm_udp_send(FM_FIRST_UDP_FD + f->listener, buf, len, &f->remote,
+	    &f->local);
 	if (n == -1) {
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "sendto: errno %d", errno);
 		stats_inc("udp.send_errors");

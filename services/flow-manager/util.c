@@ -16,6 +16,7 @@
 #include "epsip/stun.h"
 
 #include "flow_manager.h"
+#include "udp_io.h"
 
 void
 fm_stats_incf(const char *fmt, ...)
@@ -58,7 +59,7 @@ fm_parse_child_id(const char *text, uint32_t *id)
 
 int
 fm_stun_reply(int fd, const uint8_t *req, size_t len,
-    const struct epsip_addr *remote)
+    const struct epsip_addr *remote, const struct epsip_addr *local)
 {
 	struct sockaddr_storage ss;
 	uint8_t out[STUN_MAX_RESPONSE];
@@ -72,11 +73,8 @@ fm_stun_reply(int fd, const uint8_t *req, size_t len,
 		stats_inc("keepalive.stun_discarded");
 		return (0);
 	}
-	/* From the socket the request hit, so the source port matches (KA-03). */
-	do {
-		n = sendto(fd, out, outlen, MSG_DONTWAIT | MSG_NOSIGNAL,
-		    (struct sockaddr *)&ss, sslen);
-	} while (n == -1 && errno == EINTR);
+	/* From the socket and address the request hit (KA-03). */
+	n = fm_udp_send(fd, out, outlen, remote, local);
 	if (n == -1) {
 		stats_inc("udp.send_errors");
 		return (-1);

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from sip import Phone, token_fields, uri_of, uri_user
+from sip import Phone, stun_binding_request, token_fields, uri_of, uri_user
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -66,3 +66,21 @@ def test_registrar_rules_answer_on_the_wire(edge):
     assert resp.status == 420 and "foo" in resp.all("unsupported")  # RG-18
     resp = phone.register(reg_id=0)
     assert resp.status == 400                                       # ER-07
+
+
+def test_wildcard_listener_answers_from_the_address_the_phone_used(
+        make_edge):
+    # TR-04, KA-03: on 0.0.0.0 the answer must leave from the address the
+    # phone wrote to, and the Path must name that address.
+    edge = make_edge(host="0.0.0.0")
+    edge.sip_addr = ("127.0.0.2", edge.port)
+    phone = Phone(edge, "udp")
+    resp = phone.register()
+    assert resp.status == 200
+    assert phone.last_from == ("127.0.0.2", edge.port)
+    assert "@127.0.0.2:%d;" % edge.port in uri_of(resp.get("path"))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(stun_binding_request()[0], ("127.0.0.3", edge.port))
+    assert s.recvfrom(100)[1] == ("127.0.0.3", edge.port)
+    s.close()

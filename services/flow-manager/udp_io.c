@@ -1,0 +1,141 @@
+/*
+ * udp_io.c -- recvmsg/sendmsg with IP_PKTINFO / IPV6_PKTINFO (see udp_io.h).
+ * DIAGNOSTICS: none; errors are returned with errno.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "udp_io.h"
+
+/* Room for one IPv4 or IPv6 packet-info control message. */
+#define FM_UDP_CMSG_SPACE \
+	(CMSG_SPACE(sizeof(struct in6_pktinfo)) > \
+	CMSG_SPACE(sizeof(struct in_pktinfo)) ? \
+	CMSG_SPACE(sizeof(struct in6_pktinfo)) : \
+	CMSG_SPACE(sizeof(struct in_pktinfo)))
+
+int
+fm_udp_want_pktinfo(int fd, int family)
+{
+	int on = 1;
+
+	if (family == AF_INET6) {
+		return (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on,
+		    sizeof(on)));
+	}
+	return (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)));
+}
+
+static int
+addr_is_specific(const struct epsip_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return (a->family != 0 && memcmp(a->ip, zero,
+	    a->family == AF_INET ? 4 : 16) != 0);
+}
+
+ssize_t
+fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
+    struct epsip_addr *remote, struct epsip_addr *local)
+{
+	union {
+		char buf[FM_UDP_CMSG_SPACE];
+		struct cmsghdr align;
+	} control;
+	struct sockaddr_storage ss;
+	struct iovec iov = { buf, cap };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &ss;
+	mh.msg_namelen = sizeof(ss);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	if ((n = recvmsg(fd, &mh, MSG_DONTWAIT)) == -1) {
+		return (-1);
+	}
+	if (epsip_addr_from_sockaddr(remote, (struct sockaddr *)&ss) == -1) {
+		errno = EAFNOSUPPORT;
+		return (-1);
+	}
+	*local = *bound;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memcpy(local->ip, &pi.ipi_addr, 4);
+		} else if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memcpy(local->ip, &pi.ipi6_addr, 16);
+		}
+	}
+	return (n);
+}
+
+ssize_t
+fm_udp_send(int fd, const void *buf, size_t len,
+    const struct epsip_addr *remote, const struct epsip_addr *local)
+{
+	union {
+		char buf[FM_UDP_CMSG_SPACE];
+		struct cmsghdr align;
+	} control;
+	struct sockaddr_storage ss;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	socklen_t sslen;
+	ssize_t n;
+
+	if ((sslen = epsip_addr_to_sockaddr(remote, &ss)) == 0) {
+		errno = EAFNOSUPPORT;
+		return (-1);
+	}
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	mh.msg_name = &ss;
+	mh.msg_namelen = sslen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (local != NULL && addr_is_specific(local) &&
+	    local->family == remote->family) {
+		mh.msg_control = control.buf;
+		c = (struct cmsghdr *)(void *)control.buf;
+		if (local->family == AF_INET) {
+			struct in_pktinfo pi;
+
+			memset(&pi, 0, sizeof(pi));
+			memcpy(&pi.ipi_spec_dst, local->ip, 4);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in6_pktinfo pi;
+
+			memset(&pi, 0, sizeof(pi));
+			memcpy(&pi.ipi6_addr, local->ip, 16);
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	do {
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	return (n);
+}
