@@ -6,6 +6,8 @@ import signal
 import socket
 import struct
 
+import pytest
+
 from edge import wait_for
 from sip import Phone, token_fields, uri_of, uri_user
 
@@ -36,26 +38,39 @@ def test_closed_tcp_flow_gets_430_at_edge_and_480_for_caller(edge):
     assert bob2.recv(want=lambda m: m.method == "MESSAGE") is not None
 
 
-def test_killed_owner_child_costs_only_its_own_flows(make_edge):
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_killed_owner_child_gets_430_at_edge_480_for_caller_then_reregister(
+        make_edge, transport):
     edge = make_edge("--flows-per-child", "1")
-    bob = Phone(edge, "tcp", user="bob")
-    resp = bob.register()
-    child = token_fields(uri_user(uri_of(resp.get("path"))))["child"]
-    carol = Phone(edge, "tcp", user="carol")
+    bob = Phone(edge, transport, user="bob")
+    token = uri_user(uri_of(bob.register().get("path")))
+    child = token_fields(token)["child"]
+    carol = Phone(edge, transport, user="carol")
     assert carol.register().status == 200
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
-    kids = wait_for(lambda: edge.children().get("fm1-c%d" % child),
-                    what="child stats")
-    os.kill(kids["pid"], signal.SIGKILL)                           # EP-20
+    kid = wait_for(lambda: edge.children().get("fm1-c%d" % child),
+                   what="child stats")
+    os.kill(kid["pid"], signal.SIGKILL)                            # EP-20
     edge.wait_counter("flows.closed.child_exit", 1)
-    # Bob's flow is gone: the edge said 430, the caller hears 480.
+    # A request carrying bob's token: the edge answers 430 at once, with
+    # no IPC time-out (EP-11), whoever sends it.
+    alice.request("MESSAGE", "sip:bob@127.0.0.1", routes=[
+        "<sip:%s@127.0.0.1:%d;lr>" % (token, edge.port)])
+    resp = alice.recv(timeout=1.0, want=lambda m: m.status is not None)
+    assert resp is not None and resp.status == 430
+    # The caller never sees 430 (RG-28): the registrar says 480.
     assert invite_status(alice, "sip:bob@example.com") == 480
-    wait_for(lambda: edge.counter("replies.430") + edge.counter(
-        "bindings.dropped.flow_closed") >= 1, what="430 or binding drop")
     # Carol, in another child, is untouched.
     alice.request("MESSAGE", "sip:carol@example.com", body="still here")
     assert carol.recv(want=lambda m: m.method == "MESSAGE") is not None
+    # Bob notices and re-registers on a new flow: new token, calls again.
+    bob2 = Phone(edge, transport, user="bob", instance=bob.instance)
+    bob2.cseq = bob.cseq
+    token2 = uri_user(uri_of(bob2.register().get("path")))
+    assert token2 != token
+    alice.request("MESSAGE", "sip:bob@example.com", body="welcome back")
+    assert bob2.recv(want=lambda m: m.method == "MESSAGE") is not None
 
 
 def test_crashed_flow_manager_leaves_stale_bindings_that_get_430(edge):
