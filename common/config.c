@@ -27,8 +27,7 @@ enum key_type {
 	KEY_ADDR,
 	KEY_UINT,
 	KEY_LOG_LEVEL,
-	KEY_RECORD_ROUTE,
-	KEY_PATH_POLICY,
+	KEY_ENUM,	/* an int field taking one of `names` */
 };
 
 struct config_key {
@@ -39,7 +38,12 @@ struct config_key {
 	size_t capacity;	/* lists: max entries; strings: size */
 	unsigned min, max;	/* KEY_UINT */
 	const char *help;
+	const char *const *names;	/* KEY_ENUM: value i is names[i] */
 };
+
+static const char *const record_route_names[] = { "always", "outbound",
+    NULL };
+static const char *const path_policy_names[] = { "lenient", "strict", NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -47,56 +51,58 @@ struct config_key {
 static const struct config_key config_keys[] = {
 	{ "listen", KEY_ADDR_LIST, OFF(listen), OFF(listen_count),
 	    CONFIG_MAX_LISTEN, 0, 0,
-	    "ADDR:PORT for SIP over UDP and TCP (repeatable)" },
+	    "ADDR:PORT for SIP over UDP and TCP (repeatable)", NULL },
 	{ "domain", KEY_NAME_LIST, OFF(domain), OFF(domain_count),
 	    CONFIG_MAX_DOMAINS, 0, 0,
-	    "domain served by the registrar (repeatable; none: any)" },
+	    "domain served by the registrar (repeatable; none: any)", NULL },
 	{ "alias", KEY_NAME_LIST, OFF(alias), OFF(alias_count),
 	    CONFIG_MAX_ALIASES, 0, 0,
-	    "another host name of this edge (repeatable)" },
+	    "another host name of this edge (repeatable)", NULL },
 	{ "advertise", KEY_STRING, OFF(advertise), 0, SZ(advertise), 0, 0,
-	    "HOST[:PORT] put in Path/Record-Route/Via (default: flow address)" },
+	    "HOST[:PORT] put in Path/Record-Route/Via (default: flow address)", NULL },
 	{ "run-dir", KEY_PATH, OFF(run_dir), 0, CONFIG_RUN_DIR_MAX, 0, 0,
-	    "private directory for IPC sockets (mode 0700)" },
+	    "private directory for IPC sockets (mode 0700)", NULL },
 	{ "state-dir", KEY_PATH, OFF(state_dir), 0, SZ(state_dir), 0, 0,
-	    "directory for the token key and the registrar database" },
+	    "directory for the token key and the registrar database", NULL },
 	{ "key-file", KEY_PATH, OFF(key_file), 0, SZ(key_file), 0, 0,
-	    "flow-token key (created 0600 if missing)" },
+	    "flow-token key (created 0600 if missing)", NULL },
 	{ "previous-key-file", KEY_PATH, OFF(previous_key_file), 0,
 	    SZ(previous_key_file), 0, 0,
-	    "previous flow-token key, still accepted (rotation)" },
+	    "previous flow-token key, still accepted (rotation)", NULL },
 	{ "registrar-db", KEY_PATH, OFF(registrar_db), 0, SZ(registrar_db),
-	    0, 0, "SQLite file of the embedded registrar" },
+	    0, 0, "SQLite file of the embedded registrar", NULL },
 	{ "stats", KEY_ADDR, OFF(stats), 0, 0, 0, 0,
-	    "ADDR:PORT of the HTTP stats endpoint" },
+	    "ADDR:PORT of the HTTP stats endpoint", NULL },
 	{ "libexec-dir", KEY_PATH, OFF(libexec_dir), 0, SZ(libexec_dir), 0, 0,
-	    "directory of the service executables (default: epsipd's)" },
+	    "directory of the service executables (default: epsipd's)", NULL },
 	{ "log-level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0, 0,
-	    "debug, info, warn or error" },
+	    "debug, info, warn or error", NULL },
 	{ "instance", KEY_UINT, OFF(instance), 0, 0, 1, 65535,
-	    "flow-manager instance number, carried in tokens" },
+	    "flow-manager instance number, carried in tokens", NULL },
 	{ "flows-per-child", KEY_UINT, OFF(flows_per_child), 0, 0, 1, 18000,
-	    "flows per flow-manager child (1: a process per flow)" },
+	    "flows per flow-manager child (1: a process per flow)", NULL },
 	{ "max-flows", KEY_UINT, OFF(max_flows), 0, 0, 1, 1000000,
-	    "flows one flow-manager instance holds at most" },
+	    "flows one flow-manager instance holds at most", NULL },
 	{ "max-message-size", KEY_UINT, OFF(max_message_size), 0, 0, 1024,
-	    65535, "largest SIP message accepted on a stream, bytes" },
+	    65535, "largest SIP message accepted on a stream, bytes", NULL },
 	{ "flow-timer", KEY_UINT, OFF(flow_timer), 0, 0, 1, 86400,
-	    "Flow-Timer seconds advertised in REGISTER 2xx" },
+	    "Flow-Timer seconds advertised in REGISTER 2xx", NULL },
 	{ "flow-grace", KEY_UINT, OFF(flow_grace), 0, 0, 0, 3600,
-	    "seconds of silence tolerated beyond Flow-Timer" },
+	    "seconds of silence tolerated beyond Flow-Timer", NULL },
 	{ "idle-timeout", KEY_UINT, OFF(idle_timeout), 0, 0, 1, 86400,
-	    "idle seconds before a flow without Flow-Timer is closed" },
+	    "idle seconds before a flow without Flow-Timer is closed", NULL },
 	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
-	    "registrar: shorter registrations get 423" },
+	    "registrar: shorter registrations get 423", NULL },
 	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
-	    "registrar: expiry when the REGISTER names none" },
+	    "registrar: expiry when the REGISTER names none", NULL },
 	{ "max-expires", KEY_UINT, OFF(max_expires), 0, 0, 1, 604800,
-	    "registrar: longer registrations are shortened" },
-	{ "record-route", KEY_RECORD_ROUTE, OFF(record_route), 0, 0, 0, 0,
-	    "always | outbound: when to Record-Route dialogs on a flow" },
-	{ "path-policy", KEY_PATH_POLICY, OFF(path_policy), 0, 0, 0, 0,
-	    "lenient | strict: Path without Supported: path" },
+	    "registrar: longer registrations are shortened", NULL },
+	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
+	    "always | outbound: when to Record-Route dialogs on a flow",
+	    record_route_names },
+	{ "path-policy", KEY_ENUM, OFF(path_policy), 0, 0, 0, 0,
+	    "lenient | strict: Path without Supported: path",
+	    path_policy_names },
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -220,6 +226,22 @@ config_set_uint(const struct config_key *k, unsigned *dst, const char *value,
 	return (0);
 }
 
+/* The enums behind KEY_ENUM fields are ints counting from 0. */
+static int
+config_set_enum(const struct config_key *k, int *dst, const char *value,
+    char *err, size_t errcap)
+{
+	for (int i = 0; k->names[i] != NULL; i++) {
+		if (strcmp(value, k->names[i]) == 0) {
+			*dst = i;
+			return (0);
+		}
+	}
+	snprintf(err, errcap, "%s: \"%s\" is not %s or %s", k->name, value,
+	    k->names[0], k->names[1]);
+	return (-1);
+}
+
 static int
 config_valid_name(const char *value)
 {
@@ -307,28 +329,9 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 			return (-1);
 		}
 		return (0);
-	case KEY_RECORD_ROUTE:
-		if (strcmp(value, "always") == 0) {
-			cfg->record_route = RECORD_ROUTE_ALWAYS;
-		} else if (strcmp(value, "outbound") == 0) {
-			cfg->record_route = RECORD_ROUTE_OUTBOUND;
-		} else {
-			snprintf(err, errcap, "%s: \"%s\" is not always or "
-			    "outbound", key, value);
-			return (-1);
-		}
-		return (0);
-	case KEY_PATH_POLICY:
-		if (strcmp(value, "lenient") == 0) {
-			cfg->path_policy = PATH_LENIENT;
-		} else if (strcmp(value, "strict") == 0) {
-			cfg->path_policy = PATH_STRICT;
-		} else {
-			snprintf(err, errcap, "%s: \"%s\" is not lenient or "
-			    "strict", key, value);
-			return (-1);
-		}
-		return (0);
+	case KEY_ENUM:
+		return (config_set_enum(k, (int *)(base + k->offset), value,
+		    err, errcap));
 	}
 	snprintf(err, errcap, "%s: unknown key type", key);
 	return (-1);
@@ -591,13 +594,9 @@ config_write_key(const struct epsip_config *cfg, const struct config_key *k,
 		fprintf(out, "%s = %s\n", k->name, names[cfg->log_level]);
 		break;
 	}
-	case KEY_RECORD_ROUTE:
-		fprintf(out, "%s = %s\n", k->name, cfg->record_route ==
-		    RECORD_ROUTE_ALWAYS ? "always" : "outbound");
-		break;
-	case KEY_PATH_POLICY:
-		fprintf(out, "%s = %s\n", k->name, cfg->path_policy ==
-		    PATH_LENIENT ? "lenient" : "strict");
+	case KEY_ENUM:
+		fprintf(out, "%s = %s\n", k->name,
+		    k->names[*(const int *)(base + k->offset)]);
 		break;
 	}
 }

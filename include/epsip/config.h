@@ -24,6 +24,7 @@
 /* sun_path is 108 bytes; leave room for "/fm65535-c4294967295.ipc". */
 #define CONFIG_RUN_DIR_MAX	80
 
+/* Enum keys: values count from 0 in the order config.c names them. */
 enum record_route_policy {
 	RECORD_ROUTE_ALWAYS,	/* every dialog-forming request on a flow */
 	RECORD_ROUTE_OUTBOUND,	/* only when ob is present (EP-12, EP-13) */

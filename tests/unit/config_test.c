@@ -1,0 +1,136 @@
+/*
+ * config_test.c -- the configuration table: addresses, files, flags,
+ * ranges and the effective file the supervisor hands to services.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "epsip/config.h"
+
+static void
+test_addresses_parse_in_every_form(void **state)
+{
+	struct epsip_addr a;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(config_parse_addr("192.0.2.1:5070", 5060, &a), 0);
+	assert_int_equal(a.port, 5070);
+	assert_int_equal(config_parse_addr("192.0.2.1", 5060, &a), 0);
+	assert_int_equal(a.port, 5060);
+	assert_int_equal(config_parse_addr("[2001:db8::1]:5061", 5060, &a), 0);
+	epsip_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "[2001:db8::1]:5061");
+	assert_int_equal(config_parse_addr("2001:db8::1:5060", 5060, &a), -1);
+	assert_int_equal(config_parse_addr("192.0.2.1:0", 5060, &a), -1);
+	assert_int_equal(config_parse_addr("192.0.2.1:70000", 5060, &a), -1);
+	assert_int_equal(config_parse_addr("example.com:5060", 5060, &a), -1);
+}
+
+static void
+test_out_of_range_number_names_the_key(void **state)
+{
+	struct epsip_config cfg;
+	char err[256];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_set(&cfg, "flows-per-child", "0", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "flows-per-child"));
+	assert_int_equal(config_set(&cfg, "flow-timer", "-5", err,
+	    sizeof(err)), -1);
+	assert_int_equal(config_set(&cfg, "flow-timer", "29", err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg.flow_timer, 29);
+	assert_int_equal(config_set(&cfg, "record-route", "outbound", err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg.record_route, RECORD_ROUTE_OUTBOUND);
+	assert_int_equal(config_set(&cfg, "path-policy", "lax", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "path-policy"));
+}
+
+static void
+test_first_listen_replaces_the_default_list(void **state)
+{
+	struct epsip_config cfg;
+	char *argv[] = { "epsipd", "--listen", "192.0.2.1:5060",
+	    "--listen=192.0.2.2:5070", NULL };
+	char err[256];
+	int help, check;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 4, argv, NULL, NULL, &help,
+	    &check, err, sizeof(err)), 0);
+	assert_int_equal(cfg.listen_count, 2);
+	assert_int_equal(cfg.listen[1].port, 5070);
+}
+
+static void
+test_effective_file_reads_back_identically(void **state)
+{
+	struct epsip_config cfg, back;
+	char path[] = "/tmp/epsip-cfg-XXXXXX", err[256];
+	int fd;
+	FILE *f;
+
+	(void)state;
+	config_defaults(&cfg);
+	config_set(&cfg, "domain", "example.com", err, sizeof(err));
+	config_set(&cfg, "listen", "[2001:db8::5]:5090", err, sizeof(err));
+	config_set(&cfg, "path-policy", "strict", err, sizeof(err));
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_true((fd = mkstemp(path)) >= 0);
+	f = fdopen(fd, "w");
+	assert_int_equal(config_write(&cfg, f), 0);
+	fclose(f);
+	config_defaults(&back);
+	assert_int_equal(config_load_file(&back, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(back.listen_count, cfg.listen_count);
+	assert_true(epsip_addr_equal(&back.listen[1], &cfg.listen[1]));
+	assert_string_equal(back.domain[0], "example.com");
+	assert_int_equal(back.path_policy, PATH_STRICT);
+	assert_string_equal(back.key_file, cfg.key_file);
+}
+
+static void
+test_file_error_says_file_line_and_key(void **state)
+{
+	struct epsip_config cfg;
+	char path[] = "/tmp/epsip-cfg-XXXXXX", err[256], want[300];
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	dprintf(fd, "# ok\nlisten = 192.0.2.1\n\nmax-flows = lots\n");
+	close(fd);
+	config_defaults(&cfg);
+	assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: max-flows:", path);
+	assert_memory_equal(err, want, strlen(want));
+	unlink(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addresses_parse_in_every_form),
+		cmocka_unit_test(test_out_of_range_number_names_the_key),
+		cmocka_unit_test(test_first_listen_replaces_the_default_list),
+		cmocka_unit_test(test_effective_file_reads_back_identically),
+		cmocka_unit_test(test_file_error_says_file_line_and_key),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
