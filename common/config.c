@@ -83,6 +83,10 @@ static const struct config_key config_keys[] = {
 	    "flows per flow-manager child (1: a process per flow)", NULL },
 	{ "max-flows", KEY_UINT, OFF(max_flows), 0, 0, 1, 1000000,
 	    "flows one flow-manager instance holds at most", NULL },
+	{ "new-flow-rate", KEY_UINT, OFF(new_flow_rate), 0, 0, 0, 1000000,
+	    "new flows per second an instance accepts (0: no limit)", NULL },
+	{ "new-flow-burst", KEY_UINT, OFF(new_flow_burst), 0, 0, 1, 1000000,
+	    "new flows accepted at once above new-flow-rate", NULL },
 	{ "max-message-size", KEY_UINT, OFF(max_message_size), 0, 0, 1024,
 	    65535, "largest SIP message accepted on a stream, bytes", NULL },
 	{ "flow-timer", KEY_UINT, OFF(flow_timer), 0, 0, 1, 86400,
@@ -141,6 +145,8 @@ config_defaults(struct epsip_config *cfg)
 	cfg->instance = 1;
 	cfg->flows_per_child = 4096;
 	cfg->max_flows = 100000;
+	cfg->new_flow_rate = 0;
+	cfg->new_flow_burst = 1000;
 	cfg->max_message_size = 65535;
 	cfg->flow_timer = 120;
 	cfg->flow_grace = 10;

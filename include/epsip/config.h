@@ -61,6 +61,8 @@ struct epsip_config {
 	unsigned instance;		/* flow-manager instance, 1..65535 */
 	unsigned flows_per_child;	/* 1: process per flow (the paper) */
 	unsigned max_flows;		/* per flow-manager instance */
+	unsigned new_flow_rate;		/* new flows/s per instance, 0: any */
+	unsigned new_flow_burst;
 	unsigned max_message_size;	/* bytes, SIP over TCP (ER-04) */
 	unsigned flow_timer;		/* s, advertised in REGISTER 2xx */
 	unsigned flow_grace;		/* s, tolerated past Flow-Timer (EP-19) */

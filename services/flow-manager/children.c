@@ -372,6 +372,10 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		stats_inc("flows.refused.limit");
 		return (NULL);
 	}
+	if (!rate_limit_take(&p->new_flows, loop_now_ms(p->loop))) {
+		stats_inc("flows.refused.rate");
+		return (NULL);
+	}
 	if ((c = p->open_head) == NULL && (c = fm_children_spawn(p)) == NULL) {
 		stats_inc("flows.refused.spawn");
 		return (NULL);

@@ -260,6 +260,8 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	p->cfg = &d->cfg;
 	p->loop = d->loop;
 	p->spare_fd = -1;
+	rate_limit_init(&p->new_flows, p->cfg->new_flow_rate,
+	    p->cfg->new_flow_burst, loop_now_ms(p->loop));
 	p->respawn_timer = -1;
 	p->bl_timer = -1;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "epsip/config.h"
+#include "epsip/rate.h"
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
 
@@ -87,6 +88,8 @@ struct fm_parent {
 	/* Kept open so accept() can still take and drop a connection
 	 * when the process is out of descriptors. */
 	int spare_fd;
+	/* new-flow-rate: how fast flows may be created. */
+	struct rate_limit new_flows;
 
 	/* Children. */
 	struct fm_child_rec *all_head, *all_tail;
