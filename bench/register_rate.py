@@ -26,6 +26,7 @@ import re
 import resource
 import select
 import socket
+import subprocess
 import sys
 import time
 import zlib
@@ -279,6 +280,9 @@ def main():
     ap.add_argument("--src-base", type=int, default=50)
     ap.add_argument("--label", default="")
     ap.add_argument("--round", type=int, default=0)
+    ap.add_argument("--perf", metavar="FILE",
+                    help="also `perf record -g` the edge's processes "
+                    "(not epsipd) into FILE during the timed part")
     ap.add_argument("--out")
     a = ap.parse_args()
     benchlib.install_signal_handlers()
@@ -325,6 +329,16 @@ def main():
         t0 = time.monotonic() + 0.05
         for _, c in workers:
             c.send(("go", t0, a.duration))
+        if a.perf:
+            # Skip the first second (ramp), stop a second before the end.
+            time.sleep(1.0)
+            prof = [p for p, r in roles.items() if r != "supervisor"]
+            subprocess.run(
+                ["perf", "record", "-q", "-F", "999", "-g", "-o", a.perf,
+                 "-p", ",".join(map(str, prof)), "--", "sleep",
+                 str(max(1.0, a.duration - 2.0))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=a.duration + 30)
         res = []
         for p, c in workers:
             if not c.poll(a.duration + a.timeout + 20):

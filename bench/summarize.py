@@ -37,7 +37,7 @@ def stat(recs, key, fmt="%.0f"):
     if not vals:
         return "-"
     med = statistics.median(vals)
-    if len(vals) == 1:
+    if len(vals) == 1 or min(vals) == max(vals):
         return fmt % med
     return (fmt + " [" + fmt + "–" + fmt + "]") % (med, min(vals), max(vals))
 

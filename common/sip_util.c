@@ -39,10 +39,41 @@ sip_library_init(void)
 	}
 }
 
+/* Replace libosip2's idea of the body by the raw bytes (see the header). */
+static int
+sip_keep_raw_body(osip_message_t *msg, const char *body, size_t len)
+{
+	osip_body_t *raw;
+
+	osip_list_special_free(&msg->bodies,
+	    (void (*)(void *))osip_body_free);
+	if (msg->content_length != NULL) {
+		osip_content_length_free(msg->content_length);
+		msg->content_length = NULL;
+	}
+	msg->message_property = 2;
+	if (len == 0) {
+		return (0);
+	}
+	if (osip_body_init(&raw) != 0) {
+		return (-1);
+	}
+	if ((raw->body = osip_malloc(len + 1)) == NULL) {
+		osip_body_free(raw);
+		return (-1);
+	}
+	memcpy(raw->body, body, len);
+	raw->body[len] = '\0';
+	raw->length = len;
+	osip_list_add(&msg->bodies, raw, -1);
+	return (0);
+}
+
 int
 sip_parse(const char *buf, size_t len, osip_message_t **msgp)
 {
 	osip_message_t *msg;
+	size_t body;
 
 	if (osip_message_init(&msg) != 0) {
 		return (-1);
@@ -51,17 +82,95 @@ sip_parse(const char *buf, size_t len, osip_message_t **msgp)
 		osip_message_free(msg);
 		return (-1);
 	}
+	body = sip_body_offset(buf, len);
+	if (sip_keep_raw_body(msg, buf + body, len - body) != 0) {
+		osip_message_free(msg);
+		return (-1);
+	}
 	*msgp = msg;
 	return (0);
+}
+
+size_t
+sip_body_offset(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\n') {
+			continue;
+		}
+		if (buf[i + 1] == '\n') {
+			return (i + 2);
+		}
+		if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n') {
+			return (i + 3);
+		}
+	}
+	return (len);
+}
+
+/* Length of the header section of serialised text, up to its CRLFCRLF. */
+static size_t
+sip_head_length(const char *text, size_t len)
+{
+	const char *end = memmem(text, len, "\r\n\r\n", 4);
+
+	return (end != NULL ? (size_t)(end - text) + 2 : len);
 }
 
 int
 sip_serialize(osip_message_t *msg, char **out, size_t *len)
 {
-	*out = NULL;
-	if (osip_message_to_str(msg, out, len) != 0 || *out == NULL) {
+	osip_body_t *raw = osip_list_get(&msg->bodies, 0);
+	const char *body = raw != NULL ? raw->body : NULL;
+	size_t body_len = raw != NULL ? raw->length : 0;
+	osip_list_t bodies = msg->bodies;
+	char *head, *text, cl[48];
+	size_t hlen, o = 0;
+	int n, rv;
+
+	/* libosip2 prints the headers only; the body bytes are ours. */
+	osip_list_init(&msg->bodies);
+	if (msg->content_length != NULL) {
+		osip_content_length_free(msg->content_length);
+		msg->content_length = NULL;
+	}
+	msg->message_property = 2;
+	head = NULL;
+	rv = osip_message_to_str(msg, &head, &hlen);
+	msg->bodies = bodies;
+	if (rv != 0 || head == NULL) {
 		return (-1);
 	}
+	/* libosip2 ends with its own "Content-Length: 0": drop that line. */
+	hlen = sip_head_length(head, hlen);
+	for (char *p = head; (p = strstr(p, "\r\n")) != NULL &&
+	    (size_t)(p - head) < hlen; p += 2) {
+		if (strncasecmp(p + 2, "content-length:", 15) == 0) {
+			char *eol = strstr(p + 2, "\r\n");
+
+			memmove(p, eol, hlen - (size_t)(eol - head));
+			hlen -= (size_t)(eol - p);
+			break;
+		}
+	}
+	n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n",
+	    body_len);
+	if ((text = malloc(hlen + (size_t)n + body_len + 1)) == NULL) {
+		free(head);
+		return (-1);
+	}
+	memcpy(text, head, hlen);
+	o = hlen;
+	memcpy(text + o, cl, (size_t)n);
+	o += (size_t)n;
+	if (body_len > 0) {
+		memcpy(text + o, body, body_len);
+		o += body_len;
+	}
+	text[o] = '\0';
+	free(head);
+	*out = text;
+	*len = o;
 	return (0);
 }
 

@@ -20,8 +20,23 @@ void sip_library_init(void);
 /* Parse `len` bytes; 0 and *msg, or -1. */
 int sip_parse(const char *buf, size_t len, osip_message_t **msg);
 
+/*
+ * Bodies are opaque.  A proxy must forward them byte for byte (RFC 3261
+ * §16.6 step 1), but libosip2 drops a body without Content-Type and
+ * re-encodes multipart ones.  So sip_parse() replaces whatever libosip2
+ * made of the body with one body holding the raw bytes, and
+ * sip_serialize() prints libosip2's headers followed by those bytes and a
+ * Content-Length that matches them.
+ */
+
 /* Serialise; *out is malloc'ed (free with free()). 0 or -1. */
 int sip_serialize(osip_message_t *msg, char **out, size_t *len);
+
+/*
+ * Where the body of the message in buf[0..len) starts (after the blank
+ * line), or len when there is none.
+ */
+size_t sip_body_offset(const char *buf, size_t len);
 
 /*
  * A response to `req` as RFC 3261 §8.2.6 wants it (SP-17): every Via in

@@ -16,11 +16,12 @@ BIN = os.environ.get("EPSIP_BIN", os.path.join(
 
 def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
     """A port free for both TCP and UDP on host."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+        with socket.socket(family, socket.SOCK_STREAM) as t:
             t.bind((host, 0))
             port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
                 try:
                     u.bind((host, port))
                 except OSError:
@@ -55,7 +56,8 @@ class Edge:
     def start(self):
         cmd = [os.path.join(BIN, "epsipd"),
                "--run-dir", self.run_dir, "--state-dir", self.state_dir,
-               "--listen", "%s:%d" % (self.host, self.port),
+               "--listen", ("[%s]:%d" if ":" in self.host else "%s:%d") % (
+                   self.host, self.port),
                "--stats", "127.0.0.1:%d" % self.stats_port,
                "--log-level", "debug"] + self.args
         self.log = open(self.log_path, "ab")
