@@ -102,3 +102,29 @@ def test_old_token_after_full_restart_gets_430_not_403(make_edge):
         "<sip:%s@127.0.0.1:%d;lr>" % (token, edge.port)])
     resp = alice.recv(want=lambda m: m.status is not None)
     assert resp is not None and resp.status == 430
+
+
+def test_phone_with_two_flows_gets_calls_on_the_surviving_one(edge):
+    # RG-23: one INVITE at a time per instance, lowest reg-id first;
+    # RG-27/RG-24: once reg-id 1's flow is gone, calls take reg-id 2.
+    flow1 = Phone(edge, "tcp", user="bob", reg_id=1)
+    flow2 = Phone(edge, "udp", user="bob", reg_id=2, instance=flow1.instance)
+    assert flow1.register().status == 200
+    resp = flow2.register()
+    assert resp.status == 200
+    assert len([c for c in resp.all("contact") if "reg-id" in c]) == 2
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    alice.request("MESSAGE", "sip:bob@example.com", body="one")
+    msg = flow1.recv(want=lambda m: m.method == "MESSAGE")
+    assert msg is not None
+    assert flow2.recv(timeout=0.5) is None
+    flow1.reply(msg, 200)
+    assert alice.recv(want=lambda m: m.status == 200) is not None
+    flow1.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+    flow1.close()
+    edge.wait_counter("flows.closed.reset", 1)
+    alice.request("MESSAGE", "sip:bob@example.com", body="two")
+    msg = flow2.recv(want=lambda m: m.method == "MESSAGE")
+    assert msg is not None and msg.body == b"two"
