@@ -213,6 +213,19 @@ def meminfo():
     return out
 
 
+def listen_drops():
+    """System-wide TcpExt ListenOverflows and ListenDrops (SYNs or ACKs
+    dropped because an accept queue was full)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for i in range(0, len(lines) - 1, 2):
+        if lines[i].startswith("TcpExt:"):
+            d = dict(zip(lines[i].split()[1:], lines[i + 1].split()[1:]))
+            return {"ListenOverflows": int(d.get("ListenOverflows", 0)),
+                    "ListenDrops": int(d.get("ListenDrops", 0))}
+    return {}
+
+
 def machine_threads():
     n = 0
     for name in os.listdir("/proc"):

@@ -92,6 +92,8 @@ def main():
         tot = st.get("totals", {})
         rec["ipc_send_dropped"] = tot.get("ipc.send_dropped", 0)
         rec["flows_closed_at_router"] = tot.get("flows.closed", 0)
+        rec["router_flow_closed_dropped"] = tot.get(
+            "router.flow_closed_dropped", 0)
         rec["stop_s"] = edge.stop()
         rec["log_flow_closed_not_queued"] = edge.logs().count(
             "FLOW_CLOSED not queued for the router")

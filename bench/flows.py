@@ -264,6 +264,7 @@ def main():
         rec["fm_before"] = fm_snapshot(edge)
         rec["edge_before"] = edge_snapshot(edge)
         rec["system_before"] = benchlib.meminfo()
+        ld0 = benchlib.listen_drops()
         roles = edge.roles()
         ns0 = benchlib.cpu_snapshot(roles)
         t0 = time.monotonic() + 0.05
@@ -276,6 +277,9 @@ def main():
             results.append(c.recv())
         t_end = max(r["t_done"] for r in results)
         ok = sum(r["ok"] for r in results)
+        ld1 = benchlib.listen_drops()
+        rec["listen_overflows"] = (ld1.get("ListenOverflows", 0) -
+                                   ld0.get("ListenOverflows", 0))
         # Edge CPU spent taking the flows (children born meanwhile start
         # from 0 ticks).
         roles = edge.roles()

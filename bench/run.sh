@@ -143,9 +143,12 @@ while [ "$r" -le "$ROUNDS" ]; do
 	fi
 	r=$((r + 1))
 done
-# Once: a burst without a client window, and how far pooled mode goes.
-run pooled4096-$POOLED-burst 1 flows.py --flows-per-child 4096 \
-    --flows "$POOLED" --window 0 --src-base 60
+# A burst without a client window (3 runs: the listen backlog), and once
+# how far pooled mode goes.
+for r in 1 2 3; do
+	run pooled4096-$POOLED-burst "$r" flows.py --flows-per-child 4096 \
+	    --flows "$POOLED" --window 0 --src-base $((60 + r))
+done
 if [ "$REACH" -gt 0 ]; then
 	run pooled4096-$REACH 1 flows.py --flows-per-child 4096 \
 	    --flows "$REACH" --workers 4 --src-base 70
