@@ -21,6 +21,10 @@ class Interrupted(Exception):
 
 
 def _raise_interrupted(signo, frame):
+    # Once is enough: a second signal (timeout(1) also signals its process
+    # group) must not abort the clean-up that the first one started.
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
     raise Interrupted("signal %d" % signo)
 
 

@@ -368,7 +368,7 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 	if (p->stopping) {
 		return (NULL);
 	}
-	if (p->open_udp + p->open_tcp >= p->cfg->max_flows) {
+	if (p->open_udp + p->open_tcp >= p->max_flows) {
 		stats_inc("flows.refused.limit");
 		return (NULL);
 	}

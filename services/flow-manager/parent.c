@@ -248,6 +248,39 @@ check_config(const struct epsip_config *cfg)
 	return (0);
 }
 
+/*
+ * Every child is a process with about 14 nng threads, each taking a PID.
+ * Process per flow with max-flows 100,000 would fork-bomb a stock kernel
+ * (pid_max 32768) long before the limit: refuse new flows instead, at a
+ * number of children that leaves the host half of its PIDs.
+ */
+#define FM_PIDS_PER_CHILD	16
+
+static unsigned
+effective_max_flows(const struct epsip_config *cfg)
+{
+	unsigned long pid_max = 32768, children;
+	FILE *f;
+
+	if ((f = fopen("/proc/sys/kernel/pid_max", "r")) != NULL) {
+		if (fscanf(f, "%lu", &pid_max) != 1) {
+			pid_max = 32768;
+		}
+		fclose(f);
+	}
+	children = pid_max / 2 / FM_PIDS_PER_CHILD;
+	if ((unsigned long)cfg->max_flows / cfg->flows_per_child <= children) {
+		return (cfg->max_flows);
+	}
+	log_warnx("max-flows lowered from %u to %lu: %u flows per child need "
+	    "%lu children of ~%d PIDs each, and kernel.pid_max is %lu (see "
+	    "deploy/sysctl/99-epsip.conf)", cfg->max_flows,
+	    children * cfg->flows_per_child, cfg->flows_per_child,
+	    (unsigned long)cfg->max_flows / cfg->flows_per_child,
+	    FM_PIDS_PER_CHILD, pid_max);
+	return ((unsigned)(children * cfg->flows_per_child));
+}
+
 int
 fm_parent_start(struct daemon *d, int argc, char **argv)
 {
@@ -270,6 +303,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	if (check_config(p->cfg) == -1) {
 		return (-1);
 	}
+	p->max_flows = effective_max_flows(p->cfg);
 	raise_nofile();
 	if (build_child_argv(p, argc, argv) == -1 ||
 	    fm_children_init(p) == -1 ||
@@ -282,7 +316,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	    sizeof(p->generation)) {
 		fatal("getrandom");
 	}
-	expect = p->cfg->max_flows < 65536 ? p->cfg->max_flows : 65536;
+	expect = p->max_flows < 65536 ? p->max_flows : 65536;
 	if (fm_udp_table_init(&p->udp, expect) == -1) {
 		fatal("flow-manager parent: udp table");
 	}
@@ -313,7 +347,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	log_info("flow-manager %u: %zu listener(s), %s, %u flows per child, "
 	    "max %u flows", p->cfg->instance, p->nlisteners,
 	    p->cfg->flows_per_child == 1 ? "process per flow" : "pooled",
-	    p->cfg->flows_per_child, p->cfg->max_flows);
+	    p->cfg->flows_per_child, p->max_flows);
 	return (0);
 }
 

@@ -88,6 +88,8 @@ struct fm_parent {
 	/* Kept open so accept() can still take and drop a connection
 	 * when the process is out of descriptors. */
 	int spare_fd;
+	/* max-flows, lowered when the host's PIDs could not carry it. */
+	unsigned max_flows;
 	/* new-flow-rate: how fast flows may be created. */
 	struct rate_limit new_flows;
 

@@ -28,7 +28,7 @@
 static size_t
 backlog_max(const struct fm_parent *p)
 {
-	return ((size_t)p->cfg->max_flows + BACKLOG_SLACK);
+	return ((size_t)p->max_flows + BACKLOG_SLACK);
 }
 
 static int
