@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -391,3 +392,24 @@ def emit(path, record):
     if path:
         with open(path, "a") as f:
             f.write(line + "\n")
+
+
+def warn_lines(log):
+    """The edge log's warn and error lines."""
+    return [ln for ln in log.splitlines() if " warn " in ln or
+            " error " in ln]
+
+
+def teardown(edge, workers):
+    """Stop load workers and the edge, report its warnings, remove it."""
+    for p, _ in workers:
+        if p.is_alive():
+            p.terminate()
+            p.join(5)
+    if edge.proc is not None:
+        edge.stop()
+    warn = warn_lines(edge.logs())
+    if warn:
+        print("edge log: %d warn/error lines, first: %s" % (
+            len(warn), warn[0]), file=sys.stderr)
+    edge.cleanup()

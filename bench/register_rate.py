@@ -380,23 +380,10 @@ def main():
                          if not k.startswith("bytes.")}
         rec["stop_s"] = edge.stop()
         log = edge.logs()
-        rec["log_warn_lines"] = sum(1 for ln in log.splitlines()
-                                    if " warn " in ln or " error " in ln)
+        rec["log_warn_lines"] = len(benchlib.warn_lines(log))
         benchlib.emit(a.out, rec)
     finally:
-        for p, c in workers:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-        if edge.proc is not None:
-            edge.stop()
-        log = edge.logs()
-        warn = [ln for ln in log.splitlines() if " warn " in ln or
-                " error " in ln]
-        if warn:
-            print("edge log: %d warn/error lines, first: %s" % (
-                len(warn), warn[0]), file=sys.stderr)
-        edge.cleanup()
+        benchlib.teardown(edge, workers)
 
 
 if __name__ == "__main__":
