@@ -93,6 +93,7 @@ def test_tampered_token_gets_403_and_nothing_reaches_the_phone(edge):
 
 def test_path_traversal_in_route_user_gets_403_and_creates_nothing(edge):
     alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200   # its child's socket exists now
     before = set(os.listdir(edge.run_dir))
     alice.request("MESSAGE", "sip:x@127.0.0.1", routes=[
         "<sip:..%%2F..%%2Ftmp%%2Fx@127.0.0.1:%d;lr>" % edge.port])  # FT-07
