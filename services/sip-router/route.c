@@ -82,18 +82,39 @@ finish(osip_message_t *msg, enum router_dest dest,
 	}
 }
 
-/* A 2xx REGISTER with Flow-Timer tells the flow how long to wait (EP-19). */
+/*
+ * How long the flow a 2xx REGISTER goes back to may stay silent before it
+ * is declared dead: the Flow-Timer when outbound applies (EP-19: the phone
+ * pings within it), otherwise the longest registration granted, so that a
+ * plain phone's flow lives as long as its binding (TR-11).  0: no change.
+ */
 static unsigned
 response_flow_timer(const osip_message_t *msg)
 {
 	const char *ft = sip_header_value(msg, "flow-timer", 0);
+	const char *expires;
+	osip_contact_t *c;
+	unsigned long longest = 0;
+	int pos = 0;
 
-	if (ft == NULL || msg->status_code < 200 || msg->status_code > 299 ||
+	if (msg->status_code < 200 || msg->status_code > 299 ||
 	    msg->cseq == NULL || msg->cseq->method == NULL ||
 	    strcmp(msg->cseq->method, "REGISTER") != 0) {
 		return (0);
 	}
-	return ((unsigned)strtoul(ft, NULL, 10));
+	if (ft != NULL) {
+		return ((unsigned)strtoul(ft, NULL, 10));
+	}
+	while ((c = osip_list_get(&msg->contacts, pos++)) != NULL) {
+		expires = sip_generic_param(&c->gen_params, "expires");
+		if (expires != NULL && strtoul(expires, NULL, 10) > longest) {
+			longest = strtoul(expires, NULL, 10);
+		}
+	}
+	if (longest == 0 && (expires = sip_header_value(msg, "expires", 0))) {
+		longest = strtoul(expires, NULL, 10);
+	}
+	return (longest > 604800 ? 604800 : (unsigned)longest);
 }
 
 static void

@@ -56,7 +56,8 @@ struct router_output {
 	char *sip;			/* malloc'ed; router_output_clear frees */
 	size_t sip_len;
 	uint16_t flags;			/* EPSIP_MSG_F_* */
-	unsigned flow_timer;		/* >0: tell the flow its Flow-Timer */
+	unsigned flow_timer;		/* >0: the flow may be silent this long
+				 * (+ grace): Flow-Timer or expiry */
 	int local_status;		/* >0: `sip` is our own reply */
 	const char *drop_reason;	/* ROUTER_DROP: why (a stats name) */
 };

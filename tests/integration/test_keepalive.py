@@ -101,3 +101,22 @@ def test_flow_silent_past_flow_timer_and_grace_is_closed(make_edge):
     caller.request("INVITE", "sip:silent@example.com")
     resp = caller.recv(want=lambda m: m.status and m.status >= 200)
     assert resp.status == 480
+
+
+def test_plain_registration_keeps_its_flow_past_the_idle_timeout(make_edge):
+    # TR-11: a phone without outbound gets no Flow-Timer and sends no
+    # keep-alives; its flow must live as long as its registration, not
+    # only idle-timeout.
+    edge = make_edge("--idle-timeout", "2", "--flow-grace", "1",
+                     "--min-expires", "1")
+    plain = Phone(edge, "udp", user="plain")
+    assert plain.register(outbound=False, expires=60).status == 200
+    stranger = socket.create_connection(edge.sip_addr)   # never registers
+    edge.wait_counter("flows.closed.timeout", 1, timeout=10)
+    assert stranger.recv(10) == b""                      # that one was reaped
+    stranger.close()
+    caller = Phone(edge, "tcp", user="caller")
+    assert caller.register().status == 200
+    caller.request("MESSAGE", plain.aor(), body="still reachable")
+    msg = plain.recv(want=lambda m: m.method == "MESSAGE")
+    assert msg is not None and msg.body == b"still reachable"

@@ -495,6 +495,36 @@ test_response_from_core_returns_on_the_arrival_flow_with_flow_timer(
 }
 
 static void
+test_plain_register_2xx_keeps_the_flow_for_the_registration(void **state)
+{
+	struct router_output up, down;
+	osip_message_t *req, *resp;
+	char text[2048], *s, *contact;
+	size_t len;
+
+	(void)state;
+	/* TR-11: no Flow-Timer, so the binding's expiry is the idle limit. */
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	contact = strstr(text, ";reg-id=1");
+	memcpy(contact, ";xx-id=1", 8);
+	process(&flow_a, text, &up);
+	req = parse_out(&up);
+	assert_int_equal(sip_reply_create(req, 200, NULL, &resp), 0);
+	osip_message_set_contact(resp,
+	    "<sip:bob@10.0.0.5:5060>;expires=3600");
+	osip_message_set_contact(resp, "<sip:bob@10.0.0.6:5060>;expires=60");
+	sip_serialize(resp, &s, &len);
+	router_process(&router, &core, s, len, &down);
+	assert_int_equal(down.dest, ROUTER_TO_FLOW);
+	assert_int_equal(down.flow_timer, 3600);
+	free(s);
+	osip_message_free(resp);
+	osip_message_free(req);
+	router_output_clear(&up);
+	router_output_clear(&down);
+}
+
+static void
 test_response_with_foreign_top_via_is_dropped(void **state)
 {
 	struct router_output out;
@@ -976,6 +1006,8 @@ main(void)
 		cmocka_unit_test(test_sips_request_gets_sips_record_route),
 		cmocka_unit_test(
 		    test_response_from_core_returns_on_the_arrival_flow_with_flow_timer),
+		cmocka_unit_test(
+		    test_plain_register_2xx_keeps_the_flow_for_the_registration),
 		cmocka_unit_test(test_response_with_foreign_top_via_is_dropped),
 		cmocka_unit_test(test_response_with_forged_via_token_is_dropped),
 		cmocka_unit_test(test_max_forwards_zero_gets_483),
