@@ -427,6 +427,64 @@ config_load_file(struct epsip_config *cfg, const char *path, char *err,
 	return (config_load(cfg, &seen, path, err, errcap));
 }
 
+/* EPSIP_FLOW_TIMER for "flow-timer". */
+static void
+config_env_name(const char *key, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "EPSIP_");
+
+	for (const char *k = key; *k != '\0' && n + 1 < cap; k++) {
+		buf[n++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * Every key can come from the environment, as containers and systemd's
+ * EnvironmentFile= expect.  A list key takes its values separated by
+ * commas or blanks: EPSIP_LISTEN="192.0.2.1:5060, [2001:db8::1]:5060".
+ */
+static int
+config_load_env(struct epsip_config *cfg, char *err, size_t errcap)
+{
+	struct config_seen seen = { 0, 0, 0 };
+	char name[64], inner[384], *copy, *tok, *save;
+	const char *value;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		int list = k->type == KEY_ADDR_LIST || k->type == KEY_NAME_LIST;
+
+		config_env_name(k->name, name, sizeof(name));
+		if ((value = getenv(name)) == NULL) {
+			continue;
+		}
+		if (!list) {
+			if (config_apply(cfg, &seen, k->name, value, inner,
+			    sizeof(inner)) == -1) {
+				snprintf(err, errcap, "%s: %s", name, inner);
+				return (-1);
+			}
+			continue;
+		}
+		if ((copy = strdup(value)) == NULL) {
+			snprintf(err, errcap, "%s: out of memory", name);
+			return (-1);
+		}
+		for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", \t", &save)) {
+			if (config_apply(cfg, &seen, k->name, tok, inner,
+			    sizeof(inner)) == -1) {
+				snprintf(err, errcap, "%s: %s", name, inner);
+				free(copy);
+				return (-1);
+			}
+		}
+		free(copy);
+	}
+	return (0);
+}
+
 int
 config_parse_args(struct epsip_config *cfg, int argc, char **argv,
     config_extra_option extra, void *extra_arg, int *want_help,
@@ -435,18 +493,34 @@ config_parse_args(struct epsip_config *cfg, int argc, char **argv,
 	struct config_seen seen = { 0, 0, 0 };
 	struct config_seen flag_seen = { 0, 0, 0 };
 
+	const char *env_config = getenv("EPSIP_CONFIG");
+	int have_config = 0;
+
 	*want_help = *check_only = 0;
-	/* The file first, wherever --config stands, so flags win over it. */
+	/*
+	 * Sources in order, each overriding the one before: the file
+	 * (wherever --config stands, else $EPSIP_CONFIG), the environment
+	 * (EPSIP_<KEY>), then the flags.
+	 */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			have_config = 1;
 			if (config_load(cfg, &seen, argv[i + 1], err, errcap)) {
 				return (-1);
 			}
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			have_config = 1;
 			if (config_load(cfg, &seen, argv[i] + 9, err, errcap)) {
 				return (-1);
 			}
 		}
+	}
+	if (!have_config && env_config != NULL && env_config[0] != '\0' &&
+	    config_load(cfg, &seen, env_config, err, errcap) == -1) {
+		return (-1);
+	}
+	if (config_load_env(cfg, err, errcap) == -1) {
+		return (-1);
 	}
 	for (int i = 1; i < argc; i++) {
 		char name[64];

@@ -1,8 +1,10 @@
 /*
  * config.h -- EPSIP configuration: one table of keys, three sources.
  *
- * Defaults, then a `key = value` file (--config, '#' comments), then
- * command-line flags "--key value" override, in that order.  Every
+ * Defaults, then a `key = value` file (--config or $EPSIP_CONFIG, '#'
+ * comments), then environment variables EPSIP_<KEY> (EPSIP_FLOW_TIMER for
+ * flow-timer), then command-line flags "--key value", each overriding
+ * the one before.  Every
  * service reads the same effective file, which the supervisor writes into
  * the run directory, so all processes always agree.  See
  * docs/configuration.md for every key.
@@ -89,8 +91,8 @@ int config_load_file(struct epsip_config *cfg, const char *path, char *err,
     size_t errcap);
 
 /*
- * Apply command-line flags.  "--config FILE" is loaded first wherever it
- * appears, so flags always win over the file.  Options this table does not
+ * Apply the file, the environment and the command-line flags.  "--config
+ * FILE" is loaded first wherever it appears, so flags always win.  Options this table does not
  * know are handed to `extra` (which returns the number of argv entries it
  * used, or -1 if it does not know the option either); `extra` may be NULL.
  * Sets *want_help / *check_only for --help / -n.

@@ -53,3 +53,17 @@ def test_flags_override_the_file(make_edge, tmp_path):
     assert resp.get("flow-timer") == "42"
     with open(os.path.join(edge.run_dir, "epsip.conf")) as f:
         assert "flow-timer = 42" in f.read()
+
+
+def test_environment_variables_configure_the_edge(make_edge, monkeypatch):
+    # Containers and systemd EnvironmentFile=: EPSIP_<FLAG>.
+    monkeypatch.setenv("EPSIP_FLOW_TIMER", "37")
+    edge = make_edge()
+    assert Phone(edge, "udp").register().get("flow-timer") == "37"
+
+
+def test_bad_environment_value_is_one_line_and_exit_2(monkeypatch):
+    monkeypatch.setenv("EPSIP_LISTEN", "nowhere")
+    r = run("-n")
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("epsipd: EPSIP_LISTEN: listen:")

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -121,6 +122,47 @@ test_file_error_says_file_line_and_key(void **state)
 	unlink(path);
 }
 
+static void
+test_environment_overrides_file_and_flags_override_environment(void **state)
+{
+	struct epsip_config cfg;
+	char *argv[] = { "epsipd", "--flow-grace", "7", NULL };
+	char err[256];
+	int help, check;
+
+	(void)state;
+	setenv("EPSIP_FLOW_TIMER", "33", 1);
+	setenv("EPSIP_FLOW_GRACE", "99", 1);
+	setenv("EPSIP_LISTEN", "192.0.2.1:5060, [2001:db8::1]:5070", 1);
+	config_defaults(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 3, argv, NULL, NULL, &help,
+	    &check, err, sizeof(err)), 0);
+	unsetenv("EPSIP_FLOW_TIMER");
+	unsetenv("EPSIP_FLOW_GRACE");
+	unsetenv("EPSIP_LISTEN");
+	assert_int_equal(cfg.flow_timer, 33);
+	assert_int_equal(cfg.flow_grace, 7);
+	assert_int_equal(cfg.listen_count, 2);
+	assert_int_equal(cfg.listen[1].family, AF_INET6);
+}
+
+static void
+test_bad_environment_value_names_the_variable(void **state)
+{
+	struct epsip_config cfg;
+	char *argv[] = { "epsipd", NULL };
+	char err[256];
+	int help, check;
+
+	(void)state;
+	setenv("EPSIP_MAX_FLOWS", "many", 1);
+	config_defaults(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 1, argv, NULL, NULL, &help,
+	    &check, err, sizeof(err)), -1);
+	unsetenv("EPSIP_MAX_FLOWS");
+	assert_memory_equal(err, "EPSIP_MAX_FLOWS: max-flows:", 27);
+}
+
 int
 main(void)
 {
@@ -130,6 +172,9 @@ main(void)
 		cmocka_unit_test(test_first_listen_replaces_the_default_list),
 		cmocka_unit_test(test_effective_file_reads_back_identically),
 		cmocka_unit_test(test_file_error_says_file_line_and_key),
+		cmocka_unit_test(
+		    test_environment_overrides_file_and_flags_override_environment),
+		cmocka_unit_test(test_bad_environment_value_names_the_variable),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
