@@ -9,13 +9,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
 
 class Interrupted(Exception):
     pass
@@ -35,29 +35,10 @@ def install_signal_handlers():
         signal.signal(s, _raise_interrupted)
 
 
-def free_port(host="127.0.0.1"):
-    """A port free for both TCP and UDP on host."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind((host, port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def wait_for(pred, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
+# The integration tests' harness knows how to find ports and wait.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "integration"))
+from edge import free_port, wait_for  # noqa: E402,F401
 
 
 # ---- /proc accounting ----
@@ -137,10 +118,8 @@ def nfds(pid):
         return 0
 
 
-def cpu_ns(pid):
-    """On-CPU nanoseconds of every live thread of pid (schedstat): exact,
-    where the clock ticks of /proc/PID/stat round a short-lived child
-    down to 0."""
+def _schedstat(pid, field):
+    """Sum of one /proc/PID/task/*/schedstat field over pid's threads."""
     total = 0
     try:
         tids = os.listdir("/proc/%d/task" % pid)
@@ -149,10 +128,17 @@ def cpu_ns(pid):
     for tid in tids:
         try:
             with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
+                total += int(f.read().split()[field])
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+def cpu_ns(pid):
+    """On-CPU nanoseconds of every live thread of pid (schedstat): exact,
+    where the clock ticks of /proc/PID/stat round a short-lived child
+    down to 0."""
+    return _schedstat(pid, 0)
 
 
 def account(pids):
@@ -174,18 +160,7 @@ def account(pids):
 def sched_slices(pid):
     """Times the threads of pid were scheduled in (schedstat field 3):
     a count of thread wake-ups / context switches."""
-    total = 0
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return 0
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[2])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    return _schedstat(pid, 2)
 
 
 def cpu_snapshot(pids):

@@ -37,7 +37,7 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError("timed out waiting for %s" % what)
+    raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
 class Edge:

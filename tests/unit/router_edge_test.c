@@ -460,67 +460,99 @@ test_sips_request_gets_sips_record_route(void **state)
 	router_output_clear(&out);
 }
 
+/*
+ * A REGISTER from flow A goes up through the router; the registrar answers
+ * `status` with `headers` ("Name: value" pairs, NULL-terminated) and the
+ * answer comes back down through the router into *down.
+ */
+static void
+register_and_answer(const char *register_text, int status,
+    const char *const *headers, struct router_output *down)
+{
+	struct router_output up;
+	osip_message_t *req, *resp;
+	char *s, name[32];
+	size_t len;
+
+	process(&flow_a, register_text, &up);
+	req = parse_out(&up);
+	assert_int_equal(sip_reply_create(req, status, NULL, &resp), 0);
+	for (int i = 0; headers != NULL && headers[i] != NULL; i += 2) {
+		snprintf(name, sizeof(name), "%s", headers[i]);
+		if (strcmp(name, "Contact") == 0) {
+			osip_message_set_contact(resp, headers[i + 1]);
+		} else {
+			osip_message_set_header(resp, name, headers[i + 1]);
+		}
+	}
+	assert_int_equal(sip_serialize(resp, &s, &len), 0);
+	router_process(&router, &core, s, len, down);
+	free(s);
+	osip_message_free(resp);
+	osip_message_free(req);
+	router_output_clear(&up);
+}
+
 static void
 test_response_from_core_returns_on_the_arrival_flow_with_flow_timer(
     void **state)
 {
-	struct router_output up, down;
-	osip_message_t *req, *resp;
-	char text[2048], *s;
-	size_t len;
+	static const char *const answer[] = { "Require", "outbound",
+	    "Flow-Timer", "29", NULL };
+	struct router_output down;
+	osip_message_t *resp;
+	char text[2048];
 
 	(void)state;
-	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
-	process(&flow_a, text, &up);
-	req = parse_out(&up);
 	/* What the registrar would answer (RG-10, EP-18). */
-	assert_int_equal(sip_reply_create(req, 200, NULL, &resp), 0);
-	osip_message_set_header(resp, "Require", "outbound");
-	osip_message_set_header(resp, "Flow-Timer", "29");
-	sip_serialize(resp, &s, &len);
-	router_process(&router, &core, s, len, &down);
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	register_and_answer(text, 200, answer, &down);
 	/* TR-05: back on the REGISTER's flow, our Via gone. */
 	assert_int_equal(down.dest, ROUTER_TO_FLOW);
 	assert_true(epsip_flow_id_equal(&down.flow.flow, &flow_a.flow.flow));
 	assert_int_equal(down.flow_timer, 29);
-	free(s);
-	osip_message_free(resp);
 	resp = parse_out(&down);
 	assert_int_equal(osip_list_size(&resp->vias), 1);
 	assert_string_equal(via_param(resp, 0, "branch"), "z9hG4bK-reg1");
 	osip_message_free(resp);
-	osip_message_free(req);
-	router_output_clear(&up);
 	router_output_clear(&down);
 }
 
 static void
 test_plain_register_2xx_keeps_the_flow_for_the_registration(void **state)
 {
-	struct router_output up, down;
-	osip_message_t *req, *resp;
-	char text[2048], *s, *contact;
-	size_t len;
+	static const char *const answer[] = {
+	    "Contact", "<sip:bob@10.0.0.5:5060>;expires=3600",
+	    "Contact", "<sip:bob@10.0.0.6:5060>;expires=60", NULL };
+	struct router_output down;
+	char text[2048];
 
 	(void)state;
 	/* TR-11: no Flow-Timer, so the binding's expiry is the idle limit. */
 	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
-	contact = strstr(text, ";reg-id=1");
-	memcpy(contact, ";xx-id=1", 8);
-	process(&flow_a, text, &up);
-	req = parse_out(&up);
-	assert_int_equal(sip_reply_create(req, 200, NULL, &resp), 0);
-	osip_message_set_contact(resp,
-	    "<sip:bob@10.0.0.5:5060>;expires=3600");
-	osip_message_set_contact(resp, "<sip:bob@10.0.0.6:5060>;expires=60");
-	sip_serialize(resp, &s, &len);
-	router_process(&router, &core, s, len, &down);
+	memcpy(strstr(text, ";reg-id=1"), ";xx-id=1", 8);
+	register_and_answer(text, 200, answer, &down);
 	assert_int_equal(down.dest, ROUTER_TO_FLOW);
 	assert_int_equal(down.flow_timer, 3600);
-	free(s);
+	router_output_clear(&down);
+}
+
+static void
+test_registrar_439_is_relayed_unchanged(void **state)
+{
+	struct router_output down;
+	osip_message_t *resp;
+	char text[2048];
+
+	(void)state;
+	/* EP-21: the edge relays a registrar's 439, never makes one. */
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	register_and_answer(text, 439, NULL, &down);
+	assert_int_equal(down.dest, ROUTER_TO_FLOW);
+	assert_int_equal(down.local_status, 0);
+	resp = parse_out(&down);
+	assert_int_equal(resp->status_code, 439);
 	osip_message_free(resp);
-	osip_message_free(req);
-	router_output_clear(&up);
 	router_output_clear(&down);
 }
 
@@ -867,34 +899,6 @@ test_register_that_cannot_get_a_token_is_rejected_with_500(void **state)
 	assert_int_equal(out.dest, ROUTER_TO_FLOW);
 	assert_int_equal(out.local_status, 500);
 	router_output_clear(&out);
-}
-
-static void
-test_registrar_439_is_relayed_unchanged(void **state)
-{
-	struct router_output up, down;
-	osip_message_t *req, *resp;
-	char text[2048], *s;
-	size_t len;
-
-	(void)state;
-	/* EP-21: the edge relays a registrar's 439, never makes one. */
-	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
-	process(&flow_a, text, &up);
-	req = parse_out(&up);
-	assert_int_equal(sip_reply_create(req, 439, NULL, &resp), 0);
-	sip_serialize(resp, &s, &len);
-	router_process(&router, &core, s, len, &down);
-	assert_int_equal(down.dest, ROUTER_TO_FLOW);
-	assert_int_equal(down.local_status, 0);
-	osip_message_free(resp);
-	resp = parse_out(&down);
-	assert_int_equal(resp->status_code, 439);
-	free(s);
-	osip_message_free(resp);
-	osip_message_free(req);
-	router_output_clear(&up);
-	router_output_clear(&down);
 }
 
 static void
