@@ -95,6 +95,9 @@ static const struct config_key config_keys[] = {
 	    "seconds of silence tolerated beyond Flow-Timer", NULL },
 	{ "idle-timeout", KEY_UINT, OFF(idle_timeout), 0, 0, 1, 86400,
 	    "idle seconds before a flow without Flow-Timer is closed", NULL },
+	{ "idle-child-timeout", KEY_UINT, OFF(idle_child_timeout), 0, 0, 1,
+	    86400, "seconds an empty pooled child is kept (one always is)",
+	    NULL },
 	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
 	    "registrar: shorter registrations get 423", NULL },
 	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
@@ -151,6 +154,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->flow_timer = 120;
 	cfg->flow_grace = 10;
 	cfg->idle_timeout = 900;
+	cfg->idle_child_timeout = 60;
 	cfg->min_expires = 60;
 	cfg->default_expires = 3600;
 	cfg->max_expires = 7200;

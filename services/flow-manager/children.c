@@ -282,6 +282,7 @@ fm_children_spawn(struct fm_parent *p)
 		return (NULL);
 	}
 	c->started_ms = loop_now_ms(p->loop);
+	c->empty_since_ms = c->started_ms;
 	if (loop_add_fd(p->loop, c->ctl_fd, EPOLLIN, control_cb, c) == -1) {
 		/* Unusable without its control socket; reaped on SIGCHLD. */
 		log_warn("spawn %s: watching control socket", c->name);
@@ -391,6 +392,7 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 	f->local = *local;
 	f->remote = *remote;
 	c->nflows++;
+	c->empty_since_ms = 0;
 	if (p->cfg->flows_per_child == 1) {
 		/* Process per flow: this child's one flow, then it exits. */
 		c->retiring = 1;
@@ -451,7 +453,9 @@ fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
 	}
 	f->transport = EPSIP_TRANSPORT_NONE;
 	c->free_slots[c->nfree++] = f->slot;
-	c->nflows--;
+	if (--c->nflows == 0) {
+		c->empty_since_ms = loop_now_ms(p->loop);
+	}
 	open_insert(p, c);
 	if (reason == EPSIP_CLOSE_NONE && c->retiring && c->nflows == 0 &&
 	    !p->stopping) {
@@ -462,6 +466,42 @@ fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
 		(void)kill(c->pid, SIGTERM);
 	}
 	fm_children_gauges(p);
+}
+
+/*
+ * After a peak, pooled children that stayed empty for idle-child-timeout
+ * give their memory and threads back.  One is always kept, so the next
+ * flow needs no spawn.  A retiring child takes no new flow, so it exits
+ * with nothing to lose.
+ */
+void
+fm_children_retire_idle(struct loop *loop, void *arg)
+{
+	struct fm_parent *p = arg;
+	struct fm_child_rec *c;
+	uint64_t now = loop_now_ms(loop);
+	size_t active = 0;
+
+	if (p->stopping || p->cfg->flows_per_child == 1) {
+		return;
+	}
+	for (c = p->all_head; c != NULL; c = c->all_next) {
+		active += !c->retiring;
+	}
+	for (c = p->all_head; c != NULL && active > 1; c = c->all_next) {
+		if (c->retiring || c->nflows > 0 || c->empty_since_ms == 0 ||
+		    now - c->empty_since_ms <
+		    (uint64_t)p->cfg->idle_child_timeout * 1000) {
+			continue;
+		}
+		log_info("retiring %s: no flow for %" PRIu64 " s", c->name,
+		    (now - c->empty_since_ms) / 1000);
+		c->retiring = 1;
+		open_remove(p, c);
+		(void)kill(c->pid, SIGTERM);
+		stats_inc("children.retired");
+		active--;
+	}
 }
 
 /* ---- control messages from a child ---- */

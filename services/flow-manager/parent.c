@@ -340,6 +340,9 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 		fatal("flow-manager parent: SIGCHLD");
 	}
 	fm_children_gauges(p);
+	if (loop_every(p->loop, 1000, fm_children_retire_idle, p) < 0) {
+		fatalx("flow-manager parent: timer");
+	}
 	if (p->cfg->flows_per_child > 1 && fm_children_spawn(p) == NULL) {
 		log_error("cannot spawn the first child");
 		return (-1);

@@ -57,6 +57,7 @@ struct fm_child_rec {
 	uint32_t nflows;
 	int retiring;			/* takes no new flows */
 	uint64_t started_ms;
+	uint64_t empty_since_ms;	/* when nflows last fell to 0; 0: busy */
 	/* Children with a free slot that take new flows. */
 	struct fm_child_rec *open_prev, *open_next;
 	int on_open;
@@ -150,6 +151,8 @@ void fm_pflow_release(struct fm_parent *p, struct fm_pflow *f,
 /* Drain and handle what a child sent on its control socket. */
 void fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c);
 void fm_children_gauges(struct fm_parent *p);
+/* Retire pooled children empty for idle-child-timeout (timer callback). */
+void fm_children_retire_idle(struct loop *loop, void *arg);
 
 /* router_link.c: FLOW_CLOSED to the router, never lost to a burst. */
 void fm_router_flow_closed(struct fm_parent *p, const struct epsip_msg *m);

@@ -47,3 +47,20 @@ def test_max_flows_refuses_new_flows_and_keeps_the_held_ones(make_edge):
     for sock, _ in results[1:] + [(s, ok)]:
         sock.close()
     wait_for(lambda: edge.counter("flows.open.tcp") == 0, what="all closed")
+
+
+def test_empty_pooled_children_are_retired_after_a_peak(make_edge):
+    # After a peak, children that stay empty give back their memory and
+    # threads; one is always kept for the next flow.
+    edge = make_edge("--flows-per-child", "2", "--idle-child-timeout", "1")
+    flows = [pinged(edge) for _ in range(5)]
+    assert all(ok for _, ok in flows)
+    wait_for(lambda: len(edge.children()) >= 3, what="3 children")
+    for s, _ in flows:
+        s.close()
+    edge.wait_counter("children.retired", 2, timeout=10)
+    wait_for(lambda: edge.counter("children.alive") == 1, timeout=10,
+             what="one child left")
+    s, ok = pinged(edge)            # the kept child takes the next flow
+    assert ok
+    s.close()
