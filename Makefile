@@ -2,7 +2,9 @@
 #
 #   make            build the four executables into build/bin
 #   make run        build and run on embedded defaults (ARGS="..." for flags)
-#   make test       unit tests (plain and ASan/UBSan) + integration tests
+#   make test       unit tests (plain, ASan/UBSan, valgrind), integration
+#                   tests (plain and ASan daemons), NAT lab (root only)
+#   make test-nat   only the NAT lab: baresip behind a NAT in namespaces
 #   make deps       install the Debian packages needed to build and test
 #
 # Each service is services/<name>/; its main.c becomes the executable and
@@ -12,7 +14,8 @@ CC	?= cc
 BUILD	?= build
 DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
-	python3-pytest iproute2 valgrind
+	python3-pytest iproute2 valgrind baresip-core nftables conntrack \
+	tcpdump
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
@@ -40,8 +43,8 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit unit-asan integration integration-asan \
-	clean bench valgrind format
+.PHONY: all deps run test test-nat unit unit-asan integration \
+	integration-asan clean bench valgrind format
 all: $(BINS)
 
 Q	= @
@@ -107,6 +110,12 @@ integration: $(BINS)
 
 integration-asan: $(BINS_ASAN)
 	@tests/run-integration.sh $(BUILD)/asan/bin
+
+# A real phone (baresip) behind a real NAT, in network namespaces the test
+# makes itself; needs root, says "skipped: <why>" otherwise.
+test-nat: deps
+	@$(MAKE) --no-print-directory all
+	@tests/nat/run.sh $(BUILD)/bin
 
 # One summary line at the end: "N passed, N failed".
 test: deps

@@ -33,6 +33,9 @@ run integration tests/run-integration.sh "$build/bin"
 # The daemons themselves under ASan/UBSan, on the same call flows; the
 # fixture fails a test whose processes wrote a sanitizer report.
 run integration-asan tests/run-integration.sh "$build/asan/bin"
+# A real phone (baresip) behind a real NAT in network namespaces; prints
+# "skipped: ..." and counts nothing when not root or namespaces are missing.
+run nat tests/nat/run.sh "$build/bin"
 echo
 echo "$total_p passed, $total_f failed"
 exit $status

@@ -1,0 +1,220 @@
+"""Fixtures for the NAT lab: namespaces, EPSIP on the public side, baresip
+behind the NAT, a packet capture on the public wire.  Everything a test
+starts is stopped by PID and the namespaces are deleted, whatever happens."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from edge import Edge, wait_for  # noqa: E402  (tests/integration)
+import lab as labmod  # noqa: E402
+
+EDGE_PORT = 5060
+STATS_PORT = 8060
+# Flow-Timer per lab: the phone pings every 0.8-1.0 x this, well inside the
+# NAT's timeout for that transport (lab.NAT_TIMEOUT: udp 20 s, tcp 30 s).
+FLOW_TIMER = {"udp": 10, "tcp": 20}
+REGINT = 60
+
+
+class NsEdge(Edge):
+    """Edge (tests/integration/edge.py) run inside the lab's public
+    namespace: `ip netns exec` execs epsipd, so the PID is epsipd's."""
+
+    def __init__(self, lab, *args):
+        self.lab = lab
+        self.tmp = tempfile.mkdtemp(prefix="epsip-nat-")
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.host = labmod.EDGE_IP
+        self.port = EDGE_PORT
+        self.stats_port = STATS_PORT
+        self.sip_addr = (self.host, self.port)
+        self.args = list(args)
+        self.log_path = os.path.join(self.tmp, "epsip.log")
+        self.proc = None
+
+    def start(self):
+        import edge as edgemod
+        lab_prefix = self.lab.exec_prefix("public")
+        cmd = lab_prefix + [
+            os.path.join(edgemod.BIN, "epsipd"),
+            "--run-dir", self.run_dir, "--state-dir", self.state_dir,
+            "--listen", "%s:%d" % self.sip_addr,
+            "--stats", "127.0.0.1:%d" % self.stats_port,
+            "--log-level", "debug"] + self.args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        wait_for(self.healthy, timeout=15, what="GET /health 200")
+        return self
+
+    def http(self, path):
+        # urllib's socket is opened inside the public namespace.
+        with self.lab.inside("public"):
+            return Edge.http(self, path)
+
+
+class Proc:
+    """A background process inside a namespace, stopped by its PID."""
+
+    def __init__(self, cmd, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Baresip(Proc):
+    def __init__(self, lab, workdir, transport="udp", outbound=True):
+        self.dir = os.path.join(workdir, "baresip-" + transport)
+        os.makedirs(self.dir)
+        subst = {"@SIP_LISTEN@": "%s:5060" % labmod.PHONE_IP,
+                 "@TRANSPORT@": transport,
+                 "@EDGE@": "%s:%d" % (labmod.EDGE_IP, EDGE_PORT),
+                 "@REGINT@": str(REGINT)}
+        src = os.path.join(HERE, "baresip")
+        for name, dst in (("config", "config"),
+                          ("accounts.outbound" if outbound else
+                           "accounts.plain", "accounts")):
+            with open(os.path.join(src, name)) as f:
+                text = f.read()
+            for k, v in subst.items():
+                text = text.replace(k, v)
+            with open(os.path.join(self.dir, dst), "w") as f:
+                f.write(text)
+        open(os.path.join(self.dir, "contacts"), "w").close()
+        # -s: SIP trace on stdout; foreground, stdin /dev/null, no UI module.
+        super().__init__(lab.exec_prefix("phone") + [
+            "baresip", "-4", "-s", "-f", self.dir],
+            os.path.join(workdir, "baresip-%s.log" % transport))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+class Capture(Proc):
+    """tcpdump -A of SIP on the public wire (outside the NAT)."""
+
+    def __init__(self, lab, workdir):
+        super().__init__(lab.exec_prefix("public") + [
+            "tcpdump", "-l", "-n", "-A", "-s0", "-U", "-i", lab.if_public,
+            "port", str(EDGE_PORT)],
+            os.path.join(workdir, "capture.txt"))
+        wait_for(lambda: "listening on" in self.text(), timeout=10,
+                 what="tcpdump listening")
+
+    def stop(self, sig=signal.SIGINT):
+        time.sleep(0.3)  # let the last packets be written
+        super().stop(sig)
+
+
+class World:
+    """One lab: namespaces, EPSIP on the public side, a capture of the
+    public wire, and whatever phones a test starts.  close() stops them by
+    PID (phones first, then the capture, then EPSIP) and deletes the
+    namespaces, whatever failed on the way."""
+
+    def __init__(self, flow_timer=FLOW_TIMER["udp"]):
+        self.flow_timer = flow_timer
+        self.lab = labmod.Lab()
+        self.workdir = tempfile.mkdtemp(prefix="epsip-nat-work-")
+        self.edge = None
+        self.capture = None
+        self.procs = []
+        self.sockets = []
+
+    def start(self):
+        try:
+            self.lab.up()
+            self.edge = NsEdge(self.lab, "--flow-timer", str(self.flow_timer),
+                               "--min-expires", "20", "--flow-grace", "5",
+                               "--domain", "example.com")
+            self.edge.start()
+            self.capture = Capture(self.lab, self.workdir)
+        except BaseException:
+            self.close(dump=True)
+            raise
+        return self
+
+    def baresip(self, transport="udp", outbound=True):
+        b = Baresip(self.lab, self.workdir, transport, outbound)
+        self.procs.append(b)
+        return b
+
+    def phone(self, where, *args, **kw):
+        """A sip.Phone (tests/integration) whose socket lives in `where`."""
+        from sip import Phone
+        with self.lab.inside(where):
+            p = Phone(self.edge, *args, **kw)
+        self.sockets.append(p)
+        return p
+
+    def close(self, dump=False):
+        errors = []
+        for p in self.sockets:
+            p.close()
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception as e:  # keep tearing down
+                errors.append(repr(e))
+        if self.capture is not None:
+            self.capture.stop()
+        leftover = []
+        if self.edge is not None:
+            try:
+                leftover = self.edge.stop() or []
+            except Exception as e:
+                errors.append(repr(e))
+        if dump:
+            if self.edge is not None:
+                print("---- epsip log ----\n%s" % self.edge.logs()[-8000:])
+            for p in self.procs + ([self.capture] if self.capture else []):
+                print("---- %s ----\n%s" % (p.log_path, p.text()[-8000:]))
+        self.lab.down()
+        if self.edge is not None:
+            self.edge.cleanup()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        left_ns = [n for n in labmod.leftovers() if n in self.lab.ns.values()]
+        assert not left_ns, "namespaces left behind: %s" % left_ns
+        assert not leftover, "processes left behind: %s" % leftover
+        assert not errors, errors
+
+
+@pytest.fixture
+def world(request):
+    w = World().start()
+    yield w
+    rep = getattr(request.node, "rep_call", None)
+    w.close(dump=rep is not None and rep.failed)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# NAT lab tests: baresip behind an nftables masquerade NAT in network
+# namespaces, EPSIP on the public side.  Needs root, ip netns, nft,
+# conntrack, tcpdump, baresip.
+# usage: run.sh BIN_DIR [pytest args...]
+# Exits 0 with "skipped: <reason>" when the lab cannot run here.
+set -u
+[ $# -ge 1 ] || { echo "usage: $0 BIN_DIR [pytest args...]" >&2; exit 2; }
+bin=$(cd "$1" && pwd) || exit 2; shift
+cd "$(dirname "$0")"
+skip() { echo "skipped: $*"; echo "nat: 0 passed, 0 failed"; exit 0; }
+[ "$(id -u)" = 0 ] || skip "not root (network namespaces need CAP_SYS_ADMIN)"
+command -v ip >/dev/null && ip netns list >/dev/null 2>&1 ||
+	skip "no 'ip netns' (iproute2)"
+for tool in baresip nft conntrack tcpdump; do
+	command -v "$tool" >/dev/null ||
+		skip "$tool not installed (Debian: baresip-core nftables conntrack tcpdump)"
+done
+[ -x "$bin/epsipd" ] || { echo "no $bin/epsipd: run make first" >&2; exit 2; }
+probe=epsip-nat-probe-$$
+if ! ip netns add "$probe" 2>/dev/null; then
+	skip "cannot create network namespaces"
+fi
+ok=1
+ip netns exec "$probe" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=20 \
+	2>/dev/null || ok=0
+ip netns exec "$probe" nft list ruleset >/dev/null 2>&1 || ok=0
+ip netns del "$probe"
+[ $ok = 1 ] || skip "no per-namespace conntrack sysctls or nftables in this kernel"
+export EPSIP_BIN="$bin"
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+out=$(mktemp)
+"$PY" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+p=$(grep -oE '[0-9]+ passed' "$out" | tail -1 | grep -oE '[0-9]+')
+f=$(grep -oE '[0-9]+ (failed|error)' "$out" | awk '{s+=$1} END {print s+0}')
+echo "nat: ${p:-0} passed, ${f:-0} failed"
+rm -f "$out"
+left=$(ip netns list | grep -c '^epsip-nat-' || true)
+[ "$left" = 0 ] || { echo "nat: $left namespace(s) left behind" >&2; rc=1; }
+exit $rc
