@@ -479,6 +479,7 @@ fm_child_stop(struct daemon *d)
 		c->ctl_fd = -1;
 	}
 	free(c->flows);
+	free(c->paused_slots);
 	free(c->closed_gen);
 	free(c->scratch);
 	free(c->ctl_buf);

@@ -53,6 +53,8 @@ struct fm_flow {
 	int reading_stopped;		/* framing lost: awaiting the answer */
 	int closing;			/* close once the output is flushed */
 	int draining;			/* FIN sent: discard input until EOF */
+	int paused;			/* the router's queue was full: input
+					 * waits in rbuf, nothing is read */
 	/* Close by then whatever happens (framing error, CLOSE_AFTER_SEND);
 	 * 0: none.  Checked by the reaper: the loop has few timers. */
 	uint64_t close_deadline_ms;
@@ -92,6 +94,10 @@ struct fm_child {
 	char *scratch;			/* one read's worth, shared */
 	size_t scratch_size;
 	int exiting;
+	/* TCP flows paused for the router (by slot), retried on a timer. */
+	uint32_t *paused_slots;
+	size_t npaused, paused_cap;
+	int resume_armed;
 };
 
 /* child.c */

@@ -47,13 +47,16 @@
 
 static const char pong[] = "\r\n";
 
+/* How soon a flow paused for the router tries again. */
+#define RESUME_MS		10
+
 static void
 set_events(struct fm_flow *f)
 {
 	uint32_t want;
 
 	want = 0;
-	if (!f->reading_stopped || f->draining) {
+	if ((!f->reading_stopped || f->draining) && !f->paused) {
 		want |= EPOLLIN;
 	}
 	if (f->wq_head != NULL) {
@@ -232,6 +235,37 @@ framing_error(struct fm_flow *f, const char *buf, size_t len,
 	return (0);
 }
 
+static void resume_cb(struct loop *loop, void *arg);
+
+/*
+ * The router's queue is full (it is restarting, or busy): park the flow.
+ * Its unsent bytes stay in its buffer; a timer retries every paused flow.
+ */
+static void
+pause_for_router(struct fm_flow *f)
+{
+	struct fm_child *c = f->child;
+	uint32_t *slots;
+	size_t cap;
+
+	if (c->npaused == c->paused_cap) {
+		cap = c->paused_cap ? c->paused_cap * 2 : 16;
+		if ((slots = realloc(c->paused_slots, cap * sizeof(*slots))) ==
+		    NULL) {
+			return;		/* not paused: the message is lost */
+		}
+		c->paused_slots = slots;
+		c->paused_cap = cap;
+	}
+	c->paused_slots[c->npaused++] = f->id.slot;
+	f->paused = 1;
+	stats_inc("router.backpressure");
+	if (!c->resume_armed && loop_after(c->loop, RESUME_MS, resume_cb, c)
+	    >= 0) {
+		c->resume_armed = 1;
+	}
+}
+
 /*
  * Hand every complete unit in buf[0..len) on.  Returns the bytes used, or
  * -1 if the flow was closed.  Stops early once reading stopped.
@@ -243,17 +277,22 @@ frame(struct fm_flow *f, const char *buf, size_t len)
 	size_t off;
 
 	off = 0;
-	while (!f->reading_stopped) {
+	while (!f->reading_stopped && !f->paused) {
 		switch (sip_frame_stream_next(buf + off, len - off,
 		    f->child->max_message, &fr)) {
 		case SIP_FRAME_NEED_MORE:
 			return ((ssize_t)off);
 		case SIP_FRAME_MESSAGE:
+			if (fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
+			    buf + off + fr.offset, fr.length) == -1) {
+				/* Keep it and stop reading: TCP's window
+				 * then slows the phone, nothing is lost. */
+				pause_for_router(f);
+				return ((ssize_t)off);
+			}
 			log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 			    fr.length);
 			stats_inc("sip.from_flow");
-			(void)fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-			    buf + off + fr.offset, fr.length);
 			break;
 		case SIP_FRAME_PING:
 			/* RFC 5626 §4.4.1: one CRLF back, now (KA-09). */
@@ -306,6 +345,29 @@ keep(struct fm_flow *f, const char *buf, size_t len)
 	return (0);
 }
 
+/* Frame what waits in the flow's buffer; 0, or -1 if it was closed. */
+static int
+frame_pending(struct fm_flow *f)
+{
+	ssize_t used;
+
+	if ((used = frame(f, f->rbuf, f->rlen)) == -1) {
+		return (-1);
+	}
+	if (f->reading_stopped) {
+		return (0);
+	}
+	f->rlen -= (size_t)used;
+	if (f->rlen == 0) {
+		free(f->rbuf);
+		f->rbuf = NULL;
+		f->rcap = 0;
+	} else if (used > 0) {
+		memmove(f->rbuf, f->rbuf + used, f->rlen);
+	}
+	return (0);
+}
+
 /* New bytes arrived; 0, or -1 if the flow was closed. */
 static int
 absorb(struct fm_flow *f, const char *buf, size_t len)
@@ -325,21 +387,37 @@ absorb(struct fm_flow *f, const char *buf, size_t len)
 	if (keep(f, buf, len) == -1) {
 		return (-1);
 	}
-	if ((used = frame(f, f->rbuf, f->rlen)) == -1) {
-		return (-1);
+	return (frame_pending(f));
+}
+
+/*
+ * Retry every flow paused for the router.  A flow that still cannot hand
+ * its message on pauses itself again, and the timer is re-armed.
+ */
+static void
+resume_cb(struct loop *loop, void *arg)
+{
+	struct fm_child *c = arg;
+	size_t n = c->npaused;
+	uint32_t *slots = c->paused_slots;
+
+	(void)loop;
+	c->resume_armed = 0;
+	c->paused_slots = NULL;
+	c->npaused = c->paused_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct fm_flow *f = c->flows[slots[i]];
+
+		/* Closed meanwhile, or already resumed (listed twice). */
+		if (f == NULL || !f->paused) {
+			continue;
+		}
+		f->paused = 0;
+		if (frame_pending(f) == 0) {
+			set_events(f);
+		}
 	}
-	if (f->reading_stopped) {
-		return (0);
-	}
-	f->rlen -= (size_t)used;
-	if (f->rlen == 0) {
-		free(f->rbuf);
-		f->rbuf = NULL;
-		f->rcap = 0;
-	} else if (used > 0) {
-		memmove(f->rbuf, f->rbuf + used, f->rlen);
-	}
-	return (0);
+	free(slots);
 }
 
 static void
@@ -387,6 +465,10 @@ read_input(struct fm_flow *f)
 		    f->reading_stopped) {
 			return;
 		}
+		if (f->paused) {
+			set_events(f);		/* stop reading until resumed */
+			return;
+		}
 	}
 }
 
@@ -400,7 +482,7 @@ io_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 	if ((events & EPOLLOUT) && flush(f) == -1) {
 		return;
 	}
-	if (!f->reading_stopped || f->draining) {
+	if ((!f->reading_stopped || f->draining) && !f->paused) {
 		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 			read_input(f);
 		}

@@ -53,6 +53,15 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 	msg.payload = (const uint8_t *)out->sip;
 	msg.payload_len = out->sip_len;
 	if (ipc_send(sock, &msg) == -1) {
+		if (!ipc_peer_lost(sock)) {
+			/*
+			 * The child lives but its queue is full: a false 430
+			 * would make the registrar drop a good binding.
+			 * Drop, count, let the sender's transaction retry.
+			 */
+			stats_inc("ipc.flow_queue_full");
+			return (0);
+		}
 		owners_drop(sr->owners, out->flow.flow.instance,
 		    out->flow.flow.child);
 		return (-1);

@@ -11,6 +11,8 @@
 #include "owners.h"
 
 #define OWNERS_BUCKETS	4096	/* power of two */
+/* Messages queued per child while it is busy (nng allows up to 8192). */
+#define OWNERS_QUEUE	8192
 
 struct owner {
 	struct owner *next;
@@ -77,7 +79,8 @@ owners_get(struct owners *o, uint16_t instance, uint32_t child)
 	}
 	/* Integers from a verified token only (FT-07). */
 	if (flow_owner_ipc_url(o->run_dir, instance, child, url,
-	    sizeof(url)) == -1 || ipc_push_dial(&sock, url, 1, 1024) == -1) {
+	    sizeof(url)) == -1 ||
+	    ipc_push_dial(&sock, url, 1, OWNERS_QUEUE) == -1) {
 		stats_inc("ipc.owner_dial_failed");
 		return (NULL);
 	}
