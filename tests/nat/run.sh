@@ -28,14 +28,8 @@ ip netns exec "$probe" nft list ruleset >/dev/null 2>&1 || ok=0
 ip netns del "$probe"
 [ $ok = 1 ] || skip "no per-namespace conntrack sysctls or nftables in this kernel"
 export EPSIP_BIN="$bin"
-PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
-out=$(mktemp)
-"$PY" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
-p=$(grep -oE '[0-9]+ passed' "$out" | tail -1 | grep -oE '[0-9]+')
-f=$(grep -oE '[0-9]+ (failed|error)' "$out" | awk '{s+=$1} END {print s+0}')
-echo "nat: ${p:-0} passed, ${f:-0} failed"
-rm -f "$out"
+../run-pytest.sh nat "$@"
+rc=$?
 left=$(ip netns list | grep -c '^epsip-nat-' || true)
 [ "$left" = 0 ] || { echo "nat: $left namespace(s) left behind" >&2; rc=1; }
 exit $rc
