@@ -375,6 +375,18 @@ def warn_lines(log):
             " error " in ln]
 
 
+def finish_record(edge, rec):
+    """Final counters, stop time and warnings into rec; returns the log."""
+    # Services report once a second: let one more round arrive.
+    time.sleep(1.1)
+    rec["totals"] = {k: v for k, v in edge.stats().get("totals", {}).items()
+                     if not k.startswith("bytes.")}
+    rec["stop_s"] = edge.stop()
+    log = edge.logs()
+    rec["log_warn_lines"] = len(warn_lines(log))
+    return log
+
+
 def teardown(edge, workers):
     """Stop load workers and the edge, report its warnings, remove it."""
     for p, _ in workers:

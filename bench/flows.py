@@ -363,13 +363,7 @@ def main():
         except TimeoutError:
             rec["teardown_s"] = None
         rec["fm_processes_after_close"] = len(edge.fm_pids())
-        time.sleep(1.1)     # one more STATS round for the counters
-        st = edge.stats()
-        rec["totals"] = {k: v for k, v in st.get("totals", {}).items()
-                         if not k.startswith("bytes.")}
-        rec["stop_s"] = edge.stop()
-        log = edge.logs()
-        rec["log_warn_lines"] = len(benchlib.warn_lines(log))
+        log = benchlib.finish_record(edge, rec)
         rec["log_flow_closed_not_queued"] = log.count(
             "FLOW_CLOSED not queued for the router")
         benchlib.emit(a.out, rec)

@@ -374,13 +374,7 @@ def main():
                 k: round(v / 1e3 / ok, 1) if ok else None
                 for k, v in sorted(by_role.items())},
             "client_cpu_s": sum(r["client_cpu_s"] for r in res)})
-        time.sleep(1.1)
-        st = edge.stats()
-        rec["totals"] = {k: v for k, v in st.get("totals", {}).items()
-                         if not k.startswith("bytes.")}
-        rec["stop_s"] = edge.stop()
-        log = edge.logs()
-        rec["log_warn_lines"] = len(benchlib.warn_lines(log))
+        benchlib.finish_record(edge, rec)
         benchlib.emit(a.out, rec)
     finally:
         benchlib.teardown(edge, workers)

@@ -20,26 +20,13 @@
 #include "epsip/stats.h"
 
 #include "../../services/registrar-bridge/core.h"
+#include "sent_capture.h"
 
-#define MAX_SENT	16
 
 static struct epsip_config cfg;
 static struct rb_core *core;
 static struct rb_out out;
-static char *sent[MAX_SENT];
-static size_t nsent;
 
-static int
-capture(void *arg, const char *buf, size_t len)
-{
-	(void)arg;
-	assert_true(nsent < MAX_SENT);
-	sent[nsent] = malloc(len + 1);
-	memcpy(sent[nsent], buf, len);
-	sent[nsent][len] = '\0';
-	nsent++;
-	return (0);
-}
 
 static int
 setup(void **state)
@@ -63,9 +50,7 @@ teardown(void **state)
 {
 	(void)state;
 	core->ops->free(core);
-	while (nsent > 0) {
-		free(sent[--nsent]);
-	}
+	sent_clear();
 	return (0);
 }
 

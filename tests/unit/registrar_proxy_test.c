@@ -21,41 +21,21 @@
 #include "../../services/registrar-bridge/home_proxy.h"
 #include "../../services/registrar-bridge/location.h"
 #include "../../services/registrar-bridge/transaction.h"
+#include "sent_capture.h"
 
 #define NOW		1700000000
 #define AOR		"sip:bob@example.com"
 #define INST_A		"urn:uuid:00000000-0000-0000-0000-00000000000a"
 #define INST_B		"urn:uuid:00000000-0000-0000-0000-00000000000b"
-#define MAX_SENT	64
 
 static struct epsip_config cfg;
 static struct location_db *db;
 static struct rb_txn *txn;
 static struct home_proxy *hp;
 static struct rb_out out;
-static char *sent[MAX_SENT];
-static size_t nsent;
 static uint64_t clock_ms;
 
-static int
-capture(void *arg, const char *buf, size_t len)
-{
-	(void)arg;
-	assert_true(nsent < MAX_SENT);
-	sent[nsent] = malloc(len + 1);
-	memcpy(sent[nsent], buf, len);
-	sent[nsent][len] = '\0';
-	nsent++;
-	return (0);
-}
 
-static void
-sent_clear(void)
-{
-	while (nsent > 0) {
-		free(sent[--nsent]);
-	}
-}
 
 static int
 setup(void **state)
