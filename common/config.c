@@ -110,6 +110,22 @@ static const struct config_key config_keys[] = {
 	{ "path-policy", KEY_ENUM, OFF(path_policy), 0, 0, 0, 0,
 	    "lenient | strict: Path without Supported: path",
 	    path_policy_names },
+	{ "upstream", KEY_STRING, OFF(upstream_uri), 0, SZ(upstream_uri), 0,
+	    0, "sip:HOST:PORT;transport=udp|tcp of the registrar to bridge "
+	    "to (default: embedded registrar)", NULL },
+	{ "core-listen", KEY_ADDR, OFF(core_listen), 0, 0, 0, 0,
+	    "ADDR:PORT (UDP and TCP) where the core sends requests "
+	    "(upstream mode default: first listen host, port 5070)", NULL },
+	{ "core-advertise", KEY_STRING, OFF(core_advertise), 0,
+	    SZ(core_advertise), 0, 0, "HOST[:PORT] in core-facing Path/Record-"
+	    "Route/Via (default: core-listen, or the address towards upstream)",
+	    NULL },
+	{ "upstream-connections", KEY_UINT, OFF(upstream_connections), 0, 0,
+	    1, 64, "TCP connections kept to the upstream", NULL },
+	{ "upstream-timeout", KEY_UINT, OFF(upstream_timeout), 0, 0, 1, 32,
+	    "seconds without any answer from upstream before 503", NULL },
+	{ "retry-after", KEY_UINT, OFF(retry_after), 0, 0, 0, 86400,
+	    "Retry-After seconds in 503s for an unreachable upstream", NULL },
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -160,6 +176,9 @@ config_defaults(struct epsip_config *cfg)
 	cfg->max_expires = 7200;
 	cfg->record_route = RECORD_ROUTE_ALWAYS;
 	cfg->path_policy = PATH_LENIENT;
+	cfg->upstream_connections = 4;
+	cfg->upstream_timeout = 5;
+	cfg->retry_after = 30;
 }
 
 int
@@ -595,6 +614,133 @@ config_join(char dst[CONFIG_PATH_MAX], const char *dir, const char *file,
 }
 
 int
+config_parse_upstream(const char *text, struct epsip_upstream *up,
+    char *err, size_t errcap)
+{
+	char hostport[CONFIG_NAME_MAX], host[CONFIG_NAME_MAX];
+	const char *params, *p, *close, *colon = NULL;
+	unsigned long port = 5060;
+	size_t hlen;
+	char *ep;
+
+	memset(up, 0, sizeof(*up));
+	up->transport = EPSIP_TRANSPORT_UDP;
+	if (strncasecmp(text, "sip:", 4) != 0) {
+		snprintf(err, errcap, "upstream: \"%s\" is not a sip: URI "
+		    "(sips/TLS is not supported)", text);
+		return (-1);
+	}
+	text += 4;
+	params = strchr(text, ';');
+	hlen = params ? (size_t)(params - text) : strlen(text);
+	if (hlen == 0 || hlen >= sizeof(hostport) || memchr(text, '@', hlen)) {
+		snprintf(err, errcap, "upstream: needs HOST[:PORT] and no user "
+		    "part");
+		return (-1);
+	}
+	memcpy(hostport, text, hlen);
+	hostport[hlen] = '\0';
+	if (hostport[0] == '[') {
+		if ((close = strchr(hostport, ']')) == NULL ||
+		    (close[1] != '\0' && close[1] != ':')) {
+			snprintf(err, errcap, "upstream: bad IPv6 reference");
+			return (-1);
+		}
+		snprintf(host, sizeof(host), "%.*s",
+		    (int)(close - hostport - 1), hostport + 1);
+		colon = close[1] == ':' ? close + 1 : NULL;
+	} else {
+		colon = strchr(hostport, ':');
+		snprintf(host, sizeof(host), "%.*s", colon ?
+		    (int)(colon - hostport) : (int)hlen, hostport);
+	}
+	if (colon != NULL) {
+		errno = 0;
+		port = strtoul(colon + 1, &ep, 10);
+		if (colon[1] == '\0' || *ep != '\0' || errno || port == 0 ||
+		    port > 65535) {
+			snprintf(err, errcap, "upstream: bad port in \"%s\"",
+			    hostport);
+			return (-1);
+		}
+	}
+	if (!config_valid_name(host) || strchr(host, '[') != NULL) {
+		snprintf(err, errcap, "upstream: \"%s\" is not a host", host);
+		return (-1);
+	}
+	for (p = params; p != NULL && *p == ';'; p = strchr(p + 1, ';')) {
+		if (strncasecmp(p, ";transport=udp", 14) == 0 &&
+		    (p[14] == '\0' || p[14] == ';')) {
+			up->transport = EPSIP_TRANSPORT_UDP;
+		} else if (strncasecmp(p, ";transport=tcp", 14) == 0 &&
+		    (p[14] == '\0' || p[14] == ';')) {
+			up->transport = EPSIP_TRANSPORT_TCP;
+		} else if (strncasecmp(p, ";lr", 3) == 0 &&
+		    (p[3] == '\0' || p[3] == ';')) {
+			continue;	/* a Route-style URI is fine */
+		} else {
+			snprintf(err, errcap, "upstream: unsupported parameter "
+			    "\"%s\" (only transport=udp|tcp)", p + 1);
+			return (-1);
+		}
+	}
+	snprintf(up->host, sizeof(up->host), "%s", host);
+	up->port = (uint16_t)port;
+	return (0);
+}
+
+static int
+addr_is_any(const struct epsip_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
+}
+
+/* Two bound addresses that would fight over one port. */
+static int
+addr_clash(const struct epsip_addr *a, const struct epsip_addr *b)
+{
+	if (a->port != b->port || a->family != b->family) {
+		return (0);
+	}
+	return (addr_is_any(a) || addr_is_any(b) ||
+	    memcmp(a->ip, b->ip, 16) == 0);
+}
+
+/*
+ * The core side: parse `upstream`, default `core-listen` to the first
+ * phone-facing host on port 5070, and keep it off the phone-facing ports.
+ */
+static int
+config_finish_core(struct epsip_config *cfg, char *err, size_t errcap)
+{
+	char buf[64];
+
+	memset(&cfg->upstream, 0, sizeof(cfg->upstream));
+	if (cfg->upstream_uri[0] != '\0' && config_parse_upstream(
+	    cfg->upstream_uri, &cfg->upstream, err, errcap) == -1) {
+		return (-1);
+	}
+	if (config_has_upstream(cfg) && cfg->core_listen.family == 0) {
+		cfg->core_listen = cfg->listen[0];
+		cfg->core_listen.port = 5070;
+	}
+	if (cfg->core_listen.family == 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < cfg->listen_count; i++) {
+		if (addr_clash(&cfg->core_listen, &cfg->listen[i])) {
+			epsip_addr_format(&cfg->listen[i], buf, sizeof(buf));
+			snprintf(err, errcap, "core-listen: clashes with listen "
+			    "%s (the core side needs its own port)", buf);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
 config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 {
 	if (cfg->key_file[0] == '\0' && config_join(cfg->key_file,
@@ -624,7 +770,7 @@ config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 		    "socket paths must fit sun_path)", CONFIG_RUN_DIR_MAX);
 		return (-1);
 	}
-	return (0);
+	return (config_finish_core(cfg, err, errcap));
 }
 
 static void
@@ -663,6 +809,10 @@ config_write_key(const struct epsip_config *cfg, const struct config_key *k,
 		}
 		break;
 	case KEY_ADDR:
+		if (((const struct epsip_addr *)(base + k->offset))->family ==
+		    0) {
+			break;		/* unset (core-listen in embedded mode) */
+		}
 		epsip_addr_format((const void *)(base + k->offset), buf,
 		    sizeof(buf));
 		fprintf(out, "%s = %s\n", k->name, buf);

@@ -37,6 +37,16 @@ enum path_policy {
 	PATH_STRICT,	/* 421 for reg-id without Supported: path (EP-06) */
 };
 
+/*
+ * The upstream registrar/proxy, parsed from the `upstream` key by
+ * config_finish().  An empty host means embedded mode.
+ */
+struct epsip_upstream {
+	char host[CONFIG_NAME_MAX];	/* IP literal or A/AAAA name */
+	uint16_t port;
+	uint8_t transport;		/* EPSIP_TRANSPORT_UDP or _TCP */
+};
+
 struct epsip_config {
 	/* Phone-facing: each address listens on UDP and TCP (TR-01). */
 	struct epsip_addr listen[CONFIG_MAX_LISTEN];
@@ -75,7 +85,26 @@ struct epsip_config {
 	unsigned max_expires;
 	enum record_route_policy record_route;
 	enum path_policy path_policy;
+
+	/* Core side (upstream mode, RG-29). */
+	char upstream_uri[CONFIG_NAME_MAX];	/* "sip:HOST:PORT;transport=" */
+	struct epsip_upstream upstream;		/* derived from upstream_uri */
+	struct epsip_addr core_listen;		/* family 0: none */
+	char core_advertise[CONFIG_NAME_MAX];	/* HOST[:PORT]; "": derived */
+	unsigned upstream_connections;	/* TCP connections to the upstream */
+	unsigned upstream_timeout;	/* s without an answer: 503 */
+	unsigned retry_after;		/* s, Retry-After of our 503s */
 };
+
+/* 1 when a registrar upstream is configured (not the embedded one). */
+#define config_has_upstream(cfg)	((cfg)->upstream.host[0] != '\0')
+
+/*
+ * Parse "sip:HOST[:PORT][;transport=udp|tcp]" (IPv6 in brackets).  0, or
+ * -1 with a one-line reason in err.
+ */
+int config_parse_upstream(const char *text, struct epsip_upstream *up,
+    char *err, size_t errcap);
 
 void config_defaults(struct epsip_config *cfg);
 

@@ -136,22 +136,44 @@ contact_has_ob(const osip_message_t *msg)
 	return (c != NULL && sip_uri_has_param(c->url, "ob"));
 }
 
-/* "sip:TOKEN@host:port;transport=tcp;lr" for `flow`. */
+/*
+ * "<sip:[TOKEN@]HOST:PORT[;transport=tcp];lr...>": our address on one side
+ * of the edge.  The UA side is the flow's own local address and transport;
+ * the core side (upstream mode) is core-advertise/core-listen with the
+ * upstream's transport.  `flow` NULL: no token (a plain loose route).
+ */
 static int
-edge_flow_uri(const struct router *r, const struct flow_token *flow,
-    const char *extra, char *out, size_t cap)
+edge_uri(const struct router *r, const struct flow_token *flow,
+    enum edge_side side, const char *extra, char *out, size_t cap)
 {
-	char token[FLOW_TOKEN_MAX_TEXT], hostport[CONFIG_NAME_MAX + 8];
-	int n;
+	char token[FLOW_TOKEN_MAX_TEXT] = "", hostport[CONFIG_NAME_MAX + 8];
+	int tcp, n;
 
-	if (router_flow_token(r, flow, token, sizeof(token)) < 0) {
+	if (flow != NULL && router_flow_token(r, flow, token,
+	    sizeof(token)) < 0) {
 		return (-1);
 	}
-	router_edge_hostport(r, flow, hostport, sizeof(hostport));
-	n = snprintf(out, cap, "<sip:%s@%s%s;lr%s>", token, hostport,
-	    flow->transport == EPSIP_TRANSPORT_TCP ? ";transport=tcp" : "",
-	    extra);
+	if (side == EDGE_FACING_CORE) {
+		if (router_core_hostport(r, hostport, sizeof(hostport)) == -1) {
+			return (-1);
+		}
+		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+	} else {
+		router_edge_hostport(r, flow, hostport, sizeof(hostport));
+		tcp = flow->transport == EPSIP_TRANSPORT_TCP;
+	}
+	n = snprintf(out, cap, "<sip:%s%s%s%s;lr%s>", token,
+	    token[0] != '\0' ? "@" : "", hostport,
+	    tcp ? ";transport=tcp" : "", extra);
 	return (n < 0 || (size_t)n >= cap ? -1 : 0);
+}
+
+/* Which side the core reaches us on: the core-facing one in upstream mode. */
+static enum edge_side
+edge_core_side(const struct router *r)
+{
+	return (config_has_upstream(r->cfg) ? EDGE_FACING_CORE :
+	    EDGE_FACING_UA);
 }
 
 /*
@@ -180,8 +202,9 @@ edge_add_path(struct router *r, const struct router_origin *origin,
 		}
 		return (0);
 	}
-	if (edge_flow_uri(r, &origin->flow, first_hop && reg_id ? ";ob" : "",
-	    value, sizeof(value)) == -1) {
+	/* The registrar's core uses Path to reach us: name the core side. */
+	if (edge_uri(r, &origin->flow, edge_core_side(r), first_hop &&
+	    reg_id ? ";ob" : "", value, sizeof(value)) == -1) {
 		*status = 500;		/* EP-04: no token, no REGISTER */
 		return (-1);
 	}
@@ -210,15 +233,15 @@ edge_wants_record_route(const struct router *r, const osip_message_t *msg,
 	    contact_has_ob(msg));			/* EP-13 */
 }
 
-/* Our Record-Route goes above any existing one (EP-14). */
-int
-edge_add_record_route(struct router *r, osip_message_t *msg,
-    const struct flow_token *flow)
+/* One Record-Route value on top of the others (EP-14). */
+static int
+edge_push_record_route(const struct router *r, osip_message_t *msg,
+    const struct flow_token *flow, enum edge_side side)
 {
 	char value[CONFIG_NAME_MAX + 160];
 	osip_record_route_t *rr;
 
-	if (edge_flow_uri(r, flow, "", value, sizeof(value) - 1) == -1) {
+	if (edge_uri(r, flow, side, "", value, sizeof(value) - 1) == -1) {
 		return (-1);
 	}
 	/* A sips: request gets a sips: Record-Route. */
@@ -236,6 +259,37 @@ edge_add_record_route(struct router *r, osip_message_t *msg,
 	}
 	osip_list_add(&msg->record_routes, rr, 0);
 	msg->message_property = 2;
-	stats_inc("tokens.issued");
+	if (flow != NULL) {
+		stats_inc("tokens.issued");
+	}
 	return (0);
+}
+
+/*
+ * Record-Route with the token of the phone's flow.  When the request
+ * crosses from one interface to the other (upstream mode, EP-15) we
+ * record both: the value nearer each end faces that end, the token value
+ * faces the UA, and in-dialog requests pop both (edge_process_routes).
+ *   phone -> core:  [core-facing, UA-facing(token), ...]
+ *   core -> phone:  [UA-facing(token), core-facing, ...]
+ */
+int
+edge_add_record_route(struct router *r, osip_message_t *msg,
+    const struct router_origin *origin, const struct router_route_result *rr)
+{
+	int crosses = config_has_upstream(r->cfg) &&
+	    (origin->source == ROUTER_FROM_CORE) == (rr->has_target != 0);
+	const struct flow_token *flow = rr->has_target ? &rr->target :
+	    &origin->flow;
+
+	if (!crosses) {
+		return (edge_push_record_route(r, msg, flow, EDGE_FACING_UA));
+	}
+	if (rr->has_target) {
+		return (edge_push_record_route(r, msg, NULL,
+		    EDGE_FACING_CORE) == -1 ? -1 : edge_push_record_route(r,
+		    msg, flow, EDGE_FACING_UA));
+	}
+	return (edge_push_record_route(r, msg, flow, EDGE_FACING_UA) == -1 ?
+	    -1 : edge_push_record_route(r, msg, NULL, EDGE_FACING_CORE));
 }

@@ -255,13 +255,19 @@ proxy_push_via(struct router *r, osip_message_t *msg,
 	char hostport[CONFIG_NAME_MAX + 8], branch[64], token[FLOW_TOKEN_MAX_TEXT];
 	char value[CONFIG_NAME_MAX + 256];
 	osip_via_t *via;
-	int n;
+	int n, tcp;
 
-	router_edge_hostport(r, via_flow, hostport, sizeof(hostport));
+	if (via_flow != NULL) {
+		router_edge_hostport(r, via_flow, hostport, sizeof(hostport));
+		tcp = via_flow->transport == EPSIP_TRANSPORT_TCP;
+	} else if (router_core_hostport(r, hostport, sizeof(hostport)) == 0) {
+		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+	} else {
+		return (-1);
+	}
 	proxy_branch(msg, branch, sizeof(branch));
 	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
-	    via_flow->transport == EPSIP_TRANSPORT_TCP ? "TCP" : "UDP",
-	    hostport, branch);
+	    tcp ? "TCP" : "UDP", hostport, branch);
 	if (origin->source == ROUTER_FROM_FLOW) {
 		if (router_flow_token(r, &origin->flow, token,
 		    sizeof(token)) < 0) {

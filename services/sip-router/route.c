@@ -83,14 +83,41 @@ finish(osip_message_t *msg, enum router_dest dest,
 }
 
 /*
+ * EP-18: as the hop next to the UA we may advertise our Flow-Timer in a
+ * 2xx REGISTER that carries Require: outbound.  An upstream registrar's
+ * own value is relayed unchanged (RG-29); the embedded one already adds
+ * ours.
+ */
+static void
+response_add_flow_timer(const struct router *r, osip_message_t *msg)
+{
+	char value[16];
+
+	if (msg->status_code < 200 || msg->status_code > 299 ||
+	    msg->cseq == NULL || msg->cseq->method == NULL ||
+	    strcmp(msg->cseq->method, "REGISTER") != 0 ||
+	    sip_header_value(msg, "flow-timer", 0) != NULL ||
+	    !sip_header_has_token(msg, "require", "outbound")) {
+		return;
+	}
+	snprintf(value, sizeof(value), "%u", r->cfg->flow_timer);
+	if (sip_header_add_top(msg, "Flow-Timer", value) == 0) {
+		msg->message_property = 2;
+	}
+}
+
+/*
  * How long the flow a 2xx REGISTER goes back to may stay silent before it
  * is declared dead: the Flow-Timer when outbound applies (EP-19: the phone
- * pings within it), otherwise the longest registration granted, so that a
- * plain phone's flow lives as long as its binding (TR-11).  0: no change.
+ * pings within it; never less than ours, whatever an upstream says),
+ * otherwise the longest registration granted, so that a plain phone's
+ * flow lives as long as its binding (TR-11).  0: no change.
  */
 static unsigned
-response_flow_timer(const osip_message_t *msg)
+response_flow_timer(const struct router *r, const osip_message_t *msg)
 {
+	unsigned long advertised;
+
 	const char *ft = sip_header_value(msg, "flow-timer", 0);
 	const char *expires;
 	osip_contact_t *c;
@@ -103,7 +130,12 @@ response_flow_timer(const osip_message_t *msg)
 		return (0);
 	}
 	if (ft != NULL) {
-		return ((unsigned)strtoul(ft, NULL, 10));
+		advertised = strtoul(ft, NULL, 10);
+		if (advertised > 604800) {
+			advertised = 604800;
+		}
+		return (advertised > r->cfg->flow_timer ? (unsigned)advertised :
+		    r->cfg->flow_timer);
 	}
 	while ((c = osip_list_get(&msg->contacts, pos++)) != NULL) {
 		expires = sip_generic_param(&c->gen_params, "expires");
@@ -132,7 +164,8 @@ route_response(struct router *r, osip_message_t *msg,
 		return;
 	}
 	if (back.source == ROUTER_FROM_FLOW) {
-		out->flow_timer = response_flow_timer(msg);
+		response_add_flow_timer(r, msg);
+		out->flow_timer = response_flow_timer(r, msg);
 		finish(msg, ROUTER_TO_FLOW, &back.flow, out);
 	} else {
 		finish(msg, ROUTER_TO_CORE, NULL, out);
@@ -198,13 +231,14 @@ route_request(struct router *r, const struct router_origin *origin,
 		return;
 	}
 	if (edge_wants_record_route(r, msg, origin, &rr) &&
-	    edge_add_record_route(r, msg, rr.has_target ? &rr.target :
-	    &origin->flow) == -1) {
+	    edge_add_record_route(r, msg, origin, &rr) == -1) {
 		reply_local(r, origin, msg, 500, NULL, out);
 		return;
 	}
 	proxy_decrement_max_forwards(msg);
-	via_flow = rr.has_target ? &rr.target : &origin->flow;
+	/* Our Via names the side the next hop answers to (NULL: the core's). */
+	via_flow = rr.has_target ? &rr.target : config_has_upstream(r->cfg) ?
+	    NULL : &origin->flow;
 	if (proxy_push_via(r, msg, origin, via_flow) == -1) {
 		reply_local(r, origin, msg, 500, NULL, out);
 		return;

@@ -89,6 +89,10 @@ int router_flow_token(const struct router *r, const struct flow_token *flow,
     char *text, size_t cap);
 
 /* --- edge.c: RFC 5626 §5 --- */
+enum edge_side {
+	EDGE_FACING_UA,		/* the flow's own address and transport */
+	EDGE_FACING_CORE,	/* core-listen/core-advertise (upstream mode) */
+};
 struct router_route_result {
 	int has_target;			/* incoming: deliver on `target` */
 	struct flow_token target;
@@ -102,7 +106,7 @@ void edge_process_routes(struct router *r, const struct router_origin *origin,
 int edge_add_path(struct router *r, const struct router_origin *origin,
     osip_message_t *msg, int *status);
 int edge_add_record_route(struct router *r, osip_message_t *msg,
-    const struct flow_token *flow);
+    const struct router_origin *origin, const struct router_route_result *rr);
 int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
@@ -112,6 +116,7 @@ int proxy_validate_request(struct router *r, const char *buf, size_t len,
 int proxy_validate_response(const char *buf, size_t len, osip_message_t *msg);
 void proxy_stamp_received(osip_message_t *msg, const struct epsip_addr *src);
 int proxy_decrement_max_forwards(osip_message_t *msg);
+/* via_flow NULL: name the core side (upstream mode). */
 int proxy_push_via(struct router *r, osip_message_t *msg,
     const struct router_origin *origin, const struct flow_token *via_flow);
 int proxy_pop_own_via(struct router *r, osip_message_t *msg,
@@ -135,5 +140,7 @@ int router_is_self(const struct router *r, const osip_uri_t *uri);
 /* HOST:PORT of the edge as a flow's peer sees it. */
 void router_edge_hostport(const struct router *r, const struct flow_token *flow,
     char *buf, size_t cap);
+/* HOST:PORT of the edge as the core sees it; -1 in embedded mode. */
+int router_core_hostport(const struct router *r, char *buf, size_t cap);
 
 #endif /* EPSIP_SIP_ROUTER_H */

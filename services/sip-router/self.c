@@ -9,11 +9,13 @@
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "router.h"
 
@@ -26,6 +28,8 @@ struct router_self {
 	size_t port_count;
 	char primary4[INET6_ADDRSTRLEN];	/* for wildcard flows */
 	char primary6[INET6_ADDRSTRLEN + 2];
+	/* HOST:PORT the core reaches us at (upstream mode); "": none. */
+	char core_hostport[CONFIG_NAME_MAX + 8];
 };
 
 static void
@@ -122,6 +126,81 @@ self_add_hostport(struct router_self *s, const char *text)
 	self_add_host(s, host);
 }
 
+/*
+ * The source address the kernel would use towards the upstream: what a
+ * wildcard core-listen means to the core.  A connected UDP socket sends
+ * nothing; it only asks the routing table.  0, or -1 (unresolvable).
+ */
+static int
+self_address_towards(const struct epsip_upstream *up, struct epsip_addr *out)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[8];
+	int fd, rv = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	snprintf(port, sizeof(port), "%u", up->port);
+	if (getaddrinfo(up->host, port, &hints, &res) != 0) {
+		return (-1);
+	}
+	if ((fd = socket(res->ai_family, SOCK_DGRAM, 0)) != -1) {
+		if (connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    epsip_addr_from_sockaddr(out, (struct sockaddr *)&ss) == 0) {
+			rv = 0;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return (rv);
+}
+
+/*
+ * The core-facing name (EP-15, EP-17): core-advertise (its port defaults
+ * to core-listen's), else core-listen, else for a wildcard core-listen the
+ * address that routes to the upstream.  Every one of them is "us" too.
+ */
+static void
+self_init_core(struct router_self *s, const struct epsip_config *cfg)
+{
+	struct epsip_addr a = cfg->core_listen;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (a.family == 0) {
+		return;
+	}
+	self_add_port(s, a.port);
+	if (cfg->core_advertise[0] != '\0') {
+		self_add_hostport(s, cfg->core_advertise);
+		if (strchr(cfg->core_advertise, ']') != NULL ? strstr(
+		    cfg->core_advertise, "]:") != NULL : strchr(
+		    cfg->core_advertise, ':') != NULL) {
+			snprintf(s->core_hostport, sizeof(s->core_hostport),
+			    "%s", cfg->core_advertise);
+		} else {
+			snprintf(s->core_hostport, sizeof(s->core_hostport),
+			    "%s:%u", cfg->core_advertise, a.port);
+		}
+		return;
+	}
+	if (addr_is_wildcard(&a)) {
+		if (!config_has_upstream(cfg) ||
+		    self_address_towards(&cfg->upstream, &a) == -1) {
+			memset(&a, 0, sizeof(a));	/* last resort */
+			a.family = AF_INET;
+			a.ip[0] = 127;
+			a.ip[3] = 1;
+		}
+		a.port = cfg->core_listen.port;
+	}
+	inet_ntop(a.family, a.ip, ip, sizeof(ip));
+	self_add_host(s, ip);
+	epsip_addr_format(&a, s->core_hostport, sizeof(s->core_hostport));
+}
+
 int
 router_self_init(struct router *r, char *err, size_t errcap)
 {
@@ -152,10 +231,13 @@ router_self_init(struct router *r, char *err, size_t errcap)
 	if (cfg->advertise[0] != '\0') {
 		self_add_hostport(s, cfg->advertise);
 	}
-	if (wildcard && self_add_interfaces(s) == -1) {
+	if ((wildcard || (cfg->core_listen.family != 0 &&
+	    addr_is_wildcard(&cfg->core_listen))) &&
+	    self_add_interfaces(s) == -1) {
 		snprintf(err, errcap, "getifaddrs failed");
 		return (-1);
 	}
+	self_init_core(s, cfg);
 	if (s->primary4[0] == '\0') {
 		snprintf(s->primary4, sizeof(s->primary4), "127.0.0.1");
 	}
@@ -245,4 +327,14 @@ router_edge_hostport(const struct router *r, const struct flow_token *flow,
 		snprintf(ip, sizeof(ip), "%s", r->self->primary4);
 		snprintf(buf, cap, "%s:%u", ip, flow->local.port);
 	}
+}
+
+int
+router_core_hostport(const struct router *r, char *buf, size_t cap)
+{
+	if (r->self->core_hostport[0] == '\0') {
+		return (-1);
+	}
+	snprintf(buf, cap, "%s", r->self->core_hostport);
+	return (0);
 }

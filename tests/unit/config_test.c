@@ -163,6 +163,74 @@ test_bad_environment_value_names_the_variable(void **state)
 	assert_memory_equal(err, "EPSIP_MAX_FLOWS: max-flows:", 27);
 }
 
+static void
+test_upstream_uri_parses_host_port_and_transport(void **state)
+{
+	struct epsip_upstream up;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50:5080;"
+	    "transport=tcp", &up, err, sizeof(err)), 0);
+	assert_string_equal(up.host, "198.51.100.50");
+	assert_int_equal(up.port, 5080);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TCP);
+	assert_int_equal(config_parse_upstream("sip:registrar.example.com",
+	    &up, err, sizeof(err)), 0);
+	assert_string_equal(up.host, "registrar.example.com");
+	assert_int_equal(up.port, 5060);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_UDP);
+	assert_int_equal(config_parse_upstream("sip:[2001:db8::5]:5062;lr",
+	    &up, err, sizeof(err)), 0);
+	assert_string_equal(up.host, "2001:db8::5");
+	assert_int_equal(up.port, 5062);
+}
+
+static void
+test_unusable_upstream_uri_is_refused_with_a_reason(void **state)
+{
+	struct epsip_upstream up;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse_upstream("sips:198.51.100.50", &up, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "TLS"));
+	assert_int_equal(config_parse_upstream("sip:kam@198.51.100.50", &up,
+	    err, sizeof(err)), -1);
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50:0", &up,
+	    err, sizeof(err)), -1);
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50;transport="
+	    "sctp", &up, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "transport=sctp"));
+	assert_int_equal(config_parse_upstream("198.51.100.50:5060", &up, err,
+	    sizeof(err)), -1);
+}
+
+static void
+test_upstream_mode_defaults_core_listen_and_refuses_a_clash(void **state)
+{
+	struct epsip_config cfg;
+	char err[256], buf[64];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_false(config_has_upstream(&cfg));
+	assert_int_equal(cfg.core_listen.family, 0);
+	assert_int_equal(config_set(&cfg, "upstream", "sip:198.51.100.50",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_true(config_has_upstream(&cfg));
+	epsip_addr_format(&cfg.core_listen, buf, sizeof(buf));
+	assert_string_equal(buf, "0.0.0.0:5070");
+	/* The core side on a phone-facing port is refused, named. */
+	assert_int_equal(config_set(&cfg, "core-listen", "127.0.0.1:5060",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "core-listen"));
+}
+
 int
 main(void)
 {
@@ -175,6 +243,12 @@ main(void)
 		cmocka_unit_test(
 		    test_environment_overrides_file_and_flags_override_environment),
 		cmocka_unit_test(test_bad_environment_value_names_the_variable),
+		cmocka_unit_test(
+		    test_upstream_uri_parses_host_port_and_transport),
+		cmocka_unit_test(
+		    test_unusable_upstream_uri_is_refused_with_a_reason),
+		cmocka_unit_test(
+		    test_upstream_mode_defaults_core_listen_and_refuses_a_clash),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
