@@ -709,6 +709,27 @@ addr_clash(const struct epsip_addr *a, const struct epsip_addr *b)
 }
 
 /*
+ * The core side sends to the upstream from core-listen's socket, so an
+ * IP-literal upstream must be of its family; only a wildcard IPv6
+ * core-listen (dual stack) reaches both.  Names are checked when resolved.
+ */
+static int
+config_core_reaches_upstream(const struct epsip_config *cfg)
+{
+	struct epsip_addr up;
+	char literal[CONFIG_NAME_MAX + 4];
+
+	snprintf(literal, sizeof(literal), strchr(cfg->upstream.host, ':') ?
+	    "[%s]" : "%s", cfg->upstream.host);
+	if (config_parse_addr(literal, 5060, &up) == -1) {
+		return (1);			/* a name */
+	}
+	return (up.family == cfg->core_listen.family ||
+	    (cfg->core_listen.family == AF_INET6 &&
+	    addr_is_any(&cfg->core_listen)));
+}
+
+/*
  * The core side: parse `upstream`, default `core-listen` to the first
  * phone-facing host on port 5070, and keep it off the phone-facing ports.
  */
@@ -728,6 +749,13 @@ config_finish_core(struct epsip_config *cfg, char *err, size_t errcap)
 	}
 	if (cfg->core_listen.family == 0) {
 		return (0);
+	}
+	if (config_has_upstream(cfg) && !config_core_reaches_upstream(cfg)) {
+		snprintf(err, errcap, "core-listen: an %s address cannot reach "
+		    "the %s upstream %s", cfg->core_listen.family == AF_INET ?
+		    "IPv4" : "IPv6", cfg->core_listen.family == AF_INET ?
+		    "IPv6" : "IPv4", cfg->upstream.host);
+		return (-1);
 	}
 	for (size_t i = 0; i < cfg->listen_count; i++) {
 		if (addr_clash(&cfg->core_listen, &cfg->listen[i])) {

@@ -5,6 +5,9 @@
  * is, FLOW_CLOSED hands the core the dead flow's token.  What the core
  * sends becomes SIP_FROM_CORE on a push socket towards router.ipc, dialed
  * in the background with a deep queue so a router restart loses nothing.
+ * The core is the embedded registrar, or with `upstream` configured the
+ * relay to an external one (core_upstream.c), whose sockets share this
+ * process's loop.
  *
  * DIAGNOSTICS: failing to open the sockets or the core at start is fatal
  * (exit 1).  Any other message type is dropped and counted, like the
@@ -106,10 +109,17 @@ rb_bridge_start(struct daemon *d)
 	sip_library_init();
 	b->out.send = send_to_router;
 	b->out.arg = b;
-	/* Upstream mode (RG-29) will pick another core here. */
-	if ((b->core = rb_core_embedded_new(&d->cfg, &b->out, err,
-	    sizeof(err))) == NULL) {
-		log_error("registrar: %s", err);
+	if (config_has_upstream(&d->cfg)) {
+		/* RG-29: relay to an external registrar/proxy. */
+		b->core = rb_core_upstream_new(&d->cfg, &b->out, d->loop, err,
+		    sizeof(err));
+	} else {
+		b->core = rb_core_embedded_new(&d->cfg, &b->out, err,
+		    sizeof(err));
+	}
+	if (b->core == NULL) {
+		log_error("%s core: %s", config_has_upstream(&d->cfg) ?
+		    "upstream" : "embedded", err);
 		return (-1);
 	}
 	if (ipc_service_url(d->cfg.run_dir, "bridge", url, sizeof(url)) ||
@@ -127,8 +137,10 @@ rb_bridge_start(struct daemon *d)
 		return (-1);
 	}
 	b->tick_timer = loop_every(d->loop, RB_TXN_TICK_MS, on_tick, b);
-	log_info("core %s, bindings in %s", b->core->ops->name,
-	    d->cfg.registrar_db);
+	if (!config_has_upstream(&d->cfg)) {
+		log_info("core %s, bindings in %s", b->core->ops->name,
+		    d->cfg.registrar_db);
+	}
 	return (b->tick_timer < 0 ? -1 : 0);
 }
 

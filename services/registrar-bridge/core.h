@@ -3,9 +3,9 @@
  *
  * The IPC glue (bridge.c) knows only this: SIP from the router, dead flows,
  * a periodic tick, a stats hook.  Embedded mode (core_embedded.c) is the
- * registrar and home proxy in this process.  Upstream mode, next, will
- * forward to an external registrar/proxy (RG-29) behind the same ops
- * without touching bridge.c.
+ * registrar and home proxy in this process.  Upstream mode
+ * (core_upstream.c) relays to an external registrar/proxy (RG-29) behind
+ * the same ops.
  */
 #ifndef RB_CORE_H
 #define RB_CORE_H
@@ -17,6 +17,7 @@
 
 #include "epsip/config.h"
 #include "epsip/ipc.h"
+#include "epsip/loop.h"
 
 #include "rb_sip.h"
 
@@ -47,5 +48,14 @@ struct rb_core {
  */
 struct rb_core *rb_core_embedded_new(const struct epsip_config *cfg,
     const struct rb_out *out, char *err, size_t errcap);
+
+/*
+ * Upstream mode: relay to cfg->upstream; its core-side sockets
+ * (core-listen, the upstream pool) run in `loop`.  SIP for the router
+ * goes out through `out`.  NULL with a reason in err (e.g. core-listen
+ * cannot be bound).
+ */
+struct rb_core *rb_core_upstream_new(const struct epsip_config *cfg,
+    const struct rb_out *out, struct loop *loop, char *err, size_t errcap);
 
 #endif /* RB_CORE_H */

@@ -2,7 +2,9 @@
  * main.c -- epsip-registrar-bridge: the core side of EPSIP.
  *
  * Embedded mode: an RFC 5626 outbound-aware registrar with bindings in
- * SQLite and a home proxy that reaches phones along their Path.  Started
+ * SQLite and a home proxy that reaches phones along their Path.  Upstream
+ * mode (`upstream` set): a relay to an external registrar, with the
+ * core-facing sockets on core-listen.  Started
  * by epsipd as `epsip-registrar-bridge --config <run_dir>/epsip.conf`.
  * Everything is in bridge.c (IPC) and the core it opens (core.h).
  * DIAGNOSTICS: see daemon.h (configuration: exit 2; start: exit 1).

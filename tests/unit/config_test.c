@@ -229,6 +229,13 @@ test_upstream_mode_defaults_core_listen_and_refuses_a_clash(void **state)
 	    err, sizeof(err)), 0);
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "core-listen"));
+	/* An IPv4 core side cannot send to an IPv6 upstream. */
+	assert_int_equal(config_set(&cfg, "core-listen", "127.0.0.1:5070",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_set(&cfg, "upstream", "sip:[2001:db8::5]",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "IPv6 upstream"));
 }
 
 int

@@ -1,0 +1,603 @@
+/*
+ * core_conn.c -- the TCP connections of the core side (see core_net.c
+ * for the rest): the pool towards the upstream, connections the core
+ * opened to our listener, and ones we opened to the core to deliver a
+ * response whose connection was gone (RFC 3261 §18.2.2).
+ *
+ * All three share one structure and one read path.  Every connection
+ * frames its stream with sip_frame_stream_next(), answers a CRLFCRLF
+ * keep-alive with CRLF (RFC 5626 §4.4.1), and is closed alone when its
+ * framing breaks.  Output goes through a bounded per-connection queue,
+ * flushed on EPOLLOUT; a connection still connecting queues too, so
+ * sending never blocks.  Every live connection sits in a small hash table
+ * by remote address, which is how a response finds the connection its
+ * request came on.
+ *
+ * A pool slot connects lazily, on the first request hashed to it, without
+ * blocking; a failed connect pauses the slot (back-off from
+ * backoff_min_ms, doubling up to backoff_max_ms) and moves to the
+ * upstream's next address.  The loss of a pool connection is reported
+ * from a zero-delay timer, never from inside the call that found it.
+ *
+ * DIAGNOSTICS: none fatal.  Connect failures and framing errors are
+ * counted and logged at info (connect failures once per slot going
+ * down, not per attempt).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "epsip/log.h"
+#include "epsip/sip_frame.h"
+#include "epsip/stats.h"
+
+#include "core_conn.h"
+
+#define CN_READS_PER_WAKEUP	8
+#define CN_RBUF_INITIAL		4096
+
+static void cn_on_conn(struct loop *loop, int fd, uint32_t events,
+    void *arg);
+
+static void
+cn_set_events(struct cn_conn *c)
+{
+	uint32_t want = EPOLLIN | EPOLLRDHUP;
+
+	if (c->connecting || c->wq_head != NULL) {
+		want |= EPOLLOUT;
+	}
+	if (want != c->events && loop_mod_fd(c->net->loop, c->fd, want) ==
+	    0) {
+		c->events = want;
+	}
+}
+
+static void
+cn_hash_insert(struct cn_conn *c)
+{
+	size_t b = cn_addr_bucket(&c->remote);
+
+	c->hnext = c->net->by_remote[b];
+	c->net->by_remote[b] = c;
+	c->hashed = 1;
+}
+
+static void
+cn_hash_remove(struct cn_conn *c)
+{
+	struct cn_conn **pp;
+
+	if (!c->hashed) {
+		return;
+	}
+	for (pp = &c->net->by_remote[cn_addr_bucket(&c->remote)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	}
+	c->hashed = 0;
+}
+
+struct cn_conn *
+cn_find_remote(struct core_net *n, const struct epsip_addr *remote)
+{
+	struct cn_conn *c;
+
+	for (c = n->by_remote[cn_addr_bucket(remote)]; c != NULL;
+	    c = c->hnext) {
+		if (!c->dead && epsip_addr_equal(&c->remote, remote)) {
+			return (c);
+		}
+	}
+	return (NULL);
+}
+
+struct cn_conn *
+cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
+    const struct epsip_addr *remote, int connecting)
+{
+	struct cn_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	c->net = n;
+	c->fd = fd;
+	c->kind = kind;
+	c->id = ++n->next_id;
+	c->remote = *remote;
+	c->connecting = connecting;
+	c->started_ms = c->active_ms = loop_now_ms(n->loop);
+	c->events = EPOLLIN | EPOLLRDHUP | (connecting ? EPOLLOUT : 0);
+	if (loop_add_fd(n->loop, fd, c->events, cn_on_conn, c) == -1) {
+		close(fd);
+		free(c);
+		return (NULL);
+	}
+	if (kind != CN_POOL) {
+		c->next = n->conns;
+		if (n->conns != NULL) {
+			n->conns->prev = c;
+		}
+		n->conns = c;
+		n->nconns++;
+		/* A DIALED one queues responses while it connects. */
+		cn_hash_insert(c);
+	}
+	return (c);
+}
+
+static void
+cn_report_lost(struct loop *loop, void *arg)
+{
+	struct core_net *n = arg;
+
+	(void)loop;
+	n->lost_timer = -1;
+	for (size_t i = 0; i < n->nlost; i++) {
+		n->ev.conn_lost(n->ev.arg, n->lost[i]);
+	}
+	n->nlost = 0;
+}
+
+/*
+ * Report a lost pool connection from a zero-delay timer, never from
+ * inside the call that found it lost: the caller of
+ * core_net_send_upstream() may hold a transaction that the report ends.
+ */
+static void
+cn_lost(struct core_net *n, uint64_t id)
+{
+	uint64_t *lost;
+	size_t cap;
+
+	if (n->ev.conn_lost == NULL) {
+		return;
+	}
+	if (n->nlost == n->lost_cap) {
+		cap = n->lost_cap ? n->lost_cap * 2 : 8;
+		if ((lost = realloc(n->lost, cap * sizeof(*lost))) == NULL) {
+			/* Unreported: its requests time out instead. */
+			return;
+		}
+		n->lost = lost;
+		n->lost_cap = cap;
+	}
+	n->lost[n->nlost++] = id;
+	if (n->lost_timer < 0) {
+		n->lost_timer = loop_after(n->loop, 0, cn_report_lost, n);
+	}
+}
+
+/*
+ * Close a connection.  `notify`: a pool connection's loss is reported
+ * (what was sent on it will not be answered there).  Inside the framing
+ * loop the close is only marked and finished when the loop ends.
+ */
+void
+cn_conn_close(struct cn_conn *c, int notify)
+{
+	struct core_net *n = c->net;
+	struct cn_chunk *w;
+	uint64_t id = c->id;
+	int pool = c->kind == CN_POOL;
+
+	if (c->reading) {
+		c->dead = 1;
+		return;
+	}
+	loop_del_fd(n->loop, c->fd);
+	close(c->fd);
+	cn_hash_remove(c);
+	if (pool) {
+		n->slots[c->slot].conn = NULL;
+		if (!c->connecting) {
+			n->pool_live--;
+		}
+	} else {
+		if (c->prev != NULL) {
+			c->prev->next = c->next;
+		} else {
+			n->conns = c->next;
+		}
+		if (c->next != NULL) {
+			c->next->prev = c->prev;
+		}
+		n->nconns--;
+	}
+	while ((w = c->wq_head) != NULL) {
+		c->wq_head = w->next;
+		free(w);
+	}
+	free(c->rbuf);
+	free(c);
+	if (notify && pool) {
+		cn_lost(n, id);
+	}
+}
+
+/* Write what is queued; 0, or -1 if the connection was closed. */
+static int
+cn_flush(struct cn_conn *c)
+{
+	struct cn_chunk *w;
+	ssize_t r;
+
+	while ((w = c->wq_head) != NULL) {
+		r = send(c->fd, w->data + w->off, w->len - w->off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN) {
+				break;
+			}
+			cn_conn_close(c, 1);
+			return (-1);
+		}
+		w->off += (size_t)r;
+		if (w->off < w->len) {
+			continue;
+		}
+		c->wq_head = w->next;
+		if (c->wq_head == NULL) {
+			c->wq_tail = NULL;
+		}
+		c->wq_bytes -= w->len;
+		free(w);
+	}
+	c->active_ms = loop_now_ms(c->net->loop);
+	cn_set_events(c);
+	return (0);
+}
+
+/*
+ * Send or queue one whole message: 0; -1 if the connection failed (it is
+ * closed); -2 if its queue cannot take the message (nothing was sent, so
+ * a message is never cut in half).
+ */
+int
+cn_conn_send(struct cn_conn *c, const char *buf, size_t len)
+{
+	struct cn_chunk *w;
+	ssize_t r = 0;
+
+	if (c->dead) {
+		return (-1);
+	}
+	if (c->wq_bytes + len > c->net->lim.queue_max) {
+		return (-2);
+	}
+	if (!c->connecting && c->wq_head == NULL) {
+		do {
+			r = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (r == -1 && errno == EINTR);
+		if (r == -1 && errno != EAGAIN) {
+			cn_conn_close(c, 1);
+			return (-1);
+		}
+		r = r < 0 ? 0 : r;
+		c->active_ms = loop_now_ms(c->net->loop);
+		if ((size_t)r == len) {
+			return (0);
+		}
+	}
+	if ((w = malloc(sizeof(*w) + len - (size_t)r)) == NULL) {
+		if (r > 0) {
+			cn_conn_close(c, 1);	/* half a message is out */
+			return (-1);
+		}
+		return (-2);
+	}
+	w->next = NULL;
+	w->len = len - (size_t)r;
+	w->off = 0;
+	memcpy(w->data, buf + r, w->len);
+	if (c->wq_tail != NULL) {
+		c->wq_tail->next = w;
+	} else {
+		c->wq_head = w;
+	}
+	c->wq_tail = w;
+	c->wq_bytes += w->len;
+	cn_set_events(c);
+	return (0);
+}
+
+/* Hand every whole message up; 0, or -1 if the connection was closed. */
+static int
+cn_frame(struct cn_conn *c)
+{
+	struct core_net *n = c->net;
+	struct core_net_peer peer;
+	struct sip_frame fr;
+	size_t off = 0;
+
+	peer.transport = EPSIP_TRANSPORT_TCP;
+	peer.remote = c->remote;
+	peer.conn_id = c->id;
+	c->reading = 1;
+	while (!c->dead && off < c->rlen) {
+		switch (sip_frame_stream_next(c->rbuf + off, c->rlen - off,
+		    n->lim.max_message, &fr)) {
+		case SIP_FRAME_NEED_MORE:
+			goto done;
+		case SIP_FRAME_MESSAGE:
+			n->ev.message(n->ev.arg, c->rbuf + off + fr.offset,
+			    fr.length, &peer);
+			break;
+		case SIP_FRAME_PING:
+			/* RFC 5626 §4.4.1: one CRLF back. */
+			stats_inc("core.keepalive.pongs");
+			(void)cn_conn_send(c, "\r\n", 2);
+			break;
+		case SIP_FRAME_ERROR:
+			fr.consumed = 0;
+			break;
+		}
+		if (fr.consumed == 0) {
+			/* No answer to a broken stream: only this one ends. */
+			stats_inc("core.framing_errors");
+			log_info("core side: framing lost (%s) on a connection "
+			    "with %s", sip_frame_error_name(fr.error),
+			    c->kind == CN_POOL ? "the upstream" : "the core");
+			c->dead = 1;
+			break;
+		}
+		off += fr.consumed;
+	}
+done:
+	c->reading = 0;
+	if (c->dead) {
+		cn_conn_close(c, 1);
+		return (-1);
+	}
+	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+	c->rlen -= off;
+	return (0);
+}
+
+/* Room to read into; -1 when the buffer may not grow (framing bounds it). */
+static int
+cn_reserve(struct cn_conn *c)
+{
+	size_t limit = c->net->lim.max_message + 8, cap;
+	char *nb;
+
+	if (c->rlen < c->rcap) {
+		return (0);
+	}
+	cap = c->rcap != 0 ? c->rcap * 2 : CN_RBUF_INITIAL;
+	if (cap > limit) {
+		cap = limit;
+	}
+	if (cap <= c->rlen || (nb = realloc(c->rbuf, cap)) == NULL) {
+		return (-1);
+	}
+	c->rbuf = nb;
+	c->rcap = cap;
+	return (0);
+}
+
+static void
+cn_read(struct cn_conn *c)
+{
+	ssize_t r;
+
+	for (int i = 0; i < CN_READS_PER_WAKEUP; i++) {
+		if (cn_reserve(c) == -1) {
+			cn_conn_close(c, 1);
+			return;
+		}
+		r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
+		    MSG_DONTWAIT);
+		if (r == -1 && errno == EINTR) {
+			continue;
+		}
+		if (r == -1 && errno == EAGAIN) {
+			return;
+		}
+		if (r <= 0) {
+			cn_conn_close(c, 1);
+			return;
+		}
+		c->rlen += (size_t)r;
+		c->active_ms = loop_now_ms(c->net->loop);
+		if (cn_frame(c) == -1) {
+			return;
+		}
+	}
+}
+
+/* A slot failed to connect: pause it, and try the next address next. */
+void
+cn_slot_failed(struct core_net *n, size_t slot, int err)
+{
+	struct cn_slot *s = &n->slots[slot];
+	char buf[64];
+
+	stats_inc("upstream.connect_failures");
+	if (s->backoff_ms == 0) {
+		epsip_addr_format(cn_upstream_addr(n), buf, sizeof(buf));
+		log_info("upstream %s: connect failed: %s", buf,
+		    strerror(err));
+		s->backoff_ms = n->lim.backoff_min_ms;
+	} else if (s->backoff_ms * 2 <= n->lim.backoff_max_ms) {
+		s->backoff_ms *= 2;
+	} else {
+		s->backoff_ms = n->lim.backoff_max_ms;
+	}
+	s->retry_at = loop_now_ms(n->loop) + s->backoff_ms;
+	n->addr_cur++;
+}
+
+static void
+cn_connected(struct cn_conn *c)
+{
+	struct core_net *n = c->net;
+
+	c->connecting = 0;
+	c->active_ms = loop_now_ms(n->loop);
+	if (c->kind == CN_POOL) {
+		stats_inc("upstream.connects");
+		n->slots[c->slot].backoff_ms = 0;
+		n->pool_live++;
+		cn_hash_insert(c);
+	}
+}
+
+static void
+cn_connect_done(struct cn_conn *c)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1) {
+		err = errno;
+	}
+	if (err != 0) {
+		if (c->kind == CN_POOL) {
+			cn_slot_failed(c->net, c->slot, err);
+		} else {
+			stats_inc("core.responses.undeliverable");
+		}
+		cn_conn_close(c, 1);
+		return;
+	}
+	cn_connected(c);
+	(void)cn_flush(c);
+}
+
+static void
+cn_on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct cn_conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	if (c->connecting) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+			cn_connect_done(c);
+		}
+		return;
+	}
+	if ((events & EPOLLOUT) && cn_flush(c) == -1) {
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		cn_read(c);
+	}
+}
+
+/* A non-blocking TCP socket connecting to `to`; -1 with errno. */
+int
+cn_connect(struct core_net *n, const struct epsip_addr *to, int *pending)
+{
+	struct sockaddr_storage ss;
+	struct epsip_addr src;
+	socklen_t sl;
+	int fd, one = 1, saved;
+
+	if ((sl = cn_sockaddr(to, to->family, &ss)) == 0) {
+		errno = EAFNOSUPPORT;
+		return (-1);
+	}
+	fd = socket(to->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		return (-1);
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Leave from the core-listen address when it names one. */
+	if (n->local.family == to->family && !cn_addr_is_any(&n->local)) {
+		struct sockaddr_storage bs;
+		socklen_t bl;
+
+		src = n->local;
+		src.port = 0;
+		bl = cn_sockaddr(&src, src.family, &bs);
+		if (bind(fd, (struct sockaddr *)&bs, bl) == -1) {
+			log_debug("core side: bind before connect: %s",
+			    strerror(errno));
+		}
+	}
+	*pending = 0;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == -1) {
+		if (errno != EINPROGRESS) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return (-1);
+		}
+		*pending = 1;
+	}
+	return (fd);
+}
+
+/* Open pool slot `slot`; the new connection, or NULL and *why. */
+static struct cn_conn *
+cn_pool_connect(struct core_net *n, size_t slot, enum core_net_result *why)
+{
+	struct epsip_addr to;
+	struct cn_conn *c;
+	int fd, pending;
+
+	/* "On reconnect": a name may have moved (at most once a second). */
+	if (cn_resolve(n, CN_RESOLVE_RETRY_MS) == -1) {
+		*why = CORE_NET_UNRESOLVED;
+		return (NULL);
+	}
+	to = *cn_upstream_addr(n);
+	if ((fd = cn_connect(n, &to, &pending)) == -1) {
+		cn_slot_failed(n, slot, errno);
+		*why = CORE_NET_REFUSED;
+		return (NULL);
+	}
+	if ((c = cn_conn_new(n, fd, CN_POOL, &to, pending)) == NULL) {
+		*why = CORE_NET_REFUSED;
+		return (NULL);
+	}
+	c->slot = slot;
+	n->slots[slot].conn = c;
+	if (!pending) {
+		cn_connected(c);
+	}
+	return (c);
+}
+
+/*
+ * The connection for a request whose Call-ID hashes to `hash`: its own
+ * slot, or the next one that is not backing off.  NULL and *why.
+ */
+struct cn_conn *
+cn_pool_pick(struct core_net *n, uint32_t hash, enum core_net_result *why)
+{
+	uint64_t now = loop_now_ms(n->loop);
+	size_t size = n->lim.pool_size;
+	struct cn_slot *s;
+
+	*why = CORE_NET_BACKOFF;
+	for (size_t k = 0; k < size; k++) {
+		size_t i = (hash % size + k) % size;
+
+		s = &n->slots[i];
+		if (s->conn != NULL) {
+			return (s->conn);
+		}
+		if (now >= s->retry_at) {
+			return (cn_pool_connect(n, i, why));
+		}
+	}
+	return (NULL);
+}
+

@@ -1,0 +1,122 @@
+/*
+ * core_conn.h -- inside core_net: the structures it shares with
+ * core_conn.c, which runs its TCP connections.  Nothing outside those two
+ * files includes this; the rest of the bridge sees core_net.h only.
+ */
+#ifndef RB_CORE_CONN_H
+#define RB_CORE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core_net.h"
+
+#define CN_RESOLVE_TTL_MS	30000
+#define CN_RESOLVE_RETRY_MS	1000
+#define CN_MAX_ADDRS		8
+#define CN_BUCKETS		256
+
+enum cn_kind {
+	CN_POOL,	/* ours, to the upstream */
+	CN_ACCEPTED,	/* the core's, to our listener */
+	CN_DIALED,	/* ours, to the core, to deliver a response */
+};
+
+struct cn_chunk {
+	struct cn_chunk *next;
+	size_t len, off;
+	char data[];
+};
+
+struct cn_conn {
+	struct core_net *net;
+	struct cn_conn *hnext;		/* by remote address */
+	struct cn_conn *next, *prev;	/* ACCEPTED and DIALED */
+	enum cn_kind kind;
+	size_t slot;			/* POOL */
+	int fd;
+	uint64_t id;
+	int connecting;
+	int hashed;
+	int reading;			/* inside the framing loop */
+	int dead;			/* closed while reading: finish after */
+	uint32_t events;
+	struct epsip_addr remote;
+	uint64_t started_ms;
+	uint64_t active_ms;
+	char *rbuf;
+	size_t rlen, rcap;
+	struct cn_chunk *wq_head, *wq_tail;
+	size_t wq_bytes;
+};
+
+struct cn_slot {
+	struct cn_conn *conn;
+	uint64_t retry_at;		/* back-off: no connect before */
+	unsigned backoff_ms;		/* 0: the slot is healthy */
+};
+
+struct core_net {
+	struct loop *loop;
+	struct core_net_limits lim;
+	struct core_net_events ev;
+	struct epsip_addr local;
+	int udp_fd;
+	int tcp_fd;
+	int sweep_timer;
+	uint64_t next_id;
+	char *dgram;
+
+	/* The upstream. */
+	char host[CONFIG_NAME_MAX];
+	uint16_t port;
+	int host_literal;
+	int resolve_family;
+	struct epsip_addr addrs[CN_MAX_ADDRS];
+	size_t naddrs, addr_cur;
+	uint64_t resolved_at;
+	uint64_t resolve_retry_at;
+	struct cn_slot *slots;
+	size_t pool_live;
+
+	/* The core's connections (ACCEPTED and DIALED). */
+	struct cn_conn *conns;
+	size_t nconns;
+	struct cn_conn *by_remote[CN_BUCKETS];
+
+	/* Pool connections lost, reported from a timer (see cn_lost). */
+	uint64_t *lost;
+	size_t nlost, lost_cap;
+	int lost_timer;
+};
+
+/* core_net.c: addresses and the upstream's. */
+int cn_addr_is_any(const struct epsip_addr *a);
+/* sockaddr to epsip_addr, ::ffff:a.b.c.d turned into plain IPv4. */
+int cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss);
+/* For a socket of `family` (IPv4 mapped on IPv6); 0 if impossible. */
+socklen_t cn_sockaddr(const struct epsip_addr *a, int family,
+    struct sockaddr_storage *ss);
+size_t cn_addr_bucket(const struct epsip_addr *a);
+/* Resolve the upstream if older than max_age_ms; 0, or -1: no address. */
+int cn_resolve(struct core_net *n, uint64_t max_age_ms);
+const struct epsip_addr *cn_upstream_addr(const struct core_net *n);
+
+/* core_conn.c: TCP connections of every kind. */
+struct cn_conn *cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
+    const struct epsip_addr *remote, int connecting);
+/* notify: a pool connection's loss is reported (from a timer). */
+void cn_conn_close(struct cn_conn *c, int notify);
+/* 0; -1 the connection failed (closed); -2 its queue is full. */
+int cn_conn_send(struct cn_conn *c, const char *buf, size_t len);
+struct cn_conn *cn_find_remote(struct core_net *n,
+    const struct epsip_addr *remote);
+/* A non-blocking TCP socket connecting to `to`; -1 with errno. */
+int cn_connect(struct core_net *n, const struct epsip_addr *to,
+    int *pending);
+void cn_slot_failed(struct core_net *n, size_t slot, int err);
+struct cn_conn *cn_pool_pick(struct core_net *n, uint32_t hash,
+    enum core_net_result *why);
+
+#endif /* RB_CORE_CONN_H */

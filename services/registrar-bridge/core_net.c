@@ -1,0 +1,736 @@
+/*
+ * core_net.c -- upstream mode's sockets on the core side, see core_net.h:
+ * the core-listen UDP socket and TCP listener, the upstream's addresses,
+ * the once-a-second sweep, and the send calls.  The TCP connections
+ * themselves (pool, accepted, dialed) are core_conn.c's.
+ *
+ * The UDP socket has IP_RECVERR (and IPV6_RECVERR): an ICMP unreachable
+ * for a datagram to the upstream arrives on the error queue with the
+ * original destination and the start of the datagram, which is how a
+ * request to a dead UDP upstream gets its 503 in milliseconds.  That same
+ * option makes the kernel report the error once more on the next send or
+ * receive (ECONNREFUSED); those calls try again.
+ *
+ * The upstream host is resolved with getaddrinfo(): at start, when a pool
+ * slot connects (at most once a second), and for UDP when the answer is
+ * older than CN_RESOLVE_TTL_MS.  An IP literal is resolved once.  A name
+ * that stops resolving keeps its last addresses; one that never resolved
+ * makes every send fail with CORE_NET_UNRESOLVED (a 503 above).
+ * getaddrinfo() blocks: a slow DNS server stalls the bridge's loop for
+ * as long, which is why lookups are rate-limited and literals preferred.
+ *
+ * DIAGNOSTICS: failing to bind core-listen is returned to the caller (the
+ * bridge does not start).  Everything from the network is counted and
+ * logged, never fatal.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "epsip/log.h"
+#include "epsip/stats.h"
+
+#include "core_conn.h"
+
+#define CN_SWEEP_MS		1000
+#define CN_DGRAMS_PER_WAKEUP	64
+#define CN_DGRAM_MAX		65535
+#define CN_LISTEN_BACKLOG	128
+/* Port 0 in core-listen: UDP picks a port, TCP must get the same one. */
+#define CN_BIND_ATTEMPTS	16
+
+void
+core_net_limits_default(struct core_net_limits *limits,
+    const struct epsip_config *cfg)
+{
+	limits->pool_size = cfg->upstream_connections > 0 ?
+	    cfg->upstream_connections : 1;
+	limits->queue_max = 512 * 1024;
+	limits->conns_max = 1024;
+	/* Far longer than any core's own idle timer (Kamailio: 120 s). */
+	limits->idle_ms = 600 * 1000;
+	limits->connect_ms = (cfg->upstream_timeout > 0 ?
+	    cfg->upstream_timeout : 5) * 1000;
+	limits->backoff_min_ms = 1000;
+	limits->backoff_max_ms = 8000;
+	limits->max_message = cfg->max_message_size;
+}
+
+const char *
+core_net_result_name(enum core_net_result r)
+{
+	switch (r) {
+	case CORE_NET_OK:
+		return ("ok");
+	case CORE_NET_UNRESOLVED:
+		return ("upstream host does not resolve");
+	case CORE_NET_BACKOFF:
+		return ("every upstream connection is backing off");
+	case CORE_NET_REFUSED:
+		return ("upstream refused");
+	case CORE_NET_QUEUE_FULL:
+		return ("upstream connection queue full");
+	}
+	return ("?");
+}
+
+/* --- addresses --- */
+
+int
+cn_addr_is_any(const struct epsip_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
+}
+
+/* sockaddr to epsip_addr, ::ffff:a.b.c.d turned into plain IPv4. */
+int
+cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+
+	if (epsip_addr_from_sockaddr(a, (const struct sockaddr *)ss) != 0) {
+		return (-1);
+	}
+	if (a->family == AF_INET6 && memcmp(a->ip, mapped, 12) == 0) {
+		memmove(a->ip, a->ip + 12, 4);
+		memset(a->ip + 4, 0, 12);
+		a->family = AF_INET;
+	}
+	return (0);
+}
+
+/* epsip_addr to sockaddr for a socket of `family` (IPv4 mapped on v6). */
+socklen_t
+cn_sockaddr(const struct epsip_addr *a, int family,
+    struct sockaddr_storage *ss)
+{
+	struct epsip_addr m;
+
+	if (family == AF_INET6 && a->family == AF_INET) {
+		memset(&m, 0, sizeof(m));
+		m.family = AF_INET6;
+		m.port = a->port;
+		m.ip[10] = m.ip[11] = 0xff;
+		memcpy(m.ip + 12, a->ip, 4);
+		return (epsip_addr_to_sockaddr(&m, ss));
+	}
+	if (family != a->family) {
+		return (0);
+	}
+	return (epsip_addr_to_sockaddr(a, ss));
+}
+
+size_t
+cn_addr_bucket(const struct epsip_addr *a)
+{
+	uint32_t h = 2166136261u;
+	size_t n = a->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ a->ip[i]) * 16777619u;
+	}
+	h = (h ^ (a->port & 0xff)) * 16777619u;
+	h = (h ^ (a->port >> 8)) * 16777619u;
+	return (h % CN_BUCKETS);
+}
+
+static int
+cn_is_upstream(const struct core_net *n, const struct epsip_addr *a)
+{
+	for (size_t i = 0; i < n->naddrs; i++) {
+		if (epsip_addr_equal(&n->addrs[i], a)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Fill n->addrs if they are missing or older than max_age_ms.  0 when
+ * there is an address to use (maybe the previous one), -1 when none.
+ */
+int
+cn_resolve(struct core_net *n, uint64_t max_age_ms)
+{
+	struct addrinfo hints, *res, *ai;
+	struct sockaddr_storage ss;
+	struct epsip_addr a;
+	uint64_t now = loop_now_ms(n->loop);
+	char port[8];
+	size_t count = 0;
+	int rv;
+
+	if (n->naddrs > 0 && (n->host_literal ||
+	    now < n->resolved_at + max_age_ms)) {
+		return (0);
+	}
+	if (now < n->resolve_retry_at) {
+		return (n->naddrs > 0 ? 0 : -1);
+	}
+	n->resolve_retry_at = now + CN_RESOLVE_RETRY_MS;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = n->resolve_family;
+	hints.ai_socktype = SOCK_DGRAM;		/* one entry per address */
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", n->port);
+	if ((rv = getaddrinfo(n->host, port, &hints, &res)) != 0) {
+		stats_inc("upstream.unresolved");
+		if (n->naddrs == 0 || n->resolved_at + CN_RESOLVE_TTL_MS <=
+		    now) {
+			log_warnx("upstream %s: %s%s", n->host,
+			    gai_strerror(rv), n->naddrs > 0 ?
+			    " (keeping the last addresses)" : "");
+		}
+		return (n->naddrs > 0 ? 0 : -1);
+	}
+	for (ai = res; ai != NULL && count < CN_MAX_ADDRS; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(ss)) {
+			continue;
+		}
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+		if (cn_addr_from(&a, &ss) != 0) {
+			continue;
+		}
+		n->addrs[count++] = a;
+		/* Drop a duplicate (getaddrinfo may list one per protocol). */
+		for (size_t i = 0; i + 1 < count; i++) {
+			if (epsip_addr_equal(&n->addrs[i], &a)) {
+				count--;
+				break;
+			}
+		}
+	}
+	freeaddrinfo(res);
+	if (count == 0) {
+		stats_inc("upstream.unresolved");
+		return (n->naddrs > 0 ? 0 : -1);
+	}
+	if (count != n->naddrs) {
+		n->addr_cur = 0;
+	}
+	n->naddrs = count;
+	n->resolved_at = now;
+	return (0);
+}
+
+const struct epsip_addr *
+cn_upstream_addr(const struct core_net *n)
+{
+	return (&n->addrs[n->addr_cur % n->naddrs]);
+}
+
+/* --- UDP --- */
+
+/* sendto() that steps over an error the kernel kept from an earlier ICMP. */
+static ssize_t
+cn_sendto(struct core_net *n, const struct epsip_addr *to, const char *buf,
+    size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	ssize_t r = -1;
+
+	if ((sl = cn_sockaddr(to, n->local.family, &ss)) == 0) {
+		errno = EAFNOSUPPORT;
+		return (-1);
+	}
+	for (int tries = 0; tries < 3; tries++) {
+		r = sendto(n->udp_fd, buf, len, MSG_DONTWAIT,
+		    (struct sockaddr *)&ss, sl);
+		if (r >= 0 || (errno != EINTR && errno != ECONNREFUSED &&
+		    errno != EHOSTUNREACH && errno != ENETUNREACH)) {
+			break;
+		}
+	}
+	return (r);
+}
+
+static int
+cn_is_keepalive(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\r' && buf[i] != '\n' && buf[i] != ' ') {
+			return (0);
+		}
+	}
+	return (1);
+}
+
+static void
+cn_udp_read(struct core_net *n)
+{
+	struct sockaddr_storage ss;
+	struct core_net_peer peer;
+	socklen_t sl;
+	ssize_t r;
+
+	for (int i = 0; i < CN_DGRAMS_PER_WAKEUP; i++) {
+		sl = sizeof(ss);
+		r = recvfrom(n->udp_fd, n->dgram, CN_DGRAM_MAX, MSG_DONTWAIT,
+		    (struct sockaddr *)&ss, &sl);
+		if (r == -1) {
+			/* An ICMP error reported once more here: go on. */
+			if (errno == EINTR || errno == ECONNREFUSED ||
+			    errno == EHOSTUNREACH || errno == ENETUNREACH) {
+				continue;
+			}
+			return;
+		}
+		/* Keep-alives and STUN (first byte 0 or 1) are not SIP. */
+		if (r == 0 || cn_is_keepalive(n->dgram, (size_t)r) ||
+		    (unsigned char)n->dgram[0] < 2) {
+			continue;
+		}
+		memset(&peer, 0, sizeof(peer));
+		peer.transport = EPSIP_TRANSPORT_UDP;
+		if (cn_addr_from(&peer.remote, &ss) != 0) {
+			continue;
+		}
+		n->ev.message(n->ev.arg, n->dgram, (size_t)r, &peer);
+	}
+}
+
+/*
+ * The error queue: an ICMP unreachable for a datagram we sent.  Only
+ * those addressed to the upstream matter; the kernel gives back the
+ * original destination in msg_name and the datagram's start as data.
+ */
+static void
+cn_udp_errors(struct core_net *n)
+{
+	char payload[2048], ctrl[512];
+	struct sock_extended_err ee = { 0 };
+	struct sockaddr_storage ss;
+	struct epsip_addr to;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	ssize_t r;
+	int found;
+
+	for (int i = 0; i < CN_DGRAMS_PER_WAKEUP; i++) {
+		memset(&msg, 0, sizeof(msg));
+		memset(&ss, 0, sizeof(ss));
+		iov.iov_base = payload;
+		iov.iov_len = sizeof(payload);
+		msg.msg_name = &ss;
+		msg.msg_namelen = sizeof(ss);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctrl;
+		msg.msg_controllen = sizeof(ctrl);
+		r = recvmsg(n->udp_fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+		if (r == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return;
+		}
+		found = 0;
+		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+		    cm = CMSG_NXTHDR(&msg, cm)) {
+			if ((cm->cmsg_level == SOL_IP &&
+			    cm->cmsg_type == IP_RECVERR) ||
+			    (cm->cmsg_level == SOL_IPV6 &&
+			    cm->cmsg_type == IPV6_RECVERR)) {
+				memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+				found = 1;
+			}
+		}
+		if (!found || (ee.ee_origin != SO_EE_ORIGIN_ICMP &&
+		    ee.ee_origin != SO_EE_ORIGIN_ICMP6) ||
+		    (ee.ee_errno != ECONNREFUSED &&
+		    ee.ee_errno != EHOSTUNREACH &&
+		    ee.ee_errno != ENETUNREACH)) {
+			continue;
+		}
+		if (cn_addr_from(&to, &ss) != 0 || !cn_is_upstream(n, &to)) {
+			/* A core element gone away: its retransmissions
+			 * or timers are its business. */
+			stats_inc("core.icmp.ignored");
+			continue;
+		}
+		stats_inc("upstream.icmp.unreachable");
+		n->addr_cur++;
+		if (n->ev.udp_refused != NULL) {
+			n->ev.udp_refused(n->ev.arg, payload, (size_t)r);
+		}
+	}
+}
+
+static void
+cn_on_udp(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct core_net *n = arg;
+
+	(void)loop;
+	(void)fd;
+	/* Errors first: reading them clears the error the kernel keeps. */
+	if (events & EPOLLERR) {
+		cn_udp_errors(n);
+	}
+	if (events & EPOLLIN) {
+		cn_udp_read(n);
+	}
+}
+
+/* --- the listener and the sweep --- */
+
+static void
+cn_on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct core_net *n = arg;
+	struct sockaddr_storage ss;
+	struct epsip_addr remote;
+	socklen_t sl;
+	int cfd;
+
+	(void)loop;
+	(void)events;
+	for (;;) {
+		sl = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED) {
+				continue;
+			}
+			if (errno != EAGAIN) {
+				log_warn("core side: accept");
+			}
+			return;
+		}
+		if (n->nconns >= n->lim.conns_max ||
+		    cn_addr_from(&remote, &ss) != 0) {
+			stats_inc("core.connections.rejected");
+			close(cfd);
+			continue;
+		}
+		if (cn_conn_new(n, cfd, CN_ACCEPTED, &remote, 0) != NULL) {
+			stats_inc("core.connections.accepted");
+		}
+	}
+}
+
+/* Once a second: idle core connections, connects that take too long. */
+static void
+cn_sweep(struct loop *loop, void *arg)
+{
+	struct core_net *n = arg;
+	struct cn_conn *c, *next;
+	uint64_t now = loop_now_ms(loop);
+
+	for (c = n->conns; c != NULL; c = next) {
+		next = c->next;
+		if ((c->connecting && now >= c->started_ms +
+		    n->lim.connect_ms) || (c->wq_head == NULL &&
+		    now >= c->active_ms + n->lim.idle_ms)) {
+			cn_conn_close(c, 0);
+		}
+	}
+	for (size_t i = 0; i < n->lim.pool_size; i++) {
+		c = n->slots[i].conn;
+		if (c != NULL && c->connecting &&
+		    now >= c->started_ms + n->lim.connect_ms) {
+			cn_slot_failed(n, i, ETIMEDOUT);
+			cn_conn_close(c, 1);
+		}
+	}
+}
+
+/* --- set-up --- */
+
+/* The UDP socket; -1 with errno. */
+static int
+cn_open_udp(struct core_net *n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, zero = 0, fam = n->local.family, saved;
+
+	n->udp_fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (n->udp_fd == -1) {
+		return (-1);
+	}
+	if (fam == AF_INET6) {
+		/* ::: both families, whatever net.ipv6.bindv6only says. */
+		if (cn_addr_is_any(&n->local)) {
+			(void)setsockopt(n->udp_fd, IPPROTO_IPV6, IPV6_V6ONLY,
+			    &zero, sizeof(zero));
+		}
+		(void)setsockopt(n->udp_fd, IPPROTO_IPV6, IPV6_RECVERR, &one,
+		    sizeof(one));
+	}
+	/* On an IPv6 socket this covers IPv4-mapped destinations. */
+	(void)setsockopt(n->udp_fd, IPPROTO_IP, IP_RECVERR, &one,
+	    sizeof(one));
+	sl = epsip_addr_to_sockaddr(&n->local, &ss);
+	if (bind(n->udp_fd, (struct sockaddr *)&ss, sl) == -1) {
+		saved = errno;
+		close(n->udp_fd);
+		n->udp_fd = -1;
+		errno = saved;
+		return (-1);
+	}
+	sl = sizeof(ss);
+	if (getsockname(n->udp_fd, (struct sockaddr *)&ss, &sl) == 0) {
+		struct epsip_addr bound;
+
+		if (epsip_addr_from_sockaddr(&bound,
+		    (struct sockaddr *)&ss) == 0) {
+			n->local.port = bound.port;
+		}
+	}
+	return (0);
+}
+
+/* The TCP listener on the UDP socket's port; -1 with errno. */
+static int
+cn_open_tcp(struct core_net *n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, zero = 0, saved;
+
+	n->tcp_fd = socket(n->local.family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (n->tcp_fd == -1) {
+		return (-1);
+	}
+	(void)setsockopt(n->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one));
+	if (n->local.family == AF_INET6 && cn_addr_is_any(&n->local)) {
+		(void)setsockopt(n->tcp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+		    sizeof(zero));
+	}
+	sl = epsip_addr_to_sockaddr(&n->local, &ss);
+	if (bind(n->tcp_fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    listen(n->tcp_fd, CN_LISTEN_BACKLOG) == -1) {
+		saved = errno;
+		close(n->tcp_fd);
+		n->tcp_fd = -1;
+		errno = saved;
+		return (-1);
+	}
+	return (0);
+}
+
+/* UDP and TCP on one port; with port 0, a port free for both. */
+static int
+cn_bind(struct core_net *n, char *err, size_t errcap)
+{
+	struct epsip_addr asked = n->local;
+	char buf[64];
+	int saved = 0;
+
+	for (int i = 0; i < CN_BIND_ATTEMPTS; i++) {
+		n->local = asked;
+		if (cn_open_udp(n) == -1) {
+			saved = errno;
+			break;
+		}
+		if (cn_open_tcp(n) == 0) {
+			return (0);
+		}
+		saved = errno;
+		close(n->udp_fd);
+		n->udp_fd = -1;
+		if (asked.port != 0 || saved != EADDRINUSE) {
+			break;
+		}
+	}
+	epsip_addr_format(&asked, buf, sizeof(buf));
+	snprintf(err, errcap, "core-listen %s: %s", buf, strerror(saved));
+	return (-1);
+}
+
+struct core_net *
+core_net_new(struct loop *loop, const struct epsip_config *cfg,
+    const struct core_net_limits *limits, const struct core_net_events *ev,
+    char *err, size_t errcap)
+{
+	struct core_net *n;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL ||
+	    (n->dgram = malloc(CN_DGRAM_MAX)) == NULL) {
+		free(n);
+		snprintf(err, errcap, "out of memory");
+		return (NULL);
+	}
+	n->loop = loop;
+	n->ev = *ev;
+	n->udp_fd = n->tcp_fd = -1;
+	n->sweep_timer = n->lost_timer = -1;
+	if (limits != NULL) {
+		n->lim = *limits;
+	} else {
+		core_net_limits_default(&n->lim, cfg);
+	}
+	if (n->lim.pool_size == 0) {
+		n->lim.pool_size = 1;
+	}
+	n->local = cfg->core_listen;
+	snprintf(n->host, sizeof(n->host), "%s", cfg->upstream.host);
+	n->port = cfg->upstream.port;
+	n->host_literal = inet_pton(AF_INET, n->host, &a4) == 1 ||
+	    inet_pton(AF_INET6, n->host, &a6) == 1;
+	/* What the UDP socket can reach: its family, or both on ::. */
+	n->resolve_family = n->local.family == AF_INET6 &&
+	    cn_addr_is_any(&n->local) ? AF_UNSPEC : n->local.family;
+	if (n->local.family != AF_INET && n->local.family != AF_INET6) {
+		snprintf(err, errcap, "core-listen is not set");
+		core_net_free(n);
+		return (NULL);
+	}
+	if ((n->slots = calloc(n->lim.pool_size, sizeof(*n->slots))) ==
+	    NULL) {
+		snprintf(err, errcap, "out of memory");
+		core_net_free(n);
+		return (NULL);
+	}
+	if (cn_bind(n, err, errcap) == -1) {
+		core_net_free(n);
+		return (NULL);
+	}
+	if (loop_add_fd(loop, n->udp_fd, EPOLLIN, cn_on_udp, n) == -1 ||
+	    loop_add_fd(loop, n->tcp_fd, EPOLLIN, cn_on_accept, n) == -1 ||
+	    (n->sweep_timer = loop_every(loop, CN_SWEEP_MS, cn_sweep, n)) <
+	    0) {
+		snprintf(err, errcap, "core side: cannot register with the "
+		    "event loop");
+		core_net_free(n);
+		return (NULL);
+	}
+	if (cn_resolve(n, 0) == -1) {
+		/* Not fatal: a name may resolve later (a literal will not). */
+		log_warnx("upstream %s %s: requests get 503", n->host,
+		    n->host_literal ? "is not of core-listen's address family" :
+		    "does not resolve yet");
+	}
+	return (n);
+}
+
+void
+core_net_free(struct core_net *n)
+{
+	if (n == NULL) {
+		return;
+	}
+	while (n->conns != NULL) {
+		cn_conn_close(n->conns, 0);
+	}
+	for (size_t i = 0; n->slots != NULL && i < n->lim.pool_size; i++) {
+		if (n->slots[i].conn != NULL) {
+			cn_conn_close(n->slots[i].conn, 0);
+		}
+	}
+	if (n->sweep_timer >= 0) {
+		loop_cancel(n->loop, n->sweep_timer);
+	}
+	if (n->lost_timer >= 0) {
+		loop_cancel(n->loop, n->lost_timer);
+	}
+	free(n->lost);
+	if (n->udp_fd != -1) {
+		loop_del_fd(n->loop, n->udp_fd);
+		close(n->udp_fd);
+	}
+	if (n->tcp_fd != -1) {
+		loop_del_fd(n->loop, n->tcp_fd);
+		close(n->tcp_fd);
+	}
+	free(n->slots);
+	free(n->dgram);
+	free(n);
+}
+
+/* --- sending --- */
+
+enum core_net_result
+core_net_send_upstream(struct core_net *n, uint8_t transport, uint32_t hash,
+    const char *buf, size_t len, uint64_t *conn_id)
+{
+	enum core_net_result why;
+	struct cn_conn *c;
+	int rv;
+
+	*conn_id = 0;
+	if (transport == EPSIP_TRANSPORT_UDP) {
+		if (cn_resolve(n, CN_RESOLVE_TTL_MS) == -1) {
+			return (CORE_NET_UNRESOLVED);
+		}
+		if (cn_sendto(n, cn_upstream_addr(n), buf, len) == -1) {
+			return (errno == EAGAIN || errno == ENOBUFS ?
+			    CORE_NET_QUEUE_FULL : CORE_NET_REFUSED);
+		}
+		return (CORE_NET_OK);
+	}
+	if ((c = cn_pool_pick(n, hash, &why)) == NULL) {
+		return (why);
+	}
+	*conn_id = c->id;
+	if ((rv = cn_conn_send(c, buf, len)) == 0) {
+		return (CORE_NET_OK);
+	}
+	*conn_id = 0;
+	return (rv == -2 ? CORE_NET_QUEUE_FULL : CORE_NET_REFUSED);
+}
+
+int
+core_net_send_response(struct core_net *n, uint8_t transport,
+    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
+    const char *buf, size_t len)
+{
+	struct cn_conn *c;
+	int fd, pending;
+
+	if (transport == EPSIP_TRANSPORT_UDP) {
+		return (cn_sendto(n, dest, buf, len) == -1 ? -1 : 0);
+	}
+	if ((c = cn_find_remote(n, conn_peer)) == NULL &&
+	    (c = cn_find_remote(n, dest)) == NULL) {
+		/* §18.2.2: the connection is gone; open one to sent-by. */
+		if (n->nconns >= n->lim.conns_max) {
+			return (-1);
+		}
+		if ((fd = cn_connect(n, dest, &pending)) == -1 ||
+		    (c = cn_conn_new(n, fd, CN_DIALED, dest, pending)) ==
+		    NULL) {
+			return (-1);
+		}
+		stats_inc("core.connections.dialed");
+	}
+	return (cn_conn_send(c, buf, len) == 0 ? 0 : -1);
+}
+
+void
+core_net_local(const struct core_net *n, struct epsip_addr *addr)
+{
+	*addr = n->local;
+}
+
+size_t
+core_net_pool_live(const struct core_net *n)
+{
+	return (n->pool_live);
+}
+
+size_t
+core_net_core_conns(const struct core_net *n)
+{
+	return (n->nconns);
+}

@@ -1,0 +1,274 @@
+/*
+ * upstream_sip.c -- SIP helpers of upstream mode, see upstream_sip.h.
+ *
+ * A relay forwards the bytes it got (the router already made them what
+ * the upstream should see), so the two edits it does make -- TR-09's
+ * transport token, and the Via scan of an ICMP payload -- work on the
+ * text itself: finding the top Via by hand, never re-serialising.  Only
+ * requests from the core go through libosip2, to stamp their Via.
+ *
+ * DIAGNOSTICS: none; every function returns an error instead.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+
+#include "epsip/sip_frame.h"
+
+#include "upstream_sip.h"
+
+/* FNV-1a of the Call-ID: one dialog, one pool connection, in order. */
+uint32_t
+up_callid_hash(const osip_message_t *msg)
+{
+	const char *parts[2] = { NULL, NULL };
+	uint32_t h = 2166136261u;
+
+	if (msg->call_id != NULL) {
+		parts[0] = msg->call_id->number;
+		parts[1] = msg->call_id->host;
+	}
+	for (int i = 0; i < 2; i++) {
+		for (const char *p = parts[i]; p != NULL && *p != '\0'; p++) {
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		}
+		h = (h ^ '@') * 16777619u;
+	}
+	return (h);
+}
+
+static int
+is_lws(char c)
+{
+	return (c == ' ' || c == '\t');
+}
+
+static const char *
+skip_lws(const char *p, const char *eol)
+{
+	while (p < eol && is_lws(*p)) {
+		p++;
+	}
+	return (p);
+}
+
+/*
+ * The first Via header of buf[0..len): *value is where its value starts,
+ * *eol where its line ends.  0, or -1 when the headers have none.  Text
+ * only, no parser: it also works on a message cut short (ICMP's copy).
+ */
+static int
+find_top_via(const char *buf, size_t len, const char **value,
+    const char **eol)
+{
+	const char *end = buf + len, *p, *e, *colon, *name_end;
+
+	if ((p = memchr(buf, '\n', len)) == NULL) {
+		return (-1);
+	}
+	for (p++; p < end; p = e + 1) {
+		if ((e = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			e = end;
+		}
+		if (p == e || *p == '\r') {
+			return (-1);		/* the blank line: no Via */
+		}
+		if (is_lws(*p) || (colon = memchr(p, ':', (size_t)(e - p))) ==
+		    NULL) {
+			continue;		/* a folded line */
+		}
+		for (name_end = colon; name_end > p && is_lws(name_end[-1]);
+		    name_end--) {
+		}
+		if ((name_end - p == 3 && strncasecmp(p, "via", 3) == 0) ||
+		    (name_end - p == 1 && (*p == 'v' || *p == 'V'))) {
+			*value = colon + 1;
+			*eol = e;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/* Past "SIP / 2.0 /" (LWS allowed around the slashes), or NULL. */
+static const char *
+via_transport(const char *p, const char *eol)
+{
+	static const char *const parts[] = { "SIP", "/", "2.0", "/" };
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		n = strlen(parts[i]);
+		p = skip_lws(p, eol);
+		if ((size_t)(eol - p) < n || strncasecmp(p, parts[i], n) != 0) {
+			return (NULL);
+		}
+		p += n;
+	}
+	return (skip_lws(p, eol));
+}
+
+/*
+ * TR-09: turn the top Via's "SIP/2.0/UDP" into "SIP/2.0/TCP" in place.
+ * The upstream sends its response by that Via (§18.2.2): left as UDP it
+ * would answer a request that came over TCP with a datagram the size we
+ * just avoided.  Both tokens have three letters, so no other byte moves
+ * and Content-Length stays right.  0, or -1 when the top Via is not UDP.
+ */
+int
+up_via_udp_to_tcp(char *buf, size_t len)
+{
+	const char *value, *eol, *t;
+
+	if (find_top_via(buf, len, &value, &eol) != 0 ||
+	    (t = via_transport(value, eol)) == NULL || eol - t < 4 ||
+	    strncasecmp(t, "UDP", 3) != 0 || !is_lws(t[3])) {
+		return (-1);
+	}
+	memcpy(buf + (t - buf), "TCP", 3);
+	return (0);
+}
+
+/* 1 if buf[0..len) is exactly one message a stream peer can frame. */
+int
+up_stream_framed(const char *buf, size_t len)
+{
+	struct sip_frame fr;
+
+	return (sip_frame_stream_next(buf, len, len + 1, &fr) ==
+	    SIP_FRAME_MESSAGE && fr.offset == 0 && fr.length == len);
+}
+
+/* A Via parameter by name, case-insensitively, to change its value. */
+static osip_generic_param_t *
+via_param(osip_via_t *via, const char *name)
+{
+	osip_generic_param_t *p;
+
+	for (int i = 0; (p = osip_list_get(&via->via_params, i)) != NULL;
+	    i++) {
+		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
+/* An IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"); 0 or -1. */
+int
+up_ip_literal(const char *text, struct epsip_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t len = strlen(text);
+
+	memset(a, 0, sizeof(*a));
+	if (len >= 2 && text[0] == '[' && text[len - 1] == ']') {
+		text++;
+		len -= 2;
+	}
+	if (len >= sizeof(buf)) {
+		return (-1);
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, a->ip) == 1) {
+		a->family = AF_INET;
+	} else if (inet_pton(AF_INET6, buf, a->ip) == 1) {
+		a->family = AF_INET6;
+	} else {
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * RFC 3261 §18.2.1 and RFC 3581 §4 for a request from the core: rport
+ * gets the source port, and received the source address when it differs
+ * from the sent-by host, or always when rport was asked for.
+ *
+ * Over TCP rport is added even unasked (Kamailio's force_rport()): the
+ * response must leave on the connection the request came on (§18.2.2),
+ * and we keep no state, so the connection's remote port has to travel in
+ * the Via.  Without it the sent-by port is the core's listening port,
+ * which names no connection of ours.  The core ignores both parameters
+ * in the response it gets back.
+ */
+void
+up_stamp_received(osip_message_t *msg, uint8_t transport,
+    const struct epsip_addr *src)
+{
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+	osip_generic_param_t *rport, *received;
+	struct epsip_addr host;
+	char ip[INET6_ADDRSTRLEN], port[8];
+	int same;
+
+	if (via == NULL) {
+		return;
+	}
+	inet_ntop(src->family, src->ip, ip, sizeof(ip));
+	same = via->host != NULL && up_ip_literal(via->host, &host) == 0 &&
+	    host.family == src->family && memcmp(host.ip, src->ip,
+	    src->family == AF_INET ? 4 : 16) == 0;
+	snprintf(port, sizeof(port), "%u", src->port);
+	if ((rport = via_param(via, "rport")) != NULL) {
+		osip_free(rport->gvalue);
+		rport->gvalue = osip_strdup(port);
+	} else if (transport == EPSIP_TRANSPORT_TCP) {
+		osip_via_param_add(via, osip_strdup("rport"),
+		    osip_strdup(port));
+		rport = via_param(via, "rport");
+	}
+	if (rport != NULL || !same) {
+		if ((received = via_param(via, "received")) != NULL) {
+			osip_free(received->gvalue);
+			received->gvalue = osip_strdup(ip);
+		} else {
+			osip_via_set_received(via, osip_strdup(ip));
+		}
+	}
+	msg->message_property = 2;
+}
+
+/*
+ * Find method and top Via branch in the start of a datagram (what ICMP
+ * gave back may stop anywhere, so no parser).  0 or -1.
+ */
+int
+up_scan_request(const char *buf, size_t len, char *method, size_t mcap,
+    char *branch, size_t bcap)
+{
+	const char *p, *eol, *b;
+	size_t n;
+
+	for (n = 0; n < len && buf[n] > ' ' && buf[n] < 127; n++) {
+	}
+	if (n == 0 || n >= mcap || n == len || buf[n] != ' ' ||
+	    strncmp(buf, "SIP/", 4) == 0) {
+		return (-1);
+	}
+	memcpy(method, buf, n);
+	method[n] = '\0';
+	if (find_top_via(buf, len, &p, &eol) != 0) {
+		return (-1);
+	}
+	for (b = p; b + 8 <= eol; b++) {
+		if (strncasecmp(b, ";branch=", 8) == 0) {
+			break;
+		}
+	}
+	if (b + 8 > eol) {
+		return (-1);
+	}
+	b += 8;
+	for (n = 0; b + n < eol && strchr(";, \t\r", b[n]) == NULL; n++) {
+	}
+	if (n == 0 || n >= bcap) {
+		return (-1);
+	}
+	memcpy(branch, b, n);
+	branch[n] = '\0';
+	return (0);
+}

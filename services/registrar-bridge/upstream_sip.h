@@ -1,0 +1,47 @@
+/*
+ * upstream_sip.h -- the SIP handling of upstream mode that is not the
+ * relay's logic: a Call-ID's hash, byte-level edits of a request that
+ * must otherwise go out as it came (RFC 3261 §16.6(7)), the Via stamps
+ * on requests from the core, and a look into what ICMP gave back.
+ */
+#ifndef RB_UPSTREAM_SIP_H
+#define RB_UPSTREAM_SIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <osipparser2/osip_parser.h>
+
+#include "epsip/ipc.h"
+
+/* FNV-1a of the Call-ID: picks the pool connection. */
+uint32_t up_callid_hash(const osip_message_t *msg);
+
+/*
+ * TR-09: the top Via's "SIP/2.0/UDP" becomes "SIP/2.0/TCP" in place,
+ * nothing else changes.  0, or -1 when the top Via is not UDP.
+ */
+int up_via_udp_to_tcp(char *buf, size_t len);
+
+/* 1 if buf[0..len) is exactly one message a stream peer can frame. */
+int up_stream_framed(const char *buf, size_t len);
+
+/* "192.0.2.1", "2001:db8::1" or "[2001:db8::1]" (port 0); 0 or -1. */
+int up_ip_literal(const char *text, struct epsip_addr *a);
+
+/*
+ * received/rport on the top Via of a request from the core that came
+ * from `src` over `transport` (RFC 3261 §18.2.1, RFC 3581 §4; over TCP
+ * rport always, see upstream_sip.c).
+ */
+void up_stamp_received(osip_message_t *msg, uint8_t transport,
+    const struct epsip_addr *src);
+
+/*
+ * Method and top Via branch from the start of a request, which may be
+ * cut anywhere (ICMP's copy of a datagram).  0 or -1.
+ */
+int up_scan_request(const char *buf, size_t len, char *method, size_t mcap,
+    char *branch, size_t bcap);
+
+#endif /* RB_UPSTREAM_SIP_H */

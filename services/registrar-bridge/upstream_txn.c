@@ -1,0 +1,262 @@
+/*
+ * upstream_txn.c -- the relay transaction table of upstream mode, see
+ * upstream_txn.h.
+ *
+ * A chained hash table on "branch|METHOD" for the message path, and one
+ * list of everything for the tick, which walks it every RB_TXN_TICK_MS:
+ * the table is bounded (up_txn_conf.max, and max_bytes for the requests
+ * it keeps), so the walk and the memory are too.
+ *
+ * Timers, after RFC 3261 §17.1.1.2 and §17.1.2.2, for requests we
+ * retransmit ourselves (SP-15): A (INVITE) starts at T1 and doubles until
+ * a provisional; E (non-INVITE) starts at T1 and doubles up to T2, and
+ * once a provisional came it fires every T2 until the final, because a
+ * non-INVITE server only resends its final when the request is resent.
+ * Instead of Timer B/F, one deadline: `upstream-timeout` after the first
+ * send, which a retransmission from the phone does not restart.
+ *
+ * DIAGNOSTICS: none; a full table or no memory is a NULL the caller turns
+ * into a 503.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream_txn.h"
+
+#define UP_TXN_BUCKETS	4096
+#define UP_TXN_MAX	8192
+/* 8192 typical requests are ~10 MiB; 64 KiB ones must not make 512. */
+#define UP_TXN_MAX_BYTES	(32 * 1024 * 1024)
+
+struct up_txn_table {
+	struct up_txn_conf conf;
+	struct up_txn_events ev;
+	struct up_txn *bucket[UP_TXN_BUCKETS];
+	struct up_txn *all;
+	size_t count;
+	size_t bytes;
+};
+
+void
+up_txn_conf_default(struct up_txn_conf *conf, unsigned timeout_s)
+{
+	conf->t1_ms = 500;
+	conf->t2_ms = 4000;
+	conf->timeout_ms = timeout_s * 1000;
+	conf->max = UP_TXN_MAX;
+	conf->max_bytes = UP_TXN_MAX_BYTES;
+}
+
+/* FNV-1a; the router's branches are already hashes. */
+static size_t
+bucket_of(const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *key != '\0'; key++) {
+		h ^= (unsigned char)*key;
+		h *= 16777619u;
+	}
+	return (h % UP_TXN_BUCKETS);
+}
+
+static int
+make_key(char *key, const char *branch, const char *method)
+{
+	int n;
+
+	n = snprintf(key, UP_TXN_KEY_MAX, "%s|%s", branch, method);
+	return (n > 0 && n < UP_TXN_KEY_MAX ? 0 : -1);
+}
+
+struct up_txn_table *
+up_txn_new(const struct up_txn_conf *conf, const struct up_txn_events *ev)
+{
+	struct up_txn_table *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		return (NULL);
+	}
+	t->conf = *conf;
+	t->ev = *ev;
+	return (t);
+}
+
+void
+up_txn_remove(struct up_txn_table *t, struct up_txn *txn)
+{
+	struct up_txn **pp;
+
+	for (pp = &t->bucket[bucket_of(txn->key)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == txn) {
+			*pp = txn->hnext;
+			break;
+		}
+	}
+	if (txn->prev != NULL) {
+		txn->prev->next = txn->next;
+	} else {
+		t->all = txn->next;
+	}
+	if (txn->next != NULL) {
+		txn->next->prev = txn->prev;
+	}
+	t->bytes -= txn->req_len;
+	free(txn->req);
+	free(txn);
+	t->count--;
+}
+
+void
+up_txn_free(struct up_txn_table *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	while (t->all != NULL) {
+		up_txn_remove(t, t->all);
+	}
+	free(t);
+}
+
+struct up_txn *
+up_txn_find(struct up_txn_table *t, const char *branch, const char *method)
+{
+	char key[UP_TXN_KEY_MAX];
+	struct up_txn *txn;
+
+	if (make_key(key, branch, method) != 0) {
+		return (NULL);
+	}
+	for (txn = t->bucket[bucket_of(key)]; txn != NULL; txn = txn->hnext) {
+		if (strcmp(txn->key, key) == 0) {
+			return (txn);
+		}
+	}
+	return (NULL);
+}
+
+struct up_txn *
+up_txn_add(struct up_txn_table *t, const char *branch, const char *method,
+    const char *req, size_t len, int retransmit, uint64_t now)
+{
+	struct up_txn *txn;
+	size_t b;
+
+	if (t->count >= t->conf.max || t->bytes + len > t->conf.max_bytes ||
+	    (txn = calloc(1, sizeof(*txn))) == NULL) {
+		return (NULL);
+	}
+	if (make_key(txn->key, branch, method) != 0 ||
+	    (txn->req = malloc(len)) == NULL) {
+		free(txn);
+		return (NULL);
+	}
+	memcpy(txn->req, req, len);
+	txn->req_len = len;
+	txn->invite = strcmp(method, "INVITE") == 0;
+	txn->deadline = now + t->conf.timeout_ms;
+	if (retransmit) {
+		txn->retrans_ms = t->conf.t1_ms;
+		txn->retrans_at = now + txn->retrans_ms;
+	}
+	b = bucket_of(txn->key);
+	txn->hnext = t->bucket[b];
+	t->bucket[b] = txn;
+	txn->next = t->all;
+	if (t->all != NULL) {
+		t->all->prev = txn;
+	}
+	t->all = txn;
+	t->count++;
+	t->bytes += len;
+	return (txn);
+}
+
+int
+up_txn_response(struct up_txn_table *t, const char *branch,
+    const char *method, int status, uint64_t now)
+{
+	struct up_txn *txn;
+
+	if ((txn = up_txn_find(t, branch, method)) == NULL) {
+		return (0);
+	}
+	if (txn->invite || status >= 200) {
+		/* §17.1.1.2: a provisional ends an INVITE's retransmissions,
+		 * and the final is the upstream's to retransmit. */
+		up_txn_remove(t, txn);
+		return (1);
+	}
+	txn->provisional = 1;
+	if (txn->retrans_at != 0) {
+		txn->retrans_ms = t->conf.t2_ms;
+		txn->retrans_at = now + txn->retrans_ms;
+	}
+	return (1);
+}
+
+void
+up_txn_fail(struct up_txn_table *t, struct up_txn *txn, enum up_txn_end why)
+{
+	if (t->ev.expire != NULL) {
+		t->ev.expire(t->ev.arg, txn, why);
+	}
+	up_txn_remove(t, txn);
+}
+
+size_t
+up_txn_fail_conn(struct up_txn_table *t, uint64_t conn_id)
+{
+	struct up_txn *txn, *next;
+	size_t n = 0;
+
+	for (txn = t->all; txn != NULL; txn = next) {
+		next = txn->next;
+		if (txn->conn_id == conn_id) {
+			up_txn_fail(t, txn, UP_TXN_UNREACHABLE);
+			n++;
+		}
+	}
+	return (n);
+}
+
+/*
+ * The callbacks may end the transaction they are handed (a retransmission
+ * that cannot be sent is a 503), never another one: `next` is taken
+ * before each call.
+ */
+void
+up_txn_tick(struct up_txn_table *t, uint64_t now)
+{
+	struct up_txn *txn, *next;
+
+	for (txn = t->all; txn != NULL; txn = next) {
+		next = txn->next;
+		if (now >= txn->deadline) {
+			up_txn_fail(t, txn, UP_TXN_TIMEOUT);
+			continue;
+		}
+		if (txn->retrans_at == 0 || now < txn->retrans_at) {
+			continue;
+		}
+		if (!txn->invite && (txn->provisional ||
+		    txn->retrans_ms * 2 > t->conf.t2_ms)) {
+			txn->retrans_ms = t->conf.t2_ms;
+		} else {
+			txn->retrans_ms *= 2;
+		}
+		txn->retrans_at = now + txn->retrans_ms;
+		if (t->ev.retransmit != NULL) {
+			t->ev.retransmit(t->ev.arg, txn, now);
+		}
+	}
+}
+
+size_t
+up_txn_count(const struct up_txn_table *t)
+{
+	return (t->count);
+}
