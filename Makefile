@@ -15,6 +15,7 @@ BUILD	?= build
 DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
 	python3-pytest iproute2 valgrind baresip-core nftables conntrack \
+	kamailio kamailio-outbound-modules \
 	tcpdump
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
