@@ -124,16 +124,7 @@ class Edge:
 
     def pids(self):
         """Every process of this edge: epsipd and its descendants."""
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            try:
-                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                    todo += [int(p) for p in f.read().split()]
-            except OSError:
-                pass
-        return out
+        return descendants(self.proc.pid)
 
     def stop(self, timeout=5.0):
         """SIGTERM epsipd; everything it started must be gone in 5 s."""
@@ -177,6 +168,20 @@ class Edge:
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def descendants(root):
+    """`root` and every process below it (read from /proc)."""
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                todo += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
 def _is_zombie(pid):

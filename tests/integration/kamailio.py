@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import time
 
-from edge import free_port, wait_for
+from edge import descendants, free_port, wait_for
 
 CFG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                    "kamailio", "registrar.cfg")
@@ -168,18 +168,7 @@ class Kamailio:
 
     def pids(self):
         """The main process and its workers (only processes we started)."""
-        if self.proc is None:
-            return []
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            try:
-                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                    todo += [int(p) for p in f.read().split()]
-            except OSError:
-                pass
-        return out
+        return descendants(self.proc.pid) if self.proc is not None else []
 
     def stop(self, timeout=5.0, cleanup=True):
         """SIGTERM the main process (it stops its workers); SIGKILL whatever
