@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""REGISTER throughput through a real EPSIP with the embedded registrar.
+"""REGISTER throughput through a real EPSIP, with the embedded registrar or
+(--upstream udp|tcp) in front of a real Kamailio registrar started for the
+run (tests/kamailio/registrar.cfg; Kamailio's own CPU is not counted as
+the edge's).
 
 One run = one fresh edge.  --flows client flows (UDP sockets or TCP
 connections from 127.0.0.<src_base..>), spread over --workers processes;
@@ -278,6 +281,9 @@ def main():
     ap.add_argument("--users", choices=("unique", "refresh"),
                     default="unique")
     ap.add_argument("--src-base", type=int, default=50)
+    ap.add_argument("--upstream", choices=("none", "udp", "tcp"),
+                    default="none", help="registrar: embedded, or a "
+                    "Kamailio reached over this transport")
     ap.add_argument("--label", default="")
     ap.add_argument("--round", type=int, default=0)
     ap.add_argument("--perf", metavar="FILE",
@@ -289,12 +295,20 @@ def main():
     rec = {"bench": "register", "label": a.label, "round": a.round,
            "flows_per_child": a.flows_per_child, "transport": a.transport,
            "flows": a.flows, "window": a.window, "workers": a.workers,
-           "duration": a.duration, "users": a.users}
+           "duration": a.duration, "users": a.users,
+           "upstream": a.upstream}
     per = [a.flows // a.workers + (1 if i < a.flows % a.workers else 0)
            for i in range(a.workers)]
     ctx = mp.get_context("fork")
-    edge = benchlib.Edge(a.bin, ["--flows-per-child", str(a.flows_per_child),
-                                 "--domain", "example.com"])
+    edge_args = ["--flows-per-child", str(a.flows_per_child),
+                 "--domain", "example.com"]
+    kam = None
+    if a.upstream != "none":
+        kam = start_kamailio()
+        edge_args += ["--upstream", "sip:127.0.0.1:%d;transport=%s" % (
+            kam.port, a.upstream), "--core-listen",
+            "127.0.0.1:%d" % benchlib.free_port()]
+    edge = benchlib.Edge(a.bin, edge_args)
     workers = []
     run_tag = "%x" % (int(time.time() * 1000) & 0xffffffff)
     try:
@@ -378,6 +392,18 @@ def main():
         benchlib.emit(a.out, rec)
     finally:
         benchlib.teardown(edge, workers)
+        if kam is not None:
+            kam.stop()
+
+
+def start_kamailio():
+    """The registrar the tests use, with room for a bench's bindings."""
+    import kamailio     # tests/integration, on the path through benchlib
+    if not kamailio.available():
+        raise SystemExit("bench: " + kamailio.why_unavailable())
+    k = kamailio.Kamailio()
+    k.shm_mb = 256
+    return k.start()
 
 
 if __name__ == "__main__":

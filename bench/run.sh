@@ -18,6 +18,8 @@
 #   BENCH_REACH    flows for one extra pooled run at the end (default
 #                  40000; 0 skips it)
 #   BENCH_OUT      result directory
+#   BENCH_ONLY     "upstream": only the embedded-vs-Kamailio REGISTER runs
+#                  (they run in every round when kamailio is installed)
 set -u
 
 BIN=${1:?usage: bench/run.sh BIN_DIR}
@@ -131,7 +133,34 @@ register_set() {
 	fi
 }
 
+# Embedded registrar vs in front of Kamailio (upstream mode), same load:
+# 8 flows x 8 outstanding, the same AoRs refreshed (Kamailio's table does
+# not grow).  Only the edge's processes are counted in "edge CPU".
+upstream_set() {
+	r=$1
+	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] ||
+	    return 0
+	for t in udp tcp; do
+		run up-$t-embedded "$r" register_rate.py --flows-per-child 4096 \
+		    --transport $t --users refresh
+		run up-$t-kamailio-$t "$r" register_rate.py \
+		    --flows-per-child 4096 --transport $t --users refresh \
+		    --upstream $t
+	done
+}
+
 START=$(date +%s)
+if [ "${BENCH_ONLY:-}" = upstream ]; then
+	r=1
+	while [ "$r" -le "$ROUNDS" ]; do
+		upstream_set "$r"
+		r=$((r + 1))
+	done
+	"$PY" "$HERE/summarize.py" "$OUT" > "$OUT/summary.md"
+	cat "$OUT/summary.md"
+	[ "$FAILED" -eq 0 ]
+	exit
+fi
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	if [ $((r % 2)) -eq 1 ]; then
@@ -141,6 +170,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 		register_set "$r"
 		flows_set "$r"
 	fi
+	upstream_set "$r"
 	r=$((r + 1))
 done
 # A burst without a client window (3 runs: the listen backlog), and once

@@ -145,10 +145,10 @@ def register_table(groups):
     return "\n".join(lines)
 
 
-def ratios(recs, pairs):
-    """Median [min-max] over rounds of paper/pooled for each metric."""
-    lines = ["| ratio paper ÷ pooled (same round) | rounds | median "
-             "[min–max] |", "|---|---|---|"]
+def ratios(recs, pairs, title="paper ÷ pooled"):
+    """Median [min-max] over rounds of a/b for each (name, a, b, metric)."""
+    lines = ["| ratio %s (same round) | rounds | median "
+             "[min–max] |" % title, "|---|---|---|"]
     for name, lp, lq, key in pairs:
         byround = {}
         for r in recs:
@@ -184,7 +184,7 @@ def main():
         print(flows_table(fl) + "\n")
     rg = by_label(recs, "register")
     if rg:
-        print("## REGISTER through the edge (embedded registrar)\n")
+        print("## REGISTER through the edge (embedded registrar, or Kamailio for up-*-kamailio-*)\n")
         print("CPU columns: µs of CPU per 200 OK in each kind of process.\n")
         print(register_table(rg) + "\n")
     cb = by_label(recs, "closed_burst")
@@ -221,8 +221,21 @@ def main():
                    "reg-%s-pooled4096" % t, "edge_cpu_us_per_register"),
                   ("unloaded REGISTER latency %s" % t, "lat-%s-paper" % t,
                    "lat-%s-pooled4096" % t, "lat_p50_ms")]
-    print("## Paper vs pooled, round by round\n")
-    print(ratios(recs, pairs) + "\n")
+    if pairs and any(r.get("label", "").startswith(("paper", "reg-"))
+                     for r in recs):
+        print("## Paper vs pooled, round by round\n")
+        print(ratios(recs, pairs) + "\n")
+    up = []
+    for t in ("udp", "tcp"):
+        a, b = "up-%s-kamailio-%s" % (t, t), "up-%s-embedded" % t
+        up += [("REGISTER 200 OK/s %s" % t, a, b, "ok_per_s"),
+               ("edge CPU per REGISTER %s" % t, a, b,
+                "edge_cpu_us_per_register"),
+               ("latency p50 %s" % t, a, b, "lat_p50_ms")]
+    if any(r.get("label", "").startswith("up-") for r in recs):
+        print("## In front of Kamailio vs embedded registrar, round by "
+              "round\n")
+        print(ratios(recs, up, "Kamailio upstream ÷ embedded") + "\n")
 
 
 if __name__ == "__main__":

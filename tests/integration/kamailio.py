@@ -92,13 +92,14 @@ class Kamailio:
         self.proc = None
         self.pid = None
         self._last_log = ""
+        self.shm_mb = 32        # a handful of tests; benches ask for more
 
     def _cmd(self, *extra):
         return [binary(), "-f", self.cfg, "-L", MODULES_DIR,
                 "-A", "SIP_PORT=%d" % self.port,
                 "-Y", self.run_dir, "-w", self.tmp,
                 # Small memory pools: a registrar for a handful of tests.
-                "-m", "32", "-M", "4"] + list(extra)
+                "-m", str(self.shm_mb), "-M", "4"] + list(extra)
 
     def start(self, timeout=10.0):
         self.tmp = tempfile.mkdtemp(prefix="epsip-kam-")
