@@ -115,7 +115,8 @@ static const struct config_key config_keys[] = {
 	    "to (default: embedded registrar)", NULL },
 	{ "core-listen", KEY_ADDR, OFF(core_listen), 0, 0, 0, 0,
 	    "ADDR:PORT (UDP and TCP) where the core sends requests "
-	    "(upstream mode default: first listen host, port 5070)", NULL },
+	    "(upstream mode default: first listen host, port 5070; embedded "
+	    "mode: unset, or where other edges reach this registrar)", NULL },
 	{ "core-advertise", KEY_STRING, OFF(core_advertise), 0,
 	    SZ(core_advertise), 0, 0, "HOST[:PORT] in core-facing Path/Record-"
 	    "Route/Via (default: core-listen, or the address towards upstream)",

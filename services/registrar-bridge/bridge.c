@@ -5,9 +5,10 @@
  * is, FLOW_CLOSED hands the core the dead flow's token.  What the core
  * sends becomes SIP_FROM_CORE on a push socket towards router.ipc, dialed
  * in the background with a deep queue so a router restart loses nothing.
- * The core is the embedded registrar, or with `upstream` configured the
- * relay to an external one (core_upstream.c), whose sockets share this
- * process's loop.
+ * The core is the embedded registrar (with core-listen set, also
+ * reachable by other edges over the network, core_dispatch.c), or with
+ * `upstream` configured the relay to an external one (core_upstream.c);
+ * core-side sockets share this process's loop.
  *
  * DIAGNOSTICS: failing to open the sockets or the core at start is fatal
  * (exit 1).  Any other message type is dropped and counted, like the
@@ -113,6 +114,10 @@ rb_bridge_start(struct daemon *d)
 		/* RG-29: relay to an external registrar/proxy. */
 		b->core = rb_core_upstream_new(&d->cfg, &b->out, d->loop, err,
 		    sizeof(err));
+	} else if (d->cfg.core_listen.family != 0) {
+		/* Other edges share this registrar over core-listen. */
+		b->core = rb_core_embedded_net_new(&d->cfg, &b->out, d->loop,
+		    err, sizeof(err));
 	} else {
 		b->core = rb_core_embedded_new(&d->cfg, &b->out, err,
 		    sizeof(err));

@@ -3,7 +3,8 @@
  *
  * The IPC glue (bridge.c) knows only this: SIP from the router, dead flows,
  * a periodic tick, a stats hook.  Embedded mode (core_embedded.c) is the
- * registrar and home proxy in this process.  Upstream mode
+ * registrar and home proxy in this process, with core-listen also
+ * serving other edges over the network (core_dispatch.c).  Upstream mode
  * (core_upstream.c) relays to an external registrar/proxy (RG-29) behind
  * the same ops.
  */
@@ -48,6 +49,15 @@ struct rb_core {
  */
 struct rb_core *rb_core_embedded_new(const struct epsip_config *cfg,
     const struct rb_out *out, char *err, size_t errcap);
+
+/*
+ * The same with cfg->core_listen set: the core side's sockets run in
+ * `loop`, and what the core sends goes to `out` or to that network
+ * (core_dispatch.h), so that other edges can use this registrar.  NULL
+ * with a reason in err (e.g. core-listen cannot be bound).
+ */
+struct rb_core *rb_core_embedded_net_new(const struct epsip_config *cfg,
+    const struct rb_out *out, struct loop *loop, char *err, size_t errcap);
 
 /*
  * Upstream mode: relay to cfg->upstream; its core-side sockets

@@ -2,7 +2,8 @@
  * core_conn.c -- the TCP connections of the core side (see core_net.c
  * for the rest): the pool towards the upstream, connections the core
  * opened to our listener, and ones we opened to the core to deliver a
- * response whose connection was gone (RFC 3261 §18.2.2).
+ * response whose connection was gone (RFC 3261 §18.2.2) or, for the
+ * embedded core, a request to another edge's Path.
  *
  * All three share one structure and one read path.  Every connection
  * frames its stream with sip_frame_stream_next(), answers a CRLFCRLF
@@ -12,6 +13,10 @@
  * sending never blocks.  Every live connection sits in a small hash table
  * by remote address, which is how a response finds the connection its
  * request came on.
+ *
+ * A connection we dial to the core that fails to connect hands what
+ * waits on it to the undelivered callback (core_undelivered.c): for the
+ * embedded core those are requests to another edge, which fail over.
  *
  * A pool slot connects lazily, on the first request hashed to it, without
  * blocking; a failed connect pauses the slot (back-off from
@@ -176,6 +181,33 @@ cn_lost(struct core_net *n, uint64_t id)
 	if (n->lost_timer < 0) {
 		n->lost_timer = loop_after(n->loop, 0, cn_report_lost, n);
 	}
+}
+
+/*
+ * Nothing of a connection still connecting has left, so each queued
+ * chunk is one whole message.  Reported from a zero-delay timer, never
+ * from inside the call that found the failure: the core's answer to it
+ * (a failover) sends again.
+ */
+void
+cn_conn_failed(struct cn_conn *c)
+{
+	struct core_net *n = c->net;
+	struct cn_chunk *w;
+
+	stats_inc("core.connect_failures");
+	if (n->undelivered == NULL) {
+		/* Upstream mode dials the core only to deliver responses. */
+		stats_inc("core.responses.undeliverable");
+	} else if (c->connecting) {
+		while ((w = c->wq_head) != NULL) {
+			c->wq_head = w->next;
+			c->wq_bytes -= w->len;
+			cn_undelivered_push(n, w);
+		}
+		c->wq_tail = NULL;
+	}
+	cn_conn_close(c, 1);
 }
 
 /*
@@ -468,10 +500,10 @@ cn_connect_done(struct cn_conn *c)
 	if (err != 0) {
 		if (c->kind == CN_POOL) {
 			cn_slot_failed(c->net, c->slot, err);
+			cn_conn_close(c, 1);
 		} else {
-			stats_inc("core.responses.undeliverable");
+			cn_conn_failed(c);
 		}
-		cn_conn_close(c, 1);
 		return;
 	}
 	cn_connected(c);

@@ -1,7 +1,8 @@
 /*
  * core_conn.h -- inside core_net: the structures it shares with
- * core_conn.c, which runs its TCP connections.  Nothing outside those two
- * files includes this; the rest of the bridge sees core_net.h only.
+ * core_conn.c, which runs its TCP connections, and core_undelivered.c.
+ * Nothing outside those files includes this; the rest of the bridge
+ * sees core_net.h only.
  */
 #ifndef RB_CORE_CONN_H
 #define RB_CORE_CONN_H
@@ -89,6 +90,11 @@ struct core_net {
 	uint64_t *lost;
 	size_t nlost, lost_cap;
 	int lost_timer;
+
+	/* Messages of dialed connections that never connected (same). */
+	core_net_undelivered_cb undelivered;
+	struct cn_chunk *undel_head, *undel_tail;
+	int undel_timer;
 };
 
 /* core_net.c: addresses and the upstream's. */
@@ -108,6 +114,17 @@ struct cn_conn *cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
     const struct epsip_addr *remote, int connecting);
 /* notify: a pool connection's loss is reported (from a timer). */
 void cn_conn_close(struct cn_conn *c, int notify);
+/*
+ * A connection we dialed failed to connect: hand what waits on it to
+ * the undelivered callback (from a timer), then close it.
+ */
+void cn_conn_failed(struct cn_conn *c);
+/* core_undelivered.c: for the undelivered callback, from a timer. */
+void cn_undelivered_push(struct core_net *n, struct cn_chunk *w);
+/* A copy of a message that could not go, for the undelivered callback. */
+void cn_undelivered_add(struct core_net *n, const char *buf, size_t len);
+/* Free undelivered messages not yet reported (core_net_free). */
+void cn_undelivered_free(struct core_net *n);
 /* 0; -1 the connection failed (closed); -2 its queue is full. */
 int cn_conn_send(struct cn_conn *c, const char *buf, size_t len);
 struct cn_conn *cn_find_remote(struct core_net *n,

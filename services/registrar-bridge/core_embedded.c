@@ -9,8 +9,16 @@
  * responses to the home proxy, FLOW_CLOSED to the registrar (RG-27).
  * Expired bindings are purged every RB_PURGE_MS; reads filter them anyway.
  *
- * DIAGNOSTICS: a database that cannot be opened stops the start (exit 1).
- * Unparsable SIP is counted (sip.in.malformed) and dropped.
+ * With core-listen set, other edges reach this registrar over the
+ * core-side network (core_net.c): what they send comes in here like the
+ * router's SIP, and everything the registrar and home proxy send goes
+ * through the dispatcher (core_dispatch.c), which picks the router or
+ * the network.  Without core-listen there is no socket and everything
+ * goes to the router, as it always did.
+ *
+ * DIAGNOSTICS: a database that cannot be opened, or a core-listen that
+ * cannot be bound, stops the start (exit 1).  Unparsable SIP is counted
+ * (sip.in.malformed) and dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +30,7 @@
 #include "epsip/stats.h"
 
 #include "core.h"
+#include "core_embedded.h"
 #include "home_proxy.h"
 #include "location.h"
 #include "registrar.h"
@@ -33,7 +42,11 @@
 struct core_embedded {
 	struct rb_core core;		/* first: the ops pointer */
 	const struct epsip_config *cfg;
-	const struct rb_out *out;
+	const struct rb_out *out;	/* the router's, or dispatch_out */
+	struct rb_out dispatch_out;	/* core_dispatch_send() */
+	struct core_dispatch *dispatch;	/* NULL without core-listen */
+	struct core_net *net;		/* NULL over a test's link */
+	struct loop *loop;
 	struct location_db *db;
 	struct rb_txn *txn;
 	struct home_proxy *hp;
@@ -75,20 +88,13 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 	osip_message_free(resp);
 }
 
+/* One parsed message from the router or the network; takes `sip`. */
 static void
-embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
-    uint64_t now_ms)
+embedded_handle(void *arg, osip_message_t *sip, uint64_t now_ms)
 {
-	struct core_embedded *ce = (struct core_embedded *)core;
-	osip_message_t *sip;
+	struct core_embedded *ce = arg;
 	char name[32];
 
-	if (sip_parse((const char *)msg->payload, msg->payload_len, &sip) !=
-	    0) {
-		stats_inc("sip.in.malformed");
-		log_debug("dropping %zu unparsable bytes", msg->payload_len);
-		return;
-	}
 	if (MSG_IS_RESPONSE(sip)) {
 		snprintf(name, sizeof(name), "sip.in.response.%dxx",
 		    sip->status_code / 100);
@@ -109,6 +115,47 @@ embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
 	} else {
 		home_proxy_request(ce->hp, sip, wall_now(), now_ms);
 	}
+}
+
+static void
+embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
+    uint64_t now_ms)
+{
+	struct core_embedded *ce = (struct core_embedded *)core;
+	const char *buf = (const char *)msg->payload;
+	osip_message_t *sip;
+
+	if (sip_parse(buf, msg->payload_len, &sip) != 0) {
+		stats_inc("sip.in.malformed");
+		log_debug("dropping %zu unparsable bytes", msg->payload_len);
+		return;
+	}
+	/* The answer to a request from the network goes back there. */
+	if (ce->dispatch != NULL && MSG_IS_RESPONSE(sip) &&
+	    core_dispatch_router_response(ce->dispatch, sip, buf,
+	    msg->payload_len)) {
+		osip_message_free(sip);
+		return;
+	}
+	embedded_handle(ce, sip, now_ms);
+}
+
+void
+core_embedded_net_message(struct rb_core *core, const char *buf,
+    size_t len, const struct core_net_peer *from, uint64_t now_ms)
+{
+	struct core_embedded *ce = (struct core_embedded *)core;
+
+	core_dispatch_net_message(ce->dispatch, buf, len, from, now_ms);
+}
+
+void
+core_embedded_net_undelivered(struct rb_core *core, const char *buf,
+    size_t len, uint64_t now_ms)
+{
+	struct core_embedded *ce = (struct core_embedded *)core;
+
+	core_dispatch_net_undelivered(ce->dispatch, buf, len, now_ms);
 }
 
 static void
@@ -151,6 +198,21 @@ embedded_report(struct rb_core *core, json_t *stats)
 	json_object_set_new(stats, "core", json_string("embedded"));
 	json_object_set_new(stats, "transactions",
 	    json_integer((json_int_t)rb_txn_count(ce->txn)));
+	if (ce->dispatch != NULL) {
+		char buf[64];
+
+		epsip_addr_format(&ce->cfg->core_listen, buf, sizeof(buf));
+		if (ce->net != NULL) {
+			struct epsip_addr local;
+
+			core_net_local(ce->net, &local);
+			epsip_addr_format(&local, buf, sizeof(buf));
+			json_object_set_new(stats, "core.connections",
+			    json_integer((json_int_t)core_net_core_conns(
+			    ce->net)));
+		}
+		json_object_set_new(stats, "core_listen", json_string(buf));
+	}
 }
 
 static void
@@ -161,9 +223,12 @@ embedded_free(struct rb_core *core)
 	if (ce == NULL) {
 		return;
 	}
+	/* The network first: nothing may arrive for a freed core. */
+	core_net_free(ce->net);
 	home_proxy_free(ce->hp);
 	rb_txn_free(ce->txn);
 	location_close(ce->db);
+	core_dispatch_free(ce->dispatch);
 	free(ce);
 }
 
@@ -175,6 +240,24 @@ static const struct rb_core_ops embedded_ops = {
 	.report = embedded_report,
 	.free = embedded_free,
 };
+
+/* The registrar, home proxy and transactions, sending through ce->out. */
+static int
+embedded_open(struct core_embedded *ce, char *err, size_t errcap)
+{
+	if (location_open(&ce->db, ce->cfg->registrar_db, err, errcap) != 0) {
+		return (-1);
+	}
+	if ((ce->txn = rb_txn_new(ce->out, NULL)) == NULL ||
+	    (ce->hp = home_proxy_new(ce->cfg, ce->db, ce->txn, ce->out)) ==
+	    NULL) {
+		snprintf(err, errcap, "out of memory");
+		return (-1);
+	}
+	registrar_purge(ce->db, wall_now());
+	registrar_update_gauge(ce->db, wall_now());
+	return (0);
+}
 
 struct rb_core *
 rb_core_embedded_new(const struct epsip_config *cfg, const struct rb_out *out,
@@ -189,17 +272,126 @@ rb_core_embedded_new(const struct epsip_config *cfg, const struct rb_out *out,
 	ce->core.ops = &embedded_ops;
 	ce->cfg = cfg;
 	ce->out = out;
-	if (location_open(&ce->db, cfg->registrar_db, err, errcap) != 0) {
-		free(ce);
-		return (NULL);
-	}
-	if ((ce->txn = rb_txn_new(out, NULL)) == NULL ||
-	    (ce->hp = home_proxy_new(cfg, ce->db, ce->txn, out)) == NULL) {
-		snprintf(err, errcap, "out of memory");
+	if (embedded_open(ce, err, errcap) != 0) {
 		embedded_free(&ce->core);
 		return (NULL);
 	}
-	registrar_purge(ce->db, wall_now());
-	registrar_update_gauge(ce->db, wall_now());
 	return (&ce->core);
+}
+
+struct rb_core *
+core_embedded_new_on(const struct epsip_config *cfg, const struct rb_out *out,
+    const struct flow_token_keyring *keys, const struct cd_link *link,
+    char *err, size_t errcap)
+{
+	struct core_embedded *ce;
+	struct cd_core input;
+
+	if ((ce = calloc(1, sizeof(*ce))) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return (NULL);
+	}
+	ce->core.ops = &embedded_ops;
+	ce->cfg = cfg;
+	input.sip = embedded_handle;
+	input.arg = ce;
+	if ((ce->dispatch = core_dispatch_new(cfg, keys, out, &input,
+	    link)) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		free(ce);
+		return (NULL);
+	}
+	ce->dispatch_out.send = core_dispatch_send;
+	ce->dispatch_out.arg = ce->dispatch;
+	ce->out = &ce->dispatch_out;
+	if (embedded_open(ce, err, errcap) != 0) {
+		embedded_free(&ce->core);
+		return (NULL);
+	}
+	return (&ce->core);
+}
+
+/* --- over core_net --- */
+
+static int
+net_send_request(void *arg, uint8_t transport, const struct epsip_addr *dest,
+    const char *buf, size_t len)
+{
+	struct core_embedded *ce = arg;
+
+	return (core_net_send_to(ce->net, transport, dest, buf, len));
+}
+
+static int
+net_send_response(void *arg, uint8_t transport,
+    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
+    const char *buf, size_t len)
+{
+	struct core_embedded *ce = arg;
+
+	return (core_net_send_response(ce->net, transport, conn_peer, dest,
+	    buf, len));
+}
+
+static void
+net_message(void *arg, const char *buf, size_t len,
+    const struct core_net_peer *from)
+{
+	struct core_embedded *ce = arg;
+
+	core_dispatch_net_message(ce->dispatch, buf, len, from,
+	    loop_now_ms(ce->loop));
+}
+
+static void
+net_undelivered(void *arg, const char *buf, size_t len)
+{
+	struct core_embedded *ce = arg;
+
+	core_dispatch_net_undelivered(ce->dispatch, buf, len,
+	    loop_now_ms(ce->loop));
+}
+
+struct rb_core *
+rb_core_embedded_net_new(const struct epsip_config *cfg,
+    const struct rb_out *out, struct loop *loop, char *err, size_t errcap)
+{
+	struct flow_token_keyring keys;
+	struct core_net_events ev;
+	struct core_embedded *ce;
+	struct epsip_addr local;
+	struct cd_link link;
+	struct rb_core *core;
+	char buf[64];
+
+	if (core_dispatch_load_keys(cfg, &keys, err, errcap) != 0) {
+		return (NULL);
+	}
+	/* The link reaches ce->net, which exists once the core does. */
+	memset(&link, 0, sizeof(link));
+	core = core_embedded_new_on(cfg, out, &keys, &link, err, errcap);
+	memset(&keys, 0, sizeof(keys));
+	if (core == NULL) {
+		return (NULL);
+	}
+	ce = (struct core_embedded *)core;
+	ce->loop = loop;
+	memset(&ev, 0, sizeof(ev));
+	ev.message = net_message;
+	ev.arg = ce;
+	if ((ce->net = core_net_new(loop, cfg, NULL, &ev, err, errcap)) ==
+	    NULL) {
+		embedded_free(core);
+		return (NULL);
+	}
+	core_net_on_undelivered(ce->net, net_undelivered);
+	link.send_request = net_send_request;
+	link.send_response = net_send_response;
+	link.arg = ce;
+	core_dispatch_set_link(ce->dispatch, &link);
+	core_net_local(ce->net, &local);
+	epsip_addr_format(&local, buf, sizeof(buf));
+	log_info("core side on %s (UDP and TCP): other edges may use this "
+	    "registrar", buf);
+	return (core);
 }

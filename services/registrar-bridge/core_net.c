@@ -1,5 +1,5 @@
 /*
- * core_net.c -- upstream mode's sockets on the core side, see core_net.h:
+ * core_net.c -- the sockets of the core side, see core_net.h:
  * the core-listen UDP socket and TCP listener, the upstream's addresses,
  * the once-a-second sweep, and the send calls.  The TCP connections
  * themselves (pool, accepted, dialed) are core_conn.c's.
@@ -171,6 +171,9 @@ cn_resolve(struct core_net *n, uint64_t max_age_ms)
 	size_t count = 0;
 	int rv;
 
+	if (n->host[0] == '\0') {
+		return (-1);		/* embedded mode: no upstream */
+	}
 	if (n->naddrs > 0 && (n->host_literal ||
 	    now < n->resolved_at + max_age_ms)) {
 		return (0);
@@ -434,9 +437,11 @@ cn_sweep(struct loop *loop, void *arg)
 
 	for (c = n->conns; c != NULL; c = next) {
 		next = c->next;
-		if ((c->connecting && now >= c->started_ms +
-		    n->lim.connect_ms) || (c->wq_head == NULL &&
-		    now >= c->active_ms + n->lim.idle_ms)) {
+		if (c->connecting && now >= c->started_ms +
+		    n->lim.connect_ms) {
+			cn_conn_failed(c);
+		} else if (c->wq_head == NULL && now >= c->active_ms +
+		    n->lim.idle_ms) {
 			cn_conn_close(c, 0);
 		}
 	}
@@ -574,7 +579,7 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 	n->loop = loop;
 	n->ev = *ev;
 	n->udp_fd = n->tcp_fd = -1;
-	n->sweep_timer = n->lost_timer = -1;
+	n->sweep_timer = n->lost_timer = n->undel_timer = -1;
 	if (limits != NULL) {
 		n->lim = *limits;
 	} else {
@@ -615,13 +620,19 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 		core_net_free(n);
 		return (NULL);
 	}
-	if (cn_resolve(n, 0) == -1) {
+	if (n->host[0] != '\0' && cn_resolve(n, 0) == -1) {
 		/* Not fatal: a name may resolve later (a literal will not). */
 		log_warnx("upstream %s %s: requests get 503", n->host,
 		    n->host_literal ? "is not of core-listen's address family" :
 		    "does not resolve yet");
 	}
 	return (n);
+}
+
+void
+core_net_on_undelivered(struct core_net *n, core_net_undelivered_cb cb)
+{
+	n->undelivered = cb;
 }
 
 void
@@ -645,6 +656,7 @@ core_net_free(struct core_net *n)
 		loop_cancel(n->loop, n->lost_timer);
 	}
 	free(n->lost);
+	cn_undelivered_free(n);
 	if (n->udp_fd != -1) {
 		loop_del_fd(n->loop, n->udp_fd);
 		close(n->udp_fd);
@@ -707,14 +719,33 @@ core_net_send_response(struct core_net *n, uint8_t transport,
 		if (n->nconns >= n->lim.conns_max) {
 			return (-1);
 		}
-		if ((fd = cn_connect(n, dest, &pending)) == -1 ||
-		    (c = cn_conn_new(n, fd, CN_DIALED, dest, pending)) ==
+		if ((fd = cn_connect(n, dest, &pending)) == -1) {
+			stats_inc("core.connect_failures");
+			return (-1);
+		}
+		if ((c = cn_conn_new(n, fd, CN_DIALED, dest, pending)) ==
 		    NULL) {
 			return (-1);
 		}
 		stats_inc("core.connections.dialed");
 	}
 	return (cn_conn_send(c, buf, len) == 0 ? 0 : -1);
+}
+
+/*
+ * The same search as for a response: a request knows only its hop.  One
+ * that cannot go is also reported undelivered, as if its connection had
+ * failed, so that the core fails over now rather than at Timer B.
+ */
+int
+core_net_send_to(struct core_net *n, uint8_t transport,
+    const struct epsip_addr *dest, const char *buf, size_t len)
+{
+	if (core_net_send_response(n, transport, dest, dest, buf, len) == 0) {
+		return (0);
+	}
+	cn_undelivered_add(n, buf, len);
+	return (-1);
 }
 
 void

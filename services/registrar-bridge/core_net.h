@@ -1,10 +1,12 @@
 /*
- * core_net.h -- upstream mode's network on the core side: sockets,
- * connections and stream framing, nothing SIP beyond message boundaries.
+ * core_net.h -- the network on the core side: sockets, connections and
+ * stream framing, nothing SIP beyond message boundaries.  Upstream mode
+ * uses all of it; the embedded registrar with `core-listen` set uses the
+ * sockets and core connections but no pool (there is no upstream).
  *
- *   - one UDP socket on `core-listen`: requests to a UDP upstream leave
- *     from it, and the core's UDP traffic (responses, requests to the
- *     Path URI) arrives on it;
+ *   - one UDP socket on `core-listen`: requests to a UDP upstream (or
+ *     next hop) leave from it, and the core's UDP traffic (responses,
+ *     requests to the Path URI) arrives on it;
  *   - a TCP listener on `core-listen` and the connections the core opens
  *     to it (bounded; closed when idle for long);
  *   - a pool of `upstream-connections` TCP connections to the upstream,
@@ -54,6 +56,14 @@ struct core_net_events {
 	void *arg;
 };
 
+/*
+ * A connection we opened towards the core side (a next hop, or a
+ * response's sent-by) failed to connect: each whole message that was
+ * waiting on it, reported from a zero-delay timer with the events' arg.
+ */
+typedef void (*core_net_undelivered_cb)(void *arg, const char *buf,
+    size_t len);
+
 struct core_net_limits {
 	unsigned pool_size;		/* upstream-connections */
 	size_t queue_max;		/* bytes waiting per connection */
@@ -82,14 +92,17 @@ struct core_net;
 
 /*
  * Bind UDP and TCP on cfg->core_listen (port 0: any free port, the same
- * for both) and resolve cfg->upstream (a failure there is not fatal: it
- * is tried again when needed).  NULL with a reason in err.
+ * for both) and resolve cfg->upstream if there is one (a failure there
+ * is not fatal: it is tried again when needed).  NULL with a reason in
+ * err.
  */
 struct core_net *core_net_new(struct loop *loop,
     const struct epsip_config *cfg, const struct core_net_limits *limits,
     const struct core_net_events *ev, char *err, size_t errcap);
 /* Close everything; no events. */
 void core_net_free(struct core_net *n);
+/* Report undelivered messages to `cb` (by default they are dropped). */
+void core_net_on_undelivered(struct core_net *n, core_net_undelivered_cb cb);
 
 /*
  * Send a request to the upstream: over UDP from the core-listen socket,
@@ -111,6 +124,17 @@ enum core_net_result core_net_send_upstream(struct core_net *n,
 int core_net_send_response(struct core_net *n, uint8_t transport,
     const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
     const char *buf, size_t len);
+
+/*
+ * Send a request to a next hop on the core side that is not the
+ * upstream: UDP from the core-listen socket; TCP on a live connection
+ * whose remote end is `dest` (one it opened to us, or one we opened),
+ * else on a new one.  Never blocks.  0, or -1 when it cannot go; then,
+ * as when a new connection fails later, the undelivered callback gets
+ * it.
+ */
+int core_net_send_to(struct core_net *n, uint8_t transport,
+    const struct epsip_addr *dest, const char *buf, size_t len);
 
 /* The bound core-listen address (the real port when 0 was asked). */
 void core_net_local(const struct core_net *n, struct epsip_addr *addr);

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "epsip/log.h"
 #include "epsip/sip_util.h"
@@ -212,63 +211,21 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 
 /*
  * A response the router hands back for a request from the core: the top
- * Via is the core element's (the router popped its own).
+ * Via is the core element's (the router popped its own).  UDP goes to
+ * received:rport (RFC 3581 §4); TCP on the connection from
+ * received:rport if it is still there, else on a new one to
+ * received:sent-by-port (§18.2.2).
  */
 static void
 send_response(struct core_upstream *cu, osip_message_t *resp,
     const char *buf, size_t len)
 {
-	osip_via_t *via = osip_list_get(&resp->vias, 0);
 	struct epsip_addr dest, conn_peer;
-	const char *received, *rport;
 	uint8_t transport;
-	long port = 5060, rp;
-	char *end;
 
-	if (via == NULL || via->protocol == NULL || via->host == NULL) {
-		stats_inc("core.responses.undeliverable");
-		return;
-	}
-	if (strcasecmp(via->protocol, "UDP") == 0) {
-		transport = EPSIP_TRANSPORT_UDP;
-	} else if (strcasecmp(via->protocol, "TCP") == 0) {
-		transport = EPSIP_TRANSPORT_TCP;
-	} else {
-		stats_inc("core.responses.undeliverable");
-		return;
-	}
-	received = rb_param(&via->via_params, "received");
-	rport = rb_param(&via->via_params, "rport");
-	if (via->port != NULL && via->port[0] != '\0') {
-		port = strtol(via->port, &end, 10);
-		if (*end != '\0' || port <= 0 || port > 65535) {
-			stats_inc("core.responses.undeliverable");
-			return;
-		}
-	}
-	/* A sent-by name with no received would need RFC 3263 §5; every
-	 * request from the core got received stamped, so there is none. */
-	if (up_ip_literal(received != NULL && received[0] != '\0' ? received :
-	    via->host, &dest) != 0) {
-		stats_inc("core.responses.undeliverable");
-		return;
-	}
-	dest.port = (uint16_t)port;
-	conn_peer = dest;
-	if (rport != NULL && rport[0] != '\0') {
-		rp = strtol(rport, &end, 10);
-		if (*end == '\0' && rp > 0 && rp <= 65535) {
-			conn_peer.port = (uint16_t)rp;
-		}
-	}
-	/*
-	 * UDP: received:rport (RFC 3581 §4), the address the request came
-	 * from.  TCP: the connection from received:rport if it is still
-	 * there, else a new one to received:sent-by-port (§18.2.2).
-	 */
-	if (cu->link.send_response(cu->link.arg, transport, &conn_peer,
-	    transport == EPSIP_TRANSPORT_UDP ? &conn_peer : &dest, buf, len) !=
-	    0) {
+	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
+	    cu->link.send_response(cu->link.arg, transport, &conn_peer, &dest,
+	    buf, len) != 0) {
 		stats_inc("core.responses.undeliverable");
 		return;
 	}

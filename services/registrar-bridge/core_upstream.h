@@ -15,10 +15,8 @@
 
 #include "core.h"
 #include "core_net.h"
+#include "upstream_sip.h"
 #include "upstream_txn.h"
-
-/* Above this, a request for a UDP upstream goes over TCP (TR-09). */
-#define UP_UDP_MAX_REQUEST	1300
 
 /* What the core needs from a network; core_net's calls, or a fake. */
 struct up_link {

@@ -23,8 +23,10 @@
 
 /*
  * Where the core side sends SIP: one serialised message per call.  The
- * bridge wraps it into EPSIP_MSG_SIP_FROM_CORE; unit tests capture it.
- * `send` returns 0, or -1 when the message could not be queued.
+ * bridge wraps it into EPSIP_MSG_SIP_FROM_CORE; with core-listen set in
+ * embedded mode the dispatcher (core_dispatch.h) sends it there or to
+ * the core-side network; unit tests capture it.  `send` returns 0, or -1
+ * when the message could not be queued.
  */
 struct rb_out {
 	int (*send)(void *arg, const char *buf, size_t len);

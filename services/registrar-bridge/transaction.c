@@ -15,8 +15,9 @@
  * final to an INVITE from a UDP phone until its ACK).  ACKs for non-2xx
  * finals are built here (§17.1.1.3), as are CANCELs (§9.1).
  *
- * DIAGNOSTICS: none fatal.  A message that cannot be queued to the router
- * is logged; the timers recover or time the branch out.
+ * DIAGNOSTICS: none fatal.  A message that cannot be queued (to the
+ * router, or to the core-side network) is logged; the timers recover or
+ * time the branch out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +104,7 @@ static void
 send_wire(struct rb_txn *t, const char *wire, size_t len)
 {
 	if (t->out->send(t->out->arg, wire, len) != 0) {
-		log_warnx("transaction: cannot queue %zu bytes to the router",
-		    len);
+		log_warnx("transaction: cannot queue %zu bytes", len);
 	}
 }
 

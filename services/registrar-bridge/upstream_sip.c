@@ -1,5 +1,6 @@
 /*
- * upstream_sip.c -- SIP helpers of upstream mode, see upstream_sip.h.
+ * upstream_sip.c -- SIP helpers of the core-side network, see
+ * upstream_sip.h.
  *
  * A relay forwards the bytes it got (the router already made them what
  * the upstream should see), so the two edits it does make -- TR-09's
@@ -10,6 +11,7 @@
  * DIAGNOSTICS: none; every function returns an error instead.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -230,6 +232,63 @@ up_stamp_received(osip_message_t *msg, uint8_t transport,
 		}
 	}
 	msg->message_property = 2;
+}
+
+/*
+ * §18.2.2 with RFC 3581: a response goes back where its request came
+ * from.  Every request from the core side got received (and over TCP
+ * rport) stamped by up_stamp_received(), so a sent-by name without
+ * received would need RFC 3263 §5 and is refused instead.
+ */
+int
+up_response_dest(const osip_message_t *resp, uint8_t *transport,
+    struct epsip_addr *conn_peer, struct epsip_addr *dest)
+{
+	osip_via_t *via = osip_list_get(&resp->vias, 0);
+	const char *received = NULL, *rport = NULL;
+	osip_generic_param_t *p;
+	long port = 5060, rp;
+	char *end;
+
+	if (via == NULL || via->protocol == NULL || via->host == NULL) {
+		return (-1);
+	}
+	if (strcasecmp(via->protocol, "UDP") == 0) {
+		*transport = EPSIP_TRANSPORT_UDP;
+	} else if (strcasecmp(via->protocol, "TCP") == 0) {
+		*transport = EPSIP_TRANSPORT_TCP;
+	} else {
+		return (-1);
+	}
+	if ((p = via_param(via, "received")) != NULL) {
+		received = p->gvalue;
+	}
+	if ((p = via_param(via, "rport")) != NULL) {
+		rport = p->gvalue;
+	}
+	if (via->port != NULL && via->port[0] != '\0') {
+		port = strtol(via->port, &end, 10);
+		if (*end != '\0' || port <= 0 || port > 65535) {
+			return (-1);
+		}
+	}
+	if (up_ip_literal(received != NULL && received[0] != '\0' ? received :
+	    via->host, dest) != 0) {
+		return (-1);
+	}
+	dest->port = (uint16_t)port;
+	*conn_peer = *dest;
+	if (rport != NULL && rport[0] != '\0') {
+		rp = strtol(rport, &end, 10);
+		if (*end == '\0' && rp > 0 && rp <= 65535) {
+			conn_peer->port = (uint16_t)rp;
+		}
+	}
+	/* UDP: received:rport, the address the request came from. */
+	if (*transport == EPSIP_TRANSPORT_UDP) {
+		*dest = *conn_peer;
+	}
+	return (0);
 }
 
 /*

@@ -1,8 +1,10 @@
 /*
- * upstream_sip.h -- the SIP handling of upstream mode that is not the
- * relay's logic: a Call-ID's hash, byte-level edits of a request that
- * must otherwise go out as it came (RFC 3261 §16.6(7)), the Via stamps
- * on requests from the core, and a look into what ICMP gave back.
+ * upstream_sip.h -- the SIP handling of the core-side network that is
+ * not a core's logic: a Call-ID's hash, byte-level edits of a request
+ * that must otherwise go out as it came (RFC 3261 §16.6(7)), the Via
+ * stamps on requests from the core, where a response goes by its Via,
+ * and a look into what ICMP gave back.  Upstream mode (core_upstream.c)
+ * and the embedded core's dispatcher (core_dispatch.c) share them.
  */
 #ifndef RB_UPSTREAM_SIP_H
 #define RB_UPSTREAM_SIP_H
@@ -13,6 +15,9 @@
 #include <osipparser2/osip_parser.h>
 
 #include "epsip/ipc.h"
+
+/* Above this, a request for a UDP next hop goes over TCP (TR-09). */
+#define UP_UDP_MAX_REQUEST	1300
 
 /* FNV-1a of the Call-ID: picks the pool connection. */
 uint32_t up_callid_hash(const osip_message_t *msg);
@@ -36,6 +41,17 @@ int up_ip_literal(const char *text, struct epsip_addr *a);
  */
 void up_stamp_received(osip_message_t *msg, uint8_t transport,
     const struct epsip_addr *src);
+
+/*
+ * Where a response goes by its top Via (RFC 3261 §18.2.2, RFC 3581 §4):
+ * over *transport; *conn_peer is received:rport, the connection (or UDP
+ * source) the request came from; *dest is where to send when that
+ * connection is gone: received (else the sent-by host) and the sent-by
+ * port for TCP, received:rport for UDP.  0, or -1 when the Via names no
+ * UDP/TCP transport or no IP literal to send to.
+ */
+int up_response_dest(const osip_message_t *resp, uint8_t *transport,
+    struct epsip_addr *conn_peer, struct epsip_addr *dest);
 
 /*
  * Method and top Via branch from the start of a request, which may be

@@ -1,0 +1,363 @@
+/*
+ * core_dispatch.c -- the embedded core's traffic with a core-side
+ * network: router, network or core, see core_dispatch.h for the table.
+ *
+ * Each message is parsed once here.  What goes to the router goes as it
+ * came (the router parses it again anyway); a request for the network
+ * gets its top Via -- the bridge's own, "registrar.invalid" on the way
+ * to the router -- rewritten to the core side's name as the next hop
+ * sees it and to the transport actually used, because the next hop (an
+ * edge in upstream mode) answers by that Via (RFC 3261 §18.2.2).  A UDP
+ * request over UP_UDP_MAX_REQUEST bytes goes over TCP (TR-09), as in
+ * upstream mode.  Requests from the network get received/rport stamped
+ * (§18.2.1, RFC 3581) before anyone sees them, so that their responses
+ * find the way back; responses leave by their top Via with the same code
+ * as upstream mode's (upstream_sip.c).
+ *
+ * The decision between router and network is the token's: a Route user
+ * part that verifies with our keys and names our instance is a flow of
+ * this edge, whatever host the URI names.  Anything else -- another
+ * edge's token (same key, other instance), another cluster's token, a
+ * Contact registered without Path -- is someone else's to deliver.
+ *
+ * A request whose connection fails (refused, or no answer to the connect
+ * within upstream-timeout) comes back from core_net undelivered and is
+ * answered 408 locally: the home proxy moves to the phone's next flow in
+ * milliseconds instead of after Timer B's 32 s, which matters when the
+ * other edge is down.
+ *
+ * DIAGNOSTICS: nothing is fatal.  What cannot be parsed, routed or sent
+ * is counted (core.malformed, core.requests.undeliverable.<why>,
+ * core.requests.unreachable, core.responses.undeliverable) and, for our
+ * own output, returned as -1.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "epsip/core_side.h"
+#include "epsip/log.h"
+#include "epsip/loop.h"
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "core_dispatch.h"
+#include "core_hop.h"
+#include "upstream_sip.h"
+
+struct core_dispatch {
+	const struct epsip_config *cfg;
+	struct flow_token_keyring keys;
+	const struct rb_out *router;
+	struct cd_core core;
+	struct cd_link link;
+	struct core_hop_cache hops;
+};
+
+int
+core_dispatch_load_keys(const struct epsip_config *cfg,
+    struct flow_token_keyring *keys, char *err, size_t errcap)
+{
+	memset(keys, 0, sizeof(*keys));
+	if (flow_token_key_load(cfg->key_file, &keys->current, err,
+	    errcap) == -1) {
+		return (-1);
+	}
+	if (cfg->previous_key_file[0] != '\0') {
+		if (flow_token_key_load(cfg->previous_key_file,
+		    &keys->previous, err, errcap) == -1) {
+			return (-1);
+		}
+		keys->has_previous = 1;
+	}
+	return (0);
+}
+
+struct core_dispatch *
+core_dispatch_new(const struct epsip_config *cfg,
+    const struct flow_token_keyring *keys, const struct rb_out *router,
+    const struct cd_core *core, const struct cd_link *link)
+{
+	struct core_dispatch *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		return (NULL);
+	}
+	d->cfg = cfg;
+	d->keys = *keys;
+	d->router = router;
+	d->core = *core;
+	d->link = *link;
+	core_hop_cache_init(&d->hops, &cfg->core_listen);
+	return (d);
+}
+
+void
+core_dispatch_free(struct core_dispatch *d)
+{
+	if (d != NULL) {
+		/* The keys are secrets: do not leave them in the heap. */
+		memset(&d->keys, 0, sizeof(d->keys));
+		free(d);
+	}
+}
+
+void
+core_dispatch_set_link(struct core_dispatch *d, const struct cd_link *link)
+{
+	d->link = *link;
+}
+
+/* --- whose is it --- */
+
+/* A token that verifies with our keys and names this edge's instance. */
+static int
+is_our_token(const struct core_dispatch *d, const char *text)
+{
+	struct flow_token t;
+
+	if (text == NULL || text[0] == '\0' || flow_token_decode(&d->keys,
+	    text, strlen(text), &t) != FLOW_TOKEN_OK) {
+		return (0);
+	}
+	return (t.flow.instance == d->cfg->instance);
+}
+
+/* The top Route's user part is our token: one of our flows. */
+static int
+route_is_ours(const struct core_dispatch *d, const osip_message_t *req)
+{
+	const osip_route_t *route = osip_list_get(&req->routes, 0);
+
+	return (route != NULL && route->url != NULL &&
+	    is_our_token(d, route->url->username));
+}
+
+/*
+ * The top Via is our router's: its branch prefix, and the arrival
+ * flow's token, when it has one, ours.  Another edge's router writes the
+ * same prefix, with a token of its own instance.
+ */
+static int
+via_is_our_router(const struct core_dispatch *d, const osip_message_t *msg)
+{
+	const osip_via_t *via = osip_list_get(&msg->vias, 0);
+	const char *branch, *ept;
+
+	if (via == NULL || (branch = rb_param(&via->via_params, "branch")) ==
+	    NULL || strncmp(branch, CD_ROUTER_BRANCH_PREFIX,
+	    strlen(CD_ROUTER_BRANCH_PREFIX)) != 0) {
+		return (0);
+	}
+	ept = rb_param(&via->via_params, CD_ROUTER_FLOW_PARAM);
+	return (ept == NULL || is_our_token(d, ept));
+}
+
+/* The top Via is the bridge's own (rb_push_via), not yet rewritten. */
+static int
+via_is_bridge(const osip_message_t *msg)
+{
+	const osip_via_t *via = osip_list_get(&msg->vias, 0);
+
+	return (via != NULL && via->host != NULL &&
+	    strcasecmp(via->host, RB_VIA_HOST) == 0);
+}
+
+/* --- to the network --- */
+
+static int
+to_router(const struct core_dispatch *d, const char *buf, size_t len)
+{
+	return (d->router->send(d->router->arg, buf, len));
+}
+
+/* By its top Via (§18.2.2, RFC 3581): the code upstream mode uses. */
+static int
+response_out(struct core_dispatch *d, const osip_message_t *resp,
+    const char *buf, size_t len)
+{
+	struct epsip_addr dest, conn_peer;
+	uint8_t transport;
+
+	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
+	    d->link.send_response(d->link.arg, transport, &conn_peer, &dest,
+	    buf, len) != 0) {
+		stats_inc("core.responses.undeliverable");
+		return (-1);
+	}
+	stats_inc("core.responses.sent");
+	return (0);
+}
+
+/* Our Via: the core side as `dest` sees it, over `transport`; 0 or -1. */
+static int
+name_our_via(const struct core_dispatch *d, osip_message_t *req,
+    const struct epsip_addr *dest, uint8_t transport)
+{
+	osip_via_t *via = osip_list_get(&req->vias, 0);
+	char host[CONFIG_NAME_MAX], port[8];
+	uint16_t p;
+
+	if (core_side_name(d->cfg, dest, host, sizeof(host), &p) == -1) {
+		return (-1);
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	osip_free(via->host);
+	via->host = osip_strdup(host);
+	osip_free(via->port);
+	via->port = osip_strdup(port);
+	osip_free(via->protocol);
+	via->protocol = osip_strdup(transport == EPSIP_TRANSPORT_TCP ?
+	    "TCP" : "UDP");
+	req->message_property = 2;
+	return (0);
+}
+
+static void
+undeliverable(const char *method, const char *why)
+{
+	stats_inc2("core.requests.undeliverable.", why);
+	log_debug("core side: %s not sent: %s", method, why);
+}
+
+/* A request for someone else's flow, or a Contact without Path. */
+static int
+request_out(struct core_dispatch *d, osip_message_t *req)
+{
+	struct core_hop hop;
+	const char *why;
+	char *wire;
+	size_t len;
+	int rv;
+
+	if (core_hop_of(&d->hops, req, monotonic_ms(), &hop, &why) != 0) {
+		undeliverable(sip_method(req), why);
+		return (-1);
+	}
+	/* Only our own Via is ours to rename; others pass as they are. */
+	if (via_is_bridge(req) && name_our_via(d, req, &hop.addr,
+	    hop.transport) != 0) {
+		undeliverable(sip_method(req), "no_core_name");
+		return (-1);
+	}
+	osip_message_force_update(req);
+	if (sip_serialize(req, &wire, &len) != 0) {
+		undeliverable(sip_method(req), "serialize");
+		return (-1);
+	}
+	if (hop.transport == EPSIP_TRANSPORT_UDP && len > UP_UDP_MAX_REQUEST) {
+		/* TR-09; the Via says TCP too, or the answer comes by UDP. */
+		hop.transport = EPSIP_TRANSPORT_TCP;
+		stats_inc("core.requests.tcp_for_size");
+		(void)up_via_udp_to_tcp(wire, len);
+	}
+	rv = d->link.send_request(d->link.arg, hop.transport, &hop.addr, wire,
+	    len);
+	free(wire);
+	if (rv != 0) {
+		undeliverable(sip_method(req), "send");
+		return (-1);
+	}
+	stats_inc("core.requests.sent");
+	return (0);
+}
+
+/* --- the three entries --- */
+
+int
+core_dispatch_send(void *arg, const char *buf, size_t len)
+{
+	struct core_dispatch *d = arg;
+	osip_message_t *sip;
+	int rv;
+
+	if (sip_parse(buf, len, &sip) != 0) {
+		/* Our own serialisation: cannot happen; the router judges. */
+		return (to_router(d, buf, len));
+	}
+	if (MSG_IS_RESPONSE(sip)) {
+		rv = via_is_our_router(d, sip) ? to_router(d, buf, len) :
+		    response_out(d, sip, buf, len);
+	} else {
+		rv = route_is_ours(d, sip) ? to_router(d, buf, len) :
+		    request_out(d, sip);
+	}
+	osip_message_free(sip);
+	return (rv);
+}
+
+void
+core_dispatch_net_message(struct core_dispatch *d, const char *buf,
+    size_t len, const struct core_net_peer *from, uint64_t now_ms)
+{
+	osip_message_t *sip;
+
+	if (sip_parse(buf, len, &sip) != 0) {
+		stats_inc("core.malformed");
+		return;
+	}
+	if (MSG_IS_RESPONSE(sip)) {
+		stats_inc("core.responses.received");
+		if (!via_is_our_router(d, sip)) {
+			/* A home proxy branch's answer, most likely. */
+			d->core.sip(d->core.arg, sip, now_ms);
+			return;
+		}
+		if (to_router(d, buf, len) != 0) {
+			log_warnx("core side: cannot queue a response to the "
+			    "router");
+		}
+		osip_message_free(sip);
+		return;
+	}
+	stats_inc("core.requests.received");
+	up_stamp_received(sip, from->transport, &from->remote);
+	if (!route_is_ours(d, sip)) {
+		/* A REGISTER or a call through another edge: ours to serve. */
+		d->core.sip(d->core.arg, sip, now_ms);
+		return;
+	}
+	if (rb_send(d->router, sip) != 0) {
+		log_warnx("core side: cannot queue a request to the router");
+	}
+	osip_message_free(sip);
+}
+
+void
+core_dispatch_net_undelivered(struct core_dispatch *d, const char *buf,
+    size_t len, uint64_t now_ms)
+{
+	osip_message_t *sip, *resp;
+
+	if (sip_parse(buf, len, &sip) != 0) {
+		return;
+	}
+	if (MSG_IS_RESPONSE(sip)) {
+		stats_inc("core.responses.undeliverable");
+	} else if (strcmp(sip_method(sip), "ACK") != 0) {
+		/* The hop is not there: what its timer would say, now. */
+		stats_inc("core.requests.unreachable");
+		if (rb_reply(sip, 408, "Request Timeout", &resp) == 0) {
+			d->core.sip(d->core.arg, resp, now_ms);
+		}
+	}
+	osip_message_free(sip);
+}
+
+int
+core_dispatch_router_response(struct core_dispatch *d,
+    const osip_message_t *resp, const char *buf, size_t len)
+{
+	/*
+	 * The router popped its own Via.  The bridge's Via under it: the
+	 * answer to a home proxy branch.  Any other: the answer to a
+	 * request the network sent to one of our flows.
+	 */
+	if (osip_list_get(&resp->vias, 0) == NULL || via_is_bridge(resp) ||
+	    via_is_our_router(d, resp)) {
+		return (0);
+	}
+	(void)response_out(d, resp, buf, len);
+	return (1);
+}

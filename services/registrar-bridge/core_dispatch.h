@@ -1,0 +1,112 @@
+/*
+ * core_dispatch.h -- the embedded core with a network of its own: who
+ * gets each message when `core-listen` is set in embedded mode, so that
+ * another EPSIP edge (upstream mode, `upstream` = our core-listen) can
+ * share our registrar (docs/deployment.md, two edges).
+ *
+ * Without core-listen the embedded core talks to the sip-router only;
+ * with it, its output (rb_out.send) goes through core_dispatch_send(),
+ * and what core_net receives through core_dispatch_net_message():
+ *
+ *   from the core (registrar, home proxy, transactions)
+ *     request,  top Route user is OUR token   -> router (a flow of ours)
+ *     request,  anything else                 -> network: top Route URI,
+ *               else R-URI; our Via names the core side
+ *     response, top Via is our router's       -> router
+ *     response, anything else                 -> network by its top Via
+ *   from the network (core_net)
+ *     request,  top Route user is OUR token   -> router, as SIP_FROM_CORE
+ *     request,  anything else                 -> the embedded core
+ *               (both after received/rport are stamped)
+ *     response, top Via is our router's       -> router
+ *     response, anything else                 -> the embedded core
+ *   from the router (SIP_TO_CORE)
+ *     response, top Via not the bridge's own  -> network by its top Via
+ *               (a request the network sent to one of our flows)
+ *   from the network, undelivered (a connection we dialed failed)
+ *     request but ACK                         -> a local 408 to the core
+ *
+ * OUR token verifies with our keys AND names our instance: edges that
+ * share the key tell each other's tokens apart by instance only.  For
+ * the same reason "our router's Via" is a branch starting
+ * CD_ROUTER_BRANCH_PREFIX whose CD_ROUTER_FLOW_PARAM token (if any) is
+ * ours: the other edge's router writes the same prefix.
+ *
+ * The network is a seam (struct cd_link): core_net in the bridge, a
+ * fake in unit tests.
+ */
+#ifndef RB_CORE_DISPATCH_H
+#define RB_CORE_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <osipparser2/osip_parser.h>
+
+#include "epsip/config.h"
+#include "epsip/flow_token.h"
+
+#include "core_net.h"
+#include "rb_sip.h"
+
+/* The sip-router's Via branch prefix and flow parameter (its router.h). */
+#define CD_ROUTER_BRANCH_PREFIX	"z9hG4bK-ep"
+#define CD_ROUTER_FLOW_PARAM	"ept"
+
+/* The core side's network: core_net's calls, or a fake. */
+struct cd_link {
+	/* core_net_send_to(): a request to its next hop. */
+	int (*send_request)(void *arg, uint8_t transport,
+	    const struct epsip_addr *dest, const char *buf, size_t len);
+	/* core_net_send_response() */
+	int (*send_response)(void *arg, uint8_t transport,
+	    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
+	    const char *buf, size_t len);
+	void *arg;
+};
+
+/* The embedded core's input, as if from the router; takes `msg`. */
+struct cd_core {
+	void (*sip)(void *arg, osip_message_t *msg, uint64_t now_ms);
+	void *arg;
+};
+
+struct core_dispatch;
+
+/* cfg->key_file and cfg->previous_key_file; 0, or -1 and err. */
+int core_dispatch_load_keys(const struct epsip_config *cfg,
+    struct flow_token_keyring *keys, char *err, size_t errcap);
+
+/* Everything is copied but cfg and router, which must outlive it. */
+struct core_dispatch *core_dispatch_new(const struct epsip_config *cfg,
+    const struct flow_token_keyring *keys, const struct rb_out *router,
+    const struct cd_core *core, const struct cd_link *link);
+void core_dispatch_free(struct core_dispatch *d);
+/* Replace the link (the bridge's network exists after the core). */
+void core_dispatch_set_link(struct core_dispatch *d,
+    const struct cd_link *link);
+
+/* rb_out.send of the embedded core (arg: the dispatcher); 0 or -1. */
+int core_dispatch_send(void *arg, const char *buf, size_t len);
+
+/* core_net_events.message. */
+void core_dispatch_net_message(struct core_dispatch *d, const char *buf,
+    size_t len, const struct core_net_peer *from, uint64_t now_ms);
+
+/*
+ * core_net_on_undelivered()'s callback: a message that never left (its
+ * connection failed).  A request other than ACK is answered 408 to the
+ * core at once, as its Timer B/F would answer much later, so that the
+ * home proxy fails over to the next flow now (RG-24).
+ */
+void core_dispatch_net_undelivered(struct core_dispatch *d, const char *buf,
+    size_t len, uint64_t now_ms);
+
+/*
+ * A response from the router, parsed: 1 when it went to the network
+ * (the caller frees it), 0 when it is the embedded core's.
+ */
+int core_dispatch_router_response(struct core_dispatch *d,
+    const osip_message_t *resp, const char *buf, size_t len);
+
+#endif /* RB_CORE_DISPATCH_H */
