@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <arpa/inet.h>
 
 #include "epsip/sip_util.h"
 
@@ -437,4 +438,84 @@ sip_is_dialog_forming(const osip_message_t *msg)
 	}
 	return (strcmp(m, "INVITE") == 0 || strcmp(m, "SUBSCRIBE") == 0 ||
 	    strcmp(m, "REFER") == 0 || strcmp(m, "NOTIFY") == 0);
+}
+
+int
+sip_ip_literal(const char *text, struct epsip_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t len = strlen(text);
+
+	memset(a, 0, sizeof(*a));
+	if (len >= 2 && text[0] == '[' && text[len - 1] == ']') {
+		text++;
+		len -= 2;
+	}
+	if (len >= sizeof(buf)) {
+		return (-1);
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, a->ip) == 1) {
+		a->family = AF_INET;
+	} else if (inet_pton(AF_INET6, buf, a->ip) == 1) {
+		a->family = AF_INET6;
+	} else {
+		return (-1);
+	}
+	return (0);
+}
+
+/* A Via parameter by name, case-insensitively, to change its value. */
+static osip_generic_param_t *
+sip_via_param(osip_via_t *via, const char *name)
+{
+	osip_generic_param_t *p;
+
+	for (int i = 0; (p = osip_list_get(&via->via_params, i)) != NULL;
+	    i++) {
+		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
+void
+sip_via_stamp_received(osip_message_t *msg, const struct epsip_addr *src,
+    int add_rport)
+{
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+	osip_generic_param_t *rport, *received;
+	struct epsip_addr host;
+	char ip[INET6_ADDRSTRLEN], port[8];
+	int same;
+
+	if (via == NULL || src->family == 0) {
+		return;
+	}
+	inet_ntop(src->family, src->ip, ip, sizeof(ip));
+	/* Compared as addresses: "::1" and "[0:0::1]" are the same host. */
+	same = via->host != NULL && sip_ip_literal(via->host, &host) == 0 &&
+	    host.family == src->family && memcmp(host.ip, src->ip,
+	    src->family == AF_INET ? 4 : 16) == 0;
+	snprintf(port, sizeof(port), "%u", src->port);
+	if ((rport = sip_via_param(via, "rport")) != NULL) {
+		osip_free(rport->gvalue);
+		rport->gvalue = osip_strdup(port);
+	} else if (add_rport) {
+		osip_via_param_add(via, osip_strdup("rport"),
+		    osip_strdup(port));
+		rport = sip_via_param(via, "rport");
+	}
+	/* RFC 3581 §4: with rport, received goes in even when equal. */
+	if (rport != NULL || !same) {
+		if ((received = sip_via_param(via, "received")) != NULL) {
+			osip_free(received->gvalue);
+			received->gvalue = osip_strdup(ip);
+		} else {
+			osip_via_set_received(via, osip_strdup(ip));
+		}
+	}
+	msg->message_property = 2;
 }

@@ -14,6 +14,8 @@
 
 #include <osipparser2/osip_parser.h>
 
+#include "epsip/ipc.h"
+
 /* Once per process, before any parse (libosip2's header table). */
 void sip_library_init(void);
 
@@ -85,5 +87,18 @@ int sip_is_dialog_forming(const osip_message_t *msg);
 
 /* A random token of `len` base64url characters (branch, tags). */
 void sip_random_token(char *out, size_t len);
+
+/* An IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"); 0 or -1. */
+int sip_ip_literal(const char *text, struct epsip_addr *a);
+
+/*
+ * RFC 3261 §18.2.1 and RFC 3581 §4 on the top Via of a request that came
+ * from `src`: rport filled in when asked for, `received` when rport was
+ * asked for or the sent-by host is not that address.  `add_rport` adds
+ * rport even unasked: over a stream, the sent-by port names a listener,
+ * not the connection a response must go back on.
+ */
+void sip_via_stamp_received(osip_message_t *msg, const struct epsip_addr *src,
+    int add_rport);
 
 #endif /* EPSIP_SIP_UTIL_H */

@@ -146,11 +146,11 @@ via_is_our_router(const struct core_dispatch *d, const osip_message_t *msg)
 	const char *branch, *ept;
 
 	if (via == NULL || (branch = rb_param(&via->via_params, "branch")) ==
-	    NULL || strncmp(branch, CD_ROUTER_BRANCH_PREFIX,
-	    strlen(CD_ROUTER_BRANCH_PREFIX)) != 0) {
+	    NULL || strncmp(branch, EPSIP_ROUTER_BRANCH_PREFIX,
+	    strlen(EPSIP_ROUTER_BRANCH_PREFIX)) != 0) {
 		return (0);
 	}
-	ept = rb_param(&via->via_params, CD_ROUTER_FLOW_PARAM);
+	ept = rb_param(&via->via_params, EPSIP_ROUTER_FLOW_PARAM);
 	return (ept == NULL || is_our_token(d, ept));
 }
 
@@ -312,7 +312,8 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 		return;
 	}
 	stats_inc("core.requests.received");
-	up_stamp_received(sip, from->transport, &from->remote);
+	sip_via_stamp_received(sip, &from->remote,
+	    from->transport == EPSIP_TRANSPORT_TCP);
 	if (!route_is_ours(d, sip)) {
 		/* A REGISTER or a call through another edge: ours to serve. */
 		d->core.sip(d->core.arg, sip, now_ms);

@@ -29,7 +29,7 @@
  * OUR token verifies with our keys AND names our instance: edges that
  * share the key tell each other's tokens apart by instance only.  For
  * the same reason "our router's Via" is a branch starting
- * CD_ROUTER_BRANCH_PREFIX whose CD_ROUTER_FLOW_PARAM token (if any) is
+ * EPSIP_ROUTER_BRANCH_PREFIX whose EPSIP_ROUTER_FLOW_PARAM token (if any) is
  * ours: the other edge's router writes the same prefix.
  *
  * The network is a seam (struct cd_link): core_net in the bridge, a
@@ -45,13 +45,11 @@
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
+#include "epsip/router_via.h"
 
 #include "core_net.h"
 #include "rb_sip.h"
 
-/* The sip-router's Via branch prefix and flow parameter (its router.h). */
-#define CD_ROUTER_BRANCH_PREFIX	"z9hG4bK-ep"
-#define CD_ROUTER_FLOW_PARAM	"ept"
 
 /* The core side's network: core_net's calls, or a fake. */
 struct cd_link {

@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 
 #include "rb_sip.h"
+#include "epsip/sip_util.h"
+
 #include "core_hop.h"
 #include "upstream_sip.h"
 
@@ -110,7 +112,7 @@ core_hop_of(struct core_hop_cache *c, const osip_message_t *req,
 		}
 	}
 	*why = "unresolved";
-	if (up_ip_literal(uri->host, &hop->addr) != 0 &&
+	if (sip_ip_literal(uri->host, &hop->addr) != 0 &&
 	    hop_lookup(c, uri->host, now_ms, &hop->addr) != 0) {
 		return (-1);
 	}

@@ -287,7 +287,8 @@ core_upstream_net_message(struct rb_core *core, const char *buf,
 		}
 	} else {
 		stats_inc("core.requests.received");
-		up_stamp_received(sip, from->transport, &from->remote);
+		sip_via_stamp_received(sip, &from->remote,
+		    from->transport == EPSIP_TRANSPORT_TCP);
 		if (rb_send(cu->out, sip) != 0) {
 			log_warnx("upstream: cannot queue a request to the "
 			    "router");

@@ -19,6 +19,8 @@
 
 #include "epsip/sip_frame.h"
 
+#include "epsip/sip_util.h"
+
 #include "upstream_sip.h"
 
 /* FNV-1a of the Call-ID: one dialog, one pool connection, in order. */
@@ -158,86 +160,11 @@ via_param(osip_via_t *via, const char *name)
 	return (NULL);
 }
 
-/* An IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"); 0 or -1. */
-int
-up_ip_literal(const char *text, struct epsip_addr *a)
-{
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len = strlen(text);
-
-	memset(a, 0, sizeof(*a));
-	if (len >= 2 && text[0] == '[' && text[len - 1] == ']') {
-		text++;
-		len -= 2;
-	}
-	if (len >= sizeof(buf)) {
-		return (-1);
-	}
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	if (inet_pton(AF_INET, buf, a->ip) == 1) {
-		a->family = AF_INET;
-	} else if (inet_pton(AF_INET6, buf, a->ip) == 1) {
-		a->family = AF_INET6;
-	} else {
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * RFC 3261 §18.2.1 and RFC 3581 §4 for a request from the core: rport
- * gets the source port, and received the source address when it differs
- * from the sent-by host, or always when rport was asked for.
- *
- * Over TCP rport is added even unasked (Kamailio's force_rport()): the
- * response must leave on the connection the request came on (§18.2.2),
- * and we keep no state, so the connection's remote port has to travel in
- * the Via.  Without it the sent-by port is the core's listening port,
- * which names no connection of ours.  The core ignores both parameters
- * in the response it gets back.
- */
-void
-up_stamp_received(osip_message_t *msg, uint8_t transport,
-    const struct epsip_addr *src)
-{
-	osip_via_t *via = osip_list_get(&msg->vias, 0);
-	osip_generic_param_t *rport, *received;
-	struct epsip_addr host;
-	char ip[INET6_ADDRSTRLEN], port[8];
-	int same;
-
-	if (via == NULL) {
-		return;
-	}
-	inet_ntop(src->family, src->ip, ip, sizeof(ip));
-	same = via->host != NULL && up_ip_literal(via->host, &host) == 0 &&
-	    host.family == src->family && memcmp(host.ip, src->ip,
-	    src->family == AF_INET ? 4 : 16) == 0;
-	snprintf(port, sizeof(port), "%u", src->port);
-	if ((rport = via_param(via, "rport")) != NULL) {
-		osip_free(rport->gvalue);
-		rport->gvalue = osip_strdup(port);
-	} else if (transport == EPSIP_TRANSPORT_TCP) {
-		osip_via_param_add(via, osip_strdup("rport"),
-		    osip_strdup(port));
-		rport = via_param(via, "rport");
-	}
-	if (rport != NULL || !same) {
-		if ((received = via_param(via, "received")) != NULL) {
-			osip_free(received->gvalue);
-			received->gvalue = osip_strdup(ip);
-		} else {
-			osip_via_set_received(via, osip_strdup(ip));
-		}
-	}
-	msg->message_property = 2;
-}
 
 /*
  * §18.2.2 with RFC 3581: a response goes back where its request came
  * from.  Every request from the core side got received (and over TCP
- * rport) stamped by up_stamp_received(), so a sent-by name without
+ * rport) stamped by sip_via_stamp_received(), so a sent-by name without
  * received would need RFC 3263 §5 and is refused instead.
  */
 int
@@ -272,7 +199,7 @@ up_response_dest(const osip_message_t *resp, uint8_t *transport,
 			return (-1);
 		}
 	}
-	if (up_ip_literal(received != NULL && received[0] != '\0' ? received :
+	if (sip_ip_literal(received != NULL && received[0] != '\0' ? received :
 	    via->host, dest) != 0) {
 		return (-1);
 	}

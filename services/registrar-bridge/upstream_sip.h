@@ -31,16 +31,7 @@ int up_via_udp_to_tcp(char *buf, size_t len);
 /* 1 if buf[0..len) is exactly one message a stream peer can frame. */
 int up_stream_framed(const char *buf, size_t len);
 
-/* "192.0.2.1", "2001:db8::1" or "[2001:db8::1]" (port 0); 0 or -1. */
-int up_ip_literal(const char *text, struct epsip_addr *a);
 
-/*
- * received/rport on the top Via of a request from the core that came
- * from `src` over `transport` (RFC 3261 §18.2.1, RFC 3581 §4; over TCP
- * rport always, see upstream_sip.c).
- */
-void up_stamp_received(osip_message_t *msg, uint8_t transport,
-    const struct epsip_addr *src);
 
 /*
  * Where a response goes by its top Via (RFC 3261 §18.2.2, RFC 3581 §4):

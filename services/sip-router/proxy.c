@@ -138,36 +138,6 @@ proxy_validate_response(const char *buf, size_t len, osip_message_t *msg)
 	return (raw_has_duplicate_single_header(buf, len) ? -1 : 0);
 }
 
-void
-proxy_stamp_received(osip_message_t *msg, const struct epsip_addr *src)
-{
-	osip_via_t *via = osip_list_get(&msg->vias, 0);
-	osip_generic_param_t *rport = NULL, *received = NULL;
-	char ip[INET6_ADDRSTRLEN], port[8];
-
-	if (via == NULL || src->family == 0) {
-		return;
-	}
-	inet_ntop(src->family, src->ip, ip, sizeof(ip));
-	osip_via_param_get_byname(via, "rport", &rport);
-	osip_via_param_get_byname(via, "received", &received);
-	if (rport != NULL) {
-		/* RFC 3581 §4: fill rport, and add received even if equal. */
-		snprintf(port, sizeof(port), "%u", src->port);
-		osip_free(rport->gvalue);
-		rport->gvalue = osip_strdup(port);
-	}
-	if (rport != NULL || via->host == NULL || strcmp(via->host, ip) != 0) {
-		if (received != NULL) {
-			osip_free(received->gvalue);
-			received->gvalue = osip_strdup(ip);
-		} else {
-			osip_via_set_received(via, osip_strdup(ip));
-		}
-	}
-	msg->message_property = 2;
-}
-
 int
 proxy_decrement_max_forwards(osip_message_t *msg)
 {
@@ -240,7 +210,7 @@ proxy_branch(const osip_message_t *msg, char *out, size_t cap)
 	}
 	mbedtls_md_finish(&ctx, digest);
 	mbedtls_md_free(&ctx);
-	n = snprintf(out, cap, "%s", ROUTER_BRANCH_PREFIX);
+	n = snprintf(out, cap, "%s", EPSIP_ROUTER_BRANCH_PREFIX);
 	for (size_t i = 0; i < 10 && n + 2 < cap; i++) {
 		out[n++] = hex[digest[i] >> 4];
 		out[n++] = hex[digest[i] & 15];
@@ -274,7 +244,7 @@ proxy_push_via(struct router *r, osip_message_t *msg,
 			return (-1);
 		}
 		n += snprintf(value + n, sizeof(value) - (size_t)n, ";%s=%s",
-		    ROUTER_VIA_FLOW_PARAM, token);
+		    EPSIP_ROUTER_FLOW_PARAM, token);
 	}
 	if (n < 0 || (size_t)n >= sizeof(value)) {
 		return (-1);
@@ -309,11 +279,11 @@ proxy_pop_own_via(struct router *r, osip_message_t *msg,
 	}
 	osip_via_param_get_byname(via, "branch", &branch);
 	if (branch == NULL || branch->gvalue == NULL ||
-	    strncmp(branch->gvalue, ROUTER_BRANCH_PREFIX,
-	    strlen(ROUTER_BRANCH_PREFIX)) != 0) {
+	    strncmp(branch->gvalue, EPSIP_ROUTER_BRANCH_PREFIX,
+	    strlen(EPSIP_ROUTER_BRANCH_PREFIX)) != 0) {
 		return (-1);
 	}
-	osip_via_param_get_byname(via, ROUTER_VIA_FLOW_PARAM, &ept);
+	osip_via_param_get_byname(via, EPSIP_ROUTER_FLOW_PARAM, &ept);
 	if (ept != NULL && ept->gvalue != NULL) {
 		if (flow_token_decode(&r->keys, ept->gvalue,
 		    strlen(ept->gvalue), &back->flow) != FLOW_TOKEN_OK) {

@@ -199,7 +199,7 @@ route_request(struct router *r, const struct router_origin *origin,
 		return;
 	}
 	if (origin->source == ROUTER_FROM_FLOW) {
-		proxy_stamp_received(msg, &origin->flow.remote);
+		sip_via_stamp_received(msg, &origin->flow.remote, 0);
 	}
 	if (status > 0) {
 		reply_local(r, origin, msg, status, reason, out);
@@ -264,7 +264,7 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	}
 	stats_inc("sip.salvaged");
 	if (origin->source == ROUTER_FROM_FLOW) {
-		proxy_stamp_received(msg, &origin->flow.remote);
+		sip_via_stamp_received(msg, &origin->flow.remote, 0);
 	}
 	reply_local(r, origin, msg, status, status == 400 ? "Malformed "
 	    "Request" : NULL, out);
@@ -305,7 +305,7 @@ router_process(struct router *r, const struct router_origin *origin,
 		}
 	} else if (trim == 1) {
 		if (osip_list_size(&msg->vias) > 0) {
-			proxy_stamp_received(msg, &origin->flow.remote);
+			sip_via_stamp_received(msg, &origin->flow.remote, 0);
 		}
 		reply_local(r, origin, msg, 400, "Body Shorter Than "
 		    "Content-Length", out);			/* TR-08 */
@@ -355,7 +355,7 @@ router_framing_error(struct router *r, const struct router_origin *origin,
 	}
 	if (msg != NULL && MSG_IS_REQUEST(msg) &&
 	    osip_list_size(&msg->vias) > 0) {
-		proxy_stamp_received(msg, &origin->flow.remote);
+		sip_via_stamp_received(msg, &origin->flow.remote, 0);
 		reply_local(r, origin, msg, status, NULL, out);
 	}
 	if (msg != NULL) {

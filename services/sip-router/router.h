@@ -19,11 +19,7 @@
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
-
-/* Our Via branches start with this, so we know our own Via (SP-14). */
-#define ROUTER_BRANCH_PREFIX	"z9hG4bK-ep"
-/* Via parameter carrying the arrival flow's token. */
-#define ROUTER_VIA_FLOW_PARAM	"ept"
+#include "epsip/router_via.h"
 
 struct router_self;
 
@@ -114,7 +110,6 @@ int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
 int proxy_validate_request(struct router *r, const char *buf, size_t len,
     osip_message_t *msg, const char **reason);
 int proxy_validate_response(const char *buf, size_t len, osip_message_t *msg);
-void proxy_stamp_received(osip_message_t *msg, const struct epsip_addr *src);
 int proxy_decrement_max_forwards(osip_message_t *msg);
 /* via_flow NULL: name the core side (upstream mode). */
 int proxy_push_via(struct router *r, osip_message_t *msg,

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+#include "epsip/core_side.h"
 
 #include "router.h"
 
@@ -126,19 +127,13 @@ self_add_hostport(struct router_self *s, const char *text)
 	self_add_host(s, host);
 }
 
-/*
- * The source address the kernel would use towards the upstream: what a
- * wildcard core-listen means to the core.  A connected UDP socket sends
- * nothing; it only asks the routing table.  0, or -1 (unresolvable).
- */
+/* The upstream's address, when its host resolves (A/AAAA). */
 static int
-self_address_towards(const struct epsip_upstream *up, struct epsip_addr *out)
+self_upstream_addr(const struct epsip_upstream *up, struct epsip_addr *out)
 {
 	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char port[8];
-	int fd, rv = -1;
+	int rv;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_DGRAM;
@@ -146,59 +141,38 @@ self_address_towards(const struct epsip_upstream *up, struct epsip_addr *out)
 	if (getaddrinfo(up->host, port, &hints, &res) != 0) {
 		return (-1);
 	}
-	if ((fd = socket(res->ai_family, SOCK_DGRAM, 0)) != -1) {
-		if (connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
-		    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-		    epsip_addr_from_sockaddr(out, (struct sockaddr *)&ss) == 0) {
-			rv = 0;
-		}
-		close(fd);
-	}
+	rv = epsip_addr_from_sockaddr(out, res->ai_addr);
 	freeaddrinfo(res);
 	return (rv);
 }
 
 /*
- * The core-facing name (EP-15, EP-17): core-advertise (its port defaults
- * to core-listen's), else core-listen, else for a wildcard core-listen the
- * address that routes to the upstream.  Every one of them is "us" too.
+ * The core-facing name (EP-15, EP-17) as the upstream sees it, worked out
+ * the same way the registrar-bridge names its own Via (core_side.h).
+ * Every core-side name is "us" too, on the core-listen port.
  */
 static void
 self_init_core(struct router_self *s, const struct epsip_config *cfg)
 {
-	struct epsip_addr a = cfg->core_listen;
-	char ip[INET6_ADDRSTRLEN];
+	struct epsip_addr up, *peer = NULL;
+	char host[CONFIG_NAME_MAX];
+	uint16_t port;
 
-	if (a.family == 0) {
+	if (cfg->core_listen.family == 0) {
 		return;
 	}
-	self_add_port(s, a.port);
-	if (cfg->core_advertise[0] != '\0') {
-		self_add_hostport(s, cfg->core_advertise);
-		if (strchr(cfg->core_advertise, ']') != NULL ? strstr(
-		    cfg->core_advertise, "]:") != NULL : strchr(
-		    cfg->core_advertise, ':') != NULL) {
-			snprintf(s->core_hostport, sizeof(s->core_hostport),
-			    "%s", cfg->core_advertise);
-		} else {
-			snprintf(s->core_hostport, sizeof(s->core_hostport),
-			    "%s:%u", cfg->core_advertise, a.port);
-		}
+	self_add_port(s, cfg->core_listen.port);
+	if (config_has_upstream(cfg) &&
+	    self_upstream_addr(&cfg->upstream, &up) == 0) {
+		peer = &up;
+	}
+	if (core_side_name(cfg, peer, host, sizeof(host), &port) == -1) {
 		return;
 	}
-	if (addr_is_wildcard(&a)) {
-		if (!config_has_upstream(cfg) ||
-		    self_address_towards(&cfg->upstream, &a) == -1) {
-			memset(&a, 0, sizeof(a));	/* last resort */
-			a.family = AF_INET;
-			a.ip[0] = 127;
-			a.ip[3] = 1;
-		}
-		a.port = cfg->core_listen.port;
-	}
-	inet_ntop(a.family, a.ip, ip, sizeof(ip));
-	self_add_host(s, ip);
-	epsip_addr_format(&a, s->core_hostport, sizeof(s->core_hostport));
+	self_add_port(s, port);
+	self_add_host(s, host);
+	snprintf(s->core_hostport, sizeof(s->core_hostport),
+	    strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 int

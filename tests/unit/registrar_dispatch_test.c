@@ -730,7 +730,7 @@ as_received_by_b(const char *req)
 	m = parse(req);
 	addr(CORE_LISTEN, &src);
 	src.port = 45679;
-	up_stamp_received(m, EPSIP_TRANSPORT_TCP, &src);
+	sip_via_stamp_received(m, &src, 1);
 	assert_int_equal(sip_serialize(m, &wire, &len), 0);
 	osip_message_free(m);
 	return (wire);

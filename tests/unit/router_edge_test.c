@@ -48,7 +48,7 @@ test_register_through_edge_adds_path_with_ob(void **state)
 	assert_true(epsip_flow_id_equal(&t.flow, &flow_a.flow.flow));
 	/* SP-08: our Via on top, carrying the arrival flow (TR-05). */
 	assert_non_null(strstr(via_param(m, 0, "branch"), "z9hG4bK"));
-	assert_string_equal(via_param(m, 0, ROUTER_VIA_FLOW_PARAM), token);
+	assert_string_equal(via_param(m, 0, EPSIP_ROUTER_FLOW_PARAM), token);
 	/* TR-02, TR-03: received and rport on the UA's Via. */
 	assert_string_equal(via_param(m, 1, "received"), "198.51.100.7");
 	assert_string_equal(via_param(m, 1, "rport"), "40000");
