@@ -7,6 +7,7 @@ both bindings, and A's home proxy reaches the phone over A's own flow
 (through A's router) or over B's (across the network to B's Path), failing
 over from one to the other (RG-24) and answering 480 when neither is left
 (RG-28) -- at once, too, when edge B itself is gone."""
+import os
 import select
 import socket
 import time
@@ -15,12 +16,21 @@ from edge import free_port, wait_for
 from sip import Phone, SipMessage, rand, uri_of, uri_user
 
 
+TOPOLOGIES = os.path.join(os.path.dirname(__file__), "..", "..", "deploy",
+                          "topologies")
+
+
 def start_pair(make_edge, tmp_path):
+    """Topology 4 of docs/deployment.md, from its shipped files."""
     key = str(tmp_path / "flow-token.key")      # A creates it, B reads it
     a_core, b_core = free_port(), free_port()
-    a = make_edge("--instance", "1", "--key-file", key,
+    a = make_edge("--config", os.path.join(TOPOLOGIES,
+                                           "two-edges-embedded-a.conf"),
+                  "--key-file", key,
                   "--core-listen", "127.0.0.1:%d" % a_core)
-    b = make_edge("--instance", "2", "--key-file", key,
+    b = make_edge("--config", os.path.join(TOPOLOGIES,
+                                           "two-edges-embedded-b.conf"),
+                  "--key-file", key,
                   "--upstream", "sip:127.0.0.1:%d;transport=tcp" % a_core,
                   "--core-listen", "127.0.0.1:%d" % b_core)
     a.core_addr = ("127.0.0.1", a_core)
