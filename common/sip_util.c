@@ -466,8 +466,7 @@ sip_ip_literal(const char *text, struct epsip_addr *a)
 	return (0);
 }
 
-/* A Via parameter by name, case-insensitively, to change its value. */
-static osip_generic_param_t *
+osip_generic_param_t *
 sip_via_param(osip_via_t *via, const char *name)
 {
 	osip_generic_param_t *p;

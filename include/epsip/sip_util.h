@@ -88,6 +88,9 @@ int sip_is_dialog_forming(const osip_message_t *msg);
 /* A random token of `len` base64url characters (branch, tags). */
 void sip_random_token(char *out, size_t len);
 
+/* A Via parameter by name, case-insensitively (to read or change it). */
+osip_generic_param_t *sip_via_param(osip_via_t *via, const char *name);
+
 /* An IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"); 0 or -1. */
 int sip_ip_literal(const char *text, struct epsip_addr *a);
 

@@ -145,22 +145,6 @@ up_stream_framed(const char *buf, size_t len)
 	    SIP_FRAME_MESSAGE && fr.offset == 0 && fr.length == len);
 }
 
-/* A Via parameter by name, case-insensitively, to change its value. */
-static osip_generic_param_t *
-via_param(osip_via_t *via, const char *name)
-{
-	osip_generic_param_t *p;
-
-	for (int i = 0; (p = osip_list_get(&via->via_params, i)) != NULL;
-	    i++) {
-		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
-			return (p);
-		}
-	}
-	return (NULL);
-}
-
-
 /*
  * §18.2.2 with RFC 3581: a response goes back where its request came
  * from.  Every request from the core side got received (and over TCP
@@ -187,10 +171,10 @@ up_response_dest(const osip_message_t *resp, uint8_t *transport,
 	} else {
 		return (-1);
 	}
-	if ((p = via_param(via, "received")) != NULL) {
+	if ((p = sip_via_param(via, "received")) != NULL) {
 		received = p->gvalue;
 	}
-	if ((p = via_param(via, "rport")) != NULL) {
+	if ((p = sip_via_param(via, "rport")) != NULL) {
 		rport = p->gvalue;
 	}
 	if (via->port != NULL && via->port[0] != '\0') {

@@ -4,7 +4,6 @@ import socket
 import struct
 import time
 
-from edge import wait_for
 from sip import Phone, stun_binding_request, stun_xor_mapped
 
 

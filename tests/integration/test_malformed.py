@@ -3,7 +3,7 @@
 import os
 import socket
 
-from sip import Phone, SipMessage, frame_stream, rand, uri_of, uri_user
+from sip import Phone, frame_stream, rand, uri_of, uri_user
 
 
 def raw_tcp(edge, data, timeout=2):

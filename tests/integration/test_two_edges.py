@@ -4,13 +4,13 @@ one phone registers reg-id 1 through edge A and reg-id 2 through edge B.
 Both edges share the token key and differ in instance, so each tells the
 other's tokens ("not mine": 430) from forged ones (403)."""
 import os
-import socket
 
 import pytest
 
 import kamailio
 from edge import free_port
-from sip import Phone, SipMessage, rand, uri_of, uri_user
+from sip import Phone, uri_of, uri_user
+from upstream import core_options
 from test_kamailio_registrar import (DOMAIN, bindings, call, closing, final,
                                      is_method, kam, reg_id_of)
 
@@ -102,26 +102,6 @@ def test_edge_a_gone_entirely_sends_the_call_through_edge_b(
     assert resp is not None and resp.status == 486
 
 
-def core_request(edge, route_uri):
-    """An OPTIONS from the core side to `edge`, routed by `route_uri`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.settimeout(3)
-        s.sendto(("OPTIONS sip:alice@192.0.2.10 SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"
-                  "Route: <%s>\r\n"
-                  "Max-Forwards: 70\r\n"
-                  "From: <sip:core@example.com>;tag=c1\r\n"
-                  "To: <sip:alice@example.com>\r\n"
-                  "Call-ID: %s\r\n"
-                  "CSeq: 1 OPTIONS\r\n"
-                  "Content-Length: 0\r\n\r\n" % (
-                      port, rand(8), route_uri, rand(12))).encode(),
-                 edge.core_addr)
-        return SipMessage(s.recv(65535))
-
-
 def test_token_of_the_other_edge_is_not_mine_430_and_a_forgery_is_403(
         make_edge, kam, closing, tmp_path):
     a, b = start_pair(make_edge, kam, tmp_path)
@@ -129,12 +109,12 @@ def test_token_of_the_other_edge_is_not_mine_430_and_a_forgery_is_403(
     token_a = uri_user(path_a)
     at_b = "sip:%s@127.0.0.1:%d;lr" % (token_a, b.core_addr[1])
     # Genuine (shared key) but instance 1's: the flow is not here.
-    resp = core_request(b, at_b)
+    resp = core_options(b.core_addr, at_b)
     assert resp.status == 430
     b.wait_counter("tokens.rejected.other_instance", 1)
     # One byte changed: the MAC fails, a forgery.
     forged = token_a[:-2] + ("A" if token_a[-2] != "A" else "B") + \
         token_a[-1]
-    resp = core_request(b, "sip:%s@127.0.0.1:%d;lr" % (forged,
+    resp = core_options(b.core_addr, "sip:%s@127.0.0.1:%d;lr" % (forged,
                                                         b.core_addr[1]))
     assert resp.status == 403

@@ -13,7 +13,8 @@ import socket
 import time
 
 from edge import free_port, wait_for
-from sip import Phone, SipMessage, rand, uri_of, uri_user
+from sip import Phone, rand, uri_of, uri_user
+from upstream import core_options
 
 
 TOPOLOGIES = os.path.join(os.path.dirname(__file__), "..", "..", "deploy",
@@ -213,31 +214,12 @@ def test_edge_b_gone_sends_the_call_through_edge_a_at_once(
         caller.close()
 
 
-def core_request(edge, route_uri):
-    """An OPTIONS to `edge`'s core side over UDP, routed by `route_uri`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.settimeout(3)
-        s.sendto(("OPTIONS sip:alice@192.0.2.10 SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"
-                  "Route: <%s>\r\n"
-                  "Max-Forwards: 70\r\n"
-                  "From: <sip:core@example.com>;tag=c1\r\n"
-                  "To: <sip:alice@example.com>\r\n"
-                  "Call-ID: %s\r\n"
-                  "CSeq: 1 OPTIONS\r\n"
-                  "Content-Length: 0\r\n\r\n" % (
-                      s.getsockname()[1], rand(8), route_uri,
-                      rand(12))).encode(), edge.core_addr)
-        return SipMessage(s.recv(65535))
-
-
 def test_edge_a_token_at_edge_b_is_not_mine_430(make_edge, tmp_path):
     a, b = start_pair(make_edge, tmp_path)
     one, two, ok1, _ = register_pair(a, b)
     try:
         token_a = uri_user(uri_of(ok1.get("path")))
-        resp = core_request(b, "sip:%s@127.0.0.1:%d;lr" % (
+        resp = core_options(b.core_addr, "sip:%s@127.0.0.1:%d;lr" % (
             token_a, b.core_addr[1]))
         # Genuine (shared key), but instance 1's: not here, not forged.
         assert resp.status == 430

@@ -6,7 +6,7 @@ import socket
 import time
 
 from edge import free_port
-from sip import SipMessage, frame_stream
+from sip import SipMessage, frame_stream, rand
 
 
 class Received:
@@ -133,3 +133,23 @@ def register_answer_headers(req, flow_timer=None, contact_expires=3600):
     if flow_timer is not None:
         h.append("Flow-Timer: %d" % flow_timer)
     return "\r\n".join(h)
+
+
+def core_options(core_addr, route_uri):
+    """An OPTIONS to an edge's core side over UDP, routed by `route_uri`,
+    as a core element would send it; returns the answer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        s.sendto(("OPTIONS sip:alice@192.0.2.10 SIP/2.0\r\n"
+                  "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"
+                  "Route: <%s>\r\n"
+                  "Max-Forwards: 70\r\n"
+                  "From: <sip:core@example.com>;tag=c1\r\n"
+                  "To: <sip:alice@example.com>\r\n"
+                  "Call-ID: %s\r\n"
+                  "CSeq: 1 OPTIONS\r\n"
+                  "Content-Length: 0\r\n\r\n" % (
+                      s.getsockname()[1], rand(8), route_uri,
+                      rand(12))).encode(), core_addr)
+        return SipMessage(s.recv(65535))
