@@ -206,6 +206,7 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 		return;
 	}
 	txn->conn_id = conn_id;
+	txn->hash = up_callid_hash(req);
 	stats_inc("upstream.requests.sent");
 }
 
@@ -297,13 +298,38 @@ core_upstream_net_message(struct rb_core *core, const char *buf,
 	osip_message_free(sip);
 }
 
+/*
+ * A pool connection died under an unanswered request.  The upstream may
+ * have closed it just as we wrote (Kamailio closes idle connections after
+ * tcp_connection_lifetime), so the request may never have been read:
+ * send it once more on a fresh connection, which is safe (same branch:
+ * to the upstream a retransmission).  A second loss, or no connection to
+ * be had, is the phone's 503.
+ */
+static void
+resend_or_fail(void *arg, struct up_txn *txn)
+{
+	struct core_upstream *cu = arg;
+	uint64_t conn_id;
+
+	if (!txn->resent && !txn->provisional &&
+	    cu->link.send_request(cu->link.arg, EPSIP_TRANSPORT_TCP,
+	    txn->hash, txn->req, txn->req_len, &conn_id) == CORE_NET_OK) {
+		txn->resent = 1;
+		txn->conn_id = conn_id;
+		stats_inc("upstream.resent_after_close");
+		return;
+	}
+	up_txn_fail(cu->txns, txn, UP_TXN_UNREACHABLE);
+}
+
 void
 core_upstream_net_conn_lost(struct rb_core *core, uint64_t conn_id)
 {
 	struct core_upstream *cu = (struct core_upstream *)core;
 
 	if (conn_id != 0) {
-		(void)up_txn_fail_conn(cu->txns, conn_id);
+		up_txn_each_on_conn(cu->txns, conn_id, resend_or_fail, cu);
 	}
 }
 

@@ -207,6 +207,20 @@ up_txn_fail(struct up_txn_table *t, struct up_txn *txn, enum up_txn_end why)
 	up_txn_remove(t, txn);
 }
 
+void
+up_txn_each_on_conn(struct up_txn_table *t, uint64_t conn_id,
+    void (*fn)(void *arg, struct up_txn *txn), void *arg)
+{
+	struct up_txn *txn, *next;
+
+	for (txn = t->all; txn != NULL; txn = next) {
+		next = txn->next;
+		if (txn->conn_id == conn_id) {
+			fn(arg, txn);
+		}
+	}
+}
+
 size_t
 up_txn_fail_conn(struct up_txn_table *t, uint64_t conn_id)
 {

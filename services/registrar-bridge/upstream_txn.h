@@ -55,6 +55,8 @@ struct up_txn {
 	uint64_t retrans_at;		/* next retransmission; 0: none */
 	unsigned retrans_ms;
 	int provisional;		/* non-INVITE: a 1xx came */
+	uint32_t hash;			/* pool slot choice (Call-ID) */
+	int resent;			/* sent again after its connection died */
 };
 
 struct up_txn_events {
@@ -69,6 +71,13 @@ struct up_txn_table;
 
 struct up_txn_table *up_txn_new(const struct up_txn_conf *conf,
     const struct up_txn_events *ev);
+/*
+ * Call `fn` for every pending transaction sent on `conn_id`; `fn` may end
+ * the one it is handed, never another.
+ */
+void up_txn_each_on_conn(struct up_txn_table *t, uint64_t conn_id,
+    void (*fn)(void *arg, struct up_txn *txn), void *arg);
+
 /* Frees every transaction without events (shutdown). */
 void up_txn_free(struct up_txn_table *t);
 

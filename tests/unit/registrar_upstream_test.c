@@ -728,7 +728,7 @@ test_unreachable_upstream_gets_503_at_once(void **state)
 
 /* A pool connection fails: its requests get 503, the others wait. */
 static void
-test_lost_connection_503s_the_requests_sent_on_it(void **state)
+test_lost_connection_resends_once_then_503s(void **state)
 {
 	char *a = request("REGISTER", BRANCH_A, "TCP", "reg-7", 0);
 	char *b = request("REGISTER", BRANCH_B, "TCP", "reg-8", 0);
@@ -740,12 +740,25 @@ test_lost_connection_503s_the_requests_sent_on_it(void **state)
 	tcp_conn_id = 8;
 	from_router(b, 0);
 	assert_int_equal(core_upstream_pending(core), 2);
+	/* Closed under it (an idle close racing our write): sent again,
+	 * byte for byte, on a fresh connection of the same slot. */
+	tcp_conn_id = 9;
 	core_upstream_net_conn_lost(core, 7);
+	assert_int_equal(nup, 3);
+	assert_string_equal(up[2].buf, up[0].buf);
+	assert_int_equal(up[2].hash, up[0].hash);
+	assert_int_equal(nsent, 0);
+	/* Lost again: now the phone hears 503 (SP-16). */
+	core_upstream_net_conn_lost(core, 9);
+	assert_int_equal(nup, 3);
 	assert_int_equal(nsent, 1);
 	assert_503_for(0, BRANCH_A, "REGISTER", "reg-7", "30");
 	assert_int_equal(core_upstream_pending(core), 1);
-	core_upstream_net_conn_lost(core, 9);
-	assert_int_equal(nsent, 1);
+	/* No connection to be had at all: 503 at once, no resend. */
+	send_result = CORE_NET_BACKOFF;
+	core_upstream_net_conn_lost(core, 8);
+	assert_int_equal(nsent, 2);
+	assert_int_equal(core_upstream_pending(core), 0);
 	free(a);
 	free(b);
 }
@@ -934,7 +947,7 @@ main(void)
 		T(test_large_request_to_udp_upstream_goes_over_tcp),
 		T(test_request_without_content_length_gets_one_on_a_stream),
 		T(test_unreachable_upstream_gets_503_at_once),
-		T(test_lost_connection_503s_the_requests_sent_on_it),
+		T(test_lost_connection_resends_once_then_503s),
 		T(test_icmp_unreachable_503s_the_request_it_names),
 		T(test_full_transaction_table_answers_503_at_once),
 		T(test_retransmission_that_cannot_be_sent_gets_503),
