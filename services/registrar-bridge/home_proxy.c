@@ -186,9 +186,18 @@ home_proxy_free(struct home_proxy *hp)
 
 /*
  * The request for one binding (RFC 3261 §16.6, RG-26): R-URI = the
- * Contact URI, the Path as Route ahead of any Route left, Max-Forwards
- * decremented, our Via on top.
+ * Contact URI, the Path as Route, Max-Forwards decremented, our Via on
+ * top.  An in-dialog request that still carries Routes (a route set
+ * through another edge, topology 4) already leads to the phone: the Path
+ * would be a second way to the same flow, and its left-over Routes would
+ * reach the phone (§16.12), so it is forwarded along them alone.
  */
+static int
+follows_route_set(const osip_message_t *req)
+{
+	return (rb_to_tag(req) != NULL && osip_list_size(&req->routes) > 0);
+}
+
 static osip_message_t *
 branch_request(const osip_message_t *orig, const struct location_binding *b,
     char *branch, size_t cap)
@@ -210,7 +219,7 @@ branch_request(const osip_message_t *orig, const struct location_binding *b,
 	}
 	osip_uri_free(m->req_uri);
 	m->req_uri = uri;
-	for (i = 0; i < b->path_count; i++) {
+	for (i = 0; !follows_route_set(orig) && i < b->path_count; i++) {
 		osip_route_t *route = rb_route_parse(b->path[i]);
 
 		if (route == NULL) {

@@ -90,11 +90,15 @@ def call_and_hang_up(caller, phones):
                    cseq=int(ok.get("cseq").split()[0]))
     ack = callee.recv(want=lambda m: m.method == "ACK")
     assert ack is not None and ack.get("call-id") == call_id
+    # In-dialog requests follow the route set alone: every edge pops its
+    # own entries, nothing is left for the phone (RFC 3261 §16.4, §16.12).
+    assert not ack.all("route"), ack.all("route")
     callee.request("BYE", uri_of(inv.get("contact")), to=caller.aor(),
                    call_id=call_id, routes=inv.all("record-route"),
                    from_tag="callee", to_tag=from_tag, cseq=1)
     bye = caller.recv(want=lambda m: m.method == "BYE")
     assert bye is not None and bye.get("call-id") == call_id
+    assert not bye.all("route"), bye.all("route")
     caller.reply(bye, 200)
     bye_ok = final(callee, "BYE")
     assert bye_ok is not None and bye_ok.status == 200

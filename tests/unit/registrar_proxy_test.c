@@ -629,6 +629,31 @@ test_in_dialog_request_follows_contact_binding(void **state)
 	osip_message_free(req);
 }
 
+/* A route set through another edge leads there alone: no Path on top. */
+static void
+test_in_dialog_request_with_a_route_set_follows_it_without_path(
+    void **state)
+{
+	osip_message_t *req;
+
+	(void)state;
+	add_binding(INST_A, 2, "sip:bob@192.0.2.2:1;transport=tcp", "T2",
+	    1000, NOW);
+	req = parse("BYE sip:bob@192.0.2.2:1;transport=tcp SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKbye2\r\n"
+	    "Route: <sip:198.51.100.9:5072;transport=tcp;lr>,"
+	    "<sip:T2@198.51.100.9:5062;transport=tcp;lr>\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>;tag=b1\r\n"
+	    "Call-ID: call-2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
+	home_proxy_request(hp, req, NOW, clock_ms);
+	req = last_request("BYE");
+	assert_int_equal(osip_list_size(&req->routes), 2);
+	assert_null(route_user(req, 0));
+	assert_string_equal(route_user(req, 1), "T2");
+	osip_message_free(req);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -649,6 +674,7 @@ main(void)
 		T(test_unmatched_response_is_dropped),
 		T(test_message_is_forwarded_and_answered),
 		T(test_in_dialog_request_follows_contact_binding),
+		T(test_in_dialog_request_with_a_route_set_follows_it_without_path),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
