@@ -192,6 +192,19 @@ home_proxy_free(struct home_proxy *hp)
  * would be a second way to the same flow, and its left-over Routes would
  * reach the phone (§16.12), so it is forwarded along them alone.
  */
+/*
+ * Where a branch goes first (§16.6(7)): its top Route (the Path, naming
+ * the flow's transport, or another edge's core side), else the R-URI.
+ * Retransmissions depend on that hop, not on what the Contact says.
+ */
+static const osip_uri_t *
+first_hop(const osip_message_t *m)
+{
+	const osip_route_t *top = osip_list_get(&m->routes, 0);
+
+	return (top != NULL && top->url != NULL ? top->url : m->req_uri);
+}
+
 static int
 follows_route_set(const osip_message_t *req)
 {
@@ -374,7 +387,7 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 			continue;
 		}
 		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
-		    rb_uri_unreliable(m->req_uri), b->id, now_ms);
+		    rb_uri_unreliable(first_hop(m)), b->id, now_ms);
 		if (fork->live == NULL) {
 			osip_message_free(m);
 			continue;

@@ -72,15 +72,15 @@ teardown(void **state)
 
 /* A binding as the registrar would store it, through `token`'s flow. */
 static void
-add_binding(const char *instance, uint32_t reg_id, const char *contact,
-    const char *token, int q1000, int64_t updated)
+add_binding_hop(const char *instance, uint32_t reg_id, const char *contact,
+    const char *token, int q1000, int64_t updated, const char *hop_params)
 {
 	struct location_binding b;
 	char path[128];
 	char *paths[1];
 
-	snprintf(path, sizeof(path), "<sip:%s@edge.example.net:5060;lr;ob>",
-	    token);
+	snprintf(path, sizeof(path), "<sip:%s@edge.example.net:5060%s;lr;ob>",
+	    token, hop_params);
 	paths[0] = path;
 	memset(&b, 0, sizeof(b));
 	b.aor = AOR;
@@ -97,6 +97,15 @@ add_binding(const char *instance, uint32_t reg_id, const char *contact,
 	b.updated_at = updated;
 	b.flow_token = (char *)(uintptr_t)token;
 	assert_int_equal(location_store(db, &b), 0);
+}
+
+/* As the edge writes the Path: with the flow's transport (TCP phone's). */
+static void
+add_binding(const char *instance, uint32_t reg_id, const char *contact,
+    const char *token, int q1000, int64_t updated)
+{
+	add_binding_hop(instance, reg_id, contact, token, q1000, updated,
+	    strstr(contact, "transport=tcp") ? ";transport=tcp" : "");
 }
 
 static osip_message_t *
@@ -534,6 +543,31 @@ test_udp_contact_gets_invite_retransmissions(void **state)
 	assert_int_equal(count_requests("INVITE"), 3);
 }
 
+/* Retransmissions follow the first hop (the Path), not the Contact. */
+static void
+test_branch_retransmits_by_its_first_hop_not_its_contact(void **state)
+{
+	(void)state;
+	/* A TCP Contact behind a UDP hop (another edge's core side over
+	 * UDP): the hop loses datagrams, so the INVITE is retransmitted. */
+	add_binding_hop(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW, "");
+	send_invite();
+	advance(500);
+	assert_int_equal(count_requests("INVITE"), 2);
+}
+
+static void
+test_branch_over_a_tcp_hop_is_not_retransmitted(void **state)
+{
+	(void)state;
+	add_binding_hop(INST_A, 1, "sip:bob@192.0.2.2:5060", "T1", 1000, NOW,
+	    ";transport=tcp");
+	send_invite();
+	advance(4000);
+	assert_int_equal(count_requests("INVITE"), 1);
+}
+
 /* Local answers: no bindings 480, foreign domain 404, hops 483. */
 static void
 test_local_answers(void **state)
@@ -670,6 +704,8 @@ main(void)
 		T(test_cancel_is_answered_and_sent_to_the_branch),
 		T(test_invite_retransmission_is_absorbed),
 		T(test_udp_contact_gets_invite_retransmissions),
+		T(test_branch_retransmits_by_its_first_hop_not_its_contact),
+		T(test_branch_over_a_tcp_hop_is_not_retransmitted),
 		T(test_local_answers),
 		T(test_unmatched_response_is_dropped),
 		T(test_message_is_forwarded_and_answered),
