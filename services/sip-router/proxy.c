@@ -286,7 +286,9 @@ proxy_pop_own_via(struct router *r, osip_message_t *msg,
 	osip_via_param_get_byname(via, EPSIP_ROUTER_FLOW_PARAM, &ept);
 	if (ept != NULL && ept->gvalue != NULL) {
 		if (flow_token_decode(&r->keys, ept->gvalue,
-		    strlen(ept->gvalue), &back->flow) != FLOW_TOKEN_OK) {
+		    strlen(ept->gvalue), &back->flow) != FLOW_TOKEN_OK ||
+		    back->flow.flow.instance != r->cfg->instance) {
+			/* Forged, or another edge's (shared key): not ours. */
 			return (-1);
 		}
 		back->source = ROUTER_FROM_FLOW;

@@ -432,6 +432,27 @@ test_response_with_forged_via_token_is_dropped(void **state)
 }
 
 static void
+test_response_with_another_edges_via_is_dropped(void **state)
+{
+	struct router_output out;
+	struct router_origin other = flow_a;
+	char token[FLOW_TOKEN_MAX_TEXT], text[1024];
+
+	(void)state;
+	/* SP-14: same key, same branch prefix, but instance 2's token. */
+	other.flow.flow.instance = 2;
+	token_of(&other, token, sizeof(token));
+	snprintf(text, sizeof(text), "SIP/2.0 200 OK\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-ep1234;ept=%s\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-x\r\n"
+	    "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n"
+	    "Call-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+	    token);
+	process(&core, text, &out);
+	assert_int_equal(out.dest, ROUTER_DROP);
+}
+
+static void
 check_local_reply(const char *text, int status)
 {
 	struct router_output out;
@@ -861,6 +882,7 @@ main(void)
 		    test_plain_register_2xx_keeps_the_flow_for_the_registration),
 		cmocka_unit_test(test_response_with_foreign_top_via_is_dropped),
 		cmocka_unit_test(test_response_with_forged_via_token_is_dropped),
+		cmocka_unit_test(test_response_with_another_edges_via_is_dropped),
 		cmocka_unit_test(test_max_forwards_zero_gets_483),
 		cmocka_unit_test(test_unknown_uri_scheme_gets_416),
 		cmocka_unit_test(test_proxy_require_gets_420_with_unsupported),
