@@ -160,6 +160,7 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 		service->stop(&d);
 	}
 	ipc_close(d.supervisor);
+	ipc_library_fini();
 	loop_free(d.loop);
 	log_info("stopped");
 	return (rv == 0 ? 0 : 1);

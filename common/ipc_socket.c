@@ -224,6 +224,12 @@ ipc_close(struct ipc_socket *s)
 	free(s);
 }
 
+void
+ipc_library_fini(void)
+{
+	nng_fini();
+}
+
 int
 ipc_service_url(const char *run_dir, const char *name, char *url, size_t cap)
 {

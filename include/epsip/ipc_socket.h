@@ -54,6 +54,14 @@ int ipc_peer_lost(struct ipc_socket *sock);
 
 void ipc_close(struct ipc_socket *sock);
 
+/*
+ * At process exit, after every socket is closed: wait until nng has
+ * released its pipes and the messages still in flight on them.  Without
+ * it a message queued just before exit is freed by nobody, which
+ * LeakSanitizer rightly reports (nng_fini).
+ */
+void ipc_library_fini(void);
+
 /* "ipc://<run_dir>/<name>.ipc" */
 int ipc_service_url(const char *run_dir, const char *name, char *url,
     size_t cap);

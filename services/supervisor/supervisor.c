@@ -271,6 +271,7 @@ sup_cleanup(struct supervisor *sup)
 	if (sup->ipc != NULL) {
 		ipc_close(sup->ipc);
 	}
+	ipc_library_fini();
 	for (i = 0; i < SUP_NPROCS; i++) {
 		if (sup->procs[i].restart_timer >= 0) {
 			loop_cancel(sup->loop, sup->procs[i].restart_timer);
