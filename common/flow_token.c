@@ -441,3 +441,22 @@ flow_token_key_load_or_create(const char *path, struct flow_token_key *key,
 	flow_token_key_init(key, secret);
 	return (0);
 }
+
+int
+flow_token_keyring_load(const char *current_path, const char *previous_path,
+    struct flow_token_keyring *ring, char *err, size_t errcap)
+{
+	memset(ring, 0, sizeof(*ring));
+	if (flow_token_key_load(current_path, &ring->current, err,
+	    errcap) == -1) {
+		return (-1);
+	}
+	if (previous_path != NULL && previous_path[0] != '\0') {
+		if (flow_token_key_load(previous_path, &ring->previous, err,
+		    errcap) == -1) {
+			return (-1);
+		}
+		ring->has_previous = 1;
+	}
+	return (0);
+}

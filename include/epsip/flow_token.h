@@ -75,6 +75,13 @@ int flow_token_key_load_or_create(const char *path, struct flow_token_key *key,
 /* Load an existing key only (the verifier side). */
 int flow_token_key_load(const char *path, struct flow_token_key *key,
     char *err, size_t errcap);
+/*
+ * The verifier's keyring: the current key and, when `previous_path` is
+ * not empty, the one being rotated out.  0, or -1 with a reason.
+ */
+int flow_token_keyring_load(const char *current_path,
+    const char *previous_path, struct flow_token_keyring *ring, char *err,
+    size_t errcap);
 
 /* Encode into text[0..cap) with a NUL; returns the length or -1 if cap is short. */
 int flow_token_encode(const struct flow_token_key *key,

@@ -55,25 +55,6 @@ struct core_dispatch {
 	struct core_hop_cache hops;
 };
 
-int
-core_dispatch_load_keys(const struct epsip_config *cfg,
-    struct flow_token_keyring *keys, char *err, size_t errcap)
-{
-	memset(keys, 0, sizeof(*keys));
-	if (flow_token_key_load(cfg->key_file, &keys->current, err,
-	    errcap) == -1) {
-		return (-1);
-	}
-	if (cfg->previous_key_file[0] != '\0') {
-		if (flow_token_key_load(cfg->previous_key_file,
-		    &keys->previous, err, errcap) == -1) {
-			return (-1);
-		}
-		keys->has_previous = 1;
-	}
-	return (0);
-}
-
 struct core_dispatch *
 core_dispatch_new(const struct epsip_config *cfg,
     const struct flow_token_keyring *keys, const struct rb_out *router,

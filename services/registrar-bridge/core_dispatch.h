@@ -71,10 +71,6 @@ struct cd_core {
 
 struct core_dispatch;
 
-/* cfg->key_file and cfg->previous_key_file; 0, or -1 and err. */
-int core_dispatch_load_keys(const struct epsip_config *cfg,
-    struct flow_token_keyring *keys, char *err, size_t errcap);
-
 /* Everything is copied but cfg and router, which must outlive it. */
 struct core_dispatch *core_dispatch_new(const struct epsip_config *cfg,
     const struct flow_token_keyring *keys, const struct rb_out *router,

@@ -364,7 +364,8 @@ rb_core_embedded_net_new(const struct epsip_config *cfg,
 	struct rb_core *core;
 	char buf[64];
 
-	if (core_dispatch_load_keys(cfg, &keys, err, errcap) != 0) {
+	if (flow_token_keyring_load(cfg->key_file,
+	    cfg->previous_key_file, &keys, err, errcap) != 0) {
 		return (NULL);
 	}
 	/* The link reaches ce->net, which exists once the core does. */

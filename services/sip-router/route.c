@@ -25,16 +25,9 @@ router_init(struct router *r, const struct epsip_config *cfg, char *err,
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
 	sip_library_init();
-	if (flow_token_key_load(cfg->key_file, &r->keys.current, err,
-	    errcap) == -1) {
+	if (flow_token_keyring_load(cfg->key_file, cfg->previous_key_file,
+	    &r->keys, err, errcap) == -1) {
 		return (-1);
-	}
-	if (cfg->previous_key_file[0] != '\0') {
-		if (flow_token_key_load(cfg->previous_key_file,
-		    &r->keys.previous, err, errcap) == -1) {
-			return (-1);
-		}
-		r->keys.has_previous = 1;
 	}
 	return (router_self_init(r, err, errcap));
 }
