@@ -20,11 +20,12 @@
  * edge's token (same key, other instance), another cluster's token, a
  * Contact registered without Path -- is someone else's to deliver.
  *
- * A request whose connection fails (refused, or no answer to the connect
- * within upstream-timeout) comes back from core_net undelivered and is
- * answered 408 locally: the home proxy moves to the phone's next flow in
- * milliseconds instead of after Timer B's 32 s, which matters when the
- * other edge is down.
+ * A request that cannot reach its hop (connection refused, no answer to
+ * the connect within upstream-timeout, or over UDP an ICMP unreachable)
+ * comes back from core_net undelivered; its branch ends at once as if
+ * Timer B had fired (408): the home proxy moves to the phone's next flow
+ * in milliseconds instead of after 32 s, which matters when the other
+ * edge is down.
  *
  * DIAGNOSTICS: nothing is fatal.  What cannot be parsed, routed or sent
  * is counted (core.malformed, core.requests.undeliverable.<why>,
@@ -310,21 +311,25 @@ void
 core_dispatch_net_undelivered(struct core_dispatch *d, const char *buf,
     size_t len, uint64_t now_ms)
 {
-	osip_message_t *sip, *resp;
+	char method[32], branch[RB_BRANCH_MAX];
 
-	if (sip_parse(buf, len, &sip) != 0) {
+	/*
+	 * What ICMP hands back is cut short (about 500 bytes of an IPv4
+	 * datagram), so only the start line and the top Via are read: the
+	 * branch is what the transaction layer knows the request by.
+	 */
+	if (up_scan_request(buf, len, method, sizeof(method), branch,
+	    sizeof(branch)) != 0) {
+		if (len >= 8 && strncmp(buf, "SIP/2.0 ", 8) == 0) {
+			stats_inc("core.responses.undeliverable");
+		}
 		return;
 	}
-	if (MSG_IS_RESPONSE(sip)) {
-		stats_inc("core.responses.undeliverable");
-	} else if (strcmp(sip_method(sip), "ACK") != 0) {
-		/* The hop is not there: what its timer would say, now. */
-		stats_inc("core.requests.unreachable");
-		if (rb_reply(sip, 408, "Request Timeout", &resp) == 0) {
-			d->core.sip(d->core.arg, resp, now_ms);
-		}
+	if (strcmp(method, "ACK") == 0) {
+		return;		/* nothing waits for an ACK */
 	}
-	osip_message_free(sip);
+	stats_inc("core.requests.unreachable");
+	d->core.unreachable(d->core.arg, branch, now_ms);
 }
 
 int

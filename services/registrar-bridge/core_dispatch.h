@@ -66,6 +66,8 @@ struct cd_link {
 /* The embedded core's input, as if from the router; takes `msg`. */
 struct cd_core {
 	void (*sip)(void *arg, osip_message_t *msg, uint64_t now_ms);
+	/* The request of branch `branch` cannot reach its next hop. */
+	void (*unreachable)(void *arg, const char *branch, uint64_t now_ms);
 	void *arg;
 };
 

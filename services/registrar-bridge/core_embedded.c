@@ -279,6 +279,15 @@ rb_core_embedded_new(const struct epsip_config *cfg, const struct rb_out *out,
 	return (&ce->core);
 }
 
+/* A branch's next hop is not there: fail over now (core_dispatch.c). */
+static void
+embedded_unreachable(void *arg, const char *branch, uint64_t now_ms)
+{
+	struct core_embedded *ce = arg;
+
+	(void)rb_txn_branch_unreachable(ce->txn, branch, now_ms);
+}
+
 struct rb_core *
 core_embedded_new_on(const struct epsip_config *cfg, const struct rb_out *out,
     const struct flow_token_keyring *keys, const struct cd_link *link,
@@ -294,6 +303,7 @@ core_embedded_new_on(const struct epsip_config *cfg, const struct rb_out *out,
 	ce->core.ops = &embedded_ops;
 	ce->cfg = cfg;
 	input.sip = embedded_handle;
+	input.unreachable = embedded_unreachable;
 	input.arg = ce;
 	if ((ce->dispatch = core_dispatch_new(cfg, keys, out, &input,
 	    link)) == NULL) {

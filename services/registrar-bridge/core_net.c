@@ -310,6 +310,24 @@ cn_udp_read(struct core_net *n)
  * those addressed to the upstream matter; the kernel gives back the
  * original destination in msg_name and the datagram's start as data.
  */
+/*
+ * ICMP refused a datagram to a core element that is not the upstream.
+ * With an undelivered callback (the embedded core sending to another
+ * edge) that datagram is undelivered: a request there fails over at
+ * once instead of after Timer B.  Otherwise the element's own
+ * retransmissions and timers are its business.
+ */
+static void
+cn_icmp_other(struct core_net *n, const char *payload, size_t len)
+{
+	if (n->undelivered == NULL) {
+		stats_inc("core.icmp.ignored");
+		return;
+	}
+	stats_inc("core.icmp.unreachable");
+	n->undelivered(n->ev.arg, payload, len);
+}
+
 static void
 cn_udp_errors(struct core_net *n)
 {
@@ -360,9 +378,7 @@ cn_udp_errors(struct core_net *n)
 			continue;
 		}
 		if (cn_addr_from(&to, &ss) != 0 || !cn_is_upstream(n, &to)) {
-			/* A core element gone away: its retransmissions
-			 * or timers are its business. */
-			stats_inc("core.icmp.ignored");
+			cn_icmp_other(n, payload, (size_t)r);
 			continue;
 		}
 		stats_inc("upstream.icmp.unreachable");

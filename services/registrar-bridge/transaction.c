@@ -587,6 +587,22 @@ ctx_tick(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
 	}
 }
 
+int
+rb_txn_branch_unreachable(struct rb_txn *t, const char *branch, uint64_t now)
+{
+	struct rb_ctx *ctx = ctx_find(t, branch);
+
+	if (ctx == NULL || ctx->state != RB_CTX_CALLING) {
+		return (-1);
+	}
+	rb_ctx_terminate(ctx, 408);
+	stats_inc("proxy.unreachable");
+	if (t->ev.timeout != NULL) {
+		t->ev.timeout(t->ev.arg, ctx, now);
+	}
+	return (0);
+}
+
 void
 rb_txn_tick(struct rb_txn *t, uint64_t now)
 {

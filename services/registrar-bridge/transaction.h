@@ -161,6 +161,15 @@ void rb_ctx_terminate(struct rb_ctx *ctx, int status);
 enum rb_resp_verdict rb_txn_response(struct rb_txn *t, osip_message_t *resp,
     uint64_t now, struct rb_ctx **ctx);
 
+/*
+ * The branch `branch` cannot reach its next hop (the connection was
+ * refused, ICMP said unreachable): end it now as Timer B would, so the
+ * user moves on (the timeout event, a 408).  Only a branch that has heard
+ * nothing yet; 0, or -1 when there is no such branch.
+ */
+int rb_txn_branch_unreachable(struct rb_txn *t, const char *branch,
+    uint64_t now);
+
 /* Run due timers; free finished transactions. */
 void rb_txn_tick(struct rb_txn *t, uint64_t now);
 

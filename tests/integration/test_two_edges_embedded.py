@@ -12,6 +12,8 @@ import select
 import socket
 import time
 
+import pytest
+
 from edge import free_port, wait_for
 from sip import Phone, rand, uri_of, uri_user
 from upstream import core_options
@@ -21,8 +23,9 @@ TOPOLOGIES = os.path.join(os.path.dirname(__file__), "..", "..", "deploy",
                           "topologies")
 
 
-def start_pair(make_edge, tmp_path):
-    """Topology 4 of docs/deployment.md, from its shipped files."""
+def start_pair(make_edge, tmp_path, between="tcp"):
+    """Topology 4 of docs/deployment.md, from its shipped files; the two
+    edges talk over `between`."""
     key = str(tmp_path / "flow-token.key")      # A creates it, B reads it
     a_core, b_core = free_port(), free_port()
     a = make_edge("--config", os.path.join(TOPOLOGIES,
@@ -32,7 +35,8 @@ def start_pair(make_edge, tmp_path):
     b = make_edge("--config", os.path.join(TOPOLOGIES,
                                            "two-edges-embedded-b.conf"),
                   "--key-file", key,
-                  "--upstream", "sip:127.0.0.1:%d;transport=tcp" % a_core,
+                  "--upstream", "sip:127.0.0.1:%d;transport=%s" % (
+                      a_core, between),
                   "--core-listen", "127.0.0.1:%d" % b_core)
     a.core_addr = ("127.0.0.1", a_core)
     b.core_addr = ("127.0.0.1", b_core)
@@ -188,9 +192,10 @@ def refused(addr):
         return True
 
 
+@pytest.mark.parametrize("between", ["tcp", "udp"])
 def test_edge_b_gone_sends_the_call_through_edge_a_at_once(
-        make_edge, tmp_path):
-    a, b = start_pair(make_edge, tmp_path)
+        make_edge, tmp_path, between):
+    a, b = start_pair(make_edge, tmp_path, between)
     # This time reg-id 1 (tried first) is the flow through B.
     via_b = Phone(b, "tcp", user="alice", reg_id=1)
     via_a = Phone(a, "tcp", user="alice", reg_id=2, instance=via_b.instance)
@@ -204,8 +209,9 @@ def test_edge_b_gone_sends_the_call_through_edge_a_at_once(
         t0 = time.monotonic()
         caller.request("INVITE", "sip:alice@example.com")
         inv, got = invite_on([via_a], timeout=5)
-        # A's connection to B is refused: a local 408 moves the call on
-        # to reg-id 2 now, not after Timer B (32 s).
+        # A's connection to B is refused (TCP RST, or over UDP an ICMP
+        # port unreachable): a local 408 moves the call on to reg-id 2
+        # now, not after Timer B (32 s).
         assert inv is not None and got is via_a
         assert time.monotonic() - t0 < 3
         a.wait_counter("core.requests.unreachable", 1)

@@ -49,6 +49,8 @@ static uint64_t lost[MAX_EVENTS];
 static size_t nlost;
 static char *refused[MAX_EVENTS];
 static size_t nrefused;
+static char *undelivered[MAX_EVENTS];
+static size_t nundelivered;
 
 /* Test-side sockets, closed in teardown. */
 static int fds[16];
@@ -89,6 +91,14 @@ on_refused(void *arg, const char *payload, size_t len)
 	(void)arg;
 	assert_true(nrefused < MAX_EVENTS);
 	refused[nrefused++] = strndup(payload, len);
+}
+
+static void
+on_undelivered(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	assert_true(nundelivered < MAX_EVENTS);
+	undelivered[nundelivered++] = strndup(buf, len);
 }
 
 static const struct core_net_events events = {
@@ -141,6 +151,9 @@ teardown(void **state)
 	}
 	while (nrefused > 0) {
 		free(refused[--nrefused]);
+	}
+	while (nundelivered > 0) {
+		free(undelivered[--nundelivered]);
 	}
 	nlost = 0;
 	while (nfds > 0) {
@@ -585,6 +598,27 @@ test_udp_port_unreachable_is_reported_in_milliseconds(void **state)
 }
 
 static void
+test_udp_refused_by_another_edge_is_undelivered_at_once(void **state)
+{
+	struct epsip_addr dest;
+
+	(void)state;
+	/* Embedded mode: no upstream, the core side open to other edges. */
+	set_addr(&cfg.core_listen, "127.0.0.1", 0);
+	core_net_limits_default(&limits, &cfg);
+	start();
+	core_net_on_undelivered(net, on_undelivered);
+	set_addr(&dest, "127.0.0.1", closed_port("127.0.0.1", SOCK_DGRAM));
+	assert_int_equal(core_net_send_to(net, EPSIP_TRANSPORT_UDP, &dest,
+	    options, strlen(options)), 0);
+	/* ICMP port unreachable: handed back, so the branch fails over. */
+	assert_true(until_count(&nundelivered, 1));
+	assert_true(strncmp(undelivered[0], options, 60) == 0);
+	assert_int_equal(stats_get("core.icmp.unreachable"), 1);
+	assert_int_equal(nrefused, 0);
+}
+
+static void
 test_udp_from_core_is_delivered_with_its_source(void **state)
 {
 	struct sockaddr_storage ss;
@@ -926,6 +960,7 @@ main(void)
 		T(test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects),
 		T(test_full_out_queue_refuses_the_request),
 		T(test_udp_port_unreachable_is_reported_in_milliseconds),
+		T(test_udp_refused_by_another_edge_is_undelivered_at_once),
 		T(test_udp_from_core_is_delivered_with_its_source),
 		T(test_response_goes_back_on_the_connection_the_request_came_on),
 		T(test_framing_error_closes_only_that_connection),

@@ -149,6 +149,17 @@ addr(const char *text, struct epsip_addr *a)
 	assert_int_equal(config_parse_addr(text, 5060, a), 0);
 }
 
+static char unreachable_branch[64];
+
+static void
+fake_unreachable(void *arg, const char *branch, uint64_t now_ms)
+{
+	(void)arg;
+	(void)now_ms;
+	snprintf(unreachable_branch, sizeof(unreachable_branch), "%s",
+	    branch);
+}
+
 static int
 setup_common(void)
 {
@@ -175,13 +186,14 @@ setup_common(void)
 	netlink.send_response = fake_response;
 	netlink.arg = NULL;
 	net_fails = 0;
+	unreachable_branch[0] = '\0';
 	return (0);
 }
 
 static int
 setup_dispatch(void **state)
 {
-	struct cd_core input = { fake_core, NULL };
+	struct cd_core input = { fake_core, fake_unreachable, NULL };
 
 	(void)state;
 	setup_common();
@@ -623,29 +635,30 @@ test_router_response_to_a_network_request_goes_back_to_the_network(
 }
 
 static void
-test_undelivered_request_is_answered_408_at_once_but_not_an_ack(
+test_undelivered_request_fails_its_branch_at_once_but_not_an_ack(
     void **state)
 {
 	char buf[2048], route[256];
-	osip_message_t *m;
 
 	(void)state;
 	snprintf(route, sizeof(route), "sip:%s@" EDGE_B ";transport=tcp;lr",
 	    tok_b);
 	assert_int_equal(send_branch(route), 0);
-	/* Edge B's connection never came up: what was waiting comes back. */
+	/* Edge B's connection never came up: what was waiting comes back,
+	 * and the branch it belongs to is ended now, not by Timer B. */
 	core_dispatch_net_undelivered(dispatch, net[0].buf, strlen(net[0].buf),
 	    1000);
-	assert_int_equal(ncore, 1);
-	m = parse(to_core[0]);
-	assert_int_equal(m->status_code, 408);
-	/* The branch's own Via: the home proxy matches it to the branch. */
-	assert_string_equal(via_param(m, 0, "branch"), "z9hG4bKbridge1");
-	osip_message_free(m);
+	assert_string_equal(unreachable_branch, "z9hG4bKbridge1");
+	assert_int_equal(ncore, 0);
+	/* What ICMP returns is cut short: the branch is still read. */
+	unreachable_branch[0] = '\0';
+	core_dispatch_net_undelivered(dispatch, net[0].buf, 120, 1000);
+	assert_string_equal(unreachable_branch, "z9hG4bKbridge1");
+	unreachable_branch[0] = '\0';
 	branch_text(buf, sizeof(buf), "ACK", route);
 	core_dispatch_net_undelivered(dispatch, buf, strlen(buf), 1000);
-	assert_int_equal(ncore, 1);
-	assert_int_equal(stats_get("core.requests.unreachable"), 1);
+	assert_string_equal(unreachable_branch, "");
+	assert_int_equal(stats_get("core.requests.unreachable"), 2);
 }
 
 /* --- the real registrar and home proxy behind the dispatcher --- */
@@ -854,9 +867,9 @@ test_dead_other_edge_fails_over_to_our_flow_at_once(void **state)
 	assert_int_equal(nsent, 3);		/* 100 Trying, the branch */
 	assert_non_null(strstr(sent[2], "INVITE "));
 	assert_non_null(strstr(sent[2], tok_a));
-	/* The 408 was ACKed towards B, like any non-2xx (§17.1.1.3). */
-	assert_int_equal(nnet, 3);
-	assert_non_null(strstr(net[2].buf, "ACK "));
+	/* Nothing more went towards B: no hop, no ACK to send it. */
+	assert_int_equal(nnet, 2);
+	assert_int_equal(stats_get("proxy.unreachable"), 1);
 }
 
 /* --- core_net for real: a dialed connection that fails --- */
@@ -993,7 +1006,7 @@ main(void)
 		    test_network_register_is_stored_and_answered_by_its_via,
 		    setup_core, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_undelivered_request_is_answered_408_at_once_but_not_an_ack,
+		    test_undelivered_request_fails_its_branch_at_once_but_not_an_ack,
 		    setup_dispatch, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_call_fails_over_from_our_dead_flow_to_the_other_edge,
