@@ -23,8 +23,8 @@
  *   from the router (SIP_TO_CORE)
  *     response, top Via not the bridge's own  -> network by its top Via
  *               (a request the network sent to one of our flows)
- *   from the network, undelivered (a connection we dialed failed)
- *     request but ACK                         -> a local 408 to the core
+ *   from the network, undelivered (connection failed, ICMP unreachable)
+ *     request but ACK                         -> its branch ends now (408)
  *
  * OUR token verifies with our keys AND names our instance: edges that
  * share the key tell each other's tokens apart by instance only.  For
@@ -90,10 +90,10 @@ void core_dispatch_net_message(struct core_dispatch *d, const char *buf,
     size_t len, const struct core_net_peer *from, uint64_t now_ms);
 
 /*
- * core_net_on_undelivered()'s callback: a message that never left (its
- * connection failed).  A request other than ACK is answered 408 to the
- * core at once, as its Timer B/F would answer much later, so that the
- * home proxy fails over to the next flow now (RG-24).
+ * core_net_on_undelivered()'s callback: a message that never arrived (its
+ * connection failed, or ICMP returned it, cut short).  For a request other
+ * than ACK the core's `unreachable` ends its branch at once, as Timer B/F
+ * would much later, so that the home proxy fails over now (RG-24).
  */
 void core_dispatch_net_undelivered(struct core_dispatch *d, const char *buf,
     size_t len, uint64_t now_ms);

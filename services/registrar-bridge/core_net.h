@@ -57,9 +57,11 @@ struct core_net_events {
 };
 
 /*
- * A connection we opened towards the core side (a next hop, or a
- * response's sent-by) failed to connect: each whole message that was
- * waiting on it, reported from a zero-delay timer with the events' arg.
+ * A message for the core side that did not arrive: each whole message
+ * waiting on a connection we opened (to a next hop, or a response's
+ * sent-by) that failed to connect, reported from a zero-delay timer; or
+ * the start of a datagram to a core element other than the upstream that
+ * ICMP returned as unreachable.  With the events' arg.
  */
 typedef void (*core_net_undelivered_cb)(void *arg, const char *buf,
     size_t len);

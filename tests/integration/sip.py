@@ -140,6 +140,20 @@ def frame_stream(buf):
     return msgs, pongs, buf
 
 
+def next_matching(pending, want, timeout, read, key=lambda item: item):
+    """Pop the first item of `pending` whose message want() accepts,
+    calling read(seconds_left) to receive more until `timeout`.  None at
+    the timeout, or when read() says nothing more can come (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for i, item in enumerate(pending):
+            if want is None or want(key(item)):
+                return pending.pop(i)
+        left = deadline - time.monotonic()
+        if left <= 0 or read(left) is False:
+            return None
+
+
 class Phone:
     """A SIP phone with one flow to the edge (UDP socket or TCP connection)."""
 
@@ -190,29 +204,25 @@ class Phone:
 
     def recv(self, timeout=3.0, want=None):
         """The next SIP message (optionally matching `want`), or None."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.pending):
-                if want is None or want(m):
-                    return self.pending.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
-                return None
-            if self.transport == "udp":
-                data, src = self.sock.recvfrom(70000)
-                self.last_from = src[:2]
-                self.pending.append(SipMessage(data))
-            else:
-                data = self.sock.recv(70000)
-                if not data:
-                    return None
-                self.buf += data
-                msgs, pongs, self.buf = frame_stream(self.buf)
-                self.pongs += pongs
-                self.pending.extend(msgs)
+        return next_matching(self.pending, want, timeout, self._read)
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return False
+        if self.transport == "udp":
+            data, src = self.sock.recvfrom(70000)
+            self.last_from = src[:2]
+            self.pending.append(SipMessage(data))
+            return True
+        data = self.sock.recv(70000)
+        if not data:
+            return False                # the stream is closed
+        self.buf += data
+        msgs, pongs, self.buf = frame_stream(self.buf)
+        self.pongs += pongs
+        self.pending.extend(msgs)
+        return True
 
     def recv_raw(self, timeout=1.0):
         r, _, _ = select.select([self.sock], [], [], timeout)

@@ -21,7 +21,8 @@ import pytest
 
 import kamailio
 from kamailio import Kamailio
-from sip import Phone, SipMessage, frame_stream, rand, uri_of, uri_user
+from sip import (Phone, SipMessage, frame_stream, next_matching, rand,
+                 uri_of, uri_user)
 
 pytestmark = pytest.mark.skipif(not kamailio.available(),
                                 reason=kamailio.why_unavailable() or "")
@@ -91,29 +92,24 @@ class FakeEdge:
 
     def recv(self, timeout=3.0, want=None):
         """The next SIP message matching `want`, or None at the timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.pending):
-                if want is None or want(m):
-                    return self.pending.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.sock] + self.conns, [], [], left)
-            for s in r:
-                if self.transport == "udp":
-                    self.pending.append(SipMessage(s.recv(70000)))
-                elif s is self.sock:
-                    self.conns.append(s.accept()[0])
-                else:
-                    data = s.recv(70000)
-                    if not data:
-                        self.conns.remove(s)
-                        s.close()
-                        continue
-                    msgs, _, self.buf[s] = frame_stream(
-                        self.buf.get(s, b"") + data)
-                    self.pending.extend(msgs)
+        return next_matching(self.pending, want, timeout, self._read)
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.sock] + self.conns, [], [], timeout)
+        for s in r:
+            if self.transport == "udp":
+                self.pending.append(SipMessage(s.recv(70000)))
+            elif s is self.sock:
+                self.conns.append(s.accept()[0])
+            else:
+                data = s.recv(70000)
+                if not data:
+                    self.conns.remove(s)
+                    s.close()
+                    continue
+                msgs, _, self.buf[s] = frame_stream(
+                    self.buf.get(s, b"") + data)
+                self.pending.extend(msgs)
 
     def register(self, user, inst, reg_id, call_id, expires=600,
                  supported="path, outbound", path=None, phone_port=5060):

@@ -6,7 +6,7 @@ import socket
 import time
 
 from edge import free_port
-from sip import SipMessage, frame_stream, rand
+from sip import SipMessage, frame_stream, next_matching, rand
 
 
 class Received:
@@ -71,15 +71,9 @@ class FakeUpstream:
 
     def recv(self, timeout=3.0, want=None):
         """The next message received (optionally matching want(msg))."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, r in enumerate(self.pending):
-                if want is None or want(r.msg):
-                    return self.pending.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._poll(min(left, 0.1))
+        return next_matching(self.pending, want, timeout,
+                             lambda left: self._poll(min(left, 0.1)),
+                             key=lambda r: r.msg)
 
     def drain(self, seconds):
         """Everything that arrives within `seconds`."""
