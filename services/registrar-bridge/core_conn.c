@@ -584,8 +584,7 @@ cn_pool_connect(struct core_net *n, size_t slot, enum core_net_result *why)
 	struct cn_conn *c;
 	int fd, pending;
 
-	/* "On reconnect": a name may have moved (at most once a second). */
-	if (cn_resolve(n, CN_RESOLVE_RETRY_MS) == -1) {
+	if (cn_resolve(n) == -1) {
 		*why = CORE_NET_UNRESOLVED;
 		return (NULL);
 	}

@@ -11,11 +11,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "epsip/resolver.h"
+
 #include "core_net.h"
 
-#define CN_RESOLVE_TTL_MS	30000
-#define CN_RESOLVE_RETRY_MS	1000
-#define CN_MAX_ADDRS		8
+#define CN_MAX_ADDRS		RESOLVER_MAX_ADDRS
 #define CN_BUCKETS		256
 
 enum cn_kind {
@@ -74,10 +74,10 @@ struct core_net {
 	uint16_t port;
 	int host_literal;
 	int resolve_family;
+	struct resolver *resolver;	/* a name's; NULL for a literal */
+	int resolve_failing;		/* the last lookup found nothing */
 	struct epsip_addr addrs[CN_MAX_ADDRS];
 	size_t naddrs, addr_cur;
-	uint64_t resolved_at;
-	uint64_t resolve_retry_at;
 	struct cn_slot *slots;
 	size_t pool_live;
 
@@ -105,8 +105,8 @@ int cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss);
 socklen_t cn_sockaddr(const struct epsip_addr *a, int family,
     struct sockaddr_storage *ss);
 size_t cn_addr_bucket(const struct epsip_addr *a);
-/* Resolve the upstream if older than max_age_ms; 0, or -1: no address. */
-int cn_resolve(struct core_net *n, uint64_t max_age_ms);
+/* The upstream's addresses as the resolver has them; 0, or -1: none. */
+int cn_resolve(struct core_net *n);
 const struct epsip_addr *cn_upstream_addr(const struct core_net *n);
 
 /* core_conn.c: TCP connections of every kind. */

@@ -47,13 +47,26 @@
 #include "core_hop.h"
 #include "upstream_sip.h"
 
+/* Requests waiting for names; beyond, a request fails as unresolved. */
+#define CD_PARKED_MAX	256
+
+/* A request waiting for its hop's name (see core_dispatch.h). */
+struct cd_parked {
+	struct cd_parked *next;
+	char name[RESOLVER_HOST_MAX];
+	size_t len;
+	char buf[];
+};
+
 struct core_dispatch {
 	const struct epsip_config *cfg;
 	struct flow_token_keyring keys;
 	const struct rb_out *router;
 	struct cd_core core;
 	struct cd_link link;
-	struct core_hop_cache hops;
+	struct resolver *names;
+	struct cd_parked *parked;
+	size_t nparked;
 };
 
 struct core_dispatch *
@@ -71,7 +84,6 @@ core_dispatch_new(const struct epsip_config *cfg,
 	d->router = router;
 	d->core = *core;
 	d->link = *link;
-	core_hop_cache_init(&d->hops, &cfg->core_listen);
 	return (d);
 }
 
@@ -81,6 +93,13 @@ core_dispatch_free(struct core_dispatch *d)
 	if (d != NULL) {
 		/* The keys are secrets: do not leave them in the heap. */
 		memset(&d->keys, 0, sizeof(d->keys));
+		resolver_free(d->names);
+		while (d->parked != NULL) {
+			struct cd_parked *p = d->parked;
+
+			d->parked = p->next;
+			free(p);
+		}
 		free(d);
 	}
 }
@@ -89,6 +108,58 @@ void
 core_dispatch_set_link(struct core_dispatch *d, const struct cd_link *link)
 {
 	d->link = *link;
+}
+
+/*
+ * The resolver has an answer for `name`: what waited for it goes now,
+ * the same way as when it came (or, if the name did not resolve, is
+ * counted undeliverable like any request without a hop).
+ */
+static void
+name_answered(const char *name, const struct resolver_answer *ans,
+    void *arg)
+{
+	struct core_dispatch *d = arg;
+	struct cd_parked *mine = NULL, **pp, *p;
+
+	(void)ans;
+	for (pp = &d->parked; (p = *pp) != NULL;) {
+		if (strcasecmp(p->name, name) == 0) {
+			*pp = p->next;
+			d->nparked--;
+			p->next = mine;		/* reversed: oldest first */
+			mine = p;
+		} else {
+			pp = &p->next;
+		}
+	}
+	for (; mine != NULL; mine = p) {
+		p = mine->next;
+		(void)core_dispatch_send(d, mine->buf, mine->len);
+		free(mine);
+	}
+}
+
+int
+core_dispatch_resolve_with(struct core_dispatch *d, struct loop *loop,
+    resolver_lookup_fn lookup, void *lookup_arg)
+{
+	static const uint8_t zero[16];
+	const struct epsip_addr *local = &d->cfg->core_listen;
+	int family;
+
+	/* A wildcard IPv6 socket is dual stack; anything else is not. */
+	family = local->family == AF_INET6 &&
+	    memcmp(local->ip, zero, 16) == 0 ? AF_UNSPEC : local->family;
+	d->names = resolver_new(loop, family, lookup, lookup_arg,
+	    name_answered, d);
+	return (d->names != NULL ? 0 : -1);
+}
+
+size_t
+core_dispatch_parked(const struct core_dispatch *d)
+{
+	return (d->nparked);
 }
 
 /* --- whose is it --- */
@@ -203,9 +274,31 @@ undeliverable(const char *method, const char *why)
 	log_debug("core side: %s not sent: %s", method, why);
 }
 
+/* Keep the core's bytes until `name` is looked up; 0 or -1 (full). */
+static int
+park(struct core_dispatch *d, const char *name, const char *buf,
+    size_t len)
+{
+	struct cd_parked *p;
+
+	if (d->nparked >= CD_PARKED_MAX ||
+	    (p = malloc(sizeof(*p) + len)) == NULL) {
+		return (-1);
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->len = len;
+	memcpy(p->buf, buf, len);
+	p->next = d->parked;
+	d->parked = p;
+	d->nparked++;
+	stats_inc("core.requests.parked");
+	return (0);
+}
+
 /* A request for someone else's flow, or a Contact without Path. */
 static int
-request_out(struct core_dispatch *d, osip_message_t *req)
+request_out(struct core_dispatch *d, osip_message_t *req, const char *buf,
+    size_t buflen)
 {
 	struct core_hop hop;
 	const char *why;
@@ -213,7 +306,11 @@ request_out(struct core_dispatch *d, osip_message_t *req)
 	size_t len;
 	int rv;
 
-	if (core_hop_of(&d->hops, req, monotonic_ms(), &hop, &why) != 0) {
+	if ((rv = core_hop_of(d->names, req, &hop, &why)) != 0) {
+		if (rv == CORE_HOP_RESOLVING &&
+		    park(d, hop.name, buf, buflen) == 0) {
+			return (0);
+		}
 		undeliverable(sip_method(req), why);
 		return (-1);
 	}
@@ -263,7 +360,7 @@ core_dispatch_send(void *arg, const char *buf, size_t len)
 		    response_out(d, sip, buf, len);
 	} else {
 		rv = route_is_ours(d, sip) ? to_router(d, buf, len) :
-		    request_out(d, sip);
+		    request_out(d, sip, buf, len);
 	}
 	osip_message_free(sip);
 	return (rv);

@@ -26,6 +26,10 @@
  *   from the network, undelivered (connection failed, ICMP unreachable)
  *     request but ACK                         -> its branch ends now (408)
  *
+ * A request whose hop is a name not yet looked up waits (at most
+ * CD_PARKED_MAX of them) for the resolver's answer and then goes the
+ * same way: the bridge's loop never waits for DNS.
+ *
  * OUR token verifies with our keys AND names our instance: edges that
  * share the key tell each other's tokens apart by instance only.  For
  * the same reason "our router's Via" is a branch starting
@@ -45,6 +49,8 @@
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
+#include "epsip/loop.h"
+#include "epsip/resolver.h"
 #include "epsip/router_via.h"
 
 #include "core_net.h"
@@ -81,6 +87,17 @@ void core_dispatch_free(struct core_dispatch *d);
 /* Replace the link (the bridge's network exists after the core). */
 void core_dispatch_set_link(struct core_dispatch *d,
     const struct cd_link *link);
+
+/*
+ * Look up next hops' names with a resolver on `loop` (`lookup` NULL:
+ * getaddrinfo; tests pass a fake).  Without it only IP literals are
+ * reached.  0 or -1.
+ */
+int core_dispatch_resolve_with(struct core_dispatch *d, struct loop *loop,
+    resolver_lookup_fn lookup, void *lookup_arg);
+
+/* Requests waiting for a name (stats and tests). */
+size_t core_dispatch_parked(const struct core_dispatch *d);
 
 /* rb_out.send of the embedded core (arg: the dispatcher); 0 or -1. */
 int core_dispatch_send(void *arg, const char *buf, size_t len);

@@ -400,6 +400,11 @@ rb_core_embedded_net_new(const struct epsip_config *cfg,
 	link.send_response = net_send_response;
 	link.arg = ce;
 	core_dispatch_set_link(ce->dispatch, &link);
+	if (core_dispatch_resolve_with(ce->dispatch, loop, NULL, NULL) != 0) {
+		snprintf(err, errcap, "core side: cannot start a resolver");
+		embedded_free(core);
+		return (NULL);
+	}
 	core_net_local(ce->net, &local);
 	epsip_addr_format(&local, buf, sizeof(buf));
 	log_info("core side on %s (UDP and TCP): other edges may use this "

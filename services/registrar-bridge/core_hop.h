@@ -4,11 +4,12 @@
  * (a Path the registrar stored), else by its Request-URI (RFC 3261
  * §16.6(6), §8.1.2), as a transport and an address.
  *
- * Hosts are IP literals or names looked up with getaddrinfo() (A/AAAA
- * only: no RFC 3263 NAPTR/SRV, so a name without port means 5060).  A
- * lookup blocks the bridge's loop, so answers are kept CORE_HOP_TTL_MS
- * in a small table (failures CORE_HOP_RETRY_MS) and a Path keeps its
- * edge's IP literal unless the operator advertised a name.
+ * Hosts are IP literals or names (A/AAAA only: no RFC 3263 NAPTR/SRV,
+ * so a name without port means 5060).  Names are the resolver's
+ * (resolver.h): looked up off the loop's thread, so a request whose hop
+ * is a name not known yet waits for its answer (CORE_HOP_RESOLVING)
+ * instead of stalling the bridge.  A Path keeps its edge's IP literal
+ * unless the operator advertised a name.
  */
 #ifndef RB_CORE_HOP_H
 #define RB_CORE_HOP_H
@@ -20,37 +21,25 @@
 
 #include "epsip/config.h"
 #include "epsip/ipc.h"
+#include "epsip/resolver.h"
 
-#define CORE_HOP_NAMES		16
-#define CORE_HOP_TTL_MS		30000
-#define CORE_HOP_RETRY_MS	1000
+/* core_hop_of(): the hop's name is being looked up; ask again later. */
+#define CORE_HOP_RESOLVING	1
 
 struct core_hop {
 	uint8_t transport;		/* EPSIP_TRANSPORT_UDP or _TCP */
 	struct epsip_addr addr;		/* with the port */
+	char name[RESOLVER_HOST_MAX];	/* the host, when not a literal */
 };
-
-/* Names looked up lately; zero it, then core_hop_cache_init(). */
-struct core_hop_cache {
-	int family;			/* what getaddrinfo() may return */
-	size_t next;			/* the entry replaced next */
-	struct {
-		char host[CONFIG_NAME_MAX];
-		struct epsip_addr addr;	/* family 0: it did not resolve */
-		uint64_t until_ms;
-	} names[CORE_HOP_NAMES];
-};
-
-/* Look names up in the families a socket on `core_listen` can reach. */
-void core_hop_cache_init(struct core_hop_cache *c,
-    const struct epsip_addr *core_listen);
 
 /*
  * The next hop of `req`: its top Route URI, else its Request-URI.
  * sip: only (no TLS here), transport=udp (the default) or tcp, port 5060
- * unless given.  0, or -1 with *why a short reason (a stats suffix).
+ * unless given.  0; CORE_HOP_RESOLVING while hop->name is looked up
+ * (the resolver's callback follows); or -1 with *why a short reason (a
+ * stats suffix).  `names` NULL: IP literals only.
  */
-int core_hop_of(struct core_hop_cache *c, const osip_message_t *req,
-    uint64_t now_ms, struct core_hop *hop, const char **why);
+int core_hop_of(struct resolver *names, const osip_message_t *req,
+    struct core_hop *hop, const char **why);
 
 #endif /* RB_CORE_HOP_H */

@@ -11,13 +11,12 @@
  * option makes the kernel report the error once more on the next send or
  * receive (ECONNREFUSED); those calls try again.
  *
- * The upstream host is resolved with getaddrinfo(): at start, when a pool
- * slot connects (at most once a second), and for UDP when the answer is
- * older than CN_RESOLVE_TTL_MS.  An IP literal is resolved once.  A name
- * that stops resolving keeps its last addresses; one that never resolved
- * makes every send fail with CORE_NET_UNRESOLVED (a 503 above).
- * getaddrinfo() blocks: a slow DNS server stalls the bridge's loop for
- * as long, which is why lookups are rate-limited and literals preferred.
+ * An upstream named by an IP literal is converted once.  A name is
+ * looked up at start (waiting: nothing is served yet), then by a
+ * resolver (resolver.h) off the loop's thread, again every
+ * RESOLVER_TTL_MS: a slow or dead DNS server never stalls the bridge.
+ * A name that stops resolving keeps its last addresses; one that never
+ * resolved makes every send fail with CORE_NET_UNRESOLVED (a 503 above).
  *
  * DIAGNOSTICS: failing to bind core-listen is returned to the caller (the
  * bridge does not start).  Everything from the network is counted and
@@ -156,75 +155,84 @@ cn_is_upstream(const struct core_net *n, const struct epsip_addr *a)
 	return (0);
 }
 
-/*
- * Fill n->addrs if they are missing or older than max_age_ms.  0 when
- * there is an address to use (maybe the previous one), -1 when none.
- */
-int
-cn_resolve(struct core_net *n, uint64_t max_age_ms)
+/* n->addrs from what a lookup found, with the upstream's port. */
+static void
+cn_take_addrs(struct core_net *n, const struct epsip_addr *addrs,
+    size_t count)
 {
-	struct addrinfo hints, *res, *ai;
-	struct sockaddr_storage ss;
-	struct epsip_addr a;
-	uint64_t now = loop_now_ms(n->loop);
-	char port[8];
-	size_t count = 0;
-	int rv;
-
-	if (n->host[0] == '\0') {
-		return (-1);		/* embedded mode: no upstream */
-	}
-	if (n->naddrs > 0 && (n->host_literal ||
-	    now < n->resolved_at + max_age_ms)) {
-		return (0);
-	}
-	if (now < n->resolve_retry_at) {
-		return (n->naddrs > 0 ? 0 : -1);
-	}
-	n->resolve_retry_at = now + CN_RESOLVE_RETRY_MS;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = n->resolve_family;
-	hints.ai_socktype = SOCK_DGRAM;		/* one entry per address */
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", n->port);
-	if ((rv = getaddrinfo(n->host, port, &hints, &res)) != 0) {
-		stats_inc("upstream.unresolved");
-		if (n->naddrs == 0 || n->resolved_at + CN_RESOLVE_TTL_MS <=
-		    now) {
-			log_warnx("upstream %s: %s%s", n->host,
-			    gai_strerror(rv), n->naddrs > 0 ?
-			    " (keeping the last addresses)" : "");
-		}
-		return (n->naddrs > 0 ? 0 : -1);
-	}
-	for (ai = res; ai != NULL && count < CN_MAX_ADDRS; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(ss)) {
-			continue;
-		}
-		memset(&ss, 0, sizeof(ss));
-		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		if (cn_addr_from(&a, &ss) != 0) {
-			continue;
-		}
-		n->addrs[count++] = a;
-		/* Drop a duplicate (getaddrinfo may list one per protocol). */
-		for (size_t i = 0; i + 1 < count; i++) {
-			if (epsip_addr_equal(&n->addrs[i], &a)) {
-				count--;
-				break;
-			}
-		}
-	}
-	freeaddrinfo(res);
-	if (count == 0) {
-		stats_inc("upstream.unresolved");
-		return (n->naddrs > 0 ? 0 : -1);
-	}
 	if (count != n->naddrs) {
 		n->addr_cur = 0;
 	}
+	for (size_t i = 0; i < count; i++) {
+		n->addrs[i] = addrs[i];
+		n->addrs[i].port = n->port;
+	}
 	n->naddrs = count;
-	n->resolved_at = now;
+}
+
+int
+cn_resolve(struct core_net *n)
+{
+	struct epsip_addr addrs[CN_MAX_ADDRS];
+	size_t count;
+
+	if (n->resolver != NULL && resolver_get(n->resolver, n->host, addrs,
+	    CN_MAX_ADDRS, &count) == RESOLVER_OK) {
+		cn_take_addrs(n, addrs, count);
+	}
+	return (n->naddrs > 0 ? 0 : -1);
+}
+
+/* The resolver's answer: say so when the name fails or works again. */
+static void
+cn_resolved(const char *host, const struct resolver_answer *ans, void *arg)
+{
+	struct core_net *n = arg;
+
+	if (ans->naddrs > 0) {
+		cn_take_addrs(n, ans->addrs, ans->naddrs);
+		if (n->resolve_failing) {
+			log_info("upstream %s resolves again", host);
+		}
+		n->resolve_failing = 0;
+		return;
+	}
+	stats_inc("upstream.unresolved");
+	if (!n->resolve_failing) {
+		log_warnx("upstream %s: %s%s", host, gai_strerror(ans->error),
+		    n->naddrs > 0 ? " (keeping the last addresses)" :
+		    ": requests get 503");
+	}
+	n->resolve_failing = 1;
+}
+
+/*
+ * At start: a literal once, a name through a new resolver (waiting for
+ * this first answer).  0, or -1 if there is no address yet.
+ */
+static int
+cn_resolve_first(struct core_net *n)
+{
+	struct epsip_addr addrs[CN_MAX_ADDRS];
+	struct resolver_answer ans;
+	size_t count;
+
+	if (n->host_literal) {
+		resolver_getaddrinfo(n->host, n->resolve_family, &ans, NULL);
+		cn_take_addrs(n, ans.addrs, ans.naddrs);
+		return (n->naddrs > 0 ? 0 : -1);
+	}
+	if ((n->resolver = resolver_new(n->loop, n->resolve_family, NULL,
+	    NULL, cn_resolved, n)) == NULL) {
+		return (-1);
+	}
+	if (resolver_get_now(n->resolver, n->host, addrs, CN_MAX_ADDRS,
+	    &count) != RESOLVER_OK) {
+		stats_inc("upstream.unresolved");
+		n->resolve_failing = 1;
+		return (-1);
+	}
+	cn_take_addrs(n, addrs, count);
 	return (0);
 }
 
@@ -636,7 +644,7 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 		core_net_free(n);
 		return (NULL);
 	}
-	if (n->host[0] != '\0' && cn_resolve(n, 0) == -1) {
+	if (n->host[0] != '\0' && cn_resolve_first(n) == -1) {
 		/* Not fatal: a name may resolve later (a literal will not). */
 		log_warnx("upstream %s %s: requests get 503", n->host,
 		    n->host_literal ? "is not of core-listen's address family" :
@@ -673,6 +681,7 @@ core_net_free(struct core_net *n)
 	}
 	free(n->lost);
 	cn_undelivered_free(n);
+	resolver_free(n->resolver);
 	if (n->udp_fd != -1) {
 		loop_del_fd(n->loop, n->udp_fd);
 		close(n->udp_fd);
@@ -698,7 +707,7 @@ core_net_send_upstream(struct core_net *n, uint8_t transport, uint32_t hash,
 
 	*conn_id = 0;
 	if (transport == EPSIP_TRANSPORT_UDP) {
-		if (cn_resolve(n, CN_RESOLVE_TTL_MS) == -1) {
+		if (cn_resolve(n) == -1) {
 			return (CORE_NET_UNRESOLVED);
 		}
 		if (cn_sendto(n, cn_upstream_addr(n), buf, len) == -1) {

@@ -77,6 +77,22 @@ def test_register_goes_upstream_with_path_supported_and_contact_intact(
     assert len(ok.rows("via")) == 1
 
 
+@pytest.mark.parametrize("up_transport", ["udp", "tcp"])
+def test_upstream_named_by_host_name_is_looked_up_and_reached(
+        make_edge, upstream, up_transport):
+    # "localhost" is a name (from /etc/hosts), so it goes through the
+    # bridge's resolver rather than being read as an IP literal.
+    core_port = free_port()
+    edge = make_edge("--upstream", "sip:localhost:%d;transport=%s" % (
+        upstream.port, up_transport),
+        "--core-listen", "127.0.0.1:%d" % core_port)
+    for user in ("alice", "bob"):
+        got, ok = register_through(Phone(edge, "udp", user=user), upstream)
+        assert got.transport == up_transport
+    edge.wait_counter("dns.lookups", 1, "registrar-bridge")  # 1 s reports
+    assert edge.counter("upstream.unresolved", "registrar-bridge") == 0
+
+
 def test_upstream_439_comes_back_unchanged(make_edge, upstream):
     edge = start_edge(make_edge, upstream, "udp")
     phone = Phone(edge, "udp")

@@ -598,6 +598,34 @@ test_udp_port_unreachable_is_reported_in_milliseconds(void **state)
 }
 
 static void
+test_upstream_named_by_a_host_name_is_looked_up_once_and_reached(
+    void **state)
+{
+	struct reading r;
+	uint64_t conn_id;
+	uint16_t port;
+	char uri[64];
+	int u;
+
+	(void)state;
+	/* "localhost" comes from /etc/hosts: a name, but no DNS server. */
+	u = keep(bound("127.0.0.1", SOCK_DGRAM, &port));
+	snprintf(uri, sizeof(uri), "sip:localhost:%u;transport=udp", port);
+	configure("127.0.0.1", uri);
+	start();
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(core_net_send_upstream(net,
+		    EPSIP_TRANSPORT_UDP, 0, options, strlen(options),
+		    &conn_id), CORE_NET_OK);
+		read_while_running(u, &r, strlen(options));
+		assert_string_equal(r.buf, options);
+	}
+	/* Looked up at start; sends use the kept answer. */
+	assert_int_equal(stats_get("dns.lookups"), 1);
+	assert_int_equal(stats_get("upstream.unresolved"), 0);
+}
+
+static void
 test_udp_refused_by_another_edge_is_undelivered_at_once(void **state)
 {
 	struct epsip_addr dest;
@@ -960,6 +988,7 @@ main(void)
 		T(test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects),
 		T(test_full_out_queue_refuses_the_request),
 		T(test_udp_port_unreachable_is_reported_in_milliseconds),
+		T(test_upstream_named_by_a_host_name_is_looked_up_once_and_reached),
 		T(test_udp_refused_by_another_edge_is_undelivered_at_once),
 		T(test_udp_from_core_is_delivered_with_its_source),
 		T(test_response_goes_back_on_the_connection_the_request_came_on),

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "epsip/flow_token.h"
 #include "epsip/ipc.h"
 #include "epsip/loop.h"
+#include "epsip/resolver.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -443,6 +445,112 @@ test_unroutable_request_is_counted_and_refused(void **state)
 	snprintf(route, sizeof(route), "sip:%s@" EDGE_B ";lr", tok_b);
 	assert_int_equal(send_branch(route), -1);
 	assert_int_equal(stats_get("core.requests.undeliverable.send"), 1);
+}
+
+/* --- hops named by DNS names (resolver.h) --- */
+
+static int lookups_done;
+
+/* edge-b.example.net is EDGE_B_IP; nothing else resolves. */
+static void
+fake_dns(const char *host, int family, struct resolver_answer *ans,
+    void *arg)
+{
+	(void)family;
+	(void)arg;
+	memset(ans, 0, sizeof(*ans));
+	if (strcmp(host, "edge-b.example.net") == 0) {
+		/* No cmocka assertion here: this is the worker thread. */
+		ans->naddrs = 1;
+		ans->addrs[0].family = AF_INET;
+		(void)inet_pton(AF_INET, EDGE_B_IP, ans->addrs[0].ip);
+	} else {
+		ans->error = EAI_NONAME;
+	}
+	__atomic_add_fetch(&lookups_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+stop_when_nothing_is_parked(struct loop *l, void *arg)
+{
+	uint64_t *deadline = arg;
+
+	if (core_dispatch_parked(dispatch) == 0 ||
+	    monotonic_ms() > *deadline) {
+		loop_stop(l);
+	}
+}
+
+/* Run `l` until no request waits for a name (or 5 s have passed). */
+static void
+run_until_unparked(struct loop *l)
+{
+	uint64_t deadline = monotonic_ms() + 5000;
+	int timer = loop_every(l, 1, stop_when_nothing_is_parked, &deadline);
+
+	loop_run(l);
+	loop_cancel(l, timer);
+	assert_int_equal(core_dispatch_parked(dispatch), 0);
+}
+
+static void
+test_a_request_to_a_named_hop_waits_for_the_lookup_not_the_loop(
+    void **state)
+{
+	struct loop *l = loop_new();
+	char route[256];
+
+	(void)state;
+	lookups_done = 0;
+	assert_int_equal(core_dispatch_resolve_with(dispatch, l, fake_dns,
+	    NULL), 0);
+	snprintf(route, sizeof(route),
+	    "sip:%s@edge-b.example.net:5072;transport=tcp;lr;ob", tok_b);
+	/* Accepted, but nothing sent yet: the name is being looked up. */
+	assert_int_equal(send_branch(route), 0);
+	assert_int_equal(nnet, 0);
+	assert_int_equal(core_dispatch_parked(dispatch), 1);
+	run_until_unparked(l);
+	assert_int_equal(nnet, 1);
+	assert_int_equal(net[0].transport, EPSIP_TRANSPORT_TCP);
+	assert_addr(&net[0].dest, EDGE_B);
+	assert_non_null(strstr(net[0].buf, "Via: SIP/2.0/TCP "
+	    "198.51.100.7:5070;branch=z9hG4bKbridge1"));
+	/* The next one goes at once, without another lookup. */
+	assert_int_equal(send_branch(route), 0);
+	assert_int_equal(nnet, 2);
+	assert_int_equal(core_dispatch_parked(dispatch), 0);
+	assert_int_equal(lookups_done, 1);
+	assert_int_equal(stats_get("core.requests.parked"), 1);
+	assert_int_equal(stats_get("core.requests.sent"), 2);
+	core_dispatch_free(dispatch);	/* its resolver is on `l` */
+	dispatch = NULL;
+	loop_free(l);
+}
+
+static void
+test_a_request_to_a_name_that_does_not_resolve_is_undeliverable(
+    void **state)
+{
+	struct loop *l = loop_new();
+	char route[256];
+
+	(void)state;
+	assert_int_equal(core_dispatch_resolve_with(dispatch, l, fake_dns,
+	    NULL), 0);
+	snprintf(route, sizeof(route), "sip:%s@gone.example.net;lr", tok_b);
+	assert_int_equal(send_branch(route), 0);
+	run_until_unparked(l);
+	assert_int_equal(nnet, 0);
+	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
+	    1);
+	/* Asked again within the retry time: refused at once. */
+	assert_int_equal(send_branch(route), -1);
+	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
+	    2);
+	core_dispatch_free(dispatch);
+	dispatch = NULL;
+	loop_free(l);
 }
 
 static void
@@ -963,6 +1071,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_a_request_to_a_named_hop_waits_for_the_lookup_not_the_loop,
+		    setup_dispatch, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_request_to_a_name_that_does_not_resolve_is_undeliverable,
+		    setup_dispatch, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_request_for_our_flow_goes_to_the_router,
 		    setup_dispatch, teardown),

@@ -1,0 +1,426 @@
+/*
+ * resolver.c -- names looked up on a worker thread, see resolver.h.
+ *
+ * Two lists cross the thread boundary, both under one mutex: `todo`
+ * (names for the worker) and `done` (jobs with their answers).  The
+ * table of names is the loop thread's alone; the worker sees only the
+ * job it is working on.  The worker wakes the loop by writing the
+ * eventfd; the loop drains `done`, updates the table and tells the
+ * owner.  A name being looked up is never evicted, so each answer finds
+ * its entry.
+ *
+ * DIAGNOSTICS: counters dns.lookups, dns.failed (a lookup without an
+ * address) and dns.table_full (a new name refused because all
+ * RESOLVER_NAMES are being looked up).  Nothing is logged here: the
+ * owner knows what the name is for.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "epsip/resolver.h"
+#include "epsip/stats.h"
+
+struct rs_job {
+	struct rs_job *next;
+	char host[RESOLVER_HOST_MAX];
+	struct resolver_answer ans;
+};
+
+struct rs_name {
+	char host[RESOLVER_HOST_MAX];	/* "" for a free entry */
+	struct resolver_answer last;	/* the last answer with addresses */
+	uint64_t answered_at;		/* when `last` came; 0: never */
+	uint64_t failed_at;		/* the last lookup without address */
+	uint64_t used_at;
+	bool asking;
+};
+
+struct resolver {
+	struct loop *loop;
+	int family;
+	unsigned ttl_ms, retry_ms;
+	resolver_lookup_fn lookup;
+	void *lookup_arg;
+	resolver_done_cb done;
+	void *done_arg;
+	int efd;
+	bool watching;			/* efd is in the loop */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool started;
+	bool stopping;			/* under mu */
+	struct rs_job *todo, **todo_tail; /* under mu */
+	struct rs_job *answered;	/* under mu */
+	size_t in_flight;		/* loop thread */
+
+	struct rs_name names[RESOLVER_NAMES];
+};
+
+void
+resolver_getaddrinfo(const char *host, int family,
+    struct resolver_answer *ans, void *unused)
+{
+	struct addrinfo hints, *res, *ai;
+	struct epsip_addr a;
+	size_t i;
+
+	(void)unused;
+	memset(ans, 0, sizeof(*ans));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_DGRAM;		/* one entry per address */
+	if ((ans->error = getaddrinfo(host, NULL, &hints, &res)) != 0) {
+		return;
+	}
+	for (ai = res; ai != NULL && ans->naddrs < RESOLVER_MAX_ADDRS;
+	    ai = ai->ai_next) {
+		if (epsip_addr_from_sockaddr(&a, ai->ai_addr) != 0) {
+			continue;
+		}
+		for (i = 0; i < ans->naddrs; i++) {
+			if (epsip_addr_equal(&ans->addrs[i], &a)) {
+				break;
+			}
+		}
+		if (i == ans->naddrs) {
+			a.port = 0;
+			ans->addrs[ans->naddrs++] = a;
+		}
+	}
+	freeaddrinfo(res);
+}
+
+/* --- the worker --- */
+
+static void *
+worker_main(void *arg)
+{
+	struct resolver *r = arg;
+	struct rs_job *job;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->stopping && r->todo == NULL) {
+			pthread_cond_wait(&r->cv, &r->mu);
+		}
+		if (r->stopping) {
+			break;
+		}
+		job = r->todo;
+		if ((r->todo = job->next) == NULL) {
+			r->todo_tail = &r->todo;
+		}
+		pthread_mutex_unlock(&r->mu);
+
+		r->lookup(job->host, r->family, &job->ans, r->lookup_arg);
+
+		pthread_mutex_lock(&r->mu);
+		job->next = r->answered;
+		r->answered = job;
+		/* Never blocks: the counter would need 2^64 answers. */
+		if (write(r->efd, &one, sizeof(one)) == -1) {
+			/* EAGAIN only: the loop is already due to drain. */
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return (NULL);
+}
+
+/* Start the worker with every signal blocked: they are the loop's. */
+static int
+worker_start(struct resolver *r)
+{
+	sigset_t all, old;
+	int rv;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rv = pthread_create(&r->thread, NULL, worker_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rv != 0) {
+		return (-1);
+	}
+	r->started = true;
+	return (0);
+}
+
+/* --- the table (loop thread) --- */
+
+static void
+name_take_answer(struct rs_name *e, const struct resolver_answer *ans,
+    uint64_t now)
+{
+	stats_inc("dns.lookups");
+	if (ans->naddrs > 0) {
+		e->last = *ans;
+		e->answered_at = now > 0 ? now : 1;
+		e->failed_at = 0;
+	} else {
+		stats_inc("dns.failed");
+		e->failed_at = now > 0 ? now : 1;
+	}
+}
+
+static void
+answers_drain(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct resolver *r = arg;
+	struct rs_job *job, *next;
+	uint64_t count, now = loop_now_ms(loop);
+
+	(void)events;
+	if (read(fd, &count, sizeof(count)) == -1) {
+		/* EAGAIN: an earlier wakeup drained this answer already. */
+	}
+	pthread_mutex_lock(&r->mu);
+	job = r->answered;
+	r->answered = NULL;
+	pthread_mutex_unlock(&r->mu);
+	for (; job != NULL; job = next) {
+		next = job->next;
+		for (size_t i = 0; i < RESOLVER_NAMES; i++) {
+			struct rs_name *e = &r->names[i];
+
+			if (e->asking && strcasecmp(e->host, job->host) == 0) {
+				name_take_answer(e, &job->ans, now);
+				e->asking = false;
+				break;
+			}
+		}
+		r->in_flight--;
+		if (r->done != NULL) {
+			r->done(job->host, &job->ans, r->done_arg);
+		}
+		free(job);
+	}
+}
+
+static struct rs_name *
+name_find(struct resolver *r, const char *host)
+{
+	for (size_t i = 0; i < RESOLVER_NAMES; i++) {
+		if (r->names[i].host[0] != '\0' &&
+		    strcasecmp(r->names[i].host, host) == 0) {
+			return (&r->names[i]);
+		}
+	}
+	return (NULL);
+}
+
+/* A free entry, else the least recently used one not being looked up. */
+static struct rs_name *
+name_new(struct resolver *r, const char *host)
+{
+	struct rs_name *victim = NULL;
+
+	for (size_t i = 0; i < RESOLVER_NAMES; i++) {
+		struct rs_name *e = &r->names[i];
+
+		if (e->host[0] == '\0') {
+			victim = e;
+			break;
+		}
+		if (!e->asking && (victim == NULL ||
+		    e->used_at < victim->used_at)) {
+			victim = e;
+		}
+	}
+	if (victim == NULL) {
+		stats_inc("dns.table_full");
+		return (NULL);
+	}
+	memset(victim, 0, sizeof(*victim));
+	strcpy(victim->host, host);	/* length checked by the caller */
+	return (victim);
+}
+
+/* Hand `e` to the worker; false if that cannot be done now. */
+static bool
+name_ask(struct resolver *r, struct rs_name *e)
+{
+	struct rs_job *job;
+
+	if ((!r->started && worker_start(r) != 0) ||
+	    (job = calloc(1, sizeof(*job))) == NULL) {
+		return (false);
+	}
+	strcpy(job->host, e->host);
+	pthread_mutex_lock(&r->mu);
+	*r->todo_tail = job;
+	r->todo_tail = &job->next;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	e->asking = true;
+	r->in_flight++;
+	return (true);
+}
+
+static enum resolver_status
+name_status(const struct rs_name *e, struct epsip_addr *out, size_t cap,
+    size_t *n)
+{
+	*n = 0;
+	if (e->last.naddrs > 0) {
+		for (; *n < cap && *n < e->last.naddrs; (*n)++) {
+			out[*n] = e->last.addrs[*n];
+		}
+		return (RESOLVER_OK);
+	}
+	if (e->asking) {
+		return (RESOLVER_PENDING);
+	}
+	return (RESOLVER_FAILED);
+}
+
+static bool
+host_usable(const char *host)
+{
+	return (host[0] != '\0' && strlen(host) < RESOLVER_HOST_MAX);
+}
+
+enum resolver_status
+resolver_get(struct resolver *r, const char *host, struct epsip_addr *out,
+    size_t cap, size_t *n)
+{
+	uint64_t now = loop_now_ms(r->loop);
+	struct rs_name *e;
+	bool stale, retry;
+
+	*n = 0;
+	if (!host_usable(host)) {
+		return (RESOLVER_FAILED);
+	}
+	if ((e = name_find(r, host)) == NULL &&
+	    (e = name_new(r, host)) == NULL) {
+		return (RESOLVER_FAILED);
+	}
+	e->used_at = now;
+	stale = e->answered_at == 0 || now >= e->answered_at + r->ttl_ms;
+	retry = e->failed_at == 0 || now >= e->failed_at + r->retry_ms;
+	if (!e->asking && stale && retry) {
+		(void)name_ask(r, e);
+	}
+	return (name_status(e, out, cap, n));
+}
+
+enum resolver_status
+resolver_get_now(struct resolver *r, const char *host,
+    struct epsip_addr *out, size_t cap, size_t *n)
+{
+	uint64_t now = monotonic_ms();
+	struct resolver_answer ans;
+	struct rs_name *e;
+
+	*n = 0;
+	if (!host_usable(host)) {
+		return (RESOLVER_FAILED);
+	}
+	if ((e = name_find(r, host)) == NULL &&
+	    (e = name_new(r, host)) == NULL) {
+		return (RESOLVER_FAILED);
+	}
+	e->used_at = now;
+	r->lookup(host, r->family, &ans, r->lookup_arg);
+	name_take_answer(e, &ans, now);
+	if (e->last.naddrs == 0) {
+		return (RESOLVER_FAILED);	/* even if a lookup is running */
+	}
+	return (name_status(e, out, cap, n));
+}
+
+void
+resolver_set_lifetimes(struct resolver *r, unsigned ttl_ms,
+    unsigned retry_ms)
+{
+	r->ttl_ms = ttl_ms;
+	r->retry_ms = retry_ms;
+}
+
+size_t
+resolver_in_flight(const struct resolver *r)
+{
+	return (r->in_flight);
+}
+
+/* --- life --- */
+
+struct resolver *
+resolver_new(struct loop *loop, int family, resolver_lookup_fn lookup,
+    void *lookup_arg, resolver_done_cb done, void *done_arg)
+{
+	struct resolver *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		return (NULL);
+	}
+	r->loop = loop;
+	r->family = family;
+	r->ttl_ms = RESOLVER_TTL_MS;
+	r->retry_ms = RESOLVER_RETRY_MS;
+	r->lookup = lookup != NULL ? lookup : resolver_getaddrinfo;
+	r->lookup_arg = lookup_arg;
+	r->done = done;
+	r->done_arg = done_arg;
+	r->todo_tail = &r->todo;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->efd == -1 ||
+	    loop_add_fd(loop, r->efd, EPOLLIN, answers_drain, r) != 0) {
+		resolver_free(r);
+		return (NULL);
+	}
+	r->watching = true;
+	return (r);
+}
+
+static void
+jobs_free(struct rs_job *job)
+{
+	struct rs_job *next;
+
+	for (; job != NULL; job = next) {
+		next = job->next;
+		free(job);
+	}
+}
+
+void
+resolver_free(struct resolver *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (r->started) {
+		pthread_join(r->thread, NULL);
+	}
+	jobs_free(r->todo);
+	jobs_free(r->answered);
+	if (r->watching) {
+		loop_del_fd(r->loop, r->efd);
+	}
+	if (r->efd != -1) {
+		close(r->efd);
+	}
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
