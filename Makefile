@@ -4,7 +4,7 @@
 #   make run        build and run on embedded defaults (ARGS="..." for flags)
 #   make test       unit tests (plain, ASan/UBSan, valgrind), integration
 #                   tests (plain and ASan daemons), NAT lab (root only)
-#   make test-nat   only the NAT lab: baresip behind a NAT in namespaces
+#   make test-nat   only the namespace lab: baresip behind a NAT, dead DNS
 #   make deps       install the Debian packages needed to build and test
 #
 # Each service is services/<name>/; its main.c becomes the executable and

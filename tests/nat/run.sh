@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # NAT lab tests: baresip behind an nftables masquerade NAT in network
-# namespaces, EPSIP on the public side.  Needs root, ip netns, nft,
+# namespaces, EPSIP on the public side; and the upstream's DNS server
+# gone silent (test_dns_outage.py).  Needs root, ip netns, nft,
 # conntrack, tcpdump, baresip.
 # usage: run.sh BIN_DIR [pytest args...]
 # Exits 0 with "skipped: <reason>" when the lab cannot run here.
