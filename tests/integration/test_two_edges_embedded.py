@@ -23,11 +23,13 @@ TOPOLOGIES = os.path.join(os.path.dirname(__file__), "..", "..", "deploy",
                           "topologies")
 
 
-def start_pair(make_edge, tmp_path, between="tcp"):
+def start_pair(make_edge, tmp_path, between="tcp", names=False):
     """Topology 4 of docs/deployment.md, from its shipped files; the two
-    edges talk over `between`."""
+    edges talk over `between`.  names: each names the other by a host
+    name (B's upstream, B's core-advertise), not an IP literal."""
     key = str(tmp_path / "flow-token.key")      # A creates it, B reads it
     a_core, b_core = free_port(), free_port()
+    host = "localhost" if names else "127.0.0.1"
     a = make_edge("--config", os.path.join(TOPOLOGIES,
                                            "two-edges-embedded-a.conf"),
                   "--key-file", key,
@@ -35,9 +37,10 @@ def start_pair(make_edge, tmp_path, between="tcp"):
     b = make_edge("--config", os.path.join(TOPOLOGIES,
                                            "two-edges-embedded-b.conf"),
                   "--key-file", key,
-                  "--upstream", "sip:127.0.0.1:%d;transport=%s" % (
-                      a_core, between),
-                  "--core-listen", "127.0.0.1:%d" % b_core)
+                  "--upstream", "sip:%s:%d;transport=%s" % (
+                      host, a_core, between),
+                  "--core-listen", "127.0.0.1:%d" % b_core,
+                  *(["--core-advertise", "localhost"] if names else []))
     a.core_addr = ("127.0.0.1", a_core)
     b.core_addr = ("127.0.0.1", b_core)
     return a, b
@@ -158,6 +161,28 @@ def test_calls_reach_the_phone_over_either_edge_and_480_when_both_are_gone(
         resp = final(caller, "INVITE")
         assert resp is not None and resp.status == 480
         a.wait_counter("proxy.failover.430", 1)
+    finally:
+        one.close()
+        two.close()
+        caller.close()
+
+
+def test_edge_b_advertised_by_name_is_reached_through_a_lookup(
+        make_edge, tmp_path):
+    # B's Path names "localhost": A's home proxy holds the INVITE until
+    # its resolver thread has the address, then sends it to B's flow.
+    a, b = start_pair(make_edge, tmp_path, names=True)
+    one, two, _, ok2 = register_pair(a, b)
+    caller = Phone(a, "udp", user="bob")
+    try:
+        assert "@localhost:%d" % b.core_addr[1] in uri_of(ok2.get("path"))
+        assert caller.register().status == 200
+        one.close()
+        a.wait_counter("flows.closed.peer", 1)
+        assert call_and_hang_up(caller, [two]) is two
+        a.wait_counter("core.requests.parked", 1)
+        a.wait_counter("dns.lookups", 1, "registrar-bridge")
+        assert a.counter("core.requests.undeliverable.resolving") == 0
     finally:
         one.close()
         two.close()
