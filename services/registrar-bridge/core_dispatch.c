@@ -21,7 +21,8 @@
  * Contact registered without Path -- is someone else's to deliver.
  *
  * A request that cannot reach its hop (connection refused, no answer to
- * the connect within upstream-timeout, or over UDP an ICMP unreachable)
+ * the connect within upstream-timeout, over UDP an ICMP unreachable, or
+ * no hop at all: a name that does not resolve, a URI we cannot use)
  * comes back from core_net undelivered; its branch ends at once as if
  * Timer B had fired (408): the home proxy moves to the phone's next flow
  * in milliseconds instead of after 32 s, which matters when the other
@@ -112,8 +113,8 @@ core_dispatch_set_link(struct core_dispatch *d, const struct cd_link *link)
 
 /*
  * The resolver has an answer for `name`: what waited for it goes now,
- * the same way as when it came (or, if the name did not resolve, is
- * counted undeliverable like any request without a hop).
+ * the same way as when it came (or, if the name did not resolve, ends
+ * its branch like any request without a hop).
  */
 static void
 name_answered(const char *name, const struct resolver_answer *ans,
@@ -312,6 +313,10 @@ request_out(struct core_dispatch *d, osip_message_t *req, const char *buf,
 			return (0);
 		}
 		undeliverable(sip_method(req), why);
+		/* No hop is as final as a refused one: fail over now. */
+		if (d->link.undeliverable != NULL) {
+			d->link.undeliverable(d->link.arg, buf, buflen);
+		}
 		return (-1);
 	}
 	/* Only our own Via is ours to rename; others pass as they are. */

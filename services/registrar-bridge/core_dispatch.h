@@ -23,7 +23,8 @@
  *   from the router (SIP_TO_CORE)
  *     response, top Via not the bridge's own  -> network by its top Via
  *               (a request the network sent to one of our flows)
- *   from the network, undelivered (connection failed, ICMP unreachable)
+ *   from the network, undelivered (connection failed, ICMP unreachable,
+ *   or no hop at all: a name that does not resolve, a sips: URI)
  *     request but ACK                         -> its branch ends now (408)
  *
  * A request whose hop is a name not yet looked up waits (at most
@@ -66,6 +67,8 @@ struct cd_link {
 	int (*send_response)(void *arg, uint8_t transport,
 	    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
 	    const char *buf, size_t len);
+	/* core_net_undeliverable(): a request without a hop; may be NULL. */
+	void (*undeliverable)(void *arg, const char *buf, size_t len);
 	void *arg;
 };
 

@@ -344,6 +344,14 @@ net_send_response(void *arg, uint8_t transport,
 }
 
 static void
+net_undeliverable(void *arg, const char *buf, size_t len)
+{
+	struct core_embedded *ce = arg;
+
+	core_net_undeliverable(ce->net, buf, len);
+}
+
+static void
 net_message(void *arg, const char *buf, size_t len,
     const struct core_net_peer *from)
 {
@@ -398,6 +406,7 @@ rb_core_embedded_net_new(const struct epsip_config *cfg,
 	core_net_on_undelivered(ce->net, net_undelivered);
 	link.send_request = net_send_request;
 	link.send_response = net_send_response;
+	link.undeliverable = net_undeliverable;
 	link.arg = ce;
 	core_dispatch_set_link(ce->dispatch, &link);
 	if (core_dispatch_resolve_with(ce->dispatch, loop, NULL, NULL) != 0) {

@@ -774,6 +774,12 @@ core_net_send_to(struct core_net *n, uint8_t transport,
 }
 
 void
+core_net_undeliverable(struct core_net *n, const char *buf, size_t len)
+{
+	cn_undelivered_add(n, buf, len);
+}
+
+void
 core_net_local(const struct core_net *n, struct epsip_addr *addr)
 {
 	*addr = n->local;

@@ -138,6 +138,14 @@ int core_net_send_response(struct core_net *n, uint8_t transport,
 int core_net_send_to(struct core_net *n, uint8_t transport,
     const struct epsip_addr *dest, const char *buf, size_t len);
 
+/*
+ * A request that has no hop to go to (a name that does not resolve, a
+ * URI we cannot reach): hand it to the undelivered callback, from a
+ * timer like every other, so the caller is never re-entered.
+ */
+void core_net_undeliverable(struct core_net *n, const char *buf,
+    size_t len);
+
 /* The bound core-listen address (the real port when 0 was asked). */
 void core_net_local(const struct core_net *n, struct epsip_addr *addr);
 /* Pool connections established now. */

@@ -112,6 +112,18 @@ fake_response(void *arg, uint8_t transport,
 	return (net_fails ? -1 : 0);
 }
 
+/* What the dispatcher handed core_net as having no hop. */
+static char *no_hop[MAX_WIRE];
+static size_t nno_hop;
+
+static void
+fake_undeliverable(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	assert_true(nno_hop < MAX_WIRE);
+	no_hop[nno_hop++] = copy(buf, len);
+}
+
 static void
 fake_core(void *arg, osip_message_t *msg, uint64_t now_ms)
 {
@@ -186,6 +198,7 @@ setup_common(void)
 	router.arg = NULL;
 	netlink.send_request = fake_request;
 	netlink.send_response = fake_response;
+	netlink.undeliverable = fake_undeliverable;
 	netlink.arg = NULL;
 	net_fails = 0;
 	unreachable_branch[0] = '\0';
@@ -232,6 +245,9 @@ teardown(void **state)
 	sent_clear();
 	while (nnet > 0) {
 		free(net[--nnet].buf);
+	}
+	while (nno_hop > 0) {
+		free(no_hop[--nno_hop]);
 	}
 	while (ncore > 0) {
 		char *p = to_core[--ncore];
@@ -441,10 +457,15 @@ test_unroutable_request_is_counted_and_refused(void **state)
 	assert_int_equal(send_branch(route), -1);
 	assert_int_equal(nnet, 0);
 	assert_int_equal(stats_get("core.requests.undeliverable.scheme"), 1);
+	/* No hop: handed back so that its branch ends now, not at Timer B. */
+	assert_int_equal(nno_hop, 1);
+	assert_non_null(strstr(no_hop[0], "branch=z9hG4bKbridge1"));
 	net_fails = 1;
 	snprintf(route, sizeof(route), "sip:%s@" EDGE_B ";lr", tok_b);
 	assert_int_equal(send_branch(route), -1);
 	assert_int_equal(stats_get("core.requests.undeliverable.send"), 1);
+	/* core_net itself reports a failed send: not twice. */
+	assert_int_equal(nno_hop, 1);
 }
 
 /* --- hops named by DNS names (resolver.h) --- */
@@ -540,14 +561,19 @@ test_a_request_to_a_name_that_does_not_resolve_is_undeliverable(
 	    NULL), 0);
 	snprintf(route, sizeof(route), "sip:%s@gone.example.net;lr", tok_b);
 	assert_int_equal(send_branch(route), 0);
+	assert_int_equal(nno_hop, 0);		/* still hoping */
 	run_until_unparked(l);
 	assert_int_equal(nnet, 0);
 	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
 	    1);
+	/* The branch is to end now: the home proxy tries the next flow. */
+	assert_int_equal(nno_hop, 1);
+	assert_non_null(strstr(no_hop[0], "@gone.example.net;lr"));
 	/* Asked again within the retry time: refused at once. */
 	assert_int_equal(send_branch(route), -1);
 	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
 	    2);
+	assert_int_equal(nno_hop, 2);
 	core_dispatch_free(dispatch);
 	dispatch = NULL;
 	loop_free(l);
@@ -1013,7 +1039,7 @@ check_done(struct loop *l, void *arg)
 }
 
 static void
-test_refused_connection_hands_its_requests_back_undelivered(void **state)
+test_refused_connection_or_no_hop_hands_requests_back_undelivered(void **state)
 {
 	static const char options[] =
 	    "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n"
@@ -1061,6 +1087,17 @@ test_refused_connection_hands_its_requests_back_undelivered(void **state)
 	assert_non_null(undelivered_msg);
 	assert_string_equal(undelivered_msg, options);
 	assert_int_equal(stats_get("core.connect_failures"), 1);
+	free(undelivered_msg);
+	undelivered_msg = NULL;
+	/* A request with no hop at all takes the same way back. */
+	core_net_undeliverable(n, options, strlen(options));
+	assert_null(undelivered_msg);
+	deadline = monotonic_ms() + 2000;
+	timer = loop_every(l, 5, check_done, &deadline);
+	loop_run(l);
+	loop_cancel(l, timer);
+	assert_non_null(undelivered_msg);
+	assert_string_equal(undelivered_msg, options);
 	free(undelivered_msg);
 	undelivered_msg = NULL;
 	core_net_free(n);
@@ -1129,7 +1166,7 @@ main(void)
 		    test_dead_other_edge_fails_over_to_our_flow_at_once,
 		    setup_core, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_refused_connection_hands_its_requests_back_undelivered,
+		    test_refused_connection_or_no_hop_hands_requests_back_undelivered,
 		    setup_dispatch, teardown),
 	};
 
