@@ -81,7 +81,7 @@ resolver_getaddrinfo(const char *host, int family,
 	memset(ans, 0, sizeof(*ans));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family;
-	hints.ai_socktype = SOCK_DGRAM;		/* one entry per address */
+	hints.ai_socktype = SOCK_DGRAM;	/* one entry per address */
 	if ((ans->error = getaddrinfo(host, NULL, &hints, &res)) != 0) {
 		return;
 	}
@@ -337,7 +337,7 @@ resolver_get_now(struct resolver *r, const char *host,
 	r->lookup(host, r->family, &ans, r->lookup_arg);
 	name_take_answer(e, &ans, now);
 	if (e->last.naddrs == 0) {
-		return (RESOLVER_FAILED);	/* even if a lookup is running */
+		return (RESOLVER_FAILED);	/* even while one is running */
 	}
 	return (name_status(e, out, cap, n));
 }

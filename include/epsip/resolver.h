@@ -31,12 +31,12 @@
 #define RESOLVER_TTL_MS		30000
 #define RESOLVER_RETRY_MS	1000
 #define RESOLVER_MAX_ADDRS	8
-#define RESOLVER_NAMES		64	/* names kept; the oldest go first */
-#define RESOLVER_HOST_MAX	256	/* longer names are not looked up */
+#define RESOLVER_NAMES		64	/* names kept, oldest go first */
+#define RESOLVER_HOST_MAX	256	/* longer ones are not looked up */
 
 enum resolver_status {
-	RESOLVER_OK,		/* addresses given (maybe stale, refreshing) */
-	RESOLVER_PENDING,	/* first lookup running: the callback follows */
+	RESOLVER_OK,		/* addresses (maybe stale, refreshing) */
+	RESOLVER_PENDING,	/* first lookup running; callback follows */
 	RESOLVER_FAILED		/* no address: bad name, or DNS said no */
 };
 

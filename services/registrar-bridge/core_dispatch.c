@@ -128,7 +128,7 @@ name_answered(const char *name, const struct resolver_answer *ans,
 		if (strcasecmp(p->name, name) == 0) {
 			*pp = p->next;
 			d->nparked--;
-			p->next = mine;		/* reversed: oldest first */
+			p->next = mine;	/* reversed: oldest first */
 			mine = p;
 		} else {
 			pp = &p->next;
