@@ -6,6 +6,8 @@ variant=$1; shift
 passed=0; failed=0; failed_bins=()
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# nng 1.5.2's own leak at shutdown (see the file).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0}
 for bin in "$@"; do
 	name=$(basename "$bin")
 	log=$(mktemp)
