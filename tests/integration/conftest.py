@@ -17,10 +17,13 @@ def make_edge(request):
     failed = request.node.rep_call.failed if hasattr(
         request.node, "rep_call") else False
     for e in edges:
+        counters = e.counters_text() if failed else ""
         leftover = e.stop()
         reports = e.sanitizer_reports()
         if failed or reports:
             print("---- epsip log (%s) ----\n%s" % (e.tmp, e.logs()[-6000:]))
+        if counters:
+            print("---- counters at the failure ----\n" + counters)
         e.cleanup()
         assert not leftover, "processes left behind: %s" % leftover
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)

@@ -129,6 +129,22 @@ class Edge:
         return wait_for(lambda: self.counter(name, service) >= at_least,
                         timeout=timeout, what="%s >= %s" % (name, at_least))
 
+    def counters_text(self):
+        """Every service's non-zero counters, one per line, for a failed
+        test's report (which hop lost a message, say); "" if unreachable."""
+        if self.proc is None or self.proc.poll() is not None:
+            return ""
+        status, body = self.http("/stats")
+        if status != 200:
+            return ""
+        lines = []
+        for name, svc in sorted(json.loads(body).get("services",
+                                                     {}).items()):
+            for key, value in sorted(svc.get("counters", {}).items()):
+                if value:
+                    lines.append("%s %s %s" % (name, key, value))
+        return "\n".join(lines)
+
     def service_pid(self, name):
         return self.stats()["services"][name]["pid"]
 

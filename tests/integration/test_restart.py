@@ -6,7 +6,7 @@ import socket
 import threading
 
 from edge import wait_for
-from sip import Phone, frame_stream
+from sip import Phone, frame_stream, rand
 
 
 def restart(edge, service):
@@ -19,9 +19,20 @@ def restart(edge, service):
 
 
 def deliver(alice, bob):
-    alice.request("MESSAGE", bob.aor(), body="ping",
-                  extra="Content-Type: text/plain\r\n")
-    msg = bob.recv(want=lambda m: m.method == "MESSAGE")
+    """alice (UDP) sends bob a MESSAGE, retransmitting it as a UDP UA does
+    (Timer E, RFC 3261 §17.1.2.2): a datagram that crossed a service
+    while it was being reconnected may be lost once, as on any network;
+    what must not be lost is bob's flow.  A broken path still fails."""
+    call_id, tag, branch = rand(12) + "@alice", rand(6), "z9hG4bK" + rand(10)
+    cseq = alice.cseq + 1
+    msg = None
+    for wait in (0.5, 1.0, 2.0):
+        alice.request("MESSAGE", bob.aor(), body="ping",
+                      extra="Content-Type: text/plain\r\n", call_id=call_id,
+                      cseq=cseq, from_tag=tag, branch=branch)
+        msg = bob.recv(wait, want=lambda m: m.method == "MESSAGE")
+        if msg is not None:
+            break
     assert msg is not None
     bob.reply(msg, 200)
     assert alice.recv(want=lambda m: m.status == 200) is not None
