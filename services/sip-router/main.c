@@ -73,6 +73,8 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 		(void)ipc_send(sock, &msg);
 	}
 	stats_inc("sip.out.to_flow");
+	log_flow(LOG_LEVEL_DEBUG, &out->flow.flow, "to flow %zu bytes",
+	    out->sip_len);
 	return (0);
 }
 
@@ -91,6 +93,7 @@ send_output(struct sip_router *sr, struct router_output *out, int depth)
 		msg.payload_len = out->sip_len;
 		if (ipc_send(sr->bridge, &msg) == 0) {
 			stats_inc("sip.out.to_core");
+			log_debug("to core %zu bytes", out->sip_len);
 		}
 		break;
 	case ROUTER_TO_FLOW:
@@ -155,10 +158,13 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 	switch (msg->type) {
 	case EPSIP_MSG_SIP_FROM_FLOW:
 		origin_from_envelope(msg, &origin);
+		log_flow(LOG_LEVEL_DEBUG, &msg->flow, "from flow %zu bytes",
+		    msg->payload_len);
 		router_process(&sr->router, &origin, payload,
 		    msg->payload_len, &out);
 		break;
 	case EPSIP_MSG_SIP_FROM_CORE:
+		log_debug("from core %zu bytes", msg->payload_len);
 		memset(&origin, 0, sizeof(origin));
 		origin.source = ROUTER_FROM_CORE;
 		router_process(&sr->router, &origin, payload,
