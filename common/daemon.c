@@ -55,6 +55,7 @@ daemon_report(struct loop *loop, void *arg)
 	long rss, priv;
 
 	(void)loop;
+	(void)ipc_redial_stuck();
 	json_object_set_new(body, "counters", stats_to_json());
 	if (stats_memory_kib(&rss, &priv) == 0) {
 		json_object_set_new(body, "rss_kib", json_integer(rss));

@@ -55,6 +55,14 @@ int ipc_peer_lost(struct ipc_socket *sock);
 void ipc_close(struct ipc_socket *sock);
 
 /*
+ * Give every service link (dialed without must_connect) that has had no
+ * connection for a second a fresh dialer: nng 1.5.2 stops redialing for
+ * good after some connect failures (see ipc_socket.c).  Call it once a
+ * second from the loop; returns how many were redialed.
+ */
+int ipc_redial_stuck(void);
+
+/*
  * At process exit, after every socket is closed: wait until nng has
  * released its pipes and the messages still in flight on them.  Without
  * it a message queued just before exit is freed by nobody, which

@@ -303,6 +303,7 @@ reap_cb(struct loop *loop, void *arg)
 {
 	(void)loop;
 	fm_flow_reap(arg);
+	(void)ipc_redial_stuck();	/* the link to the router */
 }
 
 /* ---- life cycle ---- */
