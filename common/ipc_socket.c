@@ -4,7 +4,8 @@
  * This is the only file that includes nng's messaging headers (nng 2.0
  * changes them).  Receiving is non-blocking and driven by the event loop
  * through NNG_OPT_RECVFD.  Pipe events, which nng delivers on its own
- * threads, only touch atomics.
+ * threads, only update the socket's table of live pipes (under its
+ * mutex) and two atomics the loop reads.
  *
  * Service links (push sockets dialed without must_connect) are watched:
  * nng 1.5.2's dialer stops redialing for good when a connect fails with
@@ -229,7 +230,6 @@ ipc_push_dial(struct ipc_socket **sockp, const char *url, int must_connect,
 		free(s);
 		return (-1);
 	}
-	(void)d;
 	s->ndialers = 1;
 	if (!must_connect) {
 		s->watched = 1;
