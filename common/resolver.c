@@ -292,6 +292,21 @@ host_usable(const char *host)
 	return (host[0] != '\0' && strlen(host) < RESOLVER_HOST_MAX);
 }
 
+/* The table's entry for `host`, made if new and marked used; NULL if
+ * the name cannot be looked up or the table is busy. */
+static struct rs_name *
+name_entry(struct resolver *r, const char *host, uint64_t now)
+{
+	struct rs_name *e;
+
+	if (!host_usable(host) || ((e = name_find(r, host)) == NULL &&
+	    (e = name_new(r, host)) == NULL)) {
+		return (NULL);
+	}
+	e->used_at = now;
+	return (e);
+}
+
 enum resolver_status
 resolver_get(struct resolver *r, const char *host, struct epsip_addr *out,
     size_t cap, size_t *n)
@@ -301,14 +316,9 @@ resolver_get(struct resolver *r, const char *host, struct epsip_addr *out,
 	bool stale, retry;
 
 	*n = 0;
-	if (!host_usable(host)) {
+	if ((e = name_entry(r, host, now)) == NULL) {
 		return (RESOLVER_FAILED);
 	}
-	if ((e = name_find(r, host)) == NULL &&
-	    (e = name_new(r, host)) == NULL) {
-		return (RESOLVER_FAILED);
-	}
-	e->used_at = now;
 	stale = e->answered_at == 0 || now >= e->answered_at + r->ttl_ms;
 	retry = e->failed_at == 0 || now >= e->failed_at + r->retry_ms;
 	if (!e->asking && stale && retry) {
@@ -326,14 +336,9 @@ resolver_get_now(struct resolver *r, const char *host,
 	struct rs_name *e;
 
 	*n = 0;
-	if (!host_usable(host)) {
+	if ((e = name_entry(r, host, now)) == NULL) {
 		return (RESOLVER_FAILED);
 	}
-	if ((e = name_find(r, host)) == NULL &&
-	    (e = name_new(r, host)) == NULL) {
-		return (RESOLVER_FAILED);
-	}
-	e->used_at = now;
 	r->lookup(host, r->family, &ans, r->lookup_arg);
 	name_take_answer(e, &ans, now);
 	if (e->last.naddrs == 0) {

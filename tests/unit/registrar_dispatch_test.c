@@ -287,6 +287,28 @@ assert_addr(const struct epsip_addr *a, const char *text)
 }
 
 /*
+ * net[i] is a request to edge B over TCP whose top Via, the bridge's own,
+ * names our core side; returned parsed (the caller frees it).
+ */
+static osip_message_t *
+assert_request_to_b_with_our_via(size_t i)
+{
+	osip_message_t *m;
+	osip_via_t *via;
+
+	assert_true(nnet > i);
+	assert_false(net[i].response);
+	assert_int_equal(net[i].transport, EPSIP_TRANSPORT_TCP);
+	assert_addr(&net[i].dest, EDGE_B);
+	m = parse(net[i].buf);
+	via = osip_list_get(&m->vias, 0);
+	assert_string_equal(via->host, "198.51.100.7");
+	assert_string_equal(via->port, "5070");
+	assert_string_equal(via->protocol, "TCP");
+	return (m);
+}
+
+/*
  * A home proxy branch as the embedded core sends it: the bridge's Via
  * on top of the caller's path, Route = the callee's stored Path.
  */
@@ -341,7 +363,6 @@ test_request_for_the_other_edges_flow_goes_to_its_path_with_our_via(
     void **state)
 {
 	osip_message_t *m;
-	osip_via_t *via;
 	char route[256];
 
 	(void)state;
@@ -350,15 +371,8 @@ test_request_for_the_other_edges_flow_goes_to_its_path_with_our_via(
 	assert_int_equal(send_branch(route), 0);
 	assert_int_equal(nsent, 0);
 	assert_int_equal(nnet, 1);
-	assert_false(net[0].response);
-	assert_int_equal(net[0].transport, EPSIP_TRANSPORT_TCP);
-	assert_addr(&net[0].dest, EDGE_B);
-	m = parse(net[0].buf);
 	/* Our Via names the core side and the transport used; same branch. */
-	via = osip_list_get(&m->vias, 0);
-	assert_string_equal(via->host, "198.51.100.7");
-	assert_string_equal(via->port, "5070");
-	assert_string_equal(via->protocol, "TCP");
+	m = assert_request_to_b_with_our_via(0);
 	assert_string_equal(via_param(m, 0, "branch"), "z9hG4bKbridge1");
 	/* Nothing else changes: the Path stays for edge B to pop. */
 	assert_int_equal(osip_list_size(&m->vias), 3);
@@ -888,7 +902,6 @@ test_call_fails_over_from_our_dead_flow_to_the_other_edge(void **state)
 {
 	char buf[2048], *at_b;
 	osip_message_t *m;
-	osip_via_t *top;
 
 	(void)state;
 	/* reg-id 1 through our own router (our token), reg-id 2 through B. */
@@ -934,15 +947,7 @@ test_call_fails_over_from_our_dead_flow_to_the_other_edge(void **state)
 	assert_int_equal(nsent, 4);		/* the ACK for the 430 */
 	assert_non_null(strstr(sent[3], "ACK "));
 	assert_int_equal(nnet, 2);
-	assert_false(net[1].response);
-	assert_int_equal(net[1].transport, EPSIP_TRANSPORT_TCP);
-	assert_addr(&net[1].dest, EDGE_B);
-	m = parse(net[1].buf);
-	top = osip_list_get(&m->vias, 0);
-	assert_string_equal(top->host, "198.51.100.7");
-	assert_string_equal(top->port, "5070");
-	assert_string_equal(top->protocol, "TCP");
-	osip_message_free(m);
+	osip_message_free(assert_request_to_b_with_our_via(1));
 	/* Edge B's phone answers; the 200 reaches the caller via our router. */
 	at_b = as_received_by_b(net[1].buf);
 	answer(at_b, 200, net_deliver);
