@@ -21,6 +21,7 @@
 #define LOOP_MAX_TIMERS		64
 #define LOOP_MAX_SIGNALS	8
 #define LOOP_EVENTS		256
+#define LOOP_MAX_END_HOOKS	8
 
 struct loop_fd {
 	loop_fd_cb cb;
@@ -42,6 +43,12 @@ struct loop_signal {
 	void *arg;
 };
 
+struct loop_end_hook {
+	enum loop_end_phase phase;
+	loop_timer_cb cb;
+	void *arg;
+};
+
 struct loop {
 	int epfd;
 	int running;
@@ -53,6 +60,8 @@ struct loop {
 	sigset_t sigmask;
 	struct loop_signal signals[LOOP_MAX_SIGNALS];
 	size_t signal_count;
+	struct loop_end_hook end_hooks[LOOP_MAX_END_HOOKS]; /* by phase */
+	size_t end_hook_count;
 };
 
 uint64_t
@@ -294,6 +303,36 @@ loop_run_timers(struct loop *loop)
 }
 
 int
+loop_at_iteration_end(struct loop *loop, enum loop_end_phase phase,
+    loop_timer_cb cb, void *arg)
+{
+	size_t at;
+
+	if (loop->end_hook_count == LOOP_MAX_END_HOOKS) {
+		log_error("loop: out of iteration-end hooks");
+		return (-1);
+	}
+	/* Kept sorted by phase, stable within one. */
+	for (at = loop->end_hook_count; at > 0 &&
+	    loop->end_hooks[at - 1].phase > phase; at--) {
+		loop->end_hooks[at] = loop->end_hooks[at - 1];
+	}
+	loop->end_hooks[at].phase = phase;
+	loop->end_hooks[at].cb = cb;
+	loop->end_hooks[at].arg = arg;
+	loop->end_hook_count++;
+	return (0);
+}
+
+static void
+loop_run_end_hooks(struct loop *loop)
+{
+	for (size_t i = 0; i < loop->end_hook_count; i++) {
+		loop->end_hooks[i].cb(loop, loop->end_hooks[i].arg);
+	}
+}
+
+int
 loop_run(struct loop *loop)
 {
 	struct epoll_event events[LOOP_EVENTS];
@@ -325,6 +364,7 @@ loop_run(struct loop *loop)
 			}
 		}
 		loop_run_timers(loop);
+		loop_run_end_hooks(loop);
 	}
 	return (0);
 }

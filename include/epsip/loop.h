@@ -42,6 +42,23 @@ void loop_cancel(struct loop *loop, int timer_id);
  */
 int loop_on_signal(struct loop *loop, int signo, loop_signal_cb cb, void *arg);
 
+/*
+ * Work done once per loop iteration, after every ready descriptor and due
+ * timer of that iteration was handled and before the loop sleeps again.
+ * Whatever one iteration produced is finished together: LOOP_END_COMMIT
+ * hooks first (the registrar commits the bindings of the iteration's
+ * REGISTERs in one transaction and only then releases their 200s), then
+ * LOOP_END_FLUSH (every IPC batch leaves, ipc_socket.c).  Within a phase,
+ * hooks run in the order they were added.  No delay is added: an idle
+ * process flushes the one message its one event produced at once.
+ */
+enum loop_end_phase {
+	LOOP_END_COMMIT = 0,
+	LOOP_END_FLUSH = 1,
+};
+int loop_at_iteration_end(struct loop *loop, enum loop_end_phase phase,
+    loop_timer_cb cb, void *arg);
+
 int loop_run(struct loop *loop);	/* until loop_stop() */
 void loop_stop(struct loop *loop);
 
