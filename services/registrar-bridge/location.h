@@ -85,6 +85,12 @@ int64_t location_count(struct location_db *db, int64_t now);
 /* Rows in the store, expired ones not yet purged included; O(1). */
 int64_t location_rows(const struct location_db *db);
 
+/*
+ * How many times SQLite had to parse a prepared statement again (its
+ * schema or a bound value changed its plan); 0 in steady state.
+ */
+int64_t location_reprepares(const struct location_db *db);
+
 void location_binding_clear(struct location_binding *b);
 void location_list_clear(struct location_list *list);
 

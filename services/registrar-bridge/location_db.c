@@ -28,6 +28,19 @@
 #define COLUMNS "id, aor, instance, reg_id, contact_uri, contact_value, " \
 	"path, call_id, cseq, expires_at, q, updated_at, flow_token"
 
+/*
+ * A bound reg_id, written "+?N" on purpose.  The two unique indexes are
+ * partial (WHERE reg_id > 0, WHERE reg_id = 0), and when a WHERE clause
+ * compares reg_id with a plain parameter, SQLite's planner checks the
+ * bound value against those conditions and marks the statement as
+ * depending on it: every bind (and sqlite3_clear_bindings) then expires
+ * the statement and the next step parses and plans the SQL again -- on
+ * every REGISTER.  The unary plus hides the parameter from that check;
+ * the literal "reg_id > 0" next to it lets the planner pick the outbound
+ * index without knowing the value.  location_reprepares() counts misses.
+ */
+#define REG_ID_PARAM(n)	"+?" #n
+
 enum stmt {
 	S_BEGIN,
 	S_COMMIT,
@@ -53,8 +66,8 @@ static const char *const stmt_sql[S_MAX] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_FIND_OUTBOUND] = "SELECT " COLUMNS " FROM bindings "
-	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = ?3 "
-	    "AND expires_at > ?4",
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
+	    " AND reg_id > 0 AND expires_at > ?4",
 	[S_FIND_PLAIN] = "SELECT " COLUMNS " FROM bindings "
 	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2 "
 	    "AND expires_at > ?3",
@@ -63,7 +76,8 @@ static const char *const stmt_sql[S_MAX] = {
 	    "updated_at, flow_token) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[S_REMOVE_OUTBOUND] = "DELETE FROM bindings "
-	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = ?3",
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
+	    " AND reg_id > 0",
 	[S_REMOVE_PLAIN] = "DELETE FROM bindings "
 	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2",
 	[S_REMOVE_ID] = "DELETE FROM bindings WHERE id = ?1",
@@ -282,6 +296,19 @@ location_rollback(struct location_db *db)
 		(void)stmt_done(db, stmt_get(db, S_ROLLBACK), "rollback");
 	}
 	db->rows = db->rows_at_begin;
+}
+
+int64_t
+location_reprepares(const struct location_db *db)
+{
+	int64_t n = 0;
+	int i;
+
+	for (i = 0; i < S_MAX; i++) {
+		n += sqlite3_stmt_status(db->stmt[i],
+		    SQLITE_STMTSTATUS_REPREPARE, 0);
+	}
+	return (n);
 }
 
 int64_t

@@ -703,6 +703,28 @@ test_path_json_round_trips(void **state)
 	free(json);
 }
 
+/*
+ * The per-REGISTER path runs prepared statements only: registering,
+ * refreshing, re-registering with another reg-id, a plain binding and
+ * removals never make SQLite parse SQL again (issue 7 §3).
+ */
+static void
+test_registers_never_make_sqlite_parse_a_statement_again(void **state)
+{
+	(void)state;
+	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
+	expect_status("X", 2, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
+	expect_status("X", 3, SUP_OB PATH_T2 CONTACT_OB(UA_URI, "2"), 200);
+	expect_status("Y", 1, PATH_T1 "Contact: <" UA_URI2 ">\r\n", 200);
+	expect_status("X", 4, SUP_OB PATH_T1 "Expires: 0\r\n"
+	    CONTACT_OB(UA_URI, "1"), 200);
+	expect_status("Y", 2, "Expires: 0\r\nContact: <" UA_URI2 ">\r\n",
+	    200);
+	assert_int_equal(registrar_flow_closed(db, "TOKEN2", NOW), 1);
+	registrar_purge(db, NOW + 1);
+	assert_int_equal(location_reprepares(db), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -738,6 +760,7 @@ main(void)
 		T(test_flow_closed_drops_bindings_with_that_token),
 		T(test_bindings_survive_reopening_the_database),
 		T(test_path_json_round_trips),
+		T(test_registers_never_make_sqlite_parse_a_statement_again),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
