@@ -119,8 +119,8 @@ rb_bridge_start(struct daemon *d)
 		b->core = rb_core_embedded_net_new(&d->cfg, &b->out, d->loop,
 		    err, sizeof(err));
 	} else {
-		b->core = rb_core_embedded_new(&d->cfg, &b->out, err,
-		    sizeof(err));
+		b->core = rb_core_embedded_new(&d->cfg, &b->out, d->loop,
+		    err, sizeof(err));
 	}
 	if (b->core == NULL) {
 		log_error("%s core: %s", config_has_upstream(&d->cfg) ?

@@ -44,11 +44,14 @@ struct rb_core {
 };
 
 /*
- * The embedded registrar + home proxy; SIP goes out through `out`.
- * NULL with a reason in err (e.g. the database cannot be opened).
+ * The embedded registrar + home proxy; SIP goes out through `out`.  With
+ * a `loop`, the REGISTERs of one loop iteration are committed together
+ * at its end and answered only then (core_embedded.c); NULL commits and
+ * answers each one at once.  NULL with a reason in err (e.g. the
+ * database cannot be opened).
  */
 struct rb_core *rb_core_embedded_new(const struct epsip_config *cfg,
-    const struct rb_out *out, char *err, size_t errcap);
+    const struct rb_out *out, struct loop *loop, char *err, size_t errcap);
 
 /*
  * The same with cfg->core_listen set: the core side's sockets run in

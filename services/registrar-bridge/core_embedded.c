@@ -9,6 +9,19 @@
  * responses to the home proxy, FLOW_CLOSED to the registrar (RG-27).
  * Expired bindings are purged every RB_PURGE_MS; reads filter them anyway.
  *
+ * Group commit: in the daemon (a loop given) the bindings written by all
+ * REGISTERs of one loop iteration, and the removals of FLOW_CLOSED and
+ * purges, share one SQLite transaction, committed by a LOOP_END_COMMIT
+ * hook.  A REGISTER's response is held until then and released only
+ * after COMMIT succeeded: IPC may leave before the iteration's flush (a
+ * full batch is sent at once), and a 200 must never announce a binding a
+ * crash would lose.  If COMMIT fails, every held REGISTER is answered 500
+ * with Retry-After instead.  A UDP REGISTER gets its server transaction
+ * before the registrar runs, so a retransmission arriving before the
+ * commit finds it and is absorbed (nothing to resend yet), never
+ * registered twice.  Without a loop (unit tests) every REGISTER commits
+ * on its own and is answered at once, as before.
+ *
  * With core-listen set, other edges reach this registrar over the
  * core-side network (core_net.c): what they send comes in here like the
  * router's SIP, and everything the registrar and home proxy send goes
@@ -39,6 +52,13 @@
 #define RB_PURGE_MS		10000
 #define RB_TOKEN_MAX		256
 
+/* A REGISTER's answer waiting for the group's COMMIT. */
+struct held_reply {
+	struct rb_stx *stx;		/* UDP: answer through it, else NULL */
+	osip_message_t *req;		/* without stx: the request, owned */
+	osip_message_t *resp;		/* owned */
+};
+
 struct core_embedded {
 	struct rb_core core;		/* first: the ops pointer */
 	const struct epsip_config *cfg;
@@ -51,12 +71,52 @@ struct core_embedded {
 	struct rb_txn *txn;
 	struct home_proxy *hp;
 	uint64_t next_purge_ms;
+	struct held_reply *held;	/* kept across iterations: no churn */
+	size_t nheld, held_cap;
 };
 
 static int64_t
 wall_now(void)
 {
 	return ((int64_t)time(NULL));
+}
+
+/* Send a REGISTER's answer; takes `req` (when no stx) and `resp`. */
+static void
+answer_register(struct core_embedded *ce, struct rb_stx *stx,
+    osip_message_t *req, osip_message_t *resp, uint64_t now_ms)
+{
+	if (stx != NULL) {
+		/* Timer J: absorb the phone's retransmissions. */
+		rb_stx_respond(ce->txn, stx, resp, now_ms);
+	} else {
+		rb_send(ce->out, resp);
+		osip_message_free(req);
+	}
+	osip_message_free(resp);
+}
+
+/* Hold an answer until the group commits; takes `req` and `resp`. */
+static int
+hold_reply(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
+    osip_message_t *resp)
+{
+	struct held_reply *h;
+
+	if (ce->nheld == ce->held_cap) {
+		size_t cap = ce->held_cap == 0 ? 64 : ce->held_cap * 2;
+
+		if ((h = reallocarray(ce->held, cap, sizeof(*h))) == NULL) {
+			return (-1);
+		}
+		ce->held = h;
+		ce->held_cap = cap;
+	}
+	h = &ce->held[ce->nheld++];
+	h->stx = stx;
+	h->req = req;
+	h->resp = resp;
+	return (0);
 }
 
 static void
@@ -67,25 +127,120 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 	struct rb_stx *stx;
 
 	if ((stx = rb_stx_find(ce->txn, req, "REGISTER")) != NULL) {
+		/* Before the commit it has no answer yet: absorbed. */
 		rb_stx_retransmission(ce->txn, stx);
 		osip_message_free(req);
 		return;
 	}
-	if (registrar_register(ce->cfg, ce->db, req, wall_now(), &resp) !=
-	    0) {
+	/* UDP: the transaction first, so it absorbs what comes meanwhile. */
+	if (rb_request_unreliable(req) &&
+	    (stx = rb_stx_new(ce->txn, req)) != NULL) {
+		req = NULL;
+	}
+	if (registrar_register(ce->cfg, ce->db, stx != NULL ? stx->req : req,
+	    wall_now(), &resp) != 0) {
 		log_warnx("registrar: cannot build a response");
+		if (stx != NULL) {
+			rb_stx_drop(ce->txn, stx);
+		}
 		osip_message_free(req);
 		return;
 	}
-	if (rb_request_unreliable(req) &&
-	    (stx = rb_stx_new(ce->txn, req)) != NULL) {
-		/* Timer J: absorb the phone's retransmissions. */
-		rb_stx_respond(ce->txn, stx, resp, now_ms);
-	} else {
-		rb_send(ce->out, resp);
-		osip_message_free(req);
+	/* It read or wrote the group's uncommitted rows: wait for COMMIT. */
+	if (location_group_pending(ce->db) &&
+	    hold_reply(ce, stx, req, resp) == 0) {
+		return;
 	}
-	osip_message_free(resp);
+	if (location_group_pending(ce->db)) {
+		/* No memory to hold it: better no answer than an early one;
+		 * a UDP phone retransmits into the transaction. */
+		log_warnx("registrar: cannot hold a response");
+		if (stx == NULL) {
+			osip_message_free(req);
+		}
+		osip_message_free(resp);
+		return;
+	}
+	answer_register(ce, stx, req, resp, now_ms);
+}
+
+/* 500 with Retry-After in place of a held answer whose COMMIT failed. */
+static osip_message_t *
+unsaved_reply(struct core_embedded *ce, const struct held_reply *h)
+{
+	const osip_message_t *req = h->stx != NULL ? h->stx->req : h->req;
+	osip_message_t *resp;
+	char ra[16];
+
+	if (rb_reply(req, 500, "Server Internal Error (bindings not "
+	    "saved)", &resp) != 0) {
+		return (NULL);
+	}
+	snprintf(ra, sizeof(ra), "%u", ce->cfg->retry_after > 0 ?
+	    ce->cfg->retry_after : 1);
+	osip_message_set_header(resp, "Retry-After", ra);
+	stats_inc("registrar.register.rejected.500");
+	return (resp);
+}
+
+/*
+ * LOOP_END_COMMIT: commit what this iteration wrote, then release the
+ * held answers -- or, if COMMIT failed, answer them 500.
+ */
+static void
+embedded_commit(struct loop *loop, void *arg)
+{
+	struct core_embedded *ce = arg;
+	uint64_t now_ms = loop_now_ms(loop);
+	int committed;
+	size_t i;
+
+	if (!location_group_pending(ce->db)) {
+		return;
+	}
+	committed = location_group_commit(ce->db) == 0;
+	if (committed) {
+		stats_inc("registrar.commits");
+	} else {
+		stats_inc("registrar.commits.failed");
+		stats_add("registrar.register.unsaved", (int64_t)ce->nheld);
+		log_warnx("registrar: commit failed: %zu REGISTER(s) get 500",
+		    ce->nheld);
+		registrar_update_gauge(ce->db, wall_now());
+	}
+	for (i = 0; i < ce->nheld; i++) {
+		struct held_reply *h = &ce->held[i];
+
+		if (!committed) {
+			osip_message_free(h->resp);
+			if ((h->resp = unsaved_reply(ce, h)) == NULL) {
+				log_warnx("registrar: cannot build a 500");
+				if (h->stx != NULL) {
+					rb_stx_drop(ce->txn, h->stx);
+				}
+				osip_message_free(h->req);
+				continue;
+			}
+		}
+		answer_register(ce, h->stx, h->req, h->resp, now_ms);
+	}
+	ce->nheld = 0;
+}
+
+/* Shutdown with answers held: nothing was answered, so nothing is kept. */
+static void
+drop_held(struct core_embedded *ce)
+{
+	size_t i;
+
+	location_group_rollback(ce->db);
+	for (i = 0; i < ce->nheld; i++) {
+		osip_message_free(ce->held[i].req);
+		osip_message_free(ce->held[i].resp);
+	}
+	ce->nheld = 0;
+	free(ce->held);
+	ce->held = NULL;
 }
 
 /* One parsed message from the router or the network; takes `sip`. */
@@ -225,6 +380,9 @@ embedded_free(struct rb_core *core)
 	}
 	/* The network first: nothing may arrive for a freed core. */
 	core_net_free(ce->net);
+	if (ce->db != NULL) {
+		drop_held(ce);
+	}
 	home_proxy_free(ce->hp);
 	rb_txn_free(ce->txn);
 	location_close(ce->db);
@@ -259,9 +417,29 @@ embedded_open(struct core_embedded *ce, char *err, size_t errcap)
 	return (0);
 }
 
+int
+core_embedded_group_commit(struct rb_core *core, struct loop *loop)
+{
+	struct core_embedded *ce = (struct core_embedded *)core;
+
+	if (loop_at_iteration_end(loop, LOOP_END_COMMIT, embedded_commit,
+	    ce) != 0) {
+		return (-1);
+	}
+	ce->loop = loop;
+	location_set_grouped(ce->db, 1);
+	return (0);
+}
+
+struct location_db *
+core_embedded_db(struct rb_core *core)
+{
+	return (((struct core_embedded *)core)->db);
+}
+
 struct rb_core *
 rb_core_embedded_new(const struct epsip_config *cfg, const struct rb_out *out,
-    char *err, size_t errcap)
+    struct loop *loop, char *err, size_t errcap)
 {
 	struct core_embedded *ce;
 
@@ -273,6 +451,12 @@ rb_core_embedded_new(const struct epsip_config *cfg, const struct rb_out *out,
 	ce->cfg = cfg;
 	ce->out = out;
 	if (embedded_open(ce, err, errcap) != 0) {
+		embedded_free(&ce->core);
+		return (NULL);
+	}
+	if (loop != NULL && core_embedded_group_commit(&ce->core, loop) !=
+	    0) {
+		snprintf(err, errcap, "no iteration-end hook left");
 		embedded_free(&ce->core);
 		return (NULL);
 	}
@@ -394,7 +578,11 @@ rb_core_embedded_net_new(const struct epsip_config *cfg,
 		return (NULL);
 	}
 	ce = (struct core_embedded *)core;
-	ce->loop = loop;
+	if (core_embedded_group_commit(core, loop) != 0) {
+		snprintf(err, errcap, "no iteration-end hook left");
+		embedded_free(core);
+		return (NULL);
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.message = net_message;
 	ev.arg = ce;

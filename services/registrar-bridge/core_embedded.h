@@ -25,6 +25,16 @@ struct rb_core *core_embedded_new_on(const struct epsip_config *cfg,
     const struct rb_out *out, const struct flow_token_keyring *keys,
     const struct cd_link *link, char *err, size_t errcap);
 
+/*
+ * Group commit from now on: the core's writes of one iteration of `loop`
+ * share one transaction, committed (and the held answers released) by a
+ * LOOP_END_COMMIT hook.  0 or -1.
+ */
+int core_embedded_group_commit(struct rb_core *core, struct loop *loop);
+
+/* The core's location store (tests look at it, and break its commits). */
+struct location_db *core_embedded_db(struct rb_core *core);
+
 /* The network delivered a SIP message (core_net_events.message). */
 void core_embedded_net_message(struct rb_core *core, const char *buf,
     size_t len, const struct core_net_peer *from, uint64_t now_ms);

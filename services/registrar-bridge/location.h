@@ -47,10 +47,34 @@ int location_open(struct location_db **db, const char *path, char *err,
     size_t errcap);
 void location_close(struct location_db *db);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; 0 or -1 (RG-22). */
+/*
+ * One request's changes, all or nothing (RG-22): BEGIN IMMEDIATE / COMMIT
+ * / ROLLBACK, or in grouped mode SAVEPOINT / RELEASE / ROLLBACK TO inside
+ * the group's transaction.  0 or -1.
+ */
 int location_begin(struct location_db *db);
 int location_commit(struct location_db *db);
 void location_rollback(struct location_db *db);
+
+/*
+ * Group commit.  In grouped mode the first write (a request's
+ * location_begin(), a removal, a purge) opens one transaction, and every
+ * later write joins it until location_group_commit(): the bridge commits
+ * once per loop iteration, not once per REGISTER.  Reads on this
+ * connection see the group's uncommitted rows, so whatever was built from
+ * them must wait for the commit (core_embedded.c holds the responses).
+ */
+void location_set_grouped(struct location_db *db, int grouped);
+/* 1 while the group's transaction is open (something waits for COMMIT). */
+int location_group_pending(const struct location_db *db);
+/*
+ * COMMIT the group: 0 (also when nothing was open), or -1 when it failed
+ * or SQLite had already rolled it back; then every change since the first
+ * write is undone.
+ */
+int location_group_commit(struct location_db *db);
+/* Undo the group (shutdown with answers not sent). */
+void location_group_rollback(struct location_db *db);
 
 /*
  * The live binding with this key: reg_id > 0 uses (aor, instance, reg_id),
@@ -90,6 +114,9 @@ int64_t location_rows(const struct location_db *db);
  * schema or a bound value changed its plan); 0 in steady state.
  */
 int64_t location_reprepares(const struct location_db *db);
+
+/* The SQLite connection (tests break commits with its commit hook). */
+struct sqlite3 *location_sqlite(struct location_db *db);
 
 void location_binding_clear(struct location_binding *b);
 void location_list_clear(struct location_list *list);

@@ -45,6 +45,9 @@ enum stmt {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_FIND_OUTBOUND,
 	S_FIND_PLAIN,
 	S_INSERT,
@@ -65,6 +68,9 @@ static const char *const stmt_sql[S_MAX] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT request",
+	[S_RELEASE] = "RELEASE request",
+	[S_ROLLBACK_TO] = "ROLLBACK TO request",
 	[S_FIND_OUTBOUND] = "SELECT " COLUMNS " FROM bindings "
 	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
 	    " AND reg_id > 0 AND expires_at > ?4",
@@ -133,6 +139,17 @@ struct location_db {
 	 */
 	int64_t rows;
 	int64_t rows_at_begin;
+	/*
+	 * Group commit (location.h): `grouped` makes writes join one
+	 * transaction, opened by the first write and ended by
+	 * location_group_commit(); rows_at_group undoes it.  `group_lost`:
+	 * SQLite rolled the whole transaction back on its own (e.g. a full
+	 * disk), so its commit must fail.
+	 */
+	int grouped;
+	int group_open;
+	int group_lost;
+	int64_t rows_at_group;
 };
 
 static void
@@ -275,27 +292,127 @@ stmt_done(struct location_db *db, sqlite3_stmt *st, const char *what)
 	return (0);
 }
 
+void
+location_set_grouped(struct location_db *db, int grouped)
+{
+	db->grouped = grouped;
+}
+
+int
+location_group_pending(const struct location_db *db)
+{
+	return (db->group_open);
+}
+
+/*
+ * Before any write: in grouped mode, open the group's transaction if this
+ * is the iteration's first write.  IMMEDIATE takes the write lock now, so
+ * COMMIT cannot meet SQLITE_BUSY later.  0 or -1.
+ */
+static int
+group_join(struct location_db *db)
+{
+	if (!db->grouped) {
+		return (0);
+	}
+	if (db->group_open) {
+		if (db->group_lost || sqlite3_get_autocommit(db->db)) {
+			/* Gone under us: writing on would start a new
+			 * transaction outside the group. */
+			db->group_lost = 1;
+			return (-1);
+		}
+		return (0);
+	}
+	if (stmt_done(db, stmt_get(db, S_BEGIN), "begin") != 0) {
+		return (-1);
+	}
+	db->group_open = 1;
+	db->group_lost = 0;
+	db->rows_at_group = db->rows;
+	return (0);
+}
+
+int
+location_group_commit(struct location_db *db)
+{
+	int rv = 0;
+
+	if (!db->group_open) {
+		return (0);
+	}
+	db->group_open = 0;
+	if (db->group_lost || sqlite3_get_autocommit(db->db) ||
+	    stmt_done(db, stmt_get(db, S_COMMIT), "commit") != 0) {
+		rv = -1;
+		if (sqlite3_get_autocommit(db->db) == 0) {
+			(void)stmt_done(db, stmt_get(db, S_ROLLBACK),
+			    "rollback");
+		}
+		db->rows = db->rows_at_group;
+	}
+	db->group_lost = 0;
+	return (rv);
+}
+
+void
+location_group_rollback(struct location_db *db)
+{
+	if (!db->group_open) {
+		return;
+	}
+	db->group_open = 0;
+	db->group_lost = 0;
+	if (sqlite3_get_autocommit(db->db) == 0) {
+		(void)stmt_done(db, stmt_get(db, S_ROLLBACK), "rollback");
+	}
+	db->rows = db->rows_at_group;
+}
+
+/*
+ * One request's changes, all or nothing (RG-22): its own transaction, or
+ * inside the group a savepoint, so a stale CSeq undoes that request only.
+ */
 int
 location_begin(struct location_db *db)
 {
+	if (group_join(db) != 0) {
+		return (-1);
+	}
 	db->rows_at_begin = db->rows;
-	return (stmt_done(db, stmt_get(db, S_BEGIN), "begin"));
+	return (stmt_done(db, stmt_get(db, db->grouped ? S_SAVEPOINT :
+	    S_BEGIN), "begin"));
 }
 
 int
 location_commit(struct location_db *db)
 {
-	return (stmt_done(db, stmt_get(db, S_COMMIT), "commit"));
+	return (stmt_done(db, stmt_get(db, db->grouped ? S_RELEASE :
+	    S_COMMIT), "commit"));
 }
 
 void
 location_rollback(struct location_db *db)
 {
 	/* Fails harmlessly when SQLite already rolled back on its own. */
-	if (sqlite3_get_autocommit(db->db) == 0) {
+	if (sqlite3_get_autocommit(db->db) != 0) {
+		if (db->grouped && db->group_open) {
+			db->group_lost = 1;
+		}
+	} else if (db->grouped) {
+		/* ROLLBACK TO keeps the savepoint open: release it too. */
+		(void)stmt_done(db, stmt_get(db, S_ROLLBACK_TO), "rollback");
+		(void)stmt_done(db, stmt_get(db, S_RELEASE), "release");
+	} else {
 		(void)stmt_done(db, stmt_get(db, S_ROLLBACK), "rollback");
 	}
 	db->rows = db->rows_at_begin;
+}
+
+sqlite3 *
+location_sqlite(struct location_db *db)
+{
+	return (db->db);
 }
 
 int64_t
@@ -323,7 +440,7 @@ remove_count(struct location_db *db, sqlite3_stmt *st, const char *what)
 {
 	int n;
 
-	if (stmt_done(db, st, what) != 0) {
+	if (group_join(db) != 0 || stmt_done(db, st, what) != 0) {
 		return (-1);
 	}
 	n = sqlite3_changes(db->db);

@@ -205,6 +205,12 @@ rb_stx_find(struct rb_txn *t, const osip_message_t *req, const char *method)
 	return (NULL);
 }
 
+void
+rb_stx_drop(struct rb_txn *t, struct rb_stx *stx)
+{
+	stx_free(t, stx);
+}
+
 struct rb_stx *
 rb_stx_new(struct rb_txn *t, osip_message_t *req)
 {

@@ -129,6 +129,8 @@ struct rb_stx *rb_stx_find(struct rb_txn *t, const osip_message_t *req,
     const char *method);
 /* A new server transaction; takes `req` on success.  NULL on error. */
 struct rb_stx *rb_stx_new(struct rb_txn *t, osip_message_t *req);
+/* Forget a transaction that will never be answered (frees its request). */
+void rb_stx_drop(struct rb_txn *t, struct rb_stx *stx);
 /* Send `resp` to the phone and remember it (RFC 3261 §17.2). */
 int rb_stx_respond(struct rb_txn *t, struct rb_stx *stx,
     osip_message_t *resp, uint64_t now);

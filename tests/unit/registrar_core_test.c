@@ -40,7 +40,8 @@ setup(void **state)
 	snprintf(cfg.registrar_db, sizeof(cfg.registrar_db), ":memory:");
 	out.send = capture;
 	out.arg = NULL;
-	core = rb_core_embedded_new(&cfg, &out, err, sizeof(err));
+	core = rb_core_embedded_new(&cfg, &out, NULL, err,
+	    sizeof(err));
 	assert_non_null(core);
 	return (0);
 }
