@@ -19,7 +19,28 @@
 #                  40000; 0 skips it)
 #   BENCH_OUT      result directory
 #   BENCH_ONLY     "upstream": only the embedded-vs-Kamailio REGISTER runs
-#                  (they run in every round when kamailio is installed)
+#                  (they run in every round when kamailio is installed);
+#                  "sipp": only the sipp part below
+#
+# The sipp part (bench/sipp_bench.py, issue 7 §5) runs last: EPSIP and a
+# Kamailio 5.6 edge + registrar (bench/kamailio/) side by side in the same
+# run, REGISTER ramps over UDP and TCP and calls/s to phones on TCP flows,
+# ratios EPSIP ÷ Kamailio in summary.md, plots sipp-*.png (gnuplot,
+# bench/sipp_plot.gp).  Steps of 10 s; a ramp stops 2 steps after its
+# system stopped holding.  It takes about 8-15 minutes with the defaults
+# (the faster the systems, the more steps), never more than
+# BENCH_SIPP_LIMIT (25 min); BENCH_SIPP_QUICK=1 about 2 minutes.
+#   BENCH_SIPP        0 skips the sipp part (default 1; skipped anyway
+#                     without sipp)
+#   BENCH_SIPP_QUICK  1: 3 s steps, REGISTER 1000,3000,7500/s, calls
+#                     500,1500/s, 2 phones x 250 users
+#   BENCH_SIPP_STEPS  REGISTER/s steps (default 1000,2000,3000,5000,7500,
+#                     10000,12500,15000,20000)
+#   BENCH_SIPP_CALL_STEPS  calls/s steps (default 250,500,1000,1500,2000,
+#                     3000,4000)
+#   BENCH_SIPP_DURATION    seconds per step (default 10, quick 3)
+#   BENCH_SIPP_LIMIT  seconds for the whole sipp part (default 1500)
+#   BENCH_SIPP_SYSTEMS     default epsip,kamailio
 set -u
 
 BIN=${1:?usage: bench/run.sh BIN_DIR}
@@ -149,7 +170,55 @@ upstream_set() {
 	done
 }
 
+# The sipp part: one bounded run of bench/sipp_bench.py.
+sipp_part() {
+	[ "${BENCH_SIPP:-1}" = 0 ] && return 0
+	if ! command -v sipp >/dev/null 2>&1; then
+		echo "bench: sipp not installed (apt-get install sip-tester)," \
+		    "no sipp part" >&2
+		return 0
+	fi
+	if [ "${BENCH_SIPP_QUICK:-0}" = 1 ]; then
+		steps=${BENCH_SIPP_STEPS:-1000,3000,7500}
+		csteps=${BENCH_SIPP_CALL_STEPS:-500,1500}
+		dur=${BENCH_SIPP_DURATION:-3}
+		phones="--phones 2 --phone-users 250"
+	else
+		steps=${BENCH_SIPP_STEPS:-1000,2000,3000,5000,7500,10000,12500,15000,20000}
+		csteps=${BENCH_SIPP_CALL_STEPS:-250,500,1000,1500,2000,3000,4000}
+		dur=${BENCH_SIPP_DURATION:-10}
+		phones="--phones 4 --phone-users 500"
+	fi
+	limit=${BENCH_SIPP_LIMIT:-1500}
+	echo "== sipp: EPSIP vs Kamailio edge+registrar (at most $limit s)" >&2
+	# shellcheck disable=SC2086
+	timeout --kill-after=30 $((limit + 240)) "$PY" "$HERE/sipp_bench.py" \
+	    --bin "$TMP" --out "$RAW" --dir "$OUT" --steps "$steps" \
+	    --call-steps "$csteps" --duration "$dur" --call-duration "$dur" \
+	    --limit "$limit" $phones \
+	    --systems "${BENCH_SIPP_SYSTEMS:-epsip,kamailio}" >/dev/null &
+	CUR=$!
+	wait "$CUR"
+	rc=$?
+	CUR=
+	if [ "$rc" -ne 0 ]; then
+		echo "bench: sipp part failed (exit $rc)" >&2
+		FAILED=$((FAILED + 1))
+	fi
+}
+
 START=$(date +%s)
+if [ "${BENCH_ONLY:-}" = sipp ]; then
+	sipp_part
+	echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/machine.txt"
+	echo "elapsed: $(( $(date +%s) - START )) s, failed runs: $FAILED" \
+	    >> "$OUT/machine.txt"
+	"$PY" "$HERE/summarize.py" "$OUT" > "$OUT/summary.md"
+	cat "$OUT/summary.md"
+	echo "bench: results in $OUT ($(( $(date +%s) - START )) s)" >&2
+	[ "$FAILED" -eq 0 ]
+	exit
+fi
 if [ "${BENCH_ONLY:-}" = upstream ]; then
 	r=1
 	while [ "$r" -le "$ROUNDS" ]; do
@@ -187,6 +256,7 @@ fi
 # owning child killed).
 run closed-rst 1 closed_burst.py --how rst --flows 3000 --src-base 80
 run closed-crash 1 closed_burst.py --how crash --flows 3000 --src-base 81
+sipp_part
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/machine.txt"
 echo "elapsed: $(( $(date +%s) - START )) s, failed runs: $FAILED" \
     >> "$OUT/machine.txt"

@@ -236,6 +236,10 @@ def main():
         print("## In front of Kamailio vs embedded registrar, round by "
               "round\n")
         print(ratios(recs, up, "Kamailio upstream ÷ embedded") + "\n")
+    # bench/sipp_bench.py's records: EPSIP vs a Kamailio edge + registrar.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sipp_summary  # noqa: E402
+    print(sipp_summary.render(recs))
 
 
 if __name__ == "__main__":
