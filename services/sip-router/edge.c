@@ -31,8 +31,49 @@ uri_is_token_route(const struct router *r, const osip_uri_t *uri)
  * the Request-URI.  Restore the Request-URI from the last Route and put our
  * value back on top, so the token rules below see it as a Route (EP-16).
  */
+/*
+ * The same fix in the bytes: the last Route value's URI (inside its <>)
+ * replaces the Request-URI, and that value goes when the message is
+ * forwarded (finish() in route.c).  Ours, put on top above, exists in
+ * libosip2's list only: popping it pops nothing in the bytes.
+ */
+static int
+strict_router_fix_raw(struct router_raw *raw)
+{
+	const struct sip_scan *s = &raw->scan;
+	struct sip_span item, last = { 0, 0 };
+	size_t pos;
+	const char *lt, *gt;
+	int i, found = 0;
+
+	for (i = sip_scan_find(s, SIP_HDR_ROUTE, 0); i >= 0;
+	    i = sip_scan_find(s, SIP_HDR_ROUTE, (size_t)i + 1)) {
+		pos = s->h[i].value.off;
+		while (sip_value_next(s->buf, s->h[i].value, &pos, &item)) {
+			last = item;
+			found = 1;
+		}
+	}
+	if (!found || s->request_uri.len == 0) {
+		return (-1);
+	}
+	lt = memchr(s->buf + last.off, '<', last.len);
+	gt = lt != NULL ? memchr(lt, '>', (size_t)(s->buf + last.off +
+	    last.len - lt)) : NULL;
+	if (gt != NULL) {
+		last.off = (size_t)(lt + 1 - s->buf);
+		last.len = (size_t)(gt - lt - 1);
+	}
+	sip_edit_splice(&raw->edit, s->request_uri.off, s->request_uri.len,
+	    s->buf + last.off, last.len);
+	raw->strict_fixed = 1;
+	raw->strict_pending = 1;
+	return (0);
+}
+
 void
-edge_strict_router_fix(struct router *r, osip_message_t *msg)
+edge_strict_router_fix(struct router *r, osip_message_t *msg,
+    struct router_raw *raw)
 {
 	osip_route_t *last, *ours;
 	int n = osip_list_size(&msg->routes);
@@ -41,8 +82,12 @@ edge_strict_router_fix(struct router *r, osip_message_t *msg)
 	    !sip_uri_has_param(msg->req_uri, "lr")) {
 		return;
 	}
+	if (strict_router_fix_raw(raw) == -1) {
+		return;
+	}
 	last = osip_list_get(&msg->routes, n - 1);
 	if (osip_route_init(&ours) != 0) {
+		raw->strict_fixed = raw->strict_pending = 0;
 		return;
 	}
 	ours->url = msg->req_uri;
@@ -54,14 +99,19 @@ edge_strict_router_fix(struct router *r, osip_message_t *msg)
 	msg->message_property = 2;
 }
 
+/* Pop the top Route from libosip2's list now, from the bytes at the end. */
 static void
-route_pop(osip_message_t *msg)
+route_pop(osip_message_t *msg, struct router_raw *raw)
 {
 	osip_route_t *top = osip_list_get(&msg->routes, 0);
 
 	osip_list_remove(&msg->routes, 0);
 	osip_route_free(top);
-	msg->message_property = 2;
+	if (raw->strict_pending) {
+		raw->strict_pending = 0;
+	} else {
+		raw->routes_popped++;
+	}
 }
 
 static int
@@ -72,7 +122,8 @@ same_flow(const struct flow_token *a, const struct flow_token *b)
 
 void
 edge_process_routes(struct router *r, const struct router_origin *origin,
-    osip_message_t *msg, struct router_route_result *res)
+    osip_message_t *msg, struct router_raw *raw,
+    struct router_route_result *res)
 {
 	osip_route_t *top;
 
@@ -84,7 +135,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		const char *user = top->url->username;
 
 		if (user == NULL || user[0] == '\0') {
-			route_pop(msg);		/* plain loose route to us */
+			route_pop(msg, raw);		/* plain loose route to us */
 			continue;
 		}
 		err = flow_token_decode(&r->keys, user, strlen(user), &t);
@@ -97,7 +148,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		}
 		if (origin->source == ROUTER_FROM_FLOW &&
 		    same_flow(&t, &origin->flow)) {
-			route_pop(msg);		/* outgoing (EP-09) */
+			route_pop(msg, raw);		/* outgoing (EP-09) */
 			continue;
 		}
 		if (t.flow.instance != r->cfg->instance) {
@@ -109,7 +160,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		res->has_target = 1;
 		res->target = t;
 		res->target_ob = sip_uri_has_param(top->url, "ob");
-		route_pop(msg);
+		route_pop(msg, raw);
 		return;
 	}
 }
@@ -183,7 +234,7 @@ edge_core_side(const struct router *r)
  */
 int
 edge_add_path(struct router *r, const struct router_origin *origin,
-    osip_message_t *msg, int *status)
+    osip_message_t *msg, struct router_raw *raw, int *status)
 {
 	char value[CONFIG_NAME_MAX + 160];
 	int first_hop, reg_id, supports_path;
@@ -208,10 +259,8 @@ edge_add_path(struct router *r, const struct router_origin *origin,
 		*status = 500;		/* EP-04: no token, no REGISTER */
 		return (-1);
 	}
-	if (sip_header_add_top(msg, "Path", value) != 0) {
-		*status = 500;
-		return (-1);
-	}
+	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
+	    SIP_HDR_PATH), "Path", value);
 	stats_inc("tokens.issued");
 	return (0);
 }
@@ -233,13 +282,13 @@ edge_wants_record_route(const struct router *r, const osip_message_t *msg,
 	    contact_has_ob(msg));			/* EP-13 */
 }
 
-/* One Record-Route value on top of the others (EP-14). */
+/* One Record-Route value, inserted above those already there (EP-14). */
 static int
-edge_push_record_route(const struct router *r, osip_message_t *msg,
-    const struct flow_token *flow, enum edge_side side)
+edge_insert_record_route(const struct router *r, const osip_message_t *msg,
+    struct router_raw *raw, const struct flow_token *flow,
+    enum edge_side side)
 {
 	char value[CONFIG_NAME_MAX + 160];
-	osip_record_route_t *rr;
 
 	if (edge_uri(r, flow, side, "", value, sizeof(value) - 1) == -1) {
 		return (-1);
@@ -250,15 +299,9 @@ edge_push_record_route(const struct router *r, osip_message_t *msg,
 		memmove(value + 5, value + 4, strlen(value + 4) + 1);
 		memcpy(value + 1, "sips", 4);
 	}
-	if (osip_record_route_init(&rr) != 0) {
-		return (-1);
-	}
-	if (osip_record_route_parse(rr, value) != 0) {
-		osip_record_route_free(rr);
-		return (-1);
-	}
-	osip_list_add(&msg->record_routes, rr, 0);
-	msg->message_property = 2;
+	/* Inserts at one place keep their order: the first call is on top. */
+	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
+	    SIP_HDR_RECORD_ROUTE), "Record-Route", value);
 	if (flow != NULL) {
 		stats_inc("tokens.issued");
 	}
@@ -275,7 +318,8 @@ edge_push_record_route(const struct router *r, osip_message_t *msg,
  */
 int
 edge_add_record_route(struct router *r, osip_message_t *msg,
-    const struct router_origin *origin, const struct router_route_result *rr)
+    struct router_raw *raw, const struct router_origin *origin,
+    const struct router_route_result *rr)
 {
 	int crosses = config_has_upstream(r->cfg) &&
 	    (origin->source == ROUTER_FROM_CORE) == (rr->has_target != 0);
@@ -283,13 +327,15 @@ edge_add_record_route(struct router *r, osip_message_t *msg,
 	    &origin->flow;
 
 	if (!crosses) {
-		return (edge_push_record_route(r, msg, flow, EDGE_FACING_UA));
+		return (edge_insert_record_route(r, msg, raw, flow,
+		    EDGE_FACING_UA));
 	}
 	if (rr->has_target) {
-		return (edge_push_record_route(r, msg, NULL,
-		    EDGE_FACING_CORE) == -1 ? -1 : edge_push_record_route(r,
-		    msg, flow, EDGE_FACING_UA));
+		return (edge_insert_record_route(r, msg, raw, flow,
+		    EDGE_FACING_UA) == -1 ? -1 : edge_insert_record_route(r,
+		    msg, raw, NULL, EDGE_FACING_CORE));
 	}
-	return (edge_push_record_route(r, msg, flow, EDGE_FACING_UA) == -1 ?
-	    -1 : edge_push_record_route(r, msg, NULL, EDGE_FACING_CORE));
+	return (edge_insert_record_route(r, msg, raw, NULL,
+	    EDGE_FACING_CORE) == -1 ? -1 : edge_insert_record_route(r, msg,
+	    raw, flow, EDGE_FACING_UA));
 }

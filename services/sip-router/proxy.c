@@ -138,17 +138,24 @@ proxy_validate_response(const char *buf, size_t len, osip_message_t *msg)
 	return (raw_has_duplicate_single_header(buf, len) ? -1 : 0);
 }
 
-int
-proxy_decrement_max_forwards(osip_message_t *msg)
+/* §16.6 step 3: one less, or 70 when the request had none. */
+void
+proxy_decrement_max_forwards(const osip_message_t *msg,
+    struct router_raw *raw)
 {
 	const char *mf = sip_header_value(msg, "max-forwards", 0);
+	int i = sip_scan_find(&raw->scan, SIP_HDR_MAX_FORWARDS, 0);
 	char value[24];
 	long v = mf != NULL ? strtol(mf, NULL, 10) - 1 : 70;
 
-	/* Validation already bounded it to 1..255. */
+	/* Validation already bounded it to 1..255 (and made it one line). */
 	snprintf(value, sizeof(value), "%ld", v < 0 ? 0 : v);
-	sip_header_remove_all(msg, "max-forwards");
-	return (sip_header_add_top(msg, "Max-Forwards", value));
+	if (i >= 0) {
+		sip_edit_replace(&raw->edit, raw->scan.h[i].value, value);
+	} else {
+		sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
+		    SIP_HDR_MAX_FORWARDS), "Max-Forwards", value);
+	}
 }
 
 /*
@@ -219,12 +226,12 @@ proxy_branch(const osip_message_t *msg, char *out, size_t cap)
 }
 
 int
-proxy_push_via(struct router *r, osip_message_t *msg,
-    const struct router_origin *origin, const struct flow_token *via_flow)
+proxy_push_via(struct router *r, const osip_message_t *msg,
+    const struct router_origin *origin, const struct flow_token *via_flow,
+    struct router_raw *raw)
 {
 	char hostport[CONFIG_NAME_MAX + 8], branch[64], token[FLOW_TOKEN_MAX_TEXT];
 	char value[CONFIG_NAME_MAX + 256];
-	osip_via_t *via;
 	int n, tcp;
 
 	if (via_flow != NULL) {
@@ -249,15 +256,8 @@ proxy_push_via(struct router *r, osip_message_t *msg,
 	if (n < 0 || (size_t)n >= sizeof(value)) {
 		return (-1);
 	}
-	if (osip_via_init(&via) != 0) {
-		return (-1);
-	}
-	if (osip_via_parse(via, value) != 0) {
-		osip_via_free(via);
-		return (-1);
-	}
-	osip_list_add(&msg->vias, via, 0);
-	msg->message_property = 2;
+	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
+	    SIP_HDR_VIA), "Via", value);
 	return (0);
 }
 
@@ -268,7 +268,7 @@ proxy_push_via(struct router *r, osip_message_t *msg,
  */
 int
 proxy_pop_own_via(struct router *r, osip_message_t *msg,
-    struct router_origin *back)
+    struct router_raw *raw, struct router_origin *back)
 {
 	osip_via_t *via = osip_list_get(&msg->vias, 0);
 	osip_generic_param_t *branch = NULL, *ept = NULL;
@@ -297,8 +297,34 @@ proxy_pop_own_via(struct router *r, osip_message_t *msg,
 	}
 	osip_list_remove(&msg->vias, 0);
 	osip_via_free(via);
-	msg->message_property = 2;
-	return (0);
+	/* Only our value goes: `Via: ours, theirs` leaves `Via: theirs`. */
+	return (sip_edit_remove_values(&raw->edit, SIP_HDR_VIA, 1, 0));
+}
+
+void
+proxy_stamp_received(osip_message_t *msg, struct router_raw *raw,
+    const struct epsip_addr *src)
+{
+	osip_via_t *via;
+	osip_generic_param_t *p;
+	struct sip_span item;
+	int i;
+
+	/* libosip2 decides (its values serve local replies too)... */
+	sip_via_stamp_received(msg, src, 0);
+	/* ...and the bytes follow, touching only these two parameters. */
+	if ((via = osip_list_get(&msg->vias, 0)) == NULL ||
+	    (i = sip_scan_find(&raw->scan, SIP_HDR_VIA, 0)) == -1 ||
+	    !sip_edit_first_value(&raw->scan, (size_t)i, &item)) {
+		return;
+	}
+	if ((p = sip_via_param(via, "rport")) != NULL && p->gvalue != NULL) {
+		sip_edit_set_param(&raw->edit, item, "rport", p->gvalue);
+	}
+	if ((p = sip_via_param(via, "received")) != NULL &&
+	    p->gvalue != NULL) {
+		sip_edit_set_param(&raw->edit, item, "received", p->gvalue);
+	}
 }
 
 /*

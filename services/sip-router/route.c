@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "epsip/ipc.h"
+#include "epsip/sip_edit.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 #include "router.h"
@@ -60,12 +61,51 @@ drop(struct router_output *out, const char *why)
 	stats_inc2("sip.dropped.", why);
 }
 
+/* Scan the bytes the router will edit; -1 when they cannot be delimited. */
+static int
+raw_init(struct router_raw *raw, const char *buf, size_t len)
+{
+	if (sip_scan(buf, len, &raw->scan) == -1) {
+		return (-1);
+	}
+	sip_edit_init(&raw->edit, &raw->scan);
+	raw->arrival_mark = 0;
+	raw->routes_popped = 0;
+	raw->strict_fixed = 0;
+	raw->strict_pending = 0;
+	return (0);
+}
+
+/*
+ * The hop's last edits, then the output: the Route values popped (and
+ * the last one, which a strict router's fix moved into the R-URI), and a
+ * Content-Length when the message had none (a UDP request bound for a
+ * stream, SP-12).  An existing Content-Length stays: the body does not
+ * change.
+ */
 static void
-finish(osip_message_t *msg, enum router_dest dest,
+finish(struct router_raw *raw, enum router_dest dest,
     const struct flow_token *flow, struct router_output *out)
 {
-	/* libosip2 prints Content-Length from the body (SP-12). */
-	if (reply_serialize(msg, out) != 0) {
+	const struct sip_scan *s = &raw->scan;
+	char cl[24];
+
+	if (raw->routes_popped > 0 || raw->strict_fixed) {
+		sip_edit_remove_values(&raw->edit, SIP_HDR_ROUTE,
+		    raw->routes_popped, raw->strict_fixed ? 1 : 0);
+	}
+	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
+		sip_edit_splice(&raw->edit, s->headers_end, 0, "\r\n", 2);
+	}
+	if (sip_scan_find(s, SIP_HDR_CONTENT_LENGTH, 0) == -1) {
+		snprintf(cl, sizeof(cl), "%zu", s->len - s->body);
+		sip_edit_insert_header(&raw->edit, s->headers_end,
+		    "Content-Length", cl);
+	}
+	if (!s->has_blank_line) {
+		sip_edit_splice(&raw->edit, s->headers_end, 0, "\r\n", 2);
+	}
+	if (sip_edit_apply(&raw->edit, &out->sip, &out->sip_len) != 0) {
 		drop(out, "serialize");
 		return;
 	}
@@ -81,22 +121,27 @@ finish(osip_message_t *msg, enum router_dest dest,
  * own value is relayed unchanged (RG-29); the embedded one already adds
  * ours.
  */
-static void
-response_add_flow_timer(const struct router *r, osip_message_t *msg)
+static int
+response_add_flow_timer(const struct router *r, const osip_message_t *msg,
+    struct router_raw *raw)
 {
 	char value[16];
+	int cl;
 
 	if (msg->status_code < 200 || msg->status_code > 299 ||
 	    msg->cseq == NULL || msg->cseq->method == NULL ||
 	    strcmp(msg->cseq->method, "REGISTER") != 0 ||
 	    sip_header_value(msg, "flow-timer", 0) != NULL ||
 	    !sip_header_has_token(msg, "require", "outbound")) {
-		return;
+		return (0);
 	}
 	snprintf(value, sizeof(value), "%u", r->cfg->flow_timer);
-	if (sip_header_add_top(msg, "Flow-Timer", value) == 0) {
-		msg->message_property = 2;
-	}
+	/* Above Content-Length, which by custom closes the headers. */
+	cl = sip_scan_find(&raw->scan, SIP_HDR_CONTENT_LENGTH, 0);
+	sip_edit_insert_header(&raw->edit, cl >= 0 ?
+	    raw->scan.h[cl].line.off : raw->scan.headers_end, "Flow-Timer",
+	    value);
+	return (1);
 }
 
 /*
@@ -143,7 +188,7 @@ response_flow_timer(const struct router *r, const osip_message_t *msg)
 }
 
 static void
-route_response(struct router *r, osip_message_t *msg,
+route_response(struct router *r, osip_message_t *msg, struct router_raw *raw,
     struct router_output *out)
 {
 	struct router_origin back;
@@ -152,16 +197,17 @@ route_response(struct router *r, osip_message_t *msg,
 	    msg->status_code >= 500 ? "5xx" : msg->status_code >= 400 ?
 	    "4xx" : msg->status_code >= 300 ? "3xx" : msg->status_code >= 200 ?
 	    "2xx" : "1xx");
-	if (proxy_pop_own_via(r, msg, &back) == -1) {
+	if (proxy_pop_own_via(r, msg, raw, &back) == -1) {
 		drop(out, "response_not_ours");		/* SP-14 */
 		return;
 	}
 	if (back.source == ROUTER_FROM_FLOW) {
-		response_add_flow_timer(r, msg);
-		out->flow_timer = response_flow_timer(r, msg);
-		finish(msg, ROUTER_TO_FLOW, &back.flow, out);
+		/* Ours advertised: the flow may be silent that long. */
+		out->flow_timer = response_add_flow_timer(r, msg, raw) ?
+		    r->cfg->flow_timer : response_flow_timer(r, msg);
+		finish(raw, ROUTER_TO_FLOW, &back.flow, out);
 	} else {
-		finish(msg, ROUTER_TO_CORE, NULL, out);
+		finish(raw, ROUTER_TO_CORE, NULL, out);
 	}
 }
 
@@ -177,7 +223,7 @@ is_options_to_us(struct router *r, const osip_message_t *msg)
 
 static void
 route_request(struct router *r, const struct router_origin *origin,
-    const char *buf, size_t len, osip_message_t *msg,
+    const char *buf, size_t len, osip_message_t *msg, struct router_raw *raw,
     struct router_output *out)
 {
 	struct router_route_result rr;
@@ -192,54 +238,55 @@ route_request(struct router *r, const struct router_origin *origin,
 		return;
 	}
 	if (origin->source == ROUTER_FROM_FLOW) {
-		sip_via_stamp_received(msg, &origin->flow.remote, 0);
+		proxy_stamp_received(msg, raw, &origin->flow.remote);
 	}
+	raw->arrival_mark = sip_edit_mark(&raw->edit);
 	if (status > 0) {
-		reply_local(r, origin, msg, status, reason, out);
+		reply_local(r, origin, msg, raw, status, reason, out);
 		if (status == 400 && reason != NULL &&
 		    strcmp(reason, "Duplicate Header") == 0) {
 			out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND; /* ER-02 */
 		}
 		return;
 	}
-	edge_strict_router_fix(r, msg);
-	edge_process_routes(r, origin, msg, &rr);
+	edge_strict_router_fix(r, msg, raw);
+	edge_process_routes(r, origin, msg, raw, &rr);
 	if (rr.status > 0) {
-		reply_local(r, origin, msg, rr.status, rr.reason, out);
+		reply_local(r, origin, msg, raw, rr.status, rr.reason, out);
 		return;
 	}
 	if (!rr.has_target && origin->source == ROUTER_FROM_CORE) {
 		/* The UA side is never resolved: no token, no flow (TR-14). */
-		reply_local(r, origin, msg, 404, "No Flow Token", out);
+		reply_local(r, origin, msg, raw, 404, "No Flow Token", out);
 		return;
 	}
 	if (!rr.has_target && origin->source == ROUTER_FROM_FLOW &&
 	    is_options_to_us(r, msg)) {
-		reply_local(r, origin, msg, 200, NULL, out);
+		reply_local(r, origin, msg, raw, 200, NULL, out);
 		return;
 	}
 	if (strcmp(msg->sip_method, "REGISTER") == 0 && !rr.has_target &&
-	    edge_add_path(r, origin, msg, &status) == -1) {
-		reply_local(r, origin, msg, status, NULL, out);
+	    edge_add_path(r, origin, msg, raw, &status) == -1) {
+		reply_local(r, origin, msg, raw, status, NULL, out);
 		return;
 	}
 	if (edge_wants_record_route(r, msg, origin, &rr) &&
-	    edge_add_record_route(r, msg, origin, &rr) == -1) {
-		reply_local(r, origin, msg, 500, NULL, out);
+	    edge_add_record_route(r, msg, raw, origin, &rr) == -1) {
+		reply_local(r, origin, msg, raw, 500, NULL, out);
 		return;
 	}
-	proxy_decrement_max_forwards(msg);
+	proxy_decrement_max_forwards(msg, raw);
 	/* Our Via names the side the next hop answers to (NULL: the core's). */
 	via_flow = rr.has_target ? &rr.target : config_has_upstream(r->cfg) ?
 	    NULL : &origin->flow;
-	if (proxy_push_via(r, msg, origin, via_flow) == -1) {
-		reply_local(r, origin, msg, 500, NULL, out);
+	if (proxy_push_via(r, msg, origin, via_flow, raw) == -1) {
+		reply_local(r, origin, msg, raw, 500, NULL, out);
 		return;
 	}
 	if (rr.has_target) {
-		finish(msg, ROUTER_TO_FLOW, &rr.target, out);
+		finish(raw, ROUTER_TO_FLOW, &rr.target, out);
 	} else {
-		finish(msg, ROUTER_TO_CORE, NULL, out);
+		finish(raw, ROUTER_TO_CORE, NULL, out);
 	}
 }
 
@@ -259,8 +306,8 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	if (origin->source == ROUTER_FROM_FLOW) {
 		sip_via_stamp_received(msg, &origin->flow.remote, 0);
 	}
-	reply_local(r, origin, msg, status, status == 400 ? "Malformed "
-	    "Request" : NULL, out);
+	reply_local(r, origin, msg, NULL, status, status == 400 ?
+	    "Malformed Request" : NULL, out);
 	if (origin->source == ROUTER_FROM_FLOW &&
 	    origin->flow.transport == EPSIP_TRANSPORT_TCP && status == 400) {
 		/* ER-02: duplicated headers on a stream smell of smuggling. */
@@ -273,6 +320,7 @@ void
 router_process(struct router *r, const struct router_origin *origin,
     const char *buf, size_t len, struct router_output *out)
 {
+	struct router_raw raw;
 	osip_message_t *msg;
 	size_t msg_len = len;
 	int trim = 0;
@@ -290,20 +338,27 @@ router_process(struct router *r, const struct router_origin *origin,
 		answer_unparseable(r, origin, buf, msg_len, out);
 		return;
 	}
+	/* libosip2 took it, but its lines cannot be told apart: as above. */
+	if (raw_init(&raw, buf, msg_len) == -1) {
+		osip_message_free(msg);
+		answer_unparseable(r, origin, buf, msg_len, out);
+		return;
+	}
 	if (MSG_IS_RESPONSE(msg)) {
 		if (trim == 1 || proxy_validate_response(buf, msg_len, msg)) {
 			drop(out, "bad_response");	/* TR-08 */
 		} else {
-			route_response(r, msg, out);
+			route_response(r, msg, &raw, out);
 		}
 	} else if (trim == 1) {
 		if (osip_list_size(&msg->vias) > 0) {
-			sip_via_stamp_received(msg, &origin->flow.remote, 0);
+			proxy_stamp_received(msg, &raw, &origin->flow.remote);
 		}
-		reply_local(r, origin, msg, 400, "Body Shorter Than "
+		raw.arrival_mark = sip_edit_mark(&raw.edit);
+		reply_local(r, origin, msg, &raw, 400, "Body Shorter Than "
 		    "Content-Length", out);			/* TR-08 */
 	} else {
-		route_request(r, origin, buf, msg_len, msg, out);
+		route_request(r, origin, buf, msg_len, msg, &raw, out);
 	}
 	osip_message_free(msg);
 }
@@ -313,6 +368,7 @@ router_undeliverable(struct router *r, const char *buf, size_t len,
     struct router_output *out)
 {
 	struct router_origin back;
+	struct router_raw raw;
 	osip_message_t *msg;
 
 	memset(out, 0, sizeof(*out));
@@ -320,15 +376,18 @@ router_undeliverable(struct router *r, const char *buf, size_t len,
 		drop(out, "parse_error");
 		return;
 	}
-	if (MSG_IS_RESPONSE(msg)) {
+	if (raw_init(&raw, buf, len) == -1) {
+		drop(out, "parse_error");
+	} else if (MSG_IS_RESPONSE(msg)) {
 		/* TR-06: never deliver a response on another flow. */
 		drop(out, "response_flow_gone");
 	} else if (strcmp(msg->sip_method, "ACK") == 0) {
 		drop(out, "ack_flow_gone");	/* ACK gets no answer */
-	} else if (proxy_pop_own_via(r, msg, &back) == -1) {
+	} else if (proxy_pop_own_via(r, msg, &raw, &back) == -1) {
 		drop(out, "undeliverable_not_ours");
 	} else {
-		reply_local(r, &back, msg, 430, NULL, out);	/* EP-11 */
+		raw.arrival_mark = sip_edit_mark(&raw.edit);
+		reply_local(r, &back, msg, &raw, 430, NULL, out); /* EP-11 */
 	}
 	osip_message_free(msg);
 }
@@ -337,19 +396,27 @@ void
 router_framing_error(struct router *r, const struct router_origin *origin,
     int status, const char *headers, size_t len, struct router_output *out)
 {
+	struct router_raw raw, *rawp = NULL;
 	osip_message_t *msg = NULL;
 	int salvaged_status;
 
 	memset(out, 0, sizeof(*out));
 	/* Framing broke on exactly what libosip2 refuses (two CLs): salvage. */
-	if (status > 0 && sip_parse(headers, len, &msg) != 0 &&
-	    salvage_request(headers, len, &msg, &salvaged_status) != 0) {
+	if (status > 0 && sip_parse(headers, len, &msg) == 0) {
+		rawp = raw_init(&raw, headers, len) == 0 ? &raw : NULL;
+	} else if (status > 0 && salvage_request(headers, len, &msg,
+	    &salvaged_status) != 0) {
 		msg = NULL;
 	}
 	if (msg != NULL && MSG_IS_REQUEST(msg) &&
 	    osip_list_size(&msg->vias) > 0) {
-		sip_via_stamp_received(msg, &origin->flow.remote, 0);
-		reply_local(r, origin, msg, status, NULL, out);
+		if (rawp != NULL) {
+			proxy_stamp_received(msg, rawp, &origin->flow.remote);
+			rawp->arrival_mark = sip_edit_mark(&rawp->edit);
+		} else {
+			sip_via_stamp_received(msg, &origin->flow.remote, 0);
+		}
+		reply_local(r, origin, msg, rawp, status, NULL, out);
 	}
 	if (msg != NULL) {
 		osip_message_free(msg);

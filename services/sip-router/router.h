@@ -20,6 +20,7 @@
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
 #include "epsip/router_via.h"
+#include "epsip/sip_edit.h"
 
 struct router_self;
 
@@ -80,6 +81,24 @@ void router_framing_error(struct router *r, const struct router_origin *origin,
 
 void router_output_clear(struct router_output *out);
 
+/*
+ * The message as it arrived and this hop's edits to it (issue 7 §2).
+ * The router decides on libosip2's values, but what it sends is these
+ * bytes with the edits spliced in: every header the edge does not own
+ * leaves byte for byte.
+ */
+struct router_raw {
+	struct sip_scan scan;
+	struct sip_edit edit;
+	/* Edits before it came with the arrival (received/rport, or our
+	 * Via popped): a local reply keeps them and drops the rest. */
+	size_t arrival_mark;
+	size_t routes_popped;	/* Route values to pop when forwarding */
+	int strict_fixed;	/* the last Route went into the R-URI */
+	int strict_pending;	/* ... and ours, from the R-URI, is on top
+				 * in libosip2's list only */
+};
+
 /* The token text naming `flow` (for Path, Record-Route, Via, FLOW_CLOSED). */
 int router_flow_token(const struct router *r, const struct flow_token *flow,
     char *text, size_t cap);
@@ -96,13 +115,16 @@ struct router_route_result {
 	int status;			/* >0: answer with this (403...) */
 	const char *reason;
 };
-void edge_strict_router_fix(struct router *r, osip_message_t *msg);
+void edge_strict_router_fix(struct router *r, osip_message_t *msg,
+    struct router_raw *raw);
 void edge_process_routes(struct router *r, const struct router_origin *origin,
-    osip_message_t *msg, struct router_route_result *res);
+    osip_message_t *msg, struct router_raw *raw,
+    struct router_route_result *res);
 int edge_add_path(struct router *r, const struct router_origin *origin,
-    osip_message_t *msg, int *status);
+    osip_message_t *msg, struct router_raw *raw, int *status);
 int edge_add_record_route(struct router *r, osip_message_t *msg,
-    const struct router_origin *origin, const struct router_route_result *rr);
+    struct router_raw *raw, const struct router_origin *origin,
+    const struct router_route_result *rr);
 int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
@@ -110,12 +132,17 @@ int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
 int proxy_validate_request(struct router *r, const char *buf, size_t len,
     osip_message_t *msg, const char **reason);
 int proxy_validate_response(const char *buf, size_t len, osip_message_t *msg);
-int proxy_decrement_max_forwards(osip_message_t *msg);
+void proxy_decrement_max_forwards(const osip_message_t *msg,
+    struct router_raw *raw);
 /* via_flow NULL: name the core side (upstream mode). */
-int proxy_push_via(struct router *r, osip_message_t *msg,
-    const struct router_origin *origin, const struct flow_token *via_flow);
+int proxy_push_via(struct router *r, const osip_message_t *msg,
+    const struct router_origin *origin, const struct flow_token *via_flow,
+    struct router_raw *raw);
 int proxy_pop_own_via(struct router *r, osip_message_t *msg,
-    struct router_origin *back);
+    struct router_raw *raw, struct router_origin *back);
+/* received/rport on the top Via, in libosip2's values and in the bytes. */
+void proxy_stamp_received(osip_message_t *msg, struct router_raw *raw,
+    const struct epsip_addr *src);
 int proxy_udp_trim(const char *buf, size_t len, size_t *msg_len);
 
 /* --- salvage.c --- */
@@ -123,9 +150,14 @@ int salvage_request(const char *buf, size_t len, osip_message_t **msg,
     int *status);
 
 /* --- reply.c --- */
+/*
+ * `raw` NULL (a salvaged request): the reply is printed by libosip2;
+ * otherwise its Via, From, To, Call-ID and CSeq lines are the request's
+ * bytes (RFC 3261 §8.2.6.2).
+ */
 void reply_local(struct router *r, const struct router_origin *origin,
-    osip_message_t *req, int status, const char *reason,
-    struct router_output *out);
+    osip_message_t *req, struct router_raw *raw, int status,
+    const char *reason, struct router_output *out);
 int reply_serialize(osip_message_t *msg, struct router_output *out);
 
 /* --- self.c: which hosts mean "this edge" (EP-17) --- */

@@ -852,6 +852,180 @@ test_udp_request_without_length_gets_one_towards_a_stream(void **state)
 	router_output_clear(&out);
 }
 
+/* 1 if `line` is one whole header line of the output. */
+static int
+has_line(const struct router_output *out, const char *line)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "\r\n%s\r\n", line);
+	return (memmem(out->sip, out->sip_len, want, strlen(want)) != NULL);
+}
+
+static void
+test_forwarded_invite_keeps_unknown_header_case_and_order(void **state)
+{
+	struct router_output out;
+	const char *text = "INVITE sip:carol@example.com SIP/2.0\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-kc;rport\r\n"
+	    "max-forwards: 10\r\n"
+	    "f: <sip:bob@example.com>;tag=b1\r\nt: <sip:carol@example.com>\r\n"
+	    "i: kc-1\r\nCSeq: 1 INVITE\r\n"
+	    "m: <sip:bob@10.0.0.5;ob>\r\n"
+	    "X-Custom-Header: Keep This Case\r\n"
+	    "P-Asserted-Identity: <sip:bob@example.com>\r\n"
+	    "Allow: INVITE, ACK, BYE\r\n"
+	    "x-lower: z\r\nl: 0\r\n\r\n";
+	const char *order[] = { "f: ", "t: ", "i: kc-1", "CSeq: ", "m: ",
+	    "X-Custom-Header: Keep This Case", "P-Asserted-Identity: ",
+	    "Allow: INVITE, ACK, BYE\r\n", "x-lower: z", "l: 0\r\n\r\n" };
+	const char *at;
+
+	(void)state;
+	/* Issue 7 §2: only what the edge owns changes; SBCs compare names. */
+	process(&flow_a, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	assert_memory_equal(out.sip, "INVITE sip:carol@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ep", 87);
+	assert_true(has_line(&out, "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-kc;"
+	    "rport=40000;received=198.51.100.7"));
+	assert_true(has_line(&out, "max-forwards: 9"));
+	at = out.sip;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const char *next = strstr(at, order[i]);
+
+		if (next == NULL) {
+			fail_msg("'%s' missing or out of order in:\n%s",
+			    order[i], out.sip);
+		}
+		at = next;
+	}
+	router_output_clear(&out);
+}
+
+static void
+test_register_2xx_gets_flow_timer_in_its_rfc_spelling(void **state)
+{
+	static const char *const answer[] = { "Require", "outbound", NULL };
+	struct router_output down;
+	char text[2048], line[32];
+
+	(void)state;
+	/* sipp's header check failed on libosip2's "Flow-timer" (EP-18). */
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	register_and_answer(text, 200, answer, &down);
+	snprintf(line, sizeof(line), "Flow-Timer: %u", cfg.flow_timer);
+	assert_true(has_line(&down, line));
+	assert_null(strstr(down.sip, "Flow-timer"));
+	router_output_clear(&down);
+}
+
+static void
+test_response_pops_only_our_via_from_a_comma_list(void **state)
+{
+	struct router_output out;
+	char token[FLOW_TOKEN_MAX_TEXT], text[1024];
+
+	(void)state;
+	token_of(&flow_a, token, sizeof(token));
+	snprintf(text, sizeof(text), "SIP/2.0 180 Ringing\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-ep1;ept=%s ,"
+	    "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-x;received=198.51.100.7\r\n"
+	    "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n"
+	    "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+	    token);
+	process(&core, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_string_equal(out.sip, "SIP/2.0 180 Ringing\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-x;received=198.51.100.7"
+	    "\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;"
+	    "tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0"
+	    "\r\n\r\n");
+	router_output_clear(&out);
+}
+
+static void
+test_local_reply_copies_the_request_lines_byte_for_byte(void **state)
+{
+	struct router_output out;
+	const char *text = "INVITE sip:x@example.com SIP/2.0\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-lr;rport\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-lr0\r\n"
+	    "X-Custom-Header: Keep This Case\r\n"
+	    "f: \"Bob\" <sip:bob@example.com>;tag=b1\r\n"
+	    "To:   <sip:x@example.com>\r\n"
+	    "call-id: lr-1\r\ncseq: 1 INVITE\r\nMax-Forwards: 0\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+	char *tag;
+
+	(void)state;
+	/* SP-17, RFC 3261 §8.2.6.2: the 483 carries the request's lines. */
+	process(&flow_a, text, &out);
+	assert_int_equal(out.local_status, 483);
+	assert_memory_equal(out.sip, "SIP/2.0 483 Too Many Hops\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-lr;rport=40000;"
+	    "received=198.51.100.7\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-lr0\r\n"
+	    "f: \"Bob\" <sip:bob@example.com>;tag=b1\r\n"
+	    "To:   <sip:x@example.com>;tag=", 219);
+	tag = out.sip + 219;
+	assert_int_equal(strspn(tag, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno"
+	    "pqrstuvwxyz0123456789-_"), 16);
+	assert_string_equal(tag + 16, "\r\ncall-id: lr-1\r\ncseq: 1 INVITE\r\n"
+	    "Content-Length: 0\r\n\r\n");
+	router_output_clear(&out);
+}
+
+static void
+test_strict_router_fix_edits_only_the_request_uri_and_routes(void **state)
+{
+	struct router_output out;
+	char token[FLOW_TOKEN_MAX_TEXT], text[2048];
+
+	(void)state;
+	token_of(&flow_b, token, sizeof(token));
+	/* EP-16, in bytes: the last Route's URI becomes the R-URI. */
+	snprintf(text, sizeof(text),
+	    "BYE sip:%s@192.0.2.1:5060;lr SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP registrar.invalid;branch=z9hG4bK-s2\r\n"
+	    "Route: <sip:proxy.invalid;lr>, <sip:bob@10.0.0.5:5060;"
+	    "transport=tcp>\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>;tag=b9\r\n"
+	    "Call-ID: strict-2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+	    token);
+	process(&core, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_memory_equal(out.sip, "BYE sip:bob@10.0.0.5:5060;transport=tcp "
+	    "SIP/2.0\r\n", 49);
+	assert_true(has_line(&out, "Route: <sip:proxy.invalid;lr>"));
+	assert_true(has_line(&out, "Via: SIP/2.0/UDP registrar.invalid;"
+	    "branch=z9hG4bK-s2"));
+	router_output_clear(&out);
+}
+
+static void
+test_undeliverable_430_carries_the_core_via_line_as_sent(void **state)
+{
+	struct router_output out, back;
+	char token[FLOW_TOKEN_MAX_TEXT];
+
+	(void)state;
+	token_of(&flow_b, token, sizeof(token));
+	core_invite(token, ";lr;ob", "X-Custom-Header: Keep This Case\r\n",
+	    &out);
+	router_undeliverable(&router, out.sip, out.sip_len, &back);
+	assert_int_equal(back.local_status, 430);
+	assert_memory_equal(back.sip, "SIP/2.0 430 Flow Failed\r\n"
+	    "Via: SIP/2.0/UDP registrar.invalid;branch=z9hG4bK-core1\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>;tag=", 150);
+	assert_null(strstr(back.sip, "X-Custom-Header"));
+	assert_null(strstr(back.sip, EPSIP_ROUTER_BRANCH_PREFIX));
+	router_output_clear(&out);
+	router_output_clear(&back);
+}
+
 int
 main(void)
 {
@@ -912,6 +1086,18 @@ main(void)
 		    test_udp_request_without_length_gets_one_towards_a_stream),
 		cmocka_unit_test(
 		    test_body_without_content_type_is_forwarded_byte_for_byte),
+		cmocka_unit_test(
+		    test_forwarded_invite_keeps_unknown_header_case_and_order),
+		cmocka_unit_test(
+		    test_register_2xx_gets_flow_timer_in_its_rfc_spelling),
+		cmocka_unit_test(
+		    test_response_pops_only_our_via_from_a_comma_list),
+		cmocka_unit_test(
+		    test_local_reply_copies_the_request_lines_byte_for_byte),
+		cmocka_unit_test(
+		    test_strict_router_fix_edits_only_the_request_uri_and_routes),
+		cmocka_unit_test(
+		    test_undeliverable_430_carries_the_core_via_line_as_sent),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
