@@ -194,13 +194,14 @@ contact_has_ob(const osip_message_t *msg)
  * upstream's transport.  `flow` NULL: no token (a plain loose route).
  */
 static int
-edge_uri(const struct router *r, const struct flow_token *flow,
-    enum edge_side side, const char *extra, char *out, size_t cap)
+edge_uri(const struct router *r, struct router_raw *raw,
+    const struct flow_token *flow, enum edge_side side, const char *extra,
+    char *out, size_t cap)
 {
 	char token[FLOW_TOKEN_MAX_TEXT] = "", hostport[CONFIG_NAME_MAX + 8];
 	int tcp, n;
 
-	if (flow != NULL && router_flow_token(r, flow, token,
+	if (flow != NULL && router_raw_token(r, raw, flow, token,
 	    sizeof(token)) < 0) {
 		return (-1);
 	}
@@ -254,7 +255,7 @@ edge_add_path(struct router *r, const struct router_origin *origin,
 		return (0);
 	}
 	/* The registrar's core uses Path to reach us: name the core side. */
-	if (edge_uri(r, &origin->flow, edge_core_side(r), first_hop &&
+	if (edge_uri(r, raw, &origin->flow, edge_core_side(r), first_hop &&
 	    reg_id ? ";ob" : "", value, sizeof(value)) == -1) {
 		*status = 500;		/* EP-04: no token, no REGISTER */
 		return (-1);
@@ -290,7 +291,8 @@ edge_insert_record_route(const struct router *r, const osip_message_t *msg,
 {
 	char value[CONFIG_NAME_MAX + 160];
 
-	if (edge_uri(r, flow, side, "", value, sizeof(value) - 1) == -1) {
+	if (edge_uri(r, raw, flow, side, "", value, sizeof(value) - 1) ==
+	    -1) {
 		return (-1);
 	}
 	/* A sips: request gets a sips: Record-Route. */

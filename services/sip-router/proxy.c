@@ -5,7 +5,6 @@
  * DIAGNOSTICS: none; malformed input yields a status or a drop.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,66 +16,37 @@
 #include "epsip/sip_util.h"
 #include "router.h"
 
-/* Headers that may appear once only; two of them smell of smuggling. */
-static const struct {
-	const char *name;
-	const char *compact;
-} single_headers[] = {
-	{ "call-id", "i" }, { "cseq", NULL }, { "from", "f" }, { "to", "t" },
-	{ "content-length", "l" }, { "max-forwards", NULL },
-};
-#define NSINGLE (sizeof(single_headers) / sizeof(single_headers[0]))
-
-/* Count raw header lines per single-value name (ER-02). */
+/*
+ * Headers that may appear once only; two of them smell of smuggling
+ * (ER-02).  Counted on the lines as they came, compact forms included:
+ * libosip2 keeps one of each silently.
+ */
 static int
-raw_has_duplicate_single_header(const char *buf, size_t len)
+raw_has_duplicate_single_header(const struct sip_scan *s)
 {
-	int counts[NSINGLE] = { 0 };
-	const char *p = buf, *end = buf + len;
+	int counts[SIP_HDR_FLOW_TIMER + 1] = { 0 };
 
-	/* Skip the start line. */
-	while (p < end && *p != '\n') {
-		p++;
-	}
-	while (++p < end) {
-		const char *line = p, *colon = NULL;
-		size_t nlen;
-
-		while (p < end && *p != '\n') {
-			if (colon == NULL && *p == ':') {
-				colon = p;
+	for (size_t i = 0; i < s->count; i++) {
+		switch (s->h[i].id) {
+		case SIP_HDR_CALL_ID:
+		case SIP_HDR_CSEQ:
+		case SIP_HDR_FROM:
+		case SIP_HDR_TO:
+		case SIP_HDR_CONTENT_LENGTH:
+		case SIP_HDR_MAX_FORWARDS:
+			if (++counts[s->h[i].id] > 1) {
+				return (1);
 			}
-			p++;
-		}
-		if (line == p || (p - line == 1 && *line == '\r')) {
-			break;	/* the blank line: headers end */
-		}
-		if (*line == ' ' || *line == '\t' || colon == NULL) {
-			continue;	/* folded continuation */
-		}
-		nlen = (size_t)(colon - line);
-		while (nlen > 0 && (line[nlen - 1] == ' ' ||
-		    line[nlen - 1] == '\t')) {
-			nlen--;
-		}
-		for (size_t i = 0; i < NSINGLE; i++) {
-			const char *n = single_headers[i].name;
-			const char *c = single_headers[i].compact;
-
-			if ((strlen(n) == nlen && !strncasecmp(line, n, nlen)) ||
-			    (c != NULL && nlen == 1 &&
-			    tolower((unsigned char)*line) == *c)) {
-				if (++counts[i] > 1) {
-					return (1);
-				}
-			}
+			break;
+		default:
+			break;
 		}
 	}
 	return (0);
 }
 
 int
-proxy_validate_request(struct router *r, const char *buf, size_t len,
+proxy_validate_request(struct router *r, const struct router_raw *raw,
     osip_message_t *msg, const char **reason)
 {
 	const char *mf, *scheme;
@@ -95,7 +65,7 @@ proxy_validate_request(struct router *r, const char *buf, size_t len,
 		*reason = "CSeq Method Mismatch";
 		return (400);
 	}
-	if (raw_has_duplicate_single_header(buf, len)) {
+	if (raw_has_duplicate_single_header(&raw->scan)) {
 		*reason = "Duplicate Header";
 		return (400);
 	}
@@ -128,14 +98,14 @@ proxy_validate_request(struct router *r, const char *buf, size_t len,
 }
 
 int
-proxy_validate_response(const char *buf, size_t len, osip_message_t *msg)
+proxy_validate_response(const struct router_raw *raw, osip_message_t *msg)
 {
 	if (osip_list_size(&msg->vias) == 0 || msg->from == NULL ||
 	    msg->to == NULL || msg->call_id == NULL || msg->cseq == NULL ||
 	    msg->status_code < 100 || msg->status_code > 699) {
 		return (-1);
 	}
-	return (raw_has_duplicate_single_header(buf, len) ? -1 : 0);
+	return (raw_has_duplicate_single_header(&raw->scan) ? -1 : 0);
 }
 
 /* §16.6 step 3: one less, or 70 when the request had none. */
@@ -246,7 +216,7 @@ proxy_push_via(struct router *r, const osip_message_t *msg,
 	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
 	    tcp ? "TCP" : "UDP", hostport, branch);
 	if (origin->source == ROUTER_FROM_FLOW) {
-		if (router_flow_token(r, &origin->flow, token,
+		if (router_raw_token(r, raw, &origin->flow, token,
 		    sizeof(token)) < 0) {
 			return (-1);
 		}

@@ -73,7 +73,25 @@ raw_init(struct router_raw *raw, const char *buf, size_t len)
 	raw->routes_popped = 0;
 	raw->strict_fixed = 0;
 	raw->strict_pending = 0;
+	raw->token_of = NULL;
 	return (0);
+}
+
+int
+router_raw_token(const struct router *r, struct router_raw *raw,
+    const struct flow_token *flow, char *text, size_t cap)
+{
+	int n;
+
+	if (raw->token_of != flow) {
+		if (router_flow_token(r, flow, raw->token,
+		    sizeof(raw->token)) < 0) {
+			return (-1);
+		}
+		raw->token_of = flow;
+	}
+	n = snprintf(text, cap, "%s", raw->token);
+	return (n < 0 || (size_t)n >= cap ? -1 : n);
 }
 
 /*
@@ -211,6 +229,24 @@ route_response(struct router *r, osip_message_t *msg, struct router_raw *raw,
 	}
 }
 
+/*
+ * Received/rport on a request's top Via (in the bytes too when they could
+ * be scanned: `raw` not NULL); a local reply keeps them, nothing after.
+ */
+static void
+stamp_arrival(osip_message_t *msg, struct router_raw *raw,
+    const struct router_origin *origin)
+{
+	if (raw != NULL) {
+		if (origin->source == ROUTER_FROM_FLOW) {
+			proxy_stamp_received(msg, raw, &origin->flow.remote);
+		}
+		raw->arrival_mark = sip_edit_mark(&raw->edit);
+	} else if (origin->source == ROUTER_FROM_FLOW) {
+		sip_via_stamp_received(msg, &origin->flow.remote, 0);
+	}
+}
+
 static int
 is_options_to_us(struct router *r, const osip_message_t *msg)
 {
@@ -223,7 +259,7 @@ is_options_to_us(struct router *r, const osip_message_t *msg)
 
 static void
 route_request(struct router *r, const struct router_origin *origin,
-    const char *buf, size_t len, osip_message_t *msg, struct router_raw *raw,
+    osip_message_t *msg, struct router_raw *raw,
     struct router_output *out)
 {
 	struct router_route_result rr;
@@ -232,15 +268,12 @@ route_request(struct router *r, const struct router_origin *origin,
 	int status;
 
 	stats_inc2("sip.in.", msg->sip_method);
-	status = proxy_validate_request(r, buf, len, msg, &reason);
+	status = proxy_validate_request(r, raw, msg, &reason);
 	if (status == -1) {
 		drop(out, "no_via");
 		return;
 	}
-	if (origin->source == ROUTER_FROM_FLOW) {
-		proxy_stamp_received(msg, raw, &origin->flow.remote);
-	}
-	raw->arrival_mark = sip_edit_mark(&raw->edit);
+	stamp_arrival(msg, raw, origin);
 	if (status > 0) {
 		reply_local(r, origin, msg, raw, status, reason, out);
 		if (status == 400 && reason != NULL &&
@@ -290,10 +323,15 @@ route_request(struct router *r, const struct router_origin *origin,
 	}
 }
 
-/* A request libosip2 refuses may still deserve its 400 or 416. */
+/*
+ * A request libosip2 refuses may still deserve its 400 or 416.  Its
+ * values come from salvage.c's rebuilt request, made of the same Via,
+ * From, To, Call-ID and CSeq lines the reply copies from the bytes.
+ */
 static void
 answer_unparseable(struct router *r, const struct router_origin *origin,
-    const char *buf, size_t len, struct router_output *out)
+    const char *buf, size_t len, struct router_raw *raw,
+    struct router_output *out)
 {
 	osip_message_t *msg;
 	int status;
@@ -303,10 +341,11 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 		return;
 	}
 	stats_inc("sip.salvaged");
-	if (origin->source == ROUTER_FROM_FLOW) {
-		sip_via_stamp_received(msg, &origin->flow.remote, 0);
+	if (raw_init(raw, buf, len) == -1) {
+		raw = NULL;
 	}
-	reply_local(r, origin, msg, NULL, status, status == 400 ?
+	stamp_arrival(msg, raw, origin);
+	reply_local(r, origin, msg, raw, status, status == 400 ?
 	    "Malformed Request" : NULL, out);
 	if (origin->source == ROUTER_FROM_FLOW &&
 	    origin->flow.transport == EPSIP_TRANSPORT_TCP && status == 400) {
@@ -335,30 +374,27 @@ router_process(struct router *r, const struct router_origin *origin,
 		}
 	}
 	if (sip_parse(buf, msg_len, &msg) != 0) {
-		answer_unparseable(r, origin, buf, msg_len, out);
+		answer_unparseable(r, origin, buf, msg_len, &raw, out);
 		return;
 	}
 	/* libosip2 took it, but its lines cannot be told apart: as above. */
 	if (raw_init(&raw, buf, msg_len) == -1) {
 		osip_message_free(msg);
-		answer_unparseable(r, origin, buf, msg_len, out);
+		answer_unparseable(r, origin, buf, msg_len, &raw, out);
 		return;
 	}
 	if (MSG_IS_RESPONSE(msg)) {
-		if (trim == 1 || proxy_validate_response(buf, msg_len, msg)) {
+		if (trim == 1 || proxy_validate_response(&raw, msg) != 0) {
 			drop(out, "bad_response");	/* TR-08 */
 		} else {
 			route_response(r, msg, &raw, out);
 		}
 	} else if (trim == 1) {
-		if (osip_list_size(&msg->vias) > 0) {
-			proxy_stamp_received(msg, &raw, &origin->flow.remote);
-		}
-		raw.arrival_mark = sip_edit_mark(&raw.edit);
+		stamp_arrival(msg, &raw, origin);
 		reply_local(r, origin, msg, &raw, 400, "Body Shorter Than "
 		    "Content-Length", out);			/* TR-08 */
 	} else {
-		route_request(r, origin, buf, msg_len, msg, &raw, out);
+		route_request(r, origin, msg, &raw, out);
 	}
 	osip_message_free(msg);
 }
@@ -396,26 +432,20 @@ void
 router_framing_error(struct router *r, const struct router_origin *origin,
     int status, const char *headers, size_t len, struct router_output *out)
 {
-	struct router_raw raw, *rawp = NULL;
+	struct router_raw raw, *rawp;
 	osip_message_t *msg = NULL;
 	int salvaged_status;
 
 	memset(out, 0, sizeof(*out));
 	/* Framing broke on exactly what libosip2 refuses (two CLs): salvage. */
-	if (status > 0 && sip_parse(headers, len, &msg) == 0) {
-		rawp = raw_init(&raw, headers, len) == 0 ? &raw : NULL;
-	} else if (status > 0 && salvage_request(headers, len, &msg,
-	    &salvaged_status) != 0) {
+	if (status > 0 && sip_parse(headers, len, &msg) != 0 &&
+	    salvage_request(headers, len, &msg, &salvaged_status) != 0) {
 		msg = NULL;
 	}
 	if (msg != NULL && MSG_IS_REQUEST(msg) &&
 	    osip_list_size(&msg->vias) > 0) {
-		if (rawp != NULL) {
-			proxy_stamp_received(msg, rawp, &origin->flow.remote);
-			rawp->arrival_mark = sip_edit_mark(&rawp->edit);
-		} else {
-			sip_via_stamp_received(msg, &origin->flow.remote, 0);
-		}
+		rawp = raw_init(&raw, headers, len) == 0 ? &raw : NULL;
+		stamp_arrival(msg, rawp, origin);
 		reply_local(r, origin, msg, rawp, status, NULL, out);
 	}
 	if (msg != NULL) {

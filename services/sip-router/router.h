@@ -97,7 +97,16 @@ struct router_raw {
 	int strict_fixed;	/* the last Route went into the R-URI */
 	int strict_pending;	/* ... and ours, from the R-URI, is on top
 				 * in libosip2's list only */
+	const struct flow_token *token_of;	/* `token` names this flow */
+	char token[FLOW_TOKEN_MAX_TEXT];
 };
+
+/*
+ * The token text of `flow`, made once per message: Path or Record-Route
+ * and our Via's `ept` name the same flow, and each token costs an HMAC.
+ */
+int router_raw_token(const struct router *r, struct router_raw *raw,
+    const struct flow_token *flow, char *text, size_t cap);
 
 /* The token text naming `flow` (for Path, Record-Route, Via, FLOW_CLOSED). */
 int router_flow_token(const struct router *r, const struct flow_token *flow,
@@ -129,9 +138,10 @@ int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
 /* --- proxy.c: RFC 3261 §16.3, §16.6, §18 --- */
-int proxy_validate_request(struct router *r, const char *buf, size_t len,
+int proxy_validate_request(struct router *r, const struct router_raw *raw,
     osip_message_t *msg, const char **reason);
-int proxy_validate_response(const char *buf, size_t len, osip_message_t *msg);
+int proxy_validate_response(const struct router_raw *raw,
+    osip_message_t *msg);
 void proxy_decrement_max_forwards(const osip_message_t *msg,
     struct router_raw *raw);
 /* via_flow NULL: name the core side (upstream mode). */

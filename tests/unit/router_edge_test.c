@@ -1026,6 +1026,26 @@ test_undeliverable_430_carries_the_core_via_line_as_sent(void **state)
 	router_output_clear(&back);
 }
 
+static void
+test_salvaged_request_reply_copies_its_lines_too(void **state)
+{
+	struct router_output out;
+
+	(void)state;
+	/* libosip2 refuses the scheme; salvage.c finds the status (SP-03). */
+	process(&flow_a, "INVITE xyz:a SIP/2.0\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-sv;rport\r\n"
+	    "f: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>;tag=t\r\n"
+	    "i: sv-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", &out);
+	assert_int_equal(out.local_status, 416);
+	assert_string_equal(out.sip, "SIP/2.0 416 Unsupported URI Scheme\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-sv;rport=40000;"
+	    "received=198.51.100.7\r\n"
+	    "f: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>;tag=t"
+	    "\r\ni: sv-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+	router_output_clear(&out);
+}
+
 int
 main(void)
 {
@@ -1098,6 +1118,8 @@ main(void)
 		    test_strict_router_fix_edits_only_the_request_uri_and_routes),
 		cmocka_unit_test(
 		    test_undeliverable_430_carries_the_core_via_line_as_sent),
+		cmocka_unit_test(
+		    test_salvaged_request_reply_copies_its_lines_too),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
