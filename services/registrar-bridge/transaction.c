@@ -9,6 +9,13 @@
  * retransmissions (64*T1 when the phone uses UDP or branches were sent,
  * at once otherwise).
  *
+ * Every transaction and branch sits in a min-heap (server transactions
+ * in one, branches in another) keyed by the earliest of its own timers,
+ * from creation until it is freed; whoever changes a timer re-arms the
+ * entry.  A timer that is only cleared may leave its entry early: the
+ * tick then finds nothing due and re-arms it for what is left.  Nothing
+ * walks all transactions.
+ *
  * Timers: A (INVITE over UDP, doubling), E (non-INVITE and CANCEL over UDP,
  * capped at T2), B/F (no final response: the user is told, and treats it as
  * 408), C (INVITE proceeding too long: CANCEL, then B), G (our non-2xx
@@ -38,7 +45,8 @@ struct rb_txn {
 	struct rb_txn_events ev;
 	struct rb_stx *stx_bucket[RB_TXN_BUCKETS];
 	struct rb_ctx *ctx_bucket[RB_TXN_BUCKETS];
-	struct rb_stx *all;		/* every server transaction */
+	struct timer_heap stx_timers;	/* every server transaction */
+	struct timer_heap ctx_timers;	/* every branch */
 	size_t count;
 };
 
@@ -79,6 +87,21 @@ rb_txn_new(const struct rb_out *out, const struct rb_timers *timers)
 	} else {
 		rb_timers_default(&t->timers);
 	}
+	/* A re-armed timer must lie ahead, or a tick would never end. */
+	if (t->timers.t1_ms == 0) {
+		t->timers.t1_ms = 1;
+	}
+	if (t->timers.t2_ms == 0) {
+		t->timers.t2_ms = 1;
+	}
+	if (t->timers.timer_b_ms == 0) {
+		t->timers.timer_b_ms = 1;
+	}
+	if (t->timers.timer_c_ms == 0) {
+		t->timers.timer_c_ms = 1;
+	}
+	timer_heap_init(&t->stx_timers);
+	timer_heap_init(&t->ctx_timers);
 	return (t);
 }
 
@@ -116,6 +139,47 @@ wire_of(osip_message_t *msg, char **wire, size_t *len)
 	return (sip_serialize(msg, wire, len));
 }
 
+static uint64_t
+earliest(uint64_t a, uint64_t at)
+{
+	return (at != 0 && at < a ? at : a);
+}
+
+/* Timer G while Completed; the end of lingering once a final went out. */
+static uint64_t
+stx_due(const struct rb_stx *stx)
+{
+	uint64_t due = UINT64_MAX;
+
+	if (stx->state == RB_STX_COMPLETED) {
+		due = earliest(due, stx->g_at);
+	}
+	if (stx->state != RB_STX_PROCEEDING && stx->expire_at < due) {
+		due = stx->expire_at;	/* set with the final response */
+	}
+	return (due);
+}
+
+static uint64_t
+ctx_due(const struct rb_ctx *ctx)
+{
+	return (earliest(earliest(earliest(UINT64_MAX, ctx->retrans_at),
+	    ctx->cancel_at), ctx->timeout_at));
+}
+
+/* Move an entry already in its heap: never allocates, never fails. */
+static void
+stx_rearm(struct rb_txn *t, struct rb_stx *stx)
+{
+	(void)timer_heap_set(&t->stx_timers, &stx->timer, stx_due(stx));
+}
+
+static void
+ctx_rearm(struct rb_txn *t, struct rb_ctx *ctx)
+{
+	(void)timer_heap_set(&t->ctx_timers, &ctx->timer, ctx_due(ctx));
+}
+
 static void
 ctx_unlink(struct rb_txn *t, struct rb_ctx *ctx)
 {
@@ -134,6 +198,7 @@ static void
 ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 {
 	ctx_unlink(t, ctx);
+	timer_heap_remove(&t->ctx_timers, &ctx->timer);
 	osip_message_free(ctx->req);
 	free(ctx->wire);
 	free(ctx->cancel_wire);
@@ -154,14 +219,7 @@ stx_free(struct rb_txn *t, struct rb_stx *stx)
 			break;
 		}
 	}
-	if (stx->prev != NULL) {
-		stx->prev->next = stx->next;
-	} else {
-		t->all = stx->next;
-	}
-	if (stx->next != NULL) {
-		stx->next->prev = stx->prev;
-	}
+	timer_heap_remove(&t->stx_timers, &stx->timer);
 	for (ctx = stx->branches; ctx != NULL; ctx = next) {
 		next = ctx->sibling;
 		ctx_free(t, ctx);
@@ -181,9 +239,12 @@ rb_txn_free(struct rb_txn *t)
 	if (t == NULL) {
 		return;
 	}
-	while (t->all != NULL) {
-		stx_free(t, t->all);
+	while (timer_heap_count(&t->stx_timers) > 0) {
+		stx_free(t, TIMER_HEAP_OWNER(timer_heap_peek(&t->stx_timers),
+		    struct rb_stx, timer));
 	}
+	timer_heap_clear(&t->stx_timers);
+	timer_heap_clear(&t->ctx_timers);
 	free(t);
 }
 
@@ -226,18 +287,19 @@ rb_stx_new(struct rb_txn *t, osip_message_t *req)
 		free(stx);
 		return (NULL);
 	}
+	stx->state = RB_STX_PROCEEDING;
+	/* In the heap for life, so re-arming it later cannot fail. */
+	if (timer_heap_set(&t->stx_timers, &stx->timer, stx_due(stx)) !=
+	    0) {
+		free(stx);
+		return (NULL);
+	}
 	stx->req = req;
 	stx->invite = strcmp(req->sip_method, "INVITE") == 0;
 	stx->unreliable = rb_request_unreliable(req);
-	stx->state = RB_STX_PROCEEDING;
 	b = bucket_of(stx->key);
 	stx->hnext = t->stx_bucket[b];
 	t->stx_bucket[b] = stx;
-	stx->next = t->all;
-	if (t->all != NULL) {
-		t->all->prev = stx;
-	}
-	t->all = stx;
 	t->count++;
 	return (stx);
 }
@@ -278,6 +340,7 @@ rb_stx_respond(struct rb_txn *t, struct rb_stx *stx, osip_message_t *resp,
 	if (stx->unreliable || stx->branches != NULL) {
 		stx->expire_at += t->timers.linger_ms;
 	}
+	stx_rearm(t, stx);
 	return (0);
 }
 
@@ -309,10 +372,10 @@ rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
 void
 rb_stx_ack(struct rb_txn *t, struct rb_stx *stx)
 {
-	(void)t;
 	if (stx->state == RB_STX_COMPLETED) {
 		stx->state = RB_STX_CONFIRMED;
 		stx->g_at = 0;
+		stx_rearm(t, stx);
 	}
 }
 
@@ -374,7 +437,13 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
 		return (NULL);
 	}
+	/* In the heap for life (due later), so re-arming cannot fail. */
+	if (timer_heap_set(&t->ctx_timers, &ctx->timer, UINT64_MAX) != 0) {
+		free(ctx);
+		return (NULL);
+	}
 	if (wire_of(req, &ctx->wire, &ctx->wire_len) != 0) {
+		timer_heap_remove(&t->ctx_timers, &ctx->timer);
 		free(ctx);
 		return (NULL);
 	}
@@ -392,6 +461,7 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 		ctx->retrans_at = now + ctx->retrans_ms;
 	}
 	ctx->timeout_at = now + t->timers.timer_b_ms;
+	ctx_rearm(t, ctx);
 	b = bucket_of(ctx->branch);
 	ctx->hnext = t->ctx_bucket[b];
 	t->ctx_bucket[b] = ctx;
@@ -422,6 +492,7 @@ send_cancel(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
 	/* §9.1: no final within 64*T1 of the CANCEL: the branch is dead. */
 	ctx->timeout_at = now + t->timers.timer_b_ms;
 	ctx->timer_c = 0;
+	ctx_rearm(t, ctx);
 }
 
 void
@@ -542,6 +613,7 @@ rb_txn_response(struct rb_txn *t, osip_message_t *resp, uint64_t now,
 				/* §16.8: Timer C, reset by provisionals. */
 				ctx->timeout_at = now + t->timers.timer_c_ms;
 				ctx->timer_c = 1;
+				ctx_rearm(t, ctx);
 			}
 		} else if (ctx->retrans_at != 0) {
 			/* E continues at T2 (§17.1.2.2). */
@@ -609,14 +681,43 @@ rb_txn_branch_unreachable(struct rb_txn *t, const char *branch, uint64_t now)
 	return (0);
 }
 
-void
+/* The entry at the top of `h` if it is due, else NULL. */
+static struct timer_heap_entry *
+next_due(const struct timer_heap *h, uint64_t now)
+{
+	struct timer_heap_entry *e = timer_heap_peek(h);
+
+	return (e != NULL && e->due <= now ? e : NULL);
+}
+
+/*
+ * Branches first, then server transactions, as the per-transaction walk
+ * did: a branch's timeout may finish its transaction, which then starts
+ * lingering.  Each due entry is handled and re-armed in place (its new
+ * deadline lies ahead: every timer is at least 1 ms), so the loop ends.
+ * A timeout may add branches; they are not due yet.
+ */
+size_t
 rb_txn_tick(struct rb_txn *t, uint64_t now)
 {
-	struct rb_stx *stx, *next;
-	struct rb_ctx *ctx, *cnext;
+	struct timer_heap_entry *e;
+	size_t handled = 0;
 
-	for (stx = t->all; stx != NULL; stx = next) {
-		next = stx->next;
+	while ((e = next_due(&t->ctx_timers, now)) != NULL) {
+		handled++;
+		struct rb_ctx *ctx = TIMER_HEAP_OWNER(e, struct rb_ctx, timer);
+
+		ctx_tick(t, ctx, now);
+		ctx_rearm(t, ctx);
+	}
+	while ((e = next_due(&t->stx_timers, now)) != NULL) {
+		struct rb_stx *stx = TIMER_HEAP_OWNER(e, struct rb_stx, timer);
+
+		handled++;
+		if (stx->state != RB_STX_PROCEEDING && now >= stx->expire_at) {
+			stx_free(t, stx);
+			continue;
+		}
 		if (stx->state == RB_STX_COMPLETED && stx->g_at != 0 &&
 		    now >= stx->g_at) {
 			send_wire(t, stx->resp, stx->resp_len);
@@ -626,12 +727,7 @@ rb_txn_tick(struct rb_txn *t, uint64_t now)
 			}
 			stx->g_at = now + stx->g_ms;
 		}
-		for (ctx = stx->branches; ctx != NULL; ctx = cnext) {
-			cnext = ctx->sibling;
-			ctx_tick(t, ctx, now);
-		}
-		if (stx->state != RB_STX_PROCEEDING && now >= stx->expire_at) {
-			stx_free(t, stx);
-		}
+		stx_rearm(t, stx);
 	}
+	return (handled);
 }

@@ -11,7 +11,9 @@
  *
  * Time is passed in (monotonic milliseconds) and timers fire from
  * rb_txn_tick(), called by the event loop every RB_TXN_TICK_MS and by unit
- * tests with a fake clock.
+ * tests with a fake clock.  Transactions wait in two min-heaps by their
+ * next deadline (common/timer_heap.c): a tick touches only what is due,
+ * however many transactions linger.
  */
 #ifndef RB_TRANSACTION_H
 #define RB_TRANSACTION_H
@@ -20,6 +22,8 @@
 #include <stdint.h>
 
 #include <osipparser2/osip_parser.h>
+
+#include "epsip/timer_heap.h"
 
 #include "rb_sip.h"
 
@@ -55,7 +59,7 @@ struct rb_ctx;
 /* A server transaction: one request from a phone and our answers. */
 struct rb_stx {
 	struct rb_stx *hnext;		/* hash chain */
-	struct rb_stx *next, *prev;	/* every transaction, for ticks */
+	struct timer_heap_entry timer;	/* next of G and expiry */
 	char key[RB_KEY_MAX];
 	osip_message_t *req;		/* owned */
 	int invite;
@@ -75,6 +79,7 @@ struct rb_stx {
 /* A client transaction: one branch towards one binding. */
 struct rb_ctx {
 	struct rb_ctx *hnext;		/* hash chain */
+	struct timer_heap_entry timer;	/* next of A/E, B/F/C, cancel's E */
 	struct rb_ctx *sibling;		/* next branch of the same stx */
 	struct rb_stx *stx;
 	char branch[RB_BRANCH_MAX];
@@ -172,8 +177,11 @@ enum rb_resp_verdict rb_txn_response(struct rb_txn *t, osip_message_t *resp,
 int rb_txn_branch_unreachable(struct rb_txn *t, const char *branch,
     uint64_t now);
 
-/* Run due timers; free finished transactions. */
-void rb_txn_tick(struct rb_txn *t, uint64_t now);
+/*
+ * Run due timers; free finished transactions.  Returns how many due
+ * entries it handled: O(that * log n), nothing for those not due.
+ */
+size_t rb_txn_tick(struct rb_txn *t, uint64_t now);
 
 /* Live server transactions (for the stats report and tests). */
 size_t rb_txn_count(const struct rb_txn *t);

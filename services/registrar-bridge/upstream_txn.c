@@ -2,10 +2,12 @@
  * upstream_txn.c -- the relay transaction table of upstream mode, see
  * upstream_txn.h.
  *
- * A chained hash table on "branch|METHOD" for the message path, and one
- * list of everything for the tick, which walks it every RB_TXN_TICK_MS:
- * the table is bounded (up_txn_conf.max, and max_bytes for the requests
- * it keeps), so the walk and the memory are too.
+ * A chained hash table on "branch|METHOD" for the message path, and a
+ * min-heap by next deadline (common/timer_heap.c) for the tick, which
+ * runs every RB_TXN_TICK_MS and touches only what is due.  One list of
+ * everything remains for what a lost connection must look at; the table
+ * is bounded (up_txn_conf.max, and max_bytes for the requests it keeps),
+ * so that walk and the memory are too.
  *
  * Timers, after RFC 3261 §17.1.1.2 and §17.1.2.2, for requests we
  * retransmit ourselves (SP-15): A (INVITE) starts at T1 and doubles until
@@ -34,6 +36,7 @@ struct up_txn_table {
 	struct up_txn_events ev;
 	struct up_txn *bucket[UP_TXN_BUCKETS];
 	struct up_txn *all;
+	struct timer_heap timers;
 	size_t count;
 	size_t bytes;
 };
@@ -80,7 +83,32 @@ up_txn_new(const struct up_txn_conf *conf, const struct up_txn_events *ev)
 	}
 	t->conf = *conf;
 	t->ev = *ev;
+	/* A re-armed timer must lie ahead, or a tick would never end. */
+	if (t->conf.t1_ms == 0) {
+		t->conf.t1_ms = 1;
+	}
+	if (t->conf.t2_ms == 0) {
+		t->conf.t2_ms = 1;
+	}
+	timer_heap_init(&t->timers);
 	return (t);
+}
+
+/* The earlier of the deadline and the next retransmission. */
+static uint64_t
+txn_due(const struct up_txn *txn)
+{
+	if (txn->retrans_at != 0 && txn->retrans_at < txn->deadline) {
+		return (txn->retrans_at);
+	}
+	return (txn->deadline);
+}
+
+/* Move an entry already in the heap: never allocates, never fails. */
+static void
+txn_rearm(struct up_txn_table *t, struct up_txn *txn)
+{
+	(void)timer_heap_set(&t->timers, &txn->timer, txn_due(txn));
 }
 
 void
@@ -103,6 +131,7 @@ up_txn_remove(struct up_txn_table *t, struct up_txn *txn)
 	if (txn->next != NULL) {
 		txn->next->prev = txn->prev;
 	}
+	timer_heap_remove(&t->timers, &txn->timer);
 	t->bytes -= txn->req_len;
 	free(txn->req);
 	free(txn);
@@ -118,6 +147,7 @@ up_txn_free(struct up_txn_table *t)
 	while (t->all != NULL) {
 		up_txn_remove(t, t->all);
 	}
+	timer_heap_clear(&t->timers);
 	free(t);
 }
 
@@ -162,6 +192,11 @@ up_txn_add(struct up_txn_table *t, const char *branch, const char *method,
 		txn->retrans_ms = t->conf.t1_ms;
 		txn->retrans_at = now + txn->retrans_ms;
 	}
+	if (timer_heap_set(&t->timers, &txn->timer, txn_due(txn)) != 0) {
+		free(txn->req);
+		free(txn);
+		return (NULL);
+	}
 	b = bucket_of(txn->key);
 	txn->hnext = t->bucket[b];
 	t->bucket[b] = txn;
@@ -194,6 +229,7 @@ up_txn_response(struct up_txn_table *t, const char *branch,
 	if (txn->retrans_at != 0) {
 		txn->retrans_ms = t->conf.t2_ms;
 		txn->retrans_at = now + txn->retrans_ms;
+		txn_rearm(t, txn);
 	}
 	return (1);
 }
@@ -238,22 +274,29 @@ up_txn_fail_conn(struct up_txn_table *t, uint64_t conn_id)
 }
 
 /*
- * The callbacks may end the transaction they are handed (a retransmission
- * that cannot be sent is a 503), never another one: `next` is taken
- * before each call.
+ * Only what is due, earliest first.  The callbacks may end the
+ * transaction they are handed (a retransmission that cannot be sent is a
+ * 503), never another one: the entry is re-armed before the call, and a
+ * transaction that ends leaves the heap.  A re-armed entry lies ahead
+ * (the deadline did not pass, T1 and T2 are at least 1 ms), so the loop
+ * ends.
  */
-void
+size_t
 up_txn_tick(struct up_txn_table *t, uint64_t now)
 {
-	struct up_txn *txn, *next;
+	struct timer_heap_entry *e;
+	size_t handled = 0;
 
-	for (txn = t->all; txn != NULL; txn = next) {
-		next = txn->next;
+	while ((e = timer_heap_peek(&t->timers)) != NULL && e->due <= now) {
+		struct up_txn *txn = TIMER_HEAP_OWNER(e, struct up_txn, timer);
+
+		handled++;
 		if (now >= txn->deadline) {
 			up_txn_fail(t, txn, UP_TXN_TIMEOUT);
 			continue;
 		}
 		if (txn->retrans_at == 0 || now < txn->retrans_at) {
+			txn_rearm(t, txn);
 			continue;
 		}
 		if (!txn->invite && (txn->provisional ||
@@ -263,10 +306,12 @@ up_txn_tick(struct up_txn_table *t, uint64_t now)
 			txn->retrans_ms *= 2;
 		}
 		txn->retrans_at = now + txn->retrans_ms;
+		txn_rearm(t, txn);
 		if (t->ev.retransmit != NULL) {
 			t->ev.retransmit(t->ev.arg, txn, now);
 		}
 	}
+	return (handled);
 }
 
 size_t

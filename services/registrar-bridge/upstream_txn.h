@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "epsip/timer_heap.h"
+
 /* branch (the router's is ~50 characters) + '|' + method. */
 #define UP_TXN_KEY_MAX		160
 
@@ -44,7 +46,9 @@ enum up_txn_end {
 
 struct up_txn {
 	struct up_txn *hnext;		/* hash chain */
-	struct up_txn *next, *prev;	/* every transaction, for ticks */
+	struct up_txn *next, *prev;	/* every transaction, for the walks
+					 * of a lost connection */
+	struct timer_heap_entry timer;	/* next of deadline, retransmission */
 	char key[UP_TXN_KEY_MAX];	/* "branch|METHOD" */
 	int invite;
 	char *req;			/* as sent upstream: retransmitted, and
@@ -116,8 +120,11 @@ void up_txn_remove(struct up_txn_table *t, struct up_txn *txn);
  */
 size_t up_txn_fail_conn(struct up_txn_table *t, uint64_t conn_id);
 
-/* Run due retransmissions and deadlines. */
-void up_txn_tick(struct up_txn_table *t, uint64_t now);
+/*
+ * Run due retransmissions and deadlines.  Returns how many due entries it
+ * handled: O(that * log n), nothing for those not due.
+ */
+size_t up_txn_tick(struct up_txn_table *t, uint64_t now);
 
 size_t up_txn_count(const struct up_txn_table *t);
 

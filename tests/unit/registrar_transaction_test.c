@@ -1,0 +1,313 @@
+/*
+ * registrar_transaction_test.c -- the bridge's transaction timers in their
+ * heaps (issue 7 §3): a tick handles only what is due, however many
+ * transactions linger; a transaction freed early takes its timer with it;
+ * Timer G and a branch's A/B still fire when they should, re-armed in
+ * place.  The same for upstream mode's relay transactions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "epsip/sip_util.h"
+#include "epsip/stats.h"
+
+#include "../../services/registrar-bridge/transaction.h"
+#include "../../services/registrar-bridge/upstream_txn.h"
+
+#define LINGERING	5000
+
+static struct rb_txn *txn;
+static struct rb_out out;
+static size_t nsent;
+static size_t timeouts;
+
+static int
+count_sent(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	nsent++;
+	return (0);
+}
+
+static void
+on_timeout(void *arg, struct rb_ctx *ctx, uint64_t now)
+{
+	(void)arg;
+	(void)ctx;
+	(void)now;
+	timeouts++;
+}
+
+static int
+setup(void **state)
+{
+	struct rb_txn_events ev = { on_timeout, NULL };
+
+	(void)state;
+	sip_library_init();
+	stats_reset();
+	out.send = count_sent;
+	out.arg = NULL;
+	nsent = 0;
+	timeouts = 0;
+	assert_non_null(txn = rb_txn_new(&out, NULL));	/* RFC timers */
+	rb_txn_set_events(txn, &ev);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	rb_txn_free(txn);
+	return (0);
+}
+
+/* A request from a UDP phone behind the router; `n` makes it unique. */
+static osip_message_t *
+udp_request(const char *method, int n)
+{
+	osip_message_t *m;
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	    "%s sip:bob@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr%d\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua%d\r\n"
+	    "From: <sip:alice@example.com>;tag=f%d\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: c%d\r\n"
+	    "CSeq: 1 %s\r\n"
+	    "Content-Length: 0\r\n\r\n", method, n, n, n, n, method);
+	assert_int_equal(sip_parse(text, strlen(text), &m), 0);
+	return (m);
+}
+
+static struct rb_stx *
+answered_stx(const char *method, int n, int status, uint64_t now)
+{
+	struct rb_stx *stx;
+
+	assert_non_null(stx = rb_stx_new(txn, udp_request(method, n)));
+	assert_int_equal(rb_stx_reply(txn, stx, status, NULL, now), 0);
+	return (stx);
+}
+
+/*
+ * Thousands lingering in Timer J: ticks before their time handle none of
+ * them, the tick at their time frees them all.
+ */
+static void
+test_tick_handles_only_due_transactions_however_many_linger(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < LINGERING; i++) {
+		(void)answered_stx("REGISTER", i, 200, 1000);
+	}
+	assert_int_equal(rb_txn_count(txn), LINGERING);
+	assert_int_equal(rb_txn_tick(txn, 1100), 0);
+	assert_int_equal(rb_txn_tick(txn, 1000 + 32000 - 1), 0);
+	assert_int_equal(rb_txn_count(txn), LINGERING);
+	assert_int_equal(rb_txn_tick(txn, 1000 + 32000), LINGERING);
+	assert_int_equal(rb_txn_count(txn), 0);
+	assert_int_equal(rb_txn_tick(txn, 1000 + 64000), 0);
+}
+
+/* Dropped before its time: its timer goes with it, the others stay. */
+static void
+test_transaction_freed_early_takes_its_timer_along(void **state)
+{
+	struct rb_stx *a, *b, *c, *proceeding;
+
+	(void)state;
+	a = answered_stx("REGISTER", 1, 200, 1000);
+	b = answered_stx("REGISTER", 2, 200, 2000);
+	c = answered_stx("REGISTER", 3, 200, 3000);
+	assert_non_null(proceeding = rb_stx_new(txn,
+	    udp_request("REGISTER", 4)));
+	(void)a;
+	(void)c;
+	rb_stx_drop(txn, b);
+	rb_stx_drop(txn, proceeding);
+	assert_int_equal(rb_txn_count(txn), 2);
+	assert_int_equal(rb_txn_tick(txn, 33000), 1);	/* a */
+	assert_int_equal(rb_txn_count(txn), 1);
+	assert_int_equal(rb_txn_tick(txn, 34000), 0);	/* b is gone */
+	assert_int_equal(rb_txn_tick(txn, 35000), 1);	/* c */
+	assert_int_equal(rb_txn_count(txn), 0);
+}
+
+/* Timer G: T1, 2*T1, 4*T1, then T2, until the ACK stops it (§17.2.1). */
+static void
+test_timer_g_retransmits_with_backoff_until_the_ack(void **state)
+{
+	struct rb_stx *stx;
+
+	(void)state;
+	stx = answered_stx("INVITE", 1, 486, 0);
+	assert_int_equal(nsent, 1);
+	assert_int_equal(rb_txn_tick(txn, 499), 0);
+	assert_int_equal(rb_txn_tick(txn, 500), 1);	/* +500 */
+	assert_int_equal(nsent, 2);
+	assert_int_equal(rb_txn_tick(txn, 1499), 0);
+	assert_int_equal(rb_txn_tick(txn, 1500), 1);	/* +1000 */
+	assert_int_equal(rb_txn_tick(txn, 3500), 1);	/* +2000 */
+	assert_int_equal(rb_txn_tick(txn, 7500), 1);	/* +4000 = T2 */
+	assert_int_equal(rb_txn_tick(txn, 11500), 1);	/* +4000, capped */
+	assert_int_equal(nsent, 6);
+	rb_stx_ack(txn, stx);
+	assert_int_equal(rb_txn_tick(txn, 20000), 0);
+	assert_int_equal(nsent, 6);
+	/* Lingering ends 64*T1 after the final. */
+	assert_int_equal(rb_txn_tick(txn, 32000), 1);
+	assert_int_equal(rb_txn_count(txn), 0);
+}
+
+/* A branch to a UDP contact: A doubles, B times it out at 64*T1. */
+static void
+test_branch_retransmits_then_times_out(void **state)
+{
+	struct rb_stx *stx;
+	osip_message_t *req;
+	char branch[RB_BRANCH_MAX];
+
+	(void)state;
+	assert_non_null(stx = rb_stx_new(txn, udp_request("INVITE", 1)));
+	req = udp_request("INVITE", 2);
+	assert_int_equal(rb_push_via(req, branch, sizeof(branch)), 0);
+	assert_non_null(rb_ctx_new(txn, stx, req, branch, 1, 7, 0));
+	assert_int_equal(nsent, 1);
+	assert_int_equal(rb_txn_tick(txn, 500), 1);
+	assert_int_equal(rb_txn_tick(txn, 1000), 0);
+	assert_int_equal(rb_txn_tick(txn, 1500), 1);
+	assert_int_equal(nsent, 3);
+	assert_int_equal(timeouts, 0);
+	(void)rb_txn_tick(txn, 32000);
+	assert_int_equal(timeouts, 1);
+	/* Over: no more retransmissions, no second timeout. */
+	nsent = 0;
+	assert_int_equal(rb_txn_tick(txn, 40000), 0);
+	assert_int_equal(rb_txn_tick(txn, 60000), 0);
+	assert_int_equal(nsent, 0);
+	assert_int_equal(timeouts, 1);
+}
+
+/* --- upstream mode's relay transactions --- */
+
+static size_t up_retransmits, up_expired;
+static int fail_on_retransmit;
+static struct up_txn_table *up_table;
+
+static void
+up_retransmit(void *arg, struct up_txn *ut, uint64_t now)
+{
+	(void)arg;
+	(void)now;
+	up_retransmits++;
+	if (fail_on_retransmit) {
+		/* A send that fails ends the transaction from the callback. */
+		up_txn_fail(up_table, ut, UP_TXN_UNREACHABLE);
+	}
+}
+
+static void
+up_expire(void *arg, struct up_txn *ut, enum up_txn_end why)
+{
+	(void)arg;
+	(void)ut;
+	(void)why;
+	up_expired++;
+}
+
+static struct up_txn_table *
+up_table_new(void)
+{
+	struct up_txn_events ev = { up_retransmit, up_expire, NULL };
+	struct up_txn_conf conf;
+
+	up_retransmits = 0;
+	up_expired = 0;
+	fail_on_retransmit = 0;
+	up_txn_conf_default(&conf, 32);
+	conf.max = 2 * LINGERING;
+	return (up_table = up_txn_new(&conf, &ev));
+}
+
+static void
+test_upstream_tick_handles_only_due_transactions(void **state)
+{
+	struct up_txn_table *t = up_table_new();
+	char branch[32];
+	int i;
+
+	(void)state;
+	assert_non_null(t);
+	for (i = 0; i < LINGERING; i++) {
+		snprintf(branch, sizeof(branch), "z9hG4bK-ep%d", i);
+		assert_non_null(up_txn_add(t, branch, "REGISTER", "R", 1, 0,
+		    1000));
+	}
+	/* One retransmitting for a TCP phone. */
+	assert_non_null(up_txn_add(t, "z9hG4bK-epR", "INVITE", "I", 1, 1,
+	    1000));
+	assert_int_equal(up_txn_tick(t, 1100), 0);
+	assert_int_equal(up_txn_tick(t, 1500), 1);	/* A at T1 */
+	assert_int_equal(up_retransmits, 1);
+	assert_int_equal(up_txn_tick(t, 2499), 0);
+	assert_int_equal(up_txn_tick(t, 2500), 1);	/* then 2*T1 */
+	assert_int_equal(up_txn_response(t, "z9hG4bK-epR", "INVITE", 100,
+	    2600), 1);
+	assert_int_equal(up_txn_tick(t, 32999), 0);
+	assert_int_equal(up_expired, 0);
+	assert_int_equal(up_txn_tick(t, 33000), LINGERING);
+	assert_int_equal(up_expired, LINGERING);
+	assert_int_equal(up_txn_count(t), 0);
+	up_txn_free(t);
+}
+
+static void
+test_upstream_retransmission_may_end_its_own_transaction(void **state)
+{
+	struct up_txn_table *t = up_table_new();
+
+	(void)state;
+	assert_non_null(t);
+	assert_non_null(up_txn_add(t, "z9hG4bK-ep1", "INVITE", "I", 1, 1,
+	    0));
+	assert_non_null(up_txn_add(t, "z9hG4bK-ep2", "INVITE", "I", 1, 1,
+	    0));
+	fail_on_retransmit = 1;
+	assert_int_equal(up_txn_tick(t, 500), 2);
+	assert_int_equal(up_retransmits, 2);
+	assert_int_equal(up_expired, 2);
+	assert_int_equal(up_txn_count(t), 0);
+	assert_int_equal(up_txn_tick(t, 40000), 0);
+	up_txn_free(t);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_tick_handles_only_due_transactions_however_many_linger),
+		T(test_transaction_freed_early_takes_its_timer_along),
+		T(test_timer_g_retransmits_with_backoff_until_the_ack),
+		T(test_branch_retransmits_then_times_out),
+		T(test_upstream_tick_handles_only_due_transactions),
+		T(test_upstream_retransmission_may_end_its_own_transaction),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
