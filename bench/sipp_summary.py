@@ -62,13 +62,13 @@ def step_table(steps, part):
     lines = ["| offered /s | system | goodput (200 OK/s) | fail %% | "
              "%s p50 ms | p99 ms | CPU µs/%s, system | edge | "
              "registrar | thread switches/%s (EPSIP) | CPU %% (1 core = 100) "
-             "| sipp's CPU s | held |" % (lat, op, op),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| sipp's CPU s | held | not OK: why |" % (lat, op, op),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(steps, key=lambda r: (r["rate"],
                                           ORDER.index(r["system"]))):
         reg = r.get("cpu_us_per_ok_registrar")
         lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s |" % (
+                     "%s | %s | %s | %s |" % (
                          r["rate"], r["system"], f(r["goodput"]),
                          f(r["fail_pct"], "%.2f"), f(r["p50_ms"]),
                          f(r["p99_ms"]), f(r["cpu_us_per_ok_total"]),
@@ -77,8 +77,25 @@ def step_table(steps, part):
                          "(embedded)",
                          f(r.get("switches_per_ok_edge"), "%.1f"),
                          f(r["cpu_pct_total"]), f(r["sipp_cpu_s"], "%.1f"),
-                         f(r["held"])))
+                         f(r["held"]), why(r)))
     return "\n".join(lines)
+
+
+def why(r):
+    """What the calls that did not end in a checked 200 met."""
+    if not r["not_ok"]:
+        return ""
+    parts = ["%s ×%d" % (k.replace("SIP/2.0 ", ""), v)
+             for k, v in sorted(r.get("unexpected", {}).items())]
+    for key, name in (("failed_timeout", "no answer in 5 s"),
+                      ("failed_regexp", "200 without outbound headers"),
+                      ("failed_max_udp_retrans", "UDP retransmissions out")):
+        if r.get(key):
+            parts.append("%s ×%d" % (name, r[key]))
+    rest = r["not_ok"] - r["failed"]
+    if rest > 0:
+        parts.append("unfinished when sipp was stopped ×%d" % rest)
+    return ", ".join(parts)
 
 
 def render(recs):
