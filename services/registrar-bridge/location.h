@@ -84,6 +84,15 @@ int location_find(struct location_db *db, const char *aor,
     const char *instance, uint32_t reg_id, const char *contact_uri,
     int64_t now, struct location_binding *out);
 
+/*
+ * Only the Call-ID (malloc'ed, *call_id) and CSeq of that binding: what
+ * RFC 3261 §10.3(7) compares, without building the whole binding (its
+ * Path is JSON) on every REGISTER.  1, 0 none, -1 error.
+ */
+int location_find_seq(struct location_db *db, const char *aor,
+    const char *instance, uint32_t reg_id, const char *contact_uri,
+    int64_t now, char **call_id, uint32_t *cseq);
+
 /* Insert, replacing any row (live or expired) with the same key. */
 int location_store(struct location_db *db, const struct location_binding *b);
 

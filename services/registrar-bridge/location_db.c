@@ -50,6 +50,8 @@ enum stmt {
 	S_ROLLBACK_TO,
 	S_FIND_OUTBOUND,
 	S_FIND_PLAIN,
+	S_SEQ_OUTBOUND,
+	S_SEQ_PLAIN,
 	S_INSERT,
 	S_REMOVE_OUTBOUND,
 	S_REMOVE_PLAIN,
@@ -75,6 +77,12 @@ static const char *const stmt_sql[S_MAX] = {
 	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
 	    " AND reg_id > 0 AND expires_at > ?4",
 	[S_FIND_PLAIN] = "SELECT " COLUMNS " FROM bindings "
+	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2 "
+	    "AND expires_at > ?3",
+	[S_SEQ_OUTBOUND] = "SELECT call_id, cseq FROM bindings "
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
+	    " AND reg_id > 0 AND expires_at > ?4",
+	[S_SEQ_PLAIN] = "SELECT call_id, cseq FROM bindings "
 	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2 "
 	    "AND expires_at > ?3",
 	[S_INSERT] = "INSERT INTO bindings (aor, instance, reg_id, "
@@ -506,6 +514,54 @@ query_one(struct location_db *db, sqlite3_stmt *st,
 		rv = 0;
 	} else {
 		db_warn(db, what);
+		rv = -1;
+	}
+	sqlite3_reset(st);
+	return (rv);
+}
+
+/* A key look-up (location_find's), bound and ready to step. */
+static sqlite3_stmt *
+find_stmt(struct location_db *db, enum stmt outbound, enum stmt plain,
+    const char *aor, const char *instance, uint32_t reg_id,
+    const char *contact_uri, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (reg_id > 0) {
+		st = stmt_get(db, outbound);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, reg_id);
+		sqlite3_bind_int64(st, 4, now);
+	} else {
+		st = stmt_get(db, plain);
+		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+	}
+	return (st);
+}
+
+int
+location_find_seq(struct location_db *db, const char *aor,
+    const char *instance, uint32_t reg_id, const char *contact_uri,
+    int64_t now, char **call_id, uint32_t *cseq)
+{
+	sqlite3_stmt *st;
+	int rc, rv;
+
+	*call_id = NULL;
+	st = find_stmt(db, S_SEQ_OUTBOUND, S_SEQ_PLAIN, aor, instance, reg_id,
+	    contact_uri, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*cseq = (uint32_t)sqlite3_column_int64(st, 1);
+		rv = (*call_id = column_text(st, 0)) != NULL ? 1 : -1;
+	} else if (rc == SQLITE_DONE) {
+		rv = 0;
+	} else {
+		db_warn(db, "find seq");
 		rv = -1;
 	}
 	sqlite3_reset(st);

@@ -224,15 +224,16 @@ parse_cseq(const osip_message_t *req, uint32_t *out)
 /*
  * RFC 3261 §10.3(7), RG-12: a binding is updated only by a newer request of
  * the same registration (higher CSeq) or by another registration (other
- * Call-ID, e.g. after a reboot).  1 if `r` may replace `b`.
+ * Call-ID, e.g. after a reboot).  1 if `r` may replace a binding made by
+ * (call_id, cseq).
  */
 static int
-may_update(const struct reg_request *r, const struct location_binding *b)
+may_update(const struct reg_request *r, const char *call_id, uint32_t cseq)
 {
-	if (strcmp(b->call_id, r->call_id) != 0) {
+	if (strcmp(call_id, r->call_id) != 0) {
 		return (1);
 	}
-	return (r->cseq > b->cseq);
+	return (r->cseq > cseq);
 }
 
 /* RG-20: Contact: * removes every binding of the AOR, same CSeq rule. */
@@ -247,7 +248,7 @@ remove_all(struct location_db *db, struct reg_request *r, int *stale)
 		return (-1);
 	}
 	for (i = 0; i < list.count; i++) {
-		if (!may_update(r, &list.v[i])) {
+		if (!may_update(r, list.v[i].call_id, list.v[i].cseq)) {
 			*stale = 1;
 		}
 	}
@@ -281,29 +282,27 @@ apply_contacts(struct location_db *db, struct reg_request *r, int *stale)
 	*stale = 0;
 	for (i = 0; i < r->ncontact; i++) {
 		struct registrar_contact *c = &r->contact[i];
-		struct location_binding old, b;
+		struct location_binding b;
+		char *old_call_id;
+		uint32_t old_cseq;
 		int found, repeated = 0;
 
 		/* A key repeated in one request: the last one wins. */
 		for (j = 0; j < i; j++) {
 			repeated |= same_key(&r->contact[j], c);
 		}
-		found = location_find(db, r->aor, c->instance, c->reg_id,
-		    c->uri, r->now, &old);
+		found = location_find_seq(db, r->aor, c->instance, c->reg_id,
+		    c->uri, r->now, &old_call_id, &old_cseq);
 		if (found < 0) {
 			return (-1);
 		}
-		if (found && repeated) {
-			location_binding_clear(&old);
-		} else if (found) {
-			int ok = may_update(r, &old);
-
-			location_binding_clear(&old);
-			if (!ok) {
-				*stale = 1;
-				return (0);
-			}
+		if (found && !repeated && !may_update(r, old_call_id,
+		    old_cseq)) {
+			free(old_call_id);
+			*stale = 1;
+			return (0);
 		}
+		free(old_call_id);
 		if (c->expires == 0) {
 			if (location_remove(db, r->aor, c->instance, c->reg_id,
 			    c->uri) != 0) {
