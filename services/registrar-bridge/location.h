@@ -110,6 +110,13 @@ int location_purge(struct location_db *db, int64_t now);
 /* Live bindings of `aor`: q descending, then most recently updated. */
 int location_list_aor(struct location_db *db, const char *aor, int64_t now,
     struct location_list *out);
+/*
+ * The same order with only call_id, cseq, contact_value and expires_at
+ * filled in (the rest NULL or 0): what a REGISTER's 200 and Contact: *
+ * need, without decoding every binding's Path on every REGISTER.
+ */
+int location_list_aor_brief(struct location_db *db, const char *aor,
+    int64_t now, struct location_list *out);
 /* The most recent live binding whose Contact URI is `uri`: 1, 0, -1. */
 int location_find_contact(struct location_db *db, const char *uri,
     int64_t now, struct location_binding *out);

@@ -60,6 +60,7 @@ enum stmt {
 	S_REMOVE_FLOW,
 	S_PURGE,
 	S_LIST_AOR,
+	S_LIST_AOR_BRIEF,
 	S_FIND_CONTACT,
 	S_COUNT,
 	S_ROWS,
@@ -100,6 +101,9 @@ static const char *const stmt_sql[S_MAX] = {
 	[S_PURGE] = "DELETE FROM bindings WHERE expires_at <= ?1",
 	[S_LIST_AOR] = "SELECT " COLUMNS " FROM bindings "
 	    "WHERE aor = ?1 AND expires_at > ?2 "
+	    "ORDER BY q DESC, updated_at DESC, id DESC",
+	[S_LIST_AOR_BRIEF] = "SELECT call_id, cseq, contact_value, expires_at "
+	    "FROM bindings WHERE aor = ?1 AND expires_at > ?2 "
 	    "ORDER BY q DESC, updated_at DESC, id DESC",
 	[S_FIND_CONTACT] = "SELECT " COLUMNS " FROM bindings "
 	    "WHERE contact_uri = ?1 AND expires_at > ?2 "
@@ -688,16 +692,34 @@ location_purge(struct location_db *db, int64_t now)
 	return (remove_count(db, st, "purge"));
 }
 
-int
-location_list_aor(struct location_db *db, const char *aor, int64_t now,
-    struct location_list *out)
+/* Fill *b from a S_LIST_AOR_BRIEF row; 0 or -1. */
+static int
+row_brief(sqlite3_stmt *st, struct location_binding *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->call_id = column_text(st, 0);
+	b->cseq = (uint32_t)sqlite3_column_int64(st, 1);
+	b->contact_value = column_text(st, 2);
+	b->expires_at = sqlite3_column_int64(st, 3);
+	if (b->call_id == NULL || b->contact_value == NULL) {
+		location_binding_clear(b);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The rows of an (aor, now) listing, each made by `row`. */
+static int
+list_rows(struct location_db *db, enum stmt which, const char *aor,
+    int64_t now, struct location_list *out,
+    int (*row)(sqlite3_stmt *, struct location_binding *))
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	st = stmt_get(db, S_LIST_AOR);
+	st = stmt_get(db, which);
 	sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -711,7 +733,7 @@ location_list_aor(struct location_db *db, const char *aor, int64_t now,
 			}
 			out->v = v;
 		}
-		if (row_binding(st, &out->v[out->count]) != 0) {
+		if (row(st, &out->v[out->count]) != 0) {
 			goto fail;
 		}
 		out->count++;
@@ -726,6 +748,20 @@ fail:
 	sqlite3_reset(st);
 	location_list_clear(out);
 	return (-1);
+}
+
+int
+location_list_aor(struct location_db *db, const char *aor, int64_t now,
+    struct location_list *out)
+{
+	return (list_rows(db, S_LIST_AOR, aor, now, out, row_binding));
+}
+
+int
+location_list_aor_brief(struct location_db *db, const char *aor, int64_t now,
+    struct location_list *out)
+{
+	return (list_rows(db, S_LIST_AOR_BRIEF, aor, now, out, row_brief));
 }
 
 int

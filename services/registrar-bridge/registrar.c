@@ -244,7 +244,7 @@ remove_all(struct location_db *db, struct reg_request *r, int *stale)
 	size_t i;
 
 	*stale = 0;
-	if (location_list_aor(db, r->aor, r->now, &list) != 0) {
+	if (location_list_aor_brief(db, r->aor, r->now, &list) != 0) {
 		return (-1);
 	}
 	for (i = 0; i < list.count; i++) {
@@ -364,7 +364,7 @@ build_ok(struct location_db *db, struct reg_request *r,
 	time_t t;
 	size_t i;
 
-	if (location_list_aor(db, r->aor, r->now, &list) != 0) {
+	if (location_list_aor_brief(db, r->aor, r->now, &list) != 0) {
 		return (reject(r->req, 500, NULL, resp));
 	}
 	if (rb_reply(r->req, 200, "OK", resp) != 0) {
