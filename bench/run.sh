@@ -26,10 +26,13 @@
 # Kamailio 5.6 edge + registrar (bench/kamailio/) side by side in the same
 # run, REGISTER ramps over UDP and TCP and calls/s to phones on TCP flows,
 # ratios EPSIP ÷ Kamailio in summary.md, plots sipp-*.png (gnuplot,
-# bench/sipp_plot.gp).  Steps of 10 s; a ramp stops 2 steps after its
-# system stopped holding.  It takes about 8-15 minutes with the defaults
-# (the faster the systems, the more steps), never more than
-# BENCH_SIPP_LIMIT (25 min); BENCH_SIPP_QUICK=1 about 2 minutes.
+# bench/sipp_plot.gp).  Steps of 10 s; a ramp stops after 2 steps in a
+# row that did not hold.  Measured: 6 min with the defaults on 2 shared
+# cores (Dec 2026: EPSIP held 1000-2000 REGISTER/s, Kamailio 2000-5000);
+# every 10 s step more that a faster system holds adds about 25 s (both
+# transports, both systems); never more than BENCH_SIPP_LIMIT (23 min)
+# plus start-up and phone registration (1 min at most): under 25 min.
+# BENCH_SIPP_QUICK=1: about 2.5 minutes.
 #   BENCH_SIPP        0 skips the sipp part (default 1; skipped anyway
 #                     without sipp)
 #   BENCH_SIPP_QUICK  1: 3 s steps, REGISTER 1000,3000,7500/s, calls
@@ -39,7 +42,8 @@
 #   BENCH_SIPP_CALL_STEPS  calls/s steps (default 250,500,1000,1500,2000,
 #                     3000,4000)
 #   BENCH_SIPP_DURATION    seconds per step (default 10, quick 3)
-#   BENCH_SIPP_LIMIT  seconds for the whole sipp part (default 1500)
+#   BENCH_SIPP_LIMIT  seconds for the sipp part's steps (default 1380;
+#                     a step that would end later is skipped and said so)
 #   BENCH_SIPP_SYSTEMS     default epsip,kamailio
 set -u
 
@@ -189,7 +193,7 @@ sipp_part() {
 		dur=${BENCH_SIPP_DURATION:-10}
 		phones="--phones 4 --phone-users 500"
 	fi
-	limit=${BENCH_SIPP_LIMIT:-1500}
+	limit=${BENCH_SIPP_LIMIT:-1380}
 	echo "== sipp: EPSIP vs Kamailio edge+registrar (at most $limit s)" >&2
 	# shellcheck disable=SC2086
 	timeout --kill-after=30 $((limit + 240)) "$PY" "$HERE/sipp_bench.py" \

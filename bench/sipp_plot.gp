@@ -2,7 +2,9 @@
 #   gnuplot -e "dir='RESULTS'; part='register'; tr='udp'" bench/sipp_plot.gp
 # reads RESULTS/sipp-PART-TR-{epsip,kamailio}.dat (offered/s goodput/s
 # p99_ms fail_pct p50_ms) and writes RESULTS/sipp-PART-TR.png: goodput vs
-# offered rate (top) and p99 vs offered rate (bottom), both systems.
+# offered rate (top) and p99 vs offered rate (bottom, log scale; a p99 of
+# 0 ms, under one tick of sipp's millisecond clock, is drawn at 0.5 ms),
+# both systems.
 if (!exists("dir")) dir = "."
 if (!exists("part")) part = "register"
 if (!exists("tr")) tr = "udp"
@@ -27,5 +29,5 @@ set logscale y
 set yrange [*:*]
 plot f("epsip") using 1:($3 > 0 ? $3 : 0.5) title "EPSIP" with linespoints lw 2 pt 7 lc rgb "#1f77b4", \
      f("kamailio") using 1:($3 > 0 ? $3 : 0.5) title "Kamailio edge+registrar" with linespoints lw 2 pt 5 lc rgb "#d62728", \
-     hold title sprintf("%d ms", hold) with lines dashtype 2 lc rgb "gray"
+     hold title (part eq "calls" ? "50 ms (target)" : "200 ms (holds)") with lines dashtype 2 lc rgb "gray"
 unset multiplot
