@@ -98,6 +98,9 @@ static const struct config_key config_keys[] = {
 	{ "idle-child-timeout", KEY_UINT, OFF(idle_child_timeout), 0, 0, 1,
 	    86400, "seconds an empty pooled child is kept (one always is)",
 	    NULL },
+	{ "ipc-queue", KEY_UINT, OFF(ipc_queue), 0, 0, 2, 65536,
+	    "batches each link towards the sip-router or the "
+	    "registrar-bridge holds while that service is busy or restarting", NULL },
 	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
 	    "registrar: shorter registrations get 423", NULL },
 	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
@@ -172,6 +175,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->flow_grace = 10;
 	cfg->idle_timeout = 900;
 	cfg->idle_child_timeout = 60;
+	cfg->ipc_queue = 256;
 	cfg->min_expires = 60;
 	cfg->default_expires = 3600;
 	cfg->max_expires = 7200;

@@ -143,6 +143,9 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	}
 	loop_on_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d);
 	loop_on_signal(d.loop, SIGINT, daemon_on_stop_signal, &d);
+	if (ipc_attach_loop(d.loop) == -1) {
+		fatalx("loop: cannot batch IPC");
+	}
 	if (ipc_service_url(d.cfg.run_dir, "supervisor", url, sizeof(url)) ||
 	    ipc_push_dial(&d.supervisor, url, 0, 16) == -1) {
 		fatalx("cannot dial the supervisor in %s", d.cfg.run_dir);
@@ -157,6 +160,9 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	loop_every(d.loop, 1000, daemon_report, &d);
 	log_info("started (%s)", d.instance_name);
 	rv = loop_run(d.loop);
+	/* What the last iteration queued leaves; stop() sends at once. */
+	ipc_flush_all();
+	ipc_detach_loop();
 	if (service->stop != NULL) {
 		service->stop(&d);
 	}

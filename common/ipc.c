@@ -3,7 +3,8 @@
  *
  * Layout (network byte order): version(2) type(2) flags(2) arg(4)
  * instance(2) child(4) slot(4) generation(4) transport(1)
- * local{family(1) port(2) ip(16)} remote{...} payload_len(4) payload.
+ * local{family(1) port(2) ip(16)} remote{...} stamp_ms(8) payload_len(4)
+ * payload.  Batches (ipc.h) frame envelopes with a length each.
  * The decoder trusts nothing: sizes, enums and the version are all checked.
  */
 #include <arpa/inet.h>
@@ -45,6 +46,13 @@ put_u32(struct writer *w, uint32_t v)
 }
 
 static void
+put_u64(struct writer *w, uint64_t v)
+{
+	put_u32(w, (uint32_t)(v >> 32));
+	put_u32(w, (uint32_t)v);
+}
+
+static void
 put_addr(struct writer *w, const struct epsip_addr *a)
 {
 	put_u8(w, a->family);
@@ -75,6 +83,14 @@ get_u32(struct reader *r)
 	uint32_t hi = get_u16(r);
 
 	return (hi << 16 | get_u16(r));
+}
+
+static uint64_t
+get_u64(struct reader *r)
+{
+	uint64_t hi = get_u32(r);
+
+	return (hi << 32 | get_u32(r));
 }
 
 static int
@@ -128,6 +144,7 @@ epsip_msg_encode(const struct epsip_msg *msg, uint8_t *out, size_t cap,
 	put_u8(&w, msg->transport);
 	put_addr(&w, &msg->local);
 	put_addr(&w, &msg->remote);
+	put_u64(&w, msg->stamp_ms);
 	put_u32(&w, (uint32_t)msg->payload_len);
 	if (msg->payload_len > 0) {
 		memcpy(w.p, msg->payload, msg->payload_len);
@@ -166,6 +183,7 @@ epsip_msg_decode(const uint8_t *in, size_t len, struct epsip_msg *msg)
 	if (!get_addr(&r, &msg->local) || !get_addr(&r, &msg->remote)) {
 		return (EPSIP_MSG_EFIELD);
 	}
+	msg->stamp_ms = get_u64(&r);
 	payload_len = get_u32(&r);
 	if (payload_len > EPSIP_MSG_MAX_PAYLOAD) {
 		return (EPSIP_MSG_ELENGTH);
@@ -177,6 +195,92 @@ epsip_msg_decode(const uint8_t *in, size_t len, struct epsip_msg *msg)
 	msg->payload = r.p;
 	msg->payload_len = payload_len;
 	return (EPSIP_MSG_OK);
+}
+
+size_t
+epsip_batch_entry_size(const struct epsip_msg *msg)
+{
+	return (EPSIP_BATCH_ENTRY_OVERHEAD + epsip_msg_encoded_size(msg));
+}
+
+void
+epsip_batch_put_header(uint8_t *out, uint16_t count)
+{
+	struct writer w = { out, EPSIP_BATCH_HEADER_SIZE };
+
+	put_u16(&w, EPSIP_MSG_VERSION);
+	put_u16(&w, count);
+}
+
+enum epsip_msg_error
+epsip_batch_put_entry(const struct epsip_msg *msg, uint8_t *out, size_t cap,
+    size_t *len)
+{
+	struct writer w = { out, cap };
+	enum epsip_msg_error err;
+	size_t n;
+
+	if (cap < EPSIP_BATCH_ENTRY_OVERHEAD) {
+		return (EPSIP_MSG_ESPACE);
+	}
+	err = epsip_msg_encode(msg, out + EPSIP_BATCH_ENTRY_OVERHEAD,
+	    cap - EPSIP_BATCH_ENTRY_OVERHEAD, &n);
+	if (err != EPSIP_MSG_OK) {
+		return (err);
+	}
+	put_u32(&w, (uint32_t)n);
+	*len = EPSIP_BATCH_ENTRY_OVERHEAD + n;
+	return (EPSIP_MSG_OK);
+}
+
+enum epsip_msg_error
+epsip_batch_open(struct epsip_batch_reader *r, const uint8_t *in, size_t len)
+{
+	struct reader rd = { in, len };
+
+	if (len < EPSIP_BATCH_HEADER_SIZE) {
+		return (EPSIP_MSG_ETRUNCATED);
+	}
+	if (get_u16(&rd) != EPSIP_MSG_VERSION) {
+		return (EPSIP_MSG_EVERSION);
+	}
+	r->remaining = get_u16(&rd);
+	if (r->remaining == 0) {
+		return (EPSIP_MSG_ELENGTH);
+	}
+	r->p = rd.p;
+	r->left = rd.left;
+	return (EPSIP_MSG_OK);
+}
+
+int
+epsip_batch_next(struct epsip_batch_reader *r, struct epsip_msg *msg,
+    enum epsip_msg_error *err)
+{
+	struct reader rd = { r->p, r->left };
+	uint32_t n;
+
+	if (r->remaining == 0) {
+		/* Bytes after the last envelope are someone's mistake. */
+		if (r->left != 0) {
+			r->left = 0;
+			*err = EPSIP_MSG_ELENGTH;
+			return (-1);
+		}
+		return (0);
+	}
+	r->remaining--;
+	if (rd.left < EPSIP_BATCH_ENTRY_OVERHEAD ||
+	    (n = get_u32(&rd)) > rd.left) {
+		r->remaining = 0;
+		r->left = 0;
+		*err = EPSIP_MSG_ETRUNCATED;
+		return (-1);
+	}
+	r->p = rd.p + n;
+	r->left = rd.left - n;
+	*err = epsip_msg_decode(rd.p, n, msg);
+	return (*err == EPSIP_MSG_OK ? 1 : -1);
 }
 
 const char *

@@ -7,6 +7,19 @@
  * threads, only update the socket's table of live pipes (under its
  * mutex) and two atomics the loop reads.
  *
+ * Batches.  Every nng message costs thread hand-offs on both sides, so
+ * ipc_send() does not hand a message to nng: it appends the envelope to
+ * the socket's batch (ipc.h), and the loop's LOOP_END_FLUSH hook sends
+ * every batch once the iteration is over.  A receiver takes a whole batch
+ * per wake-up, and its answers leave together in turn, so under load the
+ * batches grow by themselves and each hop's cost is shared; an idle
+ * process still sends the one message of its one event at once.  A batch
+ * nng cannot take (its queue is full) stays and is tried again at the
+ * next iteration's end and on a short timer; it takes more envelopes
+ * until it is full, and then the socket refuses more (ipc_send returns
+ * -1, as before batching: callers keep their back-pressure).  A process
+ * with no loop attached sends at once.
+ *
  * Service links (push sockets dialed without must_connect) are watched:
  * nng 1.5.2's dialer stops redialing for good when a connect fails with
  * NNG_ECLOSED, which is what EPIPE becomes when the connect reached a
@@ -41,10 +54,21 @@
 #define IPC_MAX_DIALERS	3
 /* A pipe per dialer. */
 #define IPC_LIVE_PIPES	IPC_MAX_DIALERS
+/* A fresh batch's room; it doubles as it fills. */
+#define IPC_BATCH_RESERVE	8192
+/* How soon a batch nng refused is offered again if nothing else runs. */
+#define IPC_RETRY_MS	2
 
 struct ipc_socket {
 	nng_socket sock;
-	nng_msg *held;		/* the message the last ipc_recv returned */
+	nng_msg *held;		/* the batch the last ipc_recv read from */
+	struct epsip_batch_reader rd;	/* where in `held` */
+	int recv_fd;		/* NNG_OPT_RECVFD, -1 until asked for */
+	nng_msg *batch;		/* being filled; NULL when empty */
+	uint16_t batch_count;
+	int stuck;		/* nng refused `batch`: its queue is full */
+	int pending;		/* on pending_batches */
+	struct ipc_socket *next_pending;
 	pthread_mutex_t pipes_mu;	/* nng calls pipe events on its threads */
 	uint32_t live[IPC_LIVE_PIPES];	/* ids of pipes that were added */
 	int nlive;
@@ -59,6 +83,10 @@ struct ipc_socket {
 
 /* Service links of this process (one loop thread: no lock). */
 static struct ipc_socket *watched_links;
+/* Sockets holding a batch, and the loop that flushes them. */
+static struct ipc_socket *pending_batches;
+static struct loop *flush_loop;
+static int retry_timer = -1;
 
 /*
  * Only pipes that were added count: nng also reports the removal of a
@@ -103,6 +131,7 @@ ipc_socket_new(const char *url)
 		return (NULL);
 	}
 	snprintf(s->url, sizeof(s->url), "%s", url);
+	s->recv_fd = -1;
 	pthread_mutex_init(&s->pipes_mu, NULL);
 	atomic_init(&s->lost, 0);
 	atomic_init(&s->alone_since, 0);
@@ -139,7 +168,7 @@ ipc_pull_listen(struct ipc_socket **sockp, const char *url)
 	/* The run directory is 0700 already; the socket file is ours only. */
 	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) ||
 	    (rv = nng_listener_set_size(l, NNG_OPT_RECVMAXSZ,
-	    EPSIP_MSG_MAX_SIZE)) || (rv = nng_listener_start(l, 0))) {
+	    EPSIP_BATCH_MAX_SIZE)) || (rv = nng_listener_start(l, 0))) {
 		return (ipc_fail(s, "listen", rv));
 	}
 	*sockp = s;
@@ -245,10 +274,22 @@ ipc_recv_fd(struct ipc_socket *s)
 {
 	int fd;
 
-	if (nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd) != 0) {
-		return (-1);
+	if (s->recv_fd == -1 &&
+	    nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd) == 0) {
+		s->recv_fd = fd;
 	}
-	return (fd);
+	return (s->recv_fd);
+}
+
+/* Count and log an envelope or batch that did not decode. */
+static void
+ipc_garbled(struct ipc_socket *s, enum epsip_msg_error err, size_t len)
+{
+	/* Never trusted, never fatal: count it and take the next. */
+	log_warnx("ipc %s: dropped garbled message (%s, %zu bytes)",
+	    s->url, epsip_msg_error_name(err), len);
+	stats_inc("ipc.errors");
+	stats_inc2("ipc.errors.", epsip_msg_error_name(err));
 }
 
 int
@@ -260,6 +301,22 @@ ipc_recv(struct ipc_socket *s, struct epsip_msg *msg)
 
 	for (;;) {
 		if (s->held != NULL) {
+			if ((rv = epsip_batch_next(&s->rd, msg, &err)) == 1) {
+				/*
+				 * nng's descriptor shows only nng's queue: a
+				 * reader that stops (its budget) before the
+				 * end of this batch must be called again.
+				 */
+				if (s->rd.remaining > 0 && flush_loop != NULL &&
+				    s->recv_fd != -1) {
+					loop_fd_again(flush_loop, s->recv_fd);
+				}
+				return (1);
+			}
+			if (rv == -1) {
+				ipc_garbled(s, err, nng_msg_len(s->held));
+				continue;
+			}
 			nng_msg_free(s->held);
 			s->held = NULL;
 		}
@@ -271,43 +328,233 @@ ipc_recv(struct ipc_socket *s, struct epsip_msg *msg)
 			log_warnx("ipc recv %s: %s", s->url, nng_strerror(rv));
 			return (-1);
 		}
-		s->held = m;
-		err = epsip_msg_decode(nng_msg_body(m), nng_msg_len(m), msg);
-		if (err == EPSIP_MSG_OK) {
-			return (1);
+		err = epsip_batch_open(&s->rd, nng_msg_body(m), nng_msg_len(m));
+		if (err != EPSIP_MSG_OK) {
+			ipc_garbled(s, err, nng_msg_len(m));
+			nng_msg_free(m);
+			continue;
 		}
-		/* Never trusted, never fatal: count it and take the next. */
-		log_warnx("ipc %s: dropped garbled message (%s, %zu bytes)",
-		    s->url, epsip_msg_error_name(err), nng_msg_len(m));
-		stats_inc("ipc.errors");
-		stats_inc2("ipc.errors.", epsip_msg_error_name(err));
+		stats_inc("ipc.batches.received");
+		s->held = m;
 	}
+}
+
+static void
+pending_add(struct ipc_socket *s)
+{
+	if (!s->pending) {
+		s->pending = 1;
+		s->next_pending = pending_batches;
+		pending_batches = s;
+	}
+}
+
+static void
+pending_remove(struct ipc_socket *s)
+{
+	struct ipc_socket **pp;
+
+	if (!s->pending) {
+		return;
+	}
+	for (pp = &pending_batches; *pp != NULL; pp = &(*pp)->next_pending) {
+		if (*pp == s) {
+			*pp = s->next_pending;
+			break;
+		}
+	}
+	s->pending = 0;
+	s->next_pending = NULL;
+}
+
+static void
+batch_free(struct ipc_socket *s)
+{
+	if (s->batch != NULL) {
+		nng_msg_free(s->batch);
+	}
+	s->batch = NULL;
+	s->batch_count = 0;
+	s->stuck = 0;
+	pending_remove(s);
+}
+
+/* Hand the batch to nng: 0 when it took it (or there was none), else -1. */
+static int
+batch_flush(struct ipc_socket *s)
+{
+	uint16_t count = s->batch_count;
+	int rv;
+
+	if (s->batch == NULL) {
+		return (0);
+	}
+	epsip_batch_put_header(nng_msg_body(s->batch), count);
+	if ((rv = nng_sendmsg(s->sock, s->batch, NNG_FLAG_NONBLOCK)) == 0) {
+		s->batch = NULL;
+		s->batch_count = 0;
+		s->stuck = 0;
+		pending_remove(s);
+		stats_inc("ipc.batches.sent");
+		stats_add("ipc.batches.envelopes", count);
+		return (0);
+	}
+	if (rv == NNG_EAGAIN) {
+		/* Kept: the queue drains and the next try takes it. */
+		if (!s->stuck) {
+			stats_inc("ipc.batches.blocked");
+		}
+		s->stuck = 1;
+		return (-1);
+	}
+	log_debug("ipc send %s: %s", s->url, nng_strerror(rv));
+	stats_add("ipc.send_dropped", count);
+	batch_free(s);
+	return (-1);
+}
+
+/* Make room for `need` more bytes, doubling: appends stay linear. */
+static int
+batch_reserve(struct ipc_socket *s, size_t need)
+{
+	size_t len, cap;
+
+	if (s->batch == NULL) {
+		if (nng_msg_alloc(&s->batch, EPSIP_BATCH_HEADER_SIZE) != 0) {
+			s->batch = NULL;
+			return (-1);
+		}
+		s->batch_count = 0;
+		if (nng_msg_reserve(s->batch, IPC_BATCH_RESERVE) != 0) {
+			return (-1);
+		}
+	}
+	len = nng_msg_len(s->batch);
+	if ((cap = nng_msg_capacity(s->batch)) >= len + need) {
+		return (0);
+	}
+	while (cap < len + need) {
+		cap *= 2;
+	}
+	return (nng_msg_reserve(s->batch, cap) == 0 ? 0 : -1);
+}
+
+/* Encode `msg` at the end of the batch; -1 leaves the batch as it was. */
+static int
+batch_append(struct ipc_socket *s, const struct epsip_msg *msg)
+{
+	size_t need = epsip_batch_entry_size(msg), len, n;
+
+	if (batch_reserve(s, need) == -1) {
+		return (-1);
+	}
+	len = nng_msg_len(s->batch);
+	if (nng_msg_realloc(s->batch, len + need) != 0) {
+		return (-1);
+	}
+	if (epsip_batch_put_entry(msg, (uint8_t *)nng_msg_body(s->batch) +
+	    len, need, &n) != EPSIP_MSG_OK) {
+		(void)nng_msg_chop(s->batch, need);
+		return (-1);
+	}
+	s->batch_count++;
+	return (0);
+}
+
+static void
+ipc_retry_cb(struct loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	retry_timer = -1;
+	ipc_flush_all();
+}
+
+void
+ipc_flush_all(void)
+{
+	struct ipc_socket *s, *next;
+	int stuck = 0;
+
+	for (s = pending_batches; s != NULL; s = next) {
+		next = s->next_pending;
+		if (batch_flush(s) == -1 && s->batch != NULL) {
+			stuck = 1;
+		}
+	}
+	if (stuck && flush_loop != NULL && retry_timer == -1) {
+		retry_timer = loop_after(flush_loop, IPC_RETRY_MS,
+		    ipc_retry_cb, NULL);
+	}
+}
+
+static void
+ipc_flush_hook(struct loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	if (pending_batches != NULL) {
+		ipc_flush_all();
+	}
+}
+
+int
+ipc_attach_loop(struct loop *loop)
+{
+	if (loop_at_iteration_end(loop, LOOP_END_FLUSH, ipc_flush_hook,
+	    NULL) == -1) {
+		return (-1);
+	}
+	flush_loop = loop;
+	retry_timer = -1;
+	return (0);
+}
+
+void
+ipc_detach_loop(void)
+{
+	if (flush_loop != NULL && retry_timer != -1) {
+		loop_cancel(flush_loop, retry_timer);
+	}
+	flush_loop = NULL;
+	retry_timer = -1;
 }
 
 int
 ipc_send(struct ipc_socket *s, const struct epsip_msg *msg)
 {
-	nng_msg *m;
-	size_t len;
-	int rv;
-
-	if (nng_msg_alloc(&m, epsip_msg_encoded_size(msg)) != 0) {
-		stats_inc("ipc.send_dropped");
-		return (-1);
+	if (s->stuck) {
+		(void)batch_flush(s);	/* the queue may have drained */
 	}
-	if (epsip_msg_encode(msg, nng_msg_body(m), nng_msg_len(m), &len) !=
-	    EPSIP_MSG_OK) {
-		nng_msg_free(m);
-		stats_inc("ipc.send_dropped");
-		return (-1);
+	/*
+	 * A batch nng refused still takes what fits: it leaves whole when
+	 * the queue drains.  Only when it is full is the sender refused,
+	 * so a link holds at most ipc-queue batches plus this one.
+	 */
+	if (s->batch != NULL && (s->batch_count == EPSIP_BATCH_MAX_COUNT ||
+	    nng_msg_len(s->batch) + epsip_batch_entry_size(msg) >
+	    EPSIP_BATCH_MAX_SIZE) && (s->stuck || batch_flush(s) == -1)) {
+		goto refused;
 	}
-	if ((rv = nng_sendmsg(s->sock, m, NNG_FLAG_NONBLOCK)) != 0) {
-		nng_msg_free(m);
-		stats_inc("ipc.send_dropped");
-		log_debug("ipc send %s: %s", s->url, nng_strerror(rv));
-		return (-1);
+	if (batch_append(s, msg) == -1) {
+		if (s->batch != NULL && s->batch_count == 0) {
+			batch_free(s);
+		}
+		goto refused;
+	}
+	pending_add(s);
+	if (flush_loop == NULL && batch_flush(s) == -1) {
+		if (s->batch == NULL) {
+			return (-1);	/* nng failed it: counted */
+		}
+		/* Unbatched: nothing was taken, the caller decides. */
+		batch_free(s);
+		goto refused;
 	}
 	return (0);
+refused:
+	stats_inc("ipc.send_dropped");
+	return (-1);
 }
 
 int
@@ -324,6 +571,12 @@ ipc_close(struct ipc_socket *s)
 	}
 	if (s->held != NULL) {
 		nng_msg_free(s->held);
+	}
+	/* What it still holds goes, as it did before batching; if nng
+	 * cannot take it, whoever it was for is gone, or we are. */
+	if (batch_flush(s) == -1 && s->batch != NULL) {
+		stats_add("ipc.send_dropped", s->batch_count);
+		batch_free(s);
 	}
 	if (s->watched) {
 		struct ipc_socket **pp;

@@ -27,6 +27,7 @@ struct loop_fd {
 	loop_fd_cb cb;
 	void *arg;
 	uint32_t generation;	/* bumped on delete: stale events are ignored */
+	int again;		/* on the again list */
 };
 
 struct loop_timer {
@@ -62,6 +63,9 @@ struct loop {
 	size_t signal_count;
 	struct loop_end_hook end_hooks[LOOP_MAX_END_HOOKS]; /* by phase */
 	size_t end_hook_count;
+	int *again;		/* fds to call again (loop_fd_again) */
+	size_t again_count, again_cap;
+	int *again_run;		/* the list being run */
 };
 
 uint64_t
@@ -102,6 +106,8 @@ loop_free(struct loop *loop)
 		close(loop->sigfd);
 	}
 	free(loop->fds);
+	free(loop->again);
+	free(loop->again_run);
 	free(loop);
 }
 
@@ -177,6 +183,66 @@ loop_del_fd(struct loop *loop, int fd)
 	loop->fds[fd].cb = NULL;
 	loop->fds[fd].arg = NULL;
 	loop->fds[fd].generation++;
+	/* Left on the again list: skipped unless the number is reused, and
+	 * then one EPOLLIN too many is no harm (callbacks expect EAGAIN). */
+}
+
+void
+loop_fd_again(struct loop *loop, int fd)
+{
+	int *list;
+	size_t cap;
+
+	if (fd < 0 || (size_t)fd >= loop->fd_cap || loop->fds[fd].again) {
+		return;
+	}
+	if (loop->again_count == loop->again_cap) {
+		cap = loop->again_cap ? loop->again_cap * 2 : 8;
+		if ((list = realloc(loop->again, cap * sizeof(*list))) == NULL) {
+			return;	/* its next event will do */
+		}
+		loop->again = list;
+		if ((list = realloc(loop->again_run, cap * sizeof(*list))) ==
+		    NULL) {
+			return;
+		}
+		loop->again_run = list;
+		loop->again_cap = cap;
+	}
+	loop->fds[fd].again = 1;
+	loop->again[loop->again_count++] = fd;
+}
+
+/*
+ * The fds asked for again in the last iteration, taken at the start of
+ * this one: what asks again while they run waits for the next, so each
+ * iteration still ends with timers and end hooks.
+ */
+static size_t
+loop_take_again(struct loop *loop)
+{
+	size_t n = loop->again_count;
+
+	if (n > 0) {
+		memcpy(loop->again_run, loop->again, n * sizeof(*loop->again));
+		loop->again_count = 0;
+		for (size_t i = 0; i < n; i++) {
+			loop->fds[loop->again_run[i]].again = 0;
+		}
+	}
+	return (n);
+}
+
+static void
+loop_run_again(struct loop *loop, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int fd = loop->again_run[i];
+
+		if (loop->fds[fd].cb != NULL) {
+			loop->fds[fd].cb(loop, fd, EPOLLIN, loop->fds[fd].arg);
+		}
+	}
 }
 
 static int
@@ -339,10 +405,14 @@ loop_run(struct loop *loop)
 	int n;
 
 	loop->running = 1;
+	/* What was produced before the loop ran is finished first. */
+	loop_run_end_hooks(loop);
 	while (loop->running) {
+		size_t again = loop_take_again(loop);
+
 		loop->now_ms = monotonic_ms();
 		n = epoll_wait(loop->epfd, events, LOOP_EVENTS,
-		    loop_next_timeout(loop));
+		    again > 0 ? 0 : loop_next_timeout(loop));
 		if (n == -1 && errno != EINTR) {
 			log_warn("epoll_wait");
 			return (-1);
@@ -363,6 +433,7 @@ loop_run(struct loop *loop)
 				    loop->fds[fd].arg);
 			}
 		}
+		loop_run_again(loop, again);
 		loop_run_timers(loop);
 		loop_run_end_hooks(loop);
 	}

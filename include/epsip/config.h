@@ -80,6 +80,7 @@ struct epsip_config {
 	unsigned flow_grace;		/* s, tolerated past Flow-Timer (EP-19) */
 	unsigned idle_timeout;		/* s, flows with no Flow-Timer (KA-15) */
 	unsigned idle_child_timeout;	/* s an empty pooled child is kept */
+	unsigned ipc_queue;	/* batches a link to the router or bridge holds */
 	unsigned min_expires;		/* s, registrar (RG-21) */
 	unsigned default_expires;
 	unsigned max_expires;

@@ -29,14 +29,31 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define EPSIP_MSG_VERSION	1
+#define EPSIP_MSG_VERSION	2
 
 /* Header bytes on the wire; the payload follows. */
-#define EPSIP_MSG_HEADER_SIZE	67
+#define EPSIP_MSG_HEADER_SIZE	75
 /* Largest payload we accept: a SIP message over UDP is at most 65,535 bytes. */
 #define EPSIP_MSG_MAX_PAYLOAD	65536
-/* Set as NNG_OPT_RECVMAXSZ on every listener and dialer. */
 #define EPSIP_MSG_MAX_SIZE	(EPSIP_MSG_HEADER_SIZE + EPSIP_MSG_MAX_PAYLOAD)
+
+/*
+ * What travels in one nng message: a batch of envelopes, everything one
+ * loop iteration of the sender produced for one destination.  Each hop
+ * over nng costs thread hand-offs in both processes (tens of µs here,
+ * docs/performance.md); a batch pays them once for all its envelopes.
+ *
+ *   version(2) count(2), then count times: length(4) envelope
+ *
+ * The batch version is EPSIP_MSG_VERSION too.  A batch grows until the
+ * next envelope would take it past EPSIP_BATCH_MAX_SIZE, which one
+ * envelope of the largest size always fits in alone.  This is also
+ * NNG_OPT_RECVMAXSZ on every listener and dialer.
+ */
+#define EPSIP_BATCH_HEADER_SIZE	4
+#define EPSIP_BATCH_ENTRY_OVERHEAD	4
+#define EPSIP_BATCH_MAX_COUNT	65535
+#define EPSIP_BATCH_MAX_SIZE	(128 * 1024)
 
 enum epsip_msg_type {
 	EPSIP_MSG_NONE = 0,
@@ -109,6 +126,14 @@ struct epsip_msg {
 	uint8_t transport;	/* enum epsip_transport */
 	struct epsip_addr local;	/* the edge's address on the flow */
 	struct epsip_addr remote;	/* the UA's address on the flow */
+	/*
+	 * Monotonic ms (CLOCK_MONOTONIC, shared by the processes of one
+	 * host) when the message's bytes reached the edge; 0 when unknown.
+	 * Carried along the hops so that a process can tell how long a
+	 * request waited in queues and shed it rather than work on a
+	 * request its sender has already retransmitted.
+	 */
+	uint64_t stamp_ms;
 	const uint8_t *payload;	/* decode: points into the input buffer */
 	size_t payload_len;
 };
@@ -139,6 +164,33 @@ enum epsip_msg_error epsip_msg_encode(const struct epsip_msg *msg,
  */
 enum epsip_msg_error epsip_msg_decode(const uint8_t *in, size_t len,
     struct epsip_msg *msg);
+
+/* Bytes a batch needs for `msg` (its length prefix included). */
+size_t epsip_batch_entry_size(const struct epsip_msg *msg);
+/* The batch header for `count` envelopes into out[0..4). */
+void epsip_batch_put_header(uint8_t *out, uint16_t count);
+/* Encode `msg` with its length prefix; ESPACE/EFIELD as encode. */
+enum epsip_msg_error epsip_batch_put_entry(const struct epsip_msg *msg,
+    uint8_t *out, size_t cap, size_t *len);
+
+/* Walks a received batch; nothing in it is trusted. */
+struct epsip_batch_reader {
+	const uint8_t *p;
+	size_t left;
+	uint16_t remaining;	/* envelopes not read yet */
+};
+
+/* ETRUNCATED, EVERSION or ELENGTH when the batch header is bad. */
+enum epsip_msg_error epsip_batch_open(struct epsip_batch_reader *r,
+    const uint8_t *in, size_t len);
+/*
+ * The next envelope: 1 with *msg filled (pointing into the batch), 0 at
+ * the end.  -1 with *err for an envelope that does not decode: it is
+ * skipped and the walk goes on, unless its length prefix itself is
+ * wrong, which ends the batch (nothing after it can be framed).
+ */
+int epsip_batch_next(struct epsip_batch_reader *r, struct epsip_msg *msg,
+    enum epsip_msg_error *err);
 
 const char *epsip_msg_type_name(uint16_t type);
 const char *epsip_msg_error_name(enum epsip_msg_error error);

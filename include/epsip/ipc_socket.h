@@ -6,6 +6,9 @@
  * child); senders dial them with push0.  Sends never block the event loop:
  * a message that cannot be queued is dropped and counted, and the caller
  * decides what that means (430, retry, nothing).
+ *
+ * What one loop iteration sends to one socket travels as one batch (one
+ * nng message, ipc.h), sent at the iteration's end: see ipc_attach_loop().
  */
 #ifndef EPSIP_IPC_SOCKET_H
 #define EPSIP_IPC_SOCKET_H
@@ -14,9 +17,23 @@
 
 struct ipc_socket;
 
+struct loop;
+
+/*
+ * Batch from now on: ipc_send() appends to the socket's batch and the
+ * loop's LOOP_END_FLUSH hook sends every batch at the end of each
+ * iteration.  Call once per process, on its one loop, before the loop
+ * runs.  Until then (tools, tests) every ipc_send() is sent at once.
+ */
+int ipc_attach_loop(struct loop *loop);
+/* Before the loop is freed: back to sending at once. */
+void ipc_detach_loop(void);
+/* Send every waiting batch now (the flush hook does this). */
+void ipc_flush_all(void);
+
 /*
  * A pull socket listening on `url` ("ipc:///run/epsip/router.ipc"), socket
- * file mode 0600, messages larger than EPSIP_MSG_MAX_SIZE refused.
+ * file mode 0600, nng messages larger than EPSIP_BATCH_MAX_SIZE refused.
  */
 int ipc_pull_listen(struct ipc_socket **sock, const char *url);
 
@@ -42,7 +59,11 @@ int ipc_recv_fd(struct ipc_socket *sock);
  */
 int ipc_recv(struct ipc_socket *sock, struct epsip_msg *msg);
 
-/* Encode and queue; 0, or -1 when it could not be queued (counted). */
+/*
+ * Encode and queue (into the batch); 0, or -1 when it could not be
+ * queued (counted): nng's queue is full and still holds this socket's
+ * last batch, or the socket failed.
+ */
 int ipc_send(struct ipc_socket *sock, const struct epsip_msg *msg);
 
 /*

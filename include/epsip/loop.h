@@ -27,6 +27,14 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb,
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 void loop_del_fd(struct loop *loop, int fd);
 
+/*
+ * Call fd's callback again in the next iteration (with EPOLLIN), without
+ * sleeping first, even if epoll does not report it: its owner holds input
+ * that the descriptor no longer shows (the rest of an IPC batch read
+ * with a budget).  Repeated calls before then count once.
+ */
+void loop_fd_again(struct loop *loop, int fd);
+
 /* A periodic timer, first firing after `interval_ms`; returns an id >= 0. */
 int loop_every(struct loop *loop, unsigned interval_ms, loop_timer_cb cb,
     void *arg);
@@ -50,7 +58,8 @@ int loop_on_signal(struct loop *loop, int signo, loop_signal_cb cb, void *arg);
  * REGISTERs in one transaction and only then releases their 200s), then
  * LOOP_END_FLUSH (every IPC batch leaves, ipc_socket.c).  Within a phase,
  * hooks run in the order they were added.  No delay is added: an idle
- * process flushes the one message its one event produced at once.
+ * process flushes the one message its one event produced at once.  They
+ * also run once when loop_run() starts, for what was produced before.
  */
 enum loop_end_phase {
 	LOOP_END_COMMIT = 0,

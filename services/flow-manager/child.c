@@ -29,7 +29,6 @@
 #include "child.h"
 #include "flow_manager.h"
 
-#define ROUTER_QUEUE		4096
 #define CONTROL_BATCH		64
 #define ROUTER_BATCH		256
 #define REAP_INTERVAL_MS	1000
@@ -388,7 +387,7 @@ fm_child_start(struct daemon *d, uint32_t id)
 	}
 
 	if (ipc_service_url(c->cfg->run_dir, "router", url, sizeof(url)) < 0 ||
-	    ipc_push_dial(&c->router, url, 0, ROUTER_QUEUE) == -1) {
+	    ipc_push_dial(&c->router, url, 0, (int)c->cfg->ipc_queue) == -1) {
 		log_error("%s: cannot dial the router", c->name);
 		return (-1);
 	}

@@ -142,6 +142,8 @@ fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
 	m.transport = f->transport;
 	m.local = f->local;
 	m.remote = f->remote;
+	/* When the bytes arrived: later hops shed what waited too long. */
+	m.stamp_ms = loop_now_ms(f->child->loop);
 	m.payload = payload;
 	m.payload_len = len;
 	if (f->child->router == NULL) {

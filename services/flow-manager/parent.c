@@ -41,7 +41,6 @@
 #define STOP_POLL_MS		50
 /* A pooled child that dies younger than this is respawned after a pause. */
 #define RESPAWN_PAUSE_MS	1000
-#define ROUTER_QUEUE		1024
 
 static struct fm_parent fm_parent;
 
@@ -324,7 +323,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	if (ipc_service_url(p->cfg->run_dir, "router", url, sizeof(url)) < 0 ||
-	    ipc_push_dial(&p->router, url, 0, ROUTER_QUEUE) == -1) {
+	    ipc_push_dial(&p->router, url, 0, (int)p->cfg->ipc_queue) == -1) {
 		log_error("cannot dial the router at %s", url);
 		return (-1);
 	}

@@ -28,7 +28,6 @@
 
 /* Envelopes handled per wake-up, so timers still get their turn. */
 #define RB_RECV_BUDGET	256
-#define RB_ROUTER_QUEUE	4096
 
 static int
 send_to_router(void *arg, const char *buf, size_t len)
@@ -133,7 +132,7 @@ rb_bridge_start(struct daemon *d)
 		return (-1);
 	}
 	if (ipc_service_url(d->cfg.run_dir, "router", url, sizeof(url)) ||
-	    ipc_push_dial(&b->router, url, 0, RB_ROUTER_QUEUE) == -1) {
+	    ipc_push_dial(&b->router, url, 0, (int)d->cfg.ipc_queue) == -1) {
 		log_error("cannot dial %s", url);
 		return (-1);
 	}

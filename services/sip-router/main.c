@@ -25,7 +25,7 @@ struct sip_router {
 static struct sip_router sip_router;
 
 static void send_output(struct sip_router *sr, struct router_output *out,
-    int depth);
+    uint64_t stamp_ms, int depth);
 
 static void
 fill_flow_envelope(struct epsip_msg *msg, const struct flow_token *flow)
@@ -78,8 +78,10 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 	return (0);
 }
 
+/* stamp_ms: when the message reached the edge (ipc.h), 0 if unknown. */
 static void
-send_output(struct sip_router *sr, struct router_output *out, int depth)
+send_output(struct sip_router *sr, struct router_output *out,
+    uint64_t stamp_ms, int depth)
 {
 	struct router_output again;
 	struct epsip_msg msg;
@@ -89,6 +91,7 @@ send_output(struct sip_router *sr, struct router_output *out, int depth)
 		break;
 	case ROUTER_TO_CORE:
 		epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_CORE);
+		msg.stamp_ms = stamp_ms;
 		msg.payload = (const uint8_t *)out->sip;
 		msg.payload_len = out->sip_len;
 		if (ipc_send(sr->bridge, &msg) == 0) {
@@ -104,7 +107,7 @@ send_output(struct sip_router *sr, struct router_output *out, int depth)
 		log_flow(LOG_LEVEL_INFO, &out->flow.flow, "flow owner gone");
 		router_undeliverable(&sr->router, out->sip, out->sip_len,
 		    &again);
-		send_output(sr, &again, depth + 1);
+		send_output(sr, &again, stamp_ms, depth + 1);
 		router_output_clear(&again);
 		break;
 	}
@@ -189,7 +192,7 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 		    msg->type));
 		return;
 	}
-	send_output(sr, &out, 0);
+	send_output(sr, &out, msg->stamp_ms, 0);
 	router_output_clear(&out);
 }
 
@@ -222,7 +225,7 @@ router_start(struct daemon *d)
 	    ipc_service_url(d->cfg.run_dir, "router", url, sizeof(url)) ||
 	    ipc_pull_listen(&sr->in, url) == -1 ||
 	    ipc_service_url(d->cfg.run_dir, "bridge", url, sizeof(url)) ||
-	    ipc_push_dial(&sr->bridge, url, 0, 4096) == -1) {
+	    ipc_push_dial(&sr->bridge, url, 0, (int)d->cfg.ipc_queue) == -1) {
 		return (-1);
 	}
 	return (loop_add_fd(d->loop, ipc_recv_fd(sr->in), EPOLLIN, on_ipc,

@@ -11,8 +11,13 @@
 #include "owners.h"
 
 #define OWNERS_BUCKETS	4096	/* power of two */
-/* Messages queued per child while it is busy (nng allows up to 8192). */
-#define OWNERS_QUEUE	8192
+/*
+ * Batches queued per child while it is busy (nng allows up to 8192).  A
+ * batch refused here drops SIP a TCP sender will not retransmit, so the
+ * queue is deep; it fills only while a child is stalled, and then holds at
+ * most this many of the router's batches (small unless the child was).
+ */
+#define OWNERS_QUEUE	1024
 
 struct owner {
 	struct owner *next;

@@ -278,6 +278,7 @@ sup_cleanup(struct supervisor *sup)
 		}
 	}
 	if (sup->loop != NULL) {
+		ipc_detach_loop();
 		loop_free(sup->loop);
 	}
 	/* Without the lock the run directory is another epsipd's. */
@@ -317,7 +318,8 @@ supervisor_main(const struct epsip_config *cfg)
 		goto out;
 	}
 	(void)sup_notify_init();
-	if (sup_listen(&sup) == -1) {
+	/* Reports arrive in batches, read SUP_IPC_BATCH at a time. */
+	if (ipc_attach_loop(sup.loop) == -1 || sup_listen(&sup) == -1) {
 		goto out;
 	}
 	sup.started_ms = monotonic_ms();

@@ -68,10 +68,13 @@ def test_sigterm_stops_everything_and_removes_sockets(make_edge):
     assert not any(n.endswith(".ipc") for n in os.listdir(run_dir))
 
 
-def test_stalled_router_loses_no_message_of_a_tcp_flow(edge):
-    # More requests than the queue towards the router holds: the child
-    # stops reading the flow instead of dropping (TCP's window slows the
-    # phone), and resumes when the router drains.  Every one is answered.
+def test_stalled_router_loses_no_message_of_a_tcp_flow(make_edge):
+    # More requests than the link towards the router holds (2 batches in
+    # nng's queue, at most 128 KiB each, plus what the IPC connection's
+    # socket buffers take): the child stops reading the flow instead of
+    # dropping (TCP's window slows the phone), and resumes when the
+    # router drains.  Every one is answered.
+    edge = make_edge("--ipc-queue", "2")
     count = 6000
     s = socket.create_connection(edge.sip_addr)
     router = edge.service_pid("sip-router")

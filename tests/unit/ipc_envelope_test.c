@@ -1,6 +1,7 @@
 /*
  * ipc_envelope_test.c -- the versioned envelope between EPSIP processes
- * round-trips field by field, and garbled input is refused (ER-10).
+ * round-trips field by field, and garbled input is refused (ER-10); so
+ * does the batch that carries several envelopes in one nng message.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@ make_msg(struct epsip_msg *m, const char *payload)
 	m->transport = EPSIP_TRANSPORT_TCP;
 	config_parse_addr("192.0.2.1:5060", 0, &m->local);
 	config_parse_addr("[2001:db8::7]:40000", 0, &m->remote);
+	m->stamp_ms = 0x0123456789abcdefull;
 	m->payload = (const uint8_t *)payload;
 	m->payload_len = strlen(payload);
 }
@@ -49,6 +51,7 @@ test_envelope_round_trips_every_field(void **state)
 	assert_int_equal(out.transport, EPSIP_TRANSPORT_TCP);
 	assert_true(epsip_addr_equal(&in.local, &out.local));
 	assert_true(epsip_addr_equal(&in.remote, &out.remote));
+	assert_int_equal(out.stamp_ms, in.stamp_ms);
 	assert_int_equal(out.payload_len, in.payload_len);
 	assert_memory_equal(out.payload, in.payload, in.payload_len);
 }
@@ -161,6 +164,146 @@ test_envelope_random_bytes_never_crash_the_decoder(void **state)
 	}
 }
 
+/* A batch of `n` envelopes whose arg is their index; returns its size. */
+static size_t
+make_batch(uint8_t *buf, size_t cap, int n)
+{
+	static const char *const payloads[] = { "", "a", "REGISTER" };
+	struct epsip_msg m;
+	size_t len = EPSIP_BATCH_HEADER_SIZE, one;
+
+	epsip_batch_put_header(buf, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		make_msg(&m, payloads[i % 3]);
+		m.arg = (uint32_t)i;
+		assert_int_equal(epsip_batch_entry_size(&m),
+		    EPSIP_BATCH_ENTRY_OVERHEAD + EPSIP_MSG_HEADER_SIZE +
+		    m.payload_len);
+		assert_int_equal(epsip_batch_put_entry(&m, buf + len,
+		    cap - len, &one), EPSIP_MSG_OK);
+		assert_int_equal(one, epsip_batch_entry_size(&m));
+		len += one;
+	}
+	return (len);
+}
+
+static void
+test_batch_yields_every_envelope_in_order(void **state)
+{
+	uint8_t buf[4096];
+	struct epsip_batch_reader r;
+	struct epsip_msg out;
+	enum epsip_msg_error err;
+	size_t len = make_batch(buf, sizeof(buf), 7);
+
+	(void)state;
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_OK);
+	for (uint32_t i = 0; i < 7; i++) {
+		assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+		assert_int_equal(out.arg, i);
+		assert_int_equal(out.payload_len, strlen(i % 3 == 0 ? "" :
+		    i % 3 == 1 ? "a" : "REGISTER"));
+	}
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 0);
+}
+
+static void
+test_batch_skips_a_garbled_envelope_and_keeps_the_rest(void **state)
+{
+	uint8_t buf[4096];
+	struct epsip_batch_reader r;
+	struct epsip_msg out;
+	enum epsip_msg_error err;
+	size_t len = make_batch(buf, sizeof(buf), 3);
+	size_t second = EPSIP_BATCH_HEADER_SIZE + EPSIP_BATCH_ENTRY_OVERHEAD +
+	    EPSIP_MSG_HEADER_SIZE + EPSIP_BATCH_ENTRY_OVERHEAD;
+
+	(void)state;
+	/* The second envelope's type (after its version) becomes unknown. */
+	buf[second + 2] = 0xff;
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_OK);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+	assert_int_equal(out.arg, 0);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), -1);
+	assert_int_equal(err, EPSIP_MSG_ETYPE);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+	assert_int_equal(out.arg, 2);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 0);
+}
+
+static void
+test_batch_length_past_the_end_ends_the_walk(void **state)
+{
+	uint8_t buf[4096];
+	struct epsip_batch_reader r;
+	struct epsip_msg out;
+	enum epsip_msg_error err;
+	size_t len = make_batch(buf, sizeof(buf), 2);
+
+	(void)state;
+	/* The first entry claims more bytes than the batch has. */
+	buf[EPSIP_BATCH_HEADER_SIZE] = 0x7f;
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_OK);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), -1);
+	assert_int_equal(err, EPSIP_MSG_ETRUNCATED);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 0);
+}
+
+static void
+test_batch_count_disagreeing_with_its_bytes_is_refused(void **state)
+{
+	uint8_t buf[4096];
+	struct epsip_batch_reader r;
+	struct epsip_msg out;
+	enum epsip_msg_error err;
+	size_t len = make_batch(buf, sizeof(buf), 3);
+
+	(void)state;
+	/* Says 2, carries 3: the third is trailing garbage. */
+	epsip_batch_put_header(buf, 2);
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_OK);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), -1);
+	assert_int_equal(err, EPSIP_MSG_ELENGTH);
+	assert_int_equal(epsip_batch_next(&r, &out, &err), 0);
+	/* Says 4, carries 3. */
+	epsip_batch_put_header(buf, 4);
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(epsip_batch_next(&r, &out, &err), 1);
+	}
+	assert_int_equal(epsip_batch_next(&r, &out, &err), -1);
+	assert_int_equal(err, EPSIP_MSG_ETRUNCATED);
+}
+
+static void
+test_batch_header_of_another_version_or_empty_is_refused(void **state)
+{
+	uint8_t buf[4096];
+	struct epsip_batch_reader r;
+	size_t len = make_batch(buf, sizeof(buf), 1);
+
+	(void)state;
+	assert_int_equal(epsip_batch_open(&r, buf, 3), EPSIP_MSG_ETRUNCATED);
+	buf[1] = EPSIP_MSG_VERSION + 1;
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_EVERSION);
+	epsip_batch_put_header(buf, 0);
+	assert_int_equal(epsip_batch_open(&r, buf, len), EPSIP_MSG_ELENGTH);
+}
+
+static void
+test_batch_largest_envelope_fits_alone(void **state)
+{
+	struct epsip_msg m;
+
+	(void)state;
+	epsip_msg_init(&m, EPSIP_MSG_SIP_TO_CORE);
+	m.payload_len = EPSIP_MSG_MAX_PAYLOAD;
+	assert_true(EPSIP_BATCH_HEADER_SIZE + epsip_batch_entry_size(&m) <=
+	    EPSIP_BATCH_MAX_SIZE);
+}
+
 int
 main(void)
 {
@@ -175,6 +318,15 @@ main(void)
 		cmocka_unit_test(test_envelope_encode_refuses_short_buffer),
 		cmocka_unit_test(
 		    test_envelope_random_bytes_never_crash_the_decoder),
+		cmocka_unit_test(test_batch_yields_every_envelope_in_order),
+		cmocka_unit_test(
+		    test_batch_skips_a_garbled_envelope_and_keeps_the_rest),
+		cmocka_unit_test(test_batch_length_past_the_end_ends_the_walk),
+		cmocka_unit_test(
+		    test_batch_count_disagreeing_with_its_bytes_is_refused),
+		cmocka_unit_test(
+		    test_batch_header_of_another_version_or_empty_is_refused),
+		cmocka_unit_test(test_batch_largest_envelope_fits_alone),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

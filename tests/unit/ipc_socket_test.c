@@ -5,6 +5,9 @@
  * hit a dying listener), and the messages queued meanwhile still arrive;
  * a connected link is left alone.  (Closing a listener under a connected
  * peer is not tested here: nng 1.5.2 then leaks the listener's pipe.)
+ * With a loop attached, what one iteration sends leaves as one batch at
+ * the iteration's end, and a batch nng's full queue refuses is kept, makes
+ * the socket refuse more (back-pressure), and leaves once the queue drains.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +124,161 @@ test_a_connected_link_is_never_redialed(void **state)
 	assert_int_equal(stats_get("ipc.redials"), 0);
 }
 
+static void
+stop_loop(struct loop *loop, void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+}
+
+/* One loop iteration: a due timer stops it, then the end hooks run. */
+static void
+run_one_iteration(struct loop *loop)
+{
+	assert_true(loop_after(loop, 0, stop_loop, NULL) >= 0);
+	assert_int_equal(loop_run(loop), 0);
+}
+
+static void
+test_sends_of_one_iteration_leave_as_one_batch_at_its_end(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 1, 16), 0);
+	for (uint32_t n = 1; n <= 5; n++) {
+		send_numbered(f->link, n);
+	}
+	assert_int_equal(stats_get("ipc.batches.sent"), 0);	/* held */
+	run_one_iteration(loop);
+	assert_int_equal(stats_get("ipc.batches.sent"), 1);
+	assert_int_equal(stats_get("ipc.batches.envelopes"), 5);
+	for (int64_t n = 1; n <= 5; n++) {
+		assert_int_equal(recv_numbered(f->peer), n);
+	}
+	assert_int_equal(stats_get("ipc.batches.received"), 1);
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
+static void
+count_sent(struct loop *loop, void *arg)
+{
+	int64_t *want = arg;
+
+	if (stats_get("ipc.batches.sent") >= *want) {
+		loop_stop(loop);
+	}
+}
+
+static void
+test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later(
+    void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+	int64_t taken, n, deadline_timer;
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	/* Nobody listens: nng's queue of 1 (rounded up by nng) fills. */
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
+	for (n = 1; n <= 64 && stats_get("ipc.batches.blocked") == 0; n++) {
+		send_numbered(f->link, (uint32_t)n);
+		run_one_iteration(loop);
+	}
+	assert_int_equal(stats_get("ipc.batches.blocked"), 1);
+	taken = stats_get("ipc.batches.sent");
+	assert_int_equal(taken, n - 2);		/* the last one is kept */
+	/* The kept batch takes more until it is full; then back-pressure. */
+	for (;;) {
+		struct epsip_msg m;
+
+		epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_CORE);
+		m.arg = (uint32_t)n;
+		if (ipc_send(f->link, &m) == -1) {
+			break;
+		}
+		n++;
+		assert_true(n < EPSIP_BATCH_MAX_SIZE / EPSIP_MSG_HEADER_SIZE);
+	}
+	assert_true(n > 1000);		/* ~128 KiB of small envelopes */
+	run_one_iteration(loop);	/* still nobody: still kept */
+	assert_int_equal(stats_get("ipc.batches.sent"), taken);
+	/* The peer comes; the retry timer sends the kept batch. */
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	taken++;
+	assert_true(loop_every(loop, 1, count_sent, &taken) >= 0);
+	deadline_timer = loop_after(loop, 3000, stop_loop, NULL);
+	assert_int_equal(loop_run(loop), 0);
+	loop_cancel(loop, (int)deadline_timer);
+	assert_int_equal(stats_get("ipc.batches.sent"), taken);
+	for (int64_t i = 1; i < n; i++) {
+		assert_int_equal(recv_numbered(f->peer), i);
+	}
+	send_numbered(f->link, 99);	/* taken again */
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
+struct one_at_a_time {
+	struct ipc_socket *sock;
+	int64_t got[8];
+	int count;
+};
+
+/* A reader with a budget of one envelope per wake-up. */
+static void
+read_one(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct one_at_a_time *r = arg;
+	struct epsip_msg m;
+
+	(void)fd;
+	(void)events;
+	if (ipc_recv(r->sock, &m) == 1 && r->count < 8) {
+		r->got[r->count++] = (int64_t)m.arg;
+	}
+	if (r->count == 3) {
+		loop_stop(loop);
+	}
+}
+
+static void
+test_a_reader_that_stops_inside_a_batch_is_called_again(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+	struct one_at_a_time r = { 0 };
+	int deadline;
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 1, 16), 0);
+	r.sock = f->peer;
+	assert_int_equal(loop_add_fd(loop, ipc_recv_fd(f->peer), EPOLLIN,
+	    read_one, &r), 0);
+	for (uint32_t n = 1; n <= 3; n++) {
+		send_numbered(f->link, n);
+	}
+	/* nng's descriptor fires once, for the one nng message. */
+	deadline = loop_after(loop, 3000, stop_loop, NULL);
+	assert_int_equal(loop_run(loop), 0);
+	loop_cancel(loop, deadline);
+	assert_int_equal(r.count, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(r.got[i], i + 1);
+	}
+	assert_int_equal(stats_get("ipc.batches.received"), 1);
+	loop_del_fd(loop, ipc_recv_fd(f->peer));
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -130,6 +288,15 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_connected_link_is_never_redialed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sends_of_one_iteration_leave_as_one_batch_at_its_end,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_reader_that_stops_inside_a_batch_is_called_again,
+		    setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 
