@@ -3,7 +3,9 @@
  *
  * libosip2 re-serialises whole messages (headers reordered, recased, comma
  * lists split, see docs/architecture.md): legal SIP, different bytes.  Tests
- * therefore compare parsed fields, never raw bytes.  Path, Supported,
+ * of what sip_serialize() prints therefore compare parsed fields.  The
+ * sip-router does not reprint: it parses here for values and forwards the
+ * original bytes with its edits spliced in (sip_edit.h).  Path, Supported,
  * Require, Flow-Timer and friends are not first-class in libosip2; they live
  * in its generic header list and are reached through sip_header_*().
  */

@@ -249,6 +249,92 @@ test_rollback_forgets_later_edits_and_their_failure(void **state)
 	assert_result(HEAD "B: 2\r\nC: 3\r\n\r\n");
 }
 
+/* The values of every `id` line of a scanned text, in order. */
+static size_t
+all_values(const struct sip_scan *s, enum sip_hdr_id id, struct sip_span *v,
+    size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->count; i++) {
+		size_t pos = s->h[i].value.off;
+
+		while (s->h[i].id == id && n < cap &&
+		    sip_value_next(s->buf, s->h[i].value, &pos, &v[n])) {
+			n++;
+		}
+	}
+	return (n);
+}
+
+static void
+test_any_first_and_last_removal_keeps_exactly_the_middle(void **state)
+{
+	static const char *const seps[] = { ",", " , ", ",\r\n ", " ,\t" };
+	struct sip_span before[32], after[32];
+	struct sip_scan out_scan;
+	char text[2048], *out;
+	uint32_t seed = 11;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		size_t n = (size_t)snprintf(text, sizeof(text), HEAD), total,
+		    left, len;
+		int lines = 1 + (int)(seed % 4), v = 0;
+
+		for (int l = 0; l < lines; l++) {
+			int values = 1 + (int)((seed >> 3) % 3);
+
+			seed = seed * 1103515245u + 12345u;
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			    "%s:", (seed >> 9) & 1 ? "Via" : "v");
+			for (int k = 0; k < values; k++) {
+				seed = seed * 1103515245u + 12345u;
+				n += (size_t)snprintf(text + n, sizeof(text) -
+				    n, "%s SIP/2.0/UDP h%d;branch=z9hG4bK%d",
+				    k > 0 ? seps[(seed >> 5) % 4] : "", v, v);
+				v++;
+			}
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			    "\r\nX-%d: keep\r\n", l);
+		}
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "\r\n");
+		start(text);
+		total = all_values(&scan, SIP_HDR_VIA, before, 32);
+		assert_int_equal(total, (size_t)v);
+		for (size_t first = 0; first <= total; first++) {
+			for (size_t last = 0; first + last <= total; last++) {
+				sip_edit_init(&edit, &scan);
+				assert_int_equal(sip_edit_remove_values(&edit,
+				    SIP_HDR_VIA, first, last), 0);
+				assert_int_equal(sip_edit_apply(&edit, &out,
+				    &len), 0);
+				assert_int_equal(sip_scan(out, len, &out_scan),
+				    0);
+				left = all_values(&out_scan, SIP_HDR_VIA, after,
+				    32);
+				assert_int_equal(left, total - first - last);
+				for (size_t k = 0; k < left; k++) {
+					assert_int_equal(after[k].len,
+					    before[first + k].len);
+					assert_memory_equal(out + after[k].off,
+					    text + before[first + k].off,
+					    after[k].len);
+				}
+				/* Unowned lines all stay. */
+				for (int l = 0; l < lines; l++) {
+					char x[16];
+
+					snprintf(x, sizeof(x), "\nX-%d: keep\r",
+					    l);
+					assert_non_null(strstr(out, x));
+				}
+				free(out);
+			}
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -273,6 +359,8 @@ main(void)
 		cmocka_unit_test(test_too_much_text_or_too_many_edits_fail),
 		cmocka_unit_test(
 		    test_rollback_forgets_later_edits_and_their_failure),
+		cmocka_unit_test(
+		    test_any_first_and_last_removal_keeps_exactly_the_middle),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
