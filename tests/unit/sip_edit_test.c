@@ -323,7 +323,7 @@ test_any_first_and_last_removal_keeps_exactly_the_middle(void **state)
 				}
 				/* Unowned lines all stay. */
 				for (int l = 0; l < lines; l++) {
-					char x[16];
+					char x[32];
 
 					snprintf(x, sizeof(x), "\nX-%d: keep\r",
 					    l);
