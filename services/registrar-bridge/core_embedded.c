@@ -119,6 +119,27 @@ hold_reply(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
 	return (0);
 }
 
+/*
+ * 500 with Retry-After: the binding may not be saved.  It acknowledges
+ * nothing, so it may leave before the commit.  NULL without memory.
+ */
+static osip_message_t *
+retry_later(struct core_embedded *ce, const osip_message_t *req)
+{
+	osip_message_t *resp;
+	char ra[16];
+
+	if (rb_reply(req, 500, "Server Internal Error (bindings not "
+	    "saved)", &resp) != 0) {
+		return (NULL);
+	}
+	snprintf(ra, sizeof(ra), "%u", ce->cfg->retry_after > 0 ?
+	    ce->cfg->retry_after : 1);
+	osip_message_set_header(resp, "Retry-After", ra);
+	stats_inc("registrar.register.rejected.500");
+	return (resp);
+}
+
 static void
 handle_register(struct core_embedded *ce, osip_message_t *req,
     uint64_t now_ms)
@@ -147,40 +168,22 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 		return;
 	}
 	/* It read or wrote the group's uncommitted rows: wait for COMMIT. */
-	if (location_group_pending(ce->db) &&
-	    hold_reply(ce, stx, req, resp) == 0) {
-		return;
-	}
-	if (location_group_pending(ce->db)) {
-		/* No memory to hold it: better no answer than an early one;
-		 * a UDP phone retransmits into the transaction. */
-		log_warnx("registrar: cannot hold a response");
-		if (stx == NULL) {
+	if (!location_group_pending(ce->db) ||
+	    hold_reply(ce, stx, req, resp) != 0) {
+		if (location_group_pending(ce->db)) {
+			/* No memory to hold it: never an early 200. */
+			log_warnx("registrar: cannot hold a response");
+			osip_message_free(resp);
+			resp = retry_later(ce, stx != NULL ? stx->req : req);
+		}
+		if (resp != NULL) {
+			answer_register(ce, stx, req, resp, now_ms);
+		} else if (stx != NULL) {
+			rb_stx_drop(ce->txn, stx);
+		} else {
 			osip_message_free(req);
 		}
-		osip_message_free(resp);
-		return;
 	}
-	answer_register(ce, stx, req, resp, now_ms);
-}
-
-/* 500 with Retry-After in place of a held answer whose COMMIT failed. */
-static osip_message_t *
-unsaved_reply(struct core_embedded *ce, const struct held_reply *h)
-{
-	const osip_message_t *req = h->stx != NULL ? h->stx->req : h->req;
-	osip_message_t *resp;
-	char ra[16];
-
-	if (rb_reply(req, 500, "Server Internal Error (bindings not "
-	    "saved)", &resp) != 0) {
-		return (NULL);
-	}
-	snprintf(ra, sizeof(ra), "%u", ce->cfg->retry_after > 0 ?
-	    ce->cfg->retry_after : 1);
-	osip_message_set_header(resp, "Retry-After", ra);
-	stats_inc("registrar.register.rejected.500");
-	return (resp);
 }
 
 /*
@@ -213,7 +216,9 @@ embedded_commit(struct loop *loop, void *arg)
 
 		if (!committed) {
 			osip_message_free(h->resp);
-			if ((h->resp = unsaved_reply(ce, h)) == NULL) {
+			h->resp = retry_later(ce, h->stx != NULL ?
+			    h->stx->req : h->req);
+			if (h->resp == NULL) {
 				log_warnx("registrar: cannot build a 500");
 				if (h->stx != NULL) {
 					rb_stx_drop(ce->txn, h->stx);

@@ -61,8 +61,10 @@ void location_rollback(struct location_db *db);
  * location_begin(), a removal, a purge) opens one transaction, and every
  * later write joins it until location_group_commit(): the bridge commits
  * once per loop iteration, not once per REGISTER.  Reads on this
- * connection see the group's uncommitted rows, so whatever was built from
- * them must wait for the commit (core_embedded.c holds the responses).
+ * connection see the group's uncommitted rows, so a REGISTER's answer,
+ * built from them, waits for the commit (core_embedded.c holds it).  A
+ * request routed meanwhile may use a binding not committed yet: harmless,
+ * its phone is there, and if the commit fails the phone hears 500.
  */
 void location_set_grouped(struct location_db *db, int grouped);
 /* 1 while the group's transaction is open (something waits for COMMIT). */

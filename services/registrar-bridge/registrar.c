@@ -3,7 +3,10 @@
  * RFC 3327 §5.3 (checklist RG-01..RG-22, ER-07, EP-18).
  *
  * One REGISTER in, one response out, bindings changed all-or-nothing in a
- * single SQLite transaction.  The steps follow RFC 3261 §10.3:
+ * single SQLite transaction -- or, when the bridge groups the REGISTERs of
+ * a loop iteration, in a savepoint of the group's transaction, whose
+ * commit the response then waits for (location.h, core_embedded.c).  The
+ * steps follow RFC 3261 §10.3:
  *
  *   (2) Require: unknown option tags -> 420 + Unsupported (RG-18)
  *   (3) authentication: out of scope for now (no 401/403 yet)

@@ -2,8 +2,9 @@
  * registrar.h -- the embedded outbound-aware registrar.
  *
  * RFC 3261 §10.3 plus RFC 5626 §6 and RFC 3327 §5.3 on one parsed REGISTER
- * at a time: decide, update the location store in one transaction, build
- * the response.  No IPC and no clock of its own, so unit tests drive it
+ * at a time: decide, update the location store in one transaction (or
+ * one savepoint of the bridge's group transaction, location.h), build the
+ * response.  No IPC and no clock of its own, so unit tests drive it
  * with text messages and a ":memory:" database.
  */
 #ifndef REGISTRAR_H
