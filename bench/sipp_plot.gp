@@ -18,7 +18,7 @@ set multiplot layout 2,1 title sprintf("%s over %s: EPSIP vs Kamailio 5.6 edge+r
 set grid
 set key top left
 set xlabel sprintf("offered %s", what)
-set ylabel "goodput, 200 OK/s"
+set ylabel ((part eq "calls") ? "goodput, completed calls/s" : "goodput, 200 OK/s")
 set yrange [0:*]
 set xrange [0:*]
 plot x title "offered" with lines dashtype 2 lc rgb "gray", \
