@@ -458,6 +458,8 @@ def ramp(systems, part, transport, steps, duration, inf, tmp, out,
         rec = {"bench": "sipp-ramp", "part": part, "transport": transport,
                "system": s.name, "held_rate": st["held"] or 0,
                "steps_run": st["steps"],
+               # held the last (highest) step: the ramp found no ceiling
+               "held_top_step": bool(st["steps"] and st["held"] == steps[-1]),
                "cut_by_time_limit": bool(st.get("cut_by_time_limit")),
                "died": bool(st.get("died"))}
         if part == "calls":

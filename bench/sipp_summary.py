@@ -125,8 +125,11 @@ def render(recs):
         k = ramp_of(recs, part, tr, "kamailio")
         he = e["held_rate"] if e else None
         hk = k["held_rate"] if k else None
-        rows.append("| held %s | %s | %s | %s |" % (
-            what, f(he), f(hk), ratio(he, hk)))
+        top = [r for r in (e, k) if r and r.get("held_top_step")]
+        rows.append("| held %s | %s%s | %s%s | %s%s |" % (
+            what, "≥ " if e in top else "", f(he),
+            "≥ " if k in top else "", f(hk),
+            ratio(he, hk), " (a ramp held its top step)" if top else ""))
         if part == "calls":
             se = e.get("held_rate_setup_p99_50ms") if e else None
             sk = k.get("held_rate_setup_p99_50ms") if k else None
