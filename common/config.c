@@ -100,7 +100,11 @@ static const struct config_key config_keys[] = {
 	    NULL },
 	{ "ipc-queue", KEY_UINT, OFF(ipc_queue), 0, 0, 2, 65536,
 	    "batches each link towards the sip-router or the "
-	    "registrar-bridge holds while that service is busy or restarting", NULL },
+	    "registrar-bridge holds while that service is busy or restarting",
+	    NULL },
+	{ "overload-delay", KEY_UINT, OFF(overload_delay), 0, 0, 0, 60000,
+	    "ms a new request over UDP may wait in the edge's queues before "
+	    "it is answered 503 with Retry-After instead (0: never)", NULL },
 	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
 	    "registrar: shorter registrations get 423", NULL },
 	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
@@ -129,7 +133,8 @@ static const struct config_key config_keys[] = {
 	{ "upstream-timeout", KEY_UINT, OFF(upstream_timeout), 0, 0, 1, 32,
 	    "seconds without any answer from upstream before 503", NULL },
 	{ "retry-after", KEY_UINT, OFF(retry_after), 0, 0, 0, 86400,
-	    "Retry-After seconds in 503s for an unreachable upstream", NULL },
+	    "Retry-After seconds in EPSIP's 503s (unreachable upstream, "
+	    "overload)", NULL },
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -176,6 +181,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->idle_timeout = 900;
 	cfg->idle_child_timeout = 60;
 	cfg->ipc_queue = 256;
+	cfg->overload_delay = 200;
 	cfg->min_expires = 60;
 	cfg->default_expires = 3600;
 	cfg->max_expires = 7200;

@@ -123,7 +123,8 @@ struct epsip_msg {
 	uint16_t flags;		/* EPSIP_MSG_F_* */
 	uint32_t arg;		/* per-type integer, see the enum */
 	struct epsip_flow_id flow;
-	uint8_t transport;	/* enum epsip_transport */
+	uint8_t transport;	/* enum epsip_transport: the flow's; with
+				 * SIP_TO_CORE the one the request came on */
 	struct epsip_addr local;	/* the edge's address on the flow */
 	struct epsip_addr remote;	/* the UA's address on the flow */
 	/*

@@ -11,6 +11,7 @@
 
 #include "epsip/daemon.h"
 #include "epsip/log.h"
+#include "epsip/sip_reply.h"
 #include "epsip/stats.h"
 #include "owners.h"
 #include "router.h"
@@ -25,7 +26,7 @@ struct sip_router {
 static struct sip_router sip_router;
 
 static void send_output(struct sip_router *sr, struct router_output *out,
-    uint64_t stamp_ms, int depth);
+    const struct epsip_msg *in, int depth);
 
 static void
 fill_flow_envelope(struct epsip_msg *msg, const struct flow_token *flow)
@@ -78,10 +79,14 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 	return (0);
 }
 
-/* stamp_ms: when the message reached the edge (ipc.h), 0 if unknown. */
+/*
+ * `in`: the envelope `out` answers or forwards.  Towards the core its
+ * stamp (when the bytes reached the edge) and transport go along, so
+ * the registrar-bridge can shed late UDP requests as the router does.
+ */
 static void
 send_output(struct sip_router *sr, struct router_output *out,
-    uint64_t stamp_ms, int depth)
+    const struct epsip_msg *in, int depth)
 {
 	struct router_output again;
 	struct epsip_msg msg;
@@ -91,7 +96,8 @@ send_output(struct sip_router *sr, struct router_output *out,
 		break;
 	case ROUTER_TO_CORE:
 		epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_CORE);
-		msg.stamp_ms = stamp_ms;
+		msg.stamp_ms = in->stamp_ms;
+		msg.transport = in->transport;
 		msg.payload = (const uint8_t *)out->sip;
 		msg.payload_len = out->sip_len;
 		if (ipc_send(sr->bridge, &msg) == 0) {
@@ -107,7 +113,7 @@ send_output(struct sip_router *sr, struct router_output *out,
 		log_flow(LOG_LEVEL_INFO, &out->flow.flow, "flow owner gone");
 		router_undeliverable(&sr->router, out->sip, out->sip_len,
 		    &again);
-		send_output(sr, &again, stamp_ms, depth + 1);
+		send_output(sr, &again, in, depth + 1);
 		router_output_clear(&again);
 		break;
 	}
@@ -150,6 +156,51 @@ on_flow_closed(struct sip_router *sr, const struct epsip_msg *msg)
 	(void)ipc_send(sr->bridge, &out);
 }
 
+/*
+ * Overload: a new request from a UDP flow that already waited longer
+ * than overload-delay in the edge's queues gets 503 with Retry-After
+ * here, from its scanned bytes alone, instead of costing the core: its
+ * phone has retransmitted it or soon will, and work done on it late
+ * is work taken from requests still in time.  TCP flows are slowed by
+ * back-pressure instead, and requests that finish work (ACK, CANCEL,
+ * in-dialog) always pass.  1 when answered (or dropped if unanswerable).
+ */
+static int
+shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
+{
+	const struct epsip_config *cfg = sr->router.cfg;
+	struct sip_reply_header retry = { "Retry-After", NULL };
+	struct router_output out;
+	struct router_origin origin;
+	struct sip_scan scan;
+	char seconds[16];
+
+	if (cfg->overload_delay == 0 || msg->stamp_ms == 0 ||
+	    msg->transport != EPSIP_TRANSPORT_UDP ||
+	    monotonic_ms() - msg->stamp_ms <= cfg->overload_delay) {
+		return (0);
+	}
+	if (sip_scan((const char *)msg->payload, msg->payload_len,
+	    &scan) == -1 || !sip_request_starts_work(&scan)) {
+		return (0);	/* router_process() judges it as usual */
+	}
+	stats_inc("overload.shed");
+	memset(&out, 0, sizeof(out));
+	snprintf(seconds, sizeof(seconds), "%u", cfg->retry_after);
+	retry.value = seconds;
+	if (sip_reply_from_request(&scan, 503, NULL, &retry, 1, &out.sip,
+	    &out.sip_len) == -1) {
+		return (1);
+	}
+	origin_from_envelope(msg, &origin);
+	out.dest = ROUTER_TO_FLOW;
+	out.flow = origin.flow;
+	out.local_status = 503;
+	send_output(sr, &out, msg, 0);
+	router_output_clear(&out);
+	return (1);
+}
+
 static void
 dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 {
@@ -160,6 +211,9 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 	memset(&out, 0, sizeof(out));
 	switch (msg->type) {
 	case EPSIP_MSG_SIP_FROM_FLOW:
+		if (shed_if_late(sr, msg)) {
+			return;
+		}
 		origin_from_envelope(msg, &origin);
 		log_flow(LOG_LEVEL_DEBUG, &msg->flow, "from flow %zu bytes",
 		    msg->payload_len);
@@ -192,7 +246,7 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 		    msg->type));
 		return;
 	}
-	send_output(sr, &out, msg->stamp_ms, 0);
+	send_output(sr, &out, msg, 0);
 	router_output_clear(&out);
 }
 

@@ -1,0 +1,81 @@
+"""Shed, don't collapse (issue 7 §4): a new request over UDP that waited
+longer than overload-delay in the edge's queues is answered 503 with
+Retry-After (RFC 3261 §21.5.4) instead of being worked on late; a TCP
+flow is slowed by back-pressure instead and gets its answer; requests
+that finish work (ACK, in-dialog) always pass."""
+import os
+import signal
+
+from sip import Phone
+
+
+def stalled_router(edge):
+    """The router stops taking its queue until the block ends."""
+    class Stall:
+        def __enter__(self):
+            self.pid = edge.service_pid("sip-router")
+            os.kill(self.pid, signal.SIGSTOP)
+
+        def __exit__(self, *exc):
+            os.kill(self.pid, signal.SIGCONT)
+    return Stall()
+
+
+def test_late_udp_register_gets_503_with_retry_after(make_edge):
+    edge = make_edge("--overload-delay", "100", "--retry-after", "7")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    with stalled_router(edge):
+        # Waiting for an answer that cannot come also lets the request
+        # grow older than overload-delay in the router's queue.
+        assert alice.register(timeout=0.3) is None
+    late = alice.recv(3.0, want=lambda m: m.status is not None and
+                      m.cseq_method == "REGISTER")
+    assert late is not None and late.status == 503
+    assert late.get("retry-after") == "7"
+    # The reply is the request's own lines: its Via, From, Call-ID, CSeq.
+    assert late.get("call-id") == alice.call_id
+    assert late.get("cseq") == "%d REGISTER" % alice.cseq
+    edge.wait_counter("overload.shed", 1)
+    # In time again: the next one is registered as usual.
+    assert alice.register().status == 200
+
+
+def test_late_tcp_register_is_answered_not_shed(make_edge):
+    edge = make_edge("--overload-delay", "100")
+    bob = Phone(edge, "tcp", user="bob")
+    assert bob.register().status == 200
+    with stalled_router(edge):
+        assert bob.register(timeout=0.3) is None
+    late = bob.recv(3.0, want=lambda m: m.status is not None and
+                    m.cseq_method == "REGISTER")
+    assert late is not None and late.status == 200
+    assert edge.counter("overload.shed") == 0
+
+
+def test_late_in_dialog_request_passes(make_edge):
+    edge = make_edge("--overload-delay", "100")
+    alice = Phone(edge, "udp", user="alice")
+    bob = Phone(edge, "udp", user="bob")
+    assert alice.register().status == 200
+    assert bob.register().status == 200
+    with stalled_router(edge):
+        # A BYE with a To tag finishes a dialog: never shed.  Nobody
+        # has that dialog, so the registrar answers it 481, late.
+        alice.request("BYE", bob.aor(), to_tag="t0", call_id="gone@x")
+        assert alice.recv(0.3) is None
+    late = alice.recv(3.0, want=lambda m: m.status is not None and
+                      m.cseq_method == "BYE")
+    assert late is not None and late.status != 503
+    assert edge.counter("overload.shed") == 0
+
+
+def test_overload_delay_zero_never_sheds(make_edge):
+    edge = make_edge("--overload-delay", "0")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    with stalled_router(edge):
+        assert alice.register(timeout=0.3) is None
+    late = alice.recv(3.0, want=lambda m: m.status is not None and
+                      m.cseq_method == "REGISTER")
+    assert late is not None and late.status == 200
