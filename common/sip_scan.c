@@ -35,18 +35,18 @@ static const struct {
 	{ "Supported", 9, 'k', SIP_HDR_SUPPORTED },
 	{ "Flow-Timer", 10, 0, SIP_HDR_FLOW_TIMER },
 	/* Compact forms of headers nobody here reads: still not "other". */
-	{ "Accept-Contact", 14, 'a', SIP_HDR_OTHER },		/* RFC 3841 */
-	{ "Referred-By", 11, 'b', SIP_HDR_OTHER },		/* RFC 3892 */
-	{ "Request-Disposition", 19, 'd', SIP_HDR_OTHER },	/* RFC 3841 */
+	{ "Accept-Contact", 14, 'a', SIP_HDR_OTHER }, /* RFC 3841 */
+	{ "Referred-By", 11, 'b', SIP_HDR_OTHER }, /* RFC 3892 */
+	{ "Request-Disposition", 19, 'd', SIP_HDR_OTHER }, /* RFC 3841 */
 	{ "Content-Encoding", 16, 'e', SIP_HDR_OTHER },
-	{ "Reject-Contact", 14, 'j', SIP_HDR_OTHER },		/* RFC 3841 */
-	{ "Identity-Info", 13, 'n', SIP_HDR_OTHER },		/* RFC 4474 */
-	{ "Event", 5, 'o', SIP_HDR_OTHER },			/* RFC 3265 */
-	{ "Refer-To", 8, 'r', SIP_HDR_OTHER },			/* RFC 3515 */
+	{ "Reject-Contact", 14, 'j', SIP_HDR_OTHER }, /* RFC 3841 */
+	{ "Identity-Info", 13, 'n', SIP_HDR_OTHER }, /* RFC 4474 */
+	{ "Event", 5, 'o', SIP_HDR_OTHER }, /* RFC 3265 */
+	{ "Refer-To", 8, 'r', SIP_HDR_OTHER }, /* RFC 3515 */
 	{ "Subject", 7, 's', SIP_HDR_OTHER },
-	{ "Allow-Events", 12, 'u', SIP_HDR_OTHER },		/* RFC 3265 */
-	{ "Session-Expires", 15, 'x', SIP_HDR_OTHER },		/* RFC 4028 */
-	{ "Identity", 8, 'y', SIP_HDR_OTHER },			/* RFC 4474 */
+	{ "Allow-Events", 12, 'u', SIP_HDR_OTHER }, /* RFC 3265 */
+	{ "Session-Expires", 15, 'x', SIP_HDR_OTHER }, /* RFC 4028 */
+	{ "Identity", 8, 'y', SIP_HDR_OTHER }, /* RFC 4474 */
 };
 #define SIP_NNAMES	(sizeof(sip_names) / sizeof(sip_names[0]))
 

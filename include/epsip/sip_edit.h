@@ -22,7 +22,7 @@
 #include "epsip/sip_scan.h"
 
 #define SIP_EDIT_MAX_OPS	64
-#define SIP_EDIT_TEXT_MAX	4096	/* all inserted text of one message */
+#define SIP_EDIT_TEXT_MAX	4096	/* all text one message gains */
 
 /* Replace buf[off..off+cut) by text[text..text+text_len). */
 struct sip_edit_op {
@@ -30,7 +30,7 @@ struct sip_edit_op {
 	size_t cut;
 	size_t text;
 	size_t text_len;
-	unsigned seq;		/* inserts at one offset keep their order */
+	unsigned seq;		/* inserts at one offset keep order */
 };
 
 struct sip_edit {
@@ -38,7 +38,7 @@ struct sip_edit {
 	size_t count;
 	unsigned seq;
 	int failed;
-	size_t sealed;		/* ops before this are never merged into */
+	size_t sealed;		/* ops before it are never merged into */
 	int failed_at_mark;
 	size_t text_used;
 	struct sip_edit_op op[SIP_EDIT_MAX_OPS];

@@ -46,7 +46,7 @@ enum sip_hdr_id {
 struct sip_header_line {
 	enum sip_hdr_id id;
 	struct sip_span name;	/* as written: "v", "X-Custom-Header" */
-	struct sip_span value;	/* first to last non-LWS byte, folds inside */
+	struct sip_span value;	/* first to last non-LWS byte, folds in */
 	struct sip_span line;	/* name through its last line end */
 };
 
@@ -56,7 +56,7 @@ struct sip_scan {
 	struct sip_span start_line;	/* without its line end */
 	struct sip_span request_uri;	/* len 0 in a response */
 	size_t headers_end;	/* where the blank line is (len: none) */
-	size_t body;		/* first byte after the blank line, or len */
+	size_t body;		/* after the blank line, or len */
 	int has_blank_line;
 	size_t count;
 	struct sip_header_line h[SIP_SCAN_MAX_HEADERS];

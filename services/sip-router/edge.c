@@ -135,7 +135,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		const char *user = top->url->username;
 
 		if (user == NULL || user[0] == '\0') {
-			route_pop(msg, raw);		/* plain loose route to us */
+			route_pop(msg, raw);	/* loose route to us */
 			continue;
 		}
 		err = flow_token_decode(&r->keys, user, strlen(user), &t);
@@ -148,7 +148,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		}
 		if (origin->source == ROUTER_FROM_FLOW &&
 		    same_flow(&t, &origin->flow)) {
-			route_pop(msg, raw);		/* outgoing (EP-09) */
+			route_pop(msg, raw);	/* outgoing (EP-09) */
 			continue;
 		}
 		if (t.flow.instance != r->cfg->instance) {

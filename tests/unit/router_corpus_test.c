@@ -243,7 +243,8 @@ check_one(const char *name)
 		fail_msg("%s: not forwarded (%s, status %d)", name,
 		    out.drop_reason ? out.drop_reason : "-", out.local_status);
 	}
-	if (getenv("EPSIP_CORPUS_SHOW") != NULL) {	/* to look, not to test */
+	/* To look at, not to test. */
+	if (getenv("EPSIP_CORPUS_SHOW") != NULL) {
 		print_both(name, text, len, &out);
 	}
 	assert_int_equal(sip_scan(text, len, &in), 0);

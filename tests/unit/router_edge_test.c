@@ -1035,7 +1035,8 @@ test_salvaged_request_reply_copies_its_lines_too(void **state)
 	/* libosip2 refuses the scheme; salvage.c finds the status (SP-03). */
 	process(&flow_a, "INVITE xyz:a SIP/2.0\r\n"
 	    "v: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-sv;rport\r\n"
-	    "f: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>;tag=t\r\n"
+	    "f: <sip:bob@example.com>;tag=b1\r\n"
+	    "To: <sip:x@example.com>;tag=t\r\n"
 	    "i: sv-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", &out);
 	assert_int_equal(out.local_status, 416);
 	assert_string_equal(out.sip, "SIP/2.0 416 Unsupported URI Scheme\r\n"

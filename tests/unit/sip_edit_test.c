@@ -174,7 +174,8 @@ static void
 test_replace_spans_and_remove_lines(void **state)
 {
 	(void)state;
-	start(HEAD "max-forwards :  70\r\nSubject: a\r\n b\r\nTo: x\r\n\r\nbody");
+	start(HEAD "max-forwards :  70\r\nSubject: a\r\n b\r\nTo: x\r\n\r\n"
+	    "body");
 	sip_edit_replace(&edit, scan.h[0].value, "69");
 	sip_edit_remove_line(&edit, 1);
 	sip_edit_replace(&edit, scan.request_uri, "sip:c@y");

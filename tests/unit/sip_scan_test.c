@@ -43,7 +43,8 @@ test_request_line_lines_and_body_are_found(void **state)
 	assert_int_equal(scan.count, 3);
 	assert_span(t, scan.h[1].name, "X-Custom-Header");
 	assert_span(t, scan.h[1].value, "Keep This Case");
-	assert_span(t, scan.h[1].line, "X-Custom-Header:   Keep This Case  \r\n");
+	assert_span(t, scan.h[1].line,
+	    "X-Custom-Header:   Keep This Case  \r\n");
 	assert_int_equal(scan.h[0].id, SIP_HDR_VIA);
 	assert_int_equal(scan.h[1].id, SIP_HDR_OTHER);
 	assert_int_equal(scan.h[2].id, SIP_HDR_CONTENT_LENGTH);
@@ -85,7 +86,8 @@ test_folded_value_spans_its_continuation_lines(void **state)
 static void
 test_value_may_start_on_a_continuation_line(void **state)
 {
-	const char *t = "MESSAGE sip:b@x SIP/2.0\r\nRoute:\r\n <sip:p;lr>\r\n\r\n";
+	const char *t = "MESSAGE sip:b@x SIP/2.0\r\n"
+	    "Route:\r\n <sip:p;lr>\r\n\r\n";
 
 	(void)state;
 	assert_int_equal(scan_text(t), 0);
@@ -268,7 +270,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_line_lines_and_body_are_found),
 		cmocka_unit_test(test_status_line_has_no_request_uri),
-		cmocka_unit_test(test_folded_value_spans_its_continuation_lines),
+		cmocka_unit_test(
+		    test_folded_value_spans_its_continuation_lines),
 		cmocka_unit_test(test_value_may_start_on_a_continuation_line),
 		cmocka_unit_test(test_compact_forms_name_their_headers),
 		cmocka_unit_test(
