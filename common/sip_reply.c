@@ -89,11 +89,10 @@ keep_reply_lines(const struct sip_scan *s, struct sip_edit *e, int to_tag)
 }
 
 int
-sip_reply_from_request(const struct sip_scan *s, int status,
-    const char *reason, const struct sip_reply_header *extra,
-    size_t extra_count, char **out, size_t *len)
+sip_reply_edit(struct sip_edit *e, int status, const char *reason,
+    const struct sip_reply_header *extra, size_t extra_count)
 {
-	struct sip_edit e;
+	const struct sip_scan *s = e->scan;
 	char line[128];
 	int n;
 
@@ -106,19 +105,32 @@ sip_reply_from_request(const struct sip_scan *s, int status,
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		return (-1);
 	}
-	sip_edit_init(&e, s);
-	sip_edit_splice(&e, 0, s->start_line.off + s->start_line.len, line,
+	sip_edit_splice(e, 0, s->start_line.off + s->start_line.len, line,
 	    (size_t)n);
-	keep_reply_lines(s, &e, status > 100 && !has_to_tag(s));
+	keep_reply_lines(s, e, status > 100 && !has_to_tag(s));
 	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
-		sip_edit_splice(&e, s->headers_end, 0, "\r\n", 2);
+		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
 	}
 	for (size_t i = 0; i < extra_count; i++) {
-		sip_edit_insert_header(&e, s->headers_end, extra[i].name,
+		sip_edit_insert_header(e, s->headers_end, extra[i].name,
 		    extra[i].value);
 	}
 	/* The blank line and the body give way to an empty body. */
-	sip_edit_splice(&e, s->headers_end, s->len - s->headers_end,
+	sip_edit_splice(e, s->headers_end, s->len - s->headers_end,
 	    "Content-Length: 0\r\n\r\n", 21);
+	return (0);
+}
+
+int
+sip_reply_from_request(const struct sip_scan *s, int status,
+    const char *reason, const struct sip_reply_header *extra,
+    size_t extra_count, char **out, size_t *len)
+{
+	struct sip_edit e;
+
+	sip_edit_init(&e, s);
+	if (sip_reply_edit(&e, status, reason, extra, extra_count) == -1) {
+		return (-1);
+	}
 	return (sip_edit_apply(&e, out, len));
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "epsip/sip_edit.h"
 #include "epsip/sip_scan.h"
 
 /* A header the reply adds after the copied ones, e.g. Retry-After. */
@@ -21,11 +22,18 @@ struct sip_reply_header {
 };
 
 /*
- * The reply to the request scanned in `s`: *out malloc'ed (free()), *len
- * its size.  `reason` NULL: the standard phrase.  Only a Via is needed
- * (ER-01): headers the request lacked stay out.  -1 for a response, a
- * request without Via, or a status outside 100..699.
+ * Add to `e` (over the request's scan, possibly holding edits to its top
+ * Via already: received, rport) the edits that make the request its
+ * reply: status line, Vias, the first From, To (tagged when it had none
+ * and status > 100), Call-ID and CSeq, then `extra`, Content-Length: 0
+ * and no body.  `reason` NULL: the standard phrase.  Only a Via is
+ * needed (ER-01): headers the request lacked stay out.  -1 for a
+ * response, a request without Via, or a status outside 100..699.
  */
+int sip_reply_edit(struct sip_edit *e, int status, const char *reason,
+    const struct sip_reply_header *extra, size_t extra_count);
+
+/* The same from the request's bytes alone: *out malloc'ed, *len. */
 int sip_reply_from_request(const struct sip_scan *s, int status,
     const char *reason, const struct sip_reply_header *extra,
     size_t extra_count, char **out, size_t *len);

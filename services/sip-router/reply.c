@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epsip/sip_reply.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 #include "router.h"
@@ -64,94 +65,42 @@ reply_print(const osip_message_t *req, int status, const char *reason,
 	return (rv);
 }
 
-static int
-has_to_tag(const osip_message_t *req)
-{
-	osip_generic_param_t *tag = NULL;
+/* Unsupported per Proxy-Require tag (420), Require: path (421). */
+#define REPLY_MAX_EXTRA	8
 
-	return (req->to != NULL && osip_to_get_tag(req->to, &tag) == 0 &&
-	    tag != NULL);
-}
-
-/* Headers the reply adds after the copied ones (420, 421). */
-static void
+static size_t
 reply_extra_headers(const osip_message_t *req, int status,
-    struct sip_edit *e, size_t at)
+    struct sip_reply_header *extra)
 {
 	const char *v;
+	size_t n = 0;
 
 	if (status == 420) {
-		for (int i = 0; (v = sip_header_value(req, "proxy-require",
-		    i)) != NULL; i++) {
-			sip_edit_insert_header(e, at, "Unsupported", v);
+		for (int i = 0; n < REPLY_MAX_EXTRA && (v = sip_header_value(
+		    req, "proxy-require", i)) != NULL; i++) {
+			extra[n].name = "Unsupported";
+			extra[n++].value = v;
 		}
 	} else if (status == 421) {
-		sip_edit_insert_header(e, at, "Require", "path");
+		extra[n].name = "Require";
+		extra[n++].value = "path";
 	}
+	return (n);
 }
 
-/*
- * The reply as edits of the request's bytes: the start line becomes the
- * status line, every line but Via and the first From, To, Call-ID and
- * CSeq goes, and so does the body.  Only a Via is needed (ER-01): headers
- * the request lacked stay out.
- */
+/* The reply as edits of the request's bytes, its arrival edits kept. */
 static int
 reply_splice(const osip_message_t *req, struct router_raw *raw, int status,
     const char *reason, struct router_output *out)
 {
-	const struct sip_scan *s = &raw->scan;
-	struct sip_edit *e = &raw->edit;
-	int seen[SIP_HDR_FLOW_TIMER + 1] = { 0 };
-	char line[128], tag[17];
-	int n;
+	struct sip_reply_header extra[REPLY_MAX_EXTRA];
+	size_t n = reply_extra_headers(req, status, extra);
 
-	sip_edit_rollback(e, raw->arrival_mark);
-	n = snprintf(line, sizeof(line), "SIP/2.0 %d %s", status,
-	    reason != NULL ? reason : sip_reason_phrase(status));
-	if (n < 0 || (size_t)n >= sizeof(line)) {
+	sip_edit_rollback(&raw->edit, raw->arrival_mark);
+	if (sip_reply_edit(&raw->edit, status, reason, extra, n) == -1) {
 		return (-1);
 	}
-	sip_edit_splice(e, 0, s->start_line.off + s->start_line.len, line,
-	    (size_t)n);
-	for (size_t i = 0; i < s->count; i++) {
-		const struct sip_header_line *h = &s->h[i];
-
-		switch (h->id) {
-		case SIP_HDR_VIA:
-			continue;
-		case SIP_HDR_FROM:
-		case SIP_HDR_CALL_ID:
-		case SIP_HDR_CSEQ:
-			if (seen[h->id]++ == 0) {
-				continue;
-			}
-			break;
-		case SIP_HDR_TO:
-			if (seen[h->id]++ > 0) {
-				break;
-			}
-			if (status > 100 && !has_to_tag(req)) {
-				sip_random_token(tag, 16);
-				sip_edit_splice(e, h->value.off + h->value.len,
-				    0, ";tag=", 5);
-				sip_edit_splice(e, h->value.off + h->value.len,
-				    0, tag, 16);
-			}
-			continue;
-		default:
-			break;
-		}
-		sip_edit_remove_line(e, i);
-	}
-	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
-		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
-	}
-	reply_extra_headers(req, status, e, s->headers_end);
-	/* The blank line and the body give way to an empty body. */
-	sip_edit_splice(e, s->headers_end, s->len - s->headers_end,
-	    "Content-Length: 0\r\n\r\n", 21);
-	return (sip_edit_apply(e, &out->sip, &out->sip_len));
+	return (sip_edit_apply(&raw->edit, &out->sip, &out->sip_len));
 }
 
 void
