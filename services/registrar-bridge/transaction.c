@@ -3,8 +3,12 @@
  * §17, RFC 6026 for 2xx), see transaction.h.
  *
  * Server transactions are found by (top Via branch, sent-by, method), the
- * bridge's branches by their own branch.  Both live in small chained hash
- * tables; a server transaction owns its branches and everything is freed
+ * bridge's branches by their own branch.  Both live in chained hash tables
+ * that double when they hold as many entries as buckets: at 10,000
+ * REGISTER/s a UDP phone's transaction lingers 32 s, so 320,000 of them
+ * must not share a fixed 1,024 chains (every look-up a strcmp() walk).
+ * Each link keeps its key's hash, compared before the key.  A server
+ * transaction owns its branches and everything is freed
  * together once the transaction has lingered long enough to absorb
  * retransmissions (64*T1 when the phone uses UDP or branches were sent,
  * at once otherwise).
@@ -37,14 +41,24 @@
 
 #include "transaction.h"
 
-#define RB_TXN_BUCKETS	1024
+#define RB_TXN_BUCKETS	1024	/* at first; a power of two */
+
+#define LINK_OWNER(link, type) \
+	((type *)(void *)((char *)(link) - offsetof(type, hlink)))
+
+/* A chained hash table of rb_hlinks that grows with its contents. */
+struct rb_htab {
+	struct rb_hlink **bucket;
+	size_t nbuckets;		/* a power of two */
+	size_t count;
+};
 
 struct rb_txn {
 	const struct rb_out *out;
 	struct rb_timers timers;
 	struct rb_txn_events ev;
-	struct rb_stx *stx_bucket[RB_TXN_BUCKETS];
-	struct rb_ctx *ctx_bucket[RB_TXN_BUCKETS];
+	struct rb_htab stx_by_key;
+	struct rb_htab ctx_by_branch;
 	struct timer_heap stx_timers;	/* every server transaction */
 	struct timer_heap ctx_timers;	/* every branch */
 	size_t count;
@@ -61,8 +75,8 @@ rb_timers_default(struct rb_timers *timers)
 }
 
 /* FNV-1a: keys are branch strings, random or hashed upstream. */
-static size_t
-bucket_of(const char *key)
+static uint32_t
+hash_of(const char *key)
 {
 	uint32_t h = 2166136261u;
 
@@ -70,7 +84,78 @@ bucket_of(const char *key)
 		h ^= (unsigned char)*key;
 		h *= 16777619u;
 	}
-	return (h % RB_TXN_BUCKETS);
+	return (h);
+}
+
+static int
+htab_init(struct rb_htab *h)
+{
+	h->nbuckets = RB_TXN_BUCKETS;
+	h->count = 0;
+	h->bucket = calloc(h->nbuckets, sizeof(*h->bucket));
+	return (h->bucket != NULL ? 0 : -1);
+}
+
+static struct rb_hlink **
+htab_chain(const struct rb_htab *h, uint32_t hash)
+{
+	return (&h->bucket[hash & (h->nbuckets - 1)]);
+}
+
+/*
+ * Twice the buckets, every link moved.  Without memory the table stays
+ * as it is: slower chains, still correct.
+ */
+static void
+htab_grow(struct rb_htab *h)
+{
+	struct rb_hlink **old = h->bucket, *l, *next;
+	size_t i, n = h->nbuckets;
+
+	if ((h->bucket = calloc(2 * n, sizeof(*h->bucket))) == NULL) {
+		h->bucket = old;
+		return;
+	}
+	h->nbuckets = 2 * n;
+	for (i = 0; i < n; i++) {
+		for (l = old[i]; l != NULL; l = next) {
+			struct rb_hlink **chain = htab_chain(h, l->hash);
+
+			next = l->next;
+			l->next = *chain;
+			*chain = l;
+		}
+	}
+	free(old);
+}
+
+static void
+htab_add(struct rb_htab *h, struct rb_hlink *l, const char *key)
+{
+	struct rb_hlink **chain;
+
+	if (h->count >= h->nbuckets) {
+		htab_grow(h);
+	}
+	l->hash = hash_of(key);
+	chain = htab_chain(h, l->hash);
+	l->next = *chain;
+	*chain = l;
+	h->count++;
+}
+
+static void
+htab_del(struct rb_htab *h, struct rb_hlink *l)
+{
+	struct rb_hlink **pp;
+
+	for (pp = htab_chain(h, l->hash); *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			h->count--;
+			return;
+		}
+	}
 }
 
 struct rb_txn *
@@ -102,6 +187,11 @@ rb_txn_new(const struct rb_out *out, const struct rb_timers *timers)
 	}
 	timer_heap_init(&t->stx_timers);
 	timer_heap_init(&t->ctx_timers);
+	if (htab_init(&t->stx_by_key) != 0 ||
+	    htab_init(&t->ctx_by_branch) != 0) {
+		rb_txn_free(t);
+		return (NULL);
+	}
 	return (t);
 }
 
@@ -181,23 +271,9 @@ ctx_rearm(struct rb_txn *t, struct rb_ctx *ctx)
 }
 
 static void
-ctx_unlink(struct rb_txn *t, struct rb_ctx *ctx)
-{
-	struct rb_ctx **pp;
-
-	for (pp = &t->ctx_bucket[bucket_of(ctx->branch)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == ctx) {
-			*pp = ctx->hnext;
-			break;
-		}
-	}
-}
-
-static void
 ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 {
-	ctx_unlink(t, ctx);
+	htab_del(&t->ctx_by_branch, &ctx->hlink);
 	timer_heap_remove(&t->ctx_timers, &ctx->timer);
 	osip_message_free(ctx->req);
 	free(ctx->wire);
@@ -209,16 +285,9 @@ ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 static void
 stx_free(struct rb_txn *t, struct rb_stx *stx)
 {
-	struct rb_stx **pp;
 	struct rb_ctx *ctx, *next;
 
-	for (pp = &t->stx_bucket[bucket_of(stx->key)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == stx) {
-			*pp = stx->hnext;
-			break;
-		}
-	}
+	htab_del(&t->stx_by_key, &stx->hlink);
 	timer_heap_remove(&t->stx_timers, &stx->timer);
 	for (ctx = stx->branches; ctx != NULL; ctx = next) {
 		next = ctx->sibling;
@@ -245,6 +314,8 @@ rb_txn_free(struct rb_txn *t)
 	}
 	timer_heap_clear(&t->stx_timers);
 	timer_heap_clear(&t->ctx_timers);
+	free(t->stx_by_key.bucket);
+	free(t->ctx_by_branch.bucket);
 	free(t);
 }
 
@@ -252,14 +323,17 @@ struct rb_stx *
 rb_stx_find(struct rb_txn *t, const osip_message_t *req, const char *method)
 {
 	char key[RB_KEY_MAX];
-	struct rb_stx *stx;
+	struct rb_hlink *l;
+	uint32_t hash;
 
 	if (rb_txn_key(req, method, key, sizeof(key)) != 0) {
 		return (NULL);
 	}
-	for (stx = t->stx_bucket[bucket_of(key)]; stx != NULL;
-	    stx = stx->hnext) {
-		if (strcmp(stx->key, key) == 0) {
+	hash = hash_of(key);
+	for (l = *htab_chain(&t->stx_by_key, hash); l != NULL; l = l->next) {
+		struct rb_stx *stx = LINK_OWNER(l, struct rb_stx);
+
+		if (l->hash == hash && strcmp(stx->key, key) == 0) {
 			return (stx);
 		}
 	}
@@ -276,7 +350,6 @@ struct rb_stx *
 rb_stx_new(struct rb_txn *t, osip_message_t *req)
 {
 	struct rb_stx *stx;
-	size_t b;
 
 	if (req->sip_method == NULL || (stx = calloc(1, sizeof(*stx))) ==
 	    NULL) {
@@ -297,9 +370,7 @@ rb_stx_new(struct rb_txn *t, osip_message_t *req)
 	stx->req = req;
 	stx->invite = strcmp(req->sip_method, "INVITE") == 0;
 	stx->unreliable = rb_request_unreliable(req);
-	b = bucket_of(stx->key);
-	stx->hnext = t->stx_bucket[b];
-	t->stx_bucket[b] = stx;
+	htab_add(&t->stx_by_key, &stx->hlink, stx->key);
 	t->count++;
 	return (stx);
 }
@@ -432,7 +503,6 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
     const char *branch, int unreliable, int64_t binding_id, uint64_t now)
 {
 	struct rb_ctx *ctx;
-	size_t b;
 
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
 		return (NULL);
@@ -462,9 +532,7 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 	}
 	ctx->timeout_at = now + t->timers.timer_b_ms;
 	ctx_rearm(t, ctx);
-	b = bucket_of(ctx->branch);
-	ctx->hnext = t->ctx_bucket[b];
-	t->ctx_bucket[b] = ctx;
+	htab_add(&t->ctx_by_branch, &ctx->hlink, ctx->branch);
 	ctx->sibling = stx->branches;
 	stx->branches = ctx;
 	stats_inc("proxy.branches");
@@ -544,11 +612,14 @@ send_ack(struct rb_txn *t, struct rb_ctx *ctx, const osip_message_t *resp)
 static struct rb_ctx *
 ctx_find(struct rb_txn *t, const char *branch)
 {
-	struct rb_ctx *ctx;
+	uint32_t hash = hash_of(branch);
+	struct rb_hlink *l;
 
-	for (ctx = t->ctx_bucket[bucket_of(branch)]; ctx != NULL;
-	    ctx = ctx->hnext) {
-		if (strcmp(ctx->branch, branch) == 0) {
+	for (l = *htab_chain(&t->ctx_by_branch, hash); l != NULL;
+	    l = l->next) {
+		struct rb_ctx *ctx = LINK_OWNER(l, struct rb_ctx);
+
+		if (l->hash == hash && strcmp(ctx->branch, branch) == 0) {
 			return (ctx);
 		}
 	}

@@ -56,9 +56,15 @@ enum rb_ctx_state {
 
 struct rb_ctx;
 
+/* A link of the transaction hash tables (transaction.c). */
+struct rb_hlink {
+	struct rb_hlink *next;		/* same bucket */
+	uint32_t hash;			/* of the key, compared first */
+};
+
 /* A server transaction: one request from a phone and our answers. */
 struct rb_stx {
-	struct rb_stx *hnext;		/* hash chain */
+	struct rb_hlink hlink;		/* by key */
 	struct timer_heap_entry timer;	/* next of G and expiry */
 	char key[RB_KEY_MAX];
 	osip_message_t *req;		/* owned */
@@ -78,7 +84,7 @@ struct rb_stx {
 
 /* A client transaction: one branch towards one binding. */
 struct rb_ctx {
-	struct rb_ctx *hnext;		/* hash chain */
+	struct rb_hlink hlink;		/* by branch */
 	struct timer_heap_entry timer;	/* next of A/E, B/F/C, cancel's E */
 	struct rb_ctx *sibling;		/* next branch of the same stx */
 	struct rb_stx *stx;

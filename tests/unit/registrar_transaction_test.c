@@ -1,7 +1,7 @@
 /*
  * registrar_transaction_test.c -- the bridge's transaction timers in their
  * heaps (issue 7 §3): a tick handles only what is due, however many
- * transactions linger; a transaction freed early takes its timer with it;
+ * transactions linger, and the hash tables grow with them; a transaction freed early takes its timer with it;
  * Timer G and a branch's A/B still fire when they should, re-armed in
  * place.  The same for upstream mode's relay transactions.
  */
@@ -121,6 +121,35 @@ test_tick_handles_only_due_transactions_however_many_linger(void **state)
 	assert_int_equal(rb_txn_tick(txn, 1000 + 32000), LINGERING);
 	assert_int_equal(rb_txn_count(txn), 0);
 	assert_int_equal(rb_txn_tick(txn, 1000 + 64000), 0);
+}
+
+/* The table grows past its first 1,024 buckets; every one is found. */
+static void
+test_thousands_of_transactions_are_found_after_the_table_grows(
+    void **state)
+{
+	static struct rb_stx *made[LINGERING];
+	osip_message_t *again;
+	int i;
+
+	(void)state;
+	for (i = 0; i < LINGERING; i++) {
+		made[i] = answered_stx("REGISTER", i, 200, 1000);
+	}
+	for (i = 0; i < LINGERING; i++) {
+		again = udp_request("REGISTER", i);
+		assert_ptr_equal(rb_stx_find(txn, again, "REGISTER"),
+		    made[i]);
+		osip_message_free(again);
+	}
+	again = udp_request("REGISTER", LINGERING);
+	assert_null(rb_stx_find(txn, again, "REGISTER"));
+	osip_message_free(again);
+	/* Freed ones leave their chains. */
+	rb_stx_drop(txn, made[7]);
+	again = udp_request("REGISTER", 7);
+	assert_null(rb_stx_find(txn, again, "REGISTER"));
+	osip_message_free(again);
 }
 
 /* Dropped before its time: its timer goes with it, the others stay. */
@@ -302,6 +331,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_tick_handles_only_due_transactions_however_many_linger),
+		T(test_thousands_of_transactions_are_found_after_the_table_grows),
 		T(test_transaction_freed_early_takes_its_timer_along),
 		T(test_timer_g_retransmits_with_backoff_until_the_ack),
 		T(test_branch_retransmits_then_times_out),
