@@ -7,7 +7,10 @@
  * A datagram for a generation this child has just closed is dropped
  * rather than reviving the flow: the parent may forward a few more before
  * it reads our FLOW_CLOSED, and a revived flow would be one the parent no
- * longer knows.
+ * longer knows.  A request the router's link cannot take (it is full:
+ * the edge is past its capacity) is answered 503 here, from its own
+ * lines, if it starts new work; anything else is dropped and counted,
+ * since UDP senders retransmit.
  *
  * Nothing here is fatal.
  */
@@ -15,13 +18,43 @@
 #include <inttypes.h>
 #include <sys/socket.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "epsip/log.h"
+#include "epsip/sip_reply.h"
 #include "epsip/stats.h"
 #include "epsip/stun.h"
 
 #include "child.h"
 #include "udp_io.h"
 #include "flow_manager.h"
+
+/* The router's link is full: 503 + Retry-After, or drop (overload). */
+static void
+refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
+{
+	struct sip_reply_header retry = { "Retry-After", NULL };
+	struct sip_scan scan;
+	char seconds[16], *out;
+	size_t out_len;
+
+	if (sip_scan(payload, len, &scan) == -1 ||
+	    !sip_request_starts_work(&scan)) {
+		stats_inc("udp.dropped.router_busy");
+		return;
+	}
+	snprintf(seconds, sizeof(seconds), "%u", f->child->cfg->retry_after);
+	retry.value = seconds;
+	if (sip_reply_from_request(&scan, 503, NULL, &retry, 1, &out,
+	    &out_len) == -1) {
+		stats_inc("udp.dropped.router_busy");
+		return;
+	}
+	stats_inc("overload.refused");
+	(void)fm_udp_flow_send(f, out, out_len);
+	free(out);
+}
 
 void
 fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
@@ -55,8 +88,10 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 		    m->payload_len);
 		stats_inc("sip.from_flow");
-		(void)fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-		    m->payload, m->payload_len);
+		if (fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
+		    m->payload, m->payload_len) == -1) {
+			refuse_for_overload(f, m->payload, m->payload_len);
+		}
 		break;
 	case UDP_PAYLOAD_SIGCOMP:
 	case UDP_PAYLOAD_JUNK:

@@ -41,6 +41,28 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge):
     assert alice.register().status == 200
 
 
+def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
+        make_edge):
+    # The link to the router holds 2 batches in nng's queue, what the
+    # IPC connection's socket buffers take, and one batch being filled
+    # (128 KiB); what a UDP flow sends past that is answered by the
+    # flow's child itself, while the router is still stopped.
+    edge = make_edge("--ipc-queue", "2")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    with stalled_router(edge):
+        busy, sent = None, 0
+        while busy is None and sent < 20000:
+            for _ in range(250):
+                alice.request("OPTIONS", "sip:" + alice.domain)
+            sent += 250
+            busy = alice.recv(0.05, want=lambda m: m.status is not None)
+        assert busy is not None and busy.status == 503
+        assert busy.get("retry-after") == "30"
+        assert busy.get("via") is not None
+    edge.wait_counter("overload.refused", 1)
+
+
 def test_late_tcp_register_is_answered_not_shed(make_edge):
     edge = make_edge("--overload-delay", "100")
     bob = Phone(edge, "tcp", user="bob")
