@@ -18,11 +18,10 @@
 #include <inttypes.h>
 #include <sys/socket.h>
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "epsip/log.h"
-#include "epsip/sip_reply.h"
+#include "epsip/overload.h"
 #include "epsip/stats.h"
 #include "epsip/stun.h"
 
@@ -30,24 +29,14 @@
 #include "udp_io.h"
 #include "flow_manager.h"
 
-/* The router's link is full: 503 + Retry-After, or drop (overload). */
+/* The router's link is full: 503 + Retry-After, or drop (overload.h). */
 static void
 refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
 {
-	struct sip_reply_header retry = { "Retry-After", NULL };
-	struct sip_scan scan;
-	char seconds[16], *out;
+	char *out;
 	size_t out_len;
 
-	if (sip_scan(payload, len, &scan) == -1 ||
-	    !sip_request_starts_work(&scan)) {
-		stats_inc("udp.dropped.router_busy");
-		return;
-	}
-	snprintf(seconds, sizeof(seconds), "%u", f->child->cfg->retry_after);
-	retry.value = seconds;
-	if (sip_reply_from_request(&scan, 503, NULL, &retry, 1, &out,
-	    &out_len) == -1) {
+	if (overload_reply(f->child->cfg, payload, len, &out, &out_len) == 0) {
 		stats_inc("udp.dropped.router_busy");
 		return;
 	}

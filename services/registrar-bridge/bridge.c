@@ -20,6 +20,7 @@
 
 #include "epsip/ipc.h"
 #include "epsip/log.h"
+#include "epsip/overload.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -49,6 +50,29 @@ send_to_router(void *arg, const char *buf, size_t len)
 	return (0);
 }
 
+/*
+ * A new UDP request that waited too long in the edge's queues (the
+ * router's link to us, when the core is the slowest part) gets 503
+ * before the core spends anything on it (overload.h).  1 when answered.
+ */
+static int
+shed_if_late(struct rb_bridge *b, const struct epsip_msg *msg)
+{
+	const struct epsip_config *cfg = &b->daemon->cfg;
+	char *out;
+	size_t len;
+
+	if (!overload_is_late(cfg, msg, loop_now_ms(b->daemon->loop)) ||
+	    overload_reply(cfg, (const char *)msg->payload, msg->payload_len,
+	    &out, &len) == 0) {
+		return (0);
+	}
+	stats_inc("overload.shed");
+	(void)b->out.send(b->out.arg, out, len);
+	free(out);
+	return (1);
+}
+
 static void
 dispatch(struct rb_bridge *b, const struct epsip_msg *msg)
 {
@@ -56,6 +80,9 @@ dispatch(struct rb_bridge *b, const struct epsip_msg *msg)
 
 	switch (msg->type) {
 	case EPSIP_MSG_SIP_TO_CORE:
+		if (shed_if_late(b, msg)) {
+			break;
+		}
 		core->ops->sip(core, msg, loop_now_ms(b->daemon->loop));
 		break;
 	case EPSIP_MSG_FLOW_CLOSED:

@@ -11,7 +11,7 @@
 
 #include "epsip/daemon.h"
 #include "epsip/log.h"
-#include "epsip/sip_reply.h"
+#include "epsip/overload.h"
 #include "epsip/stats.h"
 #include "owners.h"
 #include "router.h"
@@ -157,41 +157,24 @@ on_flow_closed(struct sip_router *sr, const struct epsip_msg *msg)
 }
 
 /*
- * Overload: a new request from a UDP flow that already waited longer
- * than overload-delay in the edge's queues gets 503 with Retry-After
- * here, from its scanned bytes alone, instead of costing the core: its
- * phone has retransmitted it or soon will, and work done on it late
- * is work taken from requests still in time.  TCP flows are slowed by
- * back-pressure instead, and requests that finish work (ACK, CANCEL,
- * in-dialog) always pass.  1 when answered (or dropped if unanswerable).
+ * A new request from a UDP flow that waited too long gets 503 here
+ * instead of costing the core (overload.h).  1 when answered.
  */
 static int
 shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 {
-	const struct epsip_config *cfg = sr->router.cfg;
-	struct sip_reply_header retry = { "Retry-After", NULL };
 	struct router_output out;
 	struct router_origin origin;
-	struct sip_scan scan;
-	char seconds[16];
 
-	if (cfg->overload_delay == 0 || msg->stamp_ms == 0 ||
-	    msg->transport != EPSIP_TRANSPORT_UDP ||
-	    monotonic_ms() - msg->stamp_ms <= cfg->overload_delay) {
+	if (!overload_is_late(sr->router.cfg, msg, monotonic_ms())) {
 		return (0);
 	}
-	if (sip_scan((const char *)msg->payload, msg->payload_len,
-	    &scan) == -1 || !sip_request_starts_work(&scan)) {
+	memset(&out, 0, sizeof(out));
+	if (overload_reply(sr->router.cfg, (const char *)msg->payload,
+	    msg->payload_len, &out.sip, &out.sip_len) == 0) {
 		return (0);	/* router_process() judges it as usual */
 	}
 	stats_inc("overload.shed");
-	memset(&out, 0, sizeof(out));
-	snprintf(seconds, sizeof(seconds), "%u", cfg->retry_after);
-	retry.value = seconds;
-	if (sip_reply_from_request(&scan, 503, NULL, &retry, 1, &out.sip,
-	    &out.sip_len) == -1) {
-		return (1);
-	}
 	origin_from_envelope(msg, &origin);
 	out.dest = ROUTER_TO_FLOW;
 	out.flow = origin.flow;

@@ -6,14 +6,16 @@ that finish work (ACK, in-dialog) always pass."""
 import os
 import signal
 
+import pytest
+
 from sip import Phone
 
 
-def stalled_router(edge):
-    """The router stops taking its queue until the block ends."""
+def stalled(edge, service):
+    """`service` stops taking its queue until the block ends."""
     class Stall:
         def __enter__(self):
-            self.pid = edge.service_pid("sip-router")
+            self.pid = edge.service_pid(service)
             os.kill(self.pid, signal.SIGSTOP)
 
         def __exit__(self, *exc):
@@ -21,11 +23,17 @@ def stalled_router(edge):
     return Stall()
 
 
-def test_late_udp_register_gets_503_with_retry_after(make_edge):
+def stalled_router(edge):
+    return stalled(edge, "sip-router")
+
+
+@pytest.mark.parametrize("slow", ["sip-router", "registrar-bridge"])
+def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
+    # Whichever service the request waited for sheds it, from its lines.
     edge = make_edge("--overload-delay", "100", "--retry-after", "7")
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
-    with stalled_router(edge):
+    with stalled(edge, slow):
         # Waiting for an answer that cannot come also lets the request
         # grow older than overload-delay in the router's queue.
         assert alice.register(timeout=0.3) is None
@@ -36,7 +44,7 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge):
     # The reply is the request's own lines: its Via, From, Call-ID, CSeq.
     assert late.get("call-id") == alice.call_id
     assert late.get("cseq") == "%d REGISTER" % alice.cseq
-    edge.wait_counter("overload.shed", 1)
+    edge.wait_counter("overload.shed", 1, service=slow)
     # In time again: the next one is registered as usual.
     assert alice.register().status == 200
 
