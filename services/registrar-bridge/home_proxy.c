@@ -29,8 +29,16 @@
  * Contact URI equals its R-URI, else 404; such ACKs are forwarded
  * statelessly.  The bridge never Record-Routes.
  *
+ * Bytes (issue 7 §2): what we forward or relay is the caller's or the
+ * phone's own message (rb_parse() keeps it) with our edits spliced in
+ * (rb_forward_bytes(), rb_relay_bytes()): headers we do not own leave
+ * byte for byte, in order, with their case, compact forms and comma
+ * lists.  libosip2 reads values and makes the decisions; its print is
+ * only used for messages that never had bytes (our own 408).
+ *
  * DIAGNOSTICS: none fatal; SIP from phones is untrusted.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +56,11 @@ struct home_proxy {
 	struct rb_txn *txn;
 	const struct rb_out *out;
 	int64_t now;		/* Unix time of the event being handled */
+	/* The transaction layer's send while redirected (send_ours()). */
+	struct rb_out saved;
+	const char *ours;
+	size_t ours_len;
+	int ours_sent;
 };
 
 /* The forking state of one server transaction. */
@@ -223,6 +236,8 @@ branch_request(const osip_message_t *orig, const struct location_binding *b,
 	if (osip_message_clone(orig, &m) != 0) {
 		return (NULL);
 	}
+	/* Changed field by field below: the caller's bytes no longer fit. */
+	rb_forget_bytes(m);
 	if (osip_uri_init(&uri) != 0) {
 		goto fail;
 	}
@@ -253,6 +268,151 @@ fail:
 	return (NULL);
 }
 
+/*
+ * The bytes of the request branch_request() made (same edits, same
+ * branch), from the caller's own bytes; without them (a request built
+ * here), libosip2's print.  0 or -1.
+ */
+static int
+branch_bytes(const osip_message_t *orig, osip_message_t *m,
+    const struct location_binding *b, const char *branch, char **wire,
+    size_t *len)
+{
+	struct rb_forward f;
+	const char *buf;
+	char via[128];
+	size_t blen;
+	int mf;
+
+	if ((buf = rb_bytes(orig, &blen)) == NULL) {
+		osip_message_force_update(m);
+		return (sip_serialize(m, wire, len));
+	}
+	if (rb_via_value(branch, via, sizeof(via)) != 0) {
+		return (-1);
+	}
+	memset(&f, 0, sizeof(f));
+	f.request_uri = b->contact_uri;
+	if (!follows_route_set(orig)) {
+		f.routes = b->path;
+		f.route_count = b->path_count;
+	}
+	f.via = via;
+	mf = rb_max_forwards(orig);
+	f.max_forwards = mf < 0 ? 70 : mf - 1;
+	return (rb_forward_bytes(buf, blen, &f, wire, len));
+}
+
+/*
+ * The transaction layer prints the libosip2 message it is given
+ * (rb_ctx_new(), rb_stx_respond()) and sends that print at once.  Until
+ * it takes wire bytes, that one send goes out as our bytes instead: for
+ * the call, the rb_out we share with it (the bridge hands both the same
+ * one) sends `ours`.  The caller then swaps ours in for the print the
+ * layer kept for retransmissions.
+ */
+static int
+send_ours(void *arg, const char *buf, size_t len)
+{
+	struct home_proxy *hp = arg;
+
+	(void)buf;
+	(void)len;
+	hp->ours_sent++;
+	return (hp->saved.send(hp->saved.arg, hp->ours, hp->ours_len));
+}
+
+static void
+redirect_begin(struct home_proxy *hp, const char *wire, size_t len)
+{
+	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
+
+	hp->saved = *shared;
+	hp->ours = wire;
+	hp->ours_len = len;
+	hp->ours_sent = 0;
+	shared->send = send_ours;
+	shared->arg = hp;
+}
+
+/* 1 when the layer's send went out as our bytes. */
+static int
+redirect_end(struct home_proxy *hp)
+{
+	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
+
+	*shared = hp->saved;
+	hp->ours = NULL;
+	return (hp->ours_sent > 0);
+}
+
+/*
+ * rb_stx_respond() with `resp` leaving as `wire` (taken), kept as the
+ * transaction's last response for retransmissions.
+ */
+static void
+respond_bytes(struct home_proxy *hp, struct rb_stx *stx,
+    osip_message_t *resp, char *wire, size_t len, uint64_t now_ms)
+{
+	int rv;
+
+	redirect_begin(hp, wire, len);
+	rv = rb_stx_respond(hp->txn, stx, resp, now_ms);
+	if (!redirect_end(hp) && rv == 0) {
+		log_warnx("home proxy: a response left as libosip2 printed it");
+	}
+	if (rv != 0 || stx->resp == NULL) {
+		free(wire);
+		return;
+	}
+	free(stx->resp);
+	stx->resp = wire;
+	stx->resp_len = len;
+}
+
+/*
+ * The bytes of a branch's response as the caller gets them: our Via
+ * popped, the status `resp` has now (503 became 500).  A response without
+ * bytes (our 408) is printed, its Via already popped by the caller.
+ */
+static int
+relayed_bytes(osip_message_t *resp, char **wire, size_t *len)
+{
+	const char *buf;
+	size_t blen;
+
+	if ((buf = rb_bytes(resp, &blen)) == NULL) {
+		osip_message_force_update(resp);
+		return (sip_serialize(resp, wire, len));
+	}
+	return (rb_relay_bytes(buf, blen, resp->status_code,
+	    resp->reason_phrase, wire, len));
+}
+
+/* Relay `resp` (our Via already popped from its fields) to the caller. */
+static void
+relay(struct home_proxy *hp, struct rb_stx *stx, osip_message_t *resp,
+    uint64_t now_ms)
+{
+	char *wire;
+	size_t len;
+
+	if (relayed_bytes(resp, &wire, &len) != 0) {
+		log_warnx("home proxy: a %d cannot be relayed",
+		    resp->status_code);
+		return;
+	}
+	if (stx != NULL) {
+		respond_bytes(hp, stx, resp, wire, len, now_ms);
+		return;
+	}
+	/* Stateless: a 2xx after the final (RFC 6026). */
+	if (rb_send_bytes(hp->out, wire, len, resp->status_code) != 0) {
+		log_warnx("home proxy: cannot queue a %d", resp->status_code);
+	}
+	free(wire);
+}
+
 /* Send the caller our final answer (the fork is over). */
 static void
 finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
@@ -280,7 +440,7 @@ finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		osip_free(best->reason_phrase);
 		best->reason_phrase = osip_strdup("Server Internal Error");
 	}
-	rb_stx_respond(hp->txn, stx, best, now_ms);
+	relay(hp, stx, best, now_ms);
 }
 
 /* Is `a` a better final answer than `b` (RFC 3261 §16.7(6))? */
@@ -326,7 +486,7 @@ branch_response(struct home_proxy *hp, struct rb_ctx *ctx,
 		/* §16.7(5): provisionals except 100 go upstream. */
 		if (status > 100 && stx->state == RB_STX_PROCEEDING) {
 			rb_pop_via(resp);
-			rb_stx_respond(hp->txn, stx, resp, now_ms);
+			relay(hp, stx, resp, now_ms);
 		}
 		osip_message_free(resp);
 		return;
@@ -338,9 +498,9 @@ branch_response(struct home_proxy *hp, struct rb_ctx *ctx,
 		/* §16.7(5): 2xx always, 6xx ends the fork. */
 		rb_pop_via(resp);
 		if (stx->state == RB_STX_PROCEEDING) {
-			rb_stx_respond(hp->txn, stx, resp, now_ms);
+			relay(hp, stx, resp, now_ms);
 		} else if (status < 300) {
-			rb_send(hp->out, resp);
+			relay(hp, NULL, resp, now_ms);
 		}
 		osip_message_free(resp);
 		return;
@@ -374,8 +534,9 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 	while (fork->cur < fork->plan.count) {
 		struct home_proxy_target *t = &fork->plan.targets[fork->cur];
 		struct location_binding *b;
-		char branch[RB_BRANCH_MAX];
+		char branch[RB_BRANCH_MAX], *wire;
 		osip_message_t *m;
+		size_t len;
 
 		if (t->next >= t->count) {
 			fork->cur++;
@@ -386,12 +547,28 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		    sizeof(branch))) == NULL) {
 			continue;
 		}
-		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
-		    rb_uri_unreliable(first_hop(m)), b->id, now_ms);
-		if (fork->live == NULL) {
+		if (branch_bytes(stx->req, m, b, branch, &wire, &len) != 0) {
+			log_warnx("home proxy: binding %lld: cannot edit the "
+			    "request", (long long)b->id);
 			osip_message_free(m);
 			continue;
 		}
+		redirect_begin(hp, wire, len);
+		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
+		    rb_uri_unreliable(first_hop(m)), b->id, now_ms);
+		if (!redirect_end(hp) && fork->live != NULL) {
+			log_warnx("home proxy: a branch left as libosip2 "
+			    "printed it");
+		}
+		if (fork->live == NULL) {
+			free(wire);
+			osip_message_free(m);
+			continue;
+		}
+		/* Retransmissions (SP-10) repeat these very bytes. */
+		free(fork->live->wire);
+		fork->live->wire = wire;
+		fork->live->wire_len = len;
 		return;
 	}
 	finish(hp, stx, now_ms);
@@ -434,7 +611,7 @@ home_proxy_response(struct home_proxy *hp, osip_message_t *resp,
 	case RB_RESP_RETRANSMIT_2XX:
 		/* RFC 6026: 2xx retransmissions pass through. */
 		rb_pop_via(resp);
-		rb_send(hp->out, resp);
+		relay(hp, NULL, resp, now_ms);
 		break;
 	case RB_RESP_ABSORBED:
 	case RB_RESP_DROP:
@@ -465,8 +642,9 @@ handle_ack(struct home_proxy *hp, osip_message_t *ack)
 {
 	struct location_binding b;
 	struct rb_stx *stx;
-	char branch[RB_BRANCH_MAX];
+	char branch[RB_BRANCH_MAX], *wire;
 	osip_message_t *m;
+	size_t len;
 
 	if ((stx = rb_stx_find(hp->txn, ack, "INVITE")) != NULL) {
 		rb_stx_ack(hp->txn, stx);
@@ -474,8 +652,12 @@ handle_ack(struct home_proxy *hp, osip_message_t *ack)
 	    dialog_target(hp, ack, &b) == 1) {
 		/* §16.11-style stateless forwarding: no transaction. */
 		if ((m = branch_request(ack, &b, branch, sizeof(branch))) !=
-		    NULL) {
-			rb_send(hp->out, m);
+		    NULL && branch_bytes(ack, m, &b, branch, &wire, &len) ==
+		    0) {
+			rb_send_bytes(hp->out, wire, len, 0);
+			free(wire);
+		}
+		if (m != NULL) {
 			osip_message_free(m);
 		}
 		location_binding_clear(&b);

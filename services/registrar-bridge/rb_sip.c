@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "epsip/sip_edit.h"
+#include "epsip/sip_scan.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -36,6 +38,60 @@ rb_send(const struct rb_out *out, osip_message_t *msg)
 	rv = out->send(out->arg, buf, len);
 	free(buf);
 	return (rv);
+}
+
+int
+rb_send_bytes(const struct rb_out *out, const char *buf, size_t len,
+    int status)
+{
+	if (status >= 100 && status <= 699) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "replies.%d", status);
+		stats_inc(name);
+	}
+	return (out->send(out->arg, buf, len));
+}
+
+int
+rb_parse(const char *buf, size_t len, osip_message_t **msgp)
+{
+	osip_message_t *msg;
+
+	if (sip_parse(buf, len, &msg) != 0) {
+		return (-1);
+	}
+	/* osip_malloc: libosip2 frees it with the message. */
+	if ((msg->message = osip_malloc(len + 1)) == NULL) {
+		osip_message_free(msg);
+		return (-1);
+	}
+	memcpy(msg->message, buf, len);
+	msg->message[len] = '\0';
+	msg->message_length = len;
+	*msgp = msg;
+	return (0);
+}
+
+const char *
+rb_bytes(const osip_message_t *msg, size_t *len)
+{
+	if (msg == NULL || msg->message == NULL) {
+		*len = 0;
+		return (NULL);
+	}
+	*len = msg->message_length;
+	return (msg->message);
+}
+
+void
+rb_forget_bytes(osip_message_t *msg)
+{
+	if (msg->message != NULL) {
+		osip_free(msg->message);
+		msg->message = NULL;
+	}
+	msg->message_length = 0;
 }
 
 int
@@ -263,6 +319,20 @@ rb_set_max_forwards(osip_message_t *msg, int value)
 }
 
 int
+rb_via_value(const char *branch, char *out, size_t cap)
+{
+	int n;
+
+	/*
+	 * TCP: the link to the router is reliable; retransmissions towards a
+	 * UDP phone are the transaction layer's job, not the next hop's.
+	 */
+	n = snprintf(out, cap, "SIP/2.0/TCP %s;branch=%s", RB_VIA_HOST,
+	    branch);
+	return (n < 0 || (size_t)n >= cap ? -1 : 0);
+}
+
+int
 rb_push_via(osip_message_t *msg, char *branch, size_t cap)
 {
 	char tok[24], via[128];
@@ -273,12 +343,9 @@ rb_push_via(osip_message_t *msg, char *branch, size_t cap)
 	sip_random_token(tok, 16);
 	tok[16] = '\0';
 	snprintf(branch, cap, "z9hG4bK%s", tok);
-	/*
-	 * TCP: the link to the router is reliable; retransmissions towards a
-	 * UDP phone are the transaction layer's job, not the next hop's.
-	 */
-	snprintf(via, sizeof(via), "SIP/2.0/TCP %s;branch=%s", RB_VIA_HOST,
-	    branch);
+	if (rb_via_value(branch, via, sizeof(via)) != 0) {
+		return (-1);
+	}
 	/* libosip2's "append" inserts at the top (ecosystem notes §5). */
 	if (osip_message_append_via(msg, via) != 0) {
 		return (-1);
@@ -330,4 +397,130 @@ rb_route_parse(const char *text)
 		return (NULL);
 	}
 	return (route);
+}
+
+/*
+ * The framing a forwarded message needs whatever came: a Content-Length
+ * (a stream next hop frames by it) and the blank line.
+ */
+static void
+frame(struct sip_edit *e, const struct sip_scan *s)
+{
+	char cl[24];
+
+	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
+		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
+	}
+	if (sip_scan_find(s, SIP_HDR_CONTENT_LENGTH, 0) == -1) {
+		snprintf(cl, sizeof(cl), "%zu", s->len - s->body);
+		sip_edit_insert_header(e, s->headers_end, "Content-Length", cl);
+	}
+	if (!s->has_blank_line) {
+		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
+	}
+}
+
+/* A scan and its edits: too big for the stack of every caller. */
+struct rb_edit {
+	struct sip_scan scan;
+	struct sip_edit edit;
+};
+
+int
+rb_forward_bytes(const char *buf, size_t len, const struct rb_forward *f,
+    char **out, size_t *outlen)
+{
+	struct rb_edit *x;
+	struct sip_scan *s;
+	struct sip_edit *e;
+	size_t i, route_at;
+	char mf[16];
+	int first, rv;
+
+	if ((x = malloc(sizeof(*x))) == NULL) {
+		return (-1);
+	}
+	s = &x->scan;
+	e = &x->edit;
+	if (sip_scan(buf, len, s) != 0 || s->request_uri.len == 0) {
+		free(x);
+		return (-1);
+	}
+	sip_edit_init(e, s);
+	if (f->request_uri != NULL) {
+		sip_edit_replace(e, s->request_uri, f->request_uri);
+	}
+	route_at = sip_edit_top_of(s, SIP_HDR_ROUTE);
+	for (i = 0; i < f->route_count; i++) {
+		sip_edit_insert_header(e, route_at, "Route", f->routes[i]);
+	}
+	sip_edit_insert_header(e, sip_edit_top_of(s, SIP_HDR_VIA), "Via",
+	    f->via);
+	snprintf(mf, sizeof(mf), "%d", f->max_forwards);
+	first = sip_scan_find(s, SIP_HDR_MAX_FORWARDS, 0);
+	if (first < 0) {
+		sip_edit_insert_header(e, sip_edit_top_of(s,
+		    SIP_HDR_MAX_FORWARDS), "Max-Forwards", mf);
+	} else {
+		sip_edit_replace(e, s->h[first].value, mf);
+		/* One Max-Forwards leaves, as libosip2's reading has it. */
+		for (i = (size_t)first + 1; i < s->count; i++) {
+			if (s->h[i].id == SIP_HDR_MAX_FORWARDS) {
+				sip_edit_remove_line(e, i);
+			}
+		}
+	}
+	frame(e, s);
+	rv = sip_edit_apply(e, out, outlen);
+	free(x);
+	return (rv);
+}
+
+/* The status code of a scanned status line, or -1. */
+static int
+status_of(const struct sip_scan *s)
+{
+	const char *p = s->buf + s->start_line.off;
+	size_t n = s->start_line.len;
+
+	if (n < 11 || strncasecmp(p, "SIP/2.0 ", 8) != 0 ||
+	    !isdigit((unsigned char)p[8]) || !isdigit((unsigned char)p[9]) ||
+	    !isdigit((unsigned char)p[10])) {
+		return (-1);
+	}
+	return ((p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0'));
+}
+
+int
+rb_relay_bytes(const char *buf, size_t len, int status, const char *reason,
+    char **out, size_t *outlen)
+{
+	struct rb_edit *x;
+	struct sip_scan *s;
+	struct sip_edit *e;
+	char line[128];
+	int rv;
+
+	if ((x = malloc(sizeof(*x))) == NULL) {
+		return (-1);
+	}
+	s = &x->scan;
+	e = &x->edit;
+	if (sip_scan(buf, len, s) != 0 || s->request_uri.len != 0 ||
+	    status_of(s) < 0) {
+		free(x);
+		return (-1);
+	}
+	sip_edit_init(e, s);
+	if (status != status_of(s)) {
+		snprintf(line, sizeof(line), "SIP/2.0 %d %s", status,
+		    reason != NULL ? reason : "");
+		sip_edit_replace(e, s->start_line, line);
+	}
+	/* Fails (sticky) when there is no Via to pop. */
+	(void)sip_edit_remove_values(e, SIP_HDR_VIA, 1, 0);
+	frame(e, s);
+	rv = sip_edit_apply(e, out, outlen);
+	free(x);
+	return (rv);
 }

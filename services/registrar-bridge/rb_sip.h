@@ -37,6 +37,32 @@ struct rb_out {
 int rb_send(const struct rb_out *out, osip_message_t *msg);
 
 /*
+ * Send bytes made elsewhere (an edit of a message's own bytes); a
+ * `status` of 100..699 counts replies.<status> as rb_send() does.
+ */
+int rb_send_bytes(const struct rb_out *out, const char *buf, size_t len,
+    int status);
+
+/*
+ * sip_parse() that keeps the message's bytes in libosip2's own `message`
+ * field, which libosip2 5.3 leaves empty: the home proxy forwards those
+ * bytes with its edits spliced in, so headers it does not own leave as
+ * they came (issue 7 §2).  osip_message_clone() copies them and
+ * osip_message_free() frees them; libosip2's printer ignores them.
+ */
+int rb_parse(const char *buf, size_t len, osip_message_t **msgp);
+
+/*
+ * The bytes rb_parse() kept, or NULL for a message built here (a local
+ * reply).  They are the message as it arrived: changes made to the parsed
+ * fields since are not in them.
+ */
+const char *rb_bytes(const osip_message_t *msg, size_t *len);
+
+/* Forget the kept bytes (a copy about to be changed field by field). */
+void rb_forget_bytes(osip_message_t *msg);
+
+/*
  * sip_reply_create() with our reason phrase (NULL: the standard one).
  * Returns 0 and *resp, or -1.
  */
@@ -87,6 +113,9 @@ int rb_uri_unreliable(const osip_uri_t *uri);
 int rb_max_forwards(const osip_message_t *msg);
 int rb_set_max_forwards(osip_message_t *msg, int value);
 
+/* Our Via's value for `branch`: "SIP/2.0/TCP registrar.invalid;branch=". */
+int rb_via_value(const char *branch, char *out, size_t cap);
+
 /* Push the bridge's Via (fresh z9hG4bK branch) on top; branch copied out. */
 int rb_push_via(osip_message_t *msg, char *branch, size_t cap);
 /* Remove the top Via; 0, or -1 if there is none. */
@@ -103,5 +132,35 @@ osip_route_t *rb_route_parse(const char *text);
 
 /* Count the Vias of a message. */
 int rb_via_count(const osip_message_t *msg);
+
+/* What a proxy hop writes into a request it forwards (RFC 3261 §16.6). */
+struct rb_forward {
+	const char *request_uri;	/* NULL: keep the caller's */
+	char *const *routes;		/* name-addrs, on top of Route */
+	size_t route_count;
+	const char *via;		/* our Via's value, on top */
+	int max_forwards;		/* the value to write */
+};
+
+/*
+ * The request in buf[0..len) as this hop forwards it, everything it does
+ * not own byte for byte: the Request-URI replaced, `routes` inserted in
+ * order above the first Route line, our Via above the first Via,
+ * Max-Forwards' value replaced (a second Max-Forwards line goes) or the
+ * header added; Content-Length added when missing.  Headers written are
+ * spelled as RFC 3261 does.  *out malloc'ed; 0 or -1.
+ */
+int rb_forward_bytes(const char *buf, size_t len, const struct rb_forward *f,
+    char **out, size_t *outlen);
+
+/*
+ * The response in buf[0..len) as this hop relays it (RFC 3261 §16.7(3)):
+ * the top Via value popped (only it when it shares a comma list with
+ * others), everything else byte for byte.  `status` other than the
+ * response's own replaces its status line with "SIP/2.0 status reason"
+ * (§16.7(6): 503 becomes 500).  *out malloc'ed; 0 or -1.
+ */
+int rb_relay_bytes(const char *buf, size_t len, int status,
+    const char *reason, char **out, size_t *outlen);
 
 #endif /* RB_SIP_H */

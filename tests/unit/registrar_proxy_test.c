@@ -3,7 +3,9 @@
  * §16/§17): target selection (RG-23), Route = Path (RG-26), failover on
  * 430 and 408 (RG-24), no second flow after a real answer (RG-25), 480
  * instead of 430 (RG-28), CANCEL, ACK and retransmissions.  Everything
- * the proxy sends is captured and parsed back.
+ * the proxy sends is captured and parsed back.  Messages reach the proxy
+ * through rb_parse(), as in the bridge, so what it forwards or relays is
+ * checked byte for byte too (issue 7 §2).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "epsip/config.h"
+#include "epsip/sip_scan.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -113,7 +116,7 @@ parse(const char *text)
 {
 	osip_message_t *msg;
 
-	assert_int_equal(sip_parse(text, strlen(text), &msg), 0);
+	assert_int_equal(rb_parse(text, strlen(text), &msg), 0);
 	return (msg);
 }
 
@@ -231,9 +234,16 @@ answer(const osip_message_t *branch_req, int status)
 {
 	osip_message_t *resp;
 
+	char *text;
+	size_t len;
+
 	assert_int_equal(sip_reply_create(branch_req, status,
 	    sip_reason_phrase(status), &resp), 0);
-	home_proxy_response(hp, resp, NOW, clock_ms);
+	/* On the wire and back, as the bridge receives it. */
+	assert_int_equal(sip_serialize(resp, &text, &len), 0);
+	osip_message_free(resp);
+	home_proxy_response(hp, parse(text), NOW, clock_ms);
+	free(text);
 }
 
 /* Run the timers up to clock_ms + ms in 100 ms ticks. */
@@ -688,6 +698,370 @@ test_in_dialog_request_with_a_route_set_follows_it_without_path(
 	osip_message_free(req);
 }
 
+/*
+ * A caller's INVITE as the router hands it over, with what carriers'
+ * phones send: unknown and mixed-case headers, compact forms, comma
+ * lists, a folded line and a body.  `mf` is its Max-Forwards line.
+ */
+#define RICH_BODY	"v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\n"
+
+static char *
+rich_invite(const char *mf)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+	    "INVITE sip:bob@example.com SIP/2.0\r\n"
+	    "v: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich1\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKalicerich1"
+	    ";received=192.0.2.9;rport=5060\r\n"
+	    "f: \"Alice\" <sip:alice@example.com>;tag=a1\r\n"
+	    "t: <sip:bob@example.com>\r\n"
+	    "i: call-rich-1\r\n"
+	    "CSeq: 1 INVITE\r\n"
+	    "%s"
+	    "m: <sip:alice@192.0.2.9>\r\n"
+	    "X-Custom-Header: Keep This Case\r\n"
+	    "P-Asserted-Identity: <sip:dave@example.test>\r\n"
+	    "User-Agent: Test UA/1.0\r\n"
+	    "Allow: INVITE, ACK, BYE\r\n"
+	    "k: outbound, path\r\n"
+	    "Subject: a folded\r\n"
+	    "  subject line\r\n"
+	    "c: application/sdp\r\n"
+	    "l: %zu\r\n"
+	    "\r\n" RICH_BODY, mf, strlen(RICH_BODY));
+	return (strdup(buf));
+}
+
+/* The i-th header line of `s`, name through line end, as text. */
+static char *
+line_text(const struct sip_scan *s, size_t i)
+{
+	return (strndup(s->buf + s->h[i].line.off, s->h[i].line.len));
+}
+
+/*
+ * Every header line of `in` but those of kind `owned` comes out in
+ * `wire` byte for byte and in the same relative order; the body is
+ * unchanged.  Returns how many lines not of kind `owned` `wire` has that
+ * `in` did not.
+ */
+static size_t
+assert_unowned_lines_kept(const char *in, const char *wire,
+    enum sip_hdr_id owned)
+{
+	static struct sip_scan si, so;
+	size_t i, j = 0, kept = 0;
+
+	assert_int_equal(sip_scan(in, strlen(in), &si), 0);
+	assert_int_equal(sip_scan(wire, strlen(wire), &so), 0);
+	for (i = 0; i < si.count; i++) {
+		char *want;
+
+		if (si.h[i].id == owned) {
+			continue;
+		}
+		want = line_text(&si, i);
+		for (; j < so.count; j++) {
+			char *got = line_text(&so, j);
+			int same = strcmp(got, want) == 0;
+
+			free(got);
+			if (same) {
+				break;
+			}
+		}
+		if (j == so.count) {
+			fail_msg("line not kept in order: %s", want);
+		}
+		free(want);
+		kept++;
+		j++;
+	}
+	assert_string_equal(wire + so.body, in + si.body);
+	for (i = 0; i < so.count; i++) {
+		if (so.h[i].id == owned) {
+			kept++;
+		}
+	}
+	return (so.count - kept);
+}
+
+/* The header lines of kind `id` in `text`, joined, as text. */
+static void
+lines_of(const char *text, enum sip_hdr_id id, char *buf, size_t cap)
+{
+	static struct sip_scan s;
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	assert_int_equal(sip_scan(text, strlen(text), &s), 0);
+	for (i = 0; i < s.count; i++) {
+		if (s.h[i].id == id) {
+			assert_true(n + s.h[i].line.len < cap);
+			memcpy(buf + n, text + s.h[i].line.off,
+			    s.h[i].line.len);
+			n += s.h[i].line.len;
+			buf[n] = '\0';
+		}
+	}
+}
+
+/* The index of the last captured request of `method`. */
+static size_t
+last_sent_request(const char *method)
+{
+	size_t i, n = strlen(method);
+
+	for (i = nsent; i > 0; i--) {
+		if (strncmp(sent[i - 1], method, n) == 0 &&
+		    sent[i - 1][n] == ' ') {
+			return (i - 1);
+		}
+	}
+	fail_msg("no %s sent", method);
+	return (0);
+}
+
+/* Issue 7 §2: what we do not own leaves as the caller wrote it. */
+static void
+test_forwarded_invite_keeps_unknown_header_case_and_order(void **state)
+{
+	char *in, *wire, *first_line, vias[512], routes[256], mf[64];
+	osip_message_t *m;
+	const char *branch;
+	char want[256];
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	in = rich_invite("Max-Forwards: 70\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	wire = sent[last_sent_request("INVITE")];
+	/* Added: our Via and the Path's Route; Max-Forwards replaced. */
+	assert_int_equal(assert_unowned_lines_kept(in, wire,
+	    SIP_HDR_MAX_FORWARDS), 2);
+	assert_non_null(strstr(wire, "\r\nX-Custom-Header: Keep This Case\r\n"
+	    "P-Asserted-Identity: <sip:dave@example.test>\r\n"
+	    "User-Agent: Test UA/1.0\r\n"
+	    "Allow: INVITE, ACK, BYE\r\n"
+	    "k: outbound, path\r\n"));
+	first_line = strndup(wire, (size_t)(strstr(wire, "\r\n") - wire));
+	assert_string_equal(first_line,
+	    "INVITE sip:bob@192.0.2.2:1;transport=tcp SIP/2.0");
+	free(first_line);
+	/* Our Via on top, spelled as RFC 3261 does; then the caller's. */
+	m = last_request("INVITE");
+	branch = sip_generic_param(&((osip_via_t *)osip_list_get(&m->vias,
+	    0))->via_params, "branch");
+	snprintf(want, sizeof(want), "Via: SIP/2.0/TCP registrar.invalid"
+	    ";branch=%s\r\nv: SIP/2.0/TCP edge.example.net", branch);
+	lines_of(wire, SIP_HDR_VIA, vias, sizeof(vias));
+	assert_memory_equal(vias, want, strlen(want));
+	assert_true(strncmp(strstr(wire, "\r\n") + 2, "Via: ", 5) == 0);
+	osip_message_free(m);
+	/* RFC 3327: the Path as Route, where Route goes: after the Vias. */
+	lines_of(wire, SIP_HDR_ROUTE, routes, sizeof(routes));
+	assert_string_equal(routes, "Route: <sip:T1@edge.example.net:5060"
+	    ";transport=tcp;lr;ob>\r\n");
+	assert_non_null(strstr(wire, ";rport=5060\r\nRoute: <sip:T1@"));
+	lines_of(wire, SIP_HDR_MAX_FORWARDS, mf, sizeof(mf));
+	assert_string_equal(mf, "Max-Forwards: 69\r\n");
+	free(in);
+}
+
+/* A Path of two hops: both as Route, in order, above any Route. */
+static void
+test_forwarded_request_puts_path_routes_in_order_on_top(void **state)
+{
+	struct location_binding b;
+	char *paths[2], *in, routes[512];
+
+	(void)state;
+	paths[0] = "<sip:T1@edge.example.net:5060;transport=tcp;lr;ob>";
+	paths[1] = "<sip:proxy2.example.net;lr>";
+	memset(&b, 0, sizeof(b));
+	b.aor = AOR;
+	b.instance = INST_A;
+	b.reg_id = 1;
+	b.contact_uri = "sip:bob@192.0.2.2:1;transport=tcp";
+	b.contact_value = b.contact_uri;
+	b.path = paths;
+	b.path_count = 2;
+	b.call_id = "reg";
+	b.cseq = 1;
+	b.expires_at = NOW + 3600;
+	b.q1000 = 1000;
+	b.updated_at = NOW;
+	b.flow_token = "T1";
+	assert_int_equal(location_store(db, &b), 0);
+	in = rich_invite("Route: <sip:next.example.org;lr>\r\n"
+	    "max-forwards: 10\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	lines_of(sent[last_sent_request("INVITE")], SIP_HDR_ROUTE, routes,
+	    sizeof(routes));
+	assert_string_equal(routes,
+	    "Route: <sip:T1@edge.example.net:5060;transport=tcp;lr;ob>\r\n"
+	    "Route: <sip:proxy2.example.net;lr>\r\n"
+	    "Route: <sip:next.example.org;lr>\r\n");
+	/* The caller's spelling of a header we own but only re-value. */
+	assert_non_null(strstr(sent[last_sent_request("INVITE")],
+	    "\r\nmax-forwards: 9\r\n"));
+	free(in);
+}
+
+/* §16.6(3): no Max-Forwards: 70 is added, RFC-spelled. */
+static void
+test_forwarded_request_without_max_forwards_gets_70(void **state)
+{
+	char *in, mf[64];
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	in = rich_invite("");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	lines_of(sent[last_sent_request("INVITE")], SIP_HDR_MAX_FORWARDS, mf,
+	    sizeof(mf));
+	assert_string_equal(mf, "Max-Forwards: 70\r\n");
+	assert_int_equal(assert_unowned_lines_kept(in,
+	    sent[last_sent_request("INVITE")], SIP_HDR_MAX_FORWARDS), 2);
+	free(in);
+}
+
+/* SP-10: a UDP branch's retransmissions are the first send's bytes. */
+static void
+test_branch_retransmissions_repeat_the_edited_bytes(void **state)
+{
+	char *in, *first;
+	size_t i, n = 0;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1", "T1", 1000, NOW);
+	in = rich_invite("Max-Forwards: 70\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	first = strdup(sent[last_sent_request("INVITE")]);
+	advance(1600);
+	for (i = 0; i < nsent; i++) {
+		if (strncmp(sent[i], "INVITE ", 7) == 0) {
+			assert_string_equal(sent[i], first);
+			n++;
+		}
+	}
+	assert_true(n >= 3);	/* at 0, T1, 3*T1 */
+	assert_non_null(strstr(first, "X-Custom-Header: Keep This Case"));
+	free(first);
+	free(in);
+}
+
+/*
+ * The phone's answer to the branch in sent[i]: our Via and the caller's
+ * in one comma list, headers of its own, `status`.
+ */
+static char *
+phone_answer(size_t i, int status, const char *reason)
+{
+	osip_message_t *m = parse(sent[i]);
+	char buf[2048];
+	const char *branch;
+
+	branch = sip_generic_param(&((osip_via_t *)osip_list_get(&m->vias,
+	    0))->via_params, "branch");
+	snprintf(buf, sizeof(buf),
+	    "SIP/2.0 %d %s\r\n"
+	    "Via: SIP/2.0/TCP registrar.invalid;branch=%s ,"
+	    " SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich1\r\n"
+	    "v: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKalicerich1"
+	    ";received=192.0.2.9;rport=5060\r\n"
+	    "f: \"Alice\" <sip:alice@example.com>;tag=a1\r\n"
+	    "t: <sip:bob@example.com>;tag=p1\r\n"
+	    "i: call-rich-1\r\n"
+	    "CSeq: 1 INVITE\r\n"
+	    "X-Phone-Header: Mixed CASE value\r\n"
+	    "Allow: INVITE, ACK, CANCEL, BYE\r\n"
+	    "Server: Phone/2.0\r\n"
+	    "Content-Length: 0\r\n\r\n", status, reason, branch);
+	osip_message_free(m);
+	return (strdup(buf));
+}
+
+/* §16.7(3): only our Via value goes; the rest of its line stays. */
+static void
+test_relayed_response_pops_only_our_via(void **state)
+{
+	char *in, *resp, *wire, vias[512];
+	size_t i;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	in = rich_invite("Max-Forwards: 70\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	resp = phone_answer(last_sent_request("INVITE"), 180, "Ringing");
+	i = nsent;
+	home_proxy_response(hp, parse(resp), NOW, clock_ms);
+	assert_int_equal(nsent, i + 1);
+	wire = sent[i];
+	assert_int_equal(assert_unowned_lines_kept(resp, wire, SIP_HDR_VIA),
+	    0);
+	lines_of(wire, SIP_HDR_VIA, vias, sizeof(vias));
+	assert_string_equal(vias,
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich1\r\n"
+	    "v: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKalicerich1"
+	    ";received=192.0.2.9;rport=5060\r\n");
+	assert_true(strncmp(wire, "SIP/2.0 180 Ringing\r\n", 21) == 0);
+	free(resp);
+	/* The 200 too, and it ends the fork. */
+	resp = phone_answer(last_sent_request("INVITE"), 200, "OK");
+	i = nsent;
+	home_proxy_response(hp, parse(resp), NOW, clock_ms);
+	assert_int_equal(nsent, i + 1);
+	assert_int_equal(assert_unowned_lines_kept(resp, sent[i],
+	    SIP_HDR_VIA), 0);
+	assert_true(strncmp(sent[i], "SIP/2.0 200 OK\r\n", 16) == 0);
+	free(resp);
+	free(in);
+}
+
+/*
+ * §16.7(6): a 503 leaves as 500, its other bytes kept; the caller's
+ * retransmission gets those very bytes again (§17.2.1).
+ */
+static void
+test_relayed_503_becomes_500_and_is_retransmitted_as_sent(void **state)
+{
+	char *in, *resp, *wire, *again;
+	size_t i, j;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	in = rich_invite("Max-Forwards: 70\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	resp = phone_answer(last_sent_request("INVITE"), 503,
+	    "Service Unavailable");
+	i = nsent;
+	home_proxy_response(hp, parse(resp), NOW, clock_ms);
+	for (j = i; j < nsent && strncmp(sent[j], "SIP/2.0 ", 8) != 0; j++) {
+		;	/* our ACK to the 503 goes first */
+	}
+	assert_true(j < nsent);
+	wire = sent[j];
+	assert_true(strncmp(wire, "SIP/2.0 500 Server Internal Error\r\n",
+	    35) == 0);
+	assert_int_equal(assert_unowned_lines_kept(resp, wire, SIP_HDR_VIA),
+	    0);
+	again = strdup(wire);
+	i = nsent;
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	assert_int_equal(nsent, i + 1);
+	assert_string_equal(sent[i], again);
+	free(again);
+	free(resp);
+	free(in);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -711,6 +1085,12 @@ main(void)
 		T(test_message_is_forwarded_and_answered),
 		T(test_in_dialog_request_follows_contact_binding),
 		T(test_in_dialog_request_with_a_route_set_follows_it_without_path),
+		T(test_forwarded_invite_keeps_unknown_header_case_and_order),
+		T(test_forwarded_request_puts_path_routes_in_order_on_top),
+		T(test_forwarded_request_without_max_forwards_gets_70),
+		T(test_branch_retransmissions_repeat_the_edited_bytes),
+		T(test_relayed_response_pops_only_our_via),
+		T(test_relayed_503_becomes_500_and_is_retransmitted_as_sent),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
