@@ -371,6 +371,55 @@ respond_bytes(struct home_proxy *hp, struct rb_stx *stx,
 }
 
 /*
+ * Our own answer to the caller, through its transaction: from the
+ * request's own lines when it has bytes (Via, From, To, Call-ID and CSeq
+ * leave as the caller wrote them, RFC 3261 §8.2.6.2), else libosip2's
+ * print.
+ */
+static void
+local_reply(struct home_proxy *hp, struct rb_stx *stx, int status,
+    const char *reason, uint64_t now_ms)
+{
+	osip_message_t *resp;
+	const char *buf;
+	char *wire;
+	size_t blen, len;
+
+	if ((buf = rb_bytes(stx->req, &blen)) == NULL ||
+	    rb_reply_bytes(buf, blen, status, reason, &wire, &len) != 0) {
+		rb_stx_reply(hp->txn, stx, status, reason, now_ms);
+		return;
+	}
+	/* The parsed reply drives the transaction; the bytes leave. */
+	if (rb_reply(stx->req, status, reason, &resp) != 0) {
+		free(wire);
+		return;
+	}
+	respond_bytes(hp, stx, resp, wire, len, now_ms);
+	osip_message_free(resp);
+}
+
+/* A stateless answer (to a CANCEL), from the request's own lines. */
+static void
+reply_now(struct home_proxy *hp, const osip_message_t *req, int status,
+    const char *reason)
+{
+	const char *buf;
+	char *wire;
+	size_t blen, len;
+
+	if ((buf = rb_bytes(req, &blen)) == NULL ||
+	    rb_reply_bytes(buf, blen, status, reason, &wire, &len) != 0) {
+		rb_reply_send(hp->out, req, status, reason);
+		return;
+	}
+	if (rb_send_bytes(hp->out, wire, len, status) != 0) {
+		log_warnx("home proxy: cannot queue a %d", status);
+	}
+	free(wire);
+}
+
+/*
  * The bytes of a branch's response as the caller gets them: our Via
  * popped, the status `resp` has now (503 became 500).  A response without
  * bytes (our 408) is printed, its Via already popped by the caller.
@@ -424,12 +473,12 @@ finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		return;
 	}
 	if (fork->cancelled && (best == NULL || best->status_code != 487)) {
-		rb_stx_reply(hp->txn, stx, 487, NULL, now_ms);
+		local_reply(hp, stx, 487, NULL, now_ms);
 		return;
 	}
 	if (best == NULL) {
 		/* RG-28: every flow failed (430) or none was left. */
-		rb_stx_reply(hp->txn, stx, 480, "Temporarily Unavailable",
+		local_reply(hp, stx, 480, "Temporarily Unavailable",
 		    now_ms);
 		return;
 	}
@@ -574,6 +623,31 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 	finish(hp, stx, now_ms);
 }
 
+/*
+ * Our 408 for a branch gets the bytes the phone's answer would have had:
+ * a reply to the branch's own wire, our Via on top, so it is relayed
+ * like one.  0, or -1 (`resp` freed).
+ */
+static int
+timeout_bytes(const struct rb_ctx *ctx, osip_message_t *resp)
+{
+	char *wire;
+	size_t len;
+	int rv;
+
+	if (rb_reply_bytes(ctx->wire, ctx->wire_len, 408, "Request Timeout",
+	    &wire, &len) != 0) {
+		osip_message_free(resp);
+		return (-1);
+	}
+	rv = rb_keep_bytes(resp, wire, len);
+	free(wire);
+	if (rv != 0) {
+		osip_message_free(resp);
+	}
+	return (rv);
+}
+
 /* B/F (or C then B) fired on a branch: as if it had answered 408. */
 static void
 on_timeout(void *arg, struct rb_ctx *ctx, uint64_t now_ms)
@@ -584,7 +658,8 @@ on_timeout(void *arg, struct rb_ctx *ctx, uint64_t now_ms)
 	if (ctx->stx->user == NULL) {
 		return;
 	}
-	if (rb_reply(ctx->req, 408, "Request Timeout", &resp) != 0) {
+	if (rb_reply(ctx->req, 408, "Request Timeout", &resp) != 0 ||
+	    timeout_bytes(ctx, resp) != 0) {
 		/* Cannot even build it: end the fork without this answer. */
 		struct hp_fork *fork = ctx->stx->user;
 
@@ -674,11 +749,11 @@ handle_cancel(struct home_proxy *hp, osip_message_t *cancel,
 	struct hp_fork *fork;
 
 	if ((stx = rb_stx_find(hp->txn, cancel, "INVITE")) == NULL) {
-		rb_reply_send(hp->out, cancel, 481, NULL);
+		reply_now(hp, cancel, 481, NULL);
 		osip_message_free(cancel);
 		return;
 	}
-	rb_reply_send(hp->out, cancel, 200, "OK");
+	reply_now(hp, cancel, 200, "OK");
 	osip_message_free(cancel);
 	fork = stx->user;
 	if (stx->state != RB_STX_PROCEEDING || fork == NULL ||
@@ -778,22 +853,22 @@ home_proxy_request(struct home_proxy *hp, osip_message_t *req, int64_t now,
 		return;
 	}
 	if (rb_max_forwards(req) == 0) {
-		rb_stx_reply(hp->txn, stx, 483, NULL, now_ms);
+		local_reply(hp, stx, 483, NULL, now_ms);
 		return;
 	}
 	if ((fork = calloc(1, sizeof(*fork))) == NULL) {
-		rb_stx_reply(hp->txn, stx, 500, NULL, now_ms);
+		local_reply(hp, stx, 500, NULL, now_ms);
 		return;
 	}
 	stx->user = fork;
 	stx->user_free = fork_free;
 	if ((status = route_request(hp, req, &fork->plan, &reason)) != 0) {
-		rb_stx_reply(hp->txn, stx, status, reason, now_ms);
+		local_reply(hp, stx, status, reason, now_ms);
 		return;
 	}
 	if (stx->invite) {
 		/* §16.2: a stateful proxy answers an INVITE with 100. */
-		rb_stx_reply(hp->txn, stx, 100, "Trying", now_ms);
+		local_reply(hp, stx, 100, "Trying", now_ms);
 	}
 	next_branch(hp, stx, now_ms);
 }

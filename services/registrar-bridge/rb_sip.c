@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "epsip/sip_edit.h"
+#include "epsip/sip_reply.h"
 #include "epsip/sip_scan.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
@@ -61,16 +62,48 @@ rb_parse(const char *buf, size_t len, osip_message_t **msgp)
 	if (sip_parse(buf, len, &msg) != 0) {
 		return (-1);
 	}
-	/* osip_malloc: libosip2 frees it with the message. */
-	if ((msg->message = osip_malloc(len + 1)) == NULL) {
+	if (rb_keep_bytes(msg, buf, len) != 0) {
 		osip_message_free(msg);
 		return (-1);
 	}
-	memcpy(msg->message, buf, len);
-	msg->message[len] = '\0';
-	msg->message_length = len;
 	*msgp = msg;
 	return (0);
+}
+
+int
+rb_keep_bytes(osip_message_t *msg, const char *buf, size_t len)
+{
+	char *copy;
+
+	/* osip_malloc: libosip2 frees it with the message. */
+	if ((copy = osip_malloc(len + 1)) == NULL) {
+		return (-1);
+	}
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	rb_forget_bytes(msg);
+	msg->message = copy;
+	msg->message_length = len;
+	return (0);
+}
+
+int
+rb_reply_bytes(const char *buf, size_t len, int status, const char *reason,
+    char **out, size_t *outlen)
+{
+	struct sip_scan *s;
+	int rv;
+
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		return (-1);
+	}
+	rv = -1;
+	if (sip_scan(buf, len, s) == 0) {
+		rv = sip_reply_from_request(s, status, reason, NULL, 0, out,
+		    outlen);
+	}
+	free(s);
+	return (rv);
 }
 
 const char *

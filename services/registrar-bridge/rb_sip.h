@@ -62,6 +62,18 @@ const char *rb_bytes(const osip_message_t *msg, size_t *len);
 /* Forget the kept bytes (a copy about to be changed field by field). */
 void rb_forget_bytes(osip_message_t *msg);
 
+/* Keep a copy of buf[0..len) as msg's bytes (replacing any); 0 or -1. */
+int rb_keep_bytes(osip_message_t *msg, const char *buf, size_t len);
+
+/*
+ * Our reply to the request in buf[0..len), from its own lines
+ * (sip_reply_from_request(): Vias, From, To tagged, Call-ID, CSeq as it
+ * wrote them).  `reason` NULL: the standard phrase.  *out malloc'ed;
+ * 0 or -1.
+ */
+int rb_reply_bytes(const char *buf, size_t len, int status,
+    const char *reason, char **out, size_t *outlen);
+
 /*
  * sip_reply_create() with our reason phrase (NULL: the standard one).
  * Returns 0 and *resp, or -1.

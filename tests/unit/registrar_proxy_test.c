@@ -1062,6 +1062,53 @@ test_relayed_503_becomes_500_and_is_retransmitted_as_sent(void **state)
 	free(in);
 }
 
+static int
+starts_with(const char *text, const char *prefix)
+{
+	return (strncmp(text, prefix, strlen(prefix)) == 0);
+}
+
+/* §8.2.6.2: our own answers copy the caller's lines as it wrote them. */
+static void
+test_local_answers_copy_the_callers_lines(void **state)
+{
+	char *in;
+	size_t i;
+
+	(void)state;
+	in = rich_invite("Max-Forwards: 70\r\n");
+	home_proxy_request(hp, parse(in), NOW, clock_ms);	/* no binding */
+	assert_int_equal(nsent, 1);
+	assert_true(starts_with(sent[0], "SIP/2.0 480 Temporarily Unavailable"
+	    "\r\nv: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich1\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.9:5060;"));
+	assert_non_null(strstr(sent[0],
+	    "\r\nf: \"Alice\" <sip:alice@example.com>;tag=a1\r\n"
+	    "t: <sip:bob@example.com>;tag="));
+	assert_non_null(strstr(sent[0], "\r\ni: call-rich-1\r\n"
+	    "CSeq: 1 INVITE\r\n"));
+	assert_null(strstr(sent[0], "X-Custom-Header"));
+	free(in);
+	/* Once bound: the 100 and, when B fires, the 408 likewise. */
+	sent_clear();
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	in = rich_invite("Max-Forwards: 70\r\n");
+	in[strlen("INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/TCP "
+	    "edge.example.net;branch=z9hG4bKrich")] = '2';
+	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	assert_true(starts_with(sent[0], "SIP/2.0 100 Trying\r\nv: SIP/2.0/TCP "
+	    "edge.example.net;branch=z9hG4bKrich2\r\n"));
+	assert_non_null(strstr(sent[0], "\r\nt: <sip:bob@example.com>\r\n"));
+	advance(32000);
+	i = nsent - 1;
+	assert_true(starts_with(sent[i], "SIP/2.0 408 Request Timeout\r\nv: "
+	    "SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich2\r\n"));
+	assert_null(strstr(sent[i], "registrar.invalid"));
+	assert_non_null(strstr(sent[i], "\r\ni: call-rich-1\r\n"));
+	free(in);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1091,6 +1138,7 @@ main(void)
 		T(test_branch_retransmissions_repeat_the_edited_bytes),
 		T(test_relayed_response_pops_only_our_via),
 		T(test_relayed_503_becomes_500_and_is_retransmitted_as_sent),
+		T(test_local_answers_copy_the_callers_lines),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
