@@ -33,8 +33,9 @@
  * phone's own message (rb_parse() keeps it) with our edits spliced in
  * (rb_forward_bytes(), rb_relay_bytes()): headers we do not own leave
  * byte for byte, in order, with their case, compact forms and comma
- * lists.  libosip2 reads values and makes the decisions; its print is
- * only used for messages that never had bytes (our own 408).
+ * lists.  Our own answers copy the request's lines (rb_reply_bytes()).
+ * libosip2 reads values and makes the decisions; its print is only used
+ * for a message that reached us without bytes (not through rb_parse()).
  *
  * DIAGNOSTICS: none fatal; SIP from phones is untrusted.
  */
@@ -422,7 +423,7 @@ reply_now(struct home_proxy *hp, const osip_message_t *req, int status,
 /*
  * The bytes of a branch's response as the caller gets them: our Via
  * popped, the status `resp` has now (503 became 500).  A response without
- * bytes (our 408) is printed, its Via already popped by the caller.
+ * bytes is printed, its Via already popped by the caller.
  */
 static int
 relayed_bytes(osip_message_t *resp, char **wire, size_t *len)

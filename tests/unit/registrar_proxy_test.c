@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "epsip/config.h"
@@ -1109,6 +1114,111 @@ test_local_answers_copy_the_callers_lines(void **state)
 	free(in);
 }
 
+/* tests/corpus from the working directory, or above this binary. */
+static int
+find_corpus(char *dir, size_t cap)
+{
+	char exe[PATH_MAX], *d;
+	struct stat st;
+	ssize_t n;
+
+	if (stat("tests/corpus", &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(dir, cap, "tests/corpus");
+		return (0);
+	}
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		return (-1);
+	}
+	exe[n] = '\0';
+	for (d = dirname(exe); strcmp(d, "/") != 0; d = dirname(d)) {
+		snprintf(dir, cap, "%s/tests/corpus", d);
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/*
+ * A corpus message (tests/corpus/flow-*: what phones send) with its
+ * token marks made plain text, or NULL when it is not a request for
+ * bob's AOR.  malloc'ed.
+ */
+static char *
+corpus_request_for_bob(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 256], *text, *p;
+	FILE *f;
+	size_t len;
+
+	if (strncmp(name, "flow-", 5) != 0) {
+		return (NULL);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(text = calloc(1, 65536));
+	assert_non_null(f = fopen(path, "rb"));
+	len = fread(text, 1, 65535, f);
+	fclose(f);
+	text[len] = '\0';
+	p = strchr(text, ' ');
+	if (p == NULL || strncmp(p, " sip:bob@example.com SIP/2.0\r\n",
+	    30) != 0 || strncmp(text, "REGISTER ", 9) == 0) {
+		free(text);
+		return (NULL);
+	}
+	/* Flow tokens only matter to the router: any text will do here. */
+	while ((p = strstr(text, "@TOKEN_")) != NULL) {
+		memcpy(p, "xTOKEN_", 7);
+		p[8] = 'x';
+	}
+	return (text);
+}
+
+/*
+ * Real phones' requests (baresip, JsSIP, compact and multi-value forms,
+ * folded lines) through the home proxy: every line but Max-Forwards
+ * leaves byte for byte and in order, plus our Via and the Path's Route.
+ */
+static void
+test_corpus_requests_keep_every_unowned_line(void **state)
+{
+	char dir[PATH_MAX], *in, *wire, method[16];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	assert_int_equal(find_corpus(dir, sizeof(dir)), 0);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if ((in = corpus_request_for_bob(dir, de->d_name)) == NULL) {
+			continue;
+		}
+		snprintf(method, sizeof(method), "%.*s",
+		    (int)(strchr(in, ' ') - in), in);
+		sent_clear();
+		home_proxy_request(hp, parse(in), NOW, clock_ms);
+		wire = sent[last_sent_request(method)];
+		if (getenv("EPSIP_CORPUS_SHOW") != NULL) {
+			fprintf(stderr, "--- %s in:\n%s\n--- out:\n%s\n",
+			    de->d_name, in, wire);
+		}
+		assert_int_equal(assert_unowned_lines_kept(in, wire,
+		    SIP_HDR_MAX_FORWARDS), 2);
+		assert_true(starts_with(strchr(wire, ' '),
+		    " sip:bob@192.0.2.2:1;transport=tcp SIP/2.0\r\n"
+		    "Via: SIP/2.0/TCP registrar.invalid;branch=z9hG4bK"));
+		assert_non_null(strstr(wire, "Route: <sip:T1@edge.example.net"
+		    ":5060;transport=tcp;lr;ob>\r\n"));
+		free(in);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 4);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1139,6 +1249,7 @@ main(void)
 		T(test_relayed_response_pops_only_our_via),
 		T(test_relayed_503_becomes_500_and_is_retransmitted_as_sent),
 		T(test_local_answers_copy_the_callers_lines),
+		T(test_corpus_requests_keep_every_unowned_line),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
