@@ -27,12 +27,12 @@
 # run, REGISTER ramps over UDP and TCP and calls/s to phones on TCP flows,
 # ratios EPSIP ÷ Kamailio in summary.md, plots sipp-*.png (gnuplot,
 # bench/sipp_plot.gp).  Steps of 10 s; a ramp stops after 2 steps in a
-# row that did not hold.  Measured: 6 min with the defaults on 2 shared
-# cores (Dec 2026: EPSIP held 1000-2000 REGISTER/s, Kamailio 2000-5000);
-# every 10 s step more that a faster system holds adds about 25 s (both
-# transports, both systems); never more than BENCH_SIPP_LIMIT (23 min)
-# plus start-up and phone registration (1 min at most): under 25 min.
-# BENCH_SIPP_QUICK=1: about 2.5 minutes.
+# row that did not hold.  Measured on 2 shared cores (Dec 2026): 6-9 min
+# with the defaults (8 min when both systems held 5,000-10,000
+# REGISTER/s); every step more that a system holds adds about 12 s; never
+# more than BENCH_SIPP_LIMIT (23 min) plus start-up and phone
+# registration (1 min at most): under 25 min.  BENCH_SIPP_QUICK=1: 1.5-2.5
+# minutes.
 #   BENCH_SIPP        0 skips the sipp part (default 1; skipped anyway
 #                     without sipp)
 #   BENCH_SIPP_QUICK  1: 3 s steps, REGISTER 1000,3000,7500/s, calls
@@ -40,7 +40,7 @@
 #   BENCH_SIPP_STEPS  REGISTER/s steps (default 1000,2000,3000,5000,7500,
 #                     10000,12500,15000,20000)
 #   BENCH_SIPP_CALL_STEPS  calls/s steps (default 250,500,1000,1500,2000,
-#                     3000,4000)
+#                     3000,4000,5000,7500)
 #   BENCH_SIPP_DURATION    seconds per step (default 10, quick 3)
 #   BENCH_SIPP_LIMIT  seconds for the sipp part's steps (default 1380;
 #                     a step that would end later is skipped and said so)
@@ -189,7 +189,7 @@ sipp_part() {
 		phones="--phones 2 --phone-users 250"
 	else
 		steps=${BENCH_SIPP_STEPS:-1000,2000,3000,5000,7500,10000,12500,15000,20000}
-		csteps=${BENCH_SIPP_CALL_STEPS:-250,500,1000,1500,2000,3000,4000}
+		csteps=${BENCH_SIPP_CALL_STEPS:-250,500,1000,1500,2000,3000,4000,5000,7500}
 		dur=${BENCH_SIPP_DURATION:-10}
 		phones="--phones 4 --phone-users 500"
 	fi

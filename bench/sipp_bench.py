@@ -512,7 +512,7 @@ def main():
     ap.add_argument("--steps", default="1000,2000,3000,5000,7500,10000,"
                     "12500,15000,20000", help="REGISTER/s per step")
     ap.add_argument("--call-steps", default="250,500,1000,1500,2000,3000,"
-                    "4000", help="calls/s per step")
+                    "4000,5000,7500", help="calls/s per step")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--call-duration", type=float, default=10.0)
     ap.add_argument("--users", type=int, default=20000)
