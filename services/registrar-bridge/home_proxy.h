@@ -45,12 +45,17 @@ void home_proxy_free(struct home_proxy *hp);
 
 /*
  * A request from a phone that is not a REGISTER.  `req` is taken.  `now`
- * is Unix time (bindings), `now_ms` monotonic (timers).
+ * is Unix time (bindings), `now_ms` monotonic (timers).  A request read
+ * with rb_parse() is forwarded as its own bytes with our edits spliced
+ * in (issue 7 §2); one without bytes as libosip2 prints it.
  */
 void home_proxy_request(struct home_proxy *hp, osip_message_t *req,
     int64_t now, uint64_t now_ms);
 
-/* A response to one of our branches (our Via on top).  `resp` is taken. */
+/*
+ * A response to one of our branches (our Via on top).  `resp` is taken;
+ * relayed as its own bytes, our Via popped, when read with rb_parse().
+ */
 void home_proxy_response(struct home_proxy *hp, osip_message_t *resp,
     int64_t now, uint64_t now_ms);
 
