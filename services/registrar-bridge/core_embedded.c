@@ -89,6 +89,7 @@ answer_register(struct core_embedded *ce, struct rb_stx *stx,
 	if (stx != NULL) {
 		/* Timer J: absorb the phone's retransmissions. */
 		rb_stx_respond(ce->txn, stx, resp, now_ms);
+		rb_stx_forget_request(stx);
 	} else {
 		rb_send(ce->out, resp);
 		osip_message_free(req);

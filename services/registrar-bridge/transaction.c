@@ -422,7 +422,7 @@ rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
 	osip_message_t *resp;
 	int rv;
 
-	if (rb_reply(stx->req, status, reason, &resp) != 0) {
+	if (stx->req == NULL || rb_reply(stx->req, status, reason, &resp) != 0) {
 		return (-1);
 	}
 	rv = rb_stx_respond(t, stx, resp, now);
@@ -437,6 +437,15 @@ rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
 	if (stx->resp != NULL && (stx->state == RB_STX_PROCEEDING ||
 	    stx->state == RB_STX_COMPLETED)) {
 		send_wire(t, stx->resp, stx->resp_len);
+	}
+}
+
+void
+rb_stx_forget_request(struct rb_stx *stx)
+{
+	if (stx->state != RB_STX_PROCEEDING && stx->branches == NULL) {
+		osip_message_free(stx->req);
+		stx->req = NULL;
 	}
 }
 

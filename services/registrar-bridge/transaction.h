@@ -150,6 +150,13 @@ int rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
     const char *reason, uint64_t now);
 /* A retransmitted request: send the last response again, if any. */
 void rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx);
+/*
+ * A finished transaction that only absorbs retransmissions from now on
+ * (its stored answer and key are all that needs) gives its parsed
+ * request back: a UDP REGISTER's lingers 32 s (Timer J), and at 10,000
+ * a second the parsed requests alone would take about a GiB.
+ */
+void rb_stx_forget_request(struct rb_stx *stx);
 /* The ACK for a non-2xx final: stop Timer G. */
 void rb_stx_ack(struct rb_txn *t, struct rb_stx *stx);
 

@@ -123,6 +123,36 @@ test_tick_handles_only_due_transactions_however_many_linger(void **state)
 	assert_int_equal(rb_txn_tick(txn, 1000 + 64000), 0);
 }
 
+/*
+ * A finished REGISTER transaction keeps what absorbing retransmissions
+ * needs (its key and answer), not its parsed request; one still
+ * proceeding keeps it.
+ */
+static void
+test_finished_transaction_forgets_its_request_but_still_absorbs(
+    void **state)
+{
+	struct rb_stx *done, *open;
+	osip_message_t *again;
+
+	(void)state;
+	done = answered_stx("REGISTER", 1, 200, 1000);
+	assert_non_null(open = rb_stx_new(txn, udp_request("REGISTER", 2)));
+	rb_stx_forget_request(done);
+	rb_stx_forget_request(open);
+	assert_null(done->req);
+	assert_non_null(open->req);
+	/* The phone's retransmission finds it and gets the 200 again. */
+	again = udp_request("REGISTER", 1);
+	assert_ptr_equal(rb_stx_find(txn, again, "REGISTER"), done);
+	nsent = 0;
+	rb_stx_retransmission(txn, done);
+	assert_int_equal(nsent, 1);
+	/* Nothing more to answer from: a reply is refused, not a crash. */
+	assert_int_equal(rb_stx_reply(txn, done, 500, NULL, 1001), -1);
+	osip_message_free(again);
+}
+
 /* The table grows past its first 1,024 buckets; every one is found. */
 static void
 test_thousands_of_transactions_are_found_after_the_table_grows(
@@ -331,6 +361,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_tick_handles_only_due_transactions_however_many_linger),
+		T(test_finished_transaction_forgets_its_request_but_still_absorbs),
 		T(test_thousands_of_transactions_are_found_after_the_table_grows),
 		T(test_transaction_freed_early_takes_its_timer_along),
 		T(test_timer_g_retransmits_with_backoff_until_the_ack),
