@@ -310,8 +310,24 @@ branch_bytes(const osip_message_t *orig, osip_message_t *m,
  * it takes wire bytes, that one send goes out as our bytes instead: for
  * the call, the rb_out we share with it (the bridge hands both the same
  * one) sends `ours`.  The caller then swaps ours in for the print the
- * layer kept for retransmissions.
+ * layer kept for retransmissions.  Redirects nest (a send that called
+ * back into us), and what we send ourselves meanwhile takes the real
+ * output (out_of()).
  */
+struct hp_redirect {
+	const char *ours;	/* the outer redirect's, restored at end */
+	size_t len;
+	int sent;
+	int outer;		/* a redirect was on already */
+};
+
+/* Where our own sends go: never through a redirect. */
+static const struct rb_out *
+out_of(const struct home_proxy *hp)
+{
+	return (hp->ours != NULL ? &hp->saved : hp->out);
+}
+
 static int
 send_ours(void *arg, const char *buf, size_t len)
 {
@@ -324,27 +340,39 @@ send_ours(void *arg, const char *buf, size_t len)
 }
 
 static void
-redirect_begin(struct home_proxy *hp, const char *wire, size_t len)
+redirect_begin(struct home_proxy *hp, const char *wire, size_t len,
+    struct hp_redirect *r)
 {
 	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
 
-	hp->saved = *shared;
+	r->ours = hp->ours;
+	r->len = hp->ours_len;
+	r->sent = hp->ours_sent;
+	r->outer = hp->ours != NULL;
+	if (!r->outer) {
+		hp->saved = *shared;
+		shared->send = send_ours;
+		shared->arg = hp;
+	}
 	hp->ours = wire;
 	hp->ours_len = len;
 	hp->ours_sent = 0;
-	shared->send = send_ours;
-	shared->arg = hp;
 }
 
 /* 1 when the layer's send went out as our bytes. */
 static int
-redirect_end(struct home_proxy *hp)
+redirect_end(struct home_proxy *hp, const struct hp_redirect *r)
 {
 	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
+	int sent = hp->ours_sent > 0;
 
-	*shared = hp->saved;
-	hp->ours = NULL;
-	return (hp->ours_sent > 0);
+	if (!r->outer) {
+		*shared = hp->saved;
+	}
+	hp->ours = r->ours;
+	hp->ours_len = r->len;
+	hp->ours_sent = r->sent;
+	return (sent);
 }
 
 /*
@@ -355,11 +383,12 @@ static void
 respond_bytes(struct home_proxy *hp, struct rb_stx *stx,
     osip_message_t *resp, char *wire, size_t len, uint64_t now_ms)
 {
+	struct hp_redirect r;
 	int rv;
 
-	redirect_begin(hp, wire, len);
+	redirect_begin(hp, wire, len, &r);
 	rv = rb_stx_respond(hp->txn, stx, resp, now_ms);
-	if (!redirect_end(hp) && rv == 0) {
+	if (!redirect_end(hp, &r) && rv == 0) {
 		log_warnx("home proxy: a response left as libosip2 printed it");
 	}
 	if (rv != 0 || stx->resp == NULL) {
@@ -411,10 +440,10 @@ reply_now(struct home_proxy *hp, const osip_message_t *req, int status,
 
 	if ((buf = rb_bytes(req, &blen)) == NULL ||
 	    rb_reply_bytes(buf, blen, status, reason, &wire, &len) != 0) {
-		rb_reply_send(hp->out, req, status, reason);
+		rb_reply_send(out_of(hp), req, status, reason);
 		return;
 	}
-	if (rb_send_bytes(hp->out, wire, len, status) != 0) {
+	if (rb_send_bytes(out_of(hp), wire, len, status) != 0) {
 		log_warnx("home proxy: cannot queue a %d", status);
 	}
 	free(wire);
@@ -457,7 +486,7 @@ relay(struct home_proxy *hp, struct rb_stx *stx, osip_message_t *resp,
 		return;
 	}
 	/* Stateless: a 2xx after the final (RFC 6026). */
-	if (rb_send_bytes(hp->out, wire, len, resp->status_code) != 0) {
+	if (rb_send_bytes(out_of(hp), wire, len, resp->status_code) != 0) {
 		log_warnx("home proxy: cannot queue a %d", resp->status_code);
 	}
 	free(wire);
@@ -585,6 +614,7 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		struct home_proxy_target *t = &fork->plan.targets[fork->cur];
 		struct location_binding *b;
 		char branch[RB_BRANCH_MAX], *wire;
+		struct hp_redirect r;
 		osip_message_t *m;
 		size_t len;
 
@@ -603,10 +633,10 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 			osip_message_free(m);
 			continue;
 		}
-		redirect_begin(hp, wire, len);
+		redirect_begin(hp, wire, len, &r);
 		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
 		    rb_uri_unreliable(first_hop(m)), b->id, now_ms);
-		if (!redirect_end(hp) && fork->live != NULL) {
+		if (!redirect_end(hp, &r) && fork->live != NULL) {
 			log_warnx("home proxy: a branch left as libosip2 "
 			    "printed it");
 		}
@@ -730,7 +760,7 @@ handle_ack(struct home_proxy *hp, osip_message_t *ack)
 		if ((m = branch_request(ack, &b, branch, sizeof(branch))) !=
 		    NULL && branch_bytes(ack, m, &b, branch, &wire, &len) ==
 		    0) {
-			rb_send_bytes(hp->out, wire, len, 0);
+			rb_send_bytes(out_of(hp), wire, len, 0);
 			free(wire);
 		}
 		if (m != NULL) {
