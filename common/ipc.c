@@ -290,7 +290,7 @@ epsip_msg_type_name(uint16_t type)
 		"none", "sip-from-flow", "flow-undeliverable",
 		"flow-framing-error", "flow-closed", "sip-to-flow",
 		"flow-set-timer", "sip-to-core", "sip-from-core", "hello",
-		"stats",
+		"stats", "overload",
 	};
 
 	return (type <= EPSIP_MSG_TYPE_MAX ? names[type] : "unknown");

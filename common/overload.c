@@ -1,5 +1,6 @@
 /*
- * overload.c -- the 503 an overloaded edge gives (see overload.h).
+ * overload.c -- the 503 an overloaded edge gives, and the share of new
+ * requests the children shed themselves (see overload.h).
  * DIAGNOSTICS: none.
  */
 #include <stdio.h>
@@ -33,4 +34,71 @@ overload_reply(const struct epsip_config *cfg, const char *buf, size_t len,
 	retry.value = seconds;
 	return (sip_reply_from_request(&scan, 503, NULL, &retry, 1, out,
 	    out_len) == 0 ? 1 : 0);
+}
+
+void
+overload_meter_count(struct overload_meter *m, int late)
+{
+	m->seen++;
+	m->late += late != 0;
+}
+
+uint32_t
+overload_meter_next(struct overload_meter *m)
+{
+	uint64_t late_share, share = m->share;
+
+	if (m->late > 0) {
+		/* What still comes late is shed at the children too. */
+		late_share = (uint64_t)m->late * OVERLOAD_SHARE_ONE / m->seen;
+		share += (OVERLOAD_SHARE_ONE - share) * late_share /
+		    OVERLOAD_SHARE_ONE;
+		if (share > OVERLOAD_SHARE_MAX) {
+			share = OVERLOAD_SHARE_MAX;
+		}
+	} else {
+		share -= share / 8;
+		if (share < OVERLOAD_SHARE_ONE / 256) {
+			share = 0;
+		}
+	}
+	m->seen = m->late = 0;
+	m->share = (uint32_t)share;
+	return (m->share);
+}
+
+void
+overload_gate_set(struct overload_gate *g, uint32_t share, uint64_t now_ms)
+{
+	g->share = share > OVERLOAD_SHARE_MAX ? OVERLOAD_SHARE_MAX : share;
+	g->until_ms = now_ms + OVERLOAD_HOLD_MS;
+	if (g->share == 0) {
+		g->credit = 0;
+	}
+}
+
+int
+overload_gate_turn(struct overload_gate *g, uint64_t now_ms)
+{
+	if (g->share == 0) {
+		return (0);
+	}
+	if (now_ms >= g->until_ms) {
+		g->share = 0;		/* the router went quiet */
+		g->credit = 0;
+		return (0);
+	}
+	g->credit += g->share;
+	if (g->credit < OVERLOAD_SHARE_ONE) {
+		return (0);
+	}
+	g->credit -= OVERLOAD_SHARE_ONE;
+	return (1);
+}
+
+void
+overload_gate_missed(struct overload_gate *g)
+{
+	/* Not a request to shed: the next message takes the turn. */
+	g->credit += OVERLOAD_SHARE_ONE - 1;
 }

@@ -13,9 +13,10 @@
  *   flow-manager child  -> sip-router    SIP_FROM_FLOW, FLOW_UNDELIVERABLE,
  *                                        FLOW_FRAMING_ERROR
  *   flow-manager parent -> sip-router    FLOW_CLOSED
- *   sip-router          -> fm child      SIP_TO_FLOW, FLOW_SET_TIMER
+ *   sip-router          -> fm child      SIP_TO_FLOW, FLOW_SET_TIMER,
+ *                                        OVERLOAD
  *   sip-router          -> bridge        SIP_TO_CORE, FLOW_CLOSED
- *   registrar-bridge    -> sip-router    SIP_FROM_CORE
+ *   registrar-bridge    -> sip-router    SIP_FROM_CORE, OVERLOAD
  *   any service         -> supervisor    HELLO, STATS
  *
  * Bump EPSIP_MSG_VERSION on any change to the layout or to enum
@@ -73,7 +74,10 @@ enum epsip_msg_type {
 	/* any service -> supervisor; payload is a JSON object */
 	EPSIP_MSG_HELLO = 9,		/* {"service","pid","version"} */
 	EPSIP_MSG_STATS = 10,		/* {"service","pid", counters...} */
-	EPSIP_MSG_TYPE_MAX = 10,
+	/* sip-router -> flow-manager child, registrar-bridge -> router */
+	EPSIP_MSG_OVERLOAD = 11,	/* arg = share of new UDP requests to
+					 * answer 503 (overload.h); 0: none */
+	EPSIP_MSG_TYPE_MAX = 11,
 };
 
 /* Envelope flags. */

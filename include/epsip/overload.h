@@ -12,6 +12,16 @@
  * cannot take.  TCP flows are slowed by back-pressure instead, and what
  * finishes work (responses, ACK, CANCEL, in-dialog requests) always
  * passes.
+ *
+ * A 503 given that late is still dear: the request crossed the child,
+ * two IPC hops and the router first.  So the router and the
+ * registrar-bridge also measure, per OVERLOAD_WINDOW_MS, which share of
+ * UDP flows' messages came late (the bridge tells the router its share
+ * in an EPSIP_MSG_OVERLOAD), and the router tells the flow-manager
+ * children the larger share of new UDP requests to answer 503 themselves,
+ * before any IPC: it grows while requests still come late and shrinks by
+ * an eighth each window they do not.  A child that hears nothing for OVERLOAD_HOLD_MS stops shedding,
+ * so a router that died leaves no child refusing work.
  */
 #ifndef EPSIP_OVERLOAD_H
 #define EPSIP_OVERLOAD_H
@@ -22,6 +32,41 @@
 #include "epsip/config.h"
 #include "epsip/ipc.h"
 #include "epsip/sip_scan.h"
+
+#define OVERLOAD_WINDOW_MS	100
+#define OVERLOAD_HOLD_MS	1000
+/* Shares are fractions of OVERLOAD_SHARE_ONE (65536ths). */
+#define OVERLOAD_SHARE_ONE	65536u
+#define OVERLOAD_SHARE_MAX	(OVERLOAD_SHARE_ONE * 15 / 16)
+
+/* The router's view of one window. */
+struct overload_meter {
+	uint32_t seen;		/* messages from UDP flows */
+	uint32_t late;		/* of those, shed for being late */
+	uint32_t share;		/* what the children were told last */
+};
+
+void overload_meter_count(struct overload_meter *m, int late);
+/* The window is over: the share children shed next (0: none). */
+uint32_t overload_meter_next(struct overload_meter *m);
+
+/* A child's side: shed `share` of new UDP requests while it is fresh. */
+struct overload_gate {
+	uint32_t share;
+	uint64_t until_ms;
+	uint32_t credit;	/* spreads the share evenly over requests */
+};
+
+void overload_gate_set(struct overload_gate *g, uint32_t share,
+    uint64_t now_ms);
+/*
+ * 1 when the next new request should be shed: called per UDP SIP message
+ * while the gate is open, it says yes to `share` of them, evenly.  The
+ * caller sheds only requests that start work; when it met another kind,
+ * overload_gate_missed() keeps the turn for the next message.
+ */
+int overload_gate_turn(struct overload_gate *g, uint64_t now_ms);
+void overload_gate_missed(struct overload_gate *g);
 
 /*
  * 1 when `msg` came over UDP and waited longer than overload-delay by

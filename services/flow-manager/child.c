@@ -288,6 +288,10 @@ router_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 		case EPSIP_MSG_FLOW_SET_TIMER:
 			set_timer(c, &msg);
 			break;
+		case EPSIP_MSG_OVERLOAD:
+			overload_gate_set(&c->overload, msg.arg,
+			    loop_now_ms(c->loop));
+			break;
 		default:
 			log_warnx("unexpected %s from the router",
 			    epsip_msg_type_name(msg.type));

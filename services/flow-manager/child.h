@@ -20,6 +20,7 @@
 #include "epsip/config.h"
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
+#include "epsip/overload.h"
 
 #include "control.h"
 
@@ -80,6 +81,7 @@ struct fm_child {
 	uint8_t *ctl_buf;		/* FM_CTL_MAX_SIZE */
 
 	struct ipc_socket *pull;	/* fm<i>-c<n>.ipc */
+	struct overload_gate overload;	/* the router's share to shed */
 	struct ipc_socket *router;
 	int reap_timer;
 

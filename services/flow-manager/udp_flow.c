@@ -7,10 +7,10 @@
  * A datagram for a generation this child has just closed is dropped
  * rather than reviving the flow: the parent may forward a few more before
  * it reads our FLOW_CLOSED, and a revived flow would be one the parent no
- * longer knows.  A request the router's link cannot take (it is full:
- * the edge is past its capacity) is answered 503 here, from its own
- * lines, if it starts new work; anything else is dropped and counted,
- * since UDP senders retransmit.
+ * longer knows.  Overload (overload.h): the share of new requests the
+ * router asked us to shed is answered 503 here, before any IPC, and so
+ * is a request the router's full link cannot take; anything else the
+ * link cannot take is dropped and counted, since UDP senders retransmit.
  *
  * Nothing here is fatal.
  */
@@ -29,20 +29,44 @@
 #include "udp_io.h"
 #include "flow_manager.h"
 
-/* The router's link is full: 503 + Retry-After, or drop (overload.h). */
-static void
-refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
+/* 503 + Retry-After for a new request, from its own lines; 0: not one. */
+static int
+answer_overload(struct fm_flow *f, const void *payload, size_t len)
 {
 	char *out;
 	size_t out_len;
 
 	if (overload_reply(f->child->cfg, payload, len, &out, &out_len) == 0) {
-		stats_inc("udp.dropped.router_busy");
-		return;
+		return (0);
 	}
-	stats_inc("overload.refused");
 	(void)fm_udp_flow_send(f, out, out_len);
 	free(out);
+	return (1);
+}
+
+/* The router's share of new requests, shed before they cost IPC. */
+static int
+shed_early(struct fm_flow *f, const void *payload, size_t len)
+{
+	struct fm_child *c = f->child;
+
+	if (!overload_gate_turn(&c->overload, loop_now_ms(c->loop))) {
+		return (0);
+	}
+	if (!answer_overload(f, payload, len)) {
+		overload_gate_missed(&c->overload);
+		return (0);
+	}
+	stats_inc("overload.shed.early");
+	return (1);
+}
+
+/* The router's link is full: 503 + Retry-After, or drop (overload.h). */
+static void
+refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
+{
+	stats_inc(answer_overload(f, payload, len) ? "overload.refused" :
+	    "udp.dropped.router_busy");
 }
 
 void
@@ -77,6 +101,9 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 		    m->payload_len);
 		stats_inc("sip.from_flow");
+		if (shed_early(f, m->payload, m->payload_len)) {
+			break;
+		}
 		if (fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
 		    m->payload, m->payload_len) == -1) {
 			refuse_for_overload(f, m->payload, m->payload_len);

@@ -59,12 +59,15 @@ static int
 shed_if_late(struct rb_bridge *b, const struct epsip_msg *msg)
 {
 	const struct epsip_config *cfg = &b->daemon->cfg;
+	int late = overload_is_late(cfg, msg, loop_now_ms(b->daemon->loop));
 	char *out;
 	size_t len;
 
-	if (!overload_is_late(cfg, msg, loop_now_ms(b->daemon->loop)) ||
-	    overload_reply(cfg, (const char *)msg->payload, msg->payload_len,
-	    &out, &len) == 0) {
+	if (msg->transport == EPSIP_TRANSPORT_UDP) {
+		overload_meter_count(&b->overload, late);
+	}
+	if (!late || overload_reply(cfg, (const char *)msg->payload,
+	    msg->payload_len, &out, &len) == 0) {
 		return (0);
 	}
 	stats_inc("overload.shed");
@@ -118,6 +121,26 @@ on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
+/*
+ * Every window: the share of new UDP requests that came late here goes
+ * to the router, which has the children shed it before it costs IPC
+ * (overload.h); while it is not 0, and once when it drops to 0.
+ */
+static void
+overload_window(struct loop *loop, void *arg)
+{
+	struct rb_bridge *b = arg;
+	uint32_t before = b->overload.share;
+	struct epsip_msg msg;
+
+	(void)loop;
+	epsip_msg_init(&msg, EPSIP_MSG_OVERLOAD);
+	msg.arg = overload_meter_next(&b->overload);
+	if (msg.arg != 0 || before != 0) {
+		(void)ipc_send(b->router, &msg);
+	}
+}
+
 static void
 on_tick(struct loop *loop, void *arg)
 {
@@ -168,6 +191,10 @@ rb_bridge_start(struct daemon *d)
 		return (-1);
 	}
 	b->tick_timer = loop_every(d->loop, RB_TXN_TICK_MS, on_tick, b);
+	if (d->cfg.overload_delay != 0 && loop_every(d->loop,
+	    OVERLOAD_WINDOW_MS, overload_window, b) < 0) {
+		return (-1);
+	}
 	if (!config_has_upstream(&d->cfg)) {
 		log_info("core %s, bindings in %s", b->core->ops->name,
 		    d->cfg.registrar_db);

@@ -12,6 +12,7 @@
 
 #include "epsip/daemon.h"
 #include "epsip/ipc_socket.h"
+#include "epsip/overload.h"
 
 #include "core.h"
 #include "rb_sip.h"
@@ -23,6 +24,7 @@ struct rb_bridge {
 	struct rb_out out;
 	struct rb_core *core;
 	int tick_timer;
+	struct overload_meter overload;	/* this window's late UDP share */
 };
 
 /* daemon_service callbacks; the service's `arg` is a struct rb_bridge. */

@@ -21,6 +21,8 @@ struct sip_router {
 	struct owners *owners;
 	struct ipc_socket *in;
 	struct ipc_socket *bridge;
+	struct overload_meter overload;	/* this window's late UDP share */
+	struct overload_gate bridge_late;	/* the bridge's late share */
 };
 
 static struct sip_router sip_router;
@@ -165,8 +167,12 @@ shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 {
 	struct router_output out;
 	struct router_origin origin;
+	int late = overload_is_late(sr->router.cfg, msg, monotonic_ms());
 
-	if (!overload_is_late(sr->router.cfg, msg, monotonic_ms())) {
+	if (msg->transport == EPSIP_TRANSPORT_UDP) {
+		overload_meter_count(&sr->overload, late);
+	}
+	if (!late) {
 		return (0);
 	}
 	memset(&out, 0, sizeof(out));
@@ -223,6 +229,10 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 	case EPSIP_MSG_FLOW_CLOSED:
 		on_flow_closed(sr, msg);
 		return;
+	case EPSIP_MSG_OVERLOAD:
+		/* The bridge's late share: the children shed it too. */
+		overload_gate_set(&sr->bridge_late, msg->arg, monotonic_ms());
+		return;
 	default:
 		stats_inc("ipc.errors.unexpected");
 		log_warnx("unexpected %s message", epsip_msg_type_name(
@@ -248,6 +258,42 @@ on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
+static void
+send_overload(struct ipc_socket *sock, void *arg)
+{
+	const uint32_t *share = arg;
+	struct epsip_msg msg;
+
+	epsip_msg_init(&msg, EPSIP_MSG_OVERLOAD);
+	msg.arg = *share;
+	(void)ipc_send(sock, &msg);
+}
+
+/*
+ * Every window: tell the children which share of new UDP requests to
+ * shed themselves (overload.h), while it is not 0 and once when it
+ * drops to 0.
+ */
+static void
+overload_window(struct loop *loop, void *arg)
+{
+	struct sip_router *sr = arg;
+	uint32_t before = sr->overload.share;
+	uint32_t share = overload_meter_next(&sr->overload);
+
+	(void)loop;
+	/* The larger of ours and the bridge's, while the bridge's is fresh. */
+	if (monotonic_ms() < sr->bridge_late.until_ms &&
+	    sr->bridge_late.share > share) {
+		share = sr->overload.share = sr->bridge_late.share;
+	}
+	if (share != 0 || before != 0) {
+		owners_foreach(sr->owners, send_overload, &share);
+	}
+	stats_set("overload.share_permille",
+	    (int64_t)share * 1000 / OVERLOAD_SHARE_ONE);
+}
+
 static int
 router_start(struct daemon *d)
 {
@@ -263,6 +309,10 @@ router_start(struct daemon *d)
 	    ipc_pull_listen(&sr->in, url) == -1 ||
 	    ipc_service_url(d->cfg.run_dir, "bridge", url, sizeof(url)) ||
 	    ipc_push_dial(&sr->bridge, url, 0, (int)d->cfg.ipc_queue) == -1) {
+		return (-1);
+	}
+	if (sr->router.cfg->overload_delay != 0 && loop_every(d->loop,
+	    OVERLOAD_WINDOW_MS, overload_window, sr) < 0) {
 		return (-1);
 	}
 	return (loop_add_fd(d->loop, ipc_recv_fd(sr->in), EPOLLIN, on_ipc,

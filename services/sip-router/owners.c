@@ -110,6 +110,17 @@ owners_count(const struct owners *o)
 }
 
 void
+owners_foreach(struct owners *o,
+    void (*fn)(struct ipc_socket *sock, void *arg), void *arg)
+{
+	for (size_t i = 0; i < OWNERS_BUCKETS; i++) {
+		for (struct owner *e = o->buckets[i]; e != NULL; e = e->next) {
+			fn(e->sock, arg);
+		}
+	}
+}
+
+void
 owners_free(struct owners *o)
 {
 	if (o == NULL) {

@@ -22,5 +22,8 @@ struct ipc_socket *owners_get(struct owners *o, uint16_t instance,
     uint32_t child);
 void owners_drop(struct owners *o, uint16_t instance, uint32_t child);
 size_t owners_count(const struct owners *o);
+/* Call `fn` with every child's socket the router holds (a broadcast). */
+void owners_foreach(struct owners *o,
+    void (*fn)(struct ipc_socket *sock, void *arg), void *arg);
 
 #endif /* EPSIP_SIP_ROUTER_OWNERS_H */

@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from edge import wait_for
 from sip import Phone
 
 
@@ -74,6 +75,33 @@ def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
         assert busy.get("retry-after") == "30"
         assert busy.get("via") is not None
     edge.wait_counter("overload.refused", 1)
+
+
+def test_after_late_requests_the_children_shed_a_share_before_any_ipc(
+        make_edge):
+    # Requests came late to the router: it asks the flows' children to
+    # answer a share of new UDP requests 503 themselves (overload.h).
+    edge = make_edge("--overload-delay", "100")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    with stalled_router(edge):
+        for _ in range(20):
+            alice.request("OPTIONS", "sip:" + alice.domain)
+        assert alice.recv(0.3) is None
+    for _ in range(20):
+        late = alice.recv(3.0, want=lambda m: m.status is not None)
+        assert late is not None and late.status == 503
+    edge.wait_counter("overload.share_permille", 1, service="sip-router")
+    for _ in range(32):
+        alice.request("OPTIONS", "sip:" + alice.domain)
+    early = alice.recv(3.0, want=lambda m: m.status == 503)
+    assert early is not None and early.get("retry-after") == "30"
+    edge.wait_counter("overload.shed.early", 1)
+    # In time again, the share fades: the children stop shedding.
+    wait_for(lambda: edge.counter("overload.share_permille",
+                                  "sip-router") == 0,
+             timeout=10, what="the shed share back at 0")
+    assert alice.register().status == 200
 
 
 def test_late_tcp_register_is_answered_not_shed(make_edge):
