@@ -36,23 +36,32 @@ overload_reply(const struct epsip_config *cfg, const char *buf, size_t len,
 	    out_len) == 0 ? 1 : 0);
 }
 
-void
-overload_meter_count(struct overload_meter *m, int late)
+uint64_t
+overload_wait_ms(const struct epsip_msg *msg, uint64_t now_ms)
 {
-	m->seen++;
-	m->late += late != 0;
+	return (msg->stamp_ms != 0 && now_ms > msg->stamp_ms ?
+	    now_ms - msg->stamp_ms : 0);
+}
+
+void
+overload_meter_count(struct overload_meter *m, uint64_t wait_ms)
+{
+	if (m->seen++ == 0 || wait_ms < m->least_wait_ms) {
+		m->least_wait_ms = wait_ms;
+	}
 }
 
 uint32_t
-overload_meter_next(struct overload_meter *m)
+overload_meter_next(struct overload_meter *m, const struct epsip_config *cfg)
 {
-	uint64_t late_share, share = m->share;
+	uint64_t step, share = m->share;
 
-	if (m->late > 0) {
-		/* What still comes late is shed at the children too. */
-		late_share = (uint64_t)m->late * OVERLOAD_SHARE_ONE / m->seen;
-		share += (OVERLOAD_SHARE_ONE - share) * late_share /
-		    OVERLOAD_SHARE_ONE;
+	if (m->seen > 0 && cfg->overload_delay != 0 &&
+	    m->least_wait_ms > cfg->overload_delay / 4) {
+		/* A standing queue: shed more at the children. */
+		step = (OVERLOAD_SHARE_ONE - share) / 4;
+		share += step > OVERLOAD_SHARE_ONE / 16 ? step :
+		    OVERLOAD_SHARE_ONE / 16;
 		if (share > OVERLOAD_SHARE_MAX) {
 			share = OVERLOAD_SHARE_MAX;
 		}
@@ -62,7 +71,8 @@ overload_meter_next(struct overload_meter *m)
 			share = 0;
 		}
 	}
-	m->seen = m->late = 0;
+	m->seen = 0;
+	m->least_wait_ms = 0;
 	m->share = (uint32_t)share;
 	return (m->share);
 }

@@ -15,12 +15,14 @@
  *
  * A 503 given that late is still dear: the request crossed the child,
  * two IPC hops and the router first.  So the router and the
- * registrar-bridge also measure, per OVERLOAD_WINDOW_MS, which share of
- * UDP flows' messages came late (the bridge tells the router its share
- * in an EPSIP_MSG_OVERLOAD), and the router tells the flow-manager
- * children the larger share of new UDP requests to answer 503 themselves,
- * before any IPC: it grows while requests still come late and shrinks by
- * an eighth each window they do not.  A child that hears nothing for OVERLOAD_HOLD_MS stops shedding,
+ * registrar-bridge also watch, per OVERLOAD_WINDOW_MS, the shortest wait
+ * of UDP flows' messages (as CoDel does: a queue that never empties
+ * within a window is standing, not a burst).  While that exceeds a
+ * quarter of overload-delay, a share of new UDP requests is to be shed
+ * at the flow-manager children, before any IPC; it grows by a quarter of
+ * what is left each such window and shrinks by an eighth each window
+ * without.  The bridge tells the router its share (EPSIP_MSG_OVERLOAD),
+ * and the router tells the children the larger one.  A child that hears nothing for OVERLOAD_HOLD_MS stops shedding,
  * so a router that died leaves no child refusing work.
  */
 #ifndef EPSIP_OVERLOAD_H
@@ -39,16 +41,20 @@
 #define OVERLOAD_SHARE_ONE	65536u
 #define OVERLOAD_SHARE_MAX	(OVERLOAD_SHARE_ONE * 15 / 16)
 
-/* The router's view of one window. */
+/* What a process saw of the waits of UDP flows' messages in a window. */
 struct overload_meter {
-	uint32_t seen;		/* messages from UDP flows */
-	uint32_t late;		/* of those, shed for being late */
+	uint32_t seen;		/* messages from UDP flows with a stamp */
+	uint64_t least_wait_ms;	/* the shortest of their waits */
 	uint32_t share;		/* what the children were told last */
 };
 
-void overload_meter_count(struct overload_meter *m, int late);
+/* A message from a UDP flow that waited `wait_ms` since it arrived. */
+void overload_meter_count(struct overload_meter *m, uint64_t wait_ms);
 /* The window is over: the share children shed next (0: none). */
-uint32_t overload_meter_next(struct overload_meter *m);
+uint32_t overload_meter_next(struct overload_meter *m,
+    const struct epsip_config *cfg);
+/* The wait of `msg` by `now_ms`; 0 when it has no stamp. */
+uint64_t overload_wait_ms(const struct epsip_msg *msg, uint64_t now_ms);
 
 /* A child's side: shed `share` of new UDP requests while it is fresh. */
 struct overload_gate {

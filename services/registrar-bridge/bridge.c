@@ -59,12 +59,13 @@ static int
 shed_if_late(struct rb_bridge *b, const struct epsip_msg *msg)
 {
 	const struct epsip_config *cfg = &b->daemon->cfg;
-	int late = overload_is_late(cfg, msg, loop_now_ms(b->daemon->loop));
+	uint64_t now = loop_now_ms(b->daemon->loop);
+	int late = overload_is_late(cfg, msg, now);
 	char *out;
 	size_t len;
 
-	if (msg->transport == EPSIP_TRANSPORT_UDP) {
-		overload_meter_count(&b->overload, late);
+	if (msg->transport == EPSIP_TRANSPORT_UDP && msg->stamp_ms != 0) {
+		overload_meter_count(&b->overload, overload_wait_ms(msg, now));
 	}
 	if (!late || overload_reply(cfg, (const char *)msg->payload,
 	    msg->payload_len, &out, &len) == 0) {
@@ -135,7 +136,7 @@ overload_window(struct loop *loop, void *arg)
 
 	(void)loop;
 	epsip_msg_init(&msg, EPSIP_MSG_OVERLOAD);
-	msg.arg = overload_meter_next(&b->overload);
+	msg.arg = overload_meter_next(&b->overload, &b->daemon->cfg);
 	if (msg.arg != 0 || before != 0) {
 		(void)ipc_send(b->router, &msg);
 	}

@@ -24,7 +24,7 @@ struct rb_bridge {
 	struct rb_out out;
 	struct rb_core *core;
 	int tick_timer;
-	struct overload_meter overload;	/* this window's late UDP share */
+	struct overload_meter overload;	/* this window's UDP waits */
 };
 
 /* daemon_service callbacks; the service's `arg` is a struct rb_bridge. */

@@ -21,7 +21,7 @@ struct sip_router {
 	struct owners *owners;
 	struct ipc_socket *in;
 	struct ipc_socket *bridge;
-	struct overload_meter overload;	/* this window's late UDP share */
+	struct overload_meter overload;	/* this window's UDP waits */
 	struct overload_gate bridge_late;	/* the bridge's late share */
 };
 
@@ -167,10 +167,12 @@ shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 {
 	struct router_output out;
 	struct router_origin origin;
-	int late = overload_is_late(sr->router.cfg, msg, monotonic_ms());
+	uint64_t now = monotonic_ms();
+	int late = overload_is_late(sr->router.cfg, msg, now);
 
-	if (msg->transport == EPSIP_TRANSPORT_UDP) {
-		overload_meter_count(&sr->overload, late);
+	if (msg->transport == EPSIP_TRANSPORT_UDP && msg->stamp_ms != 0) {
+		overload_meter_count(&sr->overload,
+		    overload_wait_ms(msg, now));
 	}
 	if (!late) {
 		return (0);
@@ -279,7 +281,7 @@ overload_window(struct loop *loop, void *arg)
 {
 	struct sip_router *sr = arg;
 	uint32_t before = sr->overload.share;
-	uint32_t share = overload_meter_next(&sr->overload);
+	uint32_t share = overload_meter_next(&sr->overload, sr->router.cfg);
 
 	(void)loop;
 	/* The larger of ours and the bridge's, while the bridge's is fresh. */

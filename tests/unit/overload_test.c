@@ -1,7 +1,8 @@
 /*
  * overload_test.c -- shed, don't collapse (issue 7 §4): which requests are
  * late, the 503 they get, the share of new requests the router asks the
- * children to shed and how a child spreads it.
+ * children to shed (grown by a standing queue, as CoDel tells one from a
+ * burst) and how a child spreads it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,7 +77,7 @@ test_a_new_request_gets_503_with_retry_after_and_an_ack_none(void **state)
 }
 
 static void
-test_late_messages_raise_the_share_and_quiet_windows_lower_it(
+test_a_standing_queue_raises_the_share_and_short_waits_lower_it(
     void **state)
 {
 	struct overload_meter m = { 0 };
@@ -84,27 +85,33 @@ test_late_messages_raise_the_share_and_quiet_windows_lower_it(
 	int i;
 
 	(void)state;
-	assert_int_equal(overload_meter_next(&m), 0);	/* nothing seen */
+	assert_int_equal(overload_meter_next(&m, &cfg), 0);	/* nothing */
+	/* Even the quickest waited past a quarter of the delay (50 ms). */
 	for (i = 0; i < 100; i++) {
-		overload_meter_count(&m, i < 25);
+		overload_meter_count(&m, 51 + (uint64_t)i);
 	}
-	first = overload_meter_next(&m);
+	first = overload_meter_next(&m, &cfg);
 	assert_int_equal(first, OVERLOAD_SHARE_ONE / 4);
 	for (i = 0; i < 100; i++) {
-		overload_meter_count(&m, i < 25);
+		overload_meter_count(&m, 300 - (uint64_t)i);
 	}
-	second = overload_meter_next(&m);	/* still late: more */
-	assert_true(second > first);
+	second = overload_meter_next(&m, &cfg);	/* still standing: more */
+	assert_int_equal(second, first + (OVERLOAD_SHARE_ONE - first) / 4);
+	/* A burst: long waits, but one message went straight through. */
 	for (i = 0; i < 100; i++) {
-		overload_meter_count(&m, 0);
+		overload_meter_count(&m, i == 50 ? 2 : 400);
 	}
-	quiet = overload_meter_next(&m);	/* in time: an eighth less */
+	quiet = overload_meter_next(&m, &cfg);	/* not standing: an eighth less */
 	assert_int_equal(quiet, second - second / 8);
-	/* Enough quiet windows and the children shed nothing. */
+	/* Enough such windows and the children shed nothing. */
 	for (i = 0; i < 64 && quiet != 0; i++) {
-		quiet = overload_meter_next(&m);
+		quiet = overload_meter_next(&m, &cfg);
 	}
 	assert_int_equal(quiet, 0);
+	/* Shedding off: never a share. */
+	cfg.overload_delay = 0;
+	overload_meter_count(&m, 5000);
+	assert_int_equal(overload_meter_next(&m, &cfg), 0);
 }
 
 static void
@@ -113,11 +120,25 @@ test_the_share_never_reaches_every_request(void **state)
 	struct overload_meter m = { 0 };
 
 	(void)state;
-	for (int w = 0; w < 10; w++) {
-		overload_meter_count(&m, 1);
-		assert_true(overload_meter_next(&m) <= OVERLOAD_SHARE_MAX);
+	for (int w = 0; w < 40; w++) {
+		overload_meter_count(&m, 1000);
+		assert_true(overload_meter_next(&m, &cfg) <=
+		    OVERLOAD_SHARE_MAX);
 	}
 	assert_int_equal(m.share, OVERLOAD_SHARE_MAX);
+}
+
+static void
+test_a_message_without_stamp_has_no_wait(void **state)
+{
+	struct epsip_msg msg;
+
+	(void)state;
+	epsip_msg_init(&msg, EPSIP_MSG_SIP_FROM_FLOW);
+	assert_int_equal(overload_wait_ms(&msg, 5000), 0);
+	msg.stamp_ms = 4000;
+	assert_int_equal(overload_wait_ms(&msg, 5000), 1000);
+	assert_int_equal(overload_wait_ms(&msg, 3000), 0);	/* clock */
 }
 
 static void
@@ -184,9 +205,12 @@ main(void)
 		cmocka_unit_test_setup(
 		    test_a_new_request_gets_503_with_retry_after_and_an_ack_none,
 		    setup),
-		cmocka_unit_test(
-		    test_late_messages_raise_the_share_and_quiet_windows_lower_it),
-		cmocka_unit_test(test_the_share_never_reaches_every_request),
+		cmocka_unit_test_setup(
+		    test_a_standing_queue_raises_the_share_and_short_waits_lower_it,
+		    setup),
+		cmocka_unit_test_setup(
+		    test_the_share_never_reaches_every_request, setup),
+		cmocka_unit_test(test_a_message_without_stamp_has_no_wait),
 		cmocka_unit_test(test_a_child_sheds_its_share_evenly),
 		cmocka_unit_test(
 		    test_a_child_stops_shedding_without_news_from_the_router),
