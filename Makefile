@@ -6,6 +6,8 @@
 #                   tests (plain and ASan daemons), NAT lab (root only)
 #   make test-nat   only the namespace lab: baresip behind a NAT, dead DNS
 #   make deps       install the Debian packages needed to build and test
+#   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
+#                   Kamailio edge + registrar with sipp, plots by gnuplot)
 #
 # Each service is services/<name>/; its main.c becomes the executable and
 # the other files a library the unit tests link against.
@@ -17,6 +19,8 @@ DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 	python3-pytest iproute2 valgrind baresip-core nftables conntrack \
 	kamailio kamailio-outbound-modules \
 	tcpdump
+# Only `make bench` needs these (its plots).
+BENCH_PACKAGES = gnuplot-nox
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
@@ -44,7 +48,7 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test test-nat unit unit-asan integration \
+.PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
 	integration-asan clean bench valgrind format
 all: $(BINS)
 
@@ -87,8 +91,9 @@ $(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(BUILD)/asan/libepsip.a
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ -o $@ $(LDLIBS) -lcmocka
 
 # Install what is missing (apt-get needs root: sudo is used when not root).
-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+# $(1): the packages.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
 	    || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -97,6 +102,13 @@ deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEBIAN_PACKAGES))
+
+bench-deps: deps
+	$(call install_missing,$(BENCH_PACKAGES))
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -127,7 +139,8 @@ test: deps
 valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
 
-bench: $(BINS)
+bench: bench-deps
+	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)/bin
 
 format:
