@@ -377,7 +377,7 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 {
 	osip_message_t *sip;
 
-	if (sip_parse(buf, len, &sip) != 0) {
+	if (rb_parse(buf, len, &sip) != 0) {
 		stats_inc("core.malformed");
 		return;
 	}
@@ -396,6 +396,12 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 		return;
 	}
 	stats_inc("core.requests.received");
+	/*
+	 * The received/rport stamp is what routes the answer back to this
+	 * peer, and the kept bytes would not carry it: a request from the
+	 * core-side network leaves as the parsed message prints.
+	 */
+	rb_forget_bytes(sip);
 	sip_via_stamp_received(sip, &from->remote,
 	    from->transport == EPSIP_TRANSPORT_TCP);
 	if (!route_is_ours(d, sip)) {

@@ -286,7 +286,7 @@ embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
 	const char *buf = (const char *)msg->payload;
 	osip_message_t *sip;
 
-	if (sip_parse(buf, msg->payload_len, &sip) != 0) {
+	if (rb_parse(buf, msg->payload_len, &sip) != 0) {
 		stats_inc("sip.in.malformed");
 		log_debug("dropping %zu unparsable bytes", msg->payload_len);
 		return;
