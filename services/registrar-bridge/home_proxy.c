@@ -57,11 +57,6 @@ struct home_proxy {
 	struct rb_txn *txn;
 	const struct rb_out *out;
 	int64_t now;		/* Unix time of the event being handled */
-	/* The transaction layer's send while redirected (send_ours()). */
-	struct rb_out saved;
-	const char *ours;
-	size_t ours_len;
-	int ours_sent;
 };
 
 /* The forking state of one server transaction. */
@@ -305,102 +300,6 @@ branch_bytes(const osip_message_t *orig, osip_message_t *m,
 }
 
 /*
- * The transaction layer prints the libosip2 message it is given
- * (rb_ctx_new(), rb_stx_respond()) and sends that print at once.  Until
- * it takes wire bytes, that one send goes out as our bytes instead: for
- * the call, the rb_out we share with it (the bridge hands both the same
- * one) sends `ours`.  The caller then swaps ours in for the print the
- * layer kept for retransmissions.  Redirects nest (a send that called
- * back into us), and what we send ourselves meanwhile takes the real
- * output (out_of()).
- */
-struct hp_redirect {
-	const char *ours;	/* the outer redirect's, restored at end */
-	size_t len;
-	int sent;
-	int outer;		/* a redirect was on already */
-};
-
-/* Where our own sends go: never through a redirect. */
-static const struct rb_out *
-out_of(const struct home_proxy *hp)
-{
-	return (hp->ours != NULL ? &hp->saved : hp->out);
-}
-
-static int
-send_ours(void *arg, const char *buf, size_t len)
-{
-	struct home_proxy *hp = arg;
-
-	(void)buf;
-	(void)len;
-	hp->ours_sent++;
-	return (hp->saved.send(hp->saved.arg, hp->ours, hp->ours_len));
-}
-
-static void
-redirect_begin(struct home_proxy *hp, const char *wire, size_t len,
-    struct hp_redirect *r)
-{
-	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
-
-	r->ours = hp->ours;
-	r->len = hp->ours_len;
-	r->sent = hp->ours_sent;
-	r->outer = hp->ours != NULL;
-	if (!r->outer) {
-		hp->saved = *shared;
-		shared->send = send_ours;
-		shared->arg = hp;
-	}
-	hp->ours = wire;
-	hp->ours_len = len;
-	hp->ours_sent = 0;
-}
-
-/* 1 when the layer's send went out as our bytes. */
-static int
-redirect_end(struct home_proxy *hp, const struct hp_redirect *r)
-{
-	struct rb_out *shared = (struct rb_out *)(uintptr_t)hp->out;
-	int sent = hp->ours_sent > 0;
-
-	if (!r->outer) {
-		*shared = hp->saved;
-	}
-	hp->ours = r->ours;
-	hp->ours_len = r->len;
-	hp->ours_sent = r->sent;
-	return (sent);
-}
-
-/*
- * rb_stx_respond() with `resp` leaving as `wire` (taken), kept as the
- * transaction's last response for retransmissions.
- */
-static void
-respond_bytes(struct home_proxy *hp, struct rb_stx *stx,
-    osip_message_t *resp, char *wire, size_t len, uint64_t now_ms)
-{
-	struct hp_redirect r;
-	int rv;
-
-	redirect_begin(hp, wire, len, &r);
-	rv = rb_stx_respond(hp->txn, stx, resp, now_ms);
-	if (!redirect_end(hp, &r) && rv == 0) {
-		log_warnx("home proxy: a response left as libosip2 printed it");
-	}
-	if (rv != 0 || stx->resp == NULL) {
-		free(wire);
-		return;
-	}
-	free(stx->resp);
-	stx->resp = wire;
-	stx->resp_len = len;
-}
-
-/*
  * Our own answer to the caller, through its transaction: from the
  * request's own lines when it has bytes (Via, From, To, Call-ID and CSeq
  * leave as the caller wrote them, RFC 3261 §8.2.6.2), else libosip2's
@@ -410,7 +309,6 @@ static void
 local_reply(struct home_proxy *hp, struct rb_stx *stx, int status,
     const char *reason, uint64_t now_ms)
 {
-	osip_message_t *resp;
 	const char *buf;
 	char *wire;
 	size_t blen, len;
@@ -420,13 +318,7 @@ local_reply(struct home_proxy *hp, struct rb_stx *stx, int status,
 		rb_stx_reply(hp->txn, stx, status, reason, now_ms);
 		return;
 	}
-	/* The parsed reply drives the transaction; the bytes leave. */
-	if (rb_reply(stx->req, status, reason, &resp) != 0) {
-		free(wire);
-		return;
-	}
-	respond_bytes(hp, stx, resp, wire, len, now_ms);
-	osip_message_free(resp);
+	rb_stx_respond_wire(hp->txn, stx, status, wire, len, now_ms);
 }
 
 /* A stateless answer (to a CANCEL), from the request's own lines. */
@@ -440,10 +332,10 @@ reply_now(struct home_proxy *hp, const osip_message_t *req, int status,
 
 	if ((buf = rb_bytes(req, &blen)) == NULL ||
 	    rb_reply_bytes(buf, blen, status, reason, &wire, &len) != 0) {
-		rb_reply_send(out_of(hp), req, status, reason);
+		rb_reply_send(hp->out, req, status, reason);
 		return;
 	}
-	if (rb_send_bytes(out_of(hp), wire, len, status) != 0) {
+	if (rb_send_bytes(hp->out, wire, len, status) != 0) {
 		log_warnx("home proxy: cannot queue a %d", status);
 	}
 	free(wire);
@@ -482,11 +374,12 @@ relay(struct home_proxy *hp, struct rb_stx *stx, osip_message_t *resp,
 		return;
 	}
 	if (stx != NULL) {
-		respond_bytes(hp, stx, resp, wire, len, now_ms);
+		rb_stx_respond_wire(hp->txn, stx, resp->status_code, wire,
+		    len, now_ms);
 		return;
 	}
 	/* Stateless: a 2xx after the final (RFC 6026). */
-	if (rb_send_bytes(out_of(hp), wire, len, resp->status_code) != 0) {
+	if (rb_send_bytes(hp->out, wire, len, resp->status_code) != 0) {
 		log_warnx("home proxy: cannot queue a %d", resp->status_code);
 	}
 	free(wire);
@@ -614,7 +507,6 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		struct home_proxy_target *t = &fork->plan.targets[fork->cur];
 		struct location_binding *b;
 		char branch[RB_BRANCH_MAX], *wire;
-		struct hp_redirect r;
 		osip_message_t *m;
 		size_t len;
 
@@ -633,22 +525,14 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 			osip_message_free(m);
 			continue;
 		}
-		redirect_begin(hp, wire, len, &r);
-		fork->live = rb_ctx_new(hp->txn, stx, m, branch,
-		    rb_uri_unreliable(first_hop(m)), b->id, now_ms);
-		if (!redirect_end(hp, &r) && fork->live != NULL) {
-			log_warnx("home proxy: a branch left as libosip2 "
-			    "printed it");
-		}
+		/* Retransmissions (SP-10) repeat these very bytes. */
+		fork->live = rb_ctx_new_wire(hp->txn, stx, m, wire, len,
+		    branch, rb_uri_unreliable(first_hop(m)), b->id, now_ms);
 		if (fork->live == NULL) {
 			free(wire);
 			osip_message_free(m);
 			continue;
 		}
-		/* Retransmissions (SP-10) repeat these very bytes. */
-		free(fork->live->wire);
-		fork->live->wire = wire;
-		fork->live->wire_len = len;
 		return;
 	}
 	finish(hp, stx, now_ms);
@@ -760,7 +644,7 @@ handle_ack(struct home_proxy *hp, osip_message_t *ack)
 		if ((m = branch_request(ack, &b, branch, sizeof(branch))) !=
 		    NULL && branch_bytes(ack, m, &b, branch, &wire, &len) ==
 		    0) {
-			rb_send_bytes(out_of(hp), wire, len, 0);
+			rb_send_bytes(hp->out, wire, len, 0);
 			free(wire);
 		}
 		if (m != NULL) {

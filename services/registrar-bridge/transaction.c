@@ -379,13 +379,21 @@ int
 rb_stx_respond(struct rb_txn *t, struct rb_stx *stx, osip_message_t *resp,
     uint64_t now)
 {
-	char name[32], *wire;
+	char *wire;
 	size_t len;
-	int status = resp->status_code;
 
 	if (wire_of(resp, &wire, &len) != 0) {
 		return (-1);
 	}
+	return (rb_stx_respond_wire(t, stx, resp->status_code, wire, len, now));
+}
+
+int
+rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
+    char *wire, size_t len, uint64_t now)
+{
+	char name[32];
+
 	snprintf(name, sizeof(name), "replies.%d", status);
 	stats_inc(name);
 	send_wire(t, wire, len);
@@ -512,6 +520,26 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
     const char *branch, int unreliable, int64_t binding_id, uint64_t now)
 {
 	struct rb_ctx *ctx;
+	char *wire;
+	size_t len;
+
+	if (wire_of(req, &wire, &len) != 0) {
+		return (NULL);
+	}
+	ctx = rb_ctx_new_wire(t, stx, req, wire, len, branch, unreliable,
+	    binding_id, now);
+	if (ctx == NULL) {
+		free(wire);
+	}
+	return (ctx);
+}
+
+struct rb_ctx *
+rb_ctx_new_wire(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
+    char *wire, size_t wire_len, const char *branch, int unreliable,
+    int64_t binding_id, uint64_t now)
+{
+	struct rb_ctx *ctx;
 
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
 		return (NULL);
@@ -521,11 +549,8 @@ rb_ctx_new(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 		free(ctx);
 		return (NULL);
 	}
-	if (wire_of(req, &ctx->wire, &ctx->wire_len) != 0) {
-		timer_heap_remove(&t->ctx_timers, &ctx->timer);
-		free(ctx);
-		return (NULL);
-	}
+	ctx->wire = wire;
+	ctx->wire_len = wire_len;
 	snprintf(ctx->branch, sizeof(ctx->branch), "%s", branch);
 	snprintf(ctx->method, sizeof(ctx->method), "%s", req->sip_method);
 	ctx->stx = stx;

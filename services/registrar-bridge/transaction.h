@@ -145,6 +145,13 @@ void rb_stx_drop(struct rb_txn *t, struct rb_stx *stx);
 /* Send `resp` to the phone and remember it (RFC 3261 §17.2). */
 int rb_stx_respond(struct rb_txn *t, struct rb_stx *stx,
     osip_message_t *resp, uint64_t now);
+/*
+ * The same with the response's bytes made elsewhere (the home proxy's
+ * edit of a phone's answer): `wire` is taken, sent and kept for
+ * retransmissions as it is.
+ */
+int rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
+    char *wire, size_t len, uint64_t now);
 /* Build and send a local reply through the transaction. */
 int rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
     const char *reason, uint64_t now);
@@ -167,6 +174,15 @@ void rb_stx_ack(struct rb_txn *t, struct rb_stx *stx);
 struct rb_ctx *rb_ctx_new(struct rb_txn *t, struct rb_stx *stx,
     osip_message_t *req, const char *branch, int unreliable,
     int64_t binding_id, uint64_t now);
+/*
+ * The same, sending and retransmitting `wire` (the home proxy's edit of
+ * the caller's bytes, so unowned headers leave as written) where
+ * rb_ctx_new() prints `req`; `req` still drives the branch (CANCEL, ACK).
+ * Takes `wire` with `req` on success.
+ */
+struct rb_ctx *rb_ctx_new_wire(struct rb_txn *t, struct rb_stx *stx,
+    osip_message_t *req, char *wire, size_t wire_len, const char *branch,
+    int unreliable, int64_t binding_id, uint64_t now);
 /* RFC 3261 §9.1, §16.10: CANCEL the branch now or after a provisional. */
 void rb_ctx_cancel(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now);
 /* A final non-2xx made up locally (timeout): the branch is over. */

@@ -27,14 +27,26 @@ static struct rb_out out;
 static size_t nsent;
 static size_t timeouts;
 
+/* The last message sent, to check which bytes left. */
+static char last_sent[2048];
+static size_t last_len;
+
 static int
 count_sent(void *arg, const char *buf, size_t len)
 {
 	(void)arg;
-	(void)buf;
-	(void)len;
 	nsent++;
+	last_len = len < sizeof(last_sent) ? len : sizeof(last_sent);
+	memcpy(last_sent, buf, last_len);
 	return (0);
+}
+
+/* Assert that the last message sent was exactly `wire`. */
+static void
+assert_last_sent(const char *wire)
+{
+	assert_int_equal(last_len, strlen(wire));
+	assert_memory_equal(last_sent, wire, last_len);
 }
 
 static void
@@ -261,6 +273,91 @@ test_branch_retransmits_then_times_out(void **state)
 	assert_int_equal(timeouts, 1);
 }
 
+/*
+ * Issue 7 §2: a branch made from the home proxy's edited bytes sends
+ * them, and its Timer A retransmissions (SP-10) repeat them, not a
+ * libosip2 print of the parsed request (which would spell the header
+ * "X-odd-case" and split the Allow list).
+ */
+static void
+test_branch_from_wire_bytes_retransmits_exactly_those_bytes(void **state)
+{
+	static const char edited[] =
+	    "INVITE sip:bob@192.0.2.9:5060 SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP registrar.invalid;branch=z9hG4bKhp1\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr2\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua2\r\n"
+	    "Max-Forwards: 69\r\n"
+	    "From: <sip:alice@example.com>;tag=f2\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: c2\r\n"
+	    "CSeq: 1 INVITE\r\n"
+	    "X-ODD-case: Keep This\r\n"
+	    "Allow: INVITE, ACK,BYE\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	struct rb_stx *stx;
+	struct rb_ctx *ctx;
+	osip_message_t *req;
+	char branch[RB_BRANCH_MAX], *wire;
+
+	(void)state;
+	assert_non_null(stx = rb_stx_new(txn, udp_request("INVITE", 1)));
+	req = udp_request("INVITE", 2);
+	assert_int_equal(rb_push_via(req, branch, sizeof(branch)), 0);
+	assert_non_null(wire = strdup(edited));
+	assert_non_null(ctx = rb_ctx_new_wire(txn, stx, req, wire,
+	    strlen(wire), branch, 1, 7, 0));
+	assert_ptr_equal(ctx->wire, wire);
+	assert_int_equal(nsent, 1);
+	assert_last_sent(edited);
+	memset(last_sent, 0, sizeof(last_sent));
+	assert_int_equal(rb_txn_tick(txn, 500), 1);
+	assert_int_equal(nsent, 2);
+	assert_last_sent(edited);
+	assert_int_equal(rb_txn_tick(txn, 1500), 1);
+	assert_int_equal(nsent, 3);
+	assert_last_sent(edited);
+}
+
+/*
+ * A response given as bytes goes out as them and is what a retransmitted
+ * request and Timer G send again (SP-09).
+ */
+static void
+test_response_from_wire_bytes_is_sent_again_as_is(void **state)
+{
+	static const char relayed[] =
+	    "SIP/2.0 486 Busy Here\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr3\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua3\r\n"
+	    "From: <sip:alice@example.com>;tag=f3\r\n"
+	    "To: <sip:bob@example.com>;tag=b3\r\n"
+	    "Call-ID: c3\r\n"
+	    "CSeq: 1 INVITE\r\n"
+	    "x-phone-HEADER: Mixed CASE\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	struct rb_stx *stx;
+	char *wire;
+
+	(void)state;
+	assert_non_null(stx = rb_stx_new(txn, udp_request("INVITE", 3)));
+	assert_non_null(wire = strdup(relayed));
+	assert_int_equal(rb_stx_respond_wire(txn, stx, 486, wire,
+	    strlen(wire), 0), 0);
+	assert_int_equal(nsent, 1);
+	assert_last_sent(relayed);
+	assert_int_equal(stx->resp_status, 486);
+	assert_int_equal(stx->state, RB_STX_COMPLETED);
+	memset(last_sent, 0, sizeof(last_sent));
+	rb_stx_retransmission(txn, stx);
+	assert_int_equal(nsent, 2);
+	assert_last_sent(relayed);
+	memset(last_sent, 0, sizeof(last_sent));
+	assert_int_equal(rb_txn_tick(txn, 500), 1);	/* Timer G */
+	assert_int_equal(nsent, 3);
+	assert_last_sent(relayed);
+}
+
 /* --- upstream mode's relay transactions --- */
 
 static size_t up_retransmits, up_expired;
@@ -366,6 +463,8 @@ main(void)
 		T(test_transaction_freed_early_takes_its_timer_along),
 		T(test_timer_g_retransmits_with_backoff_until_the_ack),
 		T(test_branch_retransmits_then_times_out),
+	T(test_branch_from_wire_bytes_retransmits_exactly_those_bytes),
+	T(test_response_from_wire_bytes_is_sent_again_as_is),
 		T(test_upstream_tick_handles_only_due_transactions),
 		T(test_upstream_retransmission_may_end_its_own_transaction),
 	};
