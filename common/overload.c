@@ -57,7 +57,7 @@ overload_meter_next(struct overload_meter *m, const struct epsip_config *cfg)
 	uint64_t step, share = m->share;
 
 	if (m->seen > 0 && cfg->overload_delay != 0 &&
-	    m->least_wait_ms > cfg->overload_delay / 4) {
+	    m->least_wait_ms > cfg->overload_delay) {
 		/* A standing queue: shed more at the children. */
 		step = (OVERLOAD_SHARE_ONE - share) / 4;
 		share += step > OVERLOAD_SHARE_ONE / 16 ? step :

@@ -17,8 +17,9 @@
  * two IPC hops and the router first.  So the router and the
  * registrar-bridge also watch, per OVERLOAD_WINDOW_MS, the shortest wait
  * of UDP flows' messages (as CoDel does: a queue that never empties
- * within a window is standing, not a burst).  While that exceeds a
- * quarter of overload-delay, a share of new UDP requests is to be shed
+ * within a window is standing, not a burst).  While even the quickest
+ * waited longer than overload-delay (every one of them is being shed
+ * late), a share of new UDP requests is to be shed
  * at the flow-manager children, before any IPC; it grows by a quarter of
  * what is left each such window and shrinks by an eighth each window
  * without.  The bridge tells the router its share (EPSIP_MSG_OVERLOAD),

@@ -86,9 +86,14 @@ test_a_standing_queue_raises_the_share_and_short_waits_lower_it(
 
 	(void)state;
 	assert_int_equal(overload_meter_next(&m, &cfg), 0);	/* nothing */
-	/* Even the quickest waited past a quarter of the delay (50 ms). */
+	/* Near capacity, waits of up to the delay are no standing queue. */
 	for (i = 0; i < 100; i++) {
-		overload_meter_count(&m, 51 + (uint64_t)i);
+		overload_meter_count(&m, 150 + (uint64_t)i / 2);
+	}
+	assert_int_equal(overload_meter_next(&m, &cfg), 0);
+	/* Even the quickest waited past the delay (200 ms). */
+	for (i = 0; i < 100; i++) {
+		overload_meter_count(&m, 201 + (uint64_t)i);
 	}
 	first = overload_meter_next(&m, &cfg);
 	assert_int_equal(first, OVERLOAD_SHARE_ONE / 4);
