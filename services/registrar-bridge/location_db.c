@@ -577,20 +577,9 @@ location_find(struct location_db *db, const char *aor, const char *instance,
     uint32_t reg_id, const char *contact_uri, int64_t now,
     struct location_binding *out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = find_stmt(db, S_FIND_OUTBOUND, S_FIND_PLAIN, aor,
+	    instance, reg_id, contact_uri, now);
 
-	if (reg_id > 0) {
-		st = stmt_get(db, S_FIND_OUTBOUND);
-		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, reg_id);
-		sqlite3_bind_int64(st, 4, now);
-	} else {
-		st = stmt_get(db, S_FIND_PLAIN);
-		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, now);
-	}
 	return (query_one(db, st, out, "find"));
 }
 
