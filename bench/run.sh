@@ -106,22 +106,30 @@ FAILED=0
 	echo "loadavg at start: $(cat /proc/loadavg)"
 } > "$OUT/machine.txt"
 
-# run LABEL ROUND SCRIPT ARGS...: one bounded measurement.
-run() {
-	label=$1 round=$2 script=$3
-	shift 3
-	echo "== round $round: $label" >&2
-	timeout --kill-after=20 "$RUN_LIMIT" "$PY" "$HERE/$script" \
-	    --bin "$TMP" --label "$label" --round "$round" --out "$RAW" \
-	    "$@" >/dev/null &
+# bounded WHAT COMMAND...: run in the background (so a signal reaches the
+# trap at once) and wait; a failure is said and counted.
+bounded() {
+	what=$1
+	shift
+	"$@" >/dev/null &
 	CUR=$!
 	wait "$CUR"
 	rc=$?
 	CUR=
 	if [ "$rc" -ne 0 ]; then
-		echo "bench: $label round $round failed (exit $rc)" >&2
+		echo "bench: $what failed (exit $rc)" >&2
 		FAILED=$((FAILED + 1))
 	fi
+}
+
+# run LABEL ROUND SCRIPT ARGS...: one bounded measurement.
+run() {
+	label=$1 round=$2 script=$3
+	shift 3
+	echo "== round $round: $label" >&2
+	bounded "$label round $round" timeout --kill-after=20 "$RUN_LIMIT" \
+	    "$PY" "$HERE/$script" --bin "$TMP" --label "$label" \
+	    --round "$round" --out "$RAW" "$@"
 }
 
 flows_set() {
@@ -196,19 +204,11 @@ sipp_part() {
 	limit=${BENCH_SIPP_LIMIT:-1380}
 	echo "== sipp: EPSIP vs Kamailio edge+registrar (at most $limit s)" >&2
 	# shellcheck disable=SC2086
-	timeout --kill-after=30 $((limit + 240)) "$PY" "$HERE/sipp_bench.py" \
-	    --bin "$TMP" --out "$RAW" --dir "$OUT" --steps "$steps" \
-	    --call-steps "$csteps" --duration "$dur" --call-duration "$dur" \
-	    --limit "$limit" $phones \
-	    --systems "${BENCH_SIPP_SYSTEMS:-epsip,kamailio}" >/dev/null &
-	CUR=$!
-	wait "$CUR"
-	rc=$?
-	CUR=
-	if [ "$rc" -ne 0 ]; then
-		echo "bench: sipp part failed (exit $rc)" >&2
-		FAILED=$((FAILED + 1))
-	fi
+	bounded "sipp part" timeout --kill-after=30 $((limit + 240)) \
+	    "$PY" "$HERE/sipp_bench.py" --bin "$TMP" --out "$RAW" \
+	    --dir "$OUT" --steps "$steps" --call-steps "$csteps" \
+	    --duration "$dur" --call-duration "$dur" --limit "$limit" \
+	    $phones --systems "${BENCH_SIPP_SYSTEMS:-epsip,kamailio}"
 }
 
 START=$(date +%s)
