@@ -211,17 +211,23 @@ sipp_part() {
 	    $phones --systems "${BENCH_SIPP_SYSTEMS:-epsip,kamailio}"
 }
 
-START=$(date +%s)
-if [ "${BENCH_ONLY:-}" = sipp ]; then
-	sipp_part
+# The machine at the end, the summary; the exit status says if all ran.
+finish() {
 	echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/machine.txt"
 	echo "elapsed: $(( $(date +%s) - START )) s, failed runs: $FAILED" \
 	    >> "$OUT/machine.txt"
 	"$PY" "$HERE/summarize.py" "$OUT" > "$OUT/summary.md"
 	cat "$OUT/summary.md"
-	echo "bench: results in $OUT ($(( $(date +%s) - START )) s)" >&2
+	echo "bench: results in $OUT ($(( $(date +%s) - START )) s," \
+	    "$FAILED failed run(s))" >&2
 	[ "$FAILED" -eq 0 ]
 	exit
+}
+
+START=$(date +%s)
+if [ "${BENCH_ONLY:-}" = sipp ]; then
+	sipp_part
+	finish
 fi
 if [ "${BENCH_ONLY:-}" = upstream ]; then
 	r=1
@@ -229,10 +235,7 @@ if [ "${BENCH_ONLY:-}" = upstream ]; then
 		upstream_set "$r"
 		r=$((r + 1))
 	done
-	"$PY" "$HERE/summarize.py" "$OUT" > "$OUT/summary.md"
-	cat "$OUT/summary.md"
-	[ "$FAILED" -eq 0 ]
-	exit
+	finish
 fi
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
@@ -261,12 +264,4 @@ fi
 run closed-rst 1 closed_burst.py --how rst --flows 3000 --src-base 80
 run closed-crash 1 closed_burst.py --how crash --flows 3000 --src-base 81
 sipp_part
-echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/machine.txt"
-echo "elapsed: $(( $(date +%s) - START )) s, failed runs: $FAILED" \
-    >> "$OUT/machine.txt"
-
-"$PY" "$HERE/summarize.py" "$OUT" > "$OUT/summary.md"
-cat "$OUT/summary.md"
-echo "bench: results in $OUT ($(( $(date +%s) - START )) s," \
-    "$FAILED failed run(s))" >&2
-[ "$FAILED" -eq 0 ]
+finish
