@@ -28,6 +28,20 @@ def stalled_router(edge):
     return stalled(edge, "sip-router")
 
 
+def first_503_of_a_burst(phone, limit=20000, chunk=250):
+    """OPTIONS from `phone` in chunks until one is answered 503, at most
+    `limit` of them; that answer, or None."""
+    sent = 0
+    while sent < limit:
+        for _ in range(chunk):
+            phone.request("OPTIONS", "sip:" + phone.domain)
+        sent += chunk
+        busy = phone.recv(0.05, want=lambda m: m.status == 503)
+        if busy is not None:
+            return busy
+    return None
+
+
 def register_while_stalled(edge, phone, service="sip-router"):
     """The answer to a REGISTER sent while `service` is stopped: waiting
     for an answer that cannot come lets the request grow older than
@@ -65,13 +79,8 @@ def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
     with stalled_router(edge):
-        busy, sent = None, 0
-        while busy is None and sent < 20000:
-            for _ in range(250):
-                alice.request("OPTIONS", "sip:" + alice.domain)
-            sent += 250
-            busy = alice.recv(0.05, want=lambda m: m.status is not None)
-        assert busy is not None and busy.status == 503
+        busy = first_503_of_a_burst(alice)
+        assert busy is not None
         assert busy.get("retry-after") == "30"
         assert busy.get("via") is not None
     edge.wait_counter("overload.refused", 1)
@@ -94,12 +103,7 @@ def test_after_late_requests_the_children_shed_a_share_before_any_ipc(
     edge.wait_counter("overload.share_permille", 1, service="sip-router")
     # The share fades by an eighth every 100 ms: however little is left
     # when /stats shows it, enough requests meet it.
-    early, sent = None, 0
-    while early is None and sent < 2000:
-        for _ in range(50):
-            alice.request("OPTIONS", "sip:" + alice.domain)
-        sent += 50
-        early = alice.recv(0.05, want=lambda m: m.status == 503)
+    early = first_503_of_a_burst(alice, limit=2000, chunk=50)
     assert early is not None and early.get("retry-after") == "30"
     edge.wait_counter("overload.shed.early", 1)
     # In time again, the share fades: the children stop shedding.
