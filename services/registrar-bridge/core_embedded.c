@@ -56,7 +56,7 @@
 struct held_reply {
 	struct rb_stx *stx;		/* UDP: answer through it, else NULL */
 	osip_message_t *req;		/* without stx: the request, owned */
-	osip_message_t *resp;		/* owned */
+	struct registrar_answer ans;	/* owned */
 };
 
 struct core_embedded {
@@ -81,26 +81,28 @@ wall_now(void)
 	return ((int64_t)time(NULL));
 }
 
-/* Send a REGISTER's answer; takes `req` (when no stx) and `resp`. */
+/* Send a REGISTER's answer; takes `req` (when no stx) and `ans`. */
 static void
 answer_register(struct core_embedded *ce, struct rb_stx *stx,
-    osip_message_t *req, osip_message_t *resp, uint64_t now_ms)
+    osip_message_t *req, struct registrar_answer *ans, uint64_t now_ms)
 {
 	if (stx != NULL) {
 		/* Timer J: absorb the phone's retransmissions. */
-		rb_stx_respond(ce->txn, stx, resp, now_ms);
+		rb_stx_respond_wire(ce->txn, stx, ans->status, ans->wire,
+		    ans->len, now_ms);
+		ans->wire = NULL;	/* the transaction keeps it */
 		rb_stx_forget_request(stx);
 	} else {
-		rb_send(ce->out, resp);
+		rb_send_bytes(ce->out, ans->wire, ans->len, ans->status);
 		osip_message_free(req);
 	}
-	osip_message_free(resp);
+	registrar_answer_clear(ans);
 }
 
-/* Hold an answer until the group commits; takes `req` and `resp`. */
+/* Hold an answer until the group commits; takes `req` and `ans`. */
 static int
 hold_reply(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
-    osip_message_t *resp)
+    struct registrar_answer *ans)
 {
 	struct held_reply *h;
 
@@ -116,36 +118,39 @@ hold_reply(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
 	h = &ce->held[ce->nheld++];
 	h->stx = stx;
 	h->req = req;
-	h->resp = resp;
+	h->ans = *ans;
+	memset(ans, 0, sizeof(*ans));
 	return (0);
 }
 
 /*
  * 500 with Retry-After: the binding may not be saved.  It acknowledges
- * nothing, so it may leave before the commit.  NULL without memory.
+ * nothing, so it may leave before the commit.  -1 without memory.
  */
-static osip_message_t *
-retry_later(struct core_embedded *ce, const osip_message_t *req)
+static int
+retry_later(struct core_embedded *ce, const osip_message_t *req,
+    struct registrar_answer *ans)
 {
-	osip_message_t *resp;
-	char ra[16];
+	struct answer_headers h;
+	int rv;
 
-	if (rb_reply(req, 500, "Server Internal Error (bindings not "
-	    "saved)", &resp) != 0) {
-		return (NULL);
-	}
-	snprintf(ra, sizeof(ra), "%u", ce->cfg->retry_after > 0 ?
+	memset(&h, 0, sizeof(h));
+	answer_header_addf(&h, "Retry-After", "%u", ce->cfg->retry_after > 0 ?
 	    ce->cfg->retry_after : 1);
-	osip_message_set_header(resp, "Retry-After", ra);
-	stats_inc("registrar.register.rejected.500");
-	return (resp);
+	rv = answer_build(req, 500, "Server Internal Error (bindings not "
+	    "saved)", &h, ans);
+	answer_headers_clear(&h);
+	if (rv == 0) {
+		stats_inc("registrar.register.rejected.500");
+	}
+	return (rv);
 }
 
 static void
 handle_register(struct core_embedded *ce, osip_message_t *req,
     uint64_t now_ms)
 {
-	osip_message_t *resp;
+	struct registrar_answer ans;
 	struct rb_stx *stx;
 
 	if ((stx = rb_stx_find(ce->txn, req, "REGISTER")) != NULL) {
@@ -160,7 +165,7 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 		req = NULL;
 	}
 	if (registrar_register(ce->cfg, ce->db, stx != NULL ? stx->req : req,
-	    wall_now(), &resp) != 0) {
+	    wall_now(), &ans) != 0) {
 		log_warnx("registrar: cannot build a response");
 		if (stx != NULL) {
 			rb_stx_drop(ce->txn, stx);
@@ -170,15 +175,16 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 	}
 	/* It read or wrote the group's uncommitted rows: wait for COMMIT. */
 	if (!location_group_pending(ce->db) ||
-	    hold_reply(ce, stx, req, resp) != 0) {
+	    hold_reply(ce, stx, req, &ans) != 0) {
 		if (location_group_pending(ce->db)) {
 			/* No memory to hold it: never an early 200. */
 			log_warnx("registrar: cannot hold a response");
-			osip_message_free(resp);
-			resp = retry_later(ce, stx != NULL ? stx->req : req);
+			registrar_answer_clear(&ans);
+			(void)retry_later(ce, stx != NULL ? stx->req : req,
+			    &ans);
 		}
-		if (resp != NULL) {
-			answer_register(ce, stx, req, resp, now_ms);
+		if (ans.wire != NULL) {
+			answer_register(ce, stx, req, &ans, now_ms);
 		} else if (stx != NULL) {
 			rb_stx_drop(ce->txn, stx);
 		} else {
@@ -216,10 +222,9 @@ embedded_commit(struct loop *loop, void *arg)
 		struct held_reply *h = &ce->held[i];
 
 		if (!committed) {
-			osip_message_free(h->resp);
-			h->resp = retry_later(ce, h->stx != NULL ?
-			    h->stx->req : h->req);
-			if (h->resp == NULL) {
+			registrar_answer_clear(&h->ans);
+			if (retry_later(ce, h->stx != NULL ? h->stx->req :
+			    h->req, &h->ans) != 0) {
 				log_warnx("registrar: cannot build a 500");
 				if (h->stx != NULL) {
 					rb_stx_drop(ce->txn, h->stx);
@@ -228,7 +233,7 @@ embedded_commit(struct loop *loop, void *arg)
 				continue;
 			}
 		}
-		answer_register(ce, h->stx, h->req, h->resp, now_ms);
+		answer_register(ce, h->stx, h->req, &h->ans, now_ms);
 	}
 	ce->nheld = 0;
 }
@@ -242,7 +247,7 @@ drop_held(struct core_embedded *ce)
 	location_group_rollback(ce->db);
 	for (i = 0; i < ce->nheld; i++) {
 		osip_message_free(ce->held[i].req);
-		osip_message_free(ce->held[i].resp);
+		registrar_answer_clear(&ce->held[i].ans);
 	}
 	ce->nheld = 0;
 	free(ce->held);

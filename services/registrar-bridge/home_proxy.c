@@ -482,7 +482,8 @@ branch_response(struct home_proxy *hp, struct rb_ctx *ctx,
 	if (status == 430) {
 		/* RG-24: that flow is gone; so is its binding. */
 		stats_inc("proxy.failover.430");
-		if (location_remove_id(hp->db, ctx->binding_id) == 0) {
+		if (ctx->binding_flow != NULL && location_remove_id(hp->db,
+		    ctx->binding_id, ctx->binding_flow) == 0) {
 			registrar_update_gauge(hp->db, hp->now);
 		}
 	} else if (status != 408 && t != NULL) {
@@ -533,6 +534,9 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 			osip_message_free(m);
 			continue;
 		}
+		/* NULL without memory: a 430 then removes nothing (RG-24). */
+		fork->live->binding_flow = strdup(b->flow_token != NULL ?
+		    b->flow_token : "");
 		return;
 	}
 	finish(hp, stx, now_ms);

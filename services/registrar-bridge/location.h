@@ -95,13 +95,19 @@ int location_find_seq(struct location_db *db, const char *aor,
     const char *instance, uint32_t reg_id, const char *contact_uri,
     int64_t now, char **call_id, uint32_t *cseq);
 
-/* Insert, replacing any row (live or expired) with the same key. */
+/* Insert, or update in place any row (live or expired) with the same key. */
 int location_store(struct location_db *db, const struct location_binding *b);
 
 /* Remove by key, as location_find; 0 or -1. */
 int location_remove(struct location_db *db, const char *aor,
     const char *instance, uint32_t reg_id, const char *contact_uri);
-int location_remove_id(struct location_db *db, int64_t id);
+/*
+ * Remove binding `id` if it still goes over `flow_token` ("" for none): a
+ * refresh keeps the id, and a 430 from an old flow must not remove the
+ * binding the phone has since moved to a new one.  0 or -1.
+ */
+int location_remove_id(struct location_db *db, int64_t id,
+    const char *flow_token);
 /* Remove every binding of `aor`; the count removed, or -1. */
 int location_remove_aor(struct location_db *db, const char *aor);
 /* Remove every binding whose first Path URI carries `token`; count or -1. */

@@ -53,6 +53,8 @@ enum stmt {
 	S_SEQ_OUTBOUND,
 	S_SEQ_PLAIN,
 	S_INSERT,
+	S_UPDATE_OUTBOUND,
+	S_UPDATE_PLAIN,
 	S_REMOVE_OUTBOUND,
 	S_REMOVE_PLAIN,
 	S_REMOVE_ID,
@@ -90,12 +92,23 @@ static const char *const stmt_sql[S_MAX] = {
 	    "contact_uri, contact_value, path, call_id, cseq, expires_at, q, "
 	    "updated_at, flow_token) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* Same parameter numbers as S_INSERT: one binder fills all three. */
+	[S_UPDATE_OUTBOUND] = "UPDATE bindings SET contact_uri = ?4, "
+	    "contact_value = ?5, path = ?6, call_id = ?7, cseq = ?8, "
+	    "expires_at = ?9, q = ?10, updated_at = ?11, flow_token = ?12 "
+	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
+	    " AND reg_id > 0",
+	[S_UPDATE_PLAIN] = "UPDATE bindings SET instance = ?2, "
+	    "contact_value = ?5, path = ?6, call_id = ?7, cseq = ?8, "
+	    "expires_at = ?9, q = ?10, updated_at = ?11, flow_token = ?12 "
+	    "WHERE aor = ?1 AND reg_id = " REG_ID_PARAM(3) " AND reg_id = 0 "
+	    "AND contact_uri = ?4",
 	[S_REMOVE_OUTBOUND] = "DELETE FROM bindings "
 	    "WHERE aor = ?1 AND instance = ?2 AND reg_id = " REG_ID_PARAM(3)
 	    " AND reg_id > 0",
 	[S_REMOVE_PLAIN] = "DELETE FROM bindings "
 	    "WHERE aor = ?1 AND reg_id = 0 AND contact_uri = ?2",
-	[S_REMOVE_ID] = "DELETE FROM bindings WHERE id = ?1",
+	[S_REMOVE_ID] = "DELETE FROM bindings WHERE id = ?1 AND flow_token = ?2",
 	[S_REMOVE_AOR] = "DELETE FROM bindings WHERE aor = ?1",
 	[S_REMOVE_FLOW] = "DELETE FROM bindings WHERE flow_token = ?1",
 	[S_PURGE] = "DELETE FROM bindings WHERE expires_at <= ?1",
@@ -602,21 +615,11 @@ location_remove(struct location_db *db, const char *aor,
 	return (remove_count(db, st, "remove") < 0 ? -1 : 0);
 }
 
-int
-location_store(struct location_db *db, const struct location_binding *b)
+/* Bind b to S_INSERT's parameter numbers; `json` is its Path. */
+static void
+bind_binding(sqlite3_stmt *st, const struct location_binding *b,
+    const char *json)
 {
-	sqlite3_stmt *st;
-	char *json;
-	int rv;
-
-	if (location_remove(db, b->aor, b->instance, b->reg_id,
-	    b->contact_uri) != 0) {
-		return (-1);
-	}
-	if ((json = location_path_to_json(b->path, b->path_count)) == NULL) {
-		return (-1);
-	}
-	st = stmt_get(db, S_INSERT);
 	sqlite3_bind_text(st, 1, b->aor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, b->instance, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, b->reg_id);
@@ -630,22 +633,60 @@ location_store(struct location_db *db, const struct location_binding *b)
 	sqlite3_bind_int64(st, 11, b->updated_at);
 	sqlite3_bind_text(st, 12, b->flow_token != NULL ? b->flow_token : "",
 	    -1, SQLITE_STATIC);
-	rv = stmt_done(db, st, "insert");
-	if (rv == 0) {
-		db->rows++;
-	}
-	/* Unbind before `json` goes away. */
+}
+
+/* Run st bound to b; the rows it changed, or -1.  Unbinds `json`. */
+static int
+write_binding(struct location_db *db, sqlite3_stmt *st,
+    const struct location_binding *b, const char *json, const char *what)
+{
+	int rv;
+
+	bind_binding(st, b, json);
+	rv = stmt_done(db, st, what) == 0 ? sqlite3_changes(db->db) : -1;
 	sqlite3_clear_bindings(st);
-	free(json);
 	return (rv);
 }
 
+/*
+ * A refresh is an UPDATE of the row in place: SQLite then rewrites only
+ * the indexes over the columns it sets (not aor's, nor the key's), where
+ * DELETE + INSERT rewrote all six -- the largest cost of a REGISTER.
+ * The row keeps its id; location_remove_id() checks the flow for that.
+ */
 int
-location_remove_id(struct location_db *db, int64_t id)
+location_store(struct location_db *db, const struct location_binding *b)
+{
+	char *json;
+	int n;
+
+	if (group_join(db) != 0) {
+		return (-1);
+	}
+	if ((json = location_path_to_json(b->path, b->path_count)) == NULL) {
+		return (-1);
+	}
+	n = write_binding(db, stmt_get(db, b->reg_id > 0 ?
+	    S_UPDATE_OUTBOUND : S_UPDATE_PLAIN), b, json, "update");
+	if (n == 0) {
+		n = write_binding(db, stmt_get(db, S_INSERT), b, json,
+		    "insert");
+		if (n > 0) {
+			db->rows += n;
+		}
+	}
+	free(json);
+	return (n < 0 ? -1 : 0);
+}
+
+int
+location_remove_id(struct location_db *db, int64_t id, const char *flow_token)
 {
 	sqlite3_stmt *st = stmt_get(db, S_REMOVE_ID);
 
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, flow_token != NULL ? flow_token : "", -1,
+	    SQLITE_STATIC);
 	return (remove_count(db, st, "remove id") < 0 ? -1 : 0);
 }
 

@@ -47,6 +47,7 @@
 
 #include "rb_sip.h"
 #include "registrar.h"
+#include "registrar_answer.h"
 
 #define REGISTRAR_MAX_CONTACTS	32
 #define REGISTRAR_MAX_PATH	16
@@ -80,17 +81,17 @@ request_clear(struct reg_request *r)
 	free(r->flow_token);
 }
 
-/* A rejection: counted per status, never 6xx. */
+/* A rejection with the headers in `h` (NULL: none): counted, never 6xx. */
 static int
 reject(const osip_message_t *req, int status, const char *reason,
-    osip_message_t **resp)
+    const struct answer_headers *h, struct registrar_answer *ans)
 {
 	char name[64];
 
 	snprintf(name, sizeof(name), "registrar.register.rejected.%d",
 	    status);
 	stats_inc(name);
-	return (rb_reply(req, status, reason, resp));
+	return (answer_build(req, status, reason, h, ans));
 }
 
 /* Is `tag` an option tag we implement (RG-18)? */
@@ -104,10 +105,10 @@ known_option(const char *tag, size_t len)
 /*
  * RFC 3261 §8.2.2.3: every unknown tag of every Require header goes into
  * Unsupported.  libosip2 splits comma lists, but split again in case.
- * Returns the number of unknown tags added to *resp (created on demand).
+ * Returns the number of unknown tags, each added to `resp` if not NULL.
  */
 static int
-check_require(const osip_message_t *req, osip_message_t *resp)
+check_require(const osip_message_t *req, struct answer_headers *resp)
 {
 	osip_header_t *h;
 	int pos, unknown = 0;
@@ -141,7 +142,7 @@ check_require(const osip_message_t *req, osip_message_t *resp)
 			if (resp != NULL && len < sizeof(tag)) {
 				memcpy(tag, start, len);
 				tag[len] = '\0';
-				osip_message_set_header(resp, "Unsupported",
+				answer_header_addf(resp, "Unsupported", "%s",
 				    tag);
 			}
 		}
@@ -334,77 +335,62 @@ apply_contacts(struct location_db *db, struct reg_request *r, int *stale)
 	return (0);
 }
 
-/* Add one binding to the 200 as "value;expires=remaining" (RG-22). */
-static int
-add_contact(osip_message_t *resp, const struct location_binding *b,
-    int64_t now)
-{
-	osip_contact_t *c;
-	char num[24];
-
-	if (osip_contact_init(&c) != 0) {
-		return (-1);
-	}
-	if (osip_contact_parse(c, b->contact_value) != 0) {
-		osip_contact_free(c);
-		return (-1);
-	}
-	snprintf(num, sizeof(num), "%lld",
-	    (long long)(b->expires_at > now ? b->expires_at - now : 0));
-	osip_contact_param_add(c, osip_strdup("expires"), osip_strdup(num));
-	osip_list_add(&resp->contacts, c, -1);
-	return (0);
-}
-
+/*
+ * The 200 (RG-22): every live binding as "value;expires=remaining", the
+ * request's Path values in order (RG-01, RFC 3327 §5.3), Require:
+ * outbound with Flow-Timer (RG-07, RG-10, EP-18, KA-14) and Date.
+ */
 static int
 build_ok(struct location_db *db, struct reg_request *r,
-    osip_message_t **resp)
+    struct registrar_answer *ans)
 {
 	const struct epsip_config *cfg = r->cfg;
+	struct answer_headers h;
 	struct location_list list;
-	char date[64], num[16];
+	char date[64];
 	struct tm tm;
 	time_t t;
 	size_t i;
+	int rv;
 
 	if (location_list_aor_brief(db, r->aor, r->now, &list) != 0) {
-		return (reject(r->req, 500, NULL, resp));
+		return (reject(r->req, 500, NULL, NULL, ans));
 	}
-	if (rb_reply(r->req, 200, "OK", resp) != 0) {
-		location_list_clear(&list);
-		return (-1);
-	}
+	memset(&h, 0, sizeof(h));
 	for (i = 0; i < list.count; i++) {
-		if (add_contact(*resp, &list.v[i], r->now) != 0) {
-			log_warnx("registrar: %s: unparsable stored contact "
-			    "%s", r->aor, list.v[i].contact_value);
-		}
+		const struct location_binding *b = &list.v[i];
+
+		answer_header_addf(&h, "Contact", "%s;expires=%lld",
+		    b->contact_value, (long long)(b->expires_at > r->now ?
+		    b->expires_at - r->now : 0));
 	}
 	location_list_clear(&list);
-	/* RG-01, RFC 3327 §5.3: the Path values, same order. */
 	for (i = 0; i < r->npath; i++) {
-		osip_message_set_header(*resp, "Path", r->path[i]);
+		answer_header_add(&h, "Path", r->path[i]);
 	}
 	/*
-	 * RG-07, RG-10: Require: outbound only when outbound processing was
-	 * applied and the UA said it supports it; EP-18, KA-14: Flow-Timer
-	 * only together with it.
+	 * Require: outbound only when outbound processing was applied and
+	 * the UA said it supports it; Flow-Timer only together with it.
 	 */
 	if (r->outbound && rb_supports(r->req, "outbound")) {
-		osip_message_set_require(*resp, "outbound");
+		answer_header_add(&h, "Require", "outbound");
 		if (cfg->flow_timer > 0) {
-			snprintf(num, sizeof(num), "%u", cfg->flow_timer);
-			osip_message_set_header(*resp, "Flow-Timer", num);
+			answer_header_addf(&h, "Flow-Timer", "%u",
+			    cfg->flow_timer);
 		}
 	}
 	/* RFC 3261 §10.3(8): SHOULD include Date. */
 	t = (time_t)r->now;
 	if (gmtime_r(&t, &tm) != NULL && strftime(date, sizeof(date),
 	    "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0) {
-		osip_message_set_date(*resp, date);
+		answer_header_add(&h, "Date", date);
 	}
-	stats_inc("registrar.register.ok");
-	return (0);
+	rv = answer_build(r->req, 200, "OK", &h, ans);
+	answer_headers_clear(&h);
+	if (rv == 0) {
+		stats_inc("registrar.register.ok");
+	}
+	return (rv);
 }
 
 /* RG-19: the AOR from To, in a domain we serve.  0 or a status. */
@@ -556,63 +542,62 @@ commit(struct location_db *db, struct reg_request *r, int star,
 
 int
 registrar_register(const struct epsip_config *cfg, struct location_db *db,
-    const osip_message_t *req, int64_t now, osip_message_t **resp)
+    const osip_message_t *req, int64_t now, struct registrar_answer *ans)
 {
 	struct reg_request r;
+	struct answer_headers h;
 	const char *reason = NULL;
 	int status, star, stale, rv;
 
 	memset(&r, 0, sizeof(r));
+	memset(&h, 0, sizeof(h));
+	memset(ans, 0, sizeof(*ans));
 	r.cfg = cfg;
 	r.req = req;
 	r.now = now;
-	*resp = NULL;
 
 	if (req->to == NULL || req->to->url == NULL || req->from == NULL ||
 	    (r.call_id = call_id_text(req)) == NULL ||
 	    parse_cseq(req, &r.cseq) != 0) {
-		rv = reject(req, 400, "Bad Request", resp);
+		rv = reject(req, 400, "Bad Request", NULL, ans);
 		goto done;
 	}
 	/* RG-18, RFC 3261 §10.3(2). */
-	if (check_require(req, NULL) > 0) {
-		if ((rv = reject(req, 420, "Bad Extension", resp)) == 0) {
-			check_require(req, *resp);
-		}
+	if (check_require(req, &h) > 0) {
+		rv = reject(req, 420, "Bad Extension", &h, ans);
 		goto done;
 	}
 	/* RFC 3261 §10.3(3-4): authentication is not implemented yet. */
 	if ((status = read_aor(&r, &reason)) != 0 ||
 	    (status = read_contacts(&r, &star, &reason)) != 0) {
-		rv = reject(req, status, reason, resp);
+		rv = reject(req, status, reason, NULL, ans);
 		goto done;
 	}
 	if (read_path(&r) != 0) {
-		rv = reject(req, 400, "Bad Path", resp);
+		rv = reject(req, 400, "Bad Path", NULL, ans);
 		goto done;
 	}
 	if (!star && (status = outbound_rules(&r, &reason)) != 0) {
-		if ((rv = reject(req, status, reason, resp)) == 0 &&
-		    status == 423) {
-			char num[16];
-
-			snprintf(num, sizeof(num), "%u", cfg->min_expires);
-			osip_message_set_header(*resp, "Min-Expires", num);
+		if (status == 423) {
+			answer_header_addf(&h, "Min-Expires", "%u",
+			    cfg->min_expires);
 		}
+		rv = reject(req, status, reason, &h, ans);
 		goto done;
 	}
 	/* RG-22: all or nothing. */
 	if (commit(db, &r, star, &stale) != 0) {
-		rv = reject(req, 500, "Server Internal Error", resp);
+		rv = reject(req, 500, "Server Internal Error", NULL, ans);
 		goto done;
 	}
 	if (stale) {
-		rv = reject(req, 400, "CSeq Out Of Order", resp);
+		rv = reject(req, 400, "CSeq Out Of Order", NULL, ans);
 		goto done;
 	}
 	registrar_update_gauge(db, now);
-	rv = build_ok(db, &r, resp);
+	rv = build_ok(db, &r, ans);
 done:
+	answer_headers_clear(&h);
 	request_clear(&r);
 	return (rv);
 }

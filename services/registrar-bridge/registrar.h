@@ -18,6 +18,7 @@
 #include "epsip/config.h"
 
 #include "location.h"
+#include "registrar_answer.h"
 
 #define REGISTRAR_INSTANCE_MAX	256
 
@@ -54,13 +55,13 @@ int64_t registrar_parse_seconds(const char *s);
 int registrar_instance_normalise(const char *param, char *out, size_t cap);
 
 /*
- * Handle a REGISTER.  `now` is Unix time.  Returns 0 with the response in
- * *resp (the caller sends and frees it), or -1 when not even an error
- * response could be built.
+ * Handle a REGISTER.  `now` is Unix time.  Returns 0 with the response's
+ * bytes in *ans (the caller sends them and registrar_answer_clear()s),
+ * or -1 when not even an error response could be built.
  */
 int registrar_register(const struct epsip_config *cfg,
     struct location_db *db, const osip_message_t *req, int64_t now,
-    osip_message_t **resp);
+    struct registrar_answer *ans);
 
 /*
  * RG-27: a flow died; drop every binding whose first Path URI carries

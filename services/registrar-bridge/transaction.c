@@ -279,6 +279,7 @@ ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 	free(ctx->wire);
 	free(ctx->cancel_wire);
 	free(ctx->ack_wire);
+	free(ctx->binding_flow);
 	free(ctx);
 }
 

@@ -110,6 +110,7 @@ struct rb_ctx {
 	char *ack_wire;			/* re-sent on a retransmitted final */
 	size_t ack_len;
 	int64_t binding_id;		/* the location binding tried */
+	char *binding_flow;		/* its flow token then; freed here */
 };
 
 /* What rb_txn_response() made of a response. */

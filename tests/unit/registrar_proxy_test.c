@@ -331,6 +331,41 @@ test_430_fails_over_to_next_reg_id_and_drops_binding(void **state)
 	location_list_clear(&list);
 }
 
+/*
+ * RG-24 with a refresh in between: the phone re-registered over a new
+ * flow while the INVITE was out on the old one.  The refresh updated the
+ * binding in place (same id), so the old flow's 430 must not remove it.
+ */
+static void
+test_430_from_old_flow_keeps_binding_refreshed_over_new_flow(void **state)
+{
+	osip_message_t *inv;
+	struct location_list list;
+	int64_t id;
+
+	(void)state;
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
+	    1000, NOW);
+	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
+	assert_int_equal(list.count, 1);
+	id = list.v[0].id;
+	location_list_clear(&list);
+	send_invite();
+	inv = last_request("INVITE");
+	sent_clear();
+	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T9",
+	    1000, NOW + 1);
+	answer(inv, 430);
+	osip_message_free(inv);
+	assert_int_equal(stats_get("proxy.failover.430"), 1);
+	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
+	assert_int_equal(list.count, 1);
+	assert_int_equal(list.v[0].id, id);
+	assert_string_equal(list.v[0].flow_token, "T9");
+	location_list_clear(&list);
+	assert_int_equal(location_rows(db), 1);
+}
+
 /* RG-28: every flow gone -> the caller gets 480, never 430. */
 static void
 test_480_when_all_flows_failed(void **state)
@@ -1227,6 +1262,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_invite_goes_to_lowest_reg_id_with_path_as_route),
 		T(test_430_fails_over_to_next_reg_id_and_drops_binding),
+	T(test_430_from_old_flow_keeps_binding_refreshed_over_new_flow),
 		T(test_480_when_all_flows_failed),
 		T(test_486_stops_that_instance),
 		T(test_targets_are_ordered_by_q_then_recency),

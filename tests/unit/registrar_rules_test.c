@@ -19,6 +19,7 @@
 #include "epsip/stats.h"
 
 #include "../../services/registrar-bridge/location.h"
+#include "../../services/registrar-bridge/rb_sip.h"
 #include "../../services/registrar-bridge/registrar.h"
 
 #define NOW		1700000000
@@ -107,6 +108,22 @@ make_register(const char *to, const char *call_id, int cseq,
 	return (msg);
 }
 
+/* registrar_register() with its answer parsed back, as a phone would. */
+static int
+register_parsed(osip_message_t *req, int64_t now, osip_message_t **resp)
+{
+	struct registrar_answer ans;
+	int rv;
+
+	*resp = NULL;
+	if ((rv = registrar_register(&cfg, db, req, now, &ans)) != 0) {
+		return (rv);
+	}
+	assert_int_equal(sip_parse(ans.wire, ans.len, resp), 0);
+	registrar_answer_clear(&ans);
+	return (0);
+}
+
 /* Run one REGISTER for bob at time `now`; returns the response. */
 static osip_message_t *
 do_register_at(const char *call_id, int cseq, const char *headers,
@@ -115,7 +132,7 @@ do_register_at(const char *call_id, int cseq, const char *headers,
 	osip_message_t *req, *resp = NULL;
 
 	req = make_register("sip:bob@example.com", call_id, cseq, headers);
-	assert_int_equal(registrar_register(&cfg, db, req, now, &resp), 0);
+	assert_int_equal(register_parsed(req, now, &resp), 0);
 	assert_non_null(resp);
 	osip_message_free(req);
 	return (resp);
@@ -493,7 +510,7 @@ test_instance_is_scoped_to_the_aor(void **state)
 	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
 	req = make_register("sip:alice@example.com", "A", 1, SUP_OB PATH_T2
 	    CONTACT_OB(UA_URI2, "1"));
-	assert_int_equal(registrar_register(&cfg, db, req, NOW, &resp), 0);
+	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	assert_int_equal(resp->status_code, 200);
 	osip_message_free(req);
 	osip_message_free(resp);
@@ -580,13 +597,13 @@ test_foreign_domain_gets_404_and_aor_is_canonical(void **state)
 	(void)state;
 	req = make_register("sip:bob@example.org", "X", 1,
 	    "Contact: <" UA_URI ">\r\n");
-	assert_int_equal(registrar_register(&cfg, db, req, NOW, &resp), 0);
+	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	assert_int_equal(resp->status_code, 404);
 	osip_message_free(req);
 	osip_message_free(resp);
 	req = make_register("sip:bob@EXAMPLE.COM:5060;user=phone", "X", 2,
 	    "Contact: <" UA_URI ">\r\n");
-	assert_int_equal(registrar_register(&cfg, db, req, NOW, &resp), 0);
+	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	assert_int_equal(resp->status_code, 200);
 	osip_message_free(req);
 	osip_message_free(resp);
@@ -637,12 +654,12 @@ test_flow_closed_drops_bindings_with_that_token(void **state)
 	expect_status("Y", 1, PATH_T1 "Contact: <" UA_URI2 ">\r\n", 200);
 	req = make_register("sip:alice@example.com", "A", 1, SUP_OB PATH_T1
 	    CONTACT_OB(UA_URI, "1"));
-	assert_int_equal(registrar_register(&cfg, db, req, NOW, &resp), 0);
+	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	osip_message_free(req);
 	osip_message_free(resp);
 	req = make_register("sip:carol@example.com", "C", 1, SUP_OB PATH_T2
 	    CONTACT_OB(UA_URI, "1"));
-	assert_int_equal(registrar_register(&cfg, db, req, NOW, &resp), 0);
+	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	osip_message_free(req);
 	osip_message_free(resp);
 	assert_int_equal(stats_get("registrations.active"), 4);
@@ -725,6 +742,56 @@ test_registers_never_make_sqlite_parse_a_statement_again(void **state)
 	assert_int_equal(location_reprepares(db), 0);
 }
 
+/*
+ * SP-17, issue 7 §2: the 200 copies the request's Via, From, To, Call-ID
+ * and CSeq lines as written (compact forms, name case, parameter order),
+ * adds a To tag, and spells its own headers as the RFCs do.
+ */
+static void
+test_register_ok_copies_request_lines_byte_for_byte(void **state)
+{
+	static const char req_text[] =
+	    "REGISTER sip:example.com SIP/2.0\r\n"
+	    "v: SIP/2.0/TCP edge.example.net;branch=z9hG4bKedge1\r\n"
+	    "VIA: SIP/2.0/TCP 192.0.2.2:50600;rport=50600;branch=z9hG4bKua1"
+	    ";received=192.0.2.2\r\n"
+	    "f: \"Bob\" <sip:bob@example.com>;tag=Ab1\r\n"
+	    "t: <sip:bob@example.com>\r\n"
+	    "i: bytes-1@192.0.2.2\r\n"
+	    "cseq: 7 REGISTER\r\n"
+	    "Max-Forwards: 69\r\n"
+	    SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1")
+	    "X-Keep: Me\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	struct registrar_answer ans;
+	osip_message_t *req;
+	char *text;
+
+	(void)state;
+	assert_int_equal(rb_parse(req_text, strlen(req_text), &req), 0);
+	assert_int_equal(registrar_register(&cfg, db, req, NOW, &ans), 0);
+	assert_int_equal(ans.status, 200);
+	assert_non_null(text = strndup(ans.wire, ans.len));
+	assert_non_null(strstr(text, "SIP/2.0 200 OK\r\n"
+	    "v: SIP/2.0/TCP edge.example.net;branch=z9hG4bKedge1\r\n"
+	    "VIA: SIP/2.0/TCP 192.0.2.2:50600;rport=50600;branch=z9hG4bKua1"
+	    ";received=192.0.2.2\r\n"
+	    "f: \"Bob\" <sip:bob@example.com>;tag=Ab1\r\n"
+	    "t: <sip:bob@example.com>;tag="));
+	assert_non_null(strstr(text, "\r\ni: bytes-1@192.0.2.2\r\n"
+	    "cseq: 7 REGISTER\r\n"));
+	assert_non_null(strstr(text, "\r\nPath: <sip:TOKEN1@edge.example.net"
+	    ":5060;lr;ob>\r\n"));
+	assert_non_null(strstr(text, "\r\nRequire: outbound\r\n"
+	    "Flow-Timer: "));
+	assert_non_null(strstr(text, ";expires=3600\r\n"));
+	assert_null(strstr(text, "X-Keep"));
+	assert_non_null(strstr(text, "Content-Length: 0\r\n\r\n"));
+	free(text);
+	registrar_answer_clear(&ans);
+	osip_message_free(req);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -732,6 +799,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_register_with_ob_path_and_reg_id_gets_require_outbound_and_flow_timer),
+		T(test_register_ok_copies_request_lines_byte_for_byte),
 		T(test_register_with_ob_true_path_applies_outbound),
 		T(test_register_reg_id_without_instance_ignores_reg_id),
 		T(test_register_not_first_hop_without_ob_and_supported_outbound_gets_439),
