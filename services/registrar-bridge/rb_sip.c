@@ -91,19 +91,13 @@ int
 rb_reply_bytes(const char *buf, size_t len, int status, const char *reason,
     char **out, size_t *outlen)
 {
-	struct sip_scan *s;
-	int rv;
+	struct sip_scan s;	/* on the stack: see answer_build() */
 
-	if ((s = malloc(sizeof(*s))) == NULL) {
+	if (sip_scan(buf, len, &s) != 0) {
 		return (-1);
 	}
-	rv = -1;
-	if (sip_scan(buf, len, s) == 0) {
-		rv = sip_reply_from_request(s, status, reason, NULL, 0, out,
-		    outlen);
-	}
-	free(s);
-	return (rv);
+	return (sip_reply_from_request(&s, status, reason, NULL, 0, out,
+	    outlen));
 }
 
 const char *

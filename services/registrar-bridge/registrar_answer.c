@@ -93,7 +93,11 @@ int
 answer_build(const osip_message_t *req, int status, const char *reason,
     const struct answer_headers *h, struct registrar_answer *out)
 {
-	struct sip_scan *s;
+	/*
+	 * On the stack (~14 KiB; the router's is too): a malloc this large
+	 * per answer made glibc consolidate its fast bins every time.
+	 */
+	struct sip_scan s;
 	const char *bytes;
 	char *printed = NULL;
 	size_t len;
@@ -111,13 +115,12 @@ answer_build(const osip_message_t *req, int status, const char *reason,
 		}
 		bytes = printed;
 	}
-	if ((s = malloc(sizeof(*s))) != NULL && sip_scan(bytes, len, s) == 0 &&
-	    sip_reply_from_request(s, status, reason, h != NULL ? h->v : NULL,
-	    h != NULL ? h->n : 0, &out->wire, &out->len) == 0) {
+	if (sip_scan(bytes, len, &s) == 0 && sip_reply_from_request(&s,
+	    status, reason, h != NULL ? h->v : NULL, h != NULL ? h->n : 0,
+	    &out->wire, &out->len) == 0) {
 		out->status = status;
 		rv = 0;
 	}
-	free(s);
 	free(printed);
 	return (rv);
 }
