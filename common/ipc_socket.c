@@ -61,6 +61,8 @@
 
 struct ipc_socket {
 	nng_socket sock;
+	nng_aio *recv_aio;	/* reused: see recv_nonblock() */
+	nng_aio *send_aio;
 	nng_msg *held;		/* the batch the last ipc_recv read from */
 	struct epsip_batch_reader rd;	/* where in `held` */
 	int recv_fd;		/* NNG_OPT_RECVFD, -1 until asked for */
@@ -120,6 +122,57 @@ ipc_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 		}
 	}
 	pthread_mutex_unlock(&s->pipes_mu);
+}
+
+/*
+ * nng_recvmsg() and nng_sendmsg() allocate an aio per call, and nng 1.5
+ * seeds every new aio with getrandom(2): a syscall per batch each way,
+ * plus one for each receive that finds nothing.  The same non-blocking
+ * calls on one aio per socket and direction, allocated on first use and
+ * reused, cost neither.  NNG_EAGAIN as nng_*msg(NNG_FLAG_NONBLOCK) say it.
+ */
+static int
+aio_ready(nng_aio **aio)
+{
+	if (*aio == NULL && nng_aio_alloc(aio, NULL, NULL) != 0) {
+		return (NNG_ENOMEM);
+	}
+	nng_aio_set_timeout(*aio, NNG_DURATION_ZERO);
+	return (0);
+}
+
+static int
+recv_nonblock(struct ipc_socket *s, nng_msg **m)
+{
+	int rv;
+
+	if ((rv = aio_ready(&s->recv_aio)) != 0) {
+		return (rv);
+	}
+	nng_recv_aio(s->sock, s->recv_aio);
+	nng_aio_wait(s->recv_aio);
+	if ((rv = nng_aio_result(s->recv_aio)) == 0) {
+		*m = nng_aio_get_msg(s->recv_aio);
+		nng_aio_set_msg(s->recv_aio, NULL);
+	}
+	return (rv == NNG_ETIMEDOUT ? NNG_EAGAIN : rv);
+}
+
+/* On success nng owns `m`; on failure the caller still does. */
+static int
+send_nonblock(struct ipc_socket *s, nng_msg *m)
+{
+	int rv;
+
+	if ((rv = aio_ready(&s->send_aio)) != 0) {
+		return (rv);
+	}
+	nng_aio_set_msg(s->send_aio, m);
+	nng_send_aio(s->sock, s->send_aio);
+	nng_aio_wait(s->send_aio);
+	rv = nng_aio_result(s->send_aio);
+	nng_aio_set_msg(s->send_aio, NULL);
+	return (rv == NNG_ETIMEDOUT ? NNG_EAGAIN : rv);
 }
 
 static struct ipc_socket *
@@ -320,7 +373,7 @@ ipc_recv(struct ipc_socket *s, struct epsip_msg *msg)
 			nng_msg_free(s->held);
 			s->held = NULL;
 		}
-		rv = nng_recvmsg(s->sock, &m, NNG_FLAG_NONBLOCK);
+		rv = recv_nonblock(s, &m);
 		if (rv == NNG_EAGAIN) {
 			return (0);
 		}
@@ -390,7 +443,7 @@ batch_flush(struct ipc_socket *s)
 		return (0);
 	}
 	epsip_batch_put_header(nng_msg_body(s->batch), count);
-	if ((rv = nng_sendmsg(s->sock, s->batch, NNG_FLAG_NONBLOCK)) == 0) {
+	if ((rv = send_nonblock(s, s->batch)) == 0) {
 		s->batch = NULL;
 		s->batch_count = 0;
 		s->stuck = 0;
@@ -590,6 +643,12 @@ ipc_close(struct ipc_socket *s)
 		}
 	}
 	nng_close(s->sock);
+	if (s->recv_aio != NULL) {
+		nng_aio_free(s->recv_aio);
+	}
+	if (s->send_aio != NULL) {
+		nng_aio_free(s->send_aio);
+	}
 	pthread_mutex_destroy(&s->pipes_mu);
 	free(s);
 }
