@@ -519,16 +519,25 @@ read_contacts(struct reg_request *r, int *star, const char **reason)
 	return (0);
 }
 
+/*
+ * RG-22: all or nothing.  A request that writes at most one statement
+ * (one contact, or Contact: *) is atomic as that statement is, so only a
+ * request with several contacts pays for its own savepoint.
+ */
 static int
 commit(struct location_db *db, struct reg_request *r, int star,
     int *stale)
 {
 	int rv;
 
+	if (star || r->ncontact <= 1) {
+		return (star ? remove_all(db, r, stale) :
+		    apply_contacts(db, r, stale));
+	}
 	if (location_begin(db) != 0) {
 		return (-1);
 	}
-	rv = star ? remove_all(db, r, stale) : apply_contacts(db, r, stale);
+	rv = apply_contacts(db, r, stale);
 	if (rv != 0 || *stale) {
 		location_rollback(db);
 		return (rv);
