@@ -34,8 +34,8 @@ uri_is_token_route(const struct router *r, const osip_uri_t *uri)
 /*
  * The same fix in the bytes: the last Route value's URI (inside its <>)
  * replaces the Request-URI, and that value goes when the message is
- * forwarded (finish() in route.c).  Ours, put on top above, exists in
- * libosip2's list only: popping it pops nothing in the bytes.
+ * forwarded (router_finish() in route.c).  Ours, put on top above, exists
+ * in libosip2's list only: popping it pops nothing in the bytes.
  */
 static int
 strict_router_fix_raw(struct router_raw *raw)

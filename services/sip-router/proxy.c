@@ -21,8 +21,8 @@
  * (ER-02).  Counted on the lines as they came, compact forms included:
  * libosip2 keeps one of each silently.
  */
-static int
-raw_has_duplicate_single_header(const struct sip_scan *s)
+int
+proxy_duplicate_single_header(const struct sip_scan *s)
 {
 	int counts[SIP_HDR_FLOW_TIMER + 1] = { 0 };
 
@@ -65,7 +65,7 @@ proxy_validate_request(struct router *r, const struct router_raw *raw,
 		*reason = "CSeq Method Mismatch";
 		return (400);
 	}
-	if (raw_has_duplicate_single_header(&raw->scan)) {
+	if (proxy_duplicate_single_header(&raw->scan)) {
 		*reason = "Duplicate Header";
 		return (400);
 	}
@@ -95,17 +95,6 @@ proxy_validate_request(struct router *r, const struct router_raw *raw,
 		return (420);	/* SP-05: we support no proxy extension */
 	}
 	return (0);
-}
-
-int
-proxy_validate_response(const struct router_raw *raw, osip_message_t *msg)
-{
-	if (osip_list_size(&msg->vias) == 0 || msg->from == NULL ||
-	    msg->to == NULL || msg->call_id == NULL || msg->cseq == NULL ||
-	    msg->status_code < 100 || msg->status_code > 699) {
-		return (-1);
-	}
-	return (raw_has_duplicate_single_header(&raw->scan) ? -1 : 0);
 }
 
 /* §16.6 step 3: one less, or 70 when the request had none. */
@@ -231,32 +220,45 @@ proxy_push_via(struct router *r, const osip_message_t *msg,
 	return (0);
 }
 
+/* The first Via value, across lines: an empty `Via:` line holds none. */
+static int
+top_via(const struct sip_scan *s, struct sip_span *item)
+{
+	for (int i = 0; (i = sip_scan_find(s, SIP_HDR_VIA, (size_t)i)) >= 0;
+	    i++) {
+		if (sip_edit_first_value(s, (size_t)i, item)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
 /*
  * Take our Via off a response (or off a request we sent that came back
  * undeliverable) and say where it goes next.  -1: the top Via is not ours
  * or its flow token does not verify; the message must be dropped (SP-14).
+ * We wrote that Via, so its branch and token are all there is to read:
+ * they come from the bytes, without libosip2.
  */
 int
-proxy_pop_own_via(struct router *r, osip_message_t *msg,
-    struct router_raw *raw, struct router_origin *back)
+proxy_pop_own_via(struct router *r, struct router_raw *raw,
+    struct router_origin *back)
 {
-	osip_via_t *via = osip_list_get(&msg->vias, 0);
-	osip_generic_param_t *branch = NULL, *ept = NULL;
+	const struct sip_scan *s = &raw->scan;
+	struct sip_span via, param, branch, ept;
+	size_t plen = strlen(EPSIP_ROUTER_BRANCH_PREFIX);
 
 	memset(back, 0, sizeof(*back));
-	if (via == NULL) {
+	if (!top_via(s, &via) ||
+	    !sip_item_param(s->buf, via, "branch", &param, &branch) ||
+	    branch.len < plen || memcmp(s->buf + branch.off,
+	    EPSIP_ROUTER_BRANCH_PREFIX, plen) != 0) {
 		return (-1);
 	}
-	osip_via_param_get_byname(via, "branch", &branch);
-	if (branch == NULL || branch->gvalue == NULL ||
-	    strncmp(branch->gvalue, EPSIP_ROUTER_BRANCH_PREFIX,
-	    strlen(EPSIP_ROUTER_BRANCH_PREFIX)) != 0) {
-		return (-1);
-	}
-	osip_via_param_get_byname(via, EPSIP_ROUTER_FLOW_PARAM, &ept);
-	if (ept != NULL && ept->gvalue != NULL) {
-		if (flow_token_decode(&r->keys, ept->gvalue,
-		    strlen(ept->gvalue), &back->flow) != FLOW_TOKEN_OK ||
+	if (sip_item_param(s->buf, via, EPSIP_ROUTER_FLOW_PARAM, &param,
+	    &ept) && ept.len > 0) {
+		if (flow_token_decode(&r->keys, s->buf + ept.off, ept.len,
+		    &back->flow) != FLOW_TOKEN_OK ||
 		    back->flow.flow.instance != r->cfg->instance) {
 			/* Forged, or another edge's (shared key): not ours. */
 			return (-1);
@@ -265,8 +267,6 @@ proxy_pop_own_via(struct router *r, osip_message_t *msg,
 	} else {
 		back->source = ROUTER_FROM_CORE;
 	}
-	osip_list_remove(&msg->vias, 0);
-	osip_via_free(via);
 	/* Only our value goes: `Via: ours, theirs` leaves `Via: theirs`. */
 	return (sip_edit_remove_values(&raw->edit, SIP_HDR_VIA, 1, 0));
 }

@@ -6,7 +6,7 @@
  *            the target flow (incoming) or the core (outgoing).
  *   request  from the core: must carry a token Route; then to that flow.
  *   response from anywhere: top Via must be ours; pop it and follow its
- *            `ept` token to the flow, or go to the core.
+ *            `ept` token to the flow, or go to the core (response.c).
  * DIAGNOSTICS: none; every failure is a counted drop or a local reply.
  */
 #include <stdio.h>
@@ -53,8 +53,8 @@ router_flow_token(const struct router *r, const struct flow_token *flow,
 	return (flow_token_encode(&r->keys.current, flow, text, cap));
 }
 
-static void
-drop(struct router_output *out, const char *why)
+void
+router_drop(struct router_output *out, const char *why)
 {
 	out->dest = ROUTER_DROP;
 	out->drop_reason = why;
@@ -101,8 +101,8 @@ router_raw_token(const struct router *r, struct router_raw *raw,
  * stream, SP-12).  An existing Content-Length stays: the body does not
  * change.
  */
-static void
-finish(struct router_raw *raw, enum router_dest dest,
+void
+router_finish(struct router_raw *raw, enum router_dest dest,
     const struct flow_token *flow, struct router_output *out)
 {
 	const struct sip_scan *s = &raw->scan;
@@ -124,108 +124,12 @@ finish(struct router_raw *raw, enum router_dest dest,
 		sip_edit_splice(&raw->edit, s->headers_end, 0, "\r\n", 2);
 	}
 	if (sip_edit_apply(&raw->edit, &out->sip, &out->sip_len) != 0) {
-		drop(out, "serialize");
+		router_drop(out, "serialize");
 		return;
 	}
 	out->dest = dest;
 	if (flow != NULL) {
 		out->flow = *flow;
-	}
-}
-
-/*
- * EP-18: as the hop next to the UA we may advertise our Flow-Timer in a
- * 2xx REGISTER that carries Require: outbound.  An upstream registrar's
- * own value is relayed unchanged (RG-29); the embedded one already adds
- * ours.
- */
-static int
-response_add_flow_timer(const struct router *r, const osip_message_t *msg,
-    struct router_raw *raw)
-{
-	char value[16];
-	int cl;
-
-	if (msg->status_code < 200 || msg->status_code > 299 ||
-	    msg->cseq == NULL || msg->cseq->method == NULL ||
-	    strcmp(msg->cseq->method, "REGISTER") != 0 ||
-	    sip_header_value(msg, "flow-timer", 0) != NULL ||
-	    !sip_header_has_token(msg, "require", "outbound")) {
-		return (0);
-	}
-	snprintf(value, sizeof(value), "%u", r->cfg->flow_timer);
-	/* Above Content-Length, which by custom closes the headers. */
-	cl = sip_scan_find(&raw->scan, SIP_HDR_CONTENT_LENGTH, 0);
-	sip_edit_insert_header(&raw->edit, cl >= 0 ?
-	    raw->scan.h[cl].line.off : raw->scan.headers_end, "Flow-Timer",
-	    value);
-	return (1);
-}
-
-/*
- * How long the flow a 2xx REGISTER goes back to may stay silent before it
- * is declared dead: the Flow-Timer when outbound applies (EP-19: the phone
- * pings within it; never less than ours, whatever an upstream says),
- * otherwise the longest registration granted, so that a plain phone's
- * flow lives as long as its binding (TR-11).  0: no change.
- */
-static unsigned
-response_flow_timer(const struct router *r, const osip_message_t *msg)
-{
-	unsigned long advertised;
-
-	const char *ft = sip_header_value(msg, "flow-timer", 0);
-	const char *expires;
-	osip_contact_t *c;
-	unsigned long longest = 0;
-	int pos = 0;
-
-	if (msg->status_code < 200 || msg->status_code > 299 ||
-	    msg->cseq == NULL || msg->cseq->method == NULL ||
-	    strcmp(msg->cseq->method, "REGISTER") != 0) {
-		return (0);
-	}
-	if (ft != NULL) {
-		advertised = strtoul(ft, NULL, 10);
-		if (advertised > 604800) {
-			advertised = 604800;
-		}
-		return (advertised > r->cfg->flow_timer ? (unsigned)advertised :
-		    r->cfg->flow_timer);
-	}
-	while ((c = osip_list_get(&msg->contacts, pos++)) != NULL) {
-		expires = sip_generic_param(&c->gen_params, "expires");
-		if (expires != NULL && strtoul(expires, NULL, 10) > longest) {
-			longest = strtoul(expires, NULL, 10);
-		}
-	}
-	if (longest == 0 && (expires = sip_header_value(msg, "expires", 0))) {
-		longest = strtoul(expires, NULL, 10);
-	}
-	return (longest > 604800 ? 604800 : (unsigned)longest);
-}
-
-static void
-route_response(struct router *r, osip_message_t *msg, struct router_raw *raw,
-    struct router_output *out)
-{
-	struct router_origin back;
-
-	stats_inc2("sip.in.response.", msg->status_code >= 600 ? "6xx" :
-	    msg->status_code >= 500 ? "5xx" : msg->status_code >= 400 ?
-	    "4xx" : msg->status_code >= 300 ? "3xx" : msg->status_code >= 200 ?
-	    "2xx" : "1xx");
-	if (proxy_pop_own_via(r, msg, raw, &back) == -1) {
-		drop(out, "response_not_ours");		/* SP-14 */
-		return;
-	}
-	if (back.source == ROUTER_FROM_FLOW) {
-		/* Ours advertised: the flow may be silent that long. */
-		out->flow_timer = response_add_flow_timer(r, msg, raw) ?
-		    r->cfg->flow_timer : response_flow_timer(r, msg);
-		finish(raw, ROUTER_TO_FLOW, &back.flow, out);
-	} else {
-		finish(raw, ROUTER_TO_CORE, NULL, out);
 	}
 }
 
@@ -270,7 +174,7 @@ route_request(struct router *r, const struct router_origin *origin,
 	stats_inc2("sip.in.", msg->sip_method);
 	status = proxy_validate_request(r, raw, msg, &reason);
 	if (status == -1) {
-		drop(out, "no_via");
+		router_drop(out, "no_via");
 		return;
 	}
 	stamp_arrival(msg, raw, origin);
@@ -317,16 +221,17 @@ route_request(struct router *r, const struct router_origin *origin,
 		return;
 	}
 	if (rr.has_target) {
-		finish(raw, ROUTER_TO_FLOW, &rr.target, out);
+		router_finish(raw, ROUTER_TO_FLOW, &rr.target, out);
 	} else {
-		finish(raw, ROUTER_TO_CORE, NULL, out);
+		router_finish(raw, ROUTER_TO_CORE, NULL, out);
 	}
 }
 
 /*
  * A request libosip2 refuses may still deserve its 400 or 416.  Its
  * values come from salvage.c's rebuilt request, made of the same Via,
- * From, To, Call-ID and CSeq lines the reply copies from the bytes.
+ * From, To, Call-ID and CSeq lines the reply copies from the bytes
+ * (`raw`, or NULL when they could not be scanned).
  */
 static void
 answer_unparseable(struct router *r, const struct router_origin *origin,
@@ -337,13 +242,10 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	int status;
 
 	if (salvage_request(buf, len, &msg, &status) == -1) {
-		drop(out, "parse_error");
+		router_drop(out, "parse_error");
 		return;
 	}
 	stats_inc("sip.salvaged");
-	if (raw_init(raw, buf, len) == -1) {
-		raw = NULL;
-	}
 	stamp_arrival(msg, raw, origin);
 	reply_local(r, origin, msg, raw, status, status == 400 ?
 	    "Malformed Request" : NULL, out);
@@ -355,6 +257,12 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	osip_message_free(msg);
 }
 
+/*
+ * The scan comes first: it tells a response, which needs nothing from
+ * libosip2 (response.c), from a request, which is still decided on
+ * libosip2's values.  Lines the scan cannot tell apart go to salvage as
+ * a request libosip2 refused would.
+ */
 void
 router_process(struct router *r, const struct router_origin *origin,
     const char *buf, size_t len, struct router_output *out)
@@ -362,34 +270,28 @@ router_process(struct router *r, const struct router_origin *origin,
 	struct router_raw raw;
 	osip_message_t *msg;
 	size_t msg_len = len;
-	int trim = 0;
+	int trim = 0, scanned;
 
 	memset(out, 0, sizeof(*out));
 	if (origin->source == ROUTER_FROM_FLOW &&
 	    origin->flow.transport == EPSIP_TRANSPORT_UDP) {
 		trim = proxy_udp_trim(buf, len, &msg_len);
 		if (trim == -1) {
-			drop(out, "unframeable_datagram");
+			router_drop(out, "unframeable_datagram");
 			return;
 		}
 	}
-	if (sip_parse(buf, msg_len, &msg) != 0) {
-		answer_unparseable(r, origin, buf, msg_len, &raw, out);
+	scanned = raw_init(&raw, buf, msg_len) == 0;
+	if (scanned && raw.scan.request_uri.len == 0) {
+		response_route(r, &raw, trim == 1, out);
 		return;
 	}
-	/* libosip2 took it, but its lines cannot be told apart: as above. */
-	if (raw_init(&raw, buf, msg_len) == -1) {
-		osip_message_free(msg);
-		answer_unparseable(r, origin, buf, msg_len, &raw, out);
+	if (!scanned || sip_parse(buf, msg_len, &msg) != 0) {
+		answer_unparseable(r, origin, buf, msg_len, scanned ? &raw :
+		    NULL, out);
 		return;
 	}
-	if (MSG_IS_RESPONSE(msg)) {
-		if (trim == 1 || proxy_validate_response(&raw, msg) != 0) {
-			drop(out, "bad_response");	/* TR-08 */
-		} else {
-			route_response(r, msg, &raw, out);
-		}
-	} else if (trim == 1) {
+	if (trim == 1) {
 		stamp_arrival(msg, &raw, origin);
 		reply_local(r, origin, msg, &raw, 400, "Body Shorter Than "
 		    "Content-Length", out);			/* TR-08 */
@@ -406,22 +308,28 @@ router_undeliverable(struct router *r, const char *buf, size_t len,
 	struct router_origin back;
 	struct router_raw raw;
 	osip_message_t *msg;
+	osip_via_t *via;
 
 	memset(out, 0, sizeof(*out));
 	if (sip_parse(buf, len, &msg) != 0) {
-		drop(out, "parse_error");
+		router_drop(out, "parse_error");
 		return;
 	}
 	if (raw_init(&raw, buf, len) == -1) {
-		drop(out, "parse_error");
+		router_drop(out, "parse_error");
 	} else if (MSG_IS_RESPONSE(msg)) {
 		/* TR-06: never deliver a response on another flow. */
-		drop(out, "response_flow_gone");
+		router_drop(out, "response_flow_gone");
 	} else if (strcmp(msg->sip_method, "ACK") == 0) {
-		drop(out, "ack_flow_gone");	/* ACK gets no answer */
-	} else if (proxy_pop_own_via(r, msg, &raw, &back) == -1) {
-		drop(out, "undeliverable_not_ours");
+		router_drop(out, "ack_flow_gone");	/* ACK gets no answer */
+	} else if (proxy_pop_own_via(r, &raw, &back) == -1) {
+		router_drop(out, "undeliverable_not_ours");
 	} else {
+		/* A reply libosip2 prints must not name us either. */
+		if ((via = osip_list_get(&msg->vias, 0)) != NULL) {
+			osip_list_remove(&msg->vias, 0);
+			osip_via_free(via);
+		}
 		raw.arrival_mark = sip_edit_mark(&raw.edit);
 		reply_local(r, &back, msg, &raw, 430, NULL, out); /* EP-11 */
 	}

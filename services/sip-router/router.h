@@ -83,9 +83,9 @@ void router_output_clear(struct router_output *out);
 
 /*
  * The message as it arrived and this hop's edits to it (issue 7 §2).
- * The router decides on libosip2's values, but what it sends is these
- * bytes with the edits spliced in: every header the edge does not own
- * leaves byte for byte.
+ * The router decides a request on libosip2's values and a response on
+ * the scan's, but what it sends is these bytes with the edits spliced
+ * in: every header the edge does not own leaves byte for byte.
  */
 struct router_raw {
 	struct sip_scan scan;
@@ -137,19 +137,32 @@ int edge_add_record_route(struct router *r, osip_message_t *msg,
 int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
-/* --- proxy.c: RFC 3261 §16.3, §16.6, §18 --- */
+/* --- route.c: what every path ends with --- */
+/* Nothing to send; `why` is counted as sip.dropped.<why>. */
+void router_drop(struct router_output *out, const char *why);
+/* The hop's last edits applied: `out` holds the message for `dest`. */
+void router_finish(struct router_raw *raw, enum router_dest dest,
+    const struct flow_token *flow, struct router_output *out);
+
+/* --- response.c: responses, from the scan alone --- */
+/* `short_body`: a datagram shorter than its Content-Length (TR-08). */
+void response_route(struct router *r, struct router_raw *raw,
+    int short_body, struct router_output *out);
+
+/* --- proxy.c: RFC 3261 §16.3, §16.6, §16.11, §18 --- */
 int proxy_validate_request(struct router *r, const struct router_raw *raw,
     osip_message_t *msg, const char **reason);
-int proxy_validate_response(const struct router_raw *raw,
-    osip_message_t *msg);
+/* 1 when a header that may appear once appears twice (ER-02). */
+int proxy_duplicate_single_header(const struct sip_scan *s);
 void proxy_decrement_max_forwards(const osip_message_t *msg,
     struct router_raw *raw);
 /* via_flow NULL: name the core side (upstream mode). */
 int proxy_push_via(struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct flow_token *via_flow,
     struct router_raw *raw);
-int proxy_pop_own_via(struct router *r, osip_message_t *msg,
-    struct router_raw *raw, struct router_origin *back);
+/* Pops our Via in the bytes only; libosip2's list is the caller's. */
+int proxy_pop_own_via(struct router *r, struct router_raw *raw,
+    struct router_origin *back);
 /* received/rport on the top Via, in libosip2's values and in the bytes. */
 void proxy_stamp_received(osip_message_t *msg, struct router_raw *raw,
     const struct epsip_addr *src);
