@@ -19,7 +19,9 @@
 /*
  * Headers that may appear once only; two of them smell of smuggling
  * (ER-02).  Counted on the lines as they came, compact forms included:
- * libosip2 keeps one of each silently.
+ * libosip2 5.3 refuses a second From, To, Call-ID, CSeq or Content-Length
+ * but keeps one Max-Forwards silently, and responses are not parsed by
+ * it at all (response.c).
  */
 int
 proxy_duplicate_single_header(const struct sip_scan *s)
