@@ -12,10 +12,16 @@ int
 overload_is_late(const struct epsip_config *cfg, const struct epsip_msg *msg,
     uint64_t now_ms)
 {
-	return (cfg->overload_delay != 0 && msg->stamp_ms != 0 &&
-	    msg->transport == EPSIP_TRANSPORT_UDP &&
-	    now_ms > msg->stamp_ms &&
-	    now_ms - msg->stamp_ms > cfg->overload_delay);
+	return (msg->transport == EPSIP_TRANSPORT_UDP &&
+	    overload_waited_too_long(cfg, msg->stamp_ms, now_ms));
+}
+
+int
+overload_waited_too_long(const struct epsip_config *cfg, uint64_t since_ms,
+    uint64_t now_ms)
+{
+	return (cfg->overload_delay != 0 && since_ms != 0 &&
+	    now_ms > since_ms && now_ms - since_ms > cfg->overload_delay);
 }
 
 int

@@ -5,11 +5,12 @@
  * given up on: every such request costs the requests still in time, and
  * a UDP phone whose request waits longer than T1 (500 ms) sends it again,
  * which only adds load.  So a new request over UDP that waited longer
- * than `overload-delay` in the edge's queues (its envelope's stamp_ms,
+ * than `overload-delay` since it reached the host (the kernel's receive
+ * timestamp, carried to the child and into its envelope's stamp_ms,
  * ipc.h) gets 503 with Retry-After (RFC 3261 §21.5.4) from its own lines
- * wherever it is noticed: in the router or in the registrar-bridge.  A
- * flow-manager child does the same for one the full link to the router
- * cannot take.  TCP flows are slowed by back-pressure instead, and what
+ * wherever it is noticed: in the flow-manager child before any IPC, in
+ * the router or in the registrar-bridge.  A child does the same for one
+ * the full link to the router cannot take.  TCP flows are slowed by back-pressure instead, and what
  * finishes work (responses, ACK, CANCEL, in-dialog requests) always
  * passes.
  *
@@ -82,6 +83,9 @@ void overload_gate_missed(struct overload_gate *g);
  */
 int overload_is_late(const struct epsip_config *cfg,
     const struct epsip_msg *msg, uint64_t now_ms);
+/* The same for any wait that began at `since_ms` (0: unknown, never). */
+int overload_waited_too_long(const struct epsip_config *cfg,
+    uint64_t since_ms, uint64_t now_ms);
 
 /*
  * The 503 + Retry-After for the message in buf[0..len) when it is a

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "epsip/log.h"
+#include "epsip/loop.h"
 #include "epsip/stats.h"
 
 #include "control.h"
@@ -54,6 +55,7 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	m.listener = l->index;
 	m.local = local;
 	m.remote = remote;
+	m.arrived_ms = monotonic_ms();
 	if (fm_ctl_encode(&m, buf, sizeof(buf), &len) != FM_CTL_OK ||
 	    fm_ctl_send(f->child->ctl_fd, buf, len, fd) == -1) {
 		log_debug("%s: NEW_TCP_FLOW not sent: %s", f->child->name,

@@ -115,9 +115,14 @@ void fm_flow_close(struct fm_flow *f, uint32_t reason);
 /* The flow a router message names, or NULL if it is not ours. */
 struct fm_flow *fm_flow_find(struct fm_child *c,
     const struct epsip_flow_id *id);
-/* Send SIP or a framing error to the router, with this flow's envelope. */
+/*
+ * Send SIP or a framing error to the router, with this flow's envelope,
+ * stamped now; _at: stamped `arrived_ms`, when the bytes reached the host.
+ */
 int fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
     const void *payload, size_t len);
+int fm_flow_to_router_at(struct fm_flow *f, uint16_t type, uint32_t arg,
+    const void *payload, size_t len, uint64_t arrived_ms);
 void fm_flow_reap(struct fm_child *c);
 void fm_flow_gauges(struct fm_child *c);
 void fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap);

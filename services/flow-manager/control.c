@@ -35,6 +35,13 @@ put32(uint8_t **p, uint32_t v)
 	put16(p, (uint16_t)v);
 }
 
+static void
+put64(uint8_t **p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p, (uint32_t)v);
+}
+
 static uint8_t
 get8(const uint8_t **p)
 {
@@ -57,6 +64,15 @@ get32(const uint8_t **p)
 
 	v = (uint32_t)get16(p) << 16;
 	return (v | get16(p));
+}
+
+static uint64_t
+get64(const uint8_t **p)
+{
+	uint64_t v;
+
+	v = (uint64_t)get32(p) << 32;
+	return (v | get32(p));
 }
 
 static int
@@ -169,6 +185,7 @@ fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out, size_t cap,
 	put16(&p, msg->listener);
 	put_addr(&p, &msg->local);
 	put_addr(&p, &msg->remote);
+	put64(&p, msg->arrived_ms);
 	if (msg->type == FM_CTL_UDP_DATAGRAM && msg->payload != p) {
 		/* memmove: the payload may overlap the output. */
 		memmove(p, msg->payload, msg->payload_len);
@@ -216,6 +233,7 @@ fm_ctl_decode(const uint8_t *in, size_t len, struct fm_ctl_msg *msg)
 		msg->listener = get16(&p);
 		get_addr(&p, &msg->local);
 		get_addr(&p, &msg->remote);
+		msg->arrived_ms = get64(&p);
 		if (msg->type == FM_CTL_UDP_DATAGRAM) {
 			msg->payload = p;
 			msg->payload_len = len - FM_CTL_FLOW_SIZE;

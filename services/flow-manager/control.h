@@ -16,8 +16,14 @@
  * Wire layout:
  *
  *   version(1) type(1) slot(4) generation(4)
- *   NEW_TCP_FLOW, UDP_DATAGRAM: listener(2) local(19) remote(19) [datagram]
+ *   NEW_TCP_FLOW, UDP_DATAGRAM: listener(2) local(19) remote(19)
+ *                               arrived(8) [datagram]
  *   FLOW_CLOSED:                reason(4)
+ *
+ * `arrived` is when the bytes reached the host (CLOCK_MONOTONIC ms, which
+ * parent and child share): a datagram may wait in the listener's receive
+ * buffer and in this socket before the child stamps its envelope, and the
+ * waits past overload-delay are what overload.h sheds.
  *
  * An address is family(1) port(2) ip(16); IPv4 uses the first four bytes
  * and the rest are zero.
@@ -31,12 +37,12 @@
 
 #include "epsip/ipc.h"
 
-#define FM_CTL_VERSION		1
+#define FM_CTL_VERSION		2
 
 #define FM_CTL_ADDR_SIZE	19
 #define FM_CTL_BASE_SIZE	10
 /* NEW_TCP_FLOW, and UDP_DATAGRAM without its datagram. */
-#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * FM_CTL_ADDR_SIZE)
+#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * FM_CTL_ADDR_SIZE + 8)
 #define FM_CTL_CLOSED_SIZE	(FM_CTL_BASE_SIZE + 4)
 /* The largest UDP payload (IPv4 and IPv6 without jumbograms). */
 #define FM_CTL_MAX_DATAGRAM	65535
@@ -61,6 +67,7 @@ struct fm_ctl_msg {
 	uint32_t reason;		/* FLOW_CLOSED: enum epsip_close_reason */
 	struct epsip_addr local;
 	struct epsip_addr remote;
+	uint64_t arrived_ms;		/* monotonic; see above */
 	const uint8_t *payload;		/* UDP_DATAGRAM; decode: points into in */
 	size_t payload_len;
 };

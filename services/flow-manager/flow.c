@@ -134,6 +134,14 @@ int
 fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
     const void *payload, size_t len)
 {
+	return (fm_flow_to_router_at(f, type, arg, payload, len,
+	    loop_now_ms(f->child->loop)));
+}
+
+int
+fm_flow_to_router_at(struct fm_flow *f, uint16_t type, uint32_t arg,
+    const void *payload, size_t len, uint64_t arrived_ms)
+{
 	struct epsip_msg m;
 
 	epsip_msg_init(&m, (enum epsip_msg_type)type);
@@ -143,7 +151,7 @@ fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
 	m.local = f->local;
 	m.remote = f->remote;
 	/* When the bytes arrived: later hops shed what waited too long. */
-	m.stamp_ms = loop_now_ms(f->child->loop);
+	m.stamp_ms = arrived_ms;
 	m.payload = payload;
 	m.payload_len = len;
 	if (f->child->router == NULL) {

@@ -70,6 +70,8 @@ open_socket(const struct epsip_addr *a, int type, const char *addr,
 		if (fm_udp_want_pktinfo(fd, a->family) == -1) {
 			fatal("listen %s: udp packet info", addr);
 		}
+		/* Best effort: without it a wait starts when we read. */
+		(void)fm_udp_want_timestamps(fd);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
 		fatal("listen %s: cannot bind %s", addr, proto);

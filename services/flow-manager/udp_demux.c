@@ -35,7 +35,8 @@ pflow_of(struct fm_udp_node *n)
 
 static void
 forward(struct fm_parent *p, struct fm_listener *l, size_t n,
-    const struct epsip_addr *remote_addr, const struct epsip_addr *local)
+    const struct epsip_addr *remote_addr, const struct epsip_addr *local,
+    uint64_t arrived_ms)
 {
 	struct epsip_addr remote = *remote_addr;
 	struct fm_udp_node *node;
@@ -81,6 +82,7 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	m.listener = l->index;
 	m.local = f->local;
 	m.remote = f->remote;
+	m.arrived_ms = arrived_ms;
 	m.payload = data;		/* already in place: not copied */
 	m.payload_len = n;
 	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) == FM_CTL_OK &&
@@ -100,6 +102,7 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct fm_listener *l = arg;
 	struct epsip_addr remote, local;
+	uint64_t arrived_ms;
 	ssize_t n;
 	int i;
 
@@ -107,7 +110,8 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)events;
 	for (i = 0; i < UDP_BATCH; i++) {
 		n = fm_udp_recv(fd, l->parent->udp_buf + FM_CTL_FLOW_SIZE,
-		    FM_CTL_MAX_DATAGRAM, &l->addr, &remote, &local);
+		    FM_CTL_MAX_DATAGRAM, &l->addr, &remote, &local,
+		    &arrived_ms);
 		if (n == -1) {
 			if (errno == EINTR) {
 				continue;
@@ -118,6 +122,7 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 			}
 			return;
 		}
-		forward(l->parent, l, (size_t)n, &remote, &local);
+		forward(l->parent, l, (size_t)n, &remote, &local,
+		    arrived_ms);
 	}
 }

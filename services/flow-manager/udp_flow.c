@@ -7,10 +7,12 @@
  * A datagram for a generation this child has just closed is dropped
  * rather than reviving the flow: the parent may forward a few more before
  * it reads our FLOW_CLOSED, and a revived flow would be one the parent no
- * longer knows.  Overload (overload.h): the share of new requests the
- * router asked us to shed is answered 503 here, before any IPC, and so
- * is a request the router's full link cannot take; anything else the
- * link cannot take is dropped and counted, since UDP senders retransmit.
+ * longer knows.  Overload (overload.h): a new request that already
+ * waited past overload-delay since it reached the host, and the share of
+ * new requests the router asked us to shed, are answered 503 here, before
+ * any IPC, and so is a request the router's full link cannot take;
+ * anything else the link cannot take is dropped and counted, since UDP
+ * senders retransmit.
  *
  * Nothing here is fatal.
  */
@@ -61,6 +63,25 @@ shed_early(struct fm_flow *f, const void *payload, size_t len)
 	return (1);
 }
 
+/*
+ * Waited past overload-delay before it reached us (the listener's buffer,
+ * the control socket, a busy child): a new request gets its 503 here,
+ * before it costs IPC; anything else still passes (overload.h).
+ */
+static int
+shed_late(struct fm_flow *f, const struct fm_ctl_msg *m)
+{
+	struct fm_child *c = f->child;
+
+	if (!overload_waited_too_long(c->cfg, m->arrived_ms,
+	    loop_now_ms(c->loop)) ||
+	    !answer_overload(f, m->payload, m->payload_len)) {
+		return (0);
+	}
+	stats_inc("overload.shed.late");
+	return (1);
+}
+
 /* The router's link is full: 503 + Retry-After, or drop (overload.h). */
 static void
 refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
@@ -101,11 +122,12 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 		    m->payload_len);
 		stats_inc("sip.from_flow");
-		if (shed_early(f, m->payload, m->payload_len)) {
+		if (shed_late(f, m) ||
+		    shed_early(f, m->payload, m->payload_len)) {
 			break;
 		}
-		if (fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-		    m->payload, m->payload_len) == -1) {
+		if (fm_flow_to_router_at(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
+		    m->payload, m->payload_len, m->arrived_ms) == -1) {
 			refuse_for_overload(f, m->payload, m->payload_len);
 		}
 		break;

@@ -1,11 +1,15 @@
 /*
- * udp_io.c -- recvmsg/sendmsg with IP_PKTINFO / IPV6_PKTINFO (see udp_io.h).
+ * udp_io.c -- recvmsg/sendmsg with IP_PKTINFO / IPV6_PKTINFO and receive
+ * timestamps (see udp_io.h).
  * DIAGNOSTICS: none; errors are returned with errno.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include "epsip/loop.h"
 
 #include "udp_io.h"
 
@@ -15,6 +19,11 @@
 	CMSG_SPACE(sizeof(struct in_pktinfo)) ? \
 	CMSG_SPACE(sizeof(struct in6_pktinfo)) : \
 	CMSG_SPACE(sizeof(struct in_pktinfo)))
+/* ... plus the kernel's receive timestamp. */
+#define FM_UDP_RECV_CMSG_SPACE \
+	(FM_UDP_CMSG_SPACE + CMSG_SPACE(sizeof(struct timespec)))
+/* A datagram older than this is a clock step, not a queue. */
+#define FM_UDP_MAX_AGE_MS	60000
 
 int
 fm_udp_want_pktinfo(int fd, int family)
@@ -28,6 +37,37 @@ fm_udp_want_pktinfo(int fd, int family)
 	return (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)));
 }
 
+int
+fm_udp_want_timestamps(int fd)
+{
+	int on = 1;
+
+	return (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)));
+}
+
+/*
+ * The kernel stamps in CLOCK_REALTIME; the edge's deadlines run on
+ * CLOCK_MONOTONIC.  The datagram's age carries across.
+ */
+static uint64_t
+arrival_ms(const struct timespec *stamp)
+{
+	struct timespec now;
+	int64_t age_ms;
+	uint64_t mono = monotonic_ms();
+
+	if (clock_gettime(CLOCK_REALTIME, &now) == -1) {
+		return (mono);
+	}
+	age_ms = (int64_t)(now.tv_sec - stamp->tv_sec) * 1000 +
+	    (now.tv_nsec - stamp->tv_nsec) / 1000000;
+	if (age_ms <= 0 || age_ms > FM_UDP_MAX_AGE_MS ||
+	    (uint64_t)age_ms >= mono) {
+		return (mono);
+	}
+	return (mono - (uint64_t)age_ms);
+}
+
 static int
 addr_is_specific(const struct epsip_addr *a)
 {
@@ -39,10 +79,10 @@ addr_is_specific(const struct epsip_addr *a)
 
 ssize_t
 fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
-    struct epsip_addr *remote, struct epsip_addr *local)
+    struct epsip_addr *remote, struct epsip_addr *local, uint64_t *arrived_ms)
 {
 	union {
-		char buf[FM_UDP_CMSG_SPACE];
+		char buf[FM_UDP_RECV_CMSG_SPACE];
 		struct cmsghdr align;
 	} control;
 	struct sockaddr_storage ss;
@@ -66,8 +106,16 @@ fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
 		return (-1);
 	}
 	*local = *bound;
+	*arrived_ms = 0;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			*arrived_ms = arrival_ms(&ts);
+		} else if (c->cmsg_level == IPPROTO_IP &&
+		    c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
@@ -79,6 +127,9 @@ fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			memcpy(local->ip, &pi.ipi6_addr, 16);
 		}
+	}
+	if (*arrived_ms == 0) {
+		*arrived_ms = monotonic_ms();
 	}
 	return (n);
 }

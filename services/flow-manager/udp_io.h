@@ -12,21 +12,25 @@
 #define EPSIP_FM_UDP_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "epsip/ipc.h"
 
 /* Ask the kernel for each datagram's destination address. */
 int fm_udp_want_pktinfo(int fd, int family);
+/* ... and for when it arrived (fm_udp_recv's *arrived_ms). */
+int fm_udp_want_timestamps(int fd);
 
 /*
  * Receive one datagram.  *local is the address it was sent to, with the
  * listener's port; `bound` (the listener's address) stands in when the
- * kernel says nothing.  Returns the length, or -1 with errno.
+ * kernel says nothing.  *arrived_ms: when the kernel took it (monotonic
+ * ms), or now without a timestamp.  Returns the length, or -1 with errno.
  */
 ssize_t fm_udp_recv(int fd, void *buf, size_t cap,
     const struct epsip_addr *bound, struct epsip_addr *remote,
-    struct epsip_addr *local);
+    struct epsip_addr *local, uint64_t *arrived_ms);
 
 /* Send from `local` (when it is a specific address) to `remote`. */
 ssize_t fm_udp_send(int fd, const void *buf, size_t len,

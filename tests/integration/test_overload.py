@@ -5,6 +5,7 @@ flow is slowed by back-pressure instead and gets its answer; requests
 that finish work (ACK, in-dialog) always pass."""
 import os
 import signal
+import time
 
 import pytest
 
@@ -67,6 +68,29 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
     edge.wait_counter("overload.shed", 1, service=slow)
     # In time again: the next one is registered as usual.
     assert alice.register().status == 200
+
+
+def test_udp_register_late_before_the_child_gets_503_before_any_ipc(
+        make_edge):
+    # The wait counts from the kernel's receive timestamp: a REGISTER that
+    # sat in the listener's buffer while the flow-manager parent was
+    # stopped is answered 503 by the child, never sent to the router.
+    edge = make_edge("--overload-delay", "100", "--retry-after", "5")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    edge.wait_counter("sip.in.REGISTER", 1, service="sip-router")
+    late = register_while_stalled(edge, alice, "flow-manager")
+    assert late is not None and late.status == 503
+    assert late.get("retry-after") == "5"
+    assert late.get("call-id") == alice.call_id
+    assert late.get("cseq") == "%d REGISTER" % alice.cseq
+    edge.wait_counter("overload.shed.late", 1)
+    # In time again: the next one is registered as usual, and it is the
+    # router's second REGISTER: the late one never reached it.
+    assert alice.register().status == 200
+    edge.wait_counter("sip.in.REGISTER", 2, service="sip-router")
+    time.sleep(1.5)     # /stats is gathered every second: let a third show
+    assert edge.counter("sip.in.REGISTER", service="sip-router") == 2
 
 
 def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(

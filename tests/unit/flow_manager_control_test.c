@@ -103,10 +103,13 @@ test_control_udp_datagram_round_trips(void **state)
 	flow_msg(&m, FM_CTL_UDP_DATAGRAM);
 	m.payload = (const uint8_t *)sip;
 	m.payload_len = strlen(sip);
+	/* When it reached the host: the child's overload clock (overload.h). */
+	m.arrived_ms = 0x0123456789abcdefULL;
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
 	assert_int_equal(len, FM_CTL_FLOW_SIZE + strlen(sip));
 	assert_int_equal(fm_ctl_decode(buf, len, &out), FM_CTL_OK);
 	assert_int_equal(out.type, FM_CTL_UDP_DATAGRAM);
+	assert_true(out.arrived_ms == 0x0123456789abcdefULL);
 	assert_int_equal(out.payload_len, strlen(sip));
 	assert_memory_equal(out.payload, sip, strlen(sip));
 	assert_ptr_equal(out.payload, buf + FM_CTL_FLOW_SIZE);
