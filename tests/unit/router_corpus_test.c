@@ -33,13 +33,7 @@
 
 static char corpus_dir[PATH_MAX];
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return (router_fixture_setup(NULL));
-}
-
+#define setup router_fixture_setup_embedded
 #define teardown router_fixture_teardown
 
 /* tests/corpus from the working directory, or above this binary. */

@@ -15,13 +15,7 @@
 
 #include "router_fixture.h"
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return (router_fixture_setup(NULL));
-}
-
+#define setup router_fixture_setup_embedded
 #define teardown router_fixture_teardown
 
 static void

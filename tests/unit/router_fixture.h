@@ -3,8 +3,8 @@
  * fresh key, two phone flows and the core as origins, and small readers
  * of what it produced.  Header-only, so each test binary stays one .c file.
  * A test file sets up with router_fixture_setup(), optionally passing
- * extra config keys (upstream mode), and tears down with
- * router_fixture_teardown().
+ * extra config keys (upstream mode), or router_fixture_setup_embedded(),
+ * and tears down with router_fixture_teardown().
  */
 #ifndef EPSIP_TEST_ROUTER_FIXTURE_H
 #define EPSIP_TEST_ROUTER_FIXTURE_H
@@ -83,6 +83,14 @@ router_fixture_teardown(void **state)
 	router_free(&router);
 	unlink(key_path);
 	return (0);
+}
+
+/* The embedded-mode router most tests use, as a cmocka setup. */
+static inline int
+router_fixture_setup_embedded(void **state)
+{
+	(void)state;
+	return (router_fixture_setup(NULL));
 }
 
 static inline void

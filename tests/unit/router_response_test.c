@@ -26,13 +26,7 @@
 	"Call-ID: reg-1@10.0.0.5\r\n"
 #define BINDING	"Contact: <sip:bob@10.0.0.5:5060;ob>;reg-id=1;expires=3600\r\n"
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return (router_fixture_setup(NULL));
-}
-
+#define setup router_fixture_setup_embedded
 #define teardown router_fixture_teardown
 
 /* `fmt` with flow A's token for its %s, from the core. */
