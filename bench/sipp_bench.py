@@ -9,9 +9,11 @@ Flow-Timer) from ONE UDP socket (-t u1) or over ONE TCP connection (-t t1),
 --users users cycled from an injection file, one sipp per rate step of
 --duration s.  Both systems run for the whole bench and the steps
 interleave (system order alternating step by step), so both ramps see the
-same minutes of a shared machine.  A step "holds" when <= 0.1 % of its
-calls fail (anything but a checked 200), goodput (200 OK/s) >= 90 % of the
-offered rate and p99 <= 200 ms.  A system's ramp stops after --past steps
+same minutes of a shared machine; each step starts once every system is
+idle (below 10 % of a core, at most 20 s: one past its capacity works off
+its backlog for seconds, and the next step is often the other system's).
+A step "holds" when <= 0.1 % of its calls fail (anything but a checked
+200), goodput (200 OK/s) >= 90 % of the offered rate and p99 <= 200 ms.  A system's ramp stops after --past steps
 in a row that did not hold (the first and two more: one noisy
 step on a shared machine does not end a ramp).
 
@@ -180,6 +182,32 @@ def cpu_delta(s0, groups):
             sw += max(0, benchlib.sched_slices(p) - w0)
         out[g] = (ns, sw)
     return out
+
+
+SETTLE_IDLE_PCT = 10.0     # every system together, % of one core
+SETTLE_LIMIT_S = 20.0
+
+
+def all_groups(systems):
+    return {"%s-%s" % (s.name, g): pids
+            for s in systems for g, pids in s.groups().items()}
+
+
+def settle(systems):
+    """Wait (at most SETTLE_LIMIT_S) until every system under test is
+    idle: a system past its capacity keeps working off its backlog for
+    seconds after its sipp stopped, and the next step -- often the other
+    system's -- would otherwise share the cores with it.  The seconds
+    waited, and whether it got idle."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < SETTLE_LIMIT_S:
+        groups = all_groups(systems)
+        s0 = cpu_state(groups)
+        time.sleep(0.5)
+        busy = sum(ns for ns, _ in cpu_delta(s0, groups).values())
+        if 100.0 * busy / 1e9 / 0.5 < SETTLE_IDLE_PCT:
+            return round(time.monotonic() - t0, 1), True
+    return round(time.monotonic() - t0, 1), False
 
 
 # ---- sipp ----
@@ -438,8 +466,11 @@ def ramp(systems, part, transport, steps, duration, inf, tmp, out,
                 continue
             wd = os.path.join(tmp, "%s-%s-%s-%d" % (part, transport, s.name,
                                                    rate))
+            settled, idle = settle(systems)
             rec = run_step(s, part, transport, rate, duration, wd, inf,
                            {"keep": keep})
+            rec["settle_s"] = settled
+            rec["started_idle"] = idle
             benchlib.emit(out, rec)
             results.append(rec)
             st["steps"] += 1
@@ -452,7 +483,6 @@ def ramp(systems, part, transport, steps, duration, inf, tmp, out,
                 st["bad_in_row"] += 1
                 if st["bad_in_row"] >= past:
                     st["done"] = True
-            time.sleep(1.0)     # let queues drain between steps
     for s in systems:
         st = state[s.name]
         rec = {"bench": "sipp-ramp", "part": part, "transport": transport,
