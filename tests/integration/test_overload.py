@@ -53,6 +53,15 @@ def register_while_stalled(edge, phone, service="sip-router"):
                       m.cseq_method == "REGISTER")
 
 
+def assert_503_from_its_lines(late, phone, retry_after):
+    """`late` is the 503 + Retry-After to `phone`'s last REGISTER, made
+    of the request's own lines: its Via, From, Call-ID, CSeq."""
+    assert late is not None and late.status == 503
+    assert late.get("retry-after") == retry_after
+    assert late.get("call-id") == phone.call_id
+    assert late.get("cseq") == "%d REGISTER" % phone.cseq
+
+
 @pytest.mark.parametrize("slow", ["sip-router", "registrar-bridge"])
 def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
     # Whichever service the request waited for sheds it, from its lines.
@@ -60,11 +69,7 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
     late = register_while_stalled(edge, alice, slow)
-    assert late is not None and late.status == 503
-    assert late.get("retry-after") == "7"
-    # The reply is the request's own lines: its Via, From, Call-ID, CSeq.
-    assert late.get("call-id") == alice.call_id
-    assert late.get("cseq") == "%d REGISTER" % alice.cseq
+    assert_503_from_its_lines(late, alice, "7")
     edge.wait_counter("overload.shed", 1, service=slow)
     # In time again: the next one is registered as usual.
     assert alice.register().status == 200
@@ -80,10 +85,7 @@ def test_udp_register_late_before_the_child_gets_503_before_any_ipc(
     assert alice.register().status == 200
     edge.wait_counter("sip.in.REGISTER", 1, service="sip-router")
     late = register_while_stalled(edge, alice, "flow-manager")
-    assert late is not None and late.status == 503
-    assert late.get("retry-after") == "5"
-    assert late.get("call-id") == alice.call_id
-    assert late.get("cseq") == "%d REGISTER" % alice.cseq
+    assert_503_from_its_lines(late, alice, "5")
     edge.wait_counter("overload.shed.late", 1)
     # In time again: the next one is registered as usual, and it is the
     # router's second REGISTER: the late one never reached it.
