@@ -10,7 +10,8 @@
  * ipc.h) gets 503 with Retry-After (RFC 3261 §21.5.4) from its own lines
  * wherever it is noticed: in the flow-manager child before any IPC, in
  * the router or in the registrar-bridge.  A child does the same for one
- * the full link to the router cannot take.  TCP flows are slowed by back-pressure instead, and what
+ * the full link to the router cannot take, and the router for one (over
+ * any transport) its full link to the registrar-bridge cannot take.  TCP flows are slowed by back-pressure instead, and what
  * finishes work (responses, ACK, CANCEL, in-dialog requests) always
  * passes.
  *

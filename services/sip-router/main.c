@@ -81,6 +81,9 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 	return (0);
 }
 
+static int answer_overload(struct sip_router *, const struct epsip_msg *,
+    const char *);
+
 /*
  * `in`: the envelope `out` answers or forwards.  Towards the core its
  * stamp (when the bytes reached the edge) and transport go along, so
@@ -105,6 +108,10 @@ send_output(struct sip_router *sr, struct router_output *out,
 		if (ipc_send(sr->bridge, &msg) == 0) {
 			stats_inc("sip.out.to_core");
 			log_debug("to core %zu bytes", out->sip_len);
+		} else if (depth == 0) {
+			/* The core's link is full: never a silent drop of
+			 * new work, whatever the transport (overload.h). */
+			(void)answer_overload(sr, in, "overload.refused");
 		}
 		break;
 	case ROUTER_TO_FLOW:
@@ -159,37 +166,49 @@ on_flow_closed(struct sip_router *sr, const struct epsip_msg *msg)
 }
 
 /*
+ * 503 + Retry-After, from its own lines, to the flow `msg` came on, when
+ * it is a request that starts new work (overload.h); counted as `what`.
+ * 1 when answered, 0 when it must be judged (or dropped) as usual.
+ */
+static int
+answer_overload(struct sip_router *sr, const struct epsip_msg *msg,
+    const char *what)
+{
+	struct router_output out;
+	struct router_origin origin;
+
+	memset(&out, 0, sizeof(out));
+	if (msg->type != EPSIP_MSG_SIP_FROM_FLOW ||
+	    overload_reply(sr->router.cfg, (const char *)msg->payload,
+	    msg->payload_len, &out.sip, &out.sip_len) == 0) {
+		return (0);
+	}
+	stats_inc(what);
+	origin_from_envelope(msg, &origin);
+	out.dest = ROUTER_TO_FLOW;
+	out.flow = origin.flow;
+	out.local_status = 503;
+	/* Depth 1: a flow gone meanwhile gets no 430 for a 503. */
+	send_output(sr, &out, msg, 1);
+	router_output_clear(&out);
+	return (1);
+}
+
+/*
  * A new request from a UDP flow that waited too long gets 503 here
  * instead of costing the core (overload.h).  1 when answered.
  */
 static int
 shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 {
-	struct router_output out;
-	struct router_origin origin;
 	uint64_t now = monotonic_ms();
-	int late = overload_is_late(sr->router.cfg, msg, now);
 
 	if (msg->transport == EPSIP_TRANSPORT_UDP && msg->stamp_ms != 0) {
 		overload_meter_count(&sr->overload,
 		    overload_wait_ms(msg, now));
 	}
-	if (!late) {
-		return (0);
-	}
-	memset(&out, 0, sizeof(out));
-	if (overload_reply(sr->router.cfg, (const char *)msg->payload,
-	    msg->payload_len, &out.sip, &out.sip_len) == 0) {
-		return (0);	/* router_process() judges it as usual */
-	}
-	stats_inc("overload.shed");
-	origin_from_envelope(msg, &origin);
-	out.dest = ROUTER_TO_FLOW;
-	out.flow = origin.flow;
-	out.local_status = 503;
-	send_output(sr, &out, msg, 0);
-	router_output_clear(&out);
-	return (1);
+	return (overload_is_late(sr->router.cfg, msg, now) &&
+	    answer_overload(sr, msg, "overload.shed"));
 }
 
 static void

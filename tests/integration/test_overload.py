@@ -112,6 +112,23 @@ def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
     edge.wait_counter("overload.refused", 1)
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_request_the_full_core_link_cannot_take_gets_503_from_the_router(
+        make_edge, transport):
+    # The registrar-bridge is stopped and the router's link to it fills:
+    # new requests get 503 + Retry-After from the router, never a silent
+    # drop (a TCP phone would wait for its time-out).
+    edge = make_edge("--ipc-queue", "2")
+    alice = Phone(edge, transport, user="alice")
+    assert alice.register().status == 200
+    with stalled(edge, "registrar-bridge"):
+        busy = first_503_of_a_burst(alice)
+        assert busy is not None
+        assert busy.get("retry-after") == "30"
+        assert busy.get("call-id") is not None
+    edge.wait_counter("overload.refused", 1, service="sip-router")
+
+
 def test_after_late_requests_the_children_shed_a_share_before_any_ipc(
         make_edge):
     # Requests came late to the router: it asks the flows' children to
