@@ -93,6 +93,7 @@ test_a_link_alone_for_a_second_is_redialed_and_keeps_its_queue(
     void **state)
 {
 	struct fixture *f = *state;
+	int seen = 0;
 
 	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 16), 0);
 	for (uint32_t n = 1; n <= 3; n++) {
@@ -103,11 +104,19 @@ test_a_link_alone_for_a_second_is_redialed_and_keeps_its_queue(
 	assert_int_equal(ipc_redial_stuck(), 1);	/* a second dialer */
 	assert_int_equal(stats_get("ipc.redials"), 1);
 	assert_int_equal(ipc_redial_stuck(), 0);	/* a second apart */
-	/* The peer comes: the new dialer finds it, the queue drains. */
+	/*
+	 * The peer comes: the queue drains, nothing lost.  Both dialers may
+	 * connect, and nng's push spreads the queue over their two pipes,
+	 * so the order is not kept (1, 3, 2 was seen once in ~20 runs).
+	 */
 	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
-	for (int64_t n = 1; n <= 3; n++) {
-		assert_int_equal(recv_numbered(f->peer), n);
+	for (int i = 0; i < 3; i++) {
+		int64_t n = recv_numbered(f->peer);
+
+		assert_true(n >= 1 && n <= 3);
+		seen |= 1 << n;
 	}
+	assert_int_equal(seen, (1 << 1) | (1 << 2) | (1 << 3));
 }
 
 static void
