@@ -102,6 +102,9 @@ static const struct config_key config_keys[] = {
 	    "batches each link towards the sip-router or the "
 	    "registrar-bridge holds while that service is busy or restarting",
 	    NULL },
+	{ "ipc-backlog", KEY_UINT, OFF(ipc_backlog), 0, 0, 1, 4096,
+	    "MiB a sender keeps per link for a peer that takes nothing "
+	    "(stopped, restarting) before it drops, counted", NULL },
 	{ "overload-delay", KEY_UINT, OFF(overload_delay), 0, 0, 0, 60000,
 	    "ms a new request over UDP may wait in the edge's queues before "
 	    "it is answered 503 with Retry-After instead (0: never)", NULL },
@@ -181,6 +184,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->idle_timeout = 900;
 	cfg->idle_child_timeout = 60;
 	cfg->ipc_queue = 256;
+	cfg->ipc_backlog = 64;
 	cfg->overload_delay = 200;
 	cfg->min_expires = 60;
 	cfg->default_expires = 3600;

@@ -146,6 +146,7 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	if (ipc_attach_loop(d.loop) == -1) {
 		fatalx("loop: cannot batch IPC");
 	}
+	ipc_set_backlog_limit((size_t)d.cfg.ipc_backlog << 20);
 	if (ipc_service_url(d.cfg.run_dir, "supervisor", url, sizeof(url)) ||
 	    ipc_push_dial(&d.supervisor, url, 0, 16) == -1) {
 		fatalx("cannot dial the supervisor in %s", d.cfg.run_dir);

@@ -16,9 +16,15 @@
  * process still sends the one message of its one event at once.  A batch
  * nng cannot take (its queue is full) stays and is tried again at the
  * next iteration's end and on a short timer; it takes more envelopes
- * until it is full, and then the socket refuses more (ipc_send returns
- * -1, as before batching: callers keep their back-pressure).  A process
- * with no loop attached sends at once.
+ * until it is full.  Then it joins the socket's outbox, a queue of whole
+ * batches that leave, oldest first, before anything newer: a burst of
+ * FLOW_CLOSEDs or answers is delayed, never lost, while the peer lives.
+ * New work (ipc_offer) is refused instead once the batch is full or the
+ * outbox holds anything, so callers keep their back-pressure and the
+ * outbox stays small.  Its bound (ipc-backlog) only stops a peer that
+ * takes nothing at all from eating the sender's memory.  A process with
+ * no loop attached sends at once, and keeps what nng refused in the
+ * outbox until ipc_flush_all() or the next send.
  *
  * Service links (push sockets dialed without must_connect) are watched:
  * nng 1.5.2's dialer stops redialing for good when a connect fails with
@@ -59,6 +65,12 @@
 /* How soon a batch nng refused is offered again if nothing else runs. */
 #define IPC_RETRY_MS	2
 
+/* A whole batch that waits in a socket's outbox for nng to take it. */
+struct ipc_waiting {
+	nng_msg *m;
+	uint16_t count;
+};
+
 struct ipc_socket {
 	nng_socket sock;
 	nng_aio *recv_aio;	/* reused: see recv_nonblock() */
@@ -68,7 +80,11 @@ struct ipc_socket {
 	int recv_fd;		/* NNG_OPT_RECVFD, -1 until asked for */
 	nng_msg *batch;		/* being filled; NULL when empty */
 	uint16_t batch_count;
-	int stuck;		/* nng refused `batch`: its queue is full */
+	int stuck;		/* nng refused a batch: its queue is full */
+	struct ipc_waiting *outbox;	/* ring of full batches nng refused */
+	size_t ob_head, ob_len, ob_cap;
+	size_t ob_bytes;	/* their nng message bytes */
+	size_t ob_envelopes;
 	int pending;		/* on pending_batches */
 	struct ipc_socket *next_pending;
 	pthread_mutex_t pipes_mu;	/* nng calls pipe events on its threads */
@@ -89,6 +105,11 @@ static struct ipc_socket *watched_links;
 static struct ipc_socket *pending_batches;
 static struct loop *flush_loop;
 static int retry_timer = -1;
+/* ipc_set_backlog_limit(): bytes one socket's outbox may hold. */
+static size_t backlog_limit = (size_t)64 << 20;
+/* The ipc.backlog gauge as last reported. */
+static size_t backlog_reported;
+static uint64_t backlog_warned_ms;
 
 /*
  * Only pipes that were added count: nng also reports the removal of a
@@ -428,42 +449,115 @@ batch_free(struct ipc_socket *s)
 	}
 	s->batch = NULL;
 	s->batch_count = 0;
-	s->stuck = 0;
-	pending_remove(s);
 }
 
-/* Hand the batch to nng: 0 when it took it (or there was none), else -1. */
-static int
-batch_flush(struct ipc_socket *s)
+static void
+mark_stuck(struct ipc_socket *s)
 {
-	uint16_t count = s->batch_count;
+	if (!s->stuck) {
+		stats_inc("ipc.batches.blocked");
+	}
+	s->stuck = 1;
+}
+
+/* What nng took: counted as sent; anything but EAGAIN: counted, freed. */
+static int
+hand_to_nng(struct ipc_socket *s, nng_msg *m, uint16_t count)
+{
 	int rv;
 
-	if (s->batch == NULL) {
-		return (0);
-	}
-	epsip_batch_put_header(nng_msg_body(s->batch), count);
-	if ((rv = send_nonblock(s, s->batch)) == 0) {
-		s->batch = NULL;
-		s->batch_count = 0;
-		s->stuck = 0;
-		pending_remove(s);
+	epsip_batch_put_header(nng_msg_body(m), count);
+	if ((rv = send_nonblock(s, m)) == 0) {
 		stats_inc("ipc.batches.sent");
 		stats_add("ipc.batches.envelopes", count);
-		return (0);
+	} else if (rv != NNG_EAGAIN) {
+		log_debug("ipc send %s: %s", s->url, nng_strerror(rv));
+		stats_add("ipc.send_dropped", count);
+		nng_msg_free(m);
 	}
-	if (rv == NNG_EAGAIN) {
-		/* Kept: the queue drains and the next try takes it. */
-		if (!s->stuck) {
-			stats_inc("ipc.batches.blocked");
-		}
-		s->stuck = 1;
+	return (rv);
+}
+
+/*
+ * The batch being filled joins the outbox: -1 (nothing changed) when
+ * that would take the outbox past ipc_set_backlog_limit().
+ */
+static int
+outbox_push(struct ipc_socket *s)
+{
+	size_t len = nng_msg_len(s->batch), ncap, i;
+	struct ipc_waiting *nq;
+
+	if (s->ob_bytes + len > backlog_limit) {
 		return (-1);
 	}
-	log_debug("ipc send %s: %s", s->url, nng_strerror(rv));
-	stats_add("ipc.send_dropped", count);
-	batch_free(s);
-	return (-1);
+	if (s->ob_len == s->ob_cap) {
+		ncap = s->ob_cap != 0 ? s->ob_cap * 2 : 16;
+		if ((nq = calloc(ncap, sizeof(*nq))) == NULL) {
+			return (-1);
+		}
+		/* Unwrap the ring, oldest first. */
+		for (i = 0; i < s->ob_len; i++) {
+			nq[i] = s->outbox[(s->ob_head + i) % s->ob_cap];
+		}
+		free(s->outbox);
+		s->outbox = nq;
+		s->ob_cap = ncap;
+		s->ob_head = 0;
+	}
+	s->outbox[(s->ob_head + s->ob_len) % s->ob_cap] =
+	    (struct ipc_waiting){ s->batch, s->batch_count };
+	s->ob_len++;
+	s->ob_bytes += len;
+	s->ob_envelopes += s->batch_count;
+	s->batch = NULL;
+	s->batch_count = 0;
+	return (0);
+}
+
+static void
+outbox_pop(struct ipc_socket *s, size_t len)
+{
+	struct ipc_waiting *w = &s->outbox[s->ob_head];
+
+	s->ob_bytes -= len;
+	s->ob_envelopes -= w->count;
+	w->m = NULL;
+	s->ob_head = (s->ob_head + 1) % s->ob_cap;
+	s->ob_len--;
+}
+
+/*
+ * Hand nng the outbox, oldest first, then the batch being filled: 0 when
+ * nothing waits any more, -1 while something does (nng's queue is full).
+ */
+static int
+link_flush(struct ipc_socket *s)
+{
+	struct ipc_waiting *w;
+	size_t len;
+
+	while (s->ob_len > 0) {
+		w = &s->outbox[s->ob_head];
+		len = nng_msg_len(w->m);
+		if (hand_to_nng(s, w->m, w->count) == NNG_EAGAIN) {
+			mark_stuck(s);
+			return (-1);
+		}
+		outbox_pop(s, len);
+	}
+	if (s->batch != NULL) {
+		if (hand_to_nng(s, s->batch, s->batch_count) == NNG_EAGAIN) {
+			/* Kept: the queue drains and the next try takes it. */
+			mark_stuck(s);
+			return (-1);
+		}
+		s->batch = NULL;	/* nng's now, or failed and counted */
+		s->batch_count = 0;
+	}
+	s->stuck = 0;
+	pending_remove(s);
+	return (0);
 }
 
 /* Make room for `need` more bytes, doubling: appends stay linear. */
@@ -523,6 +617,25 @@ ipc_retry_cb(struct loop *loop, void *arg)
 	ipc_flush_all();
 }
 
+/*
+ * The gauge of envelopes nng refused that wait here (in outboxes, and in
+ * batches it refused), when it moved.
+ */
+static void
+backlog_report(void)
+{
+	size_t waiting = 0;
+
+	for (struct ipc_socket *s = pending_batches; s != NULL;
+	    s = s->next_pending) {
+		waiting += s->stuck ? ipc_waiting(s) : s->ob_envelopes;
+	}
+	if (waiting != backlog_reported) {
+		backlog_reported = waiting;
+		stats_set("ipc.backlog", (int64_t)waiting);
+	}
+}
+
 void
 ipc_flush_all(void)
 {
@@ -531,10 +644,11 @@ ipc_flush_all(void)
 
 	for (s = pending_batches; s != NULL; s = next) {
 		next = s->next_pending;
-		if (batch_flush(s) == -1 && s->batch != NULL) {
+		if (link_flush(s) == -1) {
 			stuck = 1;
 		}
 	}
+	backlog_report();
 	if (stuck && flush_loop != NULL && retry_timer == -1) {
 		retry_timer = loop_after(flush_loop, IPC_RETRY_MS,
 		    ipc_retry_cb, NULL);
@@ -573,21 +687,70 @@ ipc_detach_loop(void)
 	retry_timer = -1;
 }
 
-int
-ipc_send(struct ipc_socket *s, const struct epsip_msg *msg)
+void
+ipc_set_backlog_limit(size_t bytes)
+{
+	backlog_limit = bytes;
+}
+
+size_t
+ipc_waiting(const struct ipc_socket *s)
+{
+	return (s->ob_envelopes + s->batch_count);
+}
+
+static int
+batch_is_full_for(const struct ipc_socket *s, const struct epsip_msg *msg)
+{
+	return (s->batch != NULL && (s->batch_count == EPSIP_BATCH_MAX_COUNT ||
+	    nng_msg_len(s->batch) + epsip_batch_entry_size(msg) >
+	    EPSIP_BATCH_MAX_SIZE));
+}
+
+/* The outbox is at its limit: what could not be kept is lost, loudly. */
+static int
+backlog_full(struct ipc_socket *s)
+{
+	uint64_t now = monotonic_ms();
+
+	stats_inc("ipc.dropped.backlog_full");
+	stats_inc("ipc.send_dropped");
+	if (now - backlog_warned_ms >= 1000) {
+		backlog_warned_ms = now;
+		log_warnx("ipc %s: %zu envelopes (%zu bytes) wait for a peer "
+		    "that takes nothing; dropping (ipc-backlog)", s->url,
+		    s->ob_envelopes, s->ob_bytes);
+	}
+	return (-1);
+}
+
+/*
+ * ipc_send() and ipc_offer(): `keep` says whether what nng cannot take
+ * waits in the outbox (ipc_send) or is refused (ipc_offer, as a link
+ * without an outbox would: callers shed or pause).
+ */
+static int
+link_append(struct ipc_socket *s, const struct epsip_msg *msg, int keep)
 {
 	if (s->stuck) {
-		(void)batch_flush(s);	/* the queue may have drained */
+		(void)link_flush(s);	/* the queue may have drained */
+	}
+	if (!keep && s->ob_len > 0) {
+		goto refused;
 	}
 	/*
 	 * A batch nng refused still takes what fits: it leaves whole when
-	 * the queue drains.  Only when it is full is the sender refused,
-	 * so a link holds at most ipc-queue batches plus this one.
+	 * the queue drains.  Once it is full it joins the outbox, or, for
+	 * new work, the sender is refused.
 	 */
-	if (s->batch != NULL && (s->batch_count == EPSIP_BATCH_MAX_COUNT ||
-	    nng_msg_len(s->batch) + epsip_batch_entry_size(msg) >
-	    EPSIP_BATCH_MAX_SIZE) && (s->stuck || batch_flush(s) == -1)) {
-		goto refused;
+	if (batch_is_full_for(s, msg) && (s->stuck || link_flush(s) == -1) &&
+	    s->batch != NULL) {
+		if (!keep) {
+			goto refused;
+		}
+		if (outbox_push(s) == -1) {
+			return (backlog_full(s));
+		}
 	}
 	if (batch_append(s, msg) == -1) {
 		if (s->batch != NULL && s->batch_count == 0) {
@@ -596,18 +759,34 @@ ipc_send(struct ipc_socket *s, const struct epsip_msg *msg)
 		goto refused;
 	}
 	pending_add(s);
-	if (flush_loop == NULL && batch_flush(s) == -1) {
-		if (s->batch == NULL) {
-			return (-1);	/* nng failed it: counted */
+	if (flush_loop == NULL && link_flush(s) == -1 && s->batch != NULL) {
+		/* Unbatched: this envelope is the whole batch. */
+		if (!keep) {
+			batch_free(s);
+			goto refused;
 		}
-		/* Unbatched: nothing was taken, the caller decides. */
-		batch_free(s);
-		goto refused;
+		if (outbox_push(s) == -1) {
+			batch_free(s);
+			return (backlog_full(s));
+		}
 	}
 	return (0);
 refused:
-	stats_inc("ipc.send_dropped");
+	/* New work refused is the caller's to answer; anything else lost. */
+	stats_inc(keep ? "ipc.send_dropped" : "ipc.offers_refused");
 	return (-1);
+}
+
+int
+ipc_send(struct ipc_socket *s, const struct epsip_msg *msg)
+{
+	return (link_append(s, msg, 1));
+}
+
+int
+ipc_offer(struct ipc_socket *s, const struct epsip_msg *msg)
+{
+	return (link_append(s, msg, 0));
 }
 
 int
@@ -627,10 +806,20 @@ ipc_close(struct ipc_socket *s)
 	}
 	/* What it still holds goes, as it did before batching; if nng
 	 * cannot take it, whoever it was for is gone, or we are. */
-	if (batch_flush(s) == -1 && s->batch != NULL) {
-		stats_add("ipc.send_dropped", s->batch_count);
+	if (link_flush(s) == -1) {
+		stats_add("ipc.send_dropped", (int64_t)ipc_waiting(s));
+		stats_add("ipc.dropped.at_close", (int64_t)ipc_waiting(s));
+		while (s->ob_len > 0) {
+			nng_msg *m = s->outbox[s->ob_head].m;
+
+			outbox_pop(s, nng_msg_len(m));
+			nng_msg_free(m);
+		}
 		batch_free(s);
+		pending_remove(s);
+		backlog_report();
 	}
+	free(s->outbox);
 	if (s->watched) {
 		struct ipc_socket **pp;
 

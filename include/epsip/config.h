@@ -81,6 +81,7 @@ struct epsip_config {
 	unsigned idle_timeout;		/* s, flows with no Flow-Timer (KA-15) */
 	unsigned idle_child_timeout;	/* s an empty pooled child is kept */
 	unsigned ipc_queue;	/* batches a link to the router or bridge holds */
+	unsigned ipc_backlog;	/* MiB a link's outbox holds (ipc_socket.h) */
 	unsigned overload_delay;	/* ms a new UDP request may wait; 0: any */
 	unsigned min_expires;		/* s, registrar (RG-21) */
 	unsigned default_expires;

@@ -3,9 +3,12 @@
  *
  * All nng calls live behind this file (nng 2.0 changes the API).  Fan-in
  * uses pull0 listeners (router, bridge, supervisor, each flow-manager
- * child); senders dial them with push0.  Sends never block the event loop:
- * a message that cannot be queued is dropped and counted, and the caller
- * decides what that means (430, retry, nothing).
+ * child); senders dial them with push0.  Sends never block the event loop,
+ * and no message is lost while its peer lives (issue 8): what nng's queue
+ * cannot take waits in the socket's outbox, in order, and leaves as the
+ * queue drains.  New work is offered instead (ipc_offer): a link that is
+ * backed up refuses it, and the caller sheds it (503) or stops reading
+ * (TCP back-pressure), so outboxes hold what finishes work, not a flood.
  *
  * What one loop iteration sends to one socket travels as one batch (one
  * nng message, ipc.h), sent at the iteration's end: see ipc_attach_loop().
@@ -60,11 +63,22 @@ int ipc_recv_fd(struct ipc_socket *sock);
 int ipc_recv(struct ipc_socket *sock, struct epsip_msg *msg);
 
 /*
- * Encode and queue (into the batch); 0, or -1 when it could not be
- * queued (counted): nng's queue is full and still holds this socket's
- * last batch, or the socket failed.
+ * Encode and queue (into the batch); what nng cannot take now waits in
+ * the outbox.  0, or -1 (counted, and logged at most once a second) only
+ * when the outbox is at ipc_set_backlog_limit() -- a peer that has taken
+ * nothing for that long is stopped or gone -- or the socket failed.
  */
 int ipc_send(struct ipc_socket *sock, const struct epsip_msg *msg);
+/*
+ * The same for a message that starts new work: -1 (counted, nothing
+ * queued) when nng's queue is full and this socket's batch is full too,
+ * or anything waits in its outbox.  The caller sheds or pauses.
+ */
+int ipc_offer(struct ipc_socket *sock, const struct epsip_msg *msg);
+/* Envelopes queued here that nng has not taken yet (batch and outbox). */
+size_t ipc_waiting(const struct ipc_socket *sock);
+/* Bytes one socket's outbox may hold (the ipc-backlog setting). */
+void ipc_set_backlog_limit(size_t bytes);
 
 /*
  * 1 once the peer of a must_connect socket went away (its process died):

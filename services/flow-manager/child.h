@@ -118,11 +118,18 @@ struct fm_flow *fm_flow_find(struct fm_child *c,
 /*
  * Send SIP or a framing error to the router, with this flow's envelope,
  * stamped now; _at: stamped `arrived_ms`, when the bytes reached the host.
+ * Kept while the router is busy (ipc_send): -1 only when it is gone.
  */
 int fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
     const void *payload, size_t len);
 int fm_flow_to_router_at(struct fm_flow *f, uint16_t type, uint32_t arg,
     const void *payload, size_t len, uint64_t arrived_ms);
+/*
+ * Offer SIP from the flow (ipc_offer): -1, nothing queued, when the link
+ * to the router is backed up; the caller pauses the flow (TCP) or sheds.
+ */
+int fm_flow_offer_to_router(struct fm_flow *f, const void *sip, size_t len,
+    uint64_t arrived_ms);
 void fm_flow_reap(struct fm_child *c);
 void fm_flow_gauges(struct fm_child *c);
 void fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap);

@@ -138,27 +138,48 @@ fm_flow_to_router(struct fm_flow *f, uint16_t type, uint32_t arg,
 	    loop_now_ms(f->child->loop)));
 }
 
+static void
+flow_envelope(struct fm_flow *f, struct epsip_msg *m, uint16_t type,
+    uint32_t arg, const void *payload, size_t len, uint64_t arrived_ms)
+{
+	epsip_msg_init(m, (enum epsip_msg_type)type);
+	m->arg = arg;
+	m->flow = f->id;
+	m->transport = f->transport;
+	m->local = f->local;
+	m->remote = f->remote;
+	/* When the bytes arrived: later hops shed what waited too long. */
+	m->stamp_ms = arrived_ms;
+	m->payload = payload;
+	m->payload_len = len;
+}
+
 int
 fm_flow_to_router_at(struct fm_flow *f, uint16_t type, uint32_t arg,
     const void *payload, size_t len, uint64_t arrived_ms)
 {
 	struct epsip_msg m;
 
-	epsip_msg_init(&m, (enum epsip_msg_type)type);
-	m.arg = arg;
-	m.flow = f->id;
-	m.transport = f->transport;
-	m.local = f->local;
-	m.remote = f->remote;
-	/* When the bytes arrived: later hops shed what waited too long. */
-	m.stamp_ms = arrived_ms;
-	m.payload = payload;
-	m.payload_len = len;
 	if (f->child->router == NULL) {
 		return (-1);
 	}
-	/* ipc_send counts what it cannot queue. */
+	flow_envelope(f, &m, type, arg, payload, len, arrived_ms);
+	/* ipc_send counts what it cannot keep. */
 	return (ipc_send(f->child->router, &m));
+}
+
+int
+fm_flow_offer_to_router(struct fm_flow *f, const void *sip, size_t len,
+    uint64_t arrived_ms)
+{
+	struct epsip_msg m;
+
+	if (f->child->router == NULL) {
+		return (-1);
+	}
+	flow_envelope(f, &m, EPSIP_MSG_SIP_FROM_FLOW, 0, sip, len,
+	    arrived_ms);
+	return (ipc_offer(f->child->router, &m));
 }
 
 /*

@@ -295,7 +295,6 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	rate_limit_init(&p->new_flows, p->cfg->new_flow_rate,
 	    p->cfg->new_flow_burst, loop_now_ms(p->loop));
 	p->respawn_timer = -1;
-	p->bl_timer = -1;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
 		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
 	}
@@ -412,7 +411,8 @@ wait_children(struct fm_parent *p, uint64_t ms)
 		fm_router_flush(p);
 		now = monotonic_ms();
 		/* Also give the router a moment for the last FLOW_CLOSEDs. */
-		if ((p->nchildren == 0 && p->bl_count == 0) || now >= deadline) {
+		if ((p->nchildren == 0 && fm_router_waiting(p) == 0) ||
+		    now >= deadline) {
 			return;
 		}
 		left = deadline - now;

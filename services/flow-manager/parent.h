@@ -110,12 +110,6 @@ struct fm_parent {
 	char *child_argv_owned;		/* 1: child_argv[i] was allocated */
 	int child_argc;			/* entries before "--child" */
 
-	/* FLOW_CLOSED waiting for room in the router queue (a ring). */
-	struct epsip_msg *backlog;
-	size_t bl_head, bl_count, bl_cap;
-	int bl_timer;			/* -1: no retry pending */
-	uint64_t bl_last_warn;
-
 	size_t open_udp;
 	size_t open_tcp;
 	int stopping;
@@ -156,7 +150,10 @@ void fm_children_retire_idle(struct loop *loop, void *arg);
 
 /* router_link.c: FLOW_CLOSED to the router, never lost to a burst. */
 void fm_router_flow_closed(struct fm_parent *p, const struct epsip_msg *m);
+/* Hand nng what waits (the loop does this itself while it runs). */
 void fm_router_flush(struct fm_parent *p);
+/* Messages to the router not yet taken by nng. */
+size_t fm_router_waiting(const struct fm_parent *p);
 void fm_router_free(struct fm_parent *p);
 
 /* accept.c, udp_demux.c: listener callbacks. */

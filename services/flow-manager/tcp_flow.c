@@ -283,8 +283,8 @@ frame(struct fm_flow *f, const char *buf, size_t len)
 		case SIP_FRAME_NEED_MORE:
 			return ((ssize_t)off);
 		case SIP_FRAME_MESSAGE:
-			if (fm_flow_to_router(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-			    buf + off + fr.offset, fr.length) == -1) {
+			if (fm_flow_offer_to_router(f, buf + off + fr.offset,
+			    fr.length, loop_now_ms(f->child->loop)) == -1) {
 				/* Keep it and stop reading: TCP's window
 				 * then slows the phone, nothing is lost. */
 				pause_for_router(f);

@@ -82,12 +82,19 @@ shed_late(struct fm_flow *f, const struct fm_ctl_msg *m)
 	return (1);
 }
 
-/* The router's link is full: 503 + Retry-After, or drop (overload.h). */
+/*
+ * The router's link is backed up: a new request gets 503 + Retry-After;
+ * anything else finishes work and waits its turn (overload.h).
+ */
 static void
-refuse_for_overload(struct fm_flow *f, const void *payload, size_t len)
+refuse_for_overload(struct fm_flow *f, const struct fm_ctl_msg *m)
 {
-	stats_inc(answer_overload(f, payload, len) ? "overload.refused" :
-	    "udp.dropped.router_busy");
+	if (answer_overload(f, m->payload, m->payload_len)) {
+		stats_inc("overload.refused");
+	} else if (fm_flow_to_router_at(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
+	    m->payload, m->payload_len, m->arrived_ms) == -1) {
+		stats_inc("udp.dropped.router_busy");
+	}
 }
 
 void
@@ -126,9 +133,9 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		    shed_early(f, m->payload, m->payload_len)) {
 			break;
 		}
-		if (fm_flow_to_router_at(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-		    m->payload, m->payload_len, m->arrived_ms) == -1) {
-			refuse_for_overload(f, m->payload, m->payload_len);
+		if (fm_flow_offer_to_router(f, m->payload, m->payload_len,
+		    m->arrived_ms) == -1) {
+			refuse_for_overload(f, m);
 		}
 		break;
 	case UDP_PAYLOAD_SIGCOMP:

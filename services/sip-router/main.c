@@ -58,9 +58,10 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 	if (ipc_send(sock, &msg) == -1) {
 		if (!ipc_peer_lost(sock)) {
 			/*
-			 * The child lives but its queue is full: a false 430
-			 * would make the registrar drop a good binding.
-			 * Drop, count, let the sender's transaction retry.
+			 * The child lives but has taken nothing for a whole
+			 * ipc-backlog: a false 430 would make the registrar
+			 * drop a good binding.  Counted (ipc_send), and the
+			 * sender's transaction retries.
 			 */
 			stats_inc("ipc.flow_queue_full");
 			return (0);
@@ -105,13 +106,16 @@ send_output(struct sip_router *sr, struct router_output *out,
 		msg.transport = in->transport;
 		msg.payload = (const uint8_t *)out->sip;
 		msg.payload_len = out->sip_len;
-		if (ipc_send(sr->bridge, &msg) == 0) {
+		/*
+		 * The core's link is backed up: new work gets 503, whatever
+		 * the transport; what finishes work waits its turn
+		 * (overload.h).  Nothing is dropped silently.
+		 */
+		if (ipc_offer(sr->bridge, &msg) == 0 ||
+		    ((depth > 0 || !answer_overload(sr, in, "overload.refused"))
+		    && ipc_send(sr->bridge, &msg) == 0)) {
 			stats_inc("sip.out.to_core");
 			log_debug("to core %zu bytes", out->sip_len);
-		} else if (depth == 0) {
-			/* The core's link is full: never a silent drop of
-			 * new work, whatever the transport (overload.h). */
-			(void)answer_overload(sr, in, "overload.refused");
 		}
 		break;
 	case ROUTER_TO_FLOW:

@@ -43,9 +43,13 @@ class FakeUpstream:
         self.conns = {}
 
     def _poll(self, timeout):
-        socks = [self.udp, self.listener] + list(self.conns)
-        r, _, _ = select.select(socks, [], [], timeout)
-        for s in r:
+        # poll, not select: a test may hold descriptors past 1024.
+        poller, by_fd = select.poll(), {}
+        for s in [self.udp, self.listener] + list(self.conns):
+            poller.register(s, select.POLLIN)
+            by_fd[s.fileno()] = s
+        for fd, _ in poller.poll(int(timeout * 1000)):
+            s = by_fd[fd]
             if s is self.udp:
                 data, src = s.recvfrom(70000)
                 if data.strip(b"\r\n"):

@@ -7,7 +7,9 @@
  * peer is not tested here: nng 1.5.2 then leaks the listener's pipe.)
  * With a loop attached, what one iteration sends leaves as one batch at
  * the iteration's end, and a batch nng's full queue refuses is kept, makes
- * the socket refuse more (back-pressure), and leaves once the queue drains.
+ * the socket refuse new work (back-pressure), and leaves once the queue
+ * drains.  Sends that finish work are never lost while the peer lives:
+ * they wait in the outbox, in order, up to ipc-backlog (issue 8).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,7 +186,7 @@ count_sent(struct loop *loop, void *arg)
 }
 
 static void
-test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later(
+test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later(
     void **state)
 {
 	struct fixture *f = *state;
@@ -202,19 +204,22 @@ test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later(
 	assert_int_equal(stats_get("ipc.batches.blocked"), 1);
 	taken = stats_get("ipc.batches.sent");
 	assert_int_equal(taken, n - 2);		/* the last one is kept */
-	/* The kept batch takes more until it is full; then back-pressure. */
+	/* The kept batch takes more new work until it is full; then
+	 * back-pressure. */
 	for (;;) {
 		struct epsip_msg m;
 
 		epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_CORE);
 		m.arg = (uint32_t)n;
-		if (ipc_send(f->link, &m) == -1) {
+		if (ipc_offer(f->link, &m) == -1) {
 			break;
 		}
 		n++;
 		assert_true(n < EPSIP_BATCH_MAX_SIZE / EPSIP_MSG_HEADER_SIZE);
 	}
 	assert_true(n > 1000);		/* ~128 KiB of small envelopes */
+	assert_int_equal(stats_get("ipc.offers_refused"), 1);
+	assert_int_equal(stats_get("ipc.send_dropped"), 0);
 	run_one_iteration(loop);	/* still nobody: still kept */
 	assert_int_equal(stats_get("ipc.batches.sent"), taken);
 	/* The peer comes; the retry timer sends the kept batch. */
@@ -229,6 +234,114 @@ test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later(
 		assert_int_equal(recv_numbered(f->peer), i);
 	}
 	send_numbered(f->link, 99);	/* taken again */
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
+/*
+ * The next numbered envelope within 3 s, running the sender's loop
+ * meanwhile (its outbox leaves from the loop's end hook and retry timer).
+ */
+static int64_t
+recv_numbered_running(struct loop *loop, struct ipc_socket *peer)
+{
+	uint64_t deadline = monotonic_ms() + 3000;
+	struct epsip_msg m;
+
+	while (monotonic_ms() < deadline) {
+		if (ipc_recv(peer, &m) == 1) {
+			return ((int64_t)m.arg);
+		}
+		run_one_iteration(loop);
+		usleep(200);
+	}
+	return (-1);
+}
+
+/* Every numbered envelope 1..n arrives once, in order. */
+static void
+assert_received_in_order(struct loop *loop, struct ipc_socket *peer,
+    int64_t n)
+{
+	for (int64_t i = 1; i <= n; i++) {
+		assert_int_equal(recv_numbered_running(loop, peer), i);
+	}
+}
+
+/*
+ * Issue 8: a burst far beyond nng's queue -- 100,000 FLOW_CLOSEDs when a
+ * network outage drops every flow -- is delayed while the peer is away,
+ * never lost, and new work is refused meanwhile.
+ */
+static void
+test_a_peer_that_takes_nothing_loses_no_message_sent(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+	struct epsip_msg m;
+	int64_t n, total = 50000;
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	/* Nobody listens: nng's queue of 1 fills at once. */
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
+	for (n = 1; n <= total; n++) {
+		send_numbered(f->link, (uint32_t)n);
+		if (n % 1000 == 0) {
+			run_one_iteration(loop);
+		}
+	}
+	run_one_iteration(loop);
+	assert_true(ipc_waiting(f->link) > 0);
+	assert_int_equal(stats_get("ipc.backlog"),
+	    (int64_t)ipc_waiting(f->link));
+	epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_FLOW);
+	assert_int_equal(ipc_offer(f->link, &m), -1);	/* backed up */
+	/* The peer comes: everything leaves, oldest first. */
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	assert_received_in_order(loop, f->peer, total);
+	assert_int_equal(ipc_waiting(f->link), 0);
+	assert_int_equal(stats_get("ipc.backlog"), 0);
+	assert_int_equal(stats_get("ipc.send_dropped"), 0);
+	assert_int_equal(stats_get("ipc.batches.envelopes"), total);
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
+/*
+ * A peer stopped for good must not eat the sender's memory: past
+ * ipc-backlog a send fails, counted, and what was kept still arrives.
+ */
+static void
+test_an_outbox_at_its_limit_drops_counts_and_keeps_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+	struct epsip_msg m;
+	int64_t n, kept;
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	ipc_set_backlog_limit(EPSIP_BATCH_MAX_SIZE);	/* one full batch */
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
+	for (n = 1; n < 1000000; n++) {
+		epsip_msg_init(&m, EPSIP_MSG_FLOW_CLOSED);
+		m.arg = (uint32_t)n;
+		if (ipc_send(f->link, &m) == -1) {
+			break;
+		}
+		if (n % 1000 == 0) {
+			run_one_iteration(loop);
+		}
+	}
+	assert_true(n < 1000000);
+	kept = n - 1;
+	assert_int_equal(stats_get("ipc.dropped.backlog_full"), 1);
+	assert_int_equal(stats_get("ipc.send_dropped"), 1);
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	assert_received_in_order(loop, f->peer, kept);
+	assert_int_equal(ipc_waiting(f->link), 0);
+	ipc_set_backlog_limit((size_t)64 << 20);
 	ipc_detach_loop();
 	loop_free(loop);
 }
@@ -301,7 +414,13 @@ main(void)
 		    test_sends_of_one_iteration_leave_as_one_batch_at_its_end,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_a_full_queue_keeps_the_batch_refuses_more_and_sends_it_later,
+		    test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_peer_that_takes_nothing_loses_no_message_sent,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_an_outbox_at_its_limit_drops_counts_and_keeps_the_rest,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_reader_that_stops_inside_a_batch_is_called_again,
