@@ -4,13 +4,25 @@
  * Each accepted connection becomes a flow (child, slot, generation); the
  * descriptor goes to the child with NEW_TCP_FLOW over SCM_RIGHTS and the
  * parent closes its copy at once, so the parent holds no per-connection
- * descriptor.  A connection that cannot be placed (limit, no child, child
- * queue full) is closed.
+ * descriptor.  A connection that cannot be placed (max-flows,
+ * new-flow-rate, no child, child queue full) is reset at once, counted as
+ * flows.refused.<why>, and logged at most once a second (issue 8).
+ *
+ * Out of descriptors, accept() fails and the connection stays in the
+ * listener's queue, which a level-triggered loop reports again at once:
+ * that is the spin other edges fall into.  The parent keeps a spare
+ * descriptor to give back, take the connection and reset it; when even
+ * that cannot work (out of memory, or no descriptor at all) it stops
+ * watching the listener for ACCEPT_PAUSE_MS.
  *
  * Nothing here is fatal.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,7 +34,49 @@
 #include "flow_manager.h"
 #include "parent.h"
 
-#define ACCEPT_BATCH	64
+#define ACCEPT_BATCH		64
+/* One wake-up per pause when nothing can be accepted, not a spin. */
+#define ACCEPT_PAUSE_MS		100
+#define REFUSAL_LINE_EVERY_MS	1000
+
+void
+fm_refused(struct fm_parent *p, struct fm_refusals *r, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	uint64_t now;
+
+	stats_inc(r->counter);
+	r->unlogged++;
+	now = loop_now_ms(p->loop);
+	if (r->last_line_ms != 0 &&
+	    now - r->last_line_ms < REFUSAL_LINE_EVERY_MS) {
+		return;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %" PRIu64 " refused since the last such line (%s)",
+	    what, r->unlogged, r->counter);
+	r->last_line_ms = now;
+	r->unlogged = 0;
+}
+
+/*
+ * A connection nobody will serve ends with a reset: the phone learns at
+ * once, and the edge keeps no TIME_WAIT for it -- a reconnect storm at a
+ * limit would otherwise leave tens of thousands behind.
+ */
+static void
+reset_and_close(int fd)
+{
+	struct linger lg;
+
+	lg.l_onoff = 1;
+	lg.l_linger = 0;
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	(void)close(fd);
+}
 
 static void
 hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
@@ -46,7 +100,7 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	}
 	f = fm_pflow_alloc(p, EPSIP_TRANSPORT_TCP, l->index, &local, &remote);
 	if (f == NULL) {
-		(void)close(fd);
+		reset_and_close(fd);		/* refused and counted */
 		return;
 	}
 	fm_ctl_init(&m, FM_CTL_NEW_TCP_FLOW);
@@ -58,41 +112,134 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	m.arrived_ms = monotonic_ms();
 	if (fm_ctl_encode(&m, buf, sizeof(buf), &len) != FM_CTL_OK ||
 	    fm_ctl_send(f->child->ctl_fd, buf, len, fd) == -1) {
-		log_debug("%s: NEW_TCP_FLOW not sent: %s", f->child->name,
-		    errno == EAGAIN ? "queue full" : "child gone");
-		stats_inc("flows.refused.backpressure");
+		fm_refused(p, &p->refused_backpressure, "%s cannot take a new "
+		    "connection: %s", f->child->name, errno == EAGAIN ?
+		    "its control queue is full" : "it is gone");
 		fm_pflow_release(p, f, EPSIP_CLOSE_NONE);
+		reset_and_close(fd);
+		return;
 	}
-	/* The child has its own reference now, or nobody needs one. */
+	/* The child has its own reference now. */
 	(void)close(fd);
 }
 
 /*
- * Out of descriptors: a level-triggered listener would wake us forever.
- * Give back the spare descriptor, take the connection, close it, and take
- * the spare again -- the phone sees a closed connection and retries.
+ * Out of descriptors (EMFILE, or ENFILE for the whole host): give back
+ * the spare descriptor, take the connection, reset it, take the spare
+ * again.  1: one connection refused, go on; 0: none was waiting; -1 with
+ * errno: this cannot work now.
  */
-static void
-shed(struct fm_parent *p, int lfd)
+static int
+shed(struct fm_parent *p, int lfd, int why)
 {
-	static uint64_t last_warn;
-	uint64_t now;
-	int fd;
+	int fd, err;
 
-	stats_inc("flows.refused.fds");
-	now = loop_now_ms(p->loop);
-	if (now - last_warn >= 1000) {
-		last_warn = now;
-		log_warnx("out of file descriptors: refusing connections");
-	}
 	if (p->spare_fd != -1) {
 		(void)close(p->spare_fd);
 		p->spare_fd = -1;
 	}
-	if ((fd = accept(lfd, NULL, NULL)) != -1) {
-		(void)close(fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	err = errno;
+	if (fd != -1) {
+		reset_and_close(fd);
 	}
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd != -1) {
+		fm_refused(p, &p->refused_fds, "out of file descriptors "
+		    "(%s): new connections are reset at once", strerror(why));
+		return (1);
+	}
+	if (err == EAGAIN) {
+		return (0);
+	}
+	errno = err;
+	return (-1);
+}
+
+static void
+resume_accepting(struct loop *loop, void *arg)
+{
+	struct fm_listener *l = arg;
+	struct fm_parent *p = l->parent;
+
+	l->accept_pause_timer = -1;
+	if (l->tcp_fd == -1) {
+		return;
+	}
+	if (p->spare_fd == -1) {
+		p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (loop_mod_fd(loop, l->tcp_fd, EPOLLIN) == -1 &&
+	    (l->accept_pause_timer = loop_after(loop, ACCEPT_PAUSE_MS,
+	    resume_accepting, l)) < 0) {
+		l->accept_pause_timer = -1;
+		log_warn("listener %u: cannot watch it again",
+		    (unsigned)l->index);
+	}
+}
+
+/*
+ * accept() fails and retrying at once cannot help: stop watching the
+ * listener for a moment.  Connections wait in its queue meanwhile -- with
+ * no descriptor at all there is no way to even reset them.
+ */
+static void
+pause_accepting(struct fm_parent *p, struct fm_listener *l, int err)
+{
+	uint64_t now;
+
+	stats_inc("tcp.accept_paused");
+	now = loop_now_ms(p->loop);
+	if (p->accept_pause_last_warn == 0 ||
+	    now - p->accept_pause_last_warn >= REFUSAL_LINE_EVERY_MS) {
+		p->accept_pause_last_warn = now;
+		errno = err;
+		log_warn("accept on listener %u failed: not accepting for "
+		    "%d ms (tcp.accept_paused)", (unsigned)l->index,
+		    ACCEPT_PAUSE_MS);
+	}
+	if (l->accept_pause_timer != -1 ||
+	    loop_mod_fd(p->loop, l->tcp_fd, 0) == -1) {
+		return;
+	}
+	l->accept_pause_timer = loop_after(p->loop, ACCEPT_PAUSE_MS,
+	    resume_accepting, l);
+	if (l->accept_pause_timer < 0) {
+		/* No timer to resume: keep watching rather than go deaf. */
+		l->accept_pause_timer = -1;
+		(void)loop_mod_fd(p->loop, l->tcp_fd, EPOLLIN);
+	}
+}
+
+void
+fm_accept_unpause(struct fm_parent *p, struct fm_listener *l)
+{
+	if (l->accept_pause_timer != -1) {
+		loop_cancel(p->loop, l->accept_pause_timer);
+		l->accept_pause_timer = -1;
+	}
+}
+
+/* Errors about the one connection accept() was taking: take the next. */
+static int
+connection_error(int err)
+{
+	switch (err) {
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+	case EPERM:		/* a firewall rule refused it */
+	case ENETDOWN:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case EHOSTUNREACH:
+	case ENONET:
+	case ENOPROTOOPT:
+	case EOPNOTSUPP:
+		return (1);
+	default:
+		return (0);
+	}
 }
 
 void
@@ -101,7 +248,7 @@ fm_accept_cb(struct loop *loop, int lfd, uint32_t events, void *arg)
 	struct fm_listener *l = arg;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int i, fd;
+	int i, fd, shed_one;
 
 	(void)loop;
 	(void)events;
@@ -113,21 +260,22 @@ fm_accept_cb(struct loop *loop, int lfd, uint32_t events, void *arg)
 			hand_off(l->parent, l, fd, &ss);
 			continue;
 		}
-		switch (errno) {
-		case EAGAIN:
+		if (errno == EAGAIN) {
 			return;
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
+		}
+		if (connection_error(errno)) {
 			continue;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			shed(l->parent, lfd);
+		}
+		shed_one = -1;
+		if (errno == EMFILE || errno == ENFILE) {
+			shed_one = shed(l->parent, lfd, errno);
+		}
+		if (shed_one == 0) {
 			return;
-		default:
-			log_warn("accept on listener %u", (unsigned)l->index);
+		}
+		if (shed_one == -1) {
+			/* ENOBUFS, ENOMEM, no spare to give back, ... */
+			pause_accepting(l->parent, l, errno);
 			return;
 		}
 	}

@@ -139,7 +139,17 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 		/* The parent is the same binary: this is a bug. */
 		log_warnx("bad control message: %s", fm_ctl_error_name(err));
 		stats_inc("control.errors");
-	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd != -1) {
+	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd == FM_CTL_FD_LOST) {
+		/*
+		 * Out of descriptors: the connection is gone.  The parent
+		 * counts it, frees the slot and sends new flows elsewhere.
+		 */
+		log_debug("slot %" PRIu32 ": connection lost, out of "
+		    "descriptors", m.slot);
+		fm_child_ctl_send_closed(c, m.slot, m.generation,
+		    EPSIP_CLOSE_NONE);
+		return;
+	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd >= 0) {
 		fm_tcp_flow_open(c, &m, fd);
 		return;
 	} else if (m.type == FM_CTL_UDP_DATAGRAM && fd == -1) {
@@ -150,7 +160,7 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 		    fm_ctl_type_name(m.type), fd);
 		stats_inc("control.errors");
 	}
-	if (fd != -1) {
+	if (fd >= 0) {
 		(void)close(fd);
 	}
 }

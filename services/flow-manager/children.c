@@ -34,6 +34,13 @@
 
 /* ---- the open list: children that take new flows, by ascending id ---- */
 
+/* fd_cap is at most flows-per-child: below it, a slot is free. */
+static int
+has_room(const struct fm_child_rec *c)
+{
+	return (!c->retiring && c->nflows < c->fd_cap);
+}
+
 static void
 open_remove(struct fm_parent *p, struct fm_child_rec *c)
 {
@@ -62,7 +69,7 @@ open_insert(struct fm_parent *p, struct fm_child_rec *c)
 {
 	struct fm_child_rec *prev, *cur;
 
-	if (c->on_open || c->retiring || c->nfree == 0 || p->stopping) {
+	if (c->on_open || !has_room(c) || p->stopping) {
 		return;
 	}
 	prev = NULL;
@@ -236,6 +243,7 @@ rec_new(struct fm_parent *p)
 		c->free_slots[i] = n - 1 - i;
 	}
 	c->nfree = n;
+	c->fd_cap = n;
 	c->parent = p;
 	c->ctl_fd = -1;
 	return (c);
@@ -259,7 +267,11 @@ fm_children_spawn(struct fm_parent *p)
 	/* A crashed child of an earlier run may have left its socket. */
 	unlink_ipc(p, c->id);
 	if (fm_spawn_socketpair(&c->ctl_fd, &child_end) == -1) {
-		log_warn("spawn %s: socketpair", c->name);
+		/* Out of descriptors: once a second, not once a flow. */
+		if (loop_now_ms(p->loop) - p->spawn_last_warn >= 1000) {
+			p->spawn_last_warn = loop_now_ms(p->loop);
+			log_warn("spawn %s: socketpair", c->name);
+		}
 		rec_free(c);
 		return (NULL);
 	}
@@ -370,15 +382,18 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		return (NULL);
 	}
 	if (p->open_udp + p->open_tcp >= p->max_flows) {
-		stats_inc("flows.refused.limit");
+		fm_refused(p, &p->refused_limit, "max-flows (%u) reached: new "
+		    "flows refused", p->max_flows);
 		return (NULL);
 	}
 	if (!rate_limit_take(&p->new_flows, loop_now_ms(p->loop))) {
-		stats_inc("flows.refused.rate");
+		fm_refused(p, &p->refused_rate, "new-flow-rate (%u a second) "
+		    "exceeded: new flows refused", p->cfg->new_flow_rate);
 		return (NULL);
 	}
 	if ((c = p->open_head) == NULL && (c = fm_children_spawn(p)) == NULL) {
-		stats_inc("flows.refused.spawn");
+		fm_refused(p, &p->refused_spawn, "no child can take a new "
+		    "flow and none can be spawned: new flows refused");
 		return (NULL);
 	}
 	slot = c->free_slots[--c->nfree];
@@ -397,7 +412,7 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		/* Process per flow: this child's one flow, then it exits. */
 		c->retiring = 1;
 	}
-	if (c->nfree == 0 || c->retiring) {
+	if (!has_room(c)) {
 		open_remove(p, c);
 	}
 	if (transport == EPSIP_TRANSPORT_UDP) {
@@ -506,6 +521,29 @@ fm_children_retire_idle(struct loop *loop, void *arg)
 
 /* ---- control messages from a child ---- */
 
+/*
+ * The child was out of descriptors when this flow's connection reached it:
+ * the kernel could not install the descriptor and dropped it, and with
+ * the parent's copy already closed that closed the connection.  The child
+ * answered FLOW_CLOSED without a reason.  That connection is gone and
+ * cannot be placed elsewhere; the next ones can: from now on the child
+ * takes no more flows than it holds, and new flows go to another child
+ * (or a new one).
+ */
+static void
+child_out_of_fds(struct fm_parent *p, struct fm_child_rec *c,
+    struct fm_pflow *f)
+{
+	fm_pflow_release(p, f, EPSIP_CLOSE_NONE);
+	if (c->fd_cap > c->nflows) {
+		c->fd_cap = c->nflows;
+	}
+	open_remove(p, c);
+	fm_refused(p, &p->refused_child_fds, "%s is out of descriptors at "
+	    "%" PRIu32 " flows: a connection passed to it was closed, and it "
+	    "takes no more flows than that", c->name, c->nflows);
+}
+
 static void
 handle_control(struct fm_parent *p, struct fm_child_rec *c,
     const uint8_t *buf, size_t len)
@@ -539,6 +577,10 @@ handle_control(struct fm_parent *p, struct fm_child_rec *c,
 		stats_inc("control.stale");
 		return;
 	}
+	if (m.reason == EPSIP_CLOSE_NONE) {
+		child_out_of_fds(p, c, f);
+		return;
+	}
 	fm_pflow_release(p, f, m.reason);
 }
 
@@ -552,7 +594,7 @@ fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
 	while (c->ctl_fd != -1) {
 		n = fm_ctl_recv(c->ctl_fd, buf, sizeof(buf), &passed);
 		if (n > 0) {
-			if (passed != -1) {
+			if (passed >= 0) {
 				(void)close(passed);
 			}
 			handle_control(p, c, buf, (size_t)n);

@@ -146,8 +146,8 @@ check_fields(const struct fm_ctl_msg *msg)
 		}
 		return (FM_CTL_OK);
 	case FM_CTL_FLOW_CLOSED:
-		if (msg->reason == EPSIP_CLOSE_NONE ||
-		    msg->reason > EPSIP_CLOSE_REASON_MAX) {
+		/* NONE: the child never had the flow (FM_CTL_FD_LOST). */
+		if (msg->reason > EPSIP_CLOSE_REASON_MAX) {
 			return (FM_CTL_EFIELD);
 		}
 		return (FM_CTL_OK);
@@ -335,7 +335,7 @@ fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd)
 	struct iovec iov;
 	ssize_t n;
 	size_t i, nfds;
-	int got, bad;
+	int got, bad, lost;
 
 	*passed_fd = -1;
 	memset(&mh, 0, sizeof(mh));
@@ -352,6 +352,11 @@ fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd)
 		return (n);
 	}
 	bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	/*
+	 * A complete message whose descriptor did not fit: with room for
+	 * four, only EMFILE does that, and the kernel has dropped it.
+	 */
+	lost = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == MSG_CTRUNC;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
 			continue;
@@ -372,6 +377,10 @@ fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd)
 		if (*passed_fd != -1) {
 			(void)close(*passed_fd);
 			*passed_fd = -1;
+		}
+		if (lost) {
+			*passed_fd = FM_CTL_FD_LOST;
+			return (n);
 		}
 		errno = EMSGSIZE;
 		return (-1);

@@ -11,7 +11,9 @@
  *   parent -> child   NEW_TCP_FLOW   slot, generation, listener, local,
  *                                    remote; the connection fd attached
  *   parent -> child   UDP_DATAGRAM   the same fields, then the datagram
- *   child -> parent   FLOW_CLOSED    slot, generation, reason
+ *   child -> parent   FLOW_CLOSED    slot, generation, reason; reason
+ *                                    NONE: the child never had the flow,
+ *                                    its descriptor was lost (EMFILE)
  *
  * Wire layout:
  *
@@ -109,11 +111,16 @@ const char *fm_ctl_error_name(enum fm_ctl_error error);
  */
 int fm_ctl_send(int fd, const uint8_t *buf, size_t len, int pass_fd);
 
+/* *passed_fd of a message whose descriptor the receiver had no room for. */
+#define FM_CTL_FD_LOST		(-2)
+
 /*
  * Receive one message without blocking.  Returns its length, 0 at EOF, or
  * -1 with errno (EAGAIN: nothing waiting; EMSGSIZE: the message or its
  * descriptors did not fit and were dropped).  *passed_fd is the descriptor
- * that came with it (close-on-exec) or -1.
+ * that came with it (close-on-exec), -1, or FM_CTL_FD_LOST when one was
+ * sent but the receiver was out of descriptors (EMFILE): the kernel
+ * dropped it, and the message is returned all the same.
  */
 ssize_t fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd);
 

@@ -93,6 +93,7 @@ fm_listen_open(struct fm_parent *p)
 		l->parent = p;
 		l->index = (uint16_t)i;
 		l->addr = p->cfg->listen[i];
+		l->accept_pause_timer = -1;
 		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 
 		/* TCP first: with port 0 its port is reused for UDP. */
@@ -126,6 +127,7 @@ fm_listen_close(struct fm_parent *p)
 
 	for (i = 0; i < p->nlisteners; i++) {
 		l = &p->listeners[i];
+		fm_accept_unpause(p, l);
 		if (l->tcp_fd != -1) {
 			loop_del_fd(p->loop, l->tcp_fd);
 			(void)close(l->tcp_fd);

@@ -280,6 +280,50 @@ effective_max_flows(const struct epsip_config *cfg)
 	return ((unsigned)(children * cfg->flows_per_child));
 }
 
+static void
+name_refusals(struct fm_parent *p)
+{
+	p->refused_limit.counter = "flows.refused.limit";
+	p->refused_rate.counter = "flows.refused.rate";
+	p->refused_spawn.counter = "flows.refused.spawn";
+	p->refused_backpressure.counter = "flows.refused.backpressure";
+	p->refused_fds.counter = "flows.refused.fds";
+	p->refused_child_fds.counter = "flows.refused.child_fds";
+}
+
+/*
+ * Descriptors a child uses besides its flows: stdio, control, UDP
+ * listeners, epoll, signalfd, timers and nng's sockets, pipes and pollers
+ * (14 measured with one listener, before the router dials it).  Only for
+ * a warning: the child itself finds its real limit.
+ */
+#define FM_CHILD_OWN_FDS	16
+
+/*
+ * Children inherit the parent's RLIMIT_NOFILE.  A child asked to hold
+ * more flows than that allows refuses the connections past it
+ * (flows.refused.child_fds) and the parent moves on to another child:
+ * say so at start, not at the 20,000th phone.
+ */
+static void
+check_child_fd_limit(const struct epsip_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur ==
+	    RLIM_INFINITY || (rlim_t)cfg->flows_per_child + FM_CHILD_OWN_FDS <=
+	    rl.rlim_cur) {
+		return;
+	}
+	log_warnx("flows-per-child %u needs more descriptors than a child's "
+	    "limit (RLIMIT_NOFILE %llu): a child will hold about %llu flows, "
+	    "then refuse a connection (flows.refused.child_fds) and leave "
+	    "the next ones to more children; raise LimitNOFILE or lower "
+	    "flows-per-child", cfg->flows_per_child,
+	    (unsigned long long)rl.rlim_cur, rl.rlim_cur > FM_CHILD_OWN_FDS ?
+	    (unsigned long long)(rl.rlim_cur - FM_CHILD_OWN_FDS) : 0ULL);
+}
+
 int
 fm_parent_start(struct daemon *d, int argc, char **argv)
 {
@@ -297,12 +341,15 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	p->respawn_timer = -1;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
 		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
+		p->listeners[i].accept_pause_timer = -1;
 	}
+	name_refusals(p);
 	if (check_config(p->cfg) == -1) {
 		return (-1);
 	}
 	p->max_flows = effective_max_flows(p->cfg);
 	raise_nofile();
+	check_child_fd_limit(p->cfg);
 	if (build_child_argv(p, argc, argv) == -1 ||
 	    fm_children_init(p) == -1 ||
 	    (p->udp_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {

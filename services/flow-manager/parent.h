@@ -22,6 +22,7 @@
 #include "epsip/rate.h"
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
+#include "epsip/log.h"
 
 #include "udp_table.h"
 
@@ -55,6 +56,12 @@ struct fm_child_rec {
 	uint32_t *free_slots;		/* stack of free slot numbers */
 	uint32_t nfree;
 	uint32_t nflows;
+	/*
+	 * The most flows it takes: flows-per-child, until a connection
+	 * passed to it was lost because it was out of descriptors; then
+	 * the flows it held at that moment, for the rest of its life.
+	 */
+	uint32_t fd_cap;
 	int retiring;			/* takes no new flows */
 	uint64_t started_ms;
 	uint64_t empty_since_ms;	/* when nflows last fell to 0; 0: busy */
@@ -72,7 +79,21 @@ struct fm_listener {
 	uint16_t index;			/* in cfg.listen */
 	int udp_fd;
 	int tcp_fd;
+	/* accept() failed in a way no retry can fix now: TCP is not
+	 * watched until this timer fires (-1: watched). */
+	int accept_pause_timer;
 	struct epsip_addr addr;		/* as bound (port 0 resolved) */
+};
+
+/*
+ * One kind of refused flow: its counter, and a warning at most once a
+ * second that says how many were refused since the line before -- a
+ * flood of refusals must not become a flood of log lines.
+ */
+struct fm_refusals {
+	const char *counter;		/* "flows.refused.limit" */
+	uint64_t last_line_ms;		/* 0: never logged */
+	uint64_t unlogged;		/* refused since that line */
 };
 
 struct fm_parent {
@@ -93,6 +114,14 @@ struct fm_parent {
 	unsigned max_flows;
 	/* new-flow-rate: how fast flows may be created. */
 	struct rate_limit new_flows;
+	/* Refused flows, by why (flows.refused.<why>). */
+	struct fm_refusals refused_limit;
+	struct fm_refusals refused_rate;
+	struct fm_refusals refused_spawn;
+	struct fm_refusals refused_backpressure;
+	struct fm_refusals refused_fds;		/* the parent's own */
+	struct fm_refusals refused_child_fds;	/* a child's */
+	uint64_t accept_pause_last_warn;
 
 	/* Children. */
 	struct fm_child_rec *all_head, *all_tail;
@@ -158,6 +187,14 @@ void fm_router_free(struct fm_parent *p);
 
 /* accept.c, udp_demux.c: listener callbacks. */
 void fm_accept_cb(struct loop *loop, int fd, uint32_t events, void *arg);
+/* accept.c: stop a paused listener's timer (before closing it). */
+void fm_accept_unpause(struct fm_parent *p, struct fm_listener *l);
+/*
+ * accept.c: count one refused flow of kind `r` and, at most once a second,
+ * log `fmt` with how many were refused since the last such line.
+ */
+void fm_refused(struct fm_parent *p, struct fm_refusals *r,
+    const char *fmt, ...) EPSIP_PRINTF(3, 4);
 void fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg);
 
 #endif /* EPSIP_FM_PARENT_H */

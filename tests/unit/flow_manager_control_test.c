@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -161,6 +162,11 @@ test_control_flow_closed_round_trips(void **state)
 	assert_int_equal(out.slot, 17);
 	assert_int_equal(out.generation, 1);
 	assert_int_equal(out.reason, EPSIP_CLOSE_TIMEOUT);
+	/* NONE: the child never had the flow (its descriptor was lost). */
+	m.reason = EPSIP_CLOSE_NONE;
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
+	assert_int_equal(fm_ctl_decode(buf, len, &out), FM_CTL_OK);
+	assert_int_equal(out.reason, EPSIP_CLOSE_NONE);
 }
 
 static void
@@ -272,10 +278,8 @@ test_control_bad_fields_are_rejected(void **state)
 	m.listener = FM_CTL_MAX_LISTENER;
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    FM_CTL_EFIELD);
-	/* Close reason: NONE and past MAX. */
+	/* Close reason past MAX (NONE is a flow the child never had). */
 	fm_ctl_init(&m, FM_CTL_FLOW_CLOSED);
-	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
-	    FM_CTL_EFIELD);
 	m.reason = EPSIP_CLOSE_REASON_MAX;
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
 	buf[13] = EPSIP_CLOSE_REASON_MAX + 1;
@@ -417,6 +421,49 @@ test_control_recv_oversized_message_is_dropped(void **state)
 	(void)close(sv[1]);
 }
 
+/*
+ * A child out of descriptors (EMFILE) still gets the NEW_TCP_FLOW, told
+ * that its connection was lost, so it can answer for the slot.
+ */
+static void
+test_control_recv_out_of_descriptors_reports_the_fd_lost(void **state)
+{
+	uint8_t buf[FM_CTL_FLOW_SIZE], in[FM_CTL_MAX_SIZE];
+	struct fm_ctl_msg m, out;
+	struct rlimit saved, full;
+	int sv[2], pfd[2], got, lowest_free;
+	size_t len;
+	ssize_t n;
+	char c;
+
+	(void)state;
+	seqpacket_pair(sv);
+	assert_int_equal(pipe(pfd), 0);
+	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
+	assert_int_equal(fm_ctl_send(sv[0], buf, len, pfd[1]), 0);
+	(void)close(pfd[1]);
+	/* No descriptor can be allocated: the lowest free one is the limit. */
+	assert_true((lowest_free = dup(0)) >= 0);
+	(void)close(lowest_free);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	full = saved;
+	full.rlim_cur = (rlim_t)lowest_free;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &full), 0);
+	n = fm_ctl_recv(sv[1], in, sizeof(in), &got);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(n, (ssize_t)len);
+	assert_int_equal(got, FM_CTL_FD_LOST);
+	assert_int_equal(fm_ctl_decode(in, (size_t)n, &out), FM_CTL_OK);
+	assert_int_equal(out.slot, m.slot);
+	assert_int_equal(out.generation, m.generation);
+	/* The kernel dropped it: the pipe's last writer is gone. */
+	assert_int_equal(read(pfd[0], &c, 1), 0);
+	(void)close(pfd[0]);
+	(void)close(sv[0]);
+	(void)close(sv[1]);
+}
+
 static void
 test_control_send_to_closed_peer_fails_without_sigpipe(void **state)
 {
@@ -461,6 +508,8 @@ main(void)
 		cmocka_unit_test(
 		    test_control_recv_keeps_boundaries_and_sees_eof),
 		cmocka_unit_test(test_control_recv_oversized_message_is_dropped),
+		cmocka_unit_test(
+		    test_control_recv_out_of_descriptors_reports_the_fd_lost),
 		cmocka_unit_test(
 		    test_control_send_to_closed_peer_fails_without_sigpipe),
 		cmocka_unit_test(test_control_names_are_defined),
