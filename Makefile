@@ -4,7 +4,8 @@
 #   make run        build and run on embedded defaults (ARGS="..." for flags)
 #   make test       unit tests (plain, ASan/UBSan, valgrind), integration
 #                   tests (plain and ASan daemons), NAT lab (root only)
-#   make test-nat   only the namespace lab: baresip behind a NAT, dead DNS
+#   make test-nat   only the namespace lab: baresip and linphonec behind a
+#                   NAT, dead DNS
 #   make deps       install the Debian packages needed to build and test
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
@@ -16,7 +17,7 @@ CC	?= cc
 BUILD	?= build
 DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
-	python3-pytest iproute2 valgrind baresip-core nftables conntrack \
+	python3-pytest iproute2 valgrind baresip-core linphone-cli nftables conntrack \
 	kamailio kamailio-outbound-modules \
 	tcpdump libmimalloc-dev
 # Only `make bench` needs these (its plots).

@@ -113,9 +113,12 @@ all_bytes_in(const uint8_t *buf, size_t len, const char *set, size_t nset)
 }
 
 /*
- * The checks run in this order so that the common NAT keep-alives -- a
- * few zero bytes, a bare CRLF pair (KA-12) -- are junk even though a zero
- * first octet otherwise says STUN (RFC 5626 §8, KA-05).
+ * The checks run in this order so that a few zero bytes (a common NAT
+ * keep-alive) are junk even though a zero first octet otherwise says STUN
+ * (RFC 5626 §8, KA-05).  A datagram of nothing but CR and LF is told apart
+ * from other blank junk (KA-12): it is never answered, but phones such as
+ * linphone send `\r\n\r\n` as their UDP keep-alive, so on a known flow it
+ * proves the NAT mapping is still there.
  */
 enum udp_payload_kind
 udp_payload_classify(const uint8_t *buf, size_t len)
@@ -134,6 +137,9 @@ udp_payload_classify(const uint8_t *buf, size_t len)
 	if (buf[0] >= 0xF8) {
 		/* RFC 3320 §7: SigComp messages start with 11111. */
 		return (UDP_PAYLOAD_SIGCOMP);
+	}
+	if (all_bytes_in(buf, len, "\r\n", 2)) {
+		return (UDP_PAYLOAD_CRLF);
 	}
 	if (all_bytes_in(buf, len, "\r\n \t", 4) || len < UDP_SIP_MIN_LEN) {
 		return (UDP_PAYLOAD_JUNK);

@@ -21,7 +21,8 @@ enum udp_payload_kind {
 	UDP_PAYLOAD_SIP,
 	UDP_PAYLOAD_STUN,	/* first octet 0x00 or 0x01 */
 	UDP_PAYLOAD_SIGCOMP,	/* first octet 0xF8..0xFF: unsupported, dropped */
-	UDP_PAYLOAD_JUNK,	/* CRLF-only, all-zero or too short to be SIP: dropped */
+	UDP_PAYLOAD_CRLF,	/* only CR and LF: a phone's UDP keep-alive, never answered */
+	UDP_PAYLOAD_JUNK,	/* blank, all-zero or too short to be SIP: dropped */
 };
 
 enum udp_payload_kind udp_payload_classify(const uint8_t *buf, size_t len);

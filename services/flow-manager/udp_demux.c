@@ -3,11 +3,14 @@
  * child that owns its (listener, remote address) flow.
  *
  * The paper's figure: the main process receives, the owner answers.  The
- * first octet decides (KA-05): SigComp and junk (CRLF-only, zeros, too
- * short) are dropped here and counted (KA-12).  A STUN request from an
- * address with no flow is answered here and creates no flow, so spoofed
- * STUN cannot make us spawn children; STUN on a known flow goes to its
- * child, where it refreshes the flow.  Only SIP opens a flow.
+ * first octet decides (KA-05): SigComp and junk (blank, zeros, too short)
+ * are dropped here and counted (KA-12).  A STUN request from an address
+ * with no flow is answered here and creates no flow, so spoofed STUN
+ * cannot make us spawn children; STUN on a known flow goes to its child,
+ * where it refreshes the flow.  A CRLF-only datagram (linphone's UDP
+ * keep-alive) is never answered: on a known flow it goes to the child,
+ * which refreshes the flow as for STUN; from any other address it is
+ * junk.  Only SIP opens a flow.
  *
  * Nothing here is fatal.
  */
@@ -62,6 +65,10 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 		f = pflow_of(node);
 	} else if (kind == UDP_PAYLOAD_STUN) {
 		(void)fm_stun_reply(l->udp_fd, data, n, &remote, local);
+		return;
+	} else if (kind == UDP_PAYLOAD_CRLF) {
+		/* Keeps no flow alive that is not there, and opens none. */
+		stats_inc("udp.dropped.junk");
 		return;
 	} else {
 		/* The address the phone wrote to: the flow's local side. */

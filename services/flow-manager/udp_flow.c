@@ -138,6 +138,10 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 			refuse_for_overload(f, m);
 		}
 		break;
+	case UDP_PAYLOAD_CRLF:
+		/* KA-12: the refresh above is all it is for; no answer. */
+		stats_inc("keepalive.udp_crlf");
+		break;
 	case UDP_PAYLOAD_SIGCOMP:
 	case UDP_PAYLOAD_JUNK:
 		/* The parent filters these; count, never answer. */

@@ -1,10 +1,11 @@
-"""Keep-alives: CRLF on TCP, STUN on UDP, and flow reaping after Flow-Timer
-plus grace (KA-01..KA-13, EP-19)."""
+"""Keep-alives: CRLF on TCP, STUN on UDP, CRLF datagrams on a known UDP
+flow (linphone's keep-alive), and flow reaping after Flow-Timer plus grace
+(KA-01..KA-13, EP-19)."""
 import socket
 import struct
 import time
 
-from sip import Phone, stun_binding_request, stun_xor_mapped
+from sip import Phone, stun_binding_request, stun_xor_mapped, uri_of, uri_user
 
 
 def test_double_crlf_on_tcp_gets_one_crlf_back(edge):
@@ -43,7 +44,7 @@ def test_malformed_stun_and_udp_junk_get_no_answer(edge):
     too_long = req[:2] + b"\xff\xff" + req[4:] + b"\x00" * 8
     indication = b"\x00\x11" + req[2:]
     for junk in (bad_cookie, too_long, indication, b"\r\n\r\n",
-                 b"\x00\x00\x00\x00"):                          # KA-04/07/12
+                 b"\x00\x00\x00\x00", b"\r\n \t\r\n"):                # KA-04/07/12
         s.sendto(junk, edge.sip_addr)
     try:
         data = s.recvfrom(1500)
@@ -119,3 +120,71 @@ def test_plain_registration_keeps_its_flow_past_the_idle_timeout(make_edge):
     caller.request("MESSAGE", plain.aor(), body="still reachable")
     msg = plain.recv(want=lambda m: m.method == "MESSAGE")
     assert msg is not None and msg.body == b"still reachable"
+
+
+def test_crlf_and_zero_datagrams_get_no_reply_and_open_no_flow(edge):
+    # KA-12: neither from a stranger nor on a registered flow is a CRLF or
+    # a 4-byte zero datagram answered (no pong, no 400), and a stranger's
+    # CRLF opens no flow.
+    phone = Phone(edge, "udp", user="phone")
+    assert phone.register().status == 200
+    edge.wait_counter("flows.opened.udp", 1)
+    opened = edge.counter("flows.opened.udp")
+    junk = edge.counter("udp.dropped.junk")
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", 0))
+    stranger.settimeout(1.0)
+    for datagram in (b"\r\n\r\n", b"\x00\x00\x00\x00"):
+        stranger.sendto(datagram, edge.sip_addr)
+        phone.send(datagram)
+    try:
+        raise AssertionError("answer to a stranger: %r" %
+                             (stranger.recvfrom(1500),))
+    except socket.timeout:
+        pass
+    stranger.close()
+    assert phone.recv_raw(timeout=0.5) is None
+    edge.wait_counter("keepalive.udp_crlf", 1)
+    edge.wait_counter("udp.dropped.junk", junk + 3)
+    assert edge.counter("flows.opened.udp") == opened
+
+
+def test_udp_flow_kept_alive_only_by_crlf_outlives_flow_timer_and_grace(
+        make_edge):
+    # KA-12 (corrected), EP-19: a phone whose only keep-alive is a CRLF
+    # datagram (linphone) keeps its flow past Flow-Timer + grace and still
+    # gets an INVITE over it; the same phone silent is reaped, its token
+    # gets 430 and its caller 480.
+    edge = make_edge("--flow-timer", "2", "--flow-grace", "1")
+    kept = Phone(edge, "udp", user="kept")
+    silent = Phone(edge, "udp", user="silent")
+    assert kept.register().status == 200
+    silent_token = uri_user(uri_of(silent.register().get("path")))
+    start = time.monotonic()
+    while time.monotonic() - start < 9:     # 3 x (Flow-Timer + grace)
+        kept.send(b"\r\n\r\n")
+        # The keep-alive interval doubles as the proof of no reply.
+        assert kept.recv_raw(timeout=1.0) is None
+    edge.wait_counter("flows.closed.timeout", 1)
+    assert edge.counter("flows.closed.timeout") == 1    # the silent one only
+    caller = Phone(edge, "udp", user="caller")
+    assert caller.register().status == 200
+    caller.request("INVITE", "sip:kept@example.com")
+    invite = kept.recv(want=lambda m: m.method == "INVITE")
+    assert invite is not None, "the INVITE never reached the kept flow"
+    assert kept.last_from == edge.sip_addr
+    kept.reply(invite, 200, to_tag="kp1")
+    ok = caller.recv(want=lambda m: m.status is not None and
+                     m.status >= 200 and m.cseq_method == "INVITE")
+    assert ok is not None and ok.status == 200
+    assert edge.counter("keepalive.udp_crlf") >= 8
+    # The contrast: the silent flow is gone.
+    caller.request("MESSAGE", "sip:silent@127.0.0.1", routes=[
+        "<sip:%s@127.0.0.1:%d;lr>" % (silent_token, edge.port)])
+    resp = caller.recv(timeout=1.0, want=lambda m: m.status is not None and
+                       m.cseq_method == "MESSAGE")
+    assert resp is not None and resp.status == 430
+    caller.request("INVITE", "sip:silent@example.com")
+    resp = caller.recv(want=lambda m: m.status is not None and
+                       m.status >= 200 and m.cseq_method == "INVITE")
+    assert resp is not None and resp.status == 480

@@ -1,5 +1,5 @@
 """Fixtures for the NAT lab: namespaces, EPSIP on the public side, baresip
-behind the NAT, a packet capture on the public wire.  Everything a test
+or linphonec behind the NAT, a packet capture on the public wire.  Everything a test
 starts is stopped by PID and the namespaces are deleted, whatever happens."""
 import os
 import shutil
@@ -66,18 +66,20 @@ class NsEdge(Edge):
 class Proc:
     """A background process inside a namespace, stopped by its PID."""
 
-    def __init__(self, cmd, log_path):
+    def __init__(self, cmd, log_path, stdin=subprocess.DEVNULL, env=None):
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=stdin, env=env)
 
     def text(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def stop(self, sig=signal.SIGTERM):
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -116,14 +118,64 @@ class Baresip(Proc):
         return self.proc.poll() is None
 
 
-class Capture(Proc):
-    """tcpdump -A of SIP on the public wire (outside the NAT)."""
+# linphonec's keep-alive period per transport (ms): 0.8 x the lab's
+# Flow-Timer, as RFC 5626 §4.4.1 asks, and well inside the NAT's timeout.
+LINPHONE_KEEPALIVE_MS = {"udp": 8000, "tcp": 16000}
 
-    def __init__(self, lab, workdir):
+
+class Linphonec(Proc):
+    """linphonec 5.x (-a: answers every call) with its own HOME.
+
+    linphonec reads commands from stdin and quits at end of file, so stdin
+    is a pipe the lab keeps open and never writes to; SIGTERM ends it.
+    Its core does not start without a writable data directory
+    ($HOME/.local/share/linphone: no transport is ever opened)."""
+
+    def __init__(self, lab, workdir, transport="udp"):
+        self.dir = os.path.join(workdir, "linphone-" + transport)
+        os.makedirs(os.path.join(self.dir, ".local", "share", "linphone"))
+        subst = {"@UDP_PORT@": "5060" if transport == "udp" else "0",
+                 "@TCP_PORT@": "5060" if transport == "tcp" else "0",
+                 "@TRANSPORT@": transport,
+                 "@EDGE@": "%s:%d" % (labmod.EDGE_IP, EDGE_PORT),
+                 "@KEEPALIVE_MS@": str(LINPHONE_KEEPALIVE_MS[transport]),
+                 "@REGINT@": str(REGINT)}
+        with open(os.path.join(HERE, "linphone", "linphonerc")) as f:
+            text = f.read()
+        for k, v in subst.items():
+            text = text.replace(k, v)
+        self.rc = os.path.join(self.dir, "linphonerc")
+        with open(self.rc, "w") as f:
+            f.write(text)
+        self.sip_log = os.path.join(self.dir, "linphone.log")
+        env = dict(os.environ, HOME=self.dir)
+        super().__init__(lab.exec_prefix("phone") + [
+            "linphonec", "-c", self.rc, "-a", "-d", "6", "-l", self.sip_log],
+            os.path.join(workdir, "linphonec-%s.log" % transport),
+            stdin=subprocess.PIPE, env=env)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def sip_text(self):
+        """liblinphone's own log (-d 6): every SIP message it sent or got."""
+        try:
+            with open(self.sip_log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+
+class Capture(Proc):
+    """tcpdump -A of SIP on the public wire (outside the NAT).  quiet: -q,
+    headers only, "UDP, length N" for every datagram however small (the
+    SIP decoder prints no length)."""
+
+    def __init__(self, lab, workdir, quiet=False):
         super().__init__(lab.exec_prefix("public") + [
-            "tcpdump", "-l", "-n", "-A", "-s0", "-U", "-i", lab.if_public,
-            "port", str(EDGE_PORT)],
-            os.path.join(workdir, "capture.txt"))
+            "tcpdump", "-l", "-n", "-q" if quiet else "-A", "-s0", "-U",
+            "-i", lab.if_public, "port", str(EDGE_PORT)],
+            os.path.join(workdir, "headers.txt" if quiet else "capture.txt"))
         wait_for(lambda: "listening on" in self.text(), timeout=10,
                  what="tcpdump listening")
 
@@ -165,6 +217,16 @@ class World:
         self.procs.append(b)
         return b
 
+    def quiet_capture(self):
+        c = Capture(self.lab, self.workdir, quiet=True)
+        self.procs.insert(0, c)         # stopped after the phones
+        return c
+
+    def linphonec(self, transport="udp"):
+        p = Linphonec(self.lab, self.workdir, transport)
+        self.procs.append(p)
+        return p
+
     def phone(self, where, *args, **kw):
         """A sip.Phone (tests/integration) whose socket lives in `where`."""
         from sip import Phone
@@ -195,6 +257,9 @@ class World:
                 print("---- epsip log ----\n%s" % self.edge.logs()[-8000:])
             for p in self.procs + ([self.capture] if self.capture else []):
                 print("---- %s ----\n%s" % (p.log_path, p.text()[-8000:]))
+                if isinstance(p, Linphonec):
+                    print("---- %s ----\n%s" % (p.sip_log,
+                                               p.sip_text()[-8000:]))
         self.lab.down()
         if self.edge is not None:
             self.edge.cleanup()

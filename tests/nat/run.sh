@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# NAT lab tests: baresip behind an nftables masquerade NAT in network
+# NAT lab tests: baresip and linphonec behind an nftables masquerade NAT in network
 # namespaces, EPSIP on the public side; and the upstream's DNS server
 # gone silent (test_dns_outage.py).  Needs root, ip netns, nft,
-# conntrack, tcpdump, baresip.
+# conntrack, tcpdump, baresip, linphonec.
 # usage: run.sh BIN_DIR [pytest args...]
 # Exits 0 with "skipped: <reason>" when the lab cannot run here.
 set -u
@@ -13,9 +13,9 @@ skip() { echo "skipped: $*"; echo "nat: 0 passed, 0 failed"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "not root (network namespaces need CAP_SYS_ADMIN)"
 command -v ip >/dev/null && ip netns list >/dev/null 2>&1 ||
 	skip "no 'ip netns' (iproute2)"
-for tool in baresip nft conntrack tcpdump; do
+for tool in baresip linphonec nft conntrack tcpdump; do
 	command -v "$tool" >/dev/null ||
-		skip "$tool not installed (Debian: baresip-core nftables conntrack tcpdump)"
+		skip "$tool not installed (Debian: baresip-core linphone-cli nftables conntrack tcpdump)"
 done
 [ -x "$bin/epsipd" ] || { echo "no $bin/epsipd: run make first" >&2; exit 2; }
 probe=epsip-nat-probe-$$

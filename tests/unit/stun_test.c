@@ -3,7 +3,7 @@
  * and the UDP first-octet demux.
  *
  * Requirement IDs refer to the outbound edge checklist: KA-02..KA-08
- * (Binding answers), KA-05/KA-12 (demux, junk datagrams), ER-08 (no
+ * (Binding answers), KA-05/KA-12 (demux, CRLF keep-alives, junk), ER-08 (no
  * out-of-bounds reads).  Requests are copied into heap buffers of exactly
  * their length and answers written into buffers of exactly
  * STUN_MAX_RESPONSE bytes, so AddressSanitizer catches any overrun.
@@ -597,18 +597,47 @@ classify(const void *data, size_t len)
 	return (k);
 }
 
-/* KA-12: CRLF keep-alives are not a UDP mechanism: dropped. */
+/*
+ * KA-12 (corrected): a CRLF-only datagram is its own kind, a keep-alive
+ * that refreshes a known flow and is never answered, however many pairs.
+ */
 static void
-test_udp_crlf_only_datagram_is_junk(void **state)
+test_udp_crlf_only_datagram_is_a_keepalive_not_sip(void **state)
 {
 	const char *s;
 
 	(void)state;
-	assert_int_equal(classify("\r\n\r\n", 4), UDP_PAYLOAD_JUNK);
-	assert_int_equal(classify("\r\n", 2), UDP_PAYLOAD_JUNK);
+	assert_int_equal(classify("\r\n\r\n", 4), UDP_PAYLOAD_CRLF);
+	assert_int_equal(classify("\r\n", 2), UDP_PAYLOAD_CRLF);
+	assert_int_equal(classify("\n", 1), UDP_PAYLOAD_CRLF);
+	s = "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n";
+	assert_true(strlen(s) >= 20);
+	assert_int_equal(classify(s, strlen(s)), UDP_PAYLOAD_CRLF);
+}
+
+/* KA-12: blanks other than CR and LF are still junk, not a keep-alive. */
+static void
+test_udp_blank_datagram_with_spaces_is_junk(void **state)
+{
+	const char *s;
+
+	(void)state;
+	assert_int_equal(classify("\r\n \r\n", 5), UDP_PAYLOAD_JUNK);
+	assert_int_equal(classify("\t", 1), UDP_PAYLOAD_JUNK);
 	s = "\r\n\r\n\r\n\r\n \t\r\n\r\n\r\n\r\n\r\n";
 	assert_true(strlen(s) >= 20);
 	assert_int_equal(classify(s, strlen(s)), UDP_PAYLOAD_JUNK);
+}
+
+/* KA-12: a CRLF pair in front of a request does not hide the request. */
+static void
+test_udp_sip_after_leading_crlf_is_sip(void **state)
+{
+	const char *s = "\r\nOPTIONS sip:a@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1\r\n\r\n";
+
+	(void)state;
+	assert_int_equal(classify(s, strlen(s)), UDP_PAYLOAD_SIP);
 }
 
 /* KA-12: zero-byte keep-alives, though they start with 0x00, are junk. */
@@ -773,7 +802,8 @@ test_stun_fuzzed_requests_stay_sane(void **state)
 		fuzz_mutate(&r, &seed);
 		k = classify(r.buf, r.len);
 		assert_true(k == UDP_PAYLOAD_SIP || k == UDP_PAYLOAD_STUN ||
-		    k == UDP_PAYLOAD_SIGCOMP || k == UDP_PAYLOAD_JUNK);
+		    k == UDP_PAYLOAD_SIGCOMP || k == UDP_PAYLOAD_CRLF ||
+		    k == UDP_PAYLOAD_JUNK);
 		if (lcg_next(&seed) % 2 == 0) {
 			answer(&r, &src4, &a);
 		} else {
@@ -816,7 +846,10 @@ main(void)
 		    test_stun_retransmission_gets_identical_answer),
 		cmocka_unit_test(test_stun_small_output_buffer_is_discarded),
 		cmocka_unit_test(test_stun_unknown_address_family_is_discarded),
-		cmocka_unit_test(test_udp_crlf_only_datagram_is_junk),
+		cmocka_unit_test(
+		    test_udp_crlf_only_datagram_is_a_keepalive_not_sip),
+		cmocka_unit_test(test_udp_blank_datagram_with_spaces_is_junk),
+		cmocka_unit_test(test_udp_sip_after_leading_crlf_is_sip),
 		cmocka_unit_test(test_udp_zero_datagram_is_junk),
 		cmocka_unit_test(test_udp_empty_and_tiny_datagrams_are_junk),
 		cmocka_unit_test(test_udp_stun_first_octet_is_stun),

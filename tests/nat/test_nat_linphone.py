@@ -1,0 +1,164 @@
+"""A second real phone, linphonec 5.x (liblinphone/belle-sip), behind the
+lab's NAT: it registers through EPSIP with RFC 5626 outbound and keeps its
+flow alive with "\\r\\n\\r\\n" every keepalive_period, on UDP as on TCP --
+never STUN.  On UDP those datagrams are all that keeps EPSIP's flow past
+Flow-Timer + grace (KA-12 as corrected in the checklist): before, EPSIP
+dropped them as junk, reaped the flow after 15 s, and the call below got
+430 at the edge and 480 at the caller.
+
+One lab per transport (module-scoped), as in test_nat_outbound.py: the
+registration and the wait past the NAT timeout (and past Flow-Timer +
+grace) are shared by the tests below, which run in file order."""
+import re
+import time
+
+import pytest
+
+import lab as labmod
+from conftest import FLOW_TIMER, LINPHONE_KEEPALIVE_MS, World
+from edge import wait_for
+from sip import rand, uri_of
+from test_nat_outbound import SDP, nat_port, wait_for_transport
+
+KEEPALIVE = {"udp": "keepalive.udp_crlf", "tcp": "keepalive.crlf_pongs"}
+FLOW_GRACE = 5          # World's --flow-grace
+SMALLEST_SIP = 200      # bytes: any REGISTER or response here is larger
+
+# tcpdump -q: "... IP 203.0.113.1.40000 > 203.0.113.10.5060: UDP, length 4"
+_UDP_HEAD = re.compile(
+    r"^\S+ IP (\S+)\.(\d+) > (\S+)\.(\d+): UDP, length (\d+)", re.M)
+
+
+def udp_datagrams(capture_text):
+    """(src, sport, dst, dport, length) of every UDP datagram in a quiet
+    capture (World.quiet_capture)."""
+    return [(m.group(1), int(m.group(2)), m.group(3), int(m.group(4)),
+             int(m.group(5))) for m in _UDP_HEAD.finditer(capture_text)]
+
+
+class State:
+    pass
+
+
+@pytest.fixture(scope="module", params=["udp", "tcp"])
+def registered(request):
+    """linphonec registered through the NAT, then left alone for longer
+    than the NAT timeout and than Flow-Timer + grace."""
+    transport = request.param
+    failed_before = request.session.testsfailed
+    w = World(flow_timer=FLOW_TIMER[transport]).start()
+    try:
+        st = State()
+        st.world, st.transport, st.edge = w, transport, w.edge
+        st.headers = w.quiet_capture()
+        st.phone = w.linphonec(transport)
+        wait_for(lambda: st.edge.counter("registrations.active") >= 1,
+                 timeout=20, what="linphonec registered")
+        st.ct_before = wait_for(lambda: w.lab.conntrack(transport,
+                                                        dport=5060),
+                                timeout=5, what="conntrack entry")
+        st.ka_before = st.edge.counter(KEEPALIVE[transport])
+        st.flows_before = st.edge.counter("flows.opened." + transport)
+        st.ct_samples = []
+        st.wait = wait_for_transport(transport)
+        assert st.wait > FLOW_TIMER[transport] + FLOW_GRACE
+        deadline = time.monotonic() + st.wait
+        while time.monotonic() < deadline:
+            st.ct_samples.append(w.lab.conntrack(transport, dport=5060))
+            time.sleep(2)
+        st.ct_after = w.lab.conntrack(transport, dport=5060)
+        st.ka_after = st.edge.counter(KEEPALIVE[transport])
+        yield st
+    finally:
+        w.close(dump=request.session.testsfailed > failed_before)
+
+
+def test_linphone_registers_through_nat_with_outbound(registered):
+    st = registered
+    pk = labmod.packets(st.world.capture.text())
+    regs = [p for p in pk if "REGISTER sip:" in p[4] and
+            p[0] == labmod.NAT_OUTSIDE_IP and p[2] == labmod.EDGE_IP]
+    assert regs, "no REGISTER from the NAT's outside address on the wire"
+    reg = regs[0][4]
+    assert '+sip.instance="<urn:uuid:' in reg
+    assert re.search(r"reg-id=1\b", reg)
+    assert re.search(r"Supported:.*outbound", reg)
+    oks = [p for p in pk if "SIP/2.0 200 OK" in p[4] and
+           "REGISTER" in p[4] and p[0] == labmod.EDGE_IP and
+           p[2] == labmod.NAT_OUTSIDE_IP]
+    assert oks, "no 200 OK to the REGISTER on the wire"
+    ok = oks[0][4]
+    assert re.search(r"(?im)^Require: *outbound", ok)
+    assert re.search(r"(?im)^Flow-Timer: *%d" % FLOW_TIMER[st.transport], ok)
+    assert "LinphoneRegistrationOk" in st.phone.sip_text()
+
+
+def test_linphone_crlf_keepalives_keep_flow_and_nat_binding(registered):
+    st = registered
+    # linphonec pinged every keepalive_period through the whole wait, and
+    # EPSIP counted each ping as activity on the flow (KA-12 on UDP; the
+    # pong of KA-09 on TCP).
+    least = st.wait * 1000 // LINPHONE_KEEPALIVE_MS[st.transport] - 1
+    assert st.ka_after - st.ka_before >= least, (st.ka_before, st.ka_after)
+    # The flow outlived Flow-Timer + grace: never reaped, never replaced.
+    assert st.edge.counter("flows.closed.timeout") == 0
+    assert st.edge.counter("flows.opened." + st.transport) == st.flows_before
+    # The same NAT binding (same public port) after more than the NAT
+    # timeout, never gone in between.
+    assert st.ct_after, "conntrack entry gone after the NAT timeout"
+    assert nat_port(st.ct_after[0]) == nat_port(st.ct_before[0])
+    assert all(st.ct_samples), "conntrack entry vanished while waiting"
+    assert st.phone.alive()
+    if st.transport == "udp":
+        grams = udp_datagrams(st.headers.text())
+        pings = [g for g in grams if g[0] == labmod.NAT_OUTSIDE_IP and
+                 g[2] == labmod.EDGE_IP and g[4] == 4]
+        # On the wire: 4-byte datagrams (EPSIP's counter says CR/LF only),
+        # and no STUN (20 bytes and up): all else linphone sent was SIP.
+        assert len(pings) >= least, pings
+        other = [g for g in grams if g[0] == labmod.NAT_OUTSIDE_IP and
+                 g[4] != 4]
+        assert other and all(g[4] > SMALLEST_SIP for g in other), other
+        # KA-12: not one of them was answered (no pong, no 400, no STUN
+        # answer); all EPSIP sent the phone was SIP.
+        out = [g for g in grams if g[0] == labmod.EDGE_IP]
+        assert out and all(g[4] > SMALLEST_SIP for g in out), out
+
+
+def test_call_reaches_linphone_over_its_flow_after_nat_timeout(registered):
+    st = registered
+    w = st.world
+    caller = w.phone("public", "udp", user="alice",
+                     local_ip=labmod.CALLER_IP)
+    call_id = rand(12) + "@caller"
+    from_tag = "al" + rand(6)
+    caller.request("INVITE", "sip:bob@example.com", call_id=call_id,
+                   from_tag=from_tag,
+                   extra="Content-Type: application/sdp\r\n", body=SDP)
+    invite_cseq = caller.cseq
+    ok = caller.recv(timeout=15, want=lambda m: m.status is not None and
+                     m.status >= 200 and m.cseq_method == "INVITE")
+    assert ok is not None, "no final response to the INVITE"
+    assert ok.status == 200, ok.start
+    assert b"m=audio" in ok.body
+    to_tag = ok.get("to").split("tag=")[1].split(";")[0]
+    # On the wire: EPSIP sent the INVITE to the NAT's public binding of the
+    # registered flow (the port it had at registration).
+    inv = wait_for(lambda: [
+        p for p in labmod.packets(w.capture.text())
+        if p[0] == labmod.EDGE_IP and p[1] == 5060 and
+        p[2] == labmod.NAT_OUTSIDE_IP and "INVITE sip:" in p[4] and
+        call_id in p[4]], timeout=3, what="INVITE towards the NAT on the wire")
+    assert str(inv[0][3]) == nat_port(st.ct_before[0])
+    assert st.edge.counter("flows.opened." + st.transport) == st.flows_before
+    route_set = list(reversed(ok.all("record-route")))
+    target = uri_of(ok.get("contact"))
+    caller.request("ACK", target, to="sip:bob@example.com", call_id=call_id,
+                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
+                   cseq=invite_cseq)
+    caller.request("BYE", target, to="sip:bob@example.com", call_id=call_id,
+                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
+                   cseq=invite_cseq + 1)
+    bye_ok = caller.recv(timeout=10, want=lambda m: m.status is not None and
+                         m.cseq_method == "BYE")
+    assert bye_ok is not None and bye_ok.status == 200, bye_ok
