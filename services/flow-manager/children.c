@@ -183,6 +183,7 @@ fm_children_gauges(struct fm_parent *p)
 	stats_set("children.alive", (int64_t)p->nchildren);
 	stats_set("flows.open.udp", (int64_t)p->open_udp);
 	stats_set("flows.open.tcp", (int64_t)p->open_tcp);
+	fm_udp_demux_gauges(p);
 }
 
 /* ---- spawning and forgetting ---- */
@@ -211,8 +212,12 @@ control_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	(void)loop;
 	(void)fd;
-	(void)events;
-	fm_children_read_control(c->parent, c);
+	if ((events & EPOLLOUT) && c->holding != 0) {
+		fm_udp_demux_writable(c->parent, c);
+	}
+	if (events & ~EPOLLOUT) {
+		fm_children_read_control(c->parent, c);
+	}
 }
 
 static void
@@ -326,6 +331,7 @@ fm_children_spawn(struct fm_parent *p)
 static void
 unwatch(struct fm_parent *p, struct fm_child_rec *c)
 {
+	fm_udp_demux_child_gone(p, c);
 	if (c->ctl_watched) {
 		loop_del_fd(p->loop, c->ctl_fd);
 		c->ctl_watched = 0;

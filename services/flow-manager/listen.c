@@ -72,6 +72,7 @@ open_socket(const struct epsip_addr *a, int type, const char *addr,
 		}
 		/* Best effort: without it a wait starts when we read. */
 		(void)fm_udp_want_timestamps(fd);
+		(void)fm_udp_want_drop_count(fd);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
 		fatal("listen %s: cannot bind %s", addr, proto);
@@ -133,6 +134,7 @@ fm_listen_close(struct fm_parent *p)
 			(void)close(l->tcp_fd);
 			l->tcp_fd = -1;
 		}
+		fm_udp_demux_close(p, l);
 		if (l->udp_fd != -1) {
 			loop_del_fd(p->loop, l->udp_fd);
 			(void)close(l->udp_fd);

@@ -63,6 +63,7 @@ struct fm_child_rec {
 	 */
 	uint32_t fd_cap;
 	int retiring;			/* takes no new flows */
+	uint32_t holding;		/* listeners (bits) held for it */
 	uint64_t started_ms;
 	uint64_t empty_since_ms;	/* when nflows last fell to 0; 0: busy */
 	/* Children with a free slot that take new flows. */
@@ -83,6 +84,15 @@ struct fm_listener {
 	 * watched until this timer fires (-1: watched). */
 	int accept_pause_timer;
 	struct epsip_addr addr;		/* as bound (port 0 resolved) */
+	/*
+	 * A datagram whose owner's control socket was full, encoded for it
+	 * (held_len 0: none).  While it waits the listener is not read, so
+	 * what follows waits in the kernel's buffer (udp_demux.c).
+	 */
+	uint8_t *held_buf;		/* FM_CTL_MAX_SIZE, allocated once */
+	size_t held_len;
+	struct fm_child_rec *held_for;
+	uint32_t kernel_drops;		/* SO_RXQ_OVFL, as last read */
 };
 
 /*
@@ -196,5 +206,13 @@ void fm_accept_unpause(struct fm_parent *p, struct fm_listener *l);
 void fm_refused(struct fm_parent *p, struct fm_refusals *r,
     const char *fmt, ...) EPSIP_PRINTF(3, 4);
 void fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg);
+/* udp_demux.c: `c`'s control socket can be written: hand it what waits. */
+void fm_udp_demux_writable(struct fm_parent *p, struct fm_child_rec *c);
+/* udp_demux.c: `c` is gone: what waits for it is dropped, counted. */
+void fm_udp_demux_child_gone(struct fm_parent *p, struct fm_child_rec *c);
+/* udp_demux.c: udp.dropped.kernel, the listeners' buffer overflows. */
+void fm_udp_demux_gauges(struct fm_parent *p);
+/* udp_demux.c: before the listener closes. */
+void fm_udp_demux_close(struct fm_parent *p, struct fm_listener *l);
 
 #endif /* EPSIP_FM_PARENT_H */

@@ -12,10 +12,23 @@
  * which refreshes the flow as for STUN; from any other address it is
  * junk.  Only SIP opens a flow.
  *
+ * Back-pressure, not loss (issue 8): a datagram whose child's control
+ * socket is full is kept, and the listener is not read until that child
+ * takes it.  What arrives meanwhile waits in the kernel's receive buffer,
+ * in order; only a buffer that overflows drops, in the kernel, as the
+ * network would -- counted from SO_RXQ_OVFL as udp.dropped.kernel.  (One
+ * slow child holds up the listener for every child, but children share
+ * the host's cores: a child too slow to drain its socket means the host
+ * is saturated, and then the overload shedding in the children answers
+ * what waited too long, overload.h.)
+ *
  * Nothing here is fatal.
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "epsip/log.h"
@@ -36,7 +49,106 @@ pflow_of(struct fm_udp_node *n)
 	    offsetof(struct fm_pflow, udp)));
 }
 
+/* The child's control socket is watched for room while it holds any. */
 static void
+watch_for_room(struct fm_parent *p, struct fm_child_rec *c)
+{
+	if (c->ctl_watched) {
+		(void)loop_mod_fd(p->loop, c->ctl_fd, EPOLLIN |
+		    (c->holding != 0 ? EPOLLOUT : 0));
+	}
+}
+
+/* Keep the encoded datagram for `c` and stop reading the listener. */
+static int
+hold(struct fm_parent *p, struct fm_listener *l, struct fm_child_rec *c,
+    size_t len)
+{
+	if (l->held_buf == NULL &&
+	    (l->held_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
+		return (-1);
+	}
+	memcpy(l->held_buf, p->udp_buf, len);
+	l->held_len = len;
+	l->held_for = c;
+	c->holding |= 1u << l->index;
+	(void)loop_mod_fd(p->loop, l->udp_fd, 0);
+	watch_for_room(p, c);
+	stats_inc("udp.backpressure");
+	return (0);
+}
+
+/* The held datagram went (or was dropped): read the listener again. */
+static void
+release(struct fm_parent *p, struct fm_listener *l)
+{
+	struct fm_child_rec *c = l->held_for;
+
+	l->held_len = 0;
+	l->held_for = NULL;
+	c->holding &= ~(1u << l->index);
+	if (l->udp_fd != -1) {
+		(void)loop_mod_fd(p->loop, l->udp_fd, EPOLLIN);
+	}
+	watch_for_room(p, c);
+}
+
+void
+fm_udp_demux_writable(struct fm_parent *p, struct fm_child_rec *c)
+{
+	struct fm_listener *l;
+
+	for (size_t i = 0; i < p->nlisteners && c->holding != 0; i++) {
+		l = &p->listeners[i];
+		if (l->held_for != c) {
+			continue;
+		}
+		if (fm_ctl_send(c->ctl_fd, l->held_buf, l->held_len,
+		    -1) == -1) {
+			if (errno == EAGAIN) {
+				return;		/* still full */
+			}
+			stats_inc("udp.dropped.child");
+		}
+		release(p, l);
+	}
+}
+
+void
+fm_udp_demux_child_gone(struct fm_parent *p, struct fm_child_rec *c)
+{
+	for (size_t i = 0; i < p->nlisteners && c->holding != 0; i++) {
+		if (p->listeners[i].held_for == c) {
+			stats_inc("udp.dropped.child");
+			release(p, &p->listeners[i]);
+		}
+	}
+}
+
+void
+fm_udp_demux_gauges(struct fm_parent *p)
+{
+	int64_t drops = 0;
+
+	for (size_t i = 0; i < p->nlisteners; i++) {
+		drops += p->listeners[i].kernel_drops;
+	}
+	stats_set("udp.dropped.kernel", drops);
+}
+
+void
+fm_udp_demux_close(struct fm_parent *p, struct fm_listener *l)
+{
+	if (l->held_for != NULL) {
+		stats_inc("udp.dropped.child");
+		release(p, l);
+	}
+	free(l->held_buf);
+	l->held_buf = NULL;
+}
+
+/* 1 when the listener now waits for a child (stop reading it). */
+static int
 forward(struct fm_parent *p, struct fm_listener *l, size_t n,
     const struct epsip_addr *remote_addr, const struct epsip_addr *local,
     uint64_t arrived_ms)
@@ -54,28 +166,28 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	kind = udp_payload_classify(data, n);
 	if (kind == UDP_PAYLOAD_JUNK) {
 		stats_inc("udp.dropped.junk");
-		return;
+		return (0);
 	}
 	if (kind == UDP_PAYLOAD_SIGCOMP) {
 		stats_inc("udp.dropped.sigcomp");
-		return;
+		return (0);
 	}
 	fresh = 0;
 	if ((node = fm_udp_table_find(&p->udp, l->index, &remote)) != NULL) {
 		f = pflow_of(node);
 	} else if (kind == UDP_PAYLOAD_STUN) {
 		(void)fm_stun_reply(l->udp_fd, data, n, &remote, local);
-		return;
+		return (0);
 	} else if (kind == UDP_PAYLOAD_CRLF) {
 		/* Keeps no flow alive that is not there, and opens none. */
 		stats_inc("udp.dropped.junk");
-		return;
+		return (0);
 	} else {
 		/* The address the phone wrote to: the flow's local side. */
 		f = fm_pflow_alloc(p, EPSIP_TRANSPORT_UDP, l->index, local,
 		    &remote);
 		if (f == NULL) {
-			return;		/* counted */
+			return (0);	/* counted */
 		}
 		fm_udp_node_set_key(&f->udp, l->index, &remote);
 		if (fm_udp_table_insert(&p->udp, &f->udp) == 0) {
@@ -92,16 +204,20 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	m.arrived_ms = arrived_ms;
 	m.payload = data;		/* already in place: not copied */
 	m.payload_len = n;
-	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) == FM_CTL_OK &&
-	    fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, -1) == 0) {
-		return;
+	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) != FM_CTL_OK) {
+		stats_inc("control.errors");
+	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, -1) == 0) {
+		return (0);
+	} else if (errno == EAGAIN && hold(p, l, f->child, len) == 0) {
+		return (1);
+	} else {
+		stats_inc("udp.dropped.child");
 	}
-	stats_inc(errno == EAGAIN ? "udp.dropped.backpressure" :
-	    "udp.dropped.child");
 	if (fresh) {
 		/* The child never saw it: nothing to tell the router. */
 		fm_pflow_release(p, f, EPSIP_CLOSE_NONE);
 	}
+	return (0);
 }
 
 void
@@ -115,10 +231,13 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	(void)loop;
 	(void)events;
+	if (l->held_len > 0) {
+		return;		/* an event from before it was held */
+	}
 	for (i = 0; i < UDP_BATCH; i++) {
 		n = fm_udp_recv(fd, l->parent->udp_buf + FM_CTL_FLOW_SIZE,
 		    FM_CTL_MAX_DATAGRAM, &l->addr, &remote, &local,
-		    &arrived_ms);
+		    &arrived_ms, &l->kernel_drops);
 		if (n == -1) {
 			if (errno == EINTR) {
 				continue;
@@ -129,7 +248,9 @@ fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 			}
 			return;
 		}
-		forward(l->parent, l, (size_t)n, &remote, &local,
-		    arrived_ms);
+		if (forward(l->parent, l, (size_t)n, &remote, &local,
+		    arrived_ms)) {
+			return;		/* held: read on once it went */
+		}
 	}
 }

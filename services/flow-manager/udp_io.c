@@ -21,7 +21,8 @@
 	CMSG_SPACE(sizeof(struct in_pktinfo)))
 /* ... plus the kernel's receive timestamp. */
 #define FM_UDP_RECV_CMSG_SPACE \
-	(FM_UDP_CMSG_SPACE + CMSG_SPACE(sizeof(struct timespec)))
+	(FM_UDP_CMSG_SPACE + CMSG_SPACE(sizeof(struct timespec)) + \
+	CMSG_SPACE(sizeof(uint32_t)))
 /* A datagram older than this is a clock step, not a queue. */
 #define FM_UDP_MAX_AGE_MS	60000
 
@@ -43,6 +44,14 @@ fm_udp_want_timestamps(int fd)
 	int on = 1;
 
 	return (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)));
+}
+
+int
+fm_udp_want_drop_count(int fd)
+{
+	int on = 1;
+
+	return (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on)));
 }
 
 /*
@@ -79,7 +88,8 @@ addr_is_specific(const struct epsip_addr *a)
 
 ssize_t
 fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
-    struct epsip_addr *remote, struct epsip_addr *local, uint64_t *arrived_ms)
+    struct epsip_addr *remote, struct epsip_addr *local, uint64_t *arrived_ms,
+    uint32_t *kernel_drops)
 {
 	union {
 		char buf[FM_UDP_RECV_CMSG_SPACE];
@@ -114,6 +124,9 @@ fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
 
 			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
 			*arrived_ms = arrival_ms(&ts);
+		} else if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SO_RXQ_OVFL) {
+			memcpy(kernel_drops, CMSG_DATA(c), sizeof(uint32_t));
 		} else if (c->cmsg_level == IPPROTO_IP &&
 		    c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -190,3 +191,96 @@ def test_requests_to_a_stopped_child_all_arrive_on_its_flow(make_edge):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def listener_queue(port):
+    """Bytes waiting in the receive queue of the UDP socket on `port`."""
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                return int(fields[4].split(":")[1], 16)
+    return 0
+
+
+def socket_drops(port):
+    """Datagrams the UDP socket on `port` dropped (its buffer was full)."""
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                return int(fields[-1])
+    return 0
+
+
+def test_datagrams_for_a_stopped_child_wait_and_all_get_answers(make_edge):
+    # Hop: flow-manager parent -> child, over UDP.  The child's control
+    # socket fills; the parent keeps the datagram and stops reading the
+    # listener, so the rest wait in the kernel's buffer, not dropped.
+    # (No overload shedding here: what is tested is delivery.)
+    edge = make_edge("--overload-delay", "0")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # Room for the burst of answers; SO_RCVBUFFORCE (root) passes
+    # net.core.rmem_max, which a fresh machine keeps at 208 KiB.
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)   # SO_RCVBUFFORCE
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    pad = "X-Pad: " + "p" * 1000 + "\r\n"
+
+    def options(n):
+        s.sendto((
+            "OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKdg%d;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
+            "Call-ID: dg@test\r\nCSeq: %d OPTIONS\r\n%s"
+            "Content-Length: 0\r\n\r\n" % (edge.port, port, n, n, pad)
+        ).encode(), edge.sip_addr)
+
+    options(0)                          # opens the flow, in child c1
+    s.settimeout(5)
+    assert s.recv(70000).startswith(b"SIP/2.0 200")
+    child = edge.children()["fm1-c1"]["pid"]
+    sent = 1
+    os.kill(child, signal.SIGSTOP)
+    try:
+        # Until the listener is no longer read: its receive queue grows.
+        while listener_queue(edge.port) < 20000:
+            for _ in range(10):
+                options(sent)
+                sent += 1
+            time.sleep(0.005)
+            assert sent < 20000, "the control socket never filled"
+        for _ in range(20):             # these wait in the kernel
+            options(sent)
+            sent += 1
+        # The answers come in a burst: read them as they come, so this
+        # socket's own buffer is not what drops them.
+        seen, bad = set(), []
+
+        def read_answers():
+            try:
+                while len(seen) < sent - 1:
+                    data = s.recv(70000)
+                    if not data.startswith(b"SIP/2.0 200"):
+                        bad.append(data[:60])
+                    seen.add(int(data.split(b"CSeq: ")[1].split()[0]))
+            except socket.timeout:
+                pass
+        reader = threading.Thread(target=read_answers, daemon=True)
+        reader.start()
+    finally:
+        os.kill(child, signal.SIGCONT)
+    reader.join(30)
+    assert bad == []
+    assert seen == set(range(1, sent)), "%d of %d answered; %d dropped " \
+        "by this test's own socket" % (len(seen), sent - 1,
+                                       socket_drops(port))
+    edge.wait_counter("udp.backpressure", 1, "flow-manager")
+    assert drops(edge) == {}
+    assert edge.counter("udp.dropped.kernel", "flow-manager") == 0
+    assert edge.counter("udp.dropped.child", "flow-manager") == 0
+    s.close()
