@@ -56,7 +56,7 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
+.PHONY: soak all deps bench-deps run test test-nat unit unit-asan integration \
 	integration-asan clean bench valgrind format
 all: $(BINS)
 
@@ -150,6 +150,17 @@ valgrind: $(UNIT_BINS)
 bench: bench-deps
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)/bin
+
+# The soak (issue 8 §4): 50,000 flows, 500 REGISTER/s refreshes, 50
+# calls/s over the flows and flow churn for DURATION seconds; RSS of every
+# process must stay flat.  A bench, not part of `make test`.
+DURATION ?= 3600
+SOAK_OUT ?= bench/results/soak-$(shell git rev-parse --short HEAD 2>/dev/null || echo local)
+soak: bench-deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(SOAK_OUT)
+	@bench/soak.py --bin $(BUILD)/bin --duration $(DURATION) \
+	    --dir $(SOAK_OUT) --out $(SOAK_OUT)/raw.jsonl
 
 format:
 	clang-format -i $(COMMON_SRC) $(wildcard services/*/*.c) include/epsip/*.h
