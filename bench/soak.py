@@ -142,7 +142,12 @@ class Worker:
         heapq.heappush(self.timers, (when, self.seq, kind, idx))
 
     def open(self, f):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            self.c["connect_errors"] += 1     # EMFILE: --workers too few
+            self.at(time.monotonic() + 1.0, "open", f.idx)
+            return
         s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
         s.setblocking(False)
         s.bind((self.sources[f.idx % len(self.sources)], 0))
@@ -462,13 +467,19 @@ def main():
     ap.add_argument("--cps", type=float, default=50)
     ap.add_argument("--churn", type=float, default=5,
                     help="flows reset and reopened per second")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--sources", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="generator processes (0: one per 15,000 flows, "
+                    "below the hard descriptor limit)")
+    ap.add_argument("--sources", type=int, default=0,
+                    help="source addresses 127.0.0.2.. (0: one per 7,000 "
+                    "flows: connect()'s port search slows past that)")
     ap.add_argument("--sample", type=float, default=10)
     ap.add_argument("--out", help="JSONL to append to")
     ap.add_argument("--dir", required=True, help="results (plot)")
     a = ap.parse_args()
     a.warmup = min(a.warmup, a.duration / 2)
+    a.workers = a.workers or max(1, -(-a.flows // 15000))
+    a.sources = a.sources or max(1, -(-a.flows // 7000))
     benchlib.install_signal_handlers()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
