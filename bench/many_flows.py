@@ -32,7 +32,9 @@ bench/benchlib.py's Edge starts it.  For each system one JSON record:
   cpu      per process (role) during the ramp and the hold; the generator's
   stats    EPSIP's /stats counters of every service at the end of the hold
 
-and a summary with the ratios EPSIP / trivial edge.  Latency on a shared
+and a summary with the ratios EPSIP / trivial edge.
+`many_flows.py --markdown FILE.jsonl...` prints the medians [min-max] of
+the records as the table in docs/performance.md.  Latency on a shared
 2-core machine is noisy: compare the two systems of the same run.
 """
 import argparse
@@ -47,10 +49,12 @@ import random
 import re
 import resource
 import select
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -78,6 +82,21 @@ FLOW_TIMER = re.compile(rb"\r\nflow-timer[ \t]*:[ \t]*\d+", re.I)
 PATH_OB = re.compile(rb"\r\npath[ \t]*:[^\r]*;ob\b", re.I)
 
 CONNECTING, REGISTERING, HELD, DEAD = range(4)
+
+# connect() with IP_BIND_ADDRESS_NO_PORT picks the source port itself, by
+# parity: first from one half of ip_local_port_range, then from the other.
+# Every flow here goes to one destination, so each source address has at
+# most one flow per port; when one half is nearly used up, every connect()
+# walks that half, in the kernel (seen: 103 s of the generator's system CPU
+# against 13 s user, connects stalling past ~5 x 14,000 flows).  Keeping a
+# source address under half of one half keeps the walk short.
+FLOWS_PER_SOURCE = 7000
+
+
+def ephemeral_ports():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = map(int, f.read().split())
+    return hi - lo + 1
 
 
 def raise_nofile():
@@ -449,19 +468,39 @@ def summarize(lat_ms):
             "max_ms": lat_ms[-1] if lat_ms else None}
 
 
-def split_samples(reports, t_ramp_end):
-    """{kind: {ramp, hold, all}} latency summaries, by when it started."""
+def split_samples(reports, t_ramp_end, t_meas0, t_meas1):
+    """{kind: {ramp, hold, all, measuring}} latency summaries, by when the
+    sample started; "all" is ramp + hold, without the memory measurement."""
     out = {}
     for kind in ("connect", "register", "pong"):
-        ramp, hold = [], []
+        ramp, hold, meas = [], [], []
         for r in reports:
             a = array.array("d")
             a.frombytes(r["samples"][kind])
             for i in range(0, len(a), 2):
-                (ramp if a[i] < t_ramp_end else hold).append(1000 * a[i + 1])
+                t = a[i]
+                (ramp if t < t_ramp_end else hold if t < t_meas0 else
+                 meas if t <= t_meas1 else hold).append(1000 * a[i + 1])
         out[kind] = {"ramp": summarize(list(ramp)),
                      "hold": summarize(list(hold)),
+                     "measuring": summarize(meas),
                      "all": summarize(ramp + hold)}
+    return out
+
+
+def timeline(reports, t0, step):
+    """Per step seconds of the run: samples started, and their p99 (ms)."""
+    out = {}
+    for kind in ("connect", "register", "pong"):
+        bins = {}
+        for r in reports:
+            a = array.array("d")
+            a.frombytes(r["samples"][kind])
+            for i in range(0, len(a), 2):
+                bins.setdefault(int((a[i] - t0) // step), []).append(
+                    1000 * a[i + 1])
+        out[kind] = [[b * step, len(v), round(pct(sorted(v), 0.99), 1)]
+                     for b, v in sorted(bins.items())]
     return out
 
 
@@ -472,6 +511,26 @@ def kernel_mem():
             if line.startswith("sockets:"):
                 m["sockets_used"] = int(line.split()[2])
     return m
+
+
+def slabinfo():
+    """{cache: bytes} from /proc/slabinfo (root only; {} otherwise)."""
+    out = {}
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f.readlines()[2:]:
+                w = line.split()
+                out[w[0]] = int(w[2]) * int(w[3])    # num_objs * objsize
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def slab_per_flow(s0, s1, n, top=12):
+    """The caches that grew most, in bytes per flow (both ends)."""
+    d = {k: (s1.get(k, 0) - s0.get(k, 0)) / n for k in s1}
+    return dict(sorted(((k, round(v)) for k, v in d.items() if v >= 1),
+                       key=lambda kv: -kv[1])[:top])
 
 
 def skmem(port):
@@ -530,6 +589,7 @@ def run_system(system, a, run_tag):
         time.sleep(1.5)
         rec["mem_before"] = pss(system)
         k0 = kernel_mem()
+        slab0 = slabinfo()
         for i in range(a.workers):
             pe, ce = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(
@@ -567,21 +627,27 @@ def run_system(system, a, run_tag):
         rec["cpu_ramp_s_by_role"] = {
             k: round(v / 1e9, 2) for k, v in
             sorted(benchlib.cpu_by_role(roles, cpu0).items())}
-        time.sleep(3)       # let heaps and stats settle
-        rec["mem_hold"] = pss(system)
-        k1 = kernel_mem()
-        rec["kernel_before"], rec["kernel_hold"] = k0, k1
-        rec["skmem_server_sockets"] = skmem(system.sip_addr[1])
-        rec["ss_s_hold"] = sockstat_snapshot()
         # Hold: keep-alives only; CPU per role over the hold.
         cpu1 = benchlib.cpu_snapshot(roles)
         th = time.monotonic()
-        time.sleep(max(0.0, a.hold - 3))
+        time.sleep(a.hold)
         dt = time.monotonic() - th
         rec["cpu_hold_pct_by_role"] = {
             k: round(100.0 * v / 1e9 / dt, 2) for k, v in
             sorted(benchlib.cpu_by_role(roles, cpu1).items())}
         rec["stats_hold"] = system.stats()
+        # Memory last: reading every process's smaps and dumping 200,000
+        # sockets (ss) stalls the processes and the kernel for a moment;
+        # pings started meanwhile are kept out of hold and all.
+        t_meas0 = time.monotonic()
+        rec["mem_hold"] = pss(system)
+        k1 = kernel_mem()
+        slab1 = slabinfo()
+        rec["kernel_before"], rec["kernel_hold"] = k0, k1
+        rec["skmem_server_sockets"] = skmem(system.sip_addr[1])
+        rec["ss_s_hold"] = sockstat_snapshot()
+        t_meas1 = time.monotonic()
+        rec["measuring_s"] = t_meas1 - t_meas0
         for _, c in workers:
             c.send("stop")
         reports = []
@@ -607,7 +673,12 @@ def run_system(system, a, run_tag):
         rec["generator_cpu_s"] = {
             "user": round(sum(r["cpu_user_s"] for r in reports), 1),
             "sys": round(sum(r["cpu_sys_s"] for r in reports), 1)}
-        rec["latency"] = split_samples(reports, t_ramp_end)
+        rec["latency"] = split_samples(reports, t_ramp_end, t_meas0,
+                                       t_meas1)
+        rec["timeline_10s"] = timeline(reports, t0, 10)
+        rec["generator_cpu_s_by_worker"] = [
+            [round(r["cpu_user_s"], 1), round(r["cpu_sys_s"], 1)]
+            for r in reports]
         n = rec["registered"] or 1
         rec["per_flow"] = {
             "user_pss_kib": (rec["mem_hold"]["pss_kib"] -
@@ -619,6 +690,7 @@ def run_system(system, a, run_tag):
                 k1["SUnreclaim"] - k0["SUnreclaim"]) / n,
             "kernel_tcp_mem_kib_both_ends": 4 * (
                 k1["tcp_mem_pages"] - k0["tcp_mem_pages"]) / n,
+            "slab_bytes_by_cache_both_ends": slab_per_flow(slab0, slab1, n),
             "server_skmem_bytes": {
                 k: v / max(1, rec["skmem_server_sockets"]["sockets"])
                 for k, v in rec["skmem_server_sockets"].items()
@@ -664,7 +736,81 @@ def fmt(v):
     return "-" if v is None else "%.1f" % v
 
 
+TABLE_ROWS = (
+    ("registered", lambda r: r["registered"]),
+    ("failures", lambda r: sum(r["failures"].values())),
+    ("connect p99 ms (ramp)", lambda r: r["latency"]["connect"]["ramp"]["p99_ms"]),
+    ("REGISTER p50 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p50_ms"]),
+    ("REGISTER p99 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p99_ms"]),
+    ("pong p50 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p50_ms"]),
+    ("pong p99 ms (ramp)", lambda r: r["latency"]["pong"]["ramp"]["p99_ms"]),
+    ("pong p99 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p99_ms"]),
+    ("pong p99 ms (whole run)", lambda r: r["latency"]["pong"]["all"]["p99_ms"]),
+    ("user-space Pss KiB per flow", lambda r: r["per_flow"]["user_pss_kib"]),
+    ("kernel Slab KiB per flow (both ends)",
+     lambda r: r["per_flow"]["kernel_slab_kib_both_ends"]),
+    ("kernel SUnreclaim KiB per flow (both ends)",
+     lambda r: r["per_flow"]["kernel_sunreclaim_kib_both_ends"]),
+    ("server CPU s, ramp", lambda r: sum(r["cpu_ramp_s_by_role"].values())),
+    ("server CPU %, hold", lambda r: sum(r["cpu_hold_pct_by_role"].values())),
+    ("generator CPU s (user / sys)", lambda r: "%.0f / %.0f" % (
+        r["generator_cpu_s"]["user"], r["generator_cpu_s"]["sys"])),
+)
+
+
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return None
+    return vals[len(vals) // 2] if len(vals) % 2 else \
+        (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+
+
+def num(v):
+    if isinstance(v, int):
+        return "%d" % v
+    return "%.2f" % v if abs(v) < 100 else "%.0f" % v
+
+
+def cell(vals):
+    if any(isinstance(v, str) for v in vals):
+        return ", ".join(vals)
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    text = num(median(vals))
+    if len(vals) > 1:
+        text += " [%s–%s]" % (num(min(vals)), num(max(vals)))
+    return text
+
+
+def markdown(paths):
+    """Medians [min-max] per (flows, rate, system) of the given records."""
+    groups = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if "system" in r and "latency" in r:
+                    groups.setdefault((r["flows"], r["rate"], r["sources"],
+                                       r["system"]), []).append(r)
+    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3] != "epsip"))
+    head = ["measure"] + ["%s, %d flows, %g/s, %d sources (%d run%s)" % (
+        k[3], k[0], k[1], k[2], len(groups[k]),
+        "s" * (len(groups[k]) > 1)) for k in keys]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for name, get in TABLE_ROWS:
+        lines.append("| " + " | ".join(
+            [name] + [cell([get(r) for r in groups[k]]) for k in keys]) +
+            " |")
+    return "\n".join(lines)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--markdown":
+        print(markdown(sys.argv[2:]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", required=True, help="build/bin")
     ap.add_argument("--flows", type=int, default=100000)
@@ -679,8 +825,9 @@ def main():
     ap.add_argument("--workers", type=int, default=0,
                     help="generator processes (0: 6, or more if the "
                          "descriptor limit needs it)")
-    ap.add_argument("--sources", type=int, default=5,
-                    help="source addresses 127.0.0.2 ..")
+    ap.add_argument("--sources", type=int, default=0,
+                    help="source addresses 127.0.0.2 .. (0: one per %d "
+                         "flows)" % FLOWS_PER_SOURCE)
     ap.add_argument("--systems", default="trivial,epsip")
     ap.add_argument("--trivial-processes", type=int, default=6)
     ap.add_argument("--epsip-args", default="",
@@ -692,10 +839,13 @@ def main():
     hard = raise_nofile()
     need = int(math.ceil(a.flows / float(hard - 200)))
     a.workers = max(a.workers or 6, need)
-    if a.flows / a.sources > 28000:
-        print("many_flows.py: %d flows over %d source addresses exceed "
-              "the ~28,000 ephemeral ports of each; add --sources" % (
-                  a.flows, a.sources), file=sys.stderr)
+    a.sources = a.sources or int(math.ceil(a.flows / FLOWS_PER_SOURCE))
+    half = ephemeral_ports() // 2
+    if a.flows / a.sources > half:
+        print("many_flows.py: %d flows over %d source addresses is more "
+              "than half the ephemeral ports (%d) of each: connect() will "
+              "spend its time searching for a port (docs/performance.md); "
+              "add --sources" % (a.flows, a.sources, half), file=sys.stderr)
     out = a.out or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "results",
         "many_flows-%s.jsonl" % time.strftime("%Y%m%dT%H%M%SZ",
@@ -704,6 +854,21 @@ def main():
     print("many_flows.py: %d flows at %g/s, hold %gs, %d workers, %d "
           "sources; records -> %s" % (a.flows, a.rate, a.hold, a.workers,
                                       a.sources, out), file=sys.stderr)
+    # A private copy of the executables: a rebuild of --bin in the middle
+    # of a run cannot change them (as bench/run.sh does).
+    private_bin = tempfile.mkdtemp(prefix="epsip-many-flows-bin-")
+    try:
+        for exe in ("epsipd", "epsip-flow-manager", "epsip-sip-router",
+                    "epsip-registrar-bridge", "trivial_edge"):
+            if os.path.exists(os.path.join(a.bin, exe)):
+                shutil.copy2(os.path.join(a.bin, exe), private_bin)
+        a.bin = private_bin
+        run_all(a, out)
+    finally:
+        shutil.rmtree(private_bin, ignore_errors=True)
+
+
+def run_all(a, out):
     for rnd in range(a.runs):
         recs = {}
         for name in a.systems.split(","):
