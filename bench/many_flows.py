@@ -785,7 +785,7 @@ def median(vals):
 
 
 def num(v):
-    if float(v).is_integer():
+    if isinstance(v, int) or (float(v).is_integer() and abs(v) >= 100):
         return "%d" % v
     return "%.2f" % v if abs(v) < 100 else "%.0f" % v
 
@@ -796,7 +796,10 @@ def cell(vals):
     vals = [v for v in vals if v is not None]
     if not vals:
         return "-"
-    text = num(median(vals))
+    m = median(vals)
+    if all(isinstance(v, int) for v in vals) and float(m).is_integer():
+        m = int(m)
+    text = num(m)
     if len(vals) > 1:
         text += " [%s–%s]" % (num(min(vals)), num(max(vals)))
     return text
