@@ -9,6 +9,9 @@
 #   make deps       install the Debian packages needed to build and test
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
+#   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
+#                   many TCP flows with REGISTER + CRLF keep-alives, EPSIP
+#                   next to bench/trivial_edge.c (bench/many_flows.py)
 #
 # Each service is services/<name>/; its main.c becomes the executable and
 # the other files a library the unit tests link against.
@@ -56,9 +59,15 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: soak all deps bench-deps run test test-nat unit unit-asan integration \
-	integration-asan clean bench valgrind format
+.PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
+	integration-asan clean bench bench-flows soak valgrind format
 all: $(BINS)
+
+# The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
+TRIVIAL_EDGE = $(BUILD)/bin/trivial_edge
+$(TRIVIAL_EDGE): bench/trivial_edge.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
 
 Q	= @
 ifeq ($(V),1)
@@ -148,7 +157,7 @@ valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)
 	@bench/run.sh $(BUILD)/bin
 
 # The soak (issue 8 §4): 50,000 flows, 500 REGISTER/s refreshes, 50
@@ -161,6 +170,16 @@ soak: bench-deps
 	@mkdir -p $(SOAK_OUT)
 	@bench/soak.py --bin $(BUILD)/bin --duration $(DURATION) \
 	    --dir $(SOAK_OUT) --out $(SOAK_OUT)/raw.jsonl
+
+# 100,000 TCP flows, EPSIP next to bench/trivial_edge.c (issue 8 §1).
+FLOWS	?= 100000
+RATE	?= 1000
+HOLD	?= 60
+RUNS	?= 1
+bench-flows: bench-deps
+	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)
+	@/usr/bin/python3 bench/many_flows.py --bin $(BUILD)/bin \
+	    --flows $(FLOWS) --rate $(RATE) --hold $(HOLD) --runs $(RUNS)
 
 format:
 	clang-format -i $(COMMON_SRC) $(wildcard services/*/*.c) include/epsip/*.h

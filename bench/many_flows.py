@@ -1,0 +1,927 @@
+#!/usr/bin/python3
+"""Many TCP flows held like phones hold them, EPSIP next to a trivial edge.
+
+Each flow is an RFC 5626 outbound phone: it connects, sends one REGISTER
+(Contact ...;ob;reg-id=1;+sip.instance, Supported: path, outbound), waits
+for the 200 (checked for Require: outbound, Flow-Timer and a Path with
+;ob), then sends a CRLF keep-alive "\\r\\n\\r\\n" every 0.8-1.0 x --ka-interval
+seconds (RFC 5626 §4.4.1 jitter) and expects the "\\r\\n" pong.  New flows
+are opened at --rate per second until --flows are open, then held for
+--hold seconds, then closed with RST.
+
+The load comes from --workers processes (each an epoll loop, below the
+hard descriptor limit), flows spread over source addresses 127.0.0.2 ..
+127.0.0.(1+--sources) with IP_BIND_ADDRESS_NO_PORT, so the ephemeral port
+range (about 28,000 ports) limits each source address, not the run.
+
+The same load runs against each of --systems in one invocation (default:
+the trivial edge first, then EPSIP): bench/trivial_edge.c, 6 processes
+sharing the port with SO_REUSEPORT and answering REGISTER with a canned 200
+and CRLF with CRLF, is the floor; EPSIP is a real epsipd started as
+bench/benchlib.py's Edge starts it.  For each system one JSON record:
+
+  latency  connect, REGISTER and pong p50/p99/p99.9/max in ms, separately
+           for the ramp (sample started before the last flow registered)
+           and the hold, and pong over the whole run
+  failures connect/REGISTER timeouts and errors, edge closes, missing pongs
+  memory   user-space Pss of every process of the system (KiB, at 0 flows
+           and holding; per flow); kernel: /proc/meminfo Slab, SUnreclaim,
+           /proc/net/sockstat TCP mem pages (deltas per flow: both ends of
+           each loopback connection are on this box); skmem of the
+           server-side sockets (ss -tm) summed
+  cpu      per process (role) during the ramp and the hold; the generator's
+  stats    EPSIP's /stats counters of every service at the end of the hold
+
+and a summary with the ratios EPSIP / trivial edge.
+`many_flows.py --markdown FILE.jsonl...` prints the medians [min-max] of
+the records as the table in docs/performance.md.  Latency on a shared
+2-core machine is noisy: compare the two systems of the same run.
+"""
+import argparse
+import array
+import errno
+import heapq
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import re
+import resource
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+IP_BIND_ADDRESS_NO_PORT = 24
+RST = struct.pack("ii", 1, 0)
+PING = b"\r\n\r\n"
+TEMPLATE = (
+    "REGISTER sip:example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/TCP {host};branch=z9hG4bK{cid};rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:{user}@example.com>;tag=t{cid}\r\n"
+    "To: <sip:{user}@example.com>\r\n"
+    "Call-ID: {cid}\r\n"
+    "CSeq: 1 REGISTER\r\n"
+    "Supported: path, outbound\r\n"
+    "Contact: <sip:{user}@{host};transport=tcp;ob>;reg-id=1;"
+    "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-{inst:012x}>\"\r\n"
+    "Expires: 3600\r\n"
+    "Content-Length: 0\r\n\r\n")
+STATUS = re.compile(rb"^SIP/2\.0 (\d{3}) ")
+REQUIRE_OB = re.compile(rb"\r\nrequire[ \t]*:[^\r]*\boutbound\b", re.I)
+FLOW_TIMER = re.compile(rb"\r\nflow-timer[ \t]*:[ \t]*\d+", re.I)
+PATH_OB = re.compile(rb"\r\npath[ \t]*:[^\r]*;ob\b", re.I)
+
+CONNECTING, REGISTERING, HELD, DEAD = range(4)
+
+# connect() with IP_BIND_ADDRESS_NO_PORT picks the source port itself, by
+# parity: first from one half of ip_local_port_range, then from the other.
+# Every flow here goes to one destination, so each source address has at
+# most one flow per port; when one half is nearly used up, every connect()
+# walks that half, in the kernel (seen: 103 s of the generator's system CPU
+# against 13 s user, connects stalling past ~5 x 14,000 flows).  Keeping a
+# source address under half of one half keeps the walk short.
+FLOWS_PER_SOURCE = 7000
+
+
+def ephemeral_ports():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = map(int, f.read().split())
+    return hi - lo + 1
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+class Flow:
+    __slots__ = ("sock", "state", "t", "buf", "ping_t", "g")
+
+    def __init__(self, sock, g, t):
+        self.sock = sock
+        self.state = CONNECTING
+        self.t = t
+        self.buf = b""
+        self.ping_t = 0.0
+        self.g = g
+
+
+class Worker:
+    """One generator process: opens its share of the flows and keeps them."""
+
+    def __init__(self, idx, nworkers, dest, sources, n, rate, ka, timeout,
+                 run_tag):
+        self.idx, self.nw, self.dest, self.sources = idx, nworkers, dest, \
+            sources
+        self.n, self.rate, self.ka, self.timeout = n, rate, ka, timeout
+        self.tag = run_tag
+        self.ep = select.epoll()
+        self.flows = {}             # fd -> Flow
+        self.timers = []            # (due, fd, kind, flow t at arming)
+        self.samples = {k: array.array("d") for k in (
+            "connect", "register", "pong")}
+        self.fail = {}
+        self.notes = {}
+        self.registered = 0
+        self.pending = 0            # connecting or registering
+        self.started = 0
+        self.t_ramped = None
+
+    def count(self, d, k, n=1):
+        d[k] = d.get(k, 0) + n
+
+    def sample(self, kind, t_start, t_end):
+        a = self.samples[kind]
+        a.append(t_start)
+        a.append(t_end - t_start)
+
+    def open_one(self, j, now):
+        g = j * self.nw + self.idx
+        src = self.sources[g % len(self.sources)]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        try:
+            s.bind((src, 0))
+            rc = s.connect_ex(self.dest)
+        except OSError as e:
+            rc = e.errno
+        if rc not in (0, errno.EINPROGRESS):
+            s.close()
+            self.count(self.fail, "connect:" + errno.errorcode.get(rc, str(rc)))
+            return
+        f = Flow(s, g, now)
+        self.pending += 1
+        fd = s.fileno()
+        self.flows[fd] = f
+        self.ep.register(fd, select.EPOLLOUT)
+        heapq.heappush(self.timers, (now + self.timeout, fd, "deadline", now))
+
+    def kill(self, fd, f, reason):
+        if reason:
+            self.count(self.fail, reason)
+        if f.state in (CONNECTING, REGISTERING):
+            self.pending -= 1
+        f.state = DEAD
+        try:
+            self.ep.unregister(fd)
+        except OSError:
+            pass
+        try:
+            f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
+        except OSError:
+            pass
+        f.sock.close()
+        del self.flows[fd]
+
+    def on_writable(self, fd, f, now):
+        err = f.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.kill(fd, f, "connect:" + errno.errorcode.get(err, str(err)))
+            return
+        self.sample("connect", f.t, now)
+        host = "%s:%d" % f.sock.getsockname()
+        cid = "%s-%d" % (self.tag, f.g)
+        msg = TEMPLATE.format(host=host, cid=cid, user="u%d" % f.g,
+                              inst=f.g).encode()
+        try:
+            f.sock.send(msg)    # < 1 KiB into an empty socket: all of it
+        except OSError as e:
+            self.kill(fd, f, "send:" + errno.errorcode.get(e.errno, "?"))
+            return
+        f.state = REGISTERING
+        f.t = now
+        self.ep.modify(fd, select.EPOLLIN)
+        heapq.heappush(self.timers, (now + self.timeout, fd, "deadline", now))
+
+    def on_readable(self, fd, f, now):
+        try:
+            data = f.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.kill(fd, f, "recv:" + errno.errorcode.get(e.errno, "?") +
+                      (":held" if f.state == HELD else ":registering"))
+            return
+        if not data:
+            self.kill(fd, f, "closed_by_edge:" + (
+                "held" if f.state == HELD else "registering"))
+            return
+        if f.state == HELD:
+            if f.ping_t and b"\r\n" in data:
+                self.sample("pong", f.ping_t, now)
+                f.ping_t = 0.0
+            elif not f.ping_t:
+                self.count(self.notes, "unexpected_bytes_while_held")
+            return
+        f.buf += data
+        while True:
+            b = f.buf.lstrip(b"\r\n")
+            end = b.find(b"\r\n\r\n")
+            if end < 0:
+                f.buf = b
+                return
+            head, f.buf = b[:end + 2], b[end + 4:]
+            m = STATUS.match(head)
+            if m is None:
+                self.count(self.notes, "unparsed_message")
+                continue
+            code = int(m.group(1))
+            if code < 200:
+                continue
+            if code != 200:
+                self.kill(fd, f, "register:%d" % code)
+                return
+            for what, rx in (("require_outbound", REQUIRE_OB),
+                             ("flow_timer", FLOW_TIMER), ("path_ob", PATH_OB)):
+                if not rx.search(head):
+                    self.count(self.notes, "200_without_" + what)
+            self.sample("register", f.t, now)
+            self.registered += 1
+            self.pending -= 1
+            f.state = HELD
+            f.buf = b""
+            self.arm_ping(fd, now)
+            return
+
+    def arm_ping(self, fd, now):
+        due = now + self.ka * random.uniform(0.8, 1.0)
+        heapq.heappush(self.timers, (due, fd, "ping", 0.0))
+
+    def on_timer(self, fd, kind, armed, now):
+        f = self.flows.get(fd)
+        if f is None:
+            return
+        if kind == "deadline":
+            if f.state in (CONNECTING, REGISTERING) and f.t == armed:
+                self.kill(fd, f, ("connect" if f.state == CONNECTING else
+                                  "register") + "_timeout")
+            return
+        if f.state != HELD:
+            return
+        if f.ping_t:
+            self.count(self.fail, "pong_overdue")
+        try:
+            f.sock.send(PING)
+        except OSError as e:
+            self.kill(fd, f, "ping:" + errno.errorcode.get(e.errno, "?"))
+            return
+        f.ping_t = now
+        self.arm_ping(fd, now)
+
+    def settled(self):
+        """Every flow of this worker registered or failed."""
+        return self.started == self.n and self.pending == 0
+
+    def run(self, conn, t0):
+        """Ramp, then hold until the parent says stop."""
+        cfd = conn.fileno()
+        self.ep.register(cfd, select.EPOLLIN)
+        per_s = self.rate / self.nw
+        while True:
+            now = time.monotonic()
+            while self.started < self.n and \
+                    t0 + self.started / per_s <= now:
+                self.open_one(self.started, now)
+                self.started += 1
+            while self.timers and self.timers[0][0] <= now:
+                _, fd, kind, armed = heapq.heappop(self.timers)
+                self.on_timer(fd, kind, armed, now)
+            if self.t_ramped is None and self.settled():
+                self.t_ramped = now
+                conn.send(("ramped", now, self.registered))
+            nxt = now + 0.05
+            if self.started < self.n:
+                nxt = min(nxt, t0 + self.started / per_s)
+            if self.timers:
+                nxt = min(nxt, self.timers[0][0])
+            for fd, ev in self.ep.poll(max(0.0, nxt - now)):
+                if fd == cfd:
+                    msg = conn.recv()
+                    if msg == "stop":
+                        return
+                    continue
+                f = self.flows.get(fd)
+                if f is None:
+                    continue
+                now = time.monotonic()
+                if f.state == CONNECTING:
+                    self.on_writable(fd, f, now)
+                else:
+                    self.on_readable(fd, f, now)
+
+    def report(self):
+        held = sum(1 for f in self.flows.values() if f.state == HELD)
+        missing = sum(1 for f in self.flows.values() if f.ping_t)
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return {"worker": self.idx, "held": held,
+                "registered": self.registered,
+                "pong_outstanding_at_stop": missing,
+                "failures": self.fail, "notes": self.notes,
+                "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime,
+                "samples": {k: v.tobytes() for k, v in self.samples.items()}}
+
+    def close_all(self):
+        for fd, f in list(self.flows.items()):
+            try:
+                f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
+            except OSError:
+                pass
+            f.sock.close()
+        self.flows = {}
+
+
+def worker_main(conn, idx, nworkers, dest, sources, n, rate, ka, timeout,
+                run_tag):
+    benchlib.install_signal_handlers()
+    raise_nofile()
+    random.seed(idx * 7919 + os.getpid())
+    w = Worker(idx, nworkers, dest, sources, n, rate, ka, timeout, run_tag)
+    try:
+        msg = conn.recv()
+        w.run(conn, msg[1])
+        conn.send(w.report())
+        w.close_all()
+        conn.send("closed")
+    except (benchlib.Interrupted, EOFError, BrokenPipeError):
+        pass
+    finally:
+        w.close_all()
+
+
+# ---- the systems under test ----
+
+class TrivialEdge:
+    """bench/trivial_edge.c: N processes, SO_REUSEPORT, canned answers."""
+
+    name = "trivial"
+
+    def __init__(self, bin_dir, processes):
+        self.exe = os.path.join(bin_dir, "trivial_edge")
+        self.processes = processes
+        self.proc = None
+        self.counts = []
+
+    def start(self):
+        if not os.access(self.exe, os.X_OK):
+            sys.exit("many_flows.py: %s missing (make build/bin/trivial_edge)"
+                     % self.exe)
+        port = benchlib.free_port()
+        self.sip_addr = ("127.0.0.1", port)
+        self.proc = subprocess.Popen(
+            [self.exe, "127.0.0.1", str(port), str(self.processes)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("trivial_edge did not start")
+
+    def all_pids(self):
+        return benchlib.descendants(self.proc.pid)
+
+    def roles(self):
+        return {p: ("trivial-parent" if p == self.proc.pid else
+                    "trivial-worker") for p in self.all_pids()}
+
+    def stats(self):
+        return None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        for line in out.decode().splitlines():
+            if line.startswith("{"):
+                self.counts.append(json.loads(line))
+        self.proc = None
+
+    def final(self):
+        tot = {}
+        for c in self.counts:
+            for k, v in c.items():
+                if k != "process":
+                    tot[k] = tot.get(k, 0) + v
+        return {"answered": tot, "per_process_accepted": [
+            c["accepted"] for c in self.counts]}
+
+
+class Epsip:
+    """A real epsipd with its defaults (pooled children, 4096 flows each)."""
+
+    name = "epsip"
+
+    def __init__(self, bin_dir, args):
+        self.edge = benchlib.Edge(bin_dir, args)
+
+    def start(self):
+        self.edge.start()
+        self.sip_addr = self.edge.sip_addr
+
+    def all_pids(self):
+        return self.edge.all_pids()
+
+    def roles(self):
+        return self.edge.roles()
+
+    def stats(self):
+        s = self.edge.stats()
+        return {k: v.get("counters", {}) for k, v in
+                s.get("services", {}).items()}
+
+    def stop(self):
+        if self.edge.proc is not None:
+            self.final_stats = self.stats()
+            self.edge.stop()
+        warn = benchlib.warn_lines(self.edge.logs())
+        self.warn = {"count": len(warn), "first": warn[:5]}
+        self.edge.cleanup()
+
+    def final(self):
+        return {"stats_after_close": getattr(self, "final_stats", None),
+                "log_warn": getattr(self, "warn", None)}
+
+
+# ---- measurement ----
+
+def pct(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1,
+                           int(math.ceil(q * len(sorted_vals))) - 1)]
+
+
+def summarize(lat_ms):
+    lat_ms.sort()
+    return {"n": len(lat_ms), "p50_ms": pct(lat_ms, 0.5),
+            "p99_ms": pct(lat_ms, 0.99), "p999_ms": pct(lat_ms, 0.999),
+            "max_ms": lat_ms[-1] if lat_ms else None}
+
+
+def split_samples(reports, t_ramp_end, t_meas0, t_meas1):
+    """{kind: {ramp, hold, all, measuring}} latency summaries, by when the
+    sample started; "all" is ramp + hold, without the memory measurement."""
+    out = {}
+    for kind in ("connect", "register", "pong"):
+        ramp, hold, meas = [], [], []
+        for r in reports:
+            a = array.array("d")
+            a.frombytes(r["samples"][kind])
+            for i in range(0, len(a), 2):
+                t = a[i]
+                (ramp if t < t_ramp_end else hold if t < t_meas0 else
+                 meas if t <= t_meas1 else hold).append(1000 * a[i + 1])
+        out[kind] = {"ramp": summarize(list(ramp)),
+                     "hold": summarize(list(hold)),
+                     "measuring": summarize(meas),
+                     "all": summarize(ramp + hold)}
+    return out
+
+
+def timeline(reports, t0, step):
+    """Per step seconds of the run: samples started, and their p99 (ms)."""
+    out = {}
+    for kind in ("connect", "register", "pong"):
+        bins = {}
+        for r in reports:
+            a = array.array("d")
+            a.frombytes(r["samples"][kind])
+            for i in range(0, len(a), 2):
+                bins.setdefault(int((a[i] - t0) // step), []).append(
+                    1000 * a[i + 1])
+        out[kind] = [[b * step, len(v), round(pct(sorted(v), 0.99), 1)]
+                     for b, v in sorted(bins.items())]
+    return out
+
+
+def kernel_mem():
+    m = benchlib.meminfo()
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("sockets:"):
+                m["sockets_used"] = int(line.split()[2])
+    return m
+
+
+def slabinfo():
+    """{cache: bytes} from /proc/slabinfo (root only; {} otherwise)."""
+    out = {}
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f.readlines()[2:]:
+                w = line.split()
+                out[w[0]] = int(w[1]) * int(w[3])  # active_objs * objsize
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def slab_per_flow(s0, s1, n, top=12):
+    """The caches that grew most, in bytes per flow (both ends)."""
+    d = {k: (s1.get(k, 0) - s0.get(k, 0)) / n for k in s1}
+    return dict(sorted(((k, round(v)) for k, v in d.items() if v >= 1),
+                       key=lambda kv: -kv[1])[:top])
+
+
+def skmem(port):
+    """Sum of the server-side sockets' skmem fields (ss -tm), and count."""
+    out = subprocess.run(
+        ["ss", "-tmnH", "state", "established", "( sport = :%d )" % port],
+        capture_output=True, text=True, timeout=120).stdout
+    tot = {"sockets": 0}
+    for m in re.finditer(r"skmem:\(([^)]*)\)", out):
+        tot["sockets"] += 1
+        for part in m.group(1).split(","):
+            k = part.rstrip("0123456789")
+            tot[k] = tot.get(k, 0) + int(part[len(k):])
+    return tot
+
+
+def pss(system):
+    a = benchlib.account(system.all_pids())
+    return {"pss_kib": a["pss_kib"], "private_kib": a["private_kib"],
+            "rss_kib": a["rss_kib"], "processes": a["processes"],
+            "threads": a["threads"]}
+
+
+def sockstat_snapshot():
+    try:
+        return subprocess.run(["ss", "-s"], capture_output=True, text=True,
+                              timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def dmesg_tail():
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    keep = ("TCP:", "SYN flooding", "conntrack", "Out of memory", "oom")
+    return [ln for ln in out.splitlines()[-400:] if any(k in ln for k in keep)]
+
+
+def run_system(system, a, run_tag):
+    """One system, one full ramp + hold + close; returns its record."""
+    rec = {"system": system.name, "flows": a.flows, "rate": a.rate,
+           "hold_s": a.hold, "workers": a.workers, "sources": a.sources,
+           "ka_interval_s": a.ka_interval}
+    sources = ["127.0.0.%d" % (2 + i) for i in range(a.sources)]
+    per = [a.flows // a.workers + (1 if i < a.flows % a.workers else 0)
+           for i in range(a.workers)]
+    ctx = mp.get_context("fork")
+    workers = []
+    dmesg0 = set(dmesg_tail())
+    ld0 = benchlib.listen_drops()
+    try:
+        system.start()
+        time.sleep(1.5)
+        rec["mem_before"] = pss(system)
+        k0 = kernel_mem()
+        slab0 = slabinfo()
+        for i in range(a.workers):
+            pe, ce = ctx.Pipe()
+            p = ctx.Process(target=worker_main, args=(
+                ce, i, a.workers, system.sip_addr, sources, per[i], a.rate,
+                a.ka_interval, a.timeout, run_tag), daemon=True)
+            p.start()
+            workers.append((p, pe))
+        time.sleep(0.5)
+        roles = system.roles()
+        cpu0 = benchlib.cpu_snapshot(roles)
+        t0 = time.monotonic() + 0.1
+        for _, c in workers:
+            c.send(("go", t0))
+        # Ramp: until every worker has every flow registered or failed.
+        ramped = {}
+        limit = t0 + a.flows / a.rate + 2 * a.timeout + 30
+        progress_t = time.monotonic()
+        while len(ramped) < len(workers) and time.monotonic() < limit:
+            for i, (_, c) in enumerate(workers):
+                if i not in ramped and c.poll(0.05):
+                    ramped[i] = c.recv()
+            if time.monotonic() - progress_t >= 10:
+                progress_t = time.monotonic()
+                st = system.stats()
+                print("  %s t=%.0fs workers ramped %d/%d%s" % (
+                    system.name, progress_t - t0, len(ramped), len(workers),
+                    (" flows.open.tcp=%s" % st.get("flow-manager", {}).get(
+                        "flows.open.tcp")) if st else ""),
+                    file=sys.stderr, flush=True)
+        t_ramp_end = max([m[1] for m in ramped.values()] +
+                         [time.monotonic()] * (len(ramped) < len(workers)))
+        rec["ramp_s"] = t_ramp_end - t0
+        rec["ramp_complete"] = len(ramped) == len(workers)
+        roles = system.roles()
+        rec["cpu_ramp_s_by_role"] = {
+            k: round(v / 1e9, 2) for k, v in
+            sorted(benchlib.cpu_by_role(roles, cpu0).items())}
+        # Hold: keep-alives only; CPU per role over the hold.
+        cpu1 = benchlib.cpu_snapshot(roles)
+        th = time.monotonic()
+        time.sleep(a.hold)
+        dt = time.monotonic() - th
+        rec["cpu_hold_pct_by_role"] = {
+            k: round(100.0 * v / 1e9 / dt, 2) for k, v in
+            sorted(benchlib.cpu_by_role(roles, cpu1).items())}
+        rec["stats_hold"] = system.stats()
+        # Memory last: reading every process's smaps and dumping 200,000
+        # sockets (ss) stalls the processes and the kernel for a moment;
+        # pings started meanwhile are kept out of hold and all.
+        t_meas0 = time.monotonic()
+        rec["mem_hold"] = pss(system)
+        k1 = kernel_mem()
+        slab1 = slabinfo()
+        rec["kernel_before"], rec["kernel_hold"] = k0, k1
+        rec["skmem_server_sockets"] = skmem(system.sip_addr[1])
+        rec["ss_s_hold"] = sockstat_snapshot()
+        t_meas1 = time.monotonic()
+        rec["measuring_s"] = t_meas1 - t_meas0
+        for _, c in workers:
+            c.send("stop")
+        reports = []
+        for _, c in workers:
+            if c.poll(60):
+                reports.append(c.recv())
+        for _, c in workers:
+            if c.poll(60):
+                c.recv()    # "closed": RSTs sent
+        rec["t_end_s"] = time.monotonic() - t0
+        held = sum(r["held"] for r in reports)
+        rec["registered"] = sum(r["registered"] for r in reports)
+        rec["held_at_stop"] = held
+        fails, notes = {}, {}
+        for r in reports:
+            for src, dst in ((r["failures"], fails), (r["notes"], notes)):
+                for k, v in src.items():
+                    dst[k] = dst.get(k, 0) + v
+        rec["failures"] = fails
+        rec["notes"] = notes
+        rec["pong_outstanding_at_stop"] = sum(
+            r["pong_outstanding_at_stop"] for r in reports)
+        rec["generator_cpu_s"] = {
+            "user": round(sum(r["cpu_user_s"] for r in reports), 1),
+            "sys": round(sum(r["cpu_sys_s"] for r in reports), 1)}
+        rec["latency"] = split_samples(reports, t_ramp_end, t_meas0,
+                                       t_meas1)
+        rec["timeline_10s"] = timeline(reports, t0, 10)
+        rec["generator_cpu_s_by_worker"] = [
+            [round(r["cpu_user_s"], 1), round(r["cpu_sys_s"], 1)]
+            for r in reports]
+        n = rec["registered"] or 1
+        # The kernel figures are system-wide: valid only if nobody else
+        # opened or closed sockets meanwhile (both ends of each flow here).
+        rec["kernel_deltas_valid"] = kernel_valid(k0, k1, held)
+        rec["per_flow"] = {
+            "user_pss_kib": (rec["mem_hold"]["pss_kib"] -
+                             rec["mem_before"]["pss_kib"]) / n,
+            "user_private_kib": (rec["mem_hold"]["private_kib"] -
+                                 rec["mem_before"]["private_kib"]) / n,
+            "kernel_slab_kib_both_ends": (k1["Slab"] - k0["Slab"]) / n,
+            "kernel_sunreclaim_kib_both_ends": (
+                k1["SUnreclaim"] - k0["SUnreclaim"]) / n,
+            "kernel_tcp_mem_kib_both_ends": 4 * (
+                k1["tcp_mem_pages"] - k0["tcp_mem_pages"]) / n,
+            "slab_bytes_by_cache_both_ends": slab_per_flow(slab0, slab1, n),
+            "server_skmem_bytes": {
+                k: v / max(1, rec["skmem_server_sockets"]["sockets"])
+                for k, v in rec["skmem_server_sockets"].items()
+                if k != "sockets"}}
+        time.sleep(3)
+    finally:
+        for p, _ in workers:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        system.stop()
+    ld1 = benchlib.listen_drops()
+    rec["listen_overflows"] = ld1.get("ListenOverflows", 0) - \
+        ld0.get("ListenOverflows", 0)
+    rec["listen_drops"] = ld1.get("ListenDrops", 0) - ld0.get("ListenDrops", 0)
+    rec["dmesg_new"] = [ln for ln in dmesg_tail() if ln not in dmesg0]
+    rec.update(system.final())
+    return rec
+
+
+def ratio(a, b):
+    if a is None or b in (None, 0):
+        return None
+    return round(a / b, 2)
+
+
+def summary_line(r):
+    lat = r["latency"]
+    return ("%-8s registered %d/%d fail %s | REGISTER p99 ramp %s ms | "
+            "pong p99 ramp %s hold %s all %s ms | Pss %.2f KiB/flow | "
+            "slab %.2f KiB/flow (both ends)" % (
+                r["system"], r["registered"], r["flows"],
+                sum(r["failures"].values()),
+                fmt(lat["register"]["ramp"]["p99_ms"]),
+                fmt(lat["pong"]["ramp"]["p99_ms"]),
+                fmt(lat["pong"]["hold"]["p99_ms"]),
+                fmt(lat["pong"]["all"]["p99_ms"]),
+                r["per_flow"]["user_pss_kib"],
+                r["per_flow"]["kernel_slab_kib_both_ends"]))
+
+
+def fmt(v):
+    return "-" if v is None else "%.1f" % v
+
+
+def kernel(r, key):
+    """A kernel figure, unless other sockets came or went meanwhile."""
+    ok = kernel_valid(r["kernel_before"], r["kernel_hold"], r["held_at_stop"])
+    return r["per_flow"][key] if ok else None
+
+
+def kernel_valid(k0, k1, held):
+    """Slab is counted in pages: someone else's many sockets, now or just
+    freed, blur it.  Valid when the box had few other TCP sockets and the
+    count grew by exactly both ends of our flows."""
+    slack = 0.01 * held + 50
+    return (k0["tcp_inuse"] <= slack and
+            abs(k1["tcp_inuse"] - k0["tcp_inuse"] - 2 * held) <= slack)
+
+
+TABLE_ROWS = (
+    ("registered", lambda r: r["registered"]),
+    ("failures", lambda r: sum(r["failures"].values())),
+    ("connect p99 ms (ramp)", lambda r: r["latency"]["connect"]["ramp"]["p99_ms"]),
+    ("REGISTER p50 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p50_ms"]),
+    ("REGISTER p99 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p99_ms"]),
+    ("pong p50 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p50_ms"]),
+    ("pong p99 ms (ramp)", lambda r: r["latency"]["pong"]["ramp"]["p99_ms"]),
+    ("pong p99 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p99_ms"]),
+    ("pong p99 ms (whole run)", lambda r: r["latency"]["pong"]["all"]["p99_ms"]),
+    ("user-space Pss KiB per flow", lambda r: r["per_flow"]["user_pss_kib"]),
+    ("kernel Slab KiB per flow (both ends)",
+     lambda r: kernel(r, "kernel_slab_kib_both_ends")),
+    ("kernel SUnreclaim KiB per flow (both ends)",
+     lambda r: kernel(r, "kernel_sunreclaim_kib_both_ends")),
+    ("server CPU s, ramp", lambda r: sum(r["cpu_ramp_s_by_role"].values())),
+    ("server CPU %, hold", lambda r: sum(r["cpu_hold_pct_by_role"].values())),
+    ("generator CPU s (user / sys)", lambda r: "%.0f / %.0f" % (
+        r["generator_cpu_s"]["user"], r["generator_cpu_s"]["sys"])),
+)
+
+
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return None
+    return vals[len(vals) // 2] if len(vals) % 2 else \
+        (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+
+
+def num(v):
+    if isinstance(v, int) or (float(v).is_integer() and abs(v) >= 100):
+        return "%d" % v
+    return "%.2f" % v if abs(v) < 100 else "%.0f" % v
+
+
+def cell(vals):
+    if any(isinstance(v, str) for v in vals):
+        return ", ".join(vals)
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    m = median(vals)
+    if all(isinstance(v, int) for v in vals) and float(m).is_integer():
+        m = int(m)
+    text = num(m)
+    if len(vals) > 1:
+        text += " [%s–%s]" % (num(min(vals)), num(max(vals)))
+    return text
+
+
+def markdown(paths):
+    """Medians [min-max] per (flows, rate, system) of the given records."""
+    groups = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if "system" in r and "latency" in r:
+                    groups.setdefault((r["flows"], r["rate"], r["sources"],
+                                       r["system"]), []).append(r)
+    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3] != "epsip"))
+    head = ["measure"] + ["%s, %d flows, %g/s, %d sources (%d run%s)" % (
+        k[3], k[0], k[1], k[2], len(groups[k]),
+        "s" * (len(groups[k]) > 1)) for k in keys]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for name, get in TABLE_ROWS:
+        lines.append("| " + " | ".join(
+            [name] + [cell([get(r) for r in groups[k]]) for k in keys]) +
+            " |")
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--markdown":
+        print(markdown(sys.argv[2:]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", required=True, help="build/bin")
+    ap.add_argument("--flows", type=int, default=100000)
+    ap.add_argument("--rate", type=float, default=1000.0,
+                    help="new flows per second (all workers)")
+    ap.add_argument("--hold", type=float, default=60.0,
+                    help="seconds to hold every flow after the ramp")
+    ap.add_argument("--ka-interval", type=float, default=30.0,
+                    help="keep-alive every 0.8-1.0 x this many seconds")
+    ap.add_argument("--timeout", type=float, default=15.0,
+                    help="seconds a connect or REGISTER may take")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="generator processes (0: 6, or more if the "
+                         "descriptor limit needs it)")
+    ap.add_argument("--sources", type=int, default=0,
+                    help="source addresses 127.0.0.2 .. (0: one per %d "
+                         "flows)" % FLOWS_PER_SOURCE)
+    ap.add_argument("--systems", default="trivial,epsip")
+    ap.add_argument("--trivial-processes", type=int, default=6)
+    ap.add_argument("--epsip-args", default="",
+                    help="extra epsipd flags, e.g. '--flows-per-child 8192'")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--out", help="append JSON records here")
+    a = ap.parse_args()
+    benchlib.install_signal_handlers()
+    hard = raise_nofile()
+    need = int(math.ceil(a.flows / float(hard - 200)))
+    a.workers = max(a.workers or 6, need)
+    a.sources = a.sources or int(math.ceil(a.flows / FLOWS_PER_SOURCE))
+    half = ephemeral_ports() // 2
+    if a.flows / a.sources > half:
+        print("many_flows.py: %d flows over %d source addresses is more "
+              "than half the ephemeral ports (%d) of each: connect() will "
+              "spend its time searching for a port (docs/performance.md); "
+              "add --sources" % (a.flows, a.sources, half), file=sys.stderr)
+    out = a.out or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "results",
+        "many_flows-%s.jsonl" % time.strftime("%Y%m%dT%H%M%SZ",
+                                              time.gmtime()))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    print("many_flows.py: %d flows at %g/s, hold %gs, %d workers, %d "
+          "sources; records -> %s" % (a.flows, a.rate, a.hold, a.workers,
+                                      a.sources, out), file=sys.stderr)
+    # A private copy of the executables: a rebuild of --bin in the middle
+    # of a run cannot change them (as bench/run.sh does).
+    private_bin = tempfile.mkdtemp(prefix="epsip-many-flows-bin-")
+    try:
+        for exe in ("epsipd", "epsip-flow-manager", "epsip-sip-router",
+                    "epsip-registrar-bridge", "trivial_edge"):
+            if os.path.exists(os.path.join(a.bin, exe)):
+                shutil.copy2(os.path.join(a.bin, exe), private_bin)
+        a.bin = private_bin
+        run_all(a, out)
+    finally:
+        shutil.rmtree(private_bin, ignore_errors=True)
+
+
+def run_all(a, out):
+    for rnd in range(a.runs):
+        recs = {}
+        for name in a.systems.split(","):
+            if name == "trivial":
+                system = TrivialEdge(a.bin, a.trivial_processes)
+            elif name == "epsip":
+                system = Epsip(a.bin, a.epsip_args.split())
+            else:
+                sys.exit("many_flows.py: unknown system %r" % name)
+            rec = run_system(system, a, "r%d%s%d" % (rnd, name[0],
+                                                     os.getpid()))
+            rec["round"] = rnd
+            rec["machine"] = {"loadavg": open("/proc/loadavg").read().strip(),
+                              "nproc": os.cpu_count()}
+            recs[name] = rec
+            print(summary_line(rec), file=sys.stderr, flush=True)
+            benchlib.emit(None, {"system": name, "summary": summary_line(rec)})
+            with open(out, "a") as f:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+        if "epsip" in recs and "trivial" in recs:
+            e, t = recs["epsip"]["latency"], recs["trivial"]["latency"]
+            r = {"round": rnd, "ratios_epsip_over_trivial": {
+                "pong_p99_all": ratio(e["pong"]["all"]["p99_ms"],
+                                      t["pong"]["all"]["p99_ms"]),
+                "pong_p99_hold": ratio(e["pong"]["hold"]["p99_ms"],
+                                       t["pong"]["hold"]["p99_ms"]),
+                "register_p99_ramp": ratio(e["register"]["ramp"]["p99_ms"],
+                                           t["register"]["ramp"]["p99_ms"]),
+                "connect_p99_ramp": ratio(e["connect"]["ramp"]["p99_ms"],
+                                          t["connect"]["ramp"]["p99_ms"])}}
+            benchlib.emit(out, r)
+
+
+if __name__ == "__main__":
+    main()
