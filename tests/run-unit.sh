@@ -3,7 +3,7 @@
 # usage: run-unit.sh release|asan|valgrind BIN...
 set -u
 variant=$1; shift
-passed=0; failed=0; failed_bins=()
+passed=0; failed=0; skipped=0; failed_bins=()
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # nng 1.5.2's own leak at shutdown (see the file).
@@ -21,7 +21,11 @@ for bin in "$@"; do
 	# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)..."
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-	p=${p:-0}; f=${f:-0}
+	k=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	p=${p:-0}; f=${f:-0}; k=${k:-0}
+	skipped=$((skipped + k))
+	# A skip is never a pass: name it.
+	sed -n 's/^\[  SKIPPED \] \(test_[a-z0-9_]*\)$/skipped: '"$name"' \1/p' "$log" | sort -u
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
 	passed=$((passed + p)); failed=$((failed + f))
 	if [ $rc -ne 0 ]; then
@@ -32,5 +36,5 @@ for bin in "$@"; do
 	fi
 	rm -f "$log"
 done
-echo "unit-$variant: $passed passed, $failed failed"
+echo "unit-$variant: $passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]

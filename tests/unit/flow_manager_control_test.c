@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <valgrind/valgrind.h>
 
 #include <netinet/in.h>
 
@@ -437,6 +438,15 @@ test_control_recv_out_of_descriptors_reports_the_fd_lost(void **state)
 	char c;
 
 	(void)state;
+	/*
+	 * valgrind keeps its own descriptors above the client's limit and
+	 * only pretends to lower it: the kernel still finds a slot for the
+	 * passed descriptor.  The plain and ASan runs check this; valgrind's
+	 * run says "skipped" for it (tests/run-unit.sh), never "passed".
+	 */
+	if (RUNNING_ON_VALGRIND) {
+		skip();
+	}
 	seqpacket_pair(sv);
 	assert_int_equal(pipe(pfd), 0);
 	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
