@@ -50,6 +50,7 @@ import re
 import resource
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -81,7 +82,7 @@ REQUIRE_OB = re.compile(rb"\r\nrequire[ \t]*:[^\r]*\boutbound\b", re.I)
 FLOW_TIMER = re.compile(rb"\r\nflow-timer[ \t]*:[ \t]*\d+", re.I)
 PATH_OB = re.compile(rb"\r\npath[ \t]*:[^\r]*;ob\b", re.I)
 
-CONNECTING, REGISTERING, HELD, DEAD = range(4)
+CONNECTING, REGISTERING, HELD, DEAD, REREG = range(5)
 
 # connect() with IP_BIND_ADDRESS_NO_PORT picks the source port itself, by
 # parity: first from one half of ip_local_port_range, then from the other.
@@ -131,7 +132,8 @@ class Worker:
         self.flows = {}             # fd -> Flow
         self.timers = []            # (due, fd, kind, flow t at arming)
         self.samples = {k: array.array("d") for k in (
-            "connect", "register", "pong")}
+            "connect", "register", "pong", "reregister")}
+        self.burst = {"sent": 0, "ok": 0}
         self.fail = {}
         self.notes = {}
         self.registered = 0
@@ -219,6 +221,9 @@ class Worker:
             self.kill(fd, f, "closed_by_edge:" + (
                 "held" if f.state == HELD else "registering"))
             return
+        if f.state == REREG:
+            self.on_reregister_answer(fd, f, data, now)
+            return
         if f.state == HELD:
             if f.ping_t and b"\r\n" in data:
                 self.sample("pong", f.ping_t, now)
@@ -256,6 +261,49 @@ class Worker:
             self.arm_ping(fd, now)
             return
 
+    def reregister_all(self, now):
+        """Every held flow refreshes its registration at once (CSeq 2)."""
+        for fd, f in list(self.flows.items()):
+            if f.state != HELD:
+                continue
+            host = "%s:%d" % f.sock.getsockname()
+            cid = "%s-%d" % (self.tag, f.g)
+            msg = TEMPLATE.format(host=host, cid=cid, user="u%d" % f.g,
+                                  inst=f.g).replace(
+                                      "CSeq: 1 REGISTER", "CSeq: 2 REGISTER")
+            try:
+                f.sock.send(msg.encode())
+            except OSError as e:
+                self.kill(fd, f, "reregister:" +
+                          errno.errorcode.get(e.errno, "?"))
+                continue
+            f.state, f.t, f.ping_t, f.buf = REREG, now, 0.0, b""
+            self.burst["sent"] += 1
+            heapq.heappush(self.timers, (now + self.timeout, fd, "deadline",
+                                         now))
+
+    def on_reregister_answer(self, fd, f, data, now):
+        f.buf += data
+        b = f.buf.lstrip(b"\r\n")     # a pong to a ping before the burst
+        end = b.find(b"\r\n\r\n")
+        if end < 0:
+            f.buf = b
+            return
+        m = STATUS.match(b[:end + 2])
+        if m is None or int(m.group(1)) < 200:
+            f.buf = b[end + 4:]
+            return
+        if int(m.group(1)) == 200:
+            self.burst["ok"] += 1
+            self.sample("reregister", f.t, now)
+        else:
+            self.count(self.fail, "reregister:%s" % m.group(1).decode())
+        f.state, f.buf = HELD, b""
+        self.arm_ping(fd, now)
+
+    def burst_pending(self):
+        return sum(1 for f in self.flows.values() if f.state == REREG)
+
     def arm_ping(self, fd, now):
         due = now + self.ka * random.uniform(0.8, 1.0)
         heapq.heappush(self.timers, (due, fd, "ping", 0.0))
@@ -268,6 +316,10 @@ class Worker:
             if f.state in (CONNECTING, REGISTERING) and f.t == armed:
                 self.kill(fd, f, ("connect" if f.state == CONNECTING else
                                   "register") + "_timeout")
+            elif f.state == REREG and f.t == armed:
+                self.count(self.fail, "reregister_timeout")
+                f.state = HELD
+                self.arm_ping(fd, now)
             return
         if f.state != HELD:
             return
@@ -286,8 +338,11 @@ class Worker:
         return self.started == self.n and self.pending == 0
 
     def run(self, conn, t0):
-        """Ramp, then hold until the parent says stop."""
+        """Ramp, then hold until the parent says stop; "burst": every held
+        flow re-registers at once, and says "burst_done" when all are
+        answered or timed out."""
         cfd = conn.fileno()
+        burst_open = False
         self.ep.register(cfd, select.EPOLLIN)
         per_s = self.rate / self.nw
         while True:
@@ -302,6 +357,9 @@ class Worker:
             if self.t_ramped is None and self.settled():
                 self.t_ramped = now
                 conn.send(("ramped", now, self.registered))
+            if burst_open and self.burst_pending() == 0:
+                burst_open = False
+                conn.send(("burst_done", now, dict(self.burst)))
             nxt = now + 0.05
             if self.started < self.n:
                 nxt = min(nxt, t0 + self.started / per_s)
@@ -312,6 +370,9 @@ class Worker:
                     msg = conn.recv()
                     if msg == "stop":
                         return
+                    if msg == "burst":
+                        self.reregister_all(now)
+                        burst_open = True
                     continue
                 f = self.flows.get(fd)
                 if f is None:
@@ -472,7 +533,7 @@ def split_samples(reports, t_ramp_end, t_meas0, t_meas1):
     """{kind: {ramp, hold, all, measuring}} latency summaries, by when the
     sample started; "all" is ramp + hold, without the memory measurement."""
     out = {}
-    for kind in ("connect", "register", "pong"):
+    for kind in ("connect", "register", "pong", "reregister"):
         ramp, hold, meas = [], [], []
         for r in reports:
             a = array.array("d")
@@ -572,6 +633,45 @@ def dmesg_tail():
     return [ln for ln in out.splitlines()[-400:] if any(k in ln for k in keep)]
 
 
+def registrations_active(system):
+    return system.stats().get("registrar-bridge", {}).get(
+        "registrations.active")
+
+
+def bindings_cleared(system, t_close, limit=10.0):
+    """Issue 8 §2: every flow closed at t_close; seconds until the
+    registrar holds no binding (None: not within `limit`), and how many
+    it still held then."""
+    while time.monotonic() - t_close < limit:
+        n = registrations_active(system)
+        if n == 0:
+            return {"cleared_s": round(time.monotonic() - t_close, 2),
+                    "left": 0}
+        time.sleep(0.2)
+    return {"cleared_s": None, "left": registrations_active(system)}
+
+
+def reregister_burst(workers, a):
+    """Every held flow re-registers at once: all must get a final answer."""
+    t0 = time.monotonic()
+    for _, c in workers:
+        c.send("burst")
+    done = []
+    while len(done) < len(workers) and \
+            time.monotonic() - t0 < a.timeout + 30:
+        for _, c in workers:
+            if c.poll(0.05):
+                msg = c.recv()
+                if isinstance(msg, tuple) and msg[0] == "burst_done":
+                    done.append(msg)
+    sent = sum(m[2]["sent"] for m in done)
+    ok = sum(m[2]["ok"] for m in done)
+    return {"sent": sent, "ok_200": ok, "workers_done": len(done),
+            "all_answered_s": round(max([m[1] for m in done] + [t0]) - t0,
+                                    2) if len(done) == len(workers)
+            else None}
+
+
 def run_system(system, a, run_tag):
     """One system, one full ramp + hold + close; returns its record."""
     rec = {"system": system.name, "flows": a.flows, "rate": a.rate,
@@ -648,16 +748,29 @@ def run_system(system, a, run_tag):
         rec["ss_s_hold"] = sockstat_snapshot()
         t_meas1 = time.monotonic()
         rec["measuring_s"] = t_meas1 - t_meas0
+        if a.reregister_burst:
+            rec["reregister_burst"] = reregister_burst(workers, a)
+        if a.close == "kill-children" and system.name == "epsip":
+            killed = [pid for pid, role in system.roles().items()
+                      if role == "fm-child"]
+            t_close = time.monotonic()
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+            rec["children_killed"] = len(killed)
+            rec["bindings_after_close"] = bindings_cleared(system, t_close)
         for _, c in workers:
             c.send("stop")
         reports = []
         for _, c in workers:
             if c.poll(60):
                 reports.append(c.recv())
+        t_close = time.monotonic()
         for _, c in workers:
             if c.poll(60):
                 c.recv()    # "closed": RSTs sent
         rec["t_end_s"] = time.monotonic() - t0
+        if system.name == "epsip" and "bindings_after_close" not in rec:
+            rec["bindings_after_close"] = bindings_cleared(system, t_close)
         held = sum(r["held"] for r in reports)
         rec["registered"] = sum(r["registered"] for r in reports)
         rec["held_at_stop"] = held
@@ -854,6 +967,13 @@ def main():
     ap.add_argument("--epsip-args", default="",
                     help="extra epsipd flags, e.g. '--flows-per-child 8192'")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--reregister-burst", action="store_true",
+                    help="after the hold, every flow re-registers at once "
+                    "(issue 8 §2: all must get a final answer)")
+    ap.add_argument("--close", choices=("rst", "kill-children"),
+                    default="rst", help="how EPSIP's flows end: the "
+                    "clients' RST, or SIGKILL of every flow-manager child; "
+                    "then registrations.active must reach 0 within 10 s")
     ap.add_argument("--out", help="append JSON records here")
     a = ap.parse_args()
     benchlib.install_signal_handlers()
