@@ -17,8 +17,7 @@ import pytest
 import lab as labmod
 from conftest import FLOW_TIMER, LINPHONE_KEEPALIVE_MS, World
 from edge import wait_for
-from sip import rand, uri_of
-from test_nat_outbound import SDP, nat_port, wait_for_transport
+from test_nat_outbound import CoreCall, wait_for_transport
 
 KEEPALIVE = {"udp": "keepalive.udp_crlf", "tcp": "keepalive.crlf_pongs"}
 FLOW_GRACE = 5          # World's --flow-grace
@@ -127,38 +126,9 @@ def test_linphone_crlf_keepalives_keep_flow_and_nat_binding(registered):
 
 def test_call_reaches_linphone_over_its_flow_after_nat_timeout(registered):
     st = registered
-    w = st.world
-    caller = w.phone("public", "udp", user="alice",
-                     local_ip=labmod.CALLER_IP)
-    call_id = rand(12) + "@caller"
-    from_tag = "al" + rand(6)
-    caller.request("INVITE", "sip:bob@example.com", call_id=call_id,
-                   from_tag=from_tag,
-                   extra="Content-Type: application/sdp\r\n", body=SDP)
-    invite_cseq = caller.cseq
-    ok = caller.recv(timeout=15, want=lambda m: m.status is not None and
-                     m.status >= 200 and m.cseq_method == "INVITE")
-    assert ok is not None, "no final response to the INVITE"
-    assert ok.status == 200, ok.start
-    assert b"m=audio" in ok.body
-    to_tag = ok.get("to").split("tag=")[1].split(";")[0]
-    # On the wire: EPSIP sent the INVITE to the NAT's public binding of the
-    # registered flow (the port it had at registration).
-    inv = wait_for(lambda: [
-        p for p in labmod.packets(w.capture.text())
-        if p[0] == labmod.EDGE_IP and p[1] == 5060 and
-        p[2] == labmod.NAT_OUTSIDE_IP and "INVITE sip:" in p[4] and
-        call_id in p[4]], timeout=3, what="INVITE towards the NAT on the wire")
-    assert str(inv[0][3]) == nat_port(st.ct_before[0])
+    call = CoreCall(st)
+    call.invite()
+    # Over the flow it registered on: no new flow was opened for it.
     assert st.edge.counter("flows.opened." + st.transport) == st.flows_before
-    route_set = list(reversed(ok.all("record-route")))
-    target = uri_of(ok.get("contact"))
-    caller.request("ACK", target, to="sip:bob@example.com", call_id=call_id,
-                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
-                   cseq=invite_cseq)
-    caller.request("BYE", target, to="sip:bob@example.com", call_id=call_id,
-                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
-                   cseq=invite_cseq + 1)
-    bye_ok = caller.recv(timeout=10, want=lambda m: m.status is not None and
-                         m.cseq_method == "BYE")
-    assert bye_ok is not None and bye_ok.status == 200, bye_ok
+    call.ack()
+    call.bye()

@@ -124,47 +124,70 @@ SDP = ("v=0\r\n"
        "a=rtpmap:0 PCMU/8000\r\n") % (labmod.CALLER_IP, labmod.CALLER_IP)
 
 
+class CoreCall:
+    """alice, on the public side, calls bob@example.com through the edge:
+    the INVITE must reach bob over his registered flow, through the NAT's
+    public binding from registration; then ACK and BYE along the route
+    set of the 200."""
+
+    def __init__(self, st):
+        self.st = st
+        self.caller = st.world.phone("public", "udp", user="alice",
+                                     local_ip=labmod.CALLER_IP)
+        self.call_id = rand(12) + "@caller"
+        self.from_tag = "al" + rand(6)
+
+    def invite(self):
+        c = self.caller
+        c.request("INVITE", "sip:bob@example.com", call_id=self.call_id,
+                  from_tag=self.from_tag,
+                  extra="Content-Type: application/sdp\r\n", body=SDP)
+        self.cseq = c.cseq
+        ok = c.recv(timeout=15, want=lambda m: m.status is not None and
+                    m.status >= 200 and m.cseq_method == "INVITE")
+        assert ok is not None, "no final response to the INVITE"
+        assert ok.status == 200, ok.start
+        assert b"m=audio" in ok.body
+        self.to_tag = ok.get("to").split("tag=")[1].split(";")[0]
+        self.route_set = list(reversed(ok.all("record-route")))
+        self.target = uri_of(ok.get("contact"))
+        # On the wire: EPSIP sent the INVITE to the NAT's public binding
+        # of the registered flow (the port it had at registration).
+        inv = wait_for(lambda: [
+            p for p in labmod.packets(self.st.world.capture.text())
+            if p[0] == labmod.EDGE_IP and p[1] == 5060 and
+            p[2] == labmod.NAT_OUTSIDE_IP and "INVITE sip:" in p[4] and
+            self.call_id in p[4]], timeout=3,
+            what="INVITE towards the NAT on the wire")
+        assert str(inv[0][3]) == nat_port(self.st.ct_before[0])
+        return ok
+
+    def in_dialog(self, method, cseq):
+        self.caller.request(method, self.target, to="sip:bob@example.com",
+                            call_id=self.call_id, routes=self.route_set,
+                            from_tag=self.from_tag, to_tag=self.to_tag,
+                            cseq=cseq)
+
+    def ack(self):
+        self.in_dialog("ACK", self.cseq)
+
+    def bye(self):
+        self.in_dialog("BYE", self.cseq + 1)
+        ok = self.caller.recv(timeout=10, want=lambda m: m.status is not
+                              None and m.cseq_method == "BYE")
+        assert ok is not None and ok.status == 200, ok
+
+
 def test_call_reaches_baresip_over_its_flow_after_nat_timeout(registered):
     st = registered
-    w = st.world
-    caller = w.phone("public", "udp", user="alice",
-                     local_ip=labmod.CALLER_IP)
-    call_id = rand(12) + "@caller"
-    from_tag = "al" + rand(6)
-    caller.request("INVITE", "sip:bob@example.com", call_id=call_id,
-                   from_tag=from_tag,
-                   extra="Content-Type: application/sdp\r\n", body=SDP)
-    invite_cseq = caller.cseq
-    ok = caller.recv(timeout=15, want=lambda m: m.status is not None and
-                     m.status >= 200 and m.cseq_method == "INVITE")
-    assert ok is not None, "no final response to the INVITE"
-    assert ok.status == 200, ok.start
-    assert b"m=audio" in ok.body
-    to_tag = ok.get("to").split("tag=")[1].split(";")[0]
-    # On the wire: EPSIP sent the INVITE to the NAT's public binding of the
-    # registered flow (same port as at registration).
-    pk = wait_for(lambda: [
-        p for p in labmod.packets(w.capture.text())
-        if p[0] == labmod.EDGE_IP and p[1] == 5060 and
-        p[2] == labmod.NAT_OUTSIDE_IP and "INVITE sip:" in p[4] and
-        call_id in p[4]], timeout=3, what="INVITE towards the NAT on the wire")
-    inv = pk
-    assert str(inv[0][3]) == nat_port(st.ct_before[0])
+    call = CoreCall(st)
+    call.invite()
     # baresip got it (its SIP trace) from EPSIP's SIP port.
     trace = st.baresip.text()
     assert re.search(r"%s %s:5060 -> %s:\d+\s*\nINVITE sip:bob" % (
         st.transport.upper(), re.escape(labmod.EDGE_IP),
         re.escape(labmod.PHONE_IP)), trace), "baresip never saw the INVITE"
-    route_set = list(reversed(ok.all("record-route")))
-    target = uri_of(ok.get("contact"))
-    caller.request("ACK", target, to="sip:bob@example.com", call_id=call_id,
-                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
-                   cseq=invite_cseq)
+    call.ack()
     wait_for(lambda: re.search(r"\nACK sip:", st.baresip.text()),
              timeout=5, what="ACK at baresip")
-    caller.request("BYE", target, to="sip:bob@example.com", call_id=call_id,
-                   routes=route_set, from_tag=from_tag, to_tag=to_tag,
-                   cseq=invite_cseq + 1)
-    bye_ok = caller.recv(timeout=10, want=lambda m: m.status is not None and
-                         m.cseq_method == "BYE")
-    assert bye_ok is not None and bye_ok.status == 200, bye_ok
+    call.bye()

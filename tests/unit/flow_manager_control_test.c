@@ -345,6 +345,25 @@ seqpacket_pair(int sv[2])
 	    sv), 0);
 }
 
+/*
+ * NEW_TCP_FLOW over a fresh seqpacket pair sv, passing the write end of a
+ * fresh pipe pfd (closed here: the message holds the only other copy).
+ */
+static size_t
+send_new_tcp_flow_with_a_pipe(int sv[2], int pfd[2], struct fm_ctl_msg *m,
+    uint8_t *buf, size_t cap)
+{
+	size_t len;
+
+	seqpacket_pair(sv);
+	assert_int_equal(pipe(pfd), 0);
+	flow_msg(m, FM_CTL_NEW_TCP_FLOW);
+	assert_int_equal(fm_ctl_encode(m, buf, cap, &len), FM_CTL_OK);
+	assert_int_equal(fm_ctl_send(sv[0], buf, len, pfd[1]), 0);
+	(void)close(pfd[1]);
+	return (len);
+}
+
 static void
 test_control_send_recv_passes_fd(void **state)
 {
@@ -356,12 +375,7 @@ test_control_send_recv_passes_fd(void **state)
 	char c;
 
 	(void)state;
-	seqpacket_pair(sv);
-	assert_int_equal(pipe(pfd), 0);
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
-	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
-	assert_int_equal(fm_ctl_send(sv[0], buf, len, pfd[1]), 0);
-	(void)close(pfd[1]);
+	len = send_new_tcp_flow_with_a_pipe(sv, pfd, &m, buf, sizeof(buf));
 	n = fm_ctl_recv(sv[1], in, sizeof(in), &got);
 	assert_int_equal(n, (ssize_t)len);
 	assert_true(got >= 0);
@@ -447,12 +461,7 @@ test_control_recv_out_of_descriptors_reports_the_fd_lost(void **state)
 	if (RUNNING_ON_VALGRIND) {
 		skip();
 	}
-	seqpacket_pair(sv);
-	assert_int_equal(pipe(pfd), 0);
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
-	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len), FM_CTL_OK);
-	assert_int_equal(fm_ctl_send(sv[0], buf, len, pfd[1]), 0);
-	(void)close(pfd[1]);
+	len = send_new_tcp_flow_with_a_pipe(sv, pfd, &m, buf, sizeof(buf));
 	/* No descriptor can be allocated: the lowest free one is the limit. */
 	assert_true((lowest_free = dup(0)) >= 0);
 	(void)close(lowest_free);
