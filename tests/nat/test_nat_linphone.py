@@ -17,7 +17,7 @@ import pytest
 import lab as labmod
 from conftest import FLOW_TIMER, LINPHONE_KEEPALIVE_MS, World
 from edge import wait_for
-from test_nat_outbound import CoreCall, wait_for_transport
+from test_nat_outbound import CoreCall, nat_port, wait_for_transport
 
 KEEPALIVE = {"udp": "keepalive.udp_crlf", "tcp": "keepalive.crlf_pongs"}
 FLOW_GRACE = 5          # World's --flow-grace
