@@ -13,8 +13,8 @@ Load, all against one `epsipd` on its embedded defaults:
   churn    --churn flows a second are reset (RST) and their phone comes
            back on a new connection with a new REGISTER (a phone that
            lost its NAT binding): new flow tokens, old bindings replaced.
-  calls    sipp on the core side places --cps calls a second to random
-           registered users (bench/sipp/caller.xml: INVITE, 200, ACK,
+  calls    once every phone is registered, sipp on the core side places
+           --cps calls a second to random registered users (bench/sipp/caller.xml: INVITE, 200, ACK,
            BYE, 200), delivered over the users' flows.
 
 Every --sample seconds one JSON record (appended to --out): RSS and Pss
@@ -434,13 +434,13 @@ def plot(samples, d):
     return png
 
 
-def start_caller(a, edge, tmp):
+def start_caller(a, edge, tmp, seconds):
     callees = os.path.join(tmp, "callees.csv")
     with open(callees, "w") as f:
         f.write("RANDOM\n")
         for i in range(a.flows):
             f.write(user_name(i) + "\n")
-    n = int(a.cps * (a.duration - a.warmup))
+    n = int(a.cps * seconds)
     cmd = [SIPP, "%s:%d" % edge.sip_addr, "-sf",
            os.path.join(HERE, "sipp", "caller.xml"), "-inf", callees,
            "-i", "127.0.0.1", "-p", str(benchlib.free_port()), "-t", "u1",
@@ -503,8 +503,14 @@ def main():
             for k, (p, conn) in enumerate(procs):
                 while conn.poll():
                     last[k] = conn.recv()
-            if caller is None and time.monotonic() - t0 >= a.warmup:
-                caller = start_caller(a, edge, tmp)
+            # Calls start once every phone is registered (or half-way
+            # through the warm-up), so the warm-up covers every kind of
+            # load: RSS after it is compared with RSS at the end.
+            registered = sum(c.get("registered", 0) for c in last)
+            if caller is None and (registered >= a.flows or
+                                   time.monotonic() - t0 >= a.warmup / 2):
+                t_calls = time.monotonic() - t0
+                caller = start_caller(a, edge, tmp, a.duration - t_calls)
             if time.monotonic() >= next_sample:
                 next_sample += a.sample
                 phones = {}
