@@ -148,7 +148,11 @@ class Linphonec(Proc):
         with open(self.rc, "w") as f:
             f.write(text)
         self.sip_log = os.path.join(self.dir, "linphone.log")
-        env = dict(os.environ, HOME=self.dir)
+        # libpulse makes /tmp/pulse-XXXX when there is no runtime dir:
+        # give it one inside the phone's own, removed with it.
+        runtime = os.path.join(self.dir, "run")
+        os.makedirs(runtime, mode=0o700, exist_ok=True)
+        env = dict(os.environ, HOME=self.dir, XDG_RUNTIME_DIR=runtime)
         super().__init__(lab.exec_prefix("phone") + [
             "linphonec", "-c", self.rc, "-a", "-d", "6", "-l", self.sip_log],
             os.path.join(workdir, "linphonec-%s.log" % transport),
