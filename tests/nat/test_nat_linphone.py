@@ -17,7 +17,9 @@ import pytest
 import lab as labmod
 from conftest import FLOW_TIMER, LINPHONE_KEEPALIVE_MS, World
 from edge import wait_for
-from test_nat_outbound import CoreCall, nat_port, wait_for_transport
+from test_nat_outbound import (CoreCall, nat_port,
+                               outbound_registration_on_the_wire,
+                               wait_for_transport)
 
 KEEPALIVE = {"udp": "keepalive.udp_crlf", "tcp": "keepalive.crlf_pongs"}
 FLOW_GRACE = 5          # World's --flow-grace
@@ -74,21 +76,7 @@ def registered(request):
 
 def test_linphone_registers_through_nat_with_outbound(registered):
     st = registered
-    pk = labmod.packets(st.world.capture.text())
-    regs = [p for p in pk if "REGISTER sip:" in p[4] and
-            p[0] == labmod.NAT_OUTSIDE_IP and p[2] == labmod.EDGE_IP]
-    assert regs, "no REGISTER from the NAT's outside address on the wire"
-    reg = regs[0][4]
-    assert '+sip.instance="<urn:uuid:' in reg
-    assert re.search(r"reg-id=1\b", reg)
-    assert re.search(r"Supported:.*outbound", reg)
-    oks = [p for p in pk if "SIP/2.0 200 OK" in p[4] and
-           "REGISTER" in p[4] and p[0] == labmod.EDGE_IP and
-           p[2] == labmod.NAT_OUTSIDE_IP]
-    assert oks, "no 200 OK to the REGISTER on the wire"
-    ok = oks[0][4]
-    assert re.search(r"(?im)^Require: *outbound", ok)
-    assert re.search(r"(?im)^Flow-Timer: *%d" % FLOW_TIMER[st.transport], ok)
+    outbound_registration_on_the_wire(st)
     assert "LinphoneRegistrationOk" in st.phone.sip_text()
 
 

@@ -69,9 +69,9 @@ def nat_port(ct_line):
     return re.findall(r"dport=(\d+)", ct_line)[1]
 
 
-def test_registers_through_nat_with_outbound(registered):
-    st = registered
-    assert st.edge.counter("registrations.active") >= 1
+def outbound_registration_on_the_wire(st):
+    """The phone's REGISTER as it left the NAT, and the edge's 200 back to
+    the NAT, checked for RFC 5626; returns the 200's text."""
     pk = labmod.packets(st.world.capture.text())
     regs = [p for p in pk if "REGISTER sip:" in p[4] and
             p[0] == labmod.NAT_OUTSIDE_IP and p[2] == labmod.EDGE_IP]
@@ -88,6 +88,13 @@ def test_registers_through_nat_with_outbound(registered):
     ok = oks[0][4]
     assert re.search(r"(?im)^Require: *outbound", ok)
     assert re.search(r"(?im)^Flow-Timer: *%d" % FLOW_TIMER[st.transport], ok)
+    return ok
+
+
+def test_registers_through_nat_with_outbound(registered):
+    st = registered
+    assert st.edge.counter("registrations.active") >= 1
+    ok = outbound_registration_on_the_wire(st)
     path = re.search(r"(?im)^Path: *(<[^>]*>)", ok)
     assert path and ";ob" in path.group(1) and labmod.EDGE_IP in path.group(1)
     # The phone's own view (baresip -s trace): it understood the 200.
