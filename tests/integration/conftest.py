@@ -1,4 +1,6 @@
 """Fixtures: a running EPSIP per test, cleaned up whatever happens."""
+import os
+
 import pytest
 
 from edge import Edge
@@ -21,7 +23,7 @@ def make_edge(request):
         leftover = e.stop()
         reports = e.sanitizer_reports()
         if failed or reports:
-            print("---- epsip log (%s) ----\n%s" % (e.tmp, e.logs()[-6000:]))
+            print("---- epsip log (%s) ----\n%s" % (e.tmp, e.logs()[-int(os.environ.get("EPSIP_LOG_TAIL", "6000")):]))
         if counters:
             print("---- counters at the failure ----\n" + counters)
         e.cleanup()
