@@ -12,6 +12,9 @@
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
 #                   many TCP flows with REGISTER + CRLF keep-alives, EPSIP
 #                   next to bench/trivial_edge.c (bench/many_flows.py)
+#   make bench-overload [RUNS=3]
+#                   UDP REGISTER at twice the held rate, from the C client
+#                   bench/register_flood.c (bench/overload.py)
 #
 # Each service is services/<name>/; its main.c becomes the executable and
 # the other files a library the unit tests link against.
@@ -60,12 +63,19 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
-	integration-asan clean bench bench-flows soak valgrind format
+	integration-asan clean bench bench-flows bench-overload soak valgrind \
+	format
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
 TRIVIAL_EDGE = $(BUILD)/bin/trivial_edge
 $(TRIVIAL_EDGE): bench/trivial_edge.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
+
+# The overload step's UDP REGISTER generator (bench/register_flood.c).
+REGISTER_FLOOD = $(BUILD)/bin/register_flood
+$(REGISTER_FLOOD): bench/register_flood.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@
 
@@ -180,6 +190,12 @@ bench-flows: bench-deps
 	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)
 	@/usr/bin/python3 bench/many_flows.py --bin $(BUILD)/bin \
 	    --flows $(FLOWS) --rate $(RATE) --hold $(HOLD) --runs $(RUNS)
+
+# Twice the held REGISTER rate over UDP, from a client cheap enough not
+# to be the first part to fail (bench/overload.py, issue 7 §4).
+bench-overload: bench-deps
+	@$(MAKE) --no-print-directory all $(REGISTER_FLOOD)
+	@/usr/bin/python3 bench/overload.py --bin $(BUILD)/bin --runs $(RUNS)
 
 format:
 	clang-format -i $(COMMON_SRC) $(wildcard services/*/*.c) include/epsip/*.h
