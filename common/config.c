@@ -44,6 +44,8 @@ struct config_key {
 static const char *const record_route_names[] = { "always", "outbound",
     NULL };
 static const char *const path_policy_names[] = { "lenient", "strict", NULL };
+static const char *const registrar_sync_names[] = { "off", "normal", "full",
+    NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -114,6 +116,10 @@ static const struct config_key config_keys[] = {
 	    "registrar: expiry when the REGISTER names none", NULL },
 	{ "max-expires", KEY_UINT, OFF(max_expires), 0, 0, 1, 604800,
 	    "registrar: longer registrations are shortened", NULL },
+	{ "registrar-sync", KEY_ENUM, OFF(registrar_sync), 0, 0, 0, 0,
+	    "off | normal | full: when the registrar's file is synced to "
+	    "disk (every level survives a crash of the bridge)",
+	    registrar_sync_names },
 	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
 	    "always | outbound: when to Record-Route dialogs on a flow",
 	    record_route_names },
@@ -191,6 +197,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->max_expires = 7200;
 	cfg->record_route = RECORD_ROUTE_ALWAYS;
 	cfg->path_policy = PATH_LENIENT;
+	cfg->registrar_sync = REGISTRAR_SYNC_OFF;
 	cfg->upstream_connections = 4;
 	cfg->upstream_timeout = 5;
 	cfg->retry_after = 30;
@@ -281,8 +288,13 @@ config_set_enum(const struct config_key *k, int *dst, const char *value,
 			return (0);
 		}
 	}
-	snprintf(err, errcap, "%s: \"%s\" is not %s or %s", k->name, value,
-	    k->names[0], k->names[1]);
+	int n = snprintf(err, errcap, "%s: \"%s\" is not one of", k->name,
+	    value);
+
+	for (int i = 0; k->names[i] != NULL && n > 0 && (size_t)n < errcap;
+	    i++) {
+		n += snprintf(err + n, errcap - (size_t)n, " %s", k->names[i]);
+	}
 	return (-1);
 }
 

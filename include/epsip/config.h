@@ -38,6 +38,18 @@ enum path_policy {
 };
 
 /*
+ * When the registrar's SQLite file is synced to disk (its PRAGMA
+ * synchronous, WAL mode).  Every level keeps a committed binding across
+ * a crash of the registrar-bridge; they differ only on an OS crash or a
+ * power cut (docs/configuration.md).
+ */
+enum registrar_sync {
+	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
+	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
+	REGISTRAR_SYNC_FULL,	/* at each commit */
+};
+
+/*
  * The upstream registrar/proxy, parsed from the `upstream` key by
  * config_finish().  An empty host means embedded mode.
  */
@@ -88,6 +100,7 @@ struct epsip_config {
 	unsigned max_expires;
 	enum record_route_policy record_route;
 	enum path_policy path_policy;
+	enum registrar_sync registrar_sync;
 
 	/* Core side (upstream mode, RG-29). */
 	char upstream_uri[CONFIG_NAME_MAX];	/* "sip:HOST:PORT;transport=" */

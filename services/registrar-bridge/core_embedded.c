@@ -414,7 +414,8 @@ static const struct rb_core_ops embedded_ops = {
 static int
 embedded_open(struct core_embedded *ce, char *err, size_t errcap)
 {
-	if (location_open(&ce->db, ce->cfg->registrar_db, err, errcap) != 0) {
+	if (location_open(&ce->db, ce->cfg->registrar_db,
+	    ce->cfg->registrar_sync, err, errcap) != 0) {
 		return (-1);
 	}
 	if ((ce->txn = rb_txn_new(ce->out, NULL)) == NULL ||

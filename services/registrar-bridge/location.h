@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "epsip/config.h"
+
 struct location_db;
 
 struct location_binding {
@@ -40,11 +42,15 @@ struct location_list {
 };
 
 /*
- * Open (creating the schema if missing) the database at `path`;
- * ":memory:" works for tests.  0, or -1 with a reason in err.
+ * Open (creating the schema if missing) the database at `path`, synced to
+ * disk as `sync` says; ":memory:" works for tests.  A file SQLite finds
+ * corrupt (only an OS crash or a power cut can leave one, and then every
+ * flow it pointed to is gone too) is moved aside to PATH.corrupt-<unix
+ * time> and the registrar starts empty: phones register again.  0, or -1
+ * with a reason in err.
  */
-int location_open(struct location_db **db, const char *path, char *err,
-    size_t errcap);
+int location_open(struct location_db **db, const char *path,
+    enum registrar_sync sync, char *err, size_t errcap);
 void location_close(struct location_db *db);
 
 /*

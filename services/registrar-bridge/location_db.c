@@ -2,10 +2,18 @@
  * location_db.c -- registrar bindings in SQLite (see location.h).
  *
  * The schema is created when missing and versioned with PRAGMA
- * user_version.  The database runs in WAL mode with synchronous=NORMAL: a
- * committed REGISTER survives a crash of the bridge (the supervisor
- * restarts it under registered flows); a power cut may lose the last
- * moments, which phones repair by re-registering.  Every statement is
+ * user_version.  The database runs in WAL mode, and `registrar-sync` sets
+ * its PRAGMA synchronous.  In WAL mode a commit is a write(2) to the WAL:
+ * at every level a committed REGISTER survives a crash of the bridge (the
+ * supervisor restarts it under registered flows).  The levels differ only
+ * on an OS crash or a power cut, which also ends every flow the bindings
+ * point to.  The default, off, never syncs: normal syncs at each WAL
+ * checkpoint, which SQLite runs inside the commit that crosses 1,000 WAL
+ * pages, on the event loop -- two fdatasyncs of 2-160 ms on this project's
+ * test machine, and a registrar p99 of 50-175 ms at 2,000 REGISTER/s
+ * instead of 7-8 ms (docs/performance.md).  The price of off is that such a
+ * crash may corrupt the file; location_open() then moves it aside and
+ * starts empty.  Every statement is
  * prepared once at open.  busy_timeout stays 0: the bridge is the only
  * writer and the event loop must never wait on a lock.
  *
@@ -15,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
 
 #include "epsip/log.h"
+#include "epsip/stats.h"
 
 #include "location.h"
 
@@ -213,14 +223,101 @@ schema_version(sqlite3 *db)
 	return (v);
 }
 
+static const char *const sync_pragma[] = {
+	[REGISTRAR_SYNC_OFF] = "PRAGMA synchronous = OFF;",
+	[REGISTRAR_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL;",
+	[REGISTRAR_SYNC_FULL] = "PRAGMA synchronous = FULL;",
+};
+
+/* SQLite's answer to `sql` says the file is not a sound database. */
+static int
+is_corrupt(sqlite3 *db)
+{
+	int rc = sqlite3_errcode(db);
+
+	return (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB);
+}
+
+/* PRAGMA quick_check: 1 when the file is sound, 0 if not, -1 on error. */
+static int
+quick_check(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int ok = -1, rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		return (is_corrupt(db) ? 0 : -1);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *text = sqlite3_column_text(st, 0);
+
+		ok = text != NULL && strcmp((const char *)text, "ok") == 0;
+	} else if (is_corrupt(db)) {
+		ok = 0;
+	}
+	sqlite3_finalize(st);
+	return (ok);
+}
+
+/* Move a corrupt database (and its WAL and index) aside; 0 or -1. */
+static int
+move_aside(const char *path, char *err, size_t errcap)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char from[4096], to[4096];
+	long long now = (long long)time(NULL);
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if ((size_t)snprintf(from, sizeof(from), "%s%s", path,
+		    suffix[i]) >= sizeof(from) ||
+		    (size_t)snprintf(to, sizeof(to), "%s.corrupt-%lld%s", path,
+		    now, suffix[i]) >= sizeof(to)) {
+			snprintf(err, errcap, "%s: path too long", path);
+			return (-1);
+		}
+		if (rename(from, to) == -1 && i == 0) {
+			snprintf(err, errcap, "%s: cannot move aside", path);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int location_open_file(struct location_db **dbp, const char *path,
+    enum registrar_sync sync, int *corrupt, char *err, size_t errcap);
+
 int
-location_open(struct location_db **dbp, const char *path, char *err,
-    size_t errcap)
+location_open(struct location_db **dbp, const char *path,
+    enum registrar_sync sync, char *err, size_t errcap)
+{
+	int corrupt = 0;
+
+	if (location_open_file(dbp, path, sync, &corrupt, err, errcap) == 0 ||
+	    !corrupt) {
+		return (*dbp != NULL ? 0 : -1);
+	}
+	log_error("%s: %s; moved aside, the registrar starts empty", path,
+	    err);
+	stats_inc("registrar.db_corrupt");
+	if (move_aside(path, err, errcap) == -1) {
+		return (-1);
+	}
+	return (location_open_file(dbp, path, sync, &corrupt, err, errcap));
+}
+
+/* Open one file; *corrupt says a failure was the file's. */
+static int
+location_open_file(struct location_db **dbp, const char *path,
+    enum registrar_sync sync, int *corrupt, char *err, size_t errcap)
 {
 	struct location_db *db;
 	char buf[64];
 	int i, version;
 
+	*dbp = NULL;
+	*corrupt = 0;
 	if ((db = calloc(1, sizeof(*db))) == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return (-1);
@@ -233,8 +330,13 @@ location_open(struct location_db **dbp, const char *path, char *err,
 	}
 	/* journal_mode answers a row; exec ignores it.  ":memory:" stays
 	 * in memory mode, which is fine. */
-	if (exec_sql(db->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = NORMAL;", err, errcap) != 0) {
+	if (exec_sql(db->db, "PRAGMA journal_mode = WAL;", err, errcap) != 0 ||
+	    exec_sql(db->db, sync_pragma[sync], err, errcap) != 0) {
+		goto fail;
+	}
+	if (quick_check(db->db) == 0) {
+		*corrupt = 1;
+		snprintf(err, errcap, "database is corrupt (quick_check)");
 		goto fail;
 	}
 	if ((version = schema_version(db->db)) < 0) {
@@ -272,6 +374,10 @@ location_open(struct location_db **dbp, const char *path, char *err,
 	*dbp = db;
 	return (0);
 fail:
+	/* The failing call was SQLite's last: its code says whose fault. */
+	if (db->db != NULL && is_corrupt(db->db)) {
+		*corrupt = 1;
+	}
 	location_close(db);
 	return (-1);
 }

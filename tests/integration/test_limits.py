@@ -106,13 +106,25 @@ def lowest_free_descriptor(pid):
     return min(set(range(len(used) + 1)) - used)
 
 
-def run_out_of_descriptors(pid):
+def run_out_of_descriptors(pid, settle=0.3):
     """Lower pid's soft RLIMIT_NOFILE to its lowest free descriptor: the
-    next descriptor it asks for fails with EMFILE.  Returns the old limit."""
+    next descriptor it asks for fails with EMFILE.  Returns the old limit.
+
+    A descriptor held for a moment (a service reads /proc/self for its
+    stats every second) can sit on the lowest free slot while we look,
+    and leave a slot free under the limit once closed: look again for
+    `settle` seconds and lower the limit to every lower slot seen."""
     old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE,
-                     (lowest_free_descriptor(pid), old[1]))
-    return old
+    limit = old[0]
+    deadline = time.monotonic() + settle
+    while True:
+        low = lowest_free_descriptor(pid)
+        if low < limit:
+            limit = low
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, old[1]))
+        if time.monotonic() >= deadline:
+            return old
+        time.sleep(0.005)
 
 
 def test_new_flow_rate_refuses_the_excess_and_keeps_the_rest(make_edge):

@@ -60,6 +60,25 @@ test_out_of_range_number_names_the_key(void **state)
 }
 
 static void
+test_registrar_sync_is_off_by_default_and_a_bad_level_names_every_one(
+    void **state)
+{
+	struct epsip_config cfg;
+	char err[256];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.registrar_sync, REGISTRAR_SYNC_OFF);
+	assert_int_equal(config_set(&cfg, "registrar-sync", "normal", err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg.registrar_sync, REGISTRAR_SYNC_NORMAL);
+	assert_int_equal(config_set(&cfg, "registrar-sync", "always", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "registrar-sync"));
+	assert_non_null(strstr(err, "off normal full"));
+}
+
+static void
 test_first_listen_replaces_the_default_list(void **state)
 {
 	struct epsip_config cfg;
@@ -244,6 +263,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addresses_parse_in_every_form),
 		cmocka_unit_test(test_out_of_range_number_names_the_key),
+		cmocka_unit_test(
+		    test_registrar_sync_is_off_by_default_and_a_bad_level_names_every_one),
 		cmocka_unit_test(test_first_listen_replaces_the_default_list),
 		cmocka_unit_test(test_effective_file_reads_back_identically),
 		cmocka_unit_test(test_file_error_says_file_line_and_key),

@@ -57,7 +57,8 @@ setup(void **state)
 	config_defaults(&cfg);
 	cfg.domain_count = 1;
 	snprintf(cfg.domain[0], sizeof(cfg.domain[0]), "example.com");
-	assert_int_equal(location_open(&db, ":memory:", err, sizeof(err)), 0);
+	assert_int_equal(location_open(&db, ":memory:", REGISTRAR_SYNC_OFF, err,
+	    sizeof(err)), 0);
 	out.send = capture;
 	out.arg = NULL;
 	rb_timers_default(&timers);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,8 @@ setup(void **state)
 	cfg.flow_timer = 120;
 	cfg.domain_count = 1;
 	snprintf(cfg.domain[0], sizeof(cfg.domain[0]), "example.com");
-	assert_int_equal(location_open(&db, ":memory:", err, sizeof(err)), 0);
+	assert_int_equal(location_open(&db, ":memory:", REGISTRAR_SYNC_OFF, err,
+	    sizeof(err)), 0);
 	return (0);
 }
 
@@ -673,23 +675,36 @@ test_flow_closed_drops_bindings_with_that_token(void **state)
 	assert_int_equal(registrar_flow_closed(db, "TOKEN1", NOW), 0);
 }
 
-/* Bindings live in the database file, not in the process. */
+/* A fresh database file at db_path, open at `sync`. */
 static void
-test_bindings_survive_reopening_the_database(void **state)
+open_file_db(enum registrar_sync sync)
 {
-	struct location_binding b;
 	char err[256];
 	int fd;
 
-	(void)state;
 	location_close(db);
 	snprintf(db_path, sizeof(db_path), "/tmp/registrar-test-XXXXXX");
 	assert_true((fd = mkstemp(db_path)) >= 0);
 	close(fd);
-	assert_int_equal(location_open(&db, db_path, err, sizeof(err)), 0);
+	assert_int_equal(location_open(&db, db_path, sync, err, sizeof(err)),
+	    0);
+}
+
+/*
+ * Bindings live in the database file, not in the process, at every
+ * registrar-sync level: the bridge closing (or crashing) loses none.
+ */
+static void
+bindings_survive_reopening(enum registrar_sync sync)
+{
+	struct location_binding b;
+	char err[256];
+
+	open_file_db(sync);
 	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
 	location_close(db);
-	assert_int_equal(location_open(&db, db_path, err, sizeof(err)), 0);
+	assert_int_equal(location_open(&db, db_path, sync, err, sizeof(err)),
+	    0);
 	find_binding(AOR, 1, NULL, &b);
 	assert_string_equal(b.flow_token, "TOKEN1");
 	assert_string_equal(b.path[0],
@@ -697,6 +712,58 @@ test_bindings_survive_reopening_the_database(void **state)
 	location_binding_clear(&b);
 	/* And the CSeq rule still holds across the restart (RG-12). */
 	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 400);
+}
+
+static void
+test_bindings_survive_reopening_the_database(void **state)
+{
+	(void)state;
+	bindings_survive_reopening(REGISTRAR_SYNC_OFF);
+}
+
+static void
+test_bindings_survive_reopening_the_database_synced_normal(void **state)
+{
+	(void)state;
+	bindings_survive_reopening(REGISTRAR_SYNC_NORMAL);
+}
+
+/*
+ * What an OS crash may leave of an unsynced file: the registrar moves it
+ * aside, starts empty and takes REGISTERs again.
+ */
+static void
+test_a_corrupt_database_is_moved_aside_and_the_registrar_starts_empty(
+    void **state)
+{
+	char aside[128], err[256], junk[8192];
+	FILE *f;
+	glob_t g;
+
+	(void)state;
+	open_file_db(REGISTRAR_SYNC_OFF);
+	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
+	location_close(db);
+	db = NULL;
+	memset(junk, 'x', sizeof(junk));
+	assert_non_null(f = fopen(db_path, "r+"));
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+
+	assert_int_equal(location_open(&db, db_path, REGISTRAR_SYNC_OFF, err,
+	    sizeof(err)), 0);
+	assert_int_equal(stats_get("registrar.db_corrupt"), 1);
+	assert_int_equal(binding_count(AOR, NOW), 0);
+	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
+	assert_int_equal(binding_count(AOR, NOW), 1);
+
+	snprintf(aside, sizeof(aside), "%s.corrupt-*", db_path);
+	assert_int_equal(glob(aside, 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= 1);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		unlink(g.gl_pathv[i]);
+	}
+	globfree(&g);
 }
 
 /* The Path vector's JSON form round-trips odd characters. */
@@ -827,6 +894,8 @@ main(void)
 		T(test_record_route_in_register_is_ignored),
 		T(test_flow_closed_drops_bindings_with_that_token),
 		T(test_bindings_survive_reopening_the_database),
+		T(test_bindings_survive_reopening_the_database_synced_normal),
+		T(test_a_corrupt_database_is_moved_aside_and_the_registrar_starts_empty),
 		T(test_path_json_round_trips),
 		T(test_registers_never_make_sqlite_parse_a_statement_again),
 	};
