@@ -41,6 +41,32 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from edge import free_port, wait_for  # noqa: E402,F401
 
 
+# ---- what the clients send ----
+
+_OUTBOUND_REGISTER = (
+    "REGISTER sip:example.com SIP/2.0\r\n"
+    "Via: SIP/2.0/{T} {host};branch=z9hG4bK{cid};rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:{user}@example.com>;tag=t{cid}\r\n"
+    "To: <sip:{user}@example.com>\r\n"
+    "Call-ID: {cid}\r\n"
+    "CSeq: {cseq} REGISTER\r\n"
+    "Supported: path, outbound\r\n"
+    "Contact: <sip:{user}@{host}{tp};ob>;reg-id=1;"
+    "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-{inst:012x}>\"\r\n"
+    "Expires: 3600\r\n"
+    "Content-Length: 0\r\n\r\n")
+
+
+def outbound_register(transport, host, cid, user, inst, cseq=1):
+    """An RFC 5626 outbound REGISTER (reg-id 1, +sip.instance from inst,
+    Supported: path, outbound) from host ("ip:port") over transport
+    ("udp" or "tcp"), as bytes."""
+    return _OUTBOUND_REGISTER.format(
+        T=transport.upper(), host=host, cid=cid, user=user, inst=inst,
+        cseq=cseq, tp=";transport=tcp" if transport == "tcp" else "").encode()
+
+
 # ---- /proc accounting ----
 
 def _stat_fields(pid):

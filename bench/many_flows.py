@@ -64,19 +64,6 @@ import benchlib  # noqa: E402
 IP_BIND_ADDRESS_NO_PORT = 24
 RST = struct.pack("ii", 1, 0)
 PING = b"\r\n\r\n"
-TEMPLATE = (
-    "REGISTER sip:example.com SIP/2.0\r\n"
-    "Via: SIP/2.0/TCP {host};branch=z9hG4bK{cid};rport\r\n"
-    "Max-Forwards: 70\r\n"
-    "From: <sip:{user}@example.com>;tag=t{cid}\r\n"
-    "To: <sip:{user}@example.com>\r\n"
-    "Call-ID: {cid}\r\n"
-    "CSeq: 1 REGISTER\r\n"
-    "Supported: path, outbound\r\n"
-    "Contact: <sip:{user}@{host};transport=tcp;ob>;reg-id=1;"
-    "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-{inst:012x}>\"\r\n"
-    "Expires: 3600\r\n"
-    "Content-Length: 0\r\n\r\n")
 STATUS = re.compile(rb"^SIP/2\.0 (\d{3}) ")
 REQUIRE_OB = re.compile(rb"\r\nrequire[ \t]*:[^\r]*\boutbound\b", re.I)
 FLOW_TIMER = re.compile(rb"\r\nflow-timer[ \t]*:[ \t]*\d+", re.I)
@@ -196,8 +183,8 @@ class Worker:
         self.sample("connect", f.t, now)
         host = "%s:%d" % f.sock.getsockname()
         cid = "%s-%d" % (self.tag, f.g)
-        msg = TEMPLATE.format(host=host, cid=cid, user="u%d" % f.g,
-                              inst=f.g).encode()
+        msg = benchlib.outbound_register("tcp", host, cid, "u%d" % f.g,
+                                         f.g)
         try:
             f.sock.send(msg)    # < 1 KiB into an empty socket: all of it
         except OSError as e:
@@ -268,11 +255,10 @@ class Worker:
                 continue
             host = "%s:%d" % f.sock.getsockname()
             cid = "%s-%d" % (self.tag, f.g)
-            msg = TEMPLATE.format(host=host, cid=cid, user="u%d" % f.g,
-                                  inst=f.g).replace(
-                                      "CSeq: 1 REGISTER", "CSeq: 2 REGISTER")
+            msg = benchlib.outbound_register("tcp", host, cid,
+                                             "u%d" % f.g, f.g, cseq=2)
             try:
-                f.sock.send(msg.encode())
+                f.sock.send(msg)
             except OSError as e:
                 self.kill(fd, f, "reregister:" +
                           errno.errorcode.get(e.errno, "?"))

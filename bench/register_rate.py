@@ -40,19 +40,6 @@ import benchlib  # noqa: E402
 CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]+)", re.I)
 CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)",
                             re.I)
-TEMPLATE = (
-    "REGISTER sip:example.com SIP/2.0\r\n"
-    "Via: SIP/2.0/{T} {host};branch=z9hG4bK{cid};rport\r\n"
-    "Max-Forwards: 70\r\n"
-    "From: <sip:{user}@example.com>;tag=t{cid}\r\n"
-    "To: <sip:{user}@example.com>\r\n"
-    "Call-ID: {cid}\r\n"
-    "CSeq: 1 REGISTER\r\n"
-    "Supported: path, outbound\r\n"
-    "Contact: <sip:{user}@{host}{tp};ob>;reg-id=1;"
-    "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-{inst:012x}>\"\r\n"
-    "Expires: 3600\r\n"
-    "Content-Length: 0\r\n\r\n")
 
 
 class Flow:
@@ -71,8 +58,6 @@ class Flow:
         self.sock.setblocking(False)
         h, p = self.sock.getsockname()
         self.host = "%s:%d" % (h, p)
-        self.tp = ";transport=tcp" if transport == "tcp" else ""
-        self.T = transport.upper()
         self.buf = b""
         self.out = b""
         self.seq = 0
@@ -81,8 +66,8 @@ class Flow:
         self.seq += 1
         cid = "%s-%d" % (self.tag, self.seq)
         inst = zlib.crc32(user.encode())
-        msg = TEMPLATE.format(T=self.T, host=self.host, cid=cid, user=user,
-                              tp=self.tp, inst=inst).encode()
+        msg = benchlib.outbound_register(self.transport, self.host, cid,
+                                         user, inst)
         if self.transport == "udp":
             try:
                 self.sock.sendto(msg, self.dest)
