@@ -147,6 +147,8 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 		fatalx("loop: cannot batch IPC");
 	}
 	ipc_set_backlog_limit((size_t)d.cfg.ipc_backlog << 20);
+	/* A link stuck for longer holds only requests that are late anyway. */
+	ipc_set_offer_wait(d.cfg.overload_delay);
 	if (ipc_service_url(d.cfg.run_dir, "supervisor", url, sizeof(url)) ||
 	    ipc_push_dial(&d.supervisor, url, 0, 16) == -1) {
 		fatalx("cannot dial the supervisor in %s", d.cfg.run_dir);

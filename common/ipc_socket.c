@@ -19,9 +19,12 @@
  * until it is full.  Then it joins the socket's outbox, a queue of whole
  * batches that leave, oldest first, before anything newer: a burst of
  * FLOW_CLOSEDs or answers is delayed, never lost, while the peer lives.
- * New work (ipc_offer) is refused instead once the batch is full or the
- * outbox holds anything, so callers keep their back-pressure and the
- * outbox stays small.  Its bound (ipc-backlog) only stops a peer that
+ * New work (ipc_offer) waits the same way while the link has been stuck
+ * for less than ipc_set_offer_wait() (overload-delay): a peer's pause of
+ * tens of ms, or a burst into nng's queue of small batches at a low rate,
+ * is not overload and earns no 503.  After that, new work is refused once
+ * the batch is full or the outbox holds anything, so callers keep their
+ * back-pressure and the outbox stays small.  Its bound (ipc-backlog) only stops a peer that
  * takes nothing at all from eating the sender's memory.  A process with
  * no loop attached sends at once, and keeps what nng refused in the
  * outbox until ipc_flush_all() or the next send.
@@ -81,6 +84,7 @@ struct ipc_socket {
 	nng_msg *batch;		/* being filled; NULL when empty */
 	uint16_t batch_count;
 	int stuck;		/* nng refused a batch: its queue is full */
+	uint64_t stuck_since_ms;	/* monotonic ms it became stuck */
 	struct ipc_waiting *outbox;	/* ring of full batches nng refused */
 	size_t ob_head, ob_len, ob_cap;
 	size_t ob_bytes;	/* their nng message bytes */
@@ -107,6 +111,8 @@ static struct loop *flush_loop;
 static int retry_timer = -1;
 /* ipc_set_backlog_limit(): bytes one socket's outbox may hold. */
 static size_t backlog_limit = (size_t)64 << 20;
+/* ipc_set_offer_wait(): ms a stuck link still takes new work. */
+static unsigned offer_wait_ms;
 /* The ipc.backlog gauge as last reported. */
 static size_t backlog_reported;
 static uint64_t backlog_warned_ms;
@@ -456,6 +462,7 @@ mark_stuck(struct ipc_socket *s)
 {
 	if (!s->stuck) {
 		stats_inc("ipc.batches.blocked");
+		s->stuck_since_ms = monotonic_ms();
 	}
 	s->stuck = 1;
 }
@@ -693,6 +700,20 @@ ipc_set_backlog_limit(size_t bytes)
 	backlog_limit = bytes;
 }
 
+void
+ipc_set_offer_wait(unsigned ms)
+{
+	offer_wait_ms = ms;
+}
+
+/* New work may still wait: the link is not stuck, or not for long. */
+static int
+offer_may_wait(const struct ipc_socket *s)
+{
+	return (!s->stuck ||
+	    monotonic_ms() - s->stuck_since_ms < offer_wait_ms);
+}
+
 size_t
 ipc_waiting(const struct ipc_socket *s)
 {
@@ -725,15 +746,21 @@ backlog_full(struct ipc_socket *s)
 }
 
 /*
- * ipc_send() and ipc_offer(): `keep` says whether what nng cannot take
+ * ipc_send() and ipc_offer(): `must` says whether what nng cannot take
  * waits in the outbox (ipc_send) or is refused (ipc_offer, as a link
- * without an outbox would: callers shed or pause).
+ * without an outbox would: callers shed or pause) -- once the link has
+ * been stuck for ipc_set_offer_wait(); before that it waits too.
  */
 static int
-link_append(struct ipc_socket *s, const struct epsip_msg *msg, int keep)
+link_append(struct ipc_socket *s, const struct epsip_msg *msg, int must)
 {
+	int keep = must;
+
 	if (s->stuck) {
 		(void)link_flush(s);	/* the queue may have drained */
+	}
+	if (!must && offer_wait_ms != 0 && s->stuck && offer_may_wait(s)) {
+		keep = 1;		/* a short stall: new work waits */
 	}
 	if (!keep && s->ob_len > 0) {
 		goto refused;
@@ -749,6 +776,9 @@ link_append(struct ipc_socket *s, const struct epsip_msg *msg, int keep)
 			goto refused;
 		}
 		if (outbox_push(s) == -1) {
+			if (!must) {
+				goto refused;
+			}
 			return (backlog_full(s));
 		}
 	}
@@ -767,13 +797,16 @@ link_append(struct ipc_socket *s, const struct epsip_msg *msg, int keep)
 		}
 		if (outbox_push(s) == -1) {
 			batch_free(s);
+			if (!must) {
+				goto refused;
+			}
 			return (backlog_full(s));
 		}
 	}
 	return (0);
 refused:
 	/* New work refused is the caller's to answer; anything else lost. */
-	stats_inc(keep ? "ipc.send_dropped" : "ipc.offers_refused");
+	stats_inc(must ? "ipc.send_dropped" : "ipc.offers_refused");
 	return (-1);
 }
 

@@ -70,15 +70,24 @@ int ipc_recv(struct ipc_socket *sock, struct epsip_msg *msg);
  */
 int ipc_send(struct ipc_socket *sock, const struct epsip_msg *msg);
 /*
- * The same for a message that starts new work: -1 (counted, nothing
- * queued) when nng's queue is full and this socket's batch is full too,
- * or anything waits in its outbox.  The caller sheds or pauses.
+ * The same for a message that starts new work.  While the peer has taken
+ * nothing for less than ipc_set_offer_wait(), new work waits in the outbox
+ * too: a pause of the peer, or a burst, is not overload.  After that, -1
+ * (counted, nothing queued) when nng's queue is full and this socket's
+ * batch is full too, or anything waits in its outbox.  The caller sheds or
+ * pauses.
  */
 int ipc_offer(struct ipc_socket *sock, const struct epsip_msg *msg);
 /* Envelopes queued here that nng has not taken yet (batch and outbox). */
 size_t ipc_waiting(const struct ipc_socket *sock);
 /* Bytes one socket's outbox may hold (the ipc-backlog setting). */
 void ipc_set_backlog_limit(size_t bytes);
+/*
+ * How long a link may be stuck before ipc_offer() refuses new work
+ * (daemon_main: the overload-delay setting, past which a request is late
+ * anyway).  0, the default: refused at once.
+ */
+void ipc_set_offer_wait(unsigned ms);
 
 /*
  * 1 once the peer of a must_connect socket went away (its process died):

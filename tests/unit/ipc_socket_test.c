@@ -258,6 +258,54 @@ recv_numbered_running(struct loop *loop, struct ipc_socket *peer)
 	return (-1);
 }
 
+/*
+ * A link stuck for less than the offer wait (overload-delay) takes new
+ * work into its outbox: a pause of the peer earns no 503.  Once stuck for
+ * longer, it refuses new work; nothing it took is lost.
+ */
+static void
+test_a_short_stall_queues_new_work_and_a_long_one_refuses_it(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *loop = loop_new();
+	struct epsip_msg m;
+	uint32_t n;
+
+	assert_non_null(loop);
+	assert_int_equal(ipc_attach_loop(loop), 0);
+	ipc_set_offer_wait(300);
+	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
+	for (n = 1; n <= 64 && stats_get("ipc.batches.blocked") == 0; n++) {
+		send_numbered(f->link, n);
+		run_one_iteration(loop);
+	}
+	assert_int_equal(stats_get("ipc.batches.blocked"), 1);
+	/* Stuck, but not for long: three batches' worth more is taken. */
+	for (int i = 0; i < 3 * (int)(EPSIP_BATCH_MAX_SIZE /
+	    EPSIP_MSG_HEADER_SIZE); i++, n++) {
+		epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_CORE);
+		m.arg = n;
+		assert_int_equal(ipc_offer(f->link, &m), 0);
+	}
+	assert_int_equal(stats_get("ipc.offers_refused"), 0);
+	assert_true(ipc_waiting(f->link) > 0);
+	usleep(350 * 1000);
+	epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_CORE);
+	m.arg = n;
+	assert_int_equal(ipc_offer(f->link, &m), -1);	/* late anyway */
+	assert_int_equal(stats_get("ipc.offers_refused"), 1);
+	/* The peer comes: everything taken arrives, in order. */
+	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
+	for (uint32_t i = 1; i < n; i++) {
+		assert_int_equal(recv_numbered_running(loop, f->peer), i);
+	}
+	assert_int_equal(stats_get("ipc.send_dropped"), 0);
+	ipc_set_offer_wait(0);
+	ipc_detach_loop();
+	loop_free(loop);
+}
+
+
 /* Every numbered envelope 1..n arrives once, in order. */
 static void
 assert_received_in_order(struct loop *loop, struct ipc_socket *peer,
@@ -412,6 +460,9 @@ main(void)
 		    test_a_connected_link_is_never_redialed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sends_of_one_iteration_leave_as_one_batch_at_its_end,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_short_stall_queues_new_work_and_a_long_one_refuses_it,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later,
