@@ -24,8 +24,8 @@
  * tens of ms, or a burst into nng's queue of small batches at a low rate,
  * is not overload and earns no 503.  After that, new work is refused once
  * the batch is full or the outbox holds anything, so callers keep their
- * back-pressure and the outbox stays small.  Its bound (ipc-backlog) only stops a peer that
- * takes nothing at all from eating the sender's memory.  A process with
+ * back-pressure and the outbox stays small.  Its bound (ipc-backlog) only
+ * stops a peer that takes nothing at all from eating the sender's memory.  A process with
  * no loop attached sends at once, and keeps what nng refused in the
  * outbox until ipc_flush_all() or the next send.
  *

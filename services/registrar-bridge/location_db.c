@@ -7,15 +7,15 @@
  * at every level a committed REGISTER survives a crash of the bridge (the
  * supervisor restarts it under registered flows).  The levels differ only
  * on an OS crash or a power cut, which also ends every flow the bindings
- * point to.  The default, off, never syncs: normal syncs at each WAL
+ * point to.  The default, off, never syncs.  normal syncs at each WAL
  * checkpoint, which SQLite runs inside the commit that crosses 1,000 WAL
- * pages, on the event loop -- two fdatasyncs of 2-160 ms on this project's
+ * pages, on the event loop: two fdatasyncs of 2-160 ms on this project's
  * test machine, and a registrar p99 of 50-175 ms at 2,000 REGISTER/s
- * instead of 7-8 ms (docs/performance.md).  The price of off is that such a
- * crash may corrupt the file; location_open() then moves it aside and
- * starts empty.  Every statement is
- * prepared once at open.  busy_timeout stays 0: the bridge is the only
- * writer and the event loop must never wait on a lock.
+ * instead of 7-8 ms (docs/performance.md).  The price of off is that such
+ * a crash may corrupt the file; location_open() then moves it aside and
+ * starts empty.  Every statement is prepared once at open.  busy_timeout
+ * stays 0: the bridge is the only writer and the event loop must never
+ * wait on a lock.
  *
  * DIAGNOSTICS: every SQLite error is logged and returned; none is fatal
  * here (the registrar answers 500, RG-22).
@@ -229,7 +229,7 @@ static const char *const sync_pragma[] = {
 	[REGISTRAR_SYNC_FULL] = "PRAGMA synchronous = FULL;",
 };
 
-/* SQLite's answer to `sql` says the file is not a sound database. */
+/* The connection's last error says the file is not a sound database. */
 static int
 is_corrupt(sqlite3 *db)
 {
@@ -292,18 +292,20 @@ int
 location_open(struct location_db **dbp, const char *path,
     enum registrar_sync sync, char *err, size_t errcap)
 {
-	int corrupt = 0;
+	char why[256];
+	int corrupt = 0, rv;
 
-	if (location_open_file(dbp, path, sync, &corrupt, err, errcap) == 0 ||
-	    !corrupt) {
-		return (*dbp != NULL ? 0 : -1);
+	rv = location_open_file(dbp, path, sync, &corrupt, err, errcap);
+	if (rv == 0 || !corrupt) {
+		return (rv);
 	}
-	log_error("%s: %s; moved aside, the registrar starts empty", path,
-	    err);
+	snprintf(why, sizeof(why), "%s", err);
 	stats_inc("registrar.db_corrupt");
 	if (move_aside(path, err, errcap) == -1) {
 		return (-1);
 	}
+	log_error("%s: %s; moved aside, the registrar starts empty", path,
+	    why);
 	return (location_open_file(dbp, path, sync, &corrupt, err, errcap));
 }
 
