@@ -273,19 +273,16 @@ answer_take(struct flood *f, const char *msg, size_t len, uint64_t now)
 	}
 }
 
+/* Every answer waiting on socket number s. */
 static void
-answers_read(struct flood *f, int fd)
+answers_read(struct flood *f, unsigned s)
 {
 	static char bufs[BATCH][MSG_MAX];
 	static char ctl[BATCH][CMSG_SPACE(sizeof(uint32_t))];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	static uint32_t last_drops[MAX_SOCKETS];
-	unsigned s = 0;
 
-	while (s < f->nsocks && f->socks[s] != fd) {
-		s++;
-	}
 	for (;;) {
 		int n;
 
@@ -298,7 +295,7 @@ answers_read(struct flood *f, int fd)
 			msgs[i].msg_hdr.msg_control = ctl[i];
 			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 		}
-		n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(f->socks[s], msgs, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			return;
 		}
@@ -525,7 +522,7 @@ main(int argc, char **argv)
 			send_batch(&f, ids, k);
 		}
 		for (unsigned s = 0; s < f.nsocks; s++) {
-			answers_read(&f, f.socks[s]);
+			answers_read(&f, s);
 		}
 		timers_run(&f, now, started);
 		/* Finished early: every transaction answered. */

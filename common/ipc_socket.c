@@ -706,12 +706,11 @@ ipc_set_offer_wait(unsigned ms)
 	offer_wait_ms = ms;
 }
 
-/* New work may still wait: the link is not stuck, or not for long. */
+/* Stuck for less than the offer wait: new work may still wait. */
 static int
-offer_may_wait(const struct ipc_socket *s)
+stuck_briefly(const struct ipc_socket *s)
 {
-	return (!s->stuck ||
-	    monotonic_ms() - s->stuck_since_ms < offer_wait_ms);
+	return (s->stuck && monotonic_ms() - s->stuck_since_ms < offer_wait_ms);
 }
 
 size_t
@@ -754,14 +753,12 @@ backlog_full(struct ipc_socket *s)
 static int
 link_append(struct ipc_socket *s, const struct epsip_msg *msg, int must)
 {
-	int keep = must;
+	int keep;
 
 	if (s->stuck) {
 		(void)link_flush(s);	/* the queue may have drained */
 	}
-	if (!must && offer_wait_ms != 0 && s->stuck && offer_may_wait(s)) {
-		keep = 1;		/* a short stall: new work waits */
-	}
+	keep = must || stuck_briefly(s);	/* a short stall: it waits */
 	if (!keep && s->ob_len > 0) {
 		goto refused;
 	}

@@ -266,7 +266,7 @@ static int
 move_aside(const char *path, char *err, size_t errcap)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
-	char from[4096], to[4096];
+	char from[CONFIG_PATH_MAX + 8], to[CONFIG_PATH_MAX + 40];
 	long long now = (long long)time(NULL);
 
 	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
