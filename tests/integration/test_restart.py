@@ -69,34 +69,42 @@ def test_sigterm_stops_everything_and_removes_sockets(make_edge):
 
 
 def test_stalled_router_loses_no_message_of_a_tcp_flow(make_edge):
-    # More requests than the link towards the router holds (2 batches in
-    # nng's queue, at most 128 KiB each, plus what the IPC connection's
-    # socket buffers take): the child stops reading the flow instead of
-    # dropping (TCP's window slows the phone), and resumes when the
-    # router drains.  Every one is answered.
+    # The phone keeps sending while the router is stopped.  For the first
+    # overload-delay the child keeps what it reads in its outbox (a short
+    # pause costs nothing); after that it stops reading the flow instead
+    # of dropping (TCP's window slows the phone), and resumes when the
+    # router drains.  Every request sent is answered.
     edge = make_edge("--ipc-queue", "2")
-    count = 6000
     s = socket.create_connection(edge.sip_addr)
     router = edge.service_pid("sip-router")
+    stop = threading.Event()
+    sent = []
+
+    def send_all():
+        # Until the child has paused the flow; at most 200,000 (40 MB).
+        i = 0
+        while not stop.is_set() and i < 200000:
+            i += 1
+            s.sendall((
+                "OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+                "Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKbp%d\r\n"
+                "From: <sip:a@example.com>;tag=1\r\n"
+                "To: <sip:b@example.com>\r\nCall-ID: bp\r\n"
+                "CSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n" % (
+                    edge.port, i, i)).encode())
+            sent.append(i)
+
     os.kill(router, signal.SIGSTOP)
     try:
-        def send_all():
-            for i in range(count):
-                s.sendall((
-                    "OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
-                    "Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKbp%d\r\n"
-                    "From: <sip:a@example.com>;tag=1\r\n"
-                    "To: <sip:b@example.com>\r\nCall-ID: bp\r\n"
-                    "CSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n" % (
-                        edge.port, i, i + 1)).encode())
         sender = threading.Thread(target=send_all, daemon=True)
         sender.start()
         edge.wait_counter("router.backpressure", 1, timeout=20)
+        stop.set()
     finally:
         os.kill(router, signal.SIGCONT)
     s.settimeout(30)
     buf, seen = b"", set()
-    while len(seen) < count:
+    while sender.is_alive() or len(seen) < len(sent):
         chunk = s.recv(1 << 16)
         assert chunk, "connection closed after %d answers" % len(seen)
         buf += chunk
@@ -105,5 +113,5 @@ def test_stalled_router_loses_no_message_of_a_tcp_flow(make_edge):
             assert m.status == 200
             seen.add(int(m.get("cseq").split()[0]))
     sender.join(5)
-    assert seen == set(range(1, count + 1))
+    assert seen == set(range(1, len(sent) + 1))
     s.close()
