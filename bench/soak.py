@@ -340,34 +340,48 @@ def worker_main(conn, idx, a, dest):
 
 # ---- measuring ----
 
-def vm_rss_kib(pid):
+def rss_parts_kib(pid):
+    """{'rss','anon','file','shmem'} in KiB from /proc/PID/status: a creep
+    in 'file' or 'shmem' is mapped files (SQLite's -shm), in 'anon' the
+    heap."""
+    keys = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file",
+            "RssShmem:": "shmem"}
+    out = dict.fromkeys(keys.values(), 0)
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                k = line.split(None, 1)[0] if line.strip() else ""
+                if k in keys:
+                    out[keys[k]] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return out
 
 
 def sample(edge, t0, phones, caller_stats):
     roles = edge.roles()
-    rss, pss, fds = {}, {}, {}
+    rss, pss, fds, parts = {}, {}, {}, {}
     for pid, role in roles.items():
-        rss[role] = rss.get(role, 0) + vm_rss_kib(pid)
+        p = rss_parts_kib(pid)
+        rss[role] = rss.get(role, 0) + p["rss"]
+        mine = parts.setdefault(role, dict.fromkeys(p, 0))
+        for k in ("anon", "file", "shmem"):
+            mine[k] += p[k]
         roll = benchlib.smaps_rollup(pid) or {}
         pss[role] = pss.get(role, 0) + roll.get("pss", 0)
         fds[role] = fds.get(role, 0) + (benchlib.nfds(pid) or 0)
     st = edge.stats()
     totals = st.get("totals", {})
     return {"bench": "soak-sample", "t": round(time.monotonic() - t0, 1),
-            "rss_kib": rss, "pss_kib": pss, "fds": fds,
+            "rss_kib": rss, "rss_parts_kib": parts, "pss_kib": pss,
+            "fds": fds,
             "children": sum(1 for r in roles.values() if r == "fm-child"),
             "registrations_active": totals.get("registrations.active", 0),
             "flows_open_tcp": totals.get("flows.open.tcp", 0),
             "ipc_backlog": totals.get("ipc.backlog", 0),
             "ipc_send_dropped": totals.get("ipc.send_dropped", 0),
+            "db_cache_bytes": totals.get("registrar.db_cache_bytes", 0),
+            "sqlite_heap_bytes": totals.get("registrar.sqlite_heap_bytes", 0),
             "phones": phones, "caller": caller_stats}
 
 

@@ -138,6 +138,12 @@ int location_find_contact(struct location_db *db, const char *uri,
 int64_t location_count(struct location_db *db, int64_t now);
 /* Rows in the store, expired ones not yet purged included; O(1). */
 int64_t location_rows(const struct location_db *db);
+/*
+ * Gauges of where SQLite's memory is: registrar.db_cache_bytes (this
+ * store's page cache, bounded by cache_size) and registrar.sqlite_heap_bytes
+ * (everything SQLite allocated).
+ */
+void location_report_memory(struct location_db *db);
 
 /*
  * How many times SQLite had to parse a prepared statement again (its

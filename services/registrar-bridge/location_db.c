@@ -567,6 +567,18 @@ location_rows(const struct location_db *db)
 	return (db->rows);
 }
 
+void
+location_report_memory(struct location_db *db)
+{
+	int cur = 0, hi = 0;
+
+	if (sqlite3_db_status(db->db, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi,
+	    0) == SQLITE_OK) {
+		stats_set("registrar.db_cache_bytes", cur);
+	}
+	stats_set("registrar.sqlite_heap_bytes", sqlite3_memory_used());
+}
+
 /* Run a DELETE: the number of rows gone, or -1. */
 static int
 remove_count(struct location_db *db, sqlite3_stmt *st, const char *what)

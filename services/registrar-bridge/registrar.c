@@ -629,6 +629,7 @@ registrar_purge(struct location_db *db, int64_t now)
 {
 	location_purge(db, now);
 	registrar_update_gauge(db, now);
+	location_report_memory(db);	/* a soak watches it level off */
 }
 
 /*
