@@ -79,8 +79,6 @@ void router_undeliverable(struct router *r, const char *buf, size_t len,
 void router_framing_error(struct router *r, const struct router_origin *origin,
     int status, const char *headers, size_t len, struct router_output *out);
 
-void router_output_clear(struct router_output *out);
-
 /*
  * The message as it arrived and this hop's edits to it (issue 7 §2).
  * The router decides a request on libosip2's values and a response on
@@ -100,6 +98,9 @@ struct router_raw {
 	const struct flow_token *token_of;	/* `token` names this flow */
 	char token[FLOW_TOKEN_MAX_TEXT];
 };
+
+/* --- output.c: what every path ends with --- */
+void router_output_clear(struct router_output *out);
 
 /*
  * The token text of `flow`, made once per message: Path or Record-Route
@@ -137,7 +138,6 @@ int edge_add_record_route(struct router *r, osip_message_t *msg,
 int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
-/* --- route.c: what every path ends with --- */
 /* Nothing to send; `why` is counted as sip.dropped.<why>. */
 void router_drop(struct router_output *out, const char *why);
 /* The hop's last edits applied: `out` holds the message for `dest`. */
