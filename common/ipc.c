@@ -414,6 +414,14 @@ epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b)
 }
 
 int
+epsip_addr_is_any(const struct epsip_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
+}
+
+int
 epsip_flow_id_equal(const struct epsip_flow_id *a,
     const struct epsip_flow_id *b)
 {
