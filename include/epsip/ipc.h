@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "epsip/wire.h"
+
 #define EPSIP_MSG_VERSION	2
 
 /* Header bytes on the wire; the payload follows. */
@@ -180,8 +182,7 @@ enum epsip_msg_error epsip_batch_put_entry(const struct epsip_msg *msg,
 
 /* Walks a received batch; nothing in it is trusted. */
 struct epsip_batch_reader {
-	const uint8_t *p;
-	size_t left;
+	struct wire_reader rd;
 	uint16_t remaining;	/* envelopes not read yet */
 };
 
