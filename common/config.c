@@ -716,14 +716,6 @@ config_parse_upstream(const char *text, struct epsip_upstream *up,
 	return (0);
 }
 
-static int
-addr_is_any(const struct epsip_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
-}
-
 /* Two bound addresses that would fight over one port. */
 static int
 addr_clash(const struct epsip_addr *a, const struct epsip_addr *b)
@@ -731,7 +723,7 @@ addr_clash(const struct epsip_addr *a, const struct epsip_addr *b)
 	if (a->port != b->port || a->family != b->family) {
 		return (0);
 	}
-	return (addr_is_any(a) || addr_is_any(b) ||
+	return (epsip_addr_is_any(a) || epsip_addr_is_any(b) ||
 	    memcmp(a->ip, b->ip, 16) == 0);
 }
 
@@ -753,7 +745,7 @@ config_core_reaches_upstream(const struct epsip_config *cfg)
 	}
 	return (up.family == cfg->core_listen.family ||
 	    (cfg->core_listen.family == AF_INET6 &&
-	    addr_is_any(&cfg->core_listen)));
+	    epsip_addr_is_any(&cfg->core_listen)));
 }
 
 /*

@@ -19,14 +19,6 @@
 
 #include "epsip/core_side.h"
 
-static int
-is_any(const struct epsip_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
-}
-
 int
 core_side_source(const struct epsip_addr *peer, struct epsip_addr *out)
 {
@@ -103,7 +95,8 @@ core_side_name(const struct epsip_config *cfg, const struct epsip_addr *peer,
 		}
 		return (0);
 	}
-	if (is_any(&a) && (peer == NULL || core_side_source(peer, &a) == -1)) {
+	if (epsip_addr_is_any(&a) &&
+	    (peer == NULL || core_side_source(peer, &a) == -1)) {
 		memset(&a, 0, sizeof(a));
 		a.family = AF_INET;
 		a.ip[0] = 127;

@@ -19,6 +19,7 @@
 #include <mbedtls/md.h>
 
 #include "epsip/flow_token.h"
+#include "epsip/wire.h"
 
 /* version, key id, instance, child, slot, generation, transport|family */
 #define TOKEN_FIXED	17
@@ -186,54 +187,49 @@ addr_size(const struct epsip_addr *a)
 	return (a->family == AF_INET6 ? 16 : 4);
 }
 
-static size_t
-put_be(uint8_t *p, uint64_t v, size_t n)
+/* An endpoint of the token: port(2) ip(4|16), the family being the token's. */
+static void
+put_endpoint(struct wire_writer *w, const struct epsip_addr *a)
 {
-	for (size_t i = 0; i < n; i++) {
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	}
-	return (n);
+	wire_put_u16(w, a->port);
+	wire_put_bytes(w, a->ip, addr_size(a));
 }
 
-static uint32_t
-get_be(const uint8_t *p, size_t n)
+static void
+get_endpoint(struct wire_reader *r, uint8_t family, struct epsip_addr *a)
 {
-	uint32_t v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		v = v << 8 | p[i];
-	}
-	return (v);
+	a->family = family;
+	a->port = wire_get_u16(r);
+	wire_get_bytes(r, a->ip, addr_size(a));
 }
 
 int
 flow_token_encode(const struct flow_token_key *key,
     const struct flow_token *t, char *text, size_t cap)
 {
-	uint8_t raw[FLOW_TOKEN_MAX_RAW];
-	size_t n = 0, alen;
+	uint8_t raw[FLOW_TOKEN_MAX_RAW], mac[FLOW_TOKEN_MAC_SIZE];
+	struct wire_writer w;
+	size_t n;
 
 	if ((t->local.family != AF_INET && t->local.family != AF_INET6) ||
 	    t->local.family != t->remote.family) {
 		return (-1);
 	}
-	alen = addr_size(&t->local);
-	raw[n++] = FLOW_TOKEN_VERSION;
-	raw[n++] = key->id;
-	n += put_be(raw + n, t->flow.instance, 2);
-	n += put_be(raw + n, t->flow.child, 4);
-	n += put_be(raw + n, t->flow.slot, 4);
-	n += put_be(raw + n, t->flow.generation, 4);
-	raw[n++] = (uint8_t)(t->transport << 4 | (alen == 16 ? 6 : 4));
-	n += put_be(raw + n, t->local.port, 2);
-	memcpy(raw + n, t->local.ip, alen);
-	n += alen;
-	n += put_be(raw + n, t->remote.port, 2);
-	memcpy(raw + n, t->remote.ip, alen);
-	n += alen;
-	token_mac(key, raw, n, raw + n);
-	n += FLOW_TOKEN_MAC_SIZE;
-	if (cap < (n + 2) / 3 * 4 + 1) {
+	wire_writer_init(&w, raw, sizeof(raw));
+	wire_put_u8(&w, FLOW_TOKEN_VERSION);
+	wire_put_u8(&w, key->id);
+	wire_put_u16(&w, t->flow.instance);
+	wire_put_u32(&w, t->flow.child);
+	wire_put_u32(&w, t->flow.slot);
+	wire_put_u32(&w, t->flow.generation);
+	wire_put_u8(&w, (uint8_t)(t->transport << 4 |
+	    (t->local.family == AF_INET6 ? 6 : 4)));
+	put_endpoint(&w, &t->local);
+	put_endpoint(&w, &t->remote);
+	token_mac(key, raw, wire_written(&w), mac);
+	wire_put_bytes(&w, mac, sizeof(mac));
+	n = wire_written(&w);
+	if (wire_write_end(&w) == -1 || cap < (n + 2) / 3 * 4 + 1) {
 		return (-1);
 	}
 	return ((int)base64url_encode(raw, n, text));
@@ -251,28 +247,32 @@ keyring_find(const struct flow_token_keyring *ring, uint8_t id)
 	return (NULL);
 }
 
+/*
+ * The fields of a token whose length, version, key id and MAC
+ * flow_token_decode() has checked: no field is taken before the MAC
+ * matches (FT-07).
+ */
 static enum flow_token_error
 token_fields(const uint8_t *raw, size_t n, struct flow_token *t)
 {
-	size_t alen = (raw[16] & 15) == 6 ? 16 : 4, p = TOKEN_FIXED;
-	uint8_t family = alen == 16 ? AF_INET6 : AF_INET;
+	struct wire_reader r;
+	uint8_t family, transport_family;
 
-	t->flow.instance = (uint16_t)get_be(raw + 2, 2);
-	t->flow.child = get_be(raw + 4, 4);
-	t->flow.slot = get_be(raw + 8, 4);
-	t->flow.generation = get_be(raw + 12, 4);
-	t->transport = raw[16] >> 4;
+	wire_reader_init(&r, raw, n);
+	wire_skip(&r, 2);			/* version, key id */
+	t->flow.instance = wire_get_u16(&r);
+	t->flow.child = wire_get_u32(&r);
+	t->flow.slot = wire_get_u32(&r);
+	t->flow.generation = wire_get_u32(&r);
+	transport_family = wire_get_u8(&r);
+	t->transport = transport_family >> 4;
 	if (t->transport == EPSIP_TRANSPORT_NONE ||
 	    t->transport > EPSIP_TRANSPORT_MAX || t->flow.instance == 0) {
 		return (FLOW_TOKEN_EFIELD);
 	}
-	t->local.family = t->remote.family = family;
-	t->local.port = (uint16_t)get_be(raw + p, 2);
-	memcpy(t->local.ip, raw + p + 2, alen);
-	p += 2 + alen;
-	t->remote.port = (uint16_t)get_be(raw + p, 2);
-	memcpy(t->remote.ip, raw + p + 2, alen);
-	(void)n;
+	family = (transport_family & 15) == 6 ? AF_INET6 : AF_INET;
+	get_endpoint(&r, family, &t->local);
+	get_endpoint(&r, family, &t->remote);
 	return (FLOW_TOKEN_OK);
 }
 

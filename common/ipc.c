@@ -13,96 +13,13 @@
 #include <string.h>
 
 #include "epsip/ipc.h"
+#include "epsip/wire.h"
 
-struct writer {
-	uint8_t *p;
-	size_t left;
-};
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static void
-put_u8(struct writer *w, uint8_t v)
-{
-	*w->p++ = v;
-	w->left--;
-}
-
-static void
-put_u16(struct writer *w, uint16_t v)
-{
-	put_u8(w, (uint8_t)(v >> 8));
-	put_u8(w, (uint8_t)v);
-}
-
-static void
-put_u32(struct writer *w, uint32_t v)
-{
-	put_u16(w, (uint16_t)(v >> 16));
-	put_u16(w, (uint16_t)v);
-}
-
-static void
-put_u64(struct writer *w, uint64_t v)
-{
-	put_u32(w, (uint32_t)(v >> 32));
-	put_u32(w, (uint32_t)v);
-}
-
-static void
-put_addr(struct writer *w, const struct epsip_addr *a)
-{
-	put_u8(w, a->family);
-	put_u16(w, a->port);
-	memcpy(w->p, a->ip, 16);
-	w->p += 16;
-	w->left -= 16;
-}
-
-static uint8_t
-get_u8(struct reader *r)
-{
-	r->left--;
-	return (*r->p++);
-}
-
-static uint16_t
-get_u16(struct reader *r)
-{
-	uint16_t hi = get_u8(r);
-
-	return ((uint16_t)(hi << 8 | get_u8(r)));
-}
-
-static uint32_t
-get_u32(struct reader *r)
-{
-	uint32_t hi = get_u16(r);
-
-	return (hi << 16 | get_u16(r));
-}
-
-static uint64_t
-get_u64(struct reader *r)
-{
-	uint64_t hi = get_u32(r);
-
-	return (hi << 32 | get_u32(r));
-}
-
+/* Families an envelope may carry: none, IPv4 or IPv6. */
 static int
-get_addr(struct reader *r, struct epsip_addr *a)
+family_ok(uint8_t family)
 {
-	a->family = get_u8(r);
-	a->port = get_u16(r);
-	memcpy(a->ip, r->p, 16);
-	r->p += 16;
-	r->left -= 16;
-	return (a->family == 0 || a->family == AF_INET ||
-	    a->family == AF_INET6);
+	return (family == 0 || family == AF_INET || family == AF_INET6);
 }
 
 void
@@ -123,77 +40,92 @@ enum epsip_msg_error
 epsip_msg_encode(const struct epsip_msg *msg, uint8_t *out, size_t cap,
     size_t *len)
 {
-	struct writer w = { out, cap };
+	struct wire_writer w;
 
 	if (msg->payload_len > EPSIP_MSG_MAX_PAYLOAD ||
 	    msg->transport > EPSIP_TRANSPORT_MAX ||
 	    msg->type == EPSIP_MSG_NONE || msg->type > EPSIP_MSG_TYPE_MAX) {
 		return (EPSIP_MSG_EFIELD);
 	}
+	/* Checked first so that nothing is written when it does not fit. */
 	if (cap < epsip_msg_encoded_size(msg)) {
 		return (EPSIP_MSG_ESPACE);
 	}
-	put_u16(&w, EPSIP_MSG_VERSION);
-	put_u16(&w, msg->type);
-	put_u16(&w, msg->flags);
-	put_u32(&w, msg->arg);
-	put_u16(&w, msg->flow.instance);
-	put_u32(&w, msg->flow.child);
-	put_u32(&w, msg->flow.slot);
-	put_u32(&w, msg->flow.generation);
-	put_u8(&w, msg->transport);
-	put_addr(&w, &msg->local);
-	put_addr(&w, &msg->remote);
-	put_u64(&w, msg->stamp_ms);
-	put_u32(&w, (uint32_t)msg->payload_len);
-	if (msg->payload_len > 0) {
-		memcpy(w.p, msg->payload, msg->payload_len);
+	wire_writer_init(&w, out, cap);
+	wire_put_u16(&w, EPSIP_MSG_VERSION);
+	wire_put_u16(&w, msg->type);
+	wire_put_u16(&w, msg->flags);
+	wire_put_u32(&w, msg->arg);
+	wire_put_u16(&w, msg->flow.instance);
+	wire_put_u32(&w, msg->flow.child);
+	wire_put_u32(&w, msg->flow.slot);
+	wire_put_u32(&w, msg->flow.generation);
+	wire_put_u8(&w, msg->transport);
+	wire_put_addr(&w, &msg->local);
+	wire_put_addr(&w, &msg->remote);
+	wire_put_u64(&w, msg->stamp_ms);
+	wire_put_u32(&w, (uint32_t)msg->payload_len);
+	wire_put_bytes(&w, msg->payload, msg->payload_len);
+	if (wire_write_end(&w) == -1) {
+		return (EPSIP_MSG_ESPACE);
 	}
-	*len = EPSIP_MSG_HEADER_SIZE + msg->payload_len;
+	*len = wire_written(&w);
 	return (EPSIP_MSG_OK);
 }
 
+/*
+ * The checks run in this order (the header's length, version, type,
+ * transport, families, then the payload's length) so that a garbled
+ * envelope always counts under the same ipc.errors.* name, whatever
+ * else is wrong with it.
+ */
 enum epsip_msg_error
 epsip_msg_decode(const uint8_t *in, size_t len, struct epsip_msg *msg)
 {
-	struct reader r = { in, len };
+	struct wire_reader r;
 	uint32_t payload_len;
 
 	if (len < EPSIP_MSG_HEADER_SIZE) {
 		return (EPSIP_MSG_ETRUNCATED);
 	}
-	msg->version = get_u16(&r);
+	wire_reader_init(&r, in, len);
+	msg->version = wire_get_u16(&r);
 	if (msg->version != EPSIP_MSG_VERSION) {
 		return (EPSIP_MSG_EVERSION);
 	}
-	msg->type = get_u16(&r);
+	msg->type = wire_get_u16(&r);
 	if (msg->type == EPSIP_MSG_NONE || msg->type > EPSIP_MSG_TYPE_MAX) {
 		return (EPSIP_MSG_ETYPE);
 	}
-	msg->flags = get_u16(&r);
-	msg->arg = get_u32(&r);
-	msg->flow.instance = get_u16(&r);
-	msg->flow.child = get_u32(&r);
-	msg->flow.slot = get_u32(&r);
-	msg->flow.generation = get_u32(&r);
-	msg->transport = get_u8(&r);
+	msg->flags = wire_get_u16(&r);
+	msg->arg = wire_get_u32(&r);
+	msg->flow.instance = wire_get_u16(&r);
+	msg->flow.child = wire_get_u32(&r);
+	msg->flow.slot = wire_get_u32(&r);
+	msg->flow.generation = wire_get_u32(&r);
+	msg->transport = wire_get_u8(&r);
 	if (msg->transport > EPSIP_TRANSPORT_MAX) {
 		return (EPSIP_MSG_EFIELD);
 	}
-	if (!get_addr(&r, &msg->local) || !get_addr(&r, &msg->remote)) {
+	wire_get_addr(&r, &msg->local);
+	wire_get_addr(&r, &msg->remote);
+	if (!family_ok(msg->local.family) || !family_ok(msg->remote.family)) {
 		return (EPSIP_MSG_EFIELD);
 	}
-	msg->stamp_ms = get_u64(&r);
-	payload_len = get_u32(&r);
+	msg->stamp_ms = wire_get_u64(&r);
+	payload_len = wire_get_u32(&r);
 	if (payload_len > EPSIP_MSG_MAX_PAYLOAD) {
 		return (EPSIP_MSG_ELENGTH);
 	}
-	if (payload_len != r.left) {
-		return (payload_len > r.left ? EPSIP_MSG_ETRUNCATED :
-		    EPSIP_MSG_ELENGTH);
+	if (payload_len > wire_remaining(&r)) {
+		return (EPSIP_MSG_ETRUNCATED);
 	}
-	msg->payload = r.p;
+	msg->payload = wire_get_ptr(&r, payload_len);
 	msg->payload_len = payload_len;
+	/* Bytes after the payload. */
+	if (wire_read_end(&r) == -1) {
+		return (EPSIP_MSG_ELENGTH);
+	}
 	return (EPSIP_MSG_OK);
 }
 
@@ -206,29 +138,32 @@ epsip_batch_entry_size(const struct epsip_msg *msg)
 void
 epsip_batch_put_header(uint8_t *out, uint16_t count)
 {
-	struct writer w = { out, EPSIP_BATCH_HEADER_SIZE };
+	struct wire_writer w;
 
-	put_u16(&w, EPSIP_MSG_VERSION);
-	put_u16(&w, count);
+	wire_writer_init(&w, out, EPSIP_BATCH_HEADER_SIZE);
+	wire_put_u16(&w, EPSIP_MSG_VERSION);
+	wire_put_u16(&w, count);
 }
 
 enum epsip_msg_error
 epsip_batch_put_entry(const struct epsip_msg *msg, uint8_t *out, size_t cap,
     size_t *len)
 {
-	struct writer w = { out, cap };
+	struct wire_writer w;
 	enum epsip_msg_error err;
 	size_t n;
 
 	if (cap < EPSIP_BATCH_ENTRY_OVERHEAD) {
 		return (EPSIP_MSG_ESPACE);
 	}
+	/* The envelope goes in first: its length is known once it is. */
 	err = epsip_msg_encode(msg, out + EPSIP_BATCH_ENTRY_OVERHEAD,
 	    cap - EPSIP_BATCH_ENTRY_OVERHEAD, &n);
 	if (err != EPSIP_MSG_OK) {
 		return (err);
 	}
-	put_u32(&w, (uint32_t)n);
+	wire_writer_init(&w, out, EPSIP_BATCH_ENTRY_OVERHEAD);
+	wire_put_u32(&w, (uint32_t)n);
 	*len = EPSIP_BATCH_ENTRY_OVERHEAD + n;
 	return (EPSIP_MSG_OK);
 }
@@ -236,20 +171,17 @@ epsip_batch_put_entry(const struct epsip_msg *msg, uint8_t *out, size_t cap,
 enum epsip_msg_error
 epsip_batch_open(struct epsip_batch_reader *r, const uint8_t *in, size_t len)
 {
-	struct reader rd = { in, len };
-
 	if (len < EPSIP_BATCH_HEADER_SIZE) {
 		return (EPSIP_MSG_ETRUNCATED);
 	}
-	if (get_u16(&rd) != EPSIP_MSG_VERSION) {
+	wire_reader_init(&r->rd, in, len);
+	if (wire_get_u16(&r->rd) != EPSIP_MSG_VERSION) {
 		return (EPSIP_MSG_EVERSION);
 	}
-	r->remaining = get_u16(&rd);
+	r->remaining = wire_get_u16(&r->rd);
 	if (r->remaining == 0) {
 		return (EPSIP_MSG_ELENGTH);
 	}
-	r->p = rd.p;
-	r->left = rd.left;
 	return (EPSIP_MSG_OK);
 }
 
@@ -257,29 +189,26 @@ int
 epsip_batch_next(struct epsip_batch_reader *r, struct epsip_msg *msg,
     enum epsip_msg_error *err)
 {
-	struct reader rd = { r->p, r->left };
+	const uint8_t *envelope;
 	uint32_t n;
 
+	/* After an error the reader has failed and has nothing left. */
 	if (r->remaining == 0) {
 		/* Bytes after the last envelope are someone's mistake. */
-		if (r->left != 0) {
-			r->left = 0;
+		if (wire_remaining(&r->rd) != 0) {
+			(void)wire_read_end(&r->rd);
 			*err = EPSIP_MSG_ELENGTH;
 			return (-1);
 		}
 		return (0);
 	}
 	r->remaining--;
-	if (rd.left < EPSIP_BATCH_ENTRY_OVERHEAD ||
-	    (n = get_u32(&rd)) > rd.left) {
+	if ((envelope = wire_get_blob(&r->rd, &n)) == NULL) {
 		r->remaining = 0;
-		r->left = 0;
 		*err = EPSIP_MSG_ETRUNCATED;
 		return (-1);
 	}
-	r->p = rd.p + n;
-	r->left = rd.left - n;
-	*err = epsip_msg_decode(rd.p, n, msg);
+	*err = epsip_msg_decode(envelope, n, msg);
 	return (*err == EPSIP_MSG_OK ? 1 : -1);
 }
 
@@ -411,6 +340,14 @@ epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b)
 
 	return (a->family == b->family && a->port == b->port &&
 	    memcmp(a->ip, b->ip, n) == 0);
+}
+
+int
+epsip_addr_is_any(const struct epsip_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
 }
 
 int

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "epsip/stun.h"
+#include "epsip/wire.h"
 
 /* Message types (RFC 5389 §6, §18.1): Binding method, four classes. */
 #define STUN_BINDING_REQUEST	0x0001
@@ -62,35 +63,6 @@ struct stun_unknown {
 	uint16_t	type[STUN_MAX_UNKNOWN];
 	size_t		count;
 };
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return ((uint16_t)((p[0] << 8) | p[1]));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	    ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* Attribute values are padded to a multiple of 4 (RFC 5389 §15). */
 static size_t
@@ -191,19 +163,23 @@ stun_unknown_add(struct stun_unknown *u, uint16_t type)
 static int
 stun_header_valid(const uint8_t *req, size_t req_len)
 {
+	struct wire_reader r;
+	uint16_t type;
 	size_t mlen;
 
 	if (req_len < STUN_HEADER_SIZE) {
 		return (0);
 	}
-	if ((req[0] & 0xC0) != 0) {
+	wire_reader_init(&r, req, req_len);
+	type = wire_get_u16(&r);
+	mlen = wire_get_u16(&r);
+	if ((type & 0xC000) != 0) {
 		return (0);
 	}
-	mlen = get16(req + 2);
 	if (mlen % 4 != 0 || mlen != req_len - STUN_HEADER_SIZE) {
 		return (0);
 	}
-	return (get32(req + 4) == STUN_MAGIC_COOKIE);
+	return (wire_get_u32(&r) == STUN_MAGIC_COOKIE);
 }
 
 /*
@@ -214,62 +190,67 @@ stun_header_valid(const uint8_t *req, size_t req_len)
 static int
 stun_attrs_walk(const uint8_t *req, size_t req_len, struct stun_unknown *u)
 {
-	size_t pos, alen;
-	uint16_t type;
+	struct wire_reader r;
+	uint16_t type, alen;
 
 	u->count = 0;
-	pos = STUN_HEADER_SIZE;
-	while (pos < req_len) {
-		if (req_len - pos < STUN_ATTR_HEADER_SIZE) {
-			return (0);
-		}
-		type = get16(req + pos);
-		alen = get16(req + pos + 2);
-		pos += STUN_ATTR_HEADER_SIZE;
-		if (pad4(alen) > req_len - pos) {
+	wire_reader_init(&r, req + STUN_HEADER_SIZE,
+	    req_len - STUN_HEADER_SIZE);
+	while (wire_remaining(&r) > 0) {
+		type = wire_get_u16(&r);
+		alen = wire_get_u16(&r);
+		wire_skip(&r, pad4(alen));
+		if (wire_read_failed(&r)) {
 			return (0);
 		}
 		if (type < STUN_ATTR_OPTIONAL_MIN && !stun_attr_known(type)) {
 			stun_unknown_add(u, type);
 		}
-		pos += pad4(alen);
 	}
 	return (1);
 }
 
-/* Write the 20-byte header: type, length, cookie, echoed txid (§6). */
+/*
+ * Append one attribute with its value zero-padded to 4, so the same
+ * request always gives the same bytes (KA-08).
+ */
 static void
-stun_put_header(uint8_t *out, uint16_t type, size_t body_len,
-    const uint8_t *req)
+stun_put_attr(struct wire_writer *w, uint16_t type, const void *value,
+    size_t len)
 {
-	put16(out, type);
-	put16(out + 2, (uint16_t)body_len);
-	put32(out + 4, STUN_MAGIC_COOKIE);
-	memcpy(out + STUN_TXID_OFFSET, req + STUN_TXID_OFFSET, STUN_TXID_SIZE);
+	wire_put_u16(w, type);
+	wire_put_u16(w, (uint16_t)len);
+	wire_put_bytes(w, value, len);
+	wire_put_zero(w, pad4(len) - len);
+}
+
+static void
+stun_put_software(struct wire_writer *w)
+{
+	stun_put_attr(w, STUN_ATTR_SOFTWARE, STUN_SOFTWARE,
+	    sizeof(STUN_SOFTWARE) - 1);
 }
 
 /*
- * Append one attribute at out + pos with its value zero-padded to 4, so
- * the same request always gives the same bytes (KA-08).  Returns the
- * position after it.
+ * The 20-byte header in front of a body written at out + 20: type,
+ * length, cookie, echoed txid (§6).  Returns the message's length, or 0
+ * when the body did not fit.
  */
 static size_t
-stun_put_attr(uint8_t *out, size_t pos, uint16_t type, const void *value,
-    size_t len)
+stun_finish(uint8_t *out, uint16_t type, const struct wire_writer *body,
+    const uint8_t *req)
 {
-	put16(out + pos, type);
-	put16(out + pos + 2, (uint16_t)len);
-	pos += STUN_ATTR_HEADER_SIZE;
-	memset(out + pos, 0, pad4(len));
-	memcpy(out + pos, value, len);
-	return (pos + pad4(len));
-}
+	struct wire_writer w;
 
-static size_t
-stun_put_software(uint8_t *out, size_t pos)
-{
-	return (stun_put_attr(out, pos, STUN_ATTR_SOFTWARE, STUN_SOFTWARE,
-	    sizeof(STUN_SOFTWARE) - 1));
+	if (wire_write_end(body) == -1) {
+		return (0);
+	}
+	wire_writer_init(&w, out, STUN_HEADER_SIZE);
+	wire_put_u16(&w, type);
+	wire_put_u16(&w, (uint16_t)wire_written(body));
+	wire_put_u32(&w, STUN_MAGIC_COOKIE);
+	wire_put_bytes(&w, req + STUN_TXID_OFFSET, STUN_TXID_SIZE);
+	return (STUN_HEADER_SIZE + wire_written(body));
 }
 
 /*
@@ -280,55 +261,60 @@ stun_put_software(uint8_t *out, size_t pos)
  */
 static size_t
 stun_xor_address(const struct sockaddr *src, const uint8_t *req,
-    uint8_t *v)
+    uint8_t *v, size_t cap)
 {
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
+	struct wire_writer w;
 	const uint8_t *addr, *mask;
 	size_t alen, i;
 	uint16_t port;
+	uint8_t family;
 
 	mask = req + 4;		/* cookie, then txid: the XOR pad */
 	if (src->sa_family == AF_INET) {
 		memcpy(&sin, src, sizeof(sin));
-		v[1] = STUN_FAMILY_IPV4;
+		family = STUN_FAMILY_IPV4;
 		port = ntohs(sin.sin_port);
 		addr = (const uint8_t *)&sin.sin_addr;
 		alen = 4;
 	} else if (src->sa_family == AF_INET6) {
 		memcpy(&sin6, src, sizeof(sin6));
-		v[1] = STUN_FAMILY_IPV6;
+		family = STUN_FAMILY_IPV6;
 		port = ntohs(sin6.sin6_port);
 		addr = (const uint8_t *)&sin6.sin6_addr;
 		alen = 16;
 	} else {
 		return (0);
 	}
-	v[0] = 0;
-	put16(v + 2, (uint16_t)(port ^ (STUN_MAGIC_COOKIE >> 16)));
+	wire_writer_init(&w, v, cap);
+	wire_put_u8(&w, 0);
+	wire_put_u8(&w, family);
+	wire_put_u16(&w, (uint16_t)(port ^ (STUN_MAGIC_COOKIE >> 16)));
 	for (i = 0; i < alen; i++) {
-		v[4 + i] = addr[i] ^ mask[i];
+		wire_put_u8(&w, addr[i] ^ mask[i]);
 	}
-	return (4 + alen);
+	return (wire_write_end(&w) == 0 ? wire_written(&w) : 0);
 }
 
 /* 0x0101 with XOR-MAPPED-ADDRESS and SOFTWARE (RFC 5389 §7.3.1.1). */
 static size_t
 stun_build_success(const uint8_t *req, const struct sockaddr *src,
-    uint8_t *out)
+    uint8_t *out, size_t cap)
 {
+	struct wire_writer body;
 	uint8_t value[20];
-	size_t vlen, pos;
+	size_t vlen;
 
-	vlen = stun_xor_address(src, req, value);
+	vlen = stun_xor_address(src, req, value, sizeof(value));
 	if (vlen == 0) {
 		return (0);
 	}
-	pos = stun_put_attr(out, STUN_HEADER_SIZE,
-	    STUN_ATTR_XOR_MAPPED_ADDRESS, value, vlen);
-	pos = stun_put_software(out, pos);
-	stun_put_header(out, STUN_BINDING_SUCCESS, pos - STUN_HEADER_SIZE, req);
-	return (pos);
+	wire_writer_init(&body, out + STUN_HEADER_SIZE,
+	    cap - STUN_HEADER_SIZE);
+	stun_put_attr(&body, STUN_ATTR_XOR_MAPPED_ADDRESS, value, vlen);
+	stun_put_software(&body);
+	return (stun_finish(out, STUN_BINDING_SUCCESS, &body, req));
 }
 
 /*
@@ -338,28 +324,30 @@ stun_build_success(const uint8_t *req, const struct sockaddr *src,
  */
 static size_t
 stun_build_420(const uint8_t *req, const struct stun_unknown *u,
-    uint8_t *out)
+    uint8_t *out, size_t cap)
 {
 	uint8_t value[4 + sizeof(STUN_REASON_420) - 1];
 	uint8_t list[2 * STUN_MAX_UNKNOWN];
-	size_t pos, i;
+	struct wire_writer w, body;
+	size_t i;
 
 	/* 21 reserved bits, class 4 in 3 bits, number 20 in 8 bits. */
-	value[0] = 0;
-	value[1] = 0;
-	value[2] = 4;
-	value[3] = 20;
-	memcpy(value + 4, STUN_REASON_420, sizeof(STUN_REASON_420) - 1);
+	wire_writer_init(&w, value, sizeof(value));
+	wire_put_u16(&w, 0);
+	wire_put_u8(&w, 4);
+	wire_put_u8(&w, 20);
+	wire_put_bytes(&w, STUN_REASON_420, sizeof(STUN_REASON_420) - 1);
+	wire_writer_init(&w, list, sizeof(list));
 	for (i = 0; i < u->count; i++) {
-		put16(list + 2 * i, u->type[i]);
+		wire_put_u16(&w, u->type[i]);
 	}
-	pos = stun_put_attr(out, STUN_HEADER_SIZE, STUN_ATTR_ERROR_CODE,
-	    value, sizeof(value));
-	pos = stun_put_attr(out, pos, STUN_ATTR_UNKNOWN_ATTRIBUTES, list,
+	wire_writer_init(&body, out + STUN_HEADER_SIZE,
+	    cap - STUN_HEADER_SIZE);
+	stun_put_attr(&body, STUN_ATTR_ERROR_CODE, value, sizeof(value));
+	stun_put_attr(&body, STUN_ATTR_UNKNOWN_ATTRIBUTES, list,
 	    2 * u->count);
-	pos = stun_put_software(out, pos);
-	stun_put_header(out, STUN_BINDING_ERROR, pos - STUN_HEADER_SIZE, req);
-	return (pos);
+	stun_put_software(&body);
+	return (stun_finish(out, STUN_BINDING_ERROR, &body, req));
 }
 
 enum stun_verdict
@@ -385,16 +373,16 @@ stun_answer(const uint8_t *req, size_t req_len, const struct sockaddr *src,
 	 * even with unknown attributes (§7.3.2, KA-07); responses and other
 	 * methods are not ours to answer.
 	 */
-	if (get16(req) != STUN_BINDING_REQUEST) {
+	if (wire_load_u16(req) != STUN_BINDING_REQUEST) {
 		return (STUN_DISCARD);
 	}
 	if (src->sa_family != AF_INET && src->sa_family != AF_INET6) {
 		return (STUN_DISCARD);
 	}
 	if (unknown.count > 0) {
-		n = stun_build_420(req, &unknown, out);
+		n = stun_build_420(req, &unknown, out, out_cap);
 	} else {
-		n = stun_build_success(req, src, out);
+		n = stun_build_success(req, src, out, out_cap);
 	}
 	if (n == 0) {
 		return (STUN_DISCARD);

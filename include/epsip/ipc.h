@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "epsip/wire.h"
+
 #define EPSIP_MSG_VERSION	2
 
 /* Header bytes on the wire; the payload follows. */
@@ -180,8 +182,7 @@ enum epsip_msg_error epsip_batch_put_entry(const struct epsip_msg *msg,
 
 /* Walks a received batch; nothing in it is trusted. */
 struct epsip_batch_reader {
-	const uint8_t *p;
-	size_t left;
+	struct wire_reader rd;
 	uint16_t remaining;	/* envelopes not read yet */
 };
 
@@ -210,6 +211,12 @@ socklen_t epsip_addr_to_sockaddr(const struct epsip_addr *addr,
 /* "192.0.2.1:5060" or "[2001:db8::1]:5060"; returns snprintf's result. */
 int epsip_addr_format(const struct epsip_addr *addr, char *buf, size_t cap);
 int epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b);
+/*
+ * The wildcard, 0.0.0.0 or ::, that a socket bound to every address has.
+ * The port does not count, and an address of no family is one when all
+ * sixteen bytes of ip are zero.
+ */
+int epsip_addr_is_any(const struct epsip_addr *a);
 
 int epsip_flow_id_equal(const struct epsip_flow_id *a,
     const struct epsip_flow_id *b);

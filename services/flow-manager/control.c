@@ -13,96 +13,14 @@
 
 #include <netinet/in.h>
 
+#include "epsip/wire.h"
+
 #include "control.h"
-
-static void
-put8(uint8_t **p, uint8_t v)
-{
-	*(*p)++ = v;
-}
-
-static void
-put16(uint8_t **p, uint16_t v)
-{
-	put8(p, (uint8_t)(v >> 8));
-	put8(p, (uint8_t)v);
-}
-
-static void
-put32(uint8_t **p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p, (uint16_t)v);
-}
-
-static void
-put64(uint8_t **p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p, (uint32_t)v);
-}
-
-static uint8_t
-get8(const uint8_t **p)
-{
-	return (*(*p)++);
-}
-
-static uint16_t
-get16(const uint8_t **p)
-{
-	uint16_t v;
-
-	v = (uint16_t)(get8(p) << 8);
-	return ((uint16_t)(v | get8(p)));
-}
-
-static uint32_t
-get32(const uint8_t **p)
-{
-	uint32_t v;
-
-	v = (uint32_t)get16(p) << 16;
-	return (v | get16(p));
-}
-
-static uint64_t
-get64(const uint8_t **p)
-{
-	uint64_t v;
-
-	v = (uint64_t)get32(p) << 32;
-	return (v | get32(p));
-}
 
 static int
 family_ok(uint8_t family)
 {
 	return (family == AF_INET || family == AF_INET6);
-}
-
-static void
-put_addr(uint8_t **p, const struct epsip_addr *a)
-{
-	size_t n;
-
-	put8(p, a->family);
-	put16(p, a->port);
-	/* Only the bytes the family uses: the rest go out as zero. */
-	n = a->family == AF_INET ? 4 : 16;
-	memset(*p, 0, 16);
-	memcpy(*p, a->ip, n);
-	*p += 16;
-}
-
-static void
-get_addr(const uint8_t **p, struct epsip_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->family = get8(p);
-	a->port = get16(p);
-	memcpy(a->ip, *p, a->family == AF_INET ? 4 : 16);
-	*p += 16;
 }
 
 void
@@ -160,88 +78,86 @@ enum fm_ctl_error
 fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out, size_t cap,
     size_t *len)
 {
+	struct wire_writer w;
 	enum fm_ctl_error err;
-	uint8_t *p;
-	size_t need;
+	uint8_t *payload;
 
 	*len = 0;
 	if ((err = check_fields(msg)) != FM_CTL_OK) {
 		return (err);
 	}
-	need = fm_ctl_encoded_size(msg);
-	if (need > cap) {
+	/* Checked first so that nothing is written when it does not fit. */
+	if (fm_ctl_encoded_size(msg) > cap) {
 		return (FM_CTL_ESPACE);
 	}
-	p = out;
-	put8(&p, FM_CTL_VERSION);
-	put8(&p, msg->type);
-	put32(&p, msg->slot);
-	put32(&p, msg->generation);
+	wire_writer_init(&w, out, cap);
+	wire_put_u8(&w, FM_CTL_VERSION);
+	wire_put_u8(&w, msg->type);
+	wire_put_u32(&w, msg->slot);
+	wire_put_u32(&w, msg->generation);
 	if (msg->type == FM_CTL_FLOW_CLOSED) {
-		put32(&p, msg->reason);
-		*len = need;
-		return (FM_CTL_OK);
+		wire_put_u32(&w, msg->reason);
+	} else {
+		wire_put_u16(&w, msg->listener);
+		wire_put_addr(&w, &msg->local);
+		wire_put_addr(&w, &msg->remote);
+		wire_put_u64(&w, msg->arrived_ms);
 	}
-	put16(&p, msg->listener);
-	put_addr(&p, &msg->local);
-	put_addr(&p, &msg->remote);
-	put64(&p, msg->arrived_ms);
-	if (msg->type == FM_CTL_UDP_DATAGRAM && msg->payload != p) {
+	if (msg->type == FM_CTL_UDP_DATAGRAM &&
+	    (payload = wire_put_ptr(&w, msg->payload_len)) != NULL &&
+	    payload != msg->payload) {
 		/* memmove: the payload may overlap the output. */
-		memmove(p, msg->payload, msg->payload_len);
+		memmove(payload, msg->payload, msg->payload_len);
 	}
-	*len = need;
+	if (wire_write_end(&w) == -1) {
+		return (FM_CTL_ESPACE);
+	}
+	*len = wire_written(&w);
 	return (FM_CTL_OK);
 }
 
 enum fm_ctl_error
 fm_ctl_decode(const uint8_t *in, size_t len, struct fm_ctl_msg *msg)
 {
-	const uint8_t *p;
+	struct wire_reader r;
 
 	memset(msg, 0, sizeof(*msg));
 	if (len < FM_CTL_BASE_SIZE) {
 		return (FM_CTL_ETRUNCATED);
 	}
-	p = in;
-	msg->version = get8(&p);
+	wire_reader_init(&r, in, len);
+	msg->version = wire_get_u8(&r);
 	if (msg->version != FM_CTL_VERSION) {
 		return (FM_CTL_EVERSION);
 	}
-	msg->type = get8(&p);
-	msg->slot = get32(&p);
-	msg->generation = get32(&p);
+	msg->type = wire_get_u8(&r);
+	msg->slot = wire_get_u32(&r);
+	msg->generation = wire_get_u32(&r);
 	switch (msg->type) {
 	case FM_CTL_FLOW_CLOSED:
-		if (len < FM_CTL_CLOSED_SIZE) {
-			return (FM_CTL_ETRUNCATED);
-		}
-		if (len > FM_CTL_CLOSED_SIZE) {
-			return (FM_CTL_ELENGTH);
-		}
-		msg->reason = get32(&p);
-		return (check_fields(msg));
+		msg->reason = wire_get_u32(&r);
+		break;
 	case FM_CTL_NEW_TCP_FLOW:
 	case FM_CTL_UDP_DATAGRAM:
-		if (len < FM_CTL_FLOW_SIZE) {
-			return (FM_CTL_ETRUNCATED);
-		}
-		if (msg->type == FM_CTL_NEW_TCP_FLOW &&
-		    len > FM_CTL_FLOW_SIZE) {
-			return (FM_CTL_ELENGTH);
-		}
-		msg->listener = get16(&p);
-		get_addr(&p, &msg->local);
-		get_addr(&p, &msg->remote);
-		msg->arrived_ms = get64(&p);
+		msg->listener = wire_get_u16(&r);
+		wire_get_addr(&r, &msg->local);
+		wire_get_addr(&r, &msg->remote);
+		msg->arrived_ms = wire_get_u64(&r);
 		if (msg->type == FM_CTL_UDP_DATAGRAM) {
-			msg->payload = p;
-			msg->payload_len = len - FM_CTL_FLOW_SIZE;
+			msg->payload_len = wire_remaining(&r);
+			msg->payload = wire_get_ptr(&r, msg->payload_len);
 		}
-		return (check_fields(msg));
+		break;
 	default:
 		return (FM_CTL_ETYPE);
 	}
+	if (wire_read_failed(&r)) {
+		return (FM_CTL_ETRUNCATED);
+	}
+	if (wire_read_end(&r) == -1) {
+		return (FM_CTL_ELENGTH);
+	}
+	return (check_fields(msg));
 }
 
 const char *

@@ -27,8 +27,8 @@
  * buffer and in this socket before the child stamps its envelope, and the
  * waits past overload-delay are what overload.h sheds.
  *
- * An address is family(1) port(2) ip(16); IPv4 uses the first four bytes
- * and the rest are zero.
+ * An address is family(1) port(2) ip(16), the encoding of wire_put_addr():
+ * IPv4 uses the first four bytes and the rest are zero.
  */
 #ifndef EPSIP_FM_CONTROL_H
 #define EPSIP_FM_CONTROL_H
@@ -38,13 +38,13 @@
 #include <sys/types.h>
 
 #include "epsip/ipc.h"
+#include "epsip/wire.h"
 
 #define FM_CTL_VERSION		2
 
-#define FM_CTL_ADDR_SIZE	19
 #define FM_CTL_BASE_SIZE	10
 /* NEW_TCP_FLOW, and UDP_DATAGRAM without its datagram. */
-#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * FM_CTL_ADDR_SIZE + 8)
+#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * WIRE_ADDR_SIZE + 8)
 #define FM_CTL_CLOSED_SIZE	(FM_CTL_BASE_SIZE + 4)
 /* The largest UDP payload (IPv4 and IPv6 without jumbograms). */
 #define FM_CTL_MAX_DATAGRAM	65535

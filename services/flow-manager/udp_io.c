@@ -77,15 +77,6 @@ arrival_ms(const struct timespec *stamp)
 	return (mono - (uint64_t)age_ms);
 }
 
-static int
-addr_is_specific(const struct epsip_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return (a->family != 0 && memcmp(a->ip, zero,
-	    a->family == AF_INET ? 4 : 16) != 0);
-}
-
 ssize_t
 fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
     struct epsip_addr *remote, struct epsip_addr *local, uint64_t *arrived_ms,
@@ -172,8 +163,8 @@ fm_udp_send(int fd, const void *buf, size_t len,
 	mh.msg_namelen = sslen;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (local != NULL && addr_is_specific(local) &&
-	    local->family == remote->family) {
+	if (local != NULL && local->family != 0 &&
+	    !epsip_addr_is_any(local) && local->family == remote->family) {
 		mh.msg_control = control.buf;
 		c = (struct cmsghdr *)(void *)control.buf;
 		if (local->family == AF_INET) {

@@ -551,7 +551,7 @@ cn_connect(struct core_net *n, const struct epsip_addr *to, int *pending)
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Leave from the core-listen address when it names one. */
-	if (n->local.family == to->family && !cn_addr_is_any(&n->local)) {
+	if (n->local.family == to->family && !epsip_addr_is_any(&n->local)) {
 		struct sockaddr_storage bs;
 		socklen_t bl;
 

@@ -98,7 +98,6 @@ struct core_net {
 };
 
 /* core_net.c: addresses and the upstream's. */
-int cn_addr_is_any(const struct epsip_addr *a);
 /* sockaddr to epsip_addr, ::ffff:a.b.c.d turned into plain IPv4. */
 int cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss);
 /* For a socket of `family` (IPv4 mapped on IPv6); 0 if impossible. */

@@ -145,13 +145,12 @@ int
 core_dispatch_resolve_with(struct core_dispatch *d, struct loop *loop,
     resolver_lookup_fn lookup, void *lookup_arg)
 {
-	static const uint8_t zero[16];
 	const struct epsip_addr *local = &d->cfg->core_listen;
 	int family;
 
 	/* A wildcard IPv6 socket is dual stack; anything else is not. */
-	family = local->family == AF_INET6 &&
-	    memcmp(local->ip, zero, 16) == 0 ? AF_UNSPEC : local->family;
+	family = local->family == AF_INET6 && epsip_addr_is_any(local) ?
+	    AF_UNSPEC : local->family;
 	d->names = resolver_new(loop, family, lookup, lookup_arg,
 	    name_answered, d);
 	return (d->names != NULL ? 0 : -1);

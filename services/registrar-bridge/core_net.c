@@ -83,14 +83,6 @@ core_net_result_name(enum core_net_result r)
 
 /* --- addresses --- */
 
-int
-cn_addr_is_any(const struct epsip_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
-}
-
 /* sockaddr to epsip_addr, ::ffff:a.b.c.d turned into plain IPv4. */
 int
 cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss)
@@ -495,7 +487,7 @@ cn_open_udp(struct core_net *n)
 	}
 	if (fam == AF_INET6) {
 		/* ::: both families, whatever net.ipv6.bindv6only says. */
-		if (cn_addr_is_any(&n->local)) {
+		if (epsip_addr_is_any(&n->local)) {
 			(void)setsockopt(n->udp_fd, IPPROTO_IPV6, IPV6_V6ONLY,
 			    &zero, sizeof(zero));
 		}
@@ -540,7 +532,7 @@ cn_open_tcp(struct core_net *n)
 	}
 	(void)setsockopt(n->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one,
 	    sizeof(one));
-	if (n->local.family == AF_INET6 && cn_addr_is_any(&n->local)) {
+	if (n->local.family == AF_INET6 && epsip_addr_is_any(&n->local)) {
 		(void)setsockopt(n->tcp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
 		    sizeof(zero));
 	}
@@ -619,7 +611,7 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 	    inet_pton(AF_INET6, n->host, &a6) == 1;
 	/* What the UDP socket can reach: its family, or both on ::. */
 	n->resolve_family = n->local.family == AF_INET6 &&
-	    cn_addr_is_any(&n->local) ? AF_UNSPEC : n->local.family;
+	    epsip_addr_is_any(&n->local) ? AF_UNSPEC : n->local.family;
 	if (n->local.family != AF_INET && n->local.family != AF_INET6) {
 		snprintf(err, errcap, "core-listen is not set");
 		core_net_free(n);

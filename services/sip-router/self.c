@@ -61,14 +61,6 @@ self_add_port(struct router_self *s, uint16_t port)
 }
 
 static int
-addr_is_wildcard(const struct epsip_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return (memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0);
-}
-
-static int
 self_add_interfaces(struct router_self *s)
 {
 	struct ifaddrs *ifs, *i;
@@ -192,7 +184,7 @@ router_self_init(struct router *r, char *err, size_t errcap)
 		const struct epsip_addr *a = &cfg->listen[i];
 
 		self_add_port(s, a->port);
-		if (addr_is_wildcard(a)) {
+		if (epsip_addr_is_any(a)) {
 			wildcard = 1;
 			continue;
 		}
@@ -206,7 +198,7 @@ router_self_init(struct router *r, char *err, size_t errcap)
 		self_add_hostport(s, cfg->advertise);
 	}
 	if ((wildcard || (cfg->core_listen.family != 0 &&
-	    addr_is_wildcard(&cfg->core_listen))) &&
+	    epsip_addr_is_any(&cfg->core_listen))) &&
 	    self_add_interfaces(s) == -1) {
 		snprintf(err, errcap, "getifaddrs failed");
 		return (-1);
@@ -290,7 +282,7 @@ router_edge_hostport(const struct router *r, const struct flow_token *flow,
 		snprintf(buf, cap, "%s", r->cfg->advertise);
 		return;
 	}
-	if (!addr_is_wildcard(&flow->local)) {
+	if (!epsip_addr_is_any(&flow->local)) {
 		epsip_addr_format(&flow->local, buf, cap);
 		return;
 	}

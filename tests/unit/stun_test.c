@@ -22,6 +22,7 @@
 #include <sys/un.h>
 
 #include "epsip/stun.h"
+#include "epsip/wire.h"
 
 #define ATTR_XOR_MAPPED_ADDRESS		0x0020
 #define ATTR_ERROR_CODE			0x0009
@@ -45,51 +46,35 @@ struct answer {
 	size_t	len;
 };
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return ((uint16_t)((p[0] << 8) | p[1]));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	    ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* Start a message of `type` with our txid; fixes the length as it grows. */
 static void
 req_init(struct req *r, uint16_t type)
 {
+	struct wire_writer w;
+
 	memset(r, 0, sizeof(*r));
-	put16(r->buf, type);
-	r->buf[4] = 0x21;
-	r->buf[5] = 0x12;
-	r->buf[6] = 0xA4;
-	r->buf[7] = 0x42;
-	memcpy(r->buf + 8, txid, sizeof(txid));
-	r->len = STUN_HEADER_SIZE;
+	wire_writer_init(&w, r->buf, sizeof(r->buf));
+	wire_put_u16(&w, type);
+	wire_put_u16(&w, 0);
+	wire_put_bytes(&w, "\x21\x12\xA4\x42", 4);
+	wire_put_bytes(&w, txid, sizeof(txid));
+	assert_int_equal(wire_write_end(&w), 0);
+	r->len = wire_written(&w);
 }
 
 static void
 req_add_attr(struct req *r, uint16_t type, const void *value, size_t len)
 {
-	size_t padded = (len + 3) & ~(size_t)3;
+	struct wire_writer w;
 
-	assert_true(r->len + 4 + padded <= sizeof(r->buf));
-	put16(r->buf + r->len, type);
-	put16(r->buf + r->len + 2, (uint16_t)len);
-	memcpy(r->buf + r->len + 4, value, len);
-	r->len += 4 + padded;
-	put16(r->buf + 2, (uint16_t)(r->len - STUN_HEADER_SIZE));
+	wire_writer_init(&w, r->buf + r->len, sizeof(r->buf) - r->len);
+	wire_put_u16(&w, type);
+	wire_put_u16(&w, (uint16_t)len);
+	wire_put_bytes(&w, value, len);
+	wire_put_zero(&w, ((len + 3) & ~(size_t)3) - len);
+	assert_int_equal(wire_write_end(&w), 0);
+	r->len += wire_written(&w);
+	wire_store_u16(r->buf + 2, (uint16_t)(r->len - STUN_HEADER_SIZE));
 }
 
 static struct sockaddr_in
@@ -166,34 +151,46 @@ assert_discarded(const struct req *r, const void *src)
 static void
 assert_response(const struct answer *a, uint16_t type)
 {
-	size_t pos, alen;
+	struct wire_reader r;
+	uint16_t alen;
 
 	assert_int_equal(a->verdict, STUN_REPLY);
 	assert_true(a->len >= STUN_HEADER_SIZE);
 	assert_true(a->len <= STUN_MAX_RESPONSE);
-	assert_int_equal(get16(a->out), type);
-	assert_int_equal(get16(a->out + 2), a->len - STUN_HEADER_SIZE);
-	assert_int_equal(get32(a->out + 4), STUN_MAGIC_COOKIE);
-	assert_memory_equal(a->out + 8, txid, sizeof(txid));
-	for (pos = STUN_HEADER_SIZE; pos < a->len; pos += 4 + alen) {
-		assert_true(pos + 4 <= a->len);
-		alen = (get16(a->out + pos + 2) + 3u) & ~3u;
-		assert_true(pos + 4 + alen <= a->len);
+	wire_reader_init(&r, a->out, a->len);
+	assert_int_equal(wire_get_u16(&r), type);
+	assert_int_equal(wire_get_u16(&r), a->len - STUN_HEADER_SIZE);
+	assert_int_equal(wire_get_u32(&r), STUN_MAGIC_COOKIE);
+	assert_memory_equal(wire_get_ptr(&r, sizeof(txid)), txid,
+	    sizeof(txid));
+	while (wire_remaining(&r) > 0) {
+		(void)wire_get_u16(&r);
+		alen = wire_get_u16(&r);
+		wire_skip(&r, (alen + 3u) & ~3u);
+		assert_false(wire_read_failed(&r));
 	}
-	assert_int_equal(pos, a->len);
 }
 
 /* The value of the first attribute of `type`, or NULL. */
 static const uint8_t *
 find_attr(const struct answer *a, uint16_t type, size_t *len)
 {
-	size_t pos;
+	struct wire_reader r;
+	const uint8_t *value;
+	uint16_t t, alen;
 
-	for (pos = STUN_HEADER_SIZE; pos + 4 <= a->len;
-	    pos += 4 + ((get16(a->out + pos + 2) + 3u) & ~3u)) {
-		if (get16(a->out + pos) == type) {
-			*len = get16(a->out + pos + 2);
-			return (a->out + pos + 4);
+	if (a->len < STUN_HEADER_SIZE) {
+		return (NULL);
+	}
+	wire_reader_init(&r, a->out + STUN_HEADER_SIZE,
+	    a->len - STUN_HEADER_SIZE);
+	while (wire_remaining(&r) > 0) {
+		t = wire_get_u16(&r);
+		alen = wire_get_u16(&r);
+		value = wire_get_ptr(&r, (alen + 3u) & ~3u);
+		if (value != NULL && t == type) {
+			*len = alen;
+			return (value);
 		}
 	}
 	return (NULL);
@@ -214,7 +211,7 @@ assert_xor_mapped(const struct answer *a, int family, const char *ip,
 	assert_int_equal(len, 4 + alen);
 	assert_int_equal(v[0], 0);
 	assert_int_equal(v[1], family == AF_INET ? 0x01 : 0x02);
-	assert_int_equal(get16(v + 2) ^ 0x2112, port);
+	assert_int_equal(wire_load_u16(v + 2) ^ 0x2112, port);
 	memcpy(mask, a->out + 4, 4);
 	memcpy(mask + 4, txid, 12);
 	assert_int_equal(inet_pton(family, ip, expect), 1);
@@ -317,13 +314,13 @@ test_stun_length_past_datagram_is_discarded(void **state)
 	(void)state;
 	req_init(&r, 0x0001);
 	r.len = 28;
-	put16(r.buf + 2, 0xFFFF);
+	wire_store_u16(r.buf + 2, 0xFFFF);
 	assert_discarded(&r, &src);
 	/* A multiple of 4 but still not the datagram's length. */
-	put16(r.buf + 2, 12);
+	wire_store_u16(r.buf + 2, 12);
 	assert_discarded(&r, &src);
 	/* Trailing bytes beyond the stated length. */
-	put16(r.buf + 2, 4);
+	wire_store_u16(r.buf + 2, 4);
 	assert_discarded(&r, &src);
 }
 
@@ -337,7 +334,7 @@ test_stun_length_not_multiple_of_four_is_discarded(void **state)
 	(void)state;
 	req_init(&r, 0x0001);
 	r.len = 22;
-	put16(r.buf + 2, 2);
+	wire_store_u16(r.buf + 2, 2);
 	assert_discarded(&r, &src);
 }
 
@@ -385,14 +382,16 @@ test_stun_attribute_past_end_is_discarded(void **state)
 	(void)state;
 	req_init(&r, 0x0001);
 	req_add_attr(&r, 0x8123, "abcd", 4);
-	put16(r.buf + STUN_HEADER_SIZE + 2, 5);	/* pads to 8 > 4 left */
+	/* pads to 8 > 4 left */
+	wire_store_u16(r.buf + STUN_HEADER_SIZE + 2, 5);
 	assert_discarded(&r, &src);
-	put16(r.buf + STUN_HEADER_SIZE + 2, 0xFFFF);
+	wire_store_u16(r.buf + STUN_HEADER_SIZE + 2, 0xFFFF);
 	assert_discarded(&r, &src);
 	/* A lone partial attribute header. */
 	req_init(&r, 0x0001);
 	req_add_attr(&r, 0x8123, "abcd", 4);
-	put16(r.buf + STUN_HEADER_SIZE + 2, 0);	/* then 4 bytes of junk */
+	/* then 4 bytes of junk */
+	wire_store_u16(r.buf + STUN_HEADER_SIZE + 2, 0);
 	assert_discarded(&r, &src);
 }
 
@@ -422,7 +421,7 @@ test_stun_unknown_required_attribute_gets_420(void **state)
 	v = find_attr(&a, ATTR_UNKNOWN_ATTRIBUTES, &len);
 	assert_non_null(v);
 	assert_int_equal(len, 2);
-	assert_int_equal(get16(v), 0x7FFF);
+	assert_int_equal(wire_load_u16(v), 0x7FFF);
 	assert_null(find_attr(&a, ATTR_XOR_MAPPED_ADDRESS, &len));
 }
 
@@ -449,11 +448,11 @@ test_stun_unknown_attribute_list_is_unique_and_capped(void **state)
 	v = find_attr(&a, ATTR_UNKNOWN_ATTRIBUTES, &len);
 	assert_non_null(v);
 	assert_true(len >= 2 && len <= 16 && len % 2 == 0);
-	assert_int_equal(get16(v), 0x0100);
+	assert_int_equal(wire_load_u16(v), 0x0100);
 	for (i = 0; i < len / 2; i++) {
 		for (j = 0; j < i; j++) {
-			assert_int_not_equal(get16(v + 2 * i),
-			    get16(v + 2 * j));
+			assert_int_not_equal(wire_load_u16(v + 2 * i),
+			    wire_load_u16(v + 2 * j));
 		}
 	}
 }
@@ -753,7 +752,8 @@ fuzz_mutate(struct req *r, uint32_t *seed)
 			at = lcg_next(seed) % 2 == 0 ? 2 :
 			    STUN_HEADER_SIZE + 2;
 			if (at + 1 < r->len) {
-				put16(r->buf + at, (uint16_t)lcg_next(seed));
+				wire_store_u16(r->buf + at,
+				    (uint16_t)lcg_next(seed));
 			}
 			break;
 		default:
@@ -777,10 +777,13 @@ check_answer_sane(const struct req *r, const struct answer *a)
 	assert_int_equal(a->verdict, STUN_REPLY);
 	/* Only a well-formed Binding request gets anything. */
 	assert_true(r->len >= STUN_HEADER_SIZE);
-	assert_int_equal(get16(r->buf), 0x0001);
-	assert_int_equal(get16(r->buf + 2), r->len - STUN_HEADER_SIZE);
-	assert_true(get16(a->out) == 0x0101 || get16(a->out) == 0x0111);
-	assert_int_equal(get16(a->out + 2), a->len - STUN_HEADER_SIZE);
+	assert_int_equal(wire_load_u16(r->buf), 0x0001);
+	assert_int_equal(wire_load_u16(r->buf + 2),
+	    r->len - STUN_HEADER_SIZE);
+	assert_true(wire_load_u16(a->out) == 0x0101 ||
+	    wire_load_u16(a->out) == 0x0111);
+	assert_int_equal(wire_load_u16(a->out + 2),
+	    a->len - STUN_HEADER_SIZE);
 	assert_memory_equal(a->out + 4, r->buf + 4, 16);
 }
 
