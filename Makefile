@@ -152,12 +152,13 @@ integration-asan: $(BINS_ASAN)
 	@tests/run-integration.sh $(BUILD)/asan/bin
 
 # A real phone (baresip) behind a real NAT, in network namespaces the test
-# makes itself; needs root, says "skipped: <why>" otherwise.
+# makes itself; needs root, reports its tests skipped with why otherwise.
 test-nat: deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
 
-# One summary line at the end: "N passed, N failed".
+# Ends with a line per skipped test and what failed, then one summary
+# line: "N passed, N failed, N skipped" (tests/run-all.sh).
 test: deps
 	@$(MAKE) --no-print-directory all $(BINS_ASAN) $(UNIT_BINS) \
 	    $(UNIT_BINS_ASAN)
