@@ -15,6 +15,8 @@
 #   make bench-overload [RUNS=3]
 #                   UDP REGISTER at twice the held rate, from the C client
 #                   bench/register_flood.c (bench/overload.py)
+#   make format     clang-format (.clang-format) on the lines changed since
+#                   HEAD only
 #
 # Each service is services/<name>/; its main.c becomes the executable and
 # the other files a library the unit tests link against.
@@ -152,12 +154,13 @@ integration-asan: $(BINS_ASAN)
 	@tests/run-integration.sh $(BUILD)/asan/bin
 
 # A real phone (baresip) behind a real NAT, in network namespaces the test
-# makes itself; needs root, says "skipped: <why>" otherwise.
+# makes itself; needs root, reports its tests skipped with why otherwise.
 test-nat: deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
 
-# One summary line at the end: "N passed, N failed".
+# Ends with a line per skipped test and what failed, then one summary
+# line: "N passed, N failed, N skipped" (tests/run-all.sh).
 test: deps
 	@$(MAKE) --no-print-directory all $(BINS_ASAN) $(UNIT_BINS) \
 	    $(UNIT_BINS_ASAN)
@@ -197,8 +200,12 @@ bench-overload: bench-deps
 	@$(MAKE) --no-print-directory all $(REGISTER_FLOOD)
 	@/usr/bin/python3 bench/overload.py --bin $(BUILD)/bin --runs $(RUNS)
 
+# clang-format (.clang-format) on the lines that differ from HEAD, staged
+# or not; never over the whole tree, where it would change 5 % of the
+# lines it cannot lay out as the hand did (see .clang-format).
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard services/*/*.c) include/epsip/*.h
+	git clang-format --force --extensions c,h HEAD -- common include \
+	    services tests bench
 
 clean:
 	rm -rf $(BUILD)

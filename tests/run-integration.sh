@@ -6,4 +6,7 @@ bin=$(cd "$1" && pwd); shift
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/integration"
 export EPSIP_BIN="$bin"
-exec "$here/run-pytest.sh" integration "$@"
+# The sanitizer build's run says so in its summary and skip lines.
+label=integration
+case $bin in */asan/bin) label=integration-asan ;; esac
+exec "$here/run-pytest.sh" "$label" "$@"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run cmocka unit test binaries; print one "N passed, N failed" line.
+# Run cmocka unit test binaries; print a line "skipped: unit-VARIANT BIN
+# TEST: WHY" per skipped test, then "unit-VARIANT: N passed, N failed,
+# N skipped".  A binary that exits non-zero counts at least one failure.
 # usage: run-unit.sh release|asan|valgrind BIN...
 set -u
 variant=$1; shift
@@ -24,15 +26,21 @@ for bin in "$@"; do
 	k=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	p=${p:-0}; f=${f:-0}; k=${k:-0}
 	skipped=$((skipped + k))
-	# A skip is never a pass: name it.
-	sed -n 's/^\[  SKIPPED \] \(test_[a-z0-9_]*\)$/skipped: '"$name"' \1/p' "$log" | sort -u
+	# A skip is never a pass: name it, with the reason the test gave
+	# (tests/unit/skip_reason.h).
+	sed -n 's/^\[  SKIPPED \] \([A-Za-z0-9_]*\)$/\1/p' "$log" | sort -u |
+	while read -r test; do
+		why=$(sed -n "s/^skip reason: $test: //p" "$log" | head -1)
+		echo "skipped: unit-$variant $name $test: ${why:-no reason given}"
+	done
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
 	passed=$((passed + p)); failed=$((failed + f))
 	if [ $rc -ne 0 ]; then
 		failed_bins+=("$name"); echo "--- $variant $name failed (exit $rc):"
 		tail -40 "$log"
 	else
-		echo "ok   $variant $name ($p tests)"
+		[ "$k" = 0 ] && k= || k=", $k skipped"
+		echo "ok   $variant $name ($p tests$k)"
 	fi
 	rm -f "$log"
 done

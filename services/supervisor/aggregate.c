@@ -17,8 +17,8 @@
 
 /* Fields of a report that the supervisor renders itself. */
 static const char *const report_own_keys[] = {
-	"service", "instance", "pid", "counters", "up", "ready", "restarts",
-	"children", NULL,
+	"service", "instance", "pid", "round", "counters", "up", "ready",
+	"restarts", "children", NULL,
 };
 
 static int
@@ -160,8 +160,9 @@ render_service(const struct sup_view *v, const struct sup_proc *p)
 	json_t *svc;
 
 	r = sup_view_service_report(v, p);
-	svc = json_pack("{s:o, s:b, s:b, s:I}",
+	svc = json_pack("{s:o, s:I, s:b, s:b, s:I}",
 	    "pid", p->pid > 0 ? json_integer(p->pid) : json_null(),
+	    "round", (json_int_t)(r != NULL ? r->rounds : 0),
 	    "up", p->pid > 0,
 	    "ready", r != NULL && r->hello,
 	    "restarts", (json_int_t)p->restarts);
@@ -184,7 +185,9 @@ render_child(const struct sup_report *r)
 {
 	json_t *child;
 
-	if ((child = json_pack("{s:I}", "pid", (json_int_t)r->pid)) == NULL) {
+	child = json_pack("{s:I, s:I}", "pid", (json_int_t)r->pid,
+	    "round", (json_int_t)r->rounds);
+	if (child == NULL) {
 		return (NULL);
 	}
 	if (report_fields(r, child) == -1 ||

@@ -41,11 +41,14 @@ const struct sup_report *sup_view_service_report(const struct sup_view *v,
 
 /*
  * GET /stats:
- *   {"version", "uptime_s", "services": {name: {"pid", "up", "ready",
- *    "restarts", "counters", [service fields], ["children": {instance:
- *    {"pid", [fields], "counters"}}]}}, "totals": {counter: sum}}
- * "children" starts from the list the parent reports and is completed
- * by each child's own report.
+ *   {"version", "uptime_s", "services": {name: {"pid", "round", "up",
+ *    "ready", "restarts", "counters", [service fields], ["children":
+ *    {instance: {"pid", "round", [fields], "counters"}}]}}, "totals":
+ *    {counter: sum}}
+ * "round" is how many STATS reports came from that pid (0 before the
+ * first).  "children" starts from the list the parent reports and is
+ * completed by each child's own report (a child not heard from yet has
+ * no "round").
  * Returns a new reference, or NULL when out of memory.
  */
 json_t *sup_render_stats(const struct sup_view *v);

@@ -240,6 +240,7 @@ sup_reports_update(struct sup_reports *rs, enum sup_report_kind kind,
 	} else {
 		json_decref(r->stats);
 		r->stats = doc;
+		r->rounds++;
 	}
 	return (r);
 }

@@ -8,7 +8,9 @@
  *    "counters": {"flows.opened": 12, ...}, "flows": 3, "rss_kib": 2700}
  *
  * The store keeps one record per instance name, with the latest STATS
- * document as received, and forgets instances that died or went silent.
+ * document as received and how many it has had from that pid (its
+ * round, which lets a test wait for a report sent after some moment
+ * instead of sleeping), and forgets instances that died or went silent.
  * Lookups are hashed: in process-per-flow mode thousands of children each
  * report once a second.
  */
@@ -32,6 +34,7 @@ struct sup_report {
 	json_t *version;		/* HELLO "version" (owned), or NULL */
 	uint64_t first_ms;		/* first heard from this pid */
 	uint64_t last_ms;		/* last HELLO or STATS */
+	uint64_t rounds;		/* STATS documents from this pid */
 	json_t *stats;			/* last STATS document (owned) */
 	struct sup_report *next;	/* all records, oldest first */
 	struct sup_report *prev;

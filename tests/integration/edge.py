@@ -119,11 +119,60 @@ class Edge:
         assert status == 200, status
         return json.loads(body)
 
-    def counter(self, name, service=None):
-        s = self.stats()
+    def counter(self, name, service=None, stats=None):
+        """A counter from /stats (or from `stats`, a document already
+        fetched): the total over every process, or `service`'s own."""
+        s = stats if stats is not None else self.stats()
         if service is None:
             return s.get("totals", {}).get(name, 0)
         return s["services"][service].get("counters", {}).get(name, 0)
+
+    @staticmethod
+    def _rounds(stats, service):
+        """{instance: (pid, round)} of every process that has reported:
+        each service (or only `service`), and a flow-manager's children."""
+        out = {}
+        for name, svc in stats.get("services", {}).items():
+            if service is not None and name != service:
+                continue
+            out[name] = (svc.get("pid"), svc.get("round", 0))
+            for child, c in svc.get("children", {}).items():
+                if "round" in c:
+                    out[child] = (c.get("pid"), c["round"])
+        return out
+
+    def next_stats_round(self, service=None, rounds=2, timeout=10):
+        """Wait until every process of `service` (of every service when
+        None; a flow-manager's children too) has sent `rounds` more STATS
+        reports, and return that /stats document.  Use it, not a sleep,
+        before asserting that a counter did NOT grow up to now.
+
+        Processes report once a second and epsipd re-renders /stats once
+        a second, so the document seen now may be a second old and the
+        next report may be in flight: rounds are counted from the first
+        rendering after the call (uptime_s has moved).  The first report
+        after that rendering may have left before it; the second left a
+        second later, after the call (an IPC hop takes far less).  A
+        process that is gone or restarted meanwhile is not waited for."""
+        seen = self.stats()["uptime_s"]
+
+        def rendered_again():
+            s = self.stats()
+            return s if s["uptime_s"] != seen else None
+        start = self._rounds(wait_for(rendered_again, timeout=timeout,
+                                      what="/stats rendered again"), service)
+        assert start, "no process of %s in /stats" % service
+
+        def advanced():
+            s = self.stats()
+            now = self._rounds(s, service)
+            for inst, (pid, n) in start.items():
+                if inst in now and now[inst][0] == pid and \
+                        now[inst][1] < n + rounds:
+                    return None
+            return s
+        return wait_for(advanced, timeout=timeout, what="%d more stats "
+                        "rounds of %s" % (rounds, service or "every service"))
 
     def wait_counter(self, name, at_least, service=None, timeout=5):
         return wait_for(lambda: self.counter(name, service) >= at_least,

@@ -178,9 +178,9 @@ set_addr(struct epsip_addr *a, const char *ip, uint16_t port)
 	}
 }
 
-/* A socket bound to ip:0 (listening if TCP); its port in *port. */
+/* A socket bound to ip:0, not listening yet; its port in *port. */
 static int
-bound(const char *ip, int type, uint16_t *port)
+bound_only(const char *ip, int type, uint16_t *port)
 {
 	struct sockaddr_storage ss;
 	struct epsip_addr a;
@@ -193,9 +193,6 @@ bound(const char *ip, int type, uint16_t *port)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	sl = epsip_addr_to_sockaddr(&a, &ss);
 	assert_int_equal(bind(fd, (struct sockaddr *)&ss, sl), 0);
-	if (type == SOCK_STREAM) {
-		assert_int_equal(listen(fd, 16), 0);
-	}
 	sl = sizeof(ss);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
 	assert_int_equal(epsip_addr_from_sockaddr(&a, (struct sockaddr *)&ss),
@@ -204,7 +201,22 @@ bound(const char *ip, int type, uint16_t *port)
 	return (fd);
 }
 
-/* A port nothing listens on (bound a moment ago, closed). */
+/* A socket bound to ip:0 (listening if TCP); its port in *port. */
+static int
+bound(const char *ip, int type, uint16_t *port)
+{
+	int fd = bound_only(ip, type, port);
+
+	if (type == SOCK_STREAM) {
+		assert_int_equal(listen(fd, 16), 0);
+	}
+	return (fd);
+}
+
+/*
+ * A port nothing uses (bound a moment ago, closed).  For UDP: a socket
+ * kept bound would take the datagram instead of the ICMP coming back.
+ */
 static uint16_t
 closed_port(const char *ip, int type)
 {
@@ -214,24 +226,19 @@ closed_port(const char *ip, int type)
 	return (port);
 }
 
-/* Bind and listen on exactly ip:port; -1 if taken meanwhile. */
-static int
-listen_on(const char *ip, uint16_t port)
+/*
+ * A TCP port that refuses connections and stays ours: bound, not
+ * listening (Linux answers a SYN to it with a reset).  Nobody else can
+ * take the port meanwhile, and listen() on the kept socket later opens
+ * it.  Kept until teardown.
+ */
+static uint16_t
+refusing_tcp_port(const char *ip, int *fd)
 {
-	struct sockaddr_storage ss;
-	struct epsip_addr a;
-	socklen_t sl;
-	int fd, one = 1;
+	uint16_t port;
 
-	set_addr(&a, ip, port);
-	fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sl = epsip_addr_to_sockaddr(&a, &ss);
-	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 16) != 0) {
-		close(fd);
-		return (-1);
-	}
-	return (fd);
+	*fd = keep(bound_only(ip, SOCK_STREAM, &port));
+	return (port);
 }
 
 static void
@@ -495,7 +502,7 @@ test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects(void **state)
 	int l;
 
 	(void)state;
-	port = closed_port("127.0.0.1", SOCK_STREAM);
+	port = refusing_tcp_port("127.0.0.1", &l);
 	snprintf(uri, sizeof(uri), "sip:127.0.0.1:%u;transport=tcp", port);
 	configure("127.0.0.1", uri);
 	limits.pool_size = 2;
@@ -527,10 +534,7 @@ test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects(void **state)
 	    options, strlen(options), &conn_id), CORE_NET_BACKOFF);
 	assert_int_equal(stats_get("upstream.connect_failures"), 2);
 	/* The upstream comes back; after the back-off it is used again. */
-	if ((l = listen_on("127.0.0.1", port)) == -1) {
-		skip();
-	}
-	keep(l);
+	assert_int_equal(listen(l, 16), 0);
 	run_for(450);
 	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TCP, 0,
 	    options, strlen(options), &conn_id), CORE_NET_OK);
@@ -538,18 +542,31 @@ test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects(void **state)
 	assert_true(until_pool_live(1));
 }
 
-/* Bytes wait while the connect is under way, up to queue_max. */
+/*
+ * Bytes wait while the connect is under way, up to queue_max.  The
+ * connect is held up for certain: the upstream's accept queue (backlog 0)
+ * is full of one connection nobody accepted, so Linux drops the pool's
+ * SYN, and retries it a second later.
+ */
 static void
 test_full_out_queue_refuses_the_request(void **state)
 {
-	enum core_net_result r;
+	struct sockaddr_storage ss;
+	struct epsip_addr to;
+	struct reading r;
 	uint64_t conn_id;
 	char uri[64], big[700];
 	uint16_t port;
-	int l;
+	socklen_t sl;
+	int l, filler, a;
 
 	(void)state;
-	l = keep(bound("127.0.0.1", SOCK_STREAM, &port));
+	l = keep(bound_only("127.0.0.1", SOCK_STREAM, &port));
+	assert_int_equal(listen(l, 0), 0);
+	set_addr(&to, "127.0.0.1", port);
+	sl = epsip_addr_to_sockaddr(&to, &ss);
+	filler = keep(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	assert_int_equal(connect(filler, (struct sockaddr *)&ss, sl), 0);
 	snprintf(uri, sizeof(uri), "sip:127.0.0.1:%u;transport=tcp", port);
 	configure("127.0.0.1", uri);
 	limits.queue_max = 1000;
@@ -557,14 +574,18 @@ test_full_out_queue_refuses_the_request(void **state)
 	memset(big, 'x', sizeof(big));
 	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TCP, 0,
 	    big, sizeof(big), &conn_id), CORE_NET_OK);
-	r = core_net_send_upstream(net, EPSIP_TRANSPORT_TCP, 0, big,
-	    sizeof(big), &conn_id);
-	if (r == CORE_NET_OK) {
-		/* The connect completed inside connect(): nothing queued. */
-		skip();
-	}
-	assert_int_equal(r, CORE_NET_QUEUE_FULL);
+	run_for(20);
+	assert_int_equal(core_net_pool_live(net), 0);	/* still connecting */
+	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TCP, 0,
+	    big, sizeof(big), &conn_id), CORE_NET_QUEUE_FULL);
+	/* Room in the accept queue: the retried SYN gets through, and the
+	 * queued request, whole, follows it. */
 	assert_true(accept_one(l, 1000) >= 0);
+	assert_true((a = accept_one(l, 3000)) >= 0);
+	read_while_running(a, &r, sizeof(big));
+	assert_int_equal(r.len, sizeof(big));
+	assert_memory_equal(r.buf, big, sizeof(big));
+	assert_int_equal(core_net_pool_live(net), 1);
 }
 
 /* --- UDP --- */
@@ -899,10 +920,11 @@ static void
 test_register_to_refused_tcp_upstream_gets_503_in_milliseconds(void **state)
 {
 	char uri[64];
+	int l;
 
 	(void)state;
 	snprintf(uri, sizeof(uri), "sip:127.0.0.1:%u;transport=tcp",
-	    closed_port("127.0.0.1", SOCK_STREAM));
+	    refusing_tcp_port("127.0.0.1", &l));
 	register_to_dead_upstream("TCP", uri);
 }
 

@@ -214,9 +214,12 @@ test_stats_children_merge_parent_list_and_own_reports(
 	    "\"pid\":301,\"flows\":3,\"rss_kib\":2800,"
 	    "\"counters\":{\"sip.in\":100}}");
 	stats = render(f);
-	/* Known to the parent only: still listed. */
+	/* Known to the parent only: still listed, no round of its own. */
 	assert_int_equal(get_int(stats,
 	    "services/flow-manager/children/fm1-c9/flows"), 1);
+	assert_null(json_object_get(json_object_get(json_object_get(
+	    json_object_get(json_object_get(stats, "services"),
+	    "flow-manager"), "children"), "fm1-c9"), "round"));
 	/* Both: the child's own numbers win, the parent's fill the gaps. */
 	assert_int_equal(get_int(stats,
 	    "services/flow-manager/children/fm1-c1/flows"), 3);
@@ -253,6 +256,56 @@ test_stats_expired_instances_are_dropped(void **state)
 	assert_int_equal(json_object_size(json_object_get(json_object_get(
 	    json_object_get(stats, "services"), "sip-router"), "counters")),
 	    0);
+	json_decref(stats);
+}
+
+/* "round": STATS reports from the running pid, so a test can wait for
+ * the next one instead of sleeping. */
+static void
+test_stats_round_counts_the_reports_of_this_pid(void **state)
+{
+	struct fixture *f = *state;
+	const char *router = "{\"service\":\"sip-router\",\"pid\":200,"
+	    "\"counters\":{}}";
+	json_t *stats;
+	size_t len;
+	char *text;
+
+	stats = render(f);
+	assert_int_equal(get_int(stats, "services/sip-router/round"), 0);
+	json_decref(stats);
+	feed_full_set(f);
+	feed(f, SUP_REPORT_HELLO, 10000, "{\"service\":\"sip-router\","
+	    "\"pid\":200,\"version\":\"0.1.0\"}");
+	feed(f, SUP_REPORT_STATS, 11000, router);
+	feed(f, SUP_REPORT_STATS, 12000, router);
+	feed(f, SUP_REPORT_STATS, 12000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c2\","
+	    "\"pid\":302,\"counters\":{}}");
+	stats = render(f);
+	/* A HELLO is not a round. */
+	assert_int_equal(get_int(stats, "services/sip-router/round"), 3);
+	assert_int_equal(get_int(stats, "services/registrar-bridge/round"),
+	    1);
+	assert_int_equal(get_int(stats, "services/flow-manager/round"), 1);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c1/round"), 1);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager/children/fm1-c2/round"), 2);
+	json_decref(stats);
+	/* Not a gauge of its own in /metrics. */
+	assert_non_null(text = sup_render_metrics(&f->view, &len));
+	assert_null(strstr(text, "round"));
+	free(text);
+	/* A restarted service starts again from its first report. */
+	f->procs[1].pid = 201;
+	stats = render(f);
+	assert_int_equal(get_int(stats, "services/sip-router/round"), 0);
+	json_decref(stats);
+	feed(f, SUP_REPORT_STATS, 13000, "{\"service\":\"sip-router\","
+	    "\"pid\":201,\"counters\":{}}");
+	stats = render(f);
+	assert_int_equal(get_int(stats, "services/sip-router/round"), 1);
 	json_decref(stats);
 }
 
@@ -451,6 +504,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stats_expired_instances_are_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_round_counts_the_reports_of_this_pid, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stats_instances_whose_pid_is_gone_are_dropped, setup,
 		    teardown),
