@@ -28,6 +28,10 @@
 #define AT_LOCAL_FAMILY		25
 #define AT_REMOTE_FAMILY	44
 #define AT_PAYLOAD_LEN		71
+/* An address is family(1) port(2) ip(16); IPv4 uses the first 4 of ip. */
+#define ADDR_IP			3
+#define ADDR_IPV4_UNUSED	(ADDR_IP + 4)
+#define ADDR_IP_END		(ADDR_IP + 16)
 
 static uint32_t
 fuzz_next(uint32_t *x)
@@ -207,19 +211,37 @@ mutate(uint32_t *x, uint8_t *buf, size_t *len)
 }
 
 /*
+ * What an accepted envelope encodes back to: its own bytes, but an IPv4
+ * address's 12 unused bytes are zero (wire_put_addr: one encoding).
+ */
+static void
+expected_reencoding(const uint8_t *in, size_t len, uint8_t *expect)
+{
+	static const size_t at[] = { AT_LOCAL_FAMILY, AT_REMOTE_FAMILY };
+
+	memcpy(expect, in, len);
+	for (size_t i = 0; i < 2; i++) {
+		if (expect[at[i]] == AF_INET) {
+			memset(expect + at[i] + ADDR_IPV4_UNUSED, 0,
+			    ADDR_IP_END - ADDR_IPV4_UNUSED);
+		}
+	}
+}
+
+/*
  * Valid envelopes with random fields, then one to three mutations each
  * (type, transport, families, payload length, version, any byte, cut,
  * bytes past the end); one in eight is left whole.  Each input sits in a
  * heap block of exactly its size, so a read past it is an ASan or
  * valgrind error.  The decoder's answer must be the one the layout gives;
  * what it accepts points inside the input and encodes back to the same
- * bytes.
+ * bytes (an IPv4 address's unused bytes zeroed).
  */
 static void
 test_envelope_fuzzed_fields_get_the_right_verdict(void **state)
 {
 	unsigned verdicts[EPSIP_MSG_ESPACE + 1] = { 0 };
-	uint8_t buf[FUZZ_CAP], again[FUZZ_CAP], *in;
+	uint8_t buf[FUZZ_CAP], again[FUZZ_CAP], expect[FUZZ_CAP], *in;
 	unsigned past_type = 0;
 	uint32_t x = 0x9e3779b9u;
 	struct epsip_msg out;
@@ -252,7 +274,8 @@ test_envelope_fuzzed_fields_get_the_right_verdict(void **state)
 			assert_int_equal(epsip_msg_encode(&out, again,
 			    sizeof(again), &relen), EPSIP_MSG_OK);
 			assert_int_equal(relen, len);
-			assert_memory_equal(again, in, len);
+			expected_reencoding(in, len, expect);
+			assert_memory_equal(again, expect, len);
 		}
 		free(in);
 		verdicts[got]++;
