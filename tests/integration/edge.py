@@ -1,6 +1,7 @@
 """Start and stop a real EPSIP (epsipd and its services) for a test."""
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -15,19 +16,31 @@ BIN = os.environ.get("EPSIP_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin"))
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
-    """A port free for both TCP and UDP on host."""
+    """A port free for both TCP and UDP on host, below the kernel's
+    ephemeral range: a port from bind(0) is released before epsipd binds
+    it, and with many sockets open (a bench next door, a CI box) an
+    outgoing connection's ephemeral port can take it in between."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
-        with socket.socket(family, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            with socket.socket(family, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind((host, port))
-                except OSError:
-                    continue
-            return port
+    top = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, top - 12000), top)
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as t, \
+                    socket.socket(family, socket.SOCK_DGRAM) as u:
+                t.bind((host, port))
+                u.bind((host, port))
+        except OSError:
+            continue
+        return port
     raise RuntimeError("no free port")
 
 
