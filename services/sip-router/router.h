@@ -19,6 +19,7 @@
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
+#include "epsip/metrics.h"
 #include "epsip/router_via.h"
 #include "epsip/sip_edit.h"
 
@@ -56,7 +57,7 @@ struct router_output {
 	unsigned flow_timer;		/* >0: the flow may be silent this long
 				 * (+ grace): Flow-Timer or expiry */
 	int local_status;		/* >0: `sip` is our own reply */
-	const char *drop_reason;	/* ROUTER_DROP: why (a stats name) */
+	const char *drop_reason;	/* ROUTER_DROP: why (sip.dropped.<why>) */
 };
 
 int router_init(struct router *r, const struct epsip_config *cfg, char *err,
@@ -138,8 +139,8 @@ int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
 /* --- route.c: what every path ends with --- */
-/* Nothing to send; `why` is counted as sip.dropped.<why>. */
-void router_drop(struct router_output *out, const char *why);
+/* Nothing to send; `why` (M_SIP_DROPPED_*) is counted and kept as text. */
+void router_drop(struct router_output *out, enum metric_id why);
 /* The hop's last edits applied: `out` holds the message for `dest`. */
 void router_finish(struct router_raw *raw, enum router_dest dest,
     const struct flow_token *flow, struct router_output *out);
