@@ -132,4 +132,22 @@ int metric_find(const char *name, enum metric_id *id);
 /* The FIELD declared as `name`, or -1. */
 int metric_field_find(const char *name);
 
+/* common/metrics_doc.c */
+
+/*
+ * The table of docs/operations.md, between its two marker lines: every
+ * declaration, one markdown row each (malloc'ed), or NULL.
+ */
+char *metric_doc_table(void);
+
+/*
+ * `doc` with the text between METRIC_DOC_BEGIN and METRIC_DOC_END lines
+ * replaced by metric_doc_table() (malloc'ed), or NULL with a reason in
+ * err (a marker missing, out of memory).
+ */
+#define METRIC_DOC_BEGIN "<!-- metrics table: `make docs-metrics` writes it " \
+	"from include/epsip/metrics.def -->"
+#define METRIC_DOC_END	"<!-- end of metrics table -->"
+char *metric_doc_splice(const char *doc, char *err, size_t errcap);
+
 #endif /* EPSIP_METRICS_H */

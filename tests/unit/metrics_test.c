@@ -2,7 +2,10 @@
  * metrics_test.c -- the registry (include/epsip/metrics.def,
  * common/metrics.c): its tables agree with themselves, the outside
  * world's strings only reach declared values, the names an internal enum
- * can produce are all declared.
+ * can produce are all declared, and docs/operations.md carries the table
+ * the registry writes.
+ *
+ * Run from the repository root (as make does): it reads the docs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,8 @@
 #include "epsip/metrics.h"
 #include "epsip/sip_frame.h"
 #include "epsip/stats.h"
+
+#define DOC_PATH	"docs/operations.md"
 
 static int
 reset(void **state)
@@ -297,6 +302,72 @@ test_only_touched_values_are_reported(void **state)
 	json_decref(json);
 }
 
+static char *
+read_file(const char *path)
+{
+	char *text;
+	long n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fail_msg("%s: cannot open (run from the repository root)",
+		    path);
+	}
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return (text);
+}
+
+static void
+test_operations_doc_has_the_registry_table(void **state)
+{
+	char err[256], *doc, *want;
+
+	(void)state;
+	doc = read_file(DOC_PATH);
+	want = metric_doc_splice(doc, err, sizeof(err));
+	if (want == NULL) {
+		fail_msg("%s: %s", DOC_PATH, err);
+	}
+	if (strcmp(doc, want) != 0) {
+		fail_msg("%s and include/epsip/metrics.def disagree: run "
+		    "`make docs-metrics`", DOC_PATH);
+	}
+	/* Each declaration has its row. */
+	assert_non_null(strstr(doc, "| `sip.in.<method>` | "
+	    "`epsip_sip_in_total{method}` |"));
+	assert_non_null(strstr(doc, "| `ipc.redials` | "
+	    "`epsip_ipc_redials_total` |"));
+	free(want);
+	free(doc);
+}
+
+static void
+test_doc_splice_keeps_the_rest_and_needs_both_markers(void **state)
+{
+	char err[256], *out;
+
+	(void)state;
+	out = metric_doc_splice("# x\n" METRIC_DOC_BEGIN "\nold table\n"
+	    METRIC_DOC_END "\nafter\n", err, sizeof(err));
+	assert_non_null(out);
+	assert_int_equal(strncmp(out, "# x\n" METRIC_DOC_BEGIN "\n| counter",
+	    strlen("# x\n" METRIC_DOC_BEGIN "\n| counter")), 0);
+	assert_null(strstr(out, "old table"));
+	assert_non_null(strstr(out, " |\n" METRIC_DOC_END "\nafter\n"));
+	free(out);
+	assert_null(metric_doc_splice("# x\n" METRIC_DOC_BEGIN "\n", err,
+	    sizeof(err)));
+	assert_null(metric_doc_splice(METRIC_DOC_END "\n" METRIC_DOC_BEGIN
+	    "\n", err, sizeof(err)));
+}
+
 int
 main(void)
 {
@@ -312,6 +383,9 @@ main(void)
 		cmocka_unit_test(test_every_internal_reason_is_declared),
 		cmocka_unit_test_setup(test_only_touched_values_are_reported,
 		    reset),
+		cmocka_unit_test(test_operations_doc_has_the_registry_table),
+		cmocka_unit_test(
+		    test_doc_splice_keeps_the_rest_and_needs_both_markers),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
