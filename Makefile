@@ -7,6 +7,9 @@
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
 #   make deps       install the Debian packages needed to build and test
+#   make docs-metrics
+#                   write the counters table of docs/operations.md from
+#                   include/epsip/metrics.def (a unit test fails until then)
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
@@ -66,7 +69,7 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
 	integration-asan clean bench bench-flows bench-overload soak valgrind \
-	format
+	format docs-metrics
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -118,6 +121,14 @@ $(BUILD)/release/tests/%: $(BUILD)/release/obj/tests/unit/%.o $(BUILD)/release/l
 $(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(BUILD)/asan/libepsip.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ -o $@ $(LDLIBS) -lcmocka
+
+# The counters table of docs/operations.md, from include/epsip/metrics.def.
+METRICS_DOC = $(BUILD)/release/tools/metrics-doc
+$(METRICS_DOC): $(BUILD)/release/obj/tools/metrics_doc.o $(BUILD)/release/libepsip.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+docs-metrics: $(METRICS_DOC)
+	@$(METRICS_DOC) docs/operations.md
 
 # Install what is missing (apt-get needs root: sudo is used when not root).
 # $(1): the packages.

@@ -294,7 +294,7 @@ ipc_redial_stuck(void)
 		log_flow(s->redials++ == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
 		    NULL, "ipc %s: no connection for %llu ms, dialing afresh",
 		    s->url, (unsigned long long)(now - since));
-		stats_inc("ipc.redials");
+		stats_inc(M_IPC_REDIALS);
 		ipc_redial(s);
 		count++;
 	}
@@ -368,8 +368,9 @@ ipc_garbled(struct ipc_socket *s, enum epsip_msg_error err, size_t len)
 	/* Never trusted, never fatal: count it and take the next. */
 	log_warnx("ipc %s: dropped garbled message (%s, %zu bytes)",
 	    s->url, epsip_msg_error_name(err), len);
-	stats_inc("ipc.errors");
-	stats_inc2("ipc.errors.", epsip_msg_error_name(err));
+	stats_inc(M_IPC_GARBLED);
+	stats_inc(metric_label_find(MF_IPC_ERRORS,
+	    epsip_msg_error_name(err)));
 }
 
 int
@@ -414,7 +415,7 @@ ipc_recv(struct ipc_socket *s, struct epsip_msg *msg)
 			nng_msg_free(m);
 			continue;
 		}
-		stats_inc("ipc.batches.received");
+		stats_inc(M_IPC_BATCHES_RECEIVED);
 		s->held = m;
 	}
 }
@@ -461,7 +462,7 @@ static void
 mark_stuck(struct ipc_socket *s)
 {
 	if (!s->stuck) {
-		stats_inc("ipc.batches.blocked");
+		stats_inc(M_IPC_BATCHES_BLOCKED);
 		s->stuck_since_ms = monotonic_ms();
 	}
 	s->stuck = 1;
@@ -475,11 +476,11 @@ hand_to_nng(struct ipc_socket *s, nng_msg *m, uint16_t count)
 
 	epsip_batch_put_header(nng_msg_body(m), count);
 	if ((rv = send_nonblock(s, m)) == 0) {
-		stats_inc("ipc.batches.sent");
-		stats_add("ipc.batches.envelopes", count);
+		stats_inc(M_IPC_BATCHES_SENT);
+		stats_add(M_IPC_BATCHES_ENVELOPES, count);
 	} else if (rv != NNG_EAGAIN) {
 		log_debug("ipc send %s: %s", s->url, nng_strerror(rv));
-		stats_add("ipc.send_dropped", count);
+		stats_add(M_IPC_SEND_DROPPED, count);
 		nng_msg_free(m);
 	}
 	return (rv);
@@ -639,7 +640,7 @@ backlog_report(void)
 	}
 	if (waiting != backlog_reported) {
 		backlog_reported = waiting;
-		stats_set("ipc.backlog", (int64_t)waiting);
+		stats_set(M_IPC_BACKLOG, (int64_t)waiting);
 	}
 }
 
@@ -733,8 +734,8 @@ backlog_full(struct ipc_socket *s)
 {
 	uint64_t now = monotonic_ms();
 
-	stats_inc("ipc.dropped.backlog_full");
-	stats_inc("ipc.send_dropped");
+	stats_inc(M_IPC_DROPPED_BACKLOG_FULL);
+	stats_inc(M_IPC_SEND_DROPPED);
 	if (now - backlog_warned_ms >= 1000) {
 		backlog_warned_ms = now;
 		log_warnx("ipc %s: %zu envelopes (%zu bytes) wait for a peer "
@@ -803,7 +804,7 @@ link_append(struct ipc_socket *s, const struct epsip_msg *msg, int must)
 	return (0);
 refused:
 	/* New work refused is the caller's to answer; anything else lost. */
-	stats_inc(must ? "ipc.send_dropped" : "ipc.offers_refused");
+	stats_inc(must ? M_IPC_SEND_DROPPED : M_IPC_OFFERS_REFUSED);
 	return (-1);
 }
 
@@ -837,8 +838,8 @@ ipc_close(struct ipc_socket *s)
 	/* What it still holds goes, as it did before batching; if nng
 	 * cannot take it, whoever it was for is gone, or we are. */
 	if (link_flush(s) == -1) {
-		stats_add("ipc.send_dropped", (int64_t)ipc_waiting(s));
-		stats_add("ipc.dropped.at_close", (int64_t)ipc_waiting(s));
+		stats_add(M_IPC_SEND_DROPPED, (int64_t)ipc_waiting(s));
+		stats_add(M_IPC_DROPPED_AT_CLOSE, (int64_t)ipc_waiting(s));
 		while (s->ob_len > 0) {
 			nng_msg *m = s->outbox[s->ob_head].m;
 

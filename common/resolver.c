@@ -164,13 +164,13 @@ static void
 name_take_answer(struct rs_name *e, const struct resolver_answer *ans,
     uint64_t now)
 {
-	stats_inc("dns.lookups");
+	stats_inc(M_DNS_LOOKUPS);
 	if (ans->naddrs > 0) {
 		e->last = *ans;
 		e->answered_at = now > 0 ? now : 1;
 		e->failed_at = 0;
 	} else {
-		stats_inc("dns.failed");
+		stats_inc(M_DNS_FAILED);
 		e->failed_at = now > 0 ? now : 1;
 	}
 }
@@ -240,7 +240,7 @@ name_new(struct resolver *r, const char *host)
 		}
 	}
 	if (victim == NULL) {
-		stats_inc("dns.table_full");
+		stats_inc(M_DNS_TABLE_FULL);
 		return (NULL);
 	}
 	memset(victim, 0, sizeof(*victim));

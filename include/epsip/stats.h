@@ -1,10 +1,13 @@
 /*
- * stats.h -- named counters of one process.
+ * stats.h -- the counters and gauges of one process.
  *
- * Names are dotted ("sip.in.INVITE", "flows.closed.timeout").  Each service
- * pushes its counters to the supervisor once a second as a flat JSON object
- * (EPSIP_MSG_STATS); the supervisor serves them at GET /stats.  Counters are
- * touched only from the process's single loop thread.
+ * Every value is declared in metrics.def and named by its id:
+ * stats_inc(M_FLOWS_OPENED_TCP).  Values live in an array sized by the
+ * registry, so a bump is one add and a store, and no value can be lost to
+ * a full table.  Each service pushes the values it touched to the
+ * supervisor once a second as a flat JSON object (EPSIP_MSG_STATS,
+ * {"sip.in.INVITE": 3, ...}); the supervisor serves them at GET /stats
+ * and /metrics.  Values are touched only from the process's loop thread.
  */
 #ifndef EPSIP_STATS_H
 #define EPSIP_STATS_H
@@ -13,15 +16,39 @@
 
 #include <jansson.h>
 
-void stats_add(const char *name, int64_t delta);
-void stats_set(const char *name, int64_t value);
-int64_t stats_get(const char *name);
-#define stats_inc(name) stats_add((name), 1)
+#include "epsip/metrics.h"
 
-/* "sip.in.<METHOD>" style helpers; the method is sanitised to [A-Z]. */
-void stats_inc2(const char *prefix, const char *suffix);
+extern int64_t stats_value[M_COUNT];
+/* Touched since start: only those are reported, as before the registry. */
+extern unsigned char stats_touched[M_COUNT];
 
-/* A new JSON object holding every counter. */
+static inline void
+stats_add(enum metric_id id, int64_t delta)
+{
+	stats_value[id] += delta;
+	stats_touched[id] = 1;
+}
+
+static inline void
+stats_inc(enum metric_id id)
+{
+	stats_add(id, 1);
+}
+
+static inline void
+stats_set(enum metric_id id, int64_t value)
+{
+	stats_value[id] = value;
+	stats_touched[id] = 1;
+}
+
+static inline int64_t
+stats_get(enum metric_id id)
+{
+	return (stats_value[id]);
+}
+
+/* A new JSON object holding every value touched, by name. */
 json_t *stats_to_json(void);
 void stats_reset(void);
 

@@ -57,7 +57,7 @@ fm_refused(struct fm_parent *p, struct fm_refusals *r, const char *fmt, ...)
 	(void)vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	log_warnx("%s: %" PRIu64 " refused since the last such line (%s)",
-	    what, r->unlogged, r->counter);
+	    what, r->unlogged, metric_name(r->counter));
 	r->last_line_ms = now;
 	r->unlogged = 0;
 }
@@ -94,7 +94,7 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	if (epsip_addr_from_sockaddr(&remote, (const struct sockaddr *)peer) ==
 	    -1 || getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
 	    epsip_addr_from_sockaddr(&local, (struct sockaddr *)&ss) == -1) {
-		stats_inc("tcp.accept_errors");
+		stats_inc(M_TCP_ACCEPT_ERRORS);
 		(void)close(fd);
 		return;
 	}
@@ -188,7 +188,7 @@ pause_accepting(struct fm_parent *p, struct fm_listener *l, int err)
 {
 	uint64_t now;
 
-	stats_inc("tcp.accept_paused");
+	stats_inc(M_TCP_ACCEPT_PAUSED);
 	now = loop_now_ms(p->loop);
 	if (p->accept_pause_last_warn == 0 ||
 	    now - p->accept_pause_last_warn >= REFUSAL_LINE_EVERY_MS) {

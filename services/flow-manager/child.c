@@ -138,7 +138,7 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
 		/* The parent is the same binary: this is a bug. */
 		log_warnx("bad control message: %s", fm_ctl_error_name(err));
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd == FM_CTL_FD_LOST) {
 		/*
 		 * Out of descriptors: the connection is gone.  The parent
@@ -158,7 +158,7 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 	} else {
 		log_warnx("unexpected control message %s (fd %d)",
 		    fm_ctl_type_name(m.type), fd);
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 	}
 	if (fd >= 0) {
 		(void)close(fd);
@@ -198,7 +198,7 @@ control_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 			return;
 		}
 		if (n == -1 && errno == EMSGSIZE) {
-			stats_inc("control.errors");
+			stats_inc(M_CONTROL_ERRORS);
 			continue;
 		}
 		parent_gone(c);
@@ -216,7 +216,7 @@ undeliverable(struct fm_child *c, const struct epsip_msg *in)
 	m = *in;
 	m.type = EPSIP_MSG_FLOW_UNDELIVERABLE;
 	m.flags = 0;
-	stats_inc("sip.undeliverable");
+	stats_inc(M_SIP_UNDELIVERABLE);
 	log_flow(LOG_LEVEL_DEBUG, &in->flow, "undeliverable");
 	(void)ipc_send(c->router, &m);
 }
@@ -250,7 +250,7 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 		undeliverable(c, msg);
 		return;
 	}
-	stats_inc("sip.to_flow");
+	stats_inc(M_SIP_TO_FLOW);
 	if (msg->flags & EPSIP_MSG_F_CLOSE_AFTER_SEND) {
 		if (f->transport == EPSIP_TRANSPORT_TCP) {
 			(void)fm_tcp_flow_finish(f);
@@ -266,7 +266,7 @@ set_timer(struct fm_child *c, const struct epsip_msg *msg)
 	struct fm_flow *f;
 
 	if ((f = fm_flow_find(c, &msg->flow)) == NULL) {
-		stats_inc("flow_timer.unknown_flow");
+		stats_inc(M_FLOW_TIMER_UNKNOWN_FLOW);
 		return;
 	}
 	f->timer_s = msg->arg;
@@ -305,7 +305,7 @@ router_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 		default:
 			log_warnx("unexpected %s from the router",
 			    epsip_msg_type_name(msg.type));
-			stats_inc("ipc.errors.unexpected");
+			stats_inc(M_IPC_ERRORS_UNEXPECTED);
 			break;
 		}
 	}

@@ -180,9 +180,9 @@ fm_children_free(struct fm_parent *p)
 void
 fm_children_gauges(struct fm_parent *p)
 {
-	stats_set("children.alive", (int64_t)p->nchildren);
-	stats_set("flows.open.udp", (int64_t)p->open_udp);
-	stats_set("flows.open.tcp", (int64_t)p->open_tcp);
+	stats_set(M_CHILDREN_ALIVE, (int64_t)p->nchildren);
+	stats_set(M_FLOWS_OPEN_UDP, (int64_t)p->open_udp);
+	stats_set(M_FLOWS_OPEN_TCP, (int64_t)p->open_tcp);
 	fm_udp_demux_gauges(p);
 }
 
@@ -318,7 +318,7 @@ fm_children_spawn(struct fm_parent *p)
 	p->all_tail = c;
 	p->nchildren++;
 	open_insert(p, c);
-	stats_inc("children.spawned");
+	stats_inc(M_CHILDREN_SPAWNED);
 	fm_children_gauges(p);
 	if (p->cfg->flows_per_child > 1) {
 		log_info("spawned child %s pid %d", c->name, (int)c->pid);
@@ -423,10 +423,10 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 	}
 	if (transport == EPSIP_TRANSPORT_UDP) {
 		p->open_udp++;
-		stats_inc("flows.opened.udp");
+		stats_inc(M_FLOWS_OPENED_UDP);
 	} else {
 		p->open_tcp++;
-		stats_inc("flows.opened.tcp");
+		stats_inc(M_FLOWS_OPENED_TCP);
 	}
 	fm_children_gauges(p);
 	return (f);
@@ -460,8 +460,8 @@ fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
 	}
 	if (reason != EPSIP_CLOSE_NONE) {
 		tell_router(p, f, reason);
-		fm_stats_incf("flows.closed.%s",
-		    epsip_close_reason_name(reason));
+		stats_inc(metric_label_find(MF_FLOWS_CLOSED,
+		    epsip_close_reason_name(reason)));
 	}
 	if (f->in_table) {
 		fm_udp_table_remove(&p->udp, &f->udp);
@@ -520,7 +520,7 @@ fm_children_retire_idle(struct loop *loop, void *arg)
 		c->retiring = 1;
 		open_remove(p, c);
 		(void)kill(c->pid, SIGTERM);
-		stats_inc("children.retired");
+		stats_inc(M_CHILDREN_RETIRED);
 		active--;
 	}
 }
@@ -561,26 +561,26 @@ handle_control(struct fm_parent *p, struct fm_child_rec *c,
 	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
 		log_warnx("%s: bad control message: %s", c->name,
 		    fm_ctl_error_name(err));
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 		return;
 	}
 	if (m.type != FM_CTL_FLOW_CLOSED) {
 		log_warnx("%s: unexpected control message %s", c->name,
 		    fm_ctl_type_name(m.type));
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 		return;
 	}
 	if (m.slot >= p->cfg->flows_per_child) {
 		log_warnx("%s: FLOW_CLOSED for slot %" PRIu32 " out of range",
 		    c->name, m.slot);
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 		return;
 	}
 	f = &c->slots[m.slot];
 	if (f->transport == EPSIP_TRANSPORT_NONE ||
 	    f->generation != m.generation) {
 		/* Already ended here, or a slot reused since. */
-		stats_inc("control.stale");
+		stats_inc(M_CONTROL_STALE);
 		return;
 	}
 	if (m.reason == EPSIP_CLOSE_NONE) {
@@ -610,7 +610,7 @@ fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
 			return;
 		}
 		if (n == -1 && errno == EMSGSIZE) {
-			stats_inc("control.errors");
+			stats_inc(M_CONTROL_ERRORS);
 			continue;
 		}
 		/*

@@ -36,8 +36,8 @@ void
 fm_flow_gauges(struct fm_child *c)
 {
 	/* "flows.open.*" is the parent's: totals must not count a flow twice. */
-	stats_set("flows.owned.udp", (int64_t)c->nudp);
-	stats_set("flows.owned.tcp", (int64_t)c->ntcp);
+	stats_set(M_FLOWS_OWNED_UDP, (int64_t)c->nudp);
+	stats_set(M_FLOWS_OWNED_TCP, (int64_t)c->ntcp);
 }
 
 struct fm_flow *
@@ -50,7 +50,7 @@ fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport,
 	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
 		log_warnx("flow for slot %" PRIu32 " listener %u out of range",
 		    m->slot, (unsigned)m->listener);
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 		return (NULL);
 	}
 	if ((f = c->flows[m->slot]) != NULL) {

@@ -35,8 +35,6 @@ void fm_child_stop(struct daemon *d);
 /* "--child N": 0 and *id, or -1 if N is not in 1..UINT32_MAX. */
 int fm_parse_child_id(const char *text, uint32_t *id);
 
-/* stats_inc() of a name built from a format ("flows.closed.%s"). */
-void fm_stats_incf(const char *fmt, ...) EPSIP_PRINTF(1, 2);
 /* The child's name in logs, HELLO and STATS: "fm<instance>-c<id>". */
 int fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id);
 

@@ -148,7 +148,7 @@ child_gone(struct fm_parent *p, struct fm_child_rec *c, int status)
 	} else {
 		log_warnx("lost child %s pid %d: %s (%" PRIu32 " flows)",
 		    c->name, (int)c->pid, how, c->nflows);
-		stats_inc("children.lost");
+		stats_inc(M_CHILDREN_LOST);
 	}
 	reason = p->stopping ? EPSIP_CLOSE_SHUTDOWN : EPSIP_CLOSE_CHILD_EXIT;
 	for (s = 0; c->nflows > 0 && s < p->cfg->flows_per_child; s++) {
@@ -283,12 +283,12 @@ effective_max_flows(const struct epsip_config *cfg)
 static void
 name_refusals(struct fm_parent *p)
 {
-	p->refused_limit.counter = "flows.refused.limit";
-	p->refused_rate.counter = "flows.refused.rate";
-	p->refused_spawn.counter = "flows.refused.spawn";
-	p->refused_backpressure.counter = "flows.refused.backpressure";
-	p->refused_fds.counter = "flows.refused.fds";
-	p->refused_child_fds.counter = "flows.refused.child_fds";
+	p->refused_limit.counter = M_FLOWS_REFUSED_LIMIT;
+	p->refused_rate.counter = M_FLOWS_REFUSED_RATE;
+	p->refused_spawn.counter = M_FLOWS_REFUSED_SPAWN;
+	p->refused_backpressure.counter = M_FLOWS_REFUSED_BACKPRESSURE;
+	p->refused_fds.counter = M_FLOWS_REFUSED_FDS;
+	p->refused_child_fds.counter = M_FLOWS_REFUSED_CHILD_FDS;
 }
 
 /*

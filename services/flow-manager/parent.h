@@ -23,6 +23,7 @@
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
 #include "epsip/log.h"
+#include "epsip/metrics.h"
 
 #include "udp_table.h"
 
@@ -101,7 +102,7 @@ struct fm_listener {
  * flood of refusals must not become a flood of log lines.
  */
 struct fm_refusals {
-	const char *counter;		/* "flows.refused.limit" */
+	enum metric_id counter;		/* M_FLOWS_REFUSED_LIMIT */
 	uint64_t last_line_ms;		/* 0: never logged */
 	uint64_t unlogged;		/* refused since that line */
 };

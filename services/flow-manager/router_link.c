@@ -21,7 +21,7 @@ void
 fm_router_flow_closed(struct fm_parent *p, const struct epsip_msg *m)
 {
 	if (p->router == NULL || ipc_send(p->router, m) == -1) {
-		stats_inc("router.flow_closed_dropped");
+		stats_inc(M_ROUTER_FLOW_CLOSED_DROPPED);
 	}
 }
 

@@ -120,7 +120,7 @@ flush(struct fm_flow *f)
 			fm_flow_close(f, EPSIP_CLOSE_RESET);
 			return (-1);
 		}
-		stats_add("bytes.out", (int64_t)n);
+		stats_add(M_BYTES_OUT, (int64_t)n);
 		w->off += (size_t)n;
 		if (w->off < w->len) {
 			continue;
@@ -158,7 +158,7 @@ fm_tcp_flow_send(struct fm_flow *f, const void *buf, size_t len)
 			return (-1);
 		}
 		if (n > 0) {
-			stats_add("bytes.out", (int64_t)n);
+			stats_add(M_BYTES_OUT, (int64_t)n);
 			p += n;
 			len -= (size_t)n;
 		}
@@ -214,7 +214,8 @@ framing_error(struct fm_flow *f, const char *buf, size_t len,
 {
 	size_t hl;
 
-	fm_stats_incf("framing.errors.%s", sip_frame_error_name(fr->error));
+	stats_inc(metric_label_find(MF_FRAMING_ERRORS,
+	    sip_frame_error_name(fr->error)));
 	log_flow(LOG_LEVEL_INFO, &f->id, "framing lost: %s",
 	    sip_frame_error_name(fr->error));
 	if (fr->status == 0 || fr->header_length == 0 || fr->offset >= len) {
@@ -259,7 +260,7 @@ pause_for_router(struct fm_flow *f)
 	}
 	c->paused_slots[c->npaused++] = f->id.slot;
 	f->paused = 1;
-	stats_inc("router.backpressure");
+	stats_inc(M_ROUTER_BACKPRESSURE);
 	if (!c->resume_armed && loop_after(c->loop, RESUME_MS, resume_cb, c)
 	    >= 0) {
 		c->resume_armed = 1;
@@ -292,11 +293,11 @@ frame(struct fm_flow *f, const char *buf, size_t len)
 			}
 			log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 			    fr.length);
-			stats_inc("sip.from_flow");
+			stats_inc(M_SIP_FROM_FLOW);
 			break;
 		case SIP_FRAME_PING:
 			/* RFC 5626 §4.4.1: one CRLF back, now (KA-09). */
-			stats_inc("keepalive.crlf_pongs");
+			stats_inc(M_KEEPALIVE_CRLF_PONGS);
 			if (fm_tcp_flow_send(f, pong, 2) == -1) {
 				return (-1);
 			}
@@ -455,7 +456,7 @@ read_input(struct fm_flow *f)
 			}
 			return;
 		}
-		stats_add("bytes.in", (int64_t)n);
+		stats_add(M_BYTES_IN, (int64_t)n);
 		/* Any byte, a ping included, proves the flow alive. */
 		f->last_activity_ms = loop_now_ms(c->loop);
 		if (f->draining) {

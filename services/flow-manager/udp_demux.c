@@ -74,7 +74,7 @@ hold(struct fm_parent *p, struct fm_listener *l, struct fm_child_rec *c,
 	c->holding |= 1u << l->index;
 	(void)loop_mod_fd(p->loop, l->udp_fd, 0);
 	watch_for_room(p, c);
-	stats_inc("udp.backpressure");
+	stats_inc(M_UDP_BACKPRESSURE);
 	return (0);
 }
 
@@ -108,7 +108,7 @@ fm_udp_demux_writable(struct fm_parent *p, struct fm_child_rec *c)
 			if (errno == EAGAIN) {
 				return;		/* still full */
 			}
-			stats_inc("udp.dropped.child");
+			stats_inc(M_UDP_DROPPED_CHILD);
 		}
 		release(p, l);
 	}
@@ -119,7 +119,7 @@ fm_udp_demux_child_gone(struct fm_parent *p, struct fm_child_rec *c)
 {
 	for (size_t i = 0; i < p->nlisteners && c->holding != 0; i++) {
 		if (p->listeners[i].held_for == c) {
-			stats_inc("udp.dropped.child");
+			stats_inc(M_UDP_DROPPED_CHILD);
 			release(p, &p->listeners[i]);
 		}
 	}
@@ -133,14 +133,14 @@ fm_udp_demux_gauges(struct fm_parent *p)
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		drops += p->listeners[i].kernel_drops;
 	}
-	stats_set("udp.dropped.kernel", drops);
+	stats_set(M_UDP_DROPPED_KERNEL, drops);
 }
 
 void
 fm_udp_demux_close(struct fm_parent *p, struct fm_listener *l)
 {
 	if (l->held_for != NULL) {
-		stats_inc("udp.dropped.child");
+		stats_inc(M_UDP_DROPPED_CHILD);
 		release(p, l);
 	}
 	free(l->held_buf);
@@ -165,11 +165,11 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	data = p->udp_buf + FM_CTL_FLOW_SIZE;
 	kind = udp_payload_classify(data, n);
 	if (kind == UDP_PAYLOAD_JUNK) {
-		stats_inc("udp.dropped.junk");
+		stats_inc(M_UDP_DROPPED_JUNK);
 		return (0);
 	}
 	if (kind == UDP_PAYLOAD_SIGCOMP) {
-		stats_inc("udp.dropped.sigcomp");
+		stats_inc(M_UDP_DROPPED_SIGCOMP);
 		return (0);
 	}
 	fresh = 0;
@@ -180,7 +180,7 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 		return (0);
 	} else if (kind == UDP_PAYLOAD_CRLF) {
 		/* Keeps no flow alive that is not there, and opens none. */
-		stats_inc("udp.dropped.junk");
+		stats_inc(M_UDP_DROPPED_JUNK);
 		return (0);
 	} else {
 		/* The address the phone wrote to: the flow's local side. */
@@ -205,13 +205,13 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	m.payload = data;		/* already in place: not copied */
 	m.payload_len = n;
 	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) != FM_CTL_OK) {
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, -1) == 0) {
 		return (0);
 	} else if (errno == EAGAIN && hold(p, l, f->child, len) == 0) {
 		return (1);
 	} else {
-		stats_inc("udp.dropped.child");
+		stats_inc(M_UDP_DROPPED_CHILD);
 	}
 	if (fresh) {
 		/* The child never saw it: nothing to tell the router. */

@@ -59,7 +59,7 @@ shed_early(struct fm_flow *f, const void *payload, size_t len)
 		overload_gate_missed(&c->overload);
 		return (0);
 	}
-	stats_inc("overload.shed.early");
+	stats_inc(M_OVERLOAD_SHED_EARLY);
 	return (1);
 }
 
@@ -78,7 +78,7 @@ shed_late(struct fm_flow *f, const struct fm_ctl_msg *m)
 	    !answer_overload(f, m->payload, m->payload_len)) {
 		return (0);
 	}
-	stats_inc("overload.shed.late");
+	stats_inc(M_OVERLOAD_SHED_LATE);
 	return (1);
 }
 
@@ -90,10 +90,10 @@ static void
 refuse_for_overload(struct fm_flow *f, const struct fm_ctl_msg *m)
 {
 	if (answer_overload(f, m->payload, m->payload_len)) {
-		stats_inc("overload.refused");
+		stats_inc(M_OVERLOAD_REFUSED);
 	} else if (fm_flow_to_router_at(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
 	    m->payload, m->payload_len, m->arrived_ms) == -1) {
-		stats_inc("udp.dropped.router_busy");
+		stats_inc(M_UDP_DROPPED_ROUTER_BUSY);
 	}
 }
 
@@ -105,11 +105,11 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
 		log_warnx("datagram for slot %" PRIu32 " listener %u out of "
 		    "range", m->slot, (unsigned)m->listener);
-		stats_inc("control.errors");
+		stats_inc(M_CONTROL_ERRORS);
 		return;
 	}
 	if (c->closed_gen[m->slot] == m->generation) {
-		stats_inc("udp.dropped.closed");
+		stats_inc(M_UDP_DROPPED_CLOSED);
 		return;
 	}
 	f = c->flows[m->slot];
@@ -119,7 +119,7 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		}
 	}
 	f->last_activity_ms = loop_now_ms(c->loop);
-	stats_add("bytes.in", (int64_t)m->payload_len);
+	stats_add(M_BYTES_IN, (int64_t)m->payload_len);
 	switch (udp_payload_classify(m->payload, m->payload_len)) {
 	case UDP_PAYLOAD_STUN:
 		(void)fm_stun_reply(FM_FIRST_UDP_FD + m->listener, m->payload,
@@ -128,7 +128,7 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 	case UDP_PAYLOAD_SIP:
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
 		    m->payload_len);
-		stats_inc("sip.from_flow");
+		stats_inc(M_SIP_FROM_FLOW);
 		if (shed_late(f, m) ||
 		    shed_early(f, m->payload, m->payload_len)) {
 			break;
@@ -140,12 +140,12 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		break;
 	case UDP_PAYLOAD_CRLF:
 		/* KA-12: the refresh above is all it is for; no answer. */
-		stats_inc("keepalive.udp_crlf");
+		stats_inc(M_KEEPALIVE_UDP_CRLF);
 		break;
 	case UDP_PAYLOAD_SIGCOMP:
 	case UDP_PAYLOAD_JUNK:
 		/* The parent filters these; count, never answer. */
-		stats_inc("udp.dropped.junk");
+		stats_inc(M_UDP_DROPPED_JUNK);
 		break;
 	}
 }
@@ -160,9 +160,9 @@ fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len)
 	    &f->local);
 	if (n == -1) {
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "sendto: errno %d", errno);
-		stats_inc("udp.send_errors");
+		stats_inc(M_UDP_SEND_ERRORS);
 		return (-1);
 	}
-	stats_add("bytes.out", (int64_t)n);
+	stats_add(M_BYTES_OUT, (int64_t)n);
 	return (0);
 }

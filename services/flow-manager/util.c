@@ -1,13 +1,12 @@
 /*
  * util.c -- small helpers shared by the flow-manager parent and child:
- * counters with a variable suffix, child names, the STUN answer.
+ * child names, the STUN answer.
  *
  * Nothing here is fatal.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -17,21 +16,6 @@
 
 #include "flow_manager.h"
 #include "udp_io.h"
-
-void
-fm_stats_incf(const char *fmt, ...)
-{
-	char name[128];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(name)) {
-		stats_inc(name);
-	}
-}
 
 int
 fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id)
@@ -70,16 +54,16 @@ fm_stun_reply(int fd, const uint8_t *req, size_t len,
 	sslen = epsip_addr_to_sockaddr(remote, &ss);
 	if (sslen == 0 || stun_answer(req, len, (struct sockaddr *)&ss, out,
 	    sizeof(out), &outlen) != STUN_REPLY) {
-		stats_inc("keepalive.stun_discarded");
+		stats_inc(M_KEEPALIVE_STUN_DISCARDED);
 		return (0);
 	}
 	/* From the socket and address the request hit (KA-03). */
 	n = fm_udp_send(fd, out, outlen, remote, local);
 	if (n == -1) {
-		stats_inc("udp.send_errors");
+		stats_inc(M_UDP_SEND_ERRORS);
 		return (-1);
 	}
-	stats_inc("keepalive.stun_answered");
-	stats_add("bytes.out", (int64_t)n);
+	stats_inc(M_KEEPALIVE_STUN_ANSWERED);
+	stats_add(M_BYTES_OUT, (int64_t)n);
 	return (1);
 }

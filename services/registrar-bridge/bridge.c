@@ -37,7 +37,7 @@ send_to_router(void *arg, const char *buf, size_t len)
 	struct epsip_msg msg;
 
 	if (len > EPSIP_MSG_MAX_PAYLOAD) {
-		stats_inc("sip.out.too_large");
+		stats_inc(M_SIP_OUT_TOO_LARGE);
 		return (-1);
 	}
 	epsip_msg_init(&msg, EPSIP_MSG_SIP_FROM_CORE);
@@ -46,7 +46,7 @@ send_to_router(void *arg, const char *buf, size_t len)
 	if (ipc_send(b->router, &msg) != 0) {
 		return (-1);
 	}
-	stats_inc("sip.out.to_router");
+	stats_inc(M_SIP_OUT_TO_ROUTER);
 	return (0);
 }
 
@@ -71,7 +71,7 @@ shed_if_late(struct rb_bridge *b, const struct epsip_msg *msg)
 	    msg->payload_len, &out, &len) == 0) {
 		return (0);
 	}
-	stats_inc("overload.shed");
+	stats_inc(M_OVERLOAD_SHED);
 	(void)b->out.send(b->out.arg, out, len);
 	free(out);
 	return (1);
@@ -90,14 +90,14 @@ dispatch(struct rb_bridge *b, const struct epsip_msg *msg)
 		core->ops->sip(core, msg, loop_now_ms(b->daemon->loop));
 		break;
 	case EPSIP_MSG_FLOW_CLOSED:
-		stats_inc("flows.closed");
+		stats_inc(M_FLOW_CLOSED_NOTICES);
 		core->ops->flow_closed(core, (const char *)msg->payload,
 		    msg->payload_len);
 		break;
 	default:
 		/* Dropped and counted, never trusted (ipc.h): a peer from
 		 * another build must not take the registrar down with it. */
-		stats_inc("ipc.errors.unexpected");
+		stats_inc(M_IPC_ERRORS_UNEXPECTED);
 		log_warnx("dropped unexpected %s message",
 		    epsip_msg_type_name(msg->type));
 	}

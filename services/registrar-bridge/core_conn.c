@@ -195,10 +195,10 @@ cn_conn_failed(struct cn_conn *c)
 	struct core_net *n = c->net;
 	struct cn_chunk *w;
 
-	stats_inc("core.connect_failures");
+	stats_inc(M_CORE_CONNECT_FAILURES);
 	if (n->undelivered == NULL) {
 		/* Upstream mode dials the core only to deliver responses. */
-		stats_inc("core.responses.undeliverable");
+		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
 	} else if (c->connecting) {
 		while ((w = c->wq_head) != NULL) {
 			c->wq_head = w->next;
@@ -370,7 +370,7 @@ cn_frame(struct cn_conn *c)
 			break;
 		case SIP_FRAME_PING:
 			/* RFC 5626 §4.4.1: one CRLF back. */
-			stats_inc("core.keepalive.pongs");
+			stats_inc(M_CORE_KEEPALIVE_PONGS);
 			(void)cn_conn_send(c, "\r\n", 2);
 			break;
 		case SIP_FRAME_ERROR:
@@ -379,7 +379,7 @@ cn_frame(struct cn_conn *c)
 		}
 		if (fr.consumed == 0) {
 			/* No answer to a broken stream: only this one ends. */
-			stats_inc("core.framing_errors");
+			stats_inc(M_CORE_FRAMING_ERRORS);
 			log_info("core side: framing lost (%s) on a connection "
 			    "with %s", sip_frame_error_name(fr.error),
 			    c->kind == CN_POOL ? "the upstream" : "the core");
@@ -458,7 +458,7 @@ cn_slot_failed(struct core_net *n, size_t slot, int err)
 	struct cn_slot *s = &n->slots[slot];
 	char buf[64];
 
-	stats_inc("upstream.connect_failures");
+	stats_inc(M_UPSTREAM_CONNECT_FAILURES);
 	if (s->backoff_ms == 0) {
 		epsip_addr_format(cn_upstream_addr(n), buf, sizeof(buf));
 		log_info("upstream %s: connect failed: %s", buf,
@@ -481,7 +481,7 @@ cn_connected(struct cn_conn *c)
 	c->connecting = 0;
 	c->active_ms = loop_now_ms(n->loop);
 	if (c->kind == CN_POOL) {
-		stats_inc("upstream.connects");
+		stats_inc(M_UPSTREAM_CONNECTS);
 		n->slots[c->slot].backoff_ms = 0;
 		n->pool_live++;
 		cn_hash_insert(c);

@@ -236,10 +236,10 @@ response_out(struct core_dispatch *d, const osip_message_t *resp,
 	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
 	    d->link.send_response(d->link.arg, transport, &conn_peer, &dest,
 	    buf, len) != 0) {
-		stats_inc("core.responses.undeliverable");
+		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
 		return (-1);
 	}
-	stats_inc("core.responses.sent");
+	stats_inc(M_CORE_RESPONSES_SENT);
 	return (0);
 }
 
@@ -268,10 +268,11 @@ name_our_via(const struct core_dispatch *d, osip_message_t *req,
 }
 
 static void
-undeliverable(const char *method, const char *why)
+undeliverable(const char *method, enum metric_id why)
 {
-	stats_inc2("core.requests.undeliverable.", why);
-	log_debug("core side: %s not sent: %s", method, why);
+	stats_inc(why);
+	log_debug("core side: %s not sent: %s", method,
+	    metric_label_value(why));
 }
 
 /* Keep the core's bytes until `name` is looked up; 0 or -1 (full). */
@@ -291,7 +292,7 @@ park(struct core_dispatch *d, const char *name, const char *buf,
 	p->next = d->parked;
 	d->parked = p;
 	d->nparked++;
-	stats_inc("core.requests.parked");
+	stats_inc(M_CORE_REQUESTS_PARKED);
 	return (0);
 }
 
@@ -301,7 +302,7 @@ request_out(struct core_dispatch *d, osip_message_t *req, const char *buf,
     size_t buflen)
 {
 	struct core_hop hop;
-	const char *why;
+	enum metric_id why;
 	char *wire;
 	size_t len;
 	int rv;
@@ -321,28 +322,31 @@ request_out(struct core_dispatch *d, osip_message_t *req, const char *buf,
 	/* Only our own Via is ours to rename; others pass as they are. */
 	if (via_is_bridge(req) && name_our_via(d, req, &hop.addr,
 	    hop.transport) != 0) {
-		undeliverable(sip_method(req), "no_core_name");
+		undeliverable(sip_method(req),
+		    M_CORE_REQUESTS_UNDELIVERABLE_NO_CORE_NAME);
 		return (-1);
 	}
 	osip_message_force_update(req);
 	if (sip_serialize(req, &wire, &len) != 0) {
-		undeliverable(sip_method(req), "serialize");
+		undeliverable(sip_method(req),
+		    M_CORE_REQUESTS_UNDELIVERABLE_SERIALIZE);
 		return (-1);
 	}
 	if (hop.transport == EPSIP_TRANSPORT_UDP && len > UP_UDP_MAX_REQUEST) {
 		/* TR-09; the Via says TCP too, or the answer comes by UDP. */
 		hop.transport = EPSIP_TRANSPORT_TCP;
-		stats_inc("core.requests.tcp_for_size");
+		stats_inc(M_CORE_REQUESTS_TCP_FOR_SIZE);
 		(void)up_via_udp_to_tcp(wire, len);
 	}
 	rv = d->link.send_request(d->link.arg, hop.transport, &hop.addr, wire,
 	    len);
 	free(wire);
 	if (rv != 0) {
-		undeliverable(sip_method(req), "send");
+		undeliverable(sip_method(req),
+		    M_CORE_REQUESTS_UNDELIVERABLE_SEND);
 		return (-1);
 	}
-	stats_inc("core.requests.sent");
+	stats_inc(M_CORE_REQUESTS_SENT);
 	return (0);
 }
 
@@ -377,11 +381,11 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 	osip_message_t *sip;
 
 	if (rb_parse(buf, len, &sip) != 0) {
-		stats_inc("core.malformed");
+		stats_inc(M_CORE_MALFORMED);
 		return;
 	}
 	if (MSG_IS_RESPONSE(sip)) {
-		stats_inc("core.responses.received");
+		stats_inc(M_CORE_RESPONSES_RECEIVED);
 		if (!via_is_our_router(d, sip)) {
 			/* A home proxy branch's answer, most likely. */
 			d->core.sip(d->core.arg, sip, now_ms);
@@ -394,7 +398,7 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 		osip_message_free(sip);
 		return;
 	}
-	stats_inc("core.requests.received");
+	stats_inc(M_CORE_REQUESTS_RECEIVED);
 	/*
 	 * The received/rport stamp is what routes the answer back to this
 	 * peer, and the kept bytes would not carry it: a request from the
@@ -428,14 +432,14 @@ core_dispatch_net_undelivered(struct core_dispatch *d, const char *buf,
 	if (up_scan_request(buf, len, method, sizeof(method), branch,
 	    sizeof(branch)) != 0) {
 		if (len >= 8 && strncmp(buf, "SIP/2.0 ", 8) == 0) {
-			stats_inc("core.responses.undeliverable");
+			stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
 		}
 		return;
 	}
 	if (strcmp(method, "ACK") == 0) {
 		return;		/* nothing waits for an ACK */
 	}
-	stats_inc("core.requests.unreachable");
+	stats_inc(M_CORE_REQUESTS_UNREACHABLE);
 	d->core.unreachable(d->core.arg, branch, now_ms);
 }
 

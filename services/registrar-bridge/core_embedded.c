@@ -141,7 +141,7 @@ retry_later(struct core_embedded *ce, const osip_message_t *req,
 	    "saved)", &h, ans);
 	answer_headers_clear(&h);
 	if (rv == 0) {
-		stats_inc("registrar.register.rejected.500");
+		stats_inc(M_REGISTRAR_REGISTER_REJECTED_500);
 	}
 	return (rv);
 }
@@ -210,10 +210,10 @@ embedded_commit(struct loop *loop, void *arg)
 	}
 	committed = location_group_commit(ce->db) == 0;
 	if (committed) {
-		stats_inc("registrar.commits");
+		stats_inc(M_REGISTRAR_COMMITS);
 	} else {
-		stats_inc("registrar.commits.failed");
-		stats_add("registrar.register.unsaved", (int64_t)ce->nheld);
+		stats_inc(M_REGISTRAR_COMMITS_FAILED);
+		stats_add(M_REGISTRAR_REGISTER_UNSAVED, (int64_t)ce->nheld);
 		log_warnx("registrar: commit failed: %zu REGISTER(s) get 500",
 		    ce->nheld);
 		registrar_update_gauge(ce->db, wall_now());
@@ -259,16 +259,13 @@ static void
 embedded_handle(void *arg, osip_message_t *sip, uint64_t now_ms)
 {
 	struct core_embedded *ce = arg;
-	char name[32];
 
 	if (MSG_IS_RESPONSE(sip)) {
-		snprintf(name, sizeof(name), "sip.in.response.%dxx",
-		    sip->status_code / 100);
-		stats_inc(name);
+		stats_inc(metric_response_class(sip->status_code));
 		home_proxy_response(ce->hp, sip, wall_now(), now_ms);
 		return;
 	}
-	stats_inc2("sip.in.", sip->sip_method);
+	stats_inc(metric_sip_method(sip->sip_method));
 	if (sip->cseq == NULL || sip->cseq->method == NULL ||
 	    strcmp(sip->cseq->method, sip->sip_method) != 0) {
 		/* RFC 3261 §8.1.1.5: the methods must agree. */
@@ -292,7 +289,7 @@ embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
 	osip_message_t *sip;
 
 	if (rb_parse(buf, msg->payload_len, &sip) != 0) {
-		stats_inc("sip.in.malformed");
+		stats_inc(M_SIP_IN_MALFORMED);
 		log_debug("dropping %zu unparsable bytes", msg->payload_len);
 		return;
 	}

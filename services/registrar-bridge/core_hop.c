@@ -44,7 +44,7 @@ hop_lookup(struct resolver *names, struct core_hop *hop)
 
 int
 core_hop_of(struct resolver *names, const osip_message_t *req,
-    struct core_hop *hop, const char **why)
+    struct core_hop *hop, enum metric_id *why)
 {
 	osip_route_t *route = osip_list_get(&req->routes, 0);
 	const osip_uri_t *uri = route != NULL ? route->url : req->req_uri;
@@ -54,17 +54,17 @@ core_hop_of(struct resolver *names, const osip_message_t *req,
 	int rv;
 
 	memset(hop, 0, sizeof(*hop));
-	*why = "no_uri";
+	*why = M_CORE_REQUESTS_UNDELIVERABLE_NO_URI;
 	if (uri == NULL || uri->scheme == NULL || uri->host == NULL ||
 	    uri->host[0] == '\0') {
 		return (-1);
 	}
-	*why = "scheme";
+	*why = M_CORE_REQUESTS_UNDELIVERABLE_SCHEME;
 	if (strcasecmp(uri->scheme, "sip") != 0) {
 		return (-1);		/* sips: we speak no TLS */
 	}
 	transport = rb_param(&uri->url_params, "transport");
-	*why = "transport";
+	*why = M_CORE_REQUESTS_UNDELIVERABLE_TRANSPORT;
 	if (transport == NULL || strcasecmp(transport, "udp") == 0) {
 		hop->transport = EPSIP_TRANSPORT_UDP;
 	} else if (strcasecmp(transport, "tcp") == 0) {
@@ -72,7 +72,7 @@ core_hop_of(struct resolver *names, const osip_message_t *req,
 	} else {
 		return (-1);
 	}
-	*why = "port";
+	*why = M_CORE_REQUESTS_UNDELIVERABLE_PORT;
 	if (uri->port != NULL && uri->port[0] != '\0') {
 		port = strtol(uri->port, &end, 10);
 		if (*end != '\0' || port <= 0 || port > 65535) {
@@ -80,14 +80,15 @@ core_hop_of(struct resolver *names, const osip_message_t *req,
 		}
 	}
 	if (sip_ip_literal(uri->host, &hop->addr) != 0) {
-		*why = "unresolved";
+		*why = M_CORE_REQUESTS_UNDELIVERABLE_UNRESOLVED;
 		if (strlen(uri->host) >= sizeof(hop->name)) {
 			return (-1);
 		}
 		strcpy(hop->name, uri->host);
 		if ((rv = hop_lookup(names, hop)) != 0) {
-			*why = rv == CORE_HOP_RESOLVING ? "resolving" :
-			    "unresolved";
+			*why = rv == CORE_HOP_RESOLVING ?
+			    M_CORE_REQUESTS_UNDELIVERABLE_RESOLVING :
+			    M_CORE_REQUESTS_UNDELIVERABLE_UNRESOLVED;
 			return (rv);
 		}
 	}

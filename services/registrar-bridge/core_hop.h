@@ -21,6 +21,7 @@
 
 #include "epsip/config.h"
 #include "epsip/ipc.h"
+#include "epsip/metrics.h"
 #include "epsip/resolver.h"
 
 /* core_hop_of(): the hop's name is being looked up; ask again later. */
@@ -36,10 +37,10 @@ struct core_hop {
  * The next hop of `req`: its top Route URI, else its Request-URI.
  * sip: only (no TLS here), transport=udp (the default) or tcp, port 5060
  * unless given.  0; CORE_HOP_RESOLVING while hop->name is looked up
- * (the resolver's callback follows); or -1 with *why a short reason (a
- * stats suffix).  `names` NULL: IP literals only.
+ * (the resolver's callback follows); or -1 with *why the reason
+ * (M_CORE_REQUESTS_UNDELIVERABLE_*).  `names` NULL: IP literals only.
  */
 int core_hop_of(struct resolver *names, const osip_message_t *req,
-    struct core_hop *hop, const char **why);
+    struct core_hop *hop, enum metric_id *why);
 
 #endif /* RB_CORE_HOP_H */

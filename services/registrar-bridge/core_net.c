@@ -189,7 +189,7 @@ cn_resolved(const char *host, const struct resolver_answer *ans, void *arg)
 		n->resolve_failing = 0;
 		return;
 	}
-	stats_inc("upstream.unresolved");
+	stats_inc(M_UPSTREAM_UNRESOLVED);
 	if (!n->resolve_failing) {
 		log_warnx("upstream %s: %s%s", host, gai_strerror(ans->error),
 		    n->naddrs > 0 ? " (keeping the last addresses)" :
@@ -220,7 +220,7 @@ cn_resolve_first(struct core_net *n)
 	}
 	if (resolver_get_now(n->resolver, n->host, addrs, CN_MAX_ADDRS,
 	    &count) != RESOLVER_OK) {
-		stats_inc("upstream.unresolved");
+		stats_inc(M_UPSTREAM_UNRESOLVED);
 		n->resolve_failing = 1;
 		return (-1);
 	}
@@ -321,10 +321,10 @@ static void
 cn_icmp_other(struct core_net *n, const char *payload, size_t len)
 {
 	if (n->undelivered == NULL) {
-		stats_inc("core.icmp.ignored");
+		stats_inc(M_CORE_ICMP_IGNORED);
 		return;
 	}
-	stats_inc("core.icmp.unreachable");
+	stats_inc(M_CORE_ICMP_UNREACHABLE);
 	n->undelivered(n->ev.arg, payload, len);
 }
 
@@ -381,7 +381,7 @@ cn_udp_errors(struct core_net *n)
 			cn_icmp_other(n, payload, (size_t)r);
 			continue;
 		}
-		stats_inc("upstream.icmp.unreachable");
+		stats_inc(M_UPSTREAM_ICMP_UNREACHABLE);
 		n->addr_cur++;
 		if (n->ev.udp_refused != NULL) {
 			n->ev.udp_refused(n->ev.arg, payload, (size_t)r);
@@ -433,12 +433,12 @@ cn_on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		}
 		if (n->nconns >= n->lim.conns_max ||
 		    cn_addr_from(&remote, &ss) != 0) {
-			stats_inc("core.connections.rejected");
+			stats_inc(M_CORE_CONNECTIONS_REJECTED);
 			close(cfd);
 			continue;
 		}
 		if (cn_conn_new(n, cfd, CN_ACCEPTED, &remote, 0) != NULL) {
-			stats_inc("core.connections.accepted");
+			stats_inc(M_CORE_CONNECTIONS_ACCEPTED);
 		}
 	}
 }
@@ -737,14 +737,14 @@ core_net_send_response(struct core_net *n, uint8_t transport,
 			return (-1);
 		}
 		if ((fd = cn_connect(n, dest, &pending)) == -1) {
-			stats_inc("core.connect_failures");
+			stats_inc(M_CORE_CONNECT_FAILURES);
 			return (-1);
 		}
 		if ((c = cn_conn_new(n, fd, CN_DIALED, dest, pending)) ==
 		    NULL) {
 			return (-1);
 		}
-		stats_inc("core.connections.dialed");
+		stats_inc(M_CORE_CONNECTIONS_DIALED);
 	}
 	return (cn_conn_send(c, buf, len) == 0 ? 0 : -1);
 }

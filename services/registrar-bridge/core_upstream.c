@@ -56,10 +56,10 @@ enum up_503 {
 	UP_503_OVERLOAD,
 };
 
-static const char *const up_503_stat[] = {
-	"upstream.503.timeout",
-	"upstream.503.unreachable",
-	"upstream.503.overload",
+static const enum metric_id up_503_stat[] = {
+	M_UPSTREAM_503_TIMEOUT,
+	M_UPSTREAM_503_UNREACHABLE,
+	M_UPSTREAM_503_OVERLOAD,
 };
 
 /* --- 503 --- */
@@ -112,7 +112,7 @@ txn_retransmit(void *arg, struct up_txn *txn, uint64_t now)
 	uint64_t conn_id;
 
 	(void)now;
-	stats_inc("upstream.retransmissions");
+	stats_inc(M_UPSTREAM_RETRANSMISSIONS);
 	r = cu->link.send_request(cu->link.arg, EPSIP_TRANSPORT_UDP, 0,
 	    txn->req, txn->req_len, &conn_id);
 	if (r != CORE_NET_OK) {
@@ -143,7 +143,7 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 
 	if (branch == NULL) {
 		/* The router always adds its Via: this one is broken. */
-		stats_inc("sip.in.malformed");
+		stats_inc(M_SIP_IN_MALFORMED);
 		return;
 	}
 	too_big = transport == EPSIP_TRANSPORT_UDP && len > UP_UDP_MAX_REQUEST;
@@ -151,14 +151,14 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 	    !up_stream_framed(buf, len)) {
 		/* SP-12: a stream needs Content-Length; libosip2 adds it. */
 		if (sip_serialize(req, &wire, &len) != 0) {
-			stats_inc("sip.in.malformed");
+			stats_inc(M_SIP_IN_MALFORMED);
 			return;
 		}
 		buf = wire;
 	}
 	if (too_big) {
 		transport = EPSIP_TRANSPORT_TCP;
-		stats_inc("upstream.tcp_for_size");
+		stats_inc(M_UPSTREAM_TCP_FOR_SIZE);
 		if (wire == NULL) {
 			if ((wire = malloc(len)) == NULL) {
 				answer_503(cu, req, UP_503_OVERLOAD);
@@ -175,8 +175,8 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 		/* No transaction, no answer: lost is lost, as on the wire. */
 		r = cu->link.send_request(cu->link.arg, transport,
 		    up_callid_hash(req), buf, len, &conn_id);
-		stats_inc(r == CORE_NET_OK ? "upstream.requests.sent" :
-		    "upstream.ack_lost");
+		stats_inc(r == CORE_NET_OK ? M_UPSTREAM_REQUESTS_SENT :
+		    M_UPSTREAM_ACK_LOST);
 		free(wire);
 		return;
 	}
@@ -193,7 +193,7 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 		}
 	} else {
 		/* The phone's retransmission: again, same deadline. */
-		stats_inc("upstream.requests.phone_retransmissions");
+		stats_inc(M_UPSTREAM_REQUESTS_PHONE_RETRANSMISSIONS);
 	}
 	r = cu->link.send_request(cu->link.arg, transport, up_callid_hash(req),
 	    buf, len, &conn_id);
@@ -207,7 +207,7 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 	}
 	txn->conn_id = conn_id;
 	txn->hash = up_callid_hash(req);
-	stats_inc("upstream.requests.sent");
+	stats_inc(M_UPSTREAM_REQUESTS_SENT);
 }
 
 /*
@@ -227,10 +227,10 @@ send_response(struct core_upstream *cu, osip_message_t *resp,
 	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
 	    cu->link.send_response(cu->link.arg, transport, &conn_peer, &dest,
 	    buf, len) != 0) {
-		stats_inc("core.responses.undeliverable");
+		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
 		return;
 	}
-	stats_inc("core.responses.sent");
+	stats_inc(M_CORE_RESPONSES_SENT);
 }
 
 static void
@@ -240,19 +240,16 @@ upstream_sip(struct rb_core *core, const struct epsip_msg *msg,
 	struct core_upstream *cu = (struct core_upstream *)core;
 	const char *buf = (const char *)msg->payload;
 	osip_message_t *sip;
-	char name[32];
 
 	if (sip_parse(buf, msg->payload_len, &sip) != 0) {
-		stats_inc("sip.in.malformed");
+		stats_inc(M_SIP_IN_MALFORMED);
 		return;
 	}
 	if (MSG_IS_RESPONSE(sip)) {
-		snprintf(name, sizeof(name), "sip.in.response.%dxx",
-		    sip->status_code / 100);
-		stats_inc(name);
+		stats_inc(metric_response_class(sip->status_code));
 		send_response(cu, sip, buf, msg->payload_len);
 	} else {
-		stats_inc2("sip.in.", sip->sip_method);
+		stats_inc(metric_sip_method(sip->sip_method));
 		send_request(cu, sip, buf, msg->payload_len, now_ms);
 	}
 	osip_message_free(sip);
@@ -269,13 +266,13 @@ core_upstream_net_message(struct rb_core *core, const char *buf,
 	osip_message_t *sip;
 
 	if (sip_parse(buf, len, &sip) != 0) {
-		stats_inc("core.malformed");
+		stats_inc(M_CORE_MALFORMED);
 		return;
 	}
 	if (MSG_IS_RESPONSE(sip)) {
 		/* Relayed unchanged whatever the table says: the router
 		 * pops its Via and follows `ept` to the phone. */
-		stats_inc("upstream.responses.received");
+		stats_inc(M_UPSTREAM_RESPONSES_RECEIVED);
 		branch = rb_top_branch(sip);
 		if (branch != NULL && sip->cseq != NULL &&
 		    sip->cseq->method != NULL) {
@@ -287,7 +284,7 @@ core_upstream_net_message(struct rb_core *core, const char *buf,
 			    "router");
 		}
 	} else {
-		stats_inc("core.requests.received");
+		stats_inc(M_CORE_REQUESTS_RECEIVED);
 		sip_via_stamp_received(sip, &from->remote,
 		    from->transport == EPSIP_TRANSPORT_TCP);
 		if (rb_send(cu->out, sip) != 0) {
@@ -317,7 +314,7 @@ resend_or_fail(void *arg, struct up_txn *txn)
 	    txn->hash, txn->req, txn->req_len, &conn_id) == CORE_NET_OK) {
 		txn->resent = 1;
 		txn->conn_id = conn_id;
-		stats_inc("upstream.resent_after_close");
+		stats_inc(M_UPSTREAM_RESENT_AFTER_CLOSE);
 		return;
 	}
 	up_txn_fail(cu->txns, txn, UP_TXN_UNREACHABLE);

@@ -481,7 +481,7 @@ branch_response(struct home_proxy *hp, struct rb_ctx *ctx,
 	    NULL;
 	if (status == 430) {
 		/* RG-24: that flow is gone; so is its binding. */
-		stats_inc("proxy.failover.430");
+		stats_inc(M_PROXY_FAILOVER_430);
 		if (ctx->binding_flow != NULL && location_remove_id(hp->db,
 		    ctx->binding_id, ctx->binding_flow) == 0) {
 			registrar_update_gauge(hp->db, hp->now);

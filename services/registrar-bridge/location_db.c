@@ -300,7 +300,7 @@ location_open(struct location_db **dbp, const char *path,
 		return (rv);
 	}
 	snprintf(why, sizeof(why), "%s", err);
-	stats_inc("registrar.db_corrupt");
+	stats_inc(M_REGISTRAR_DB_CORRUPT);
 	if (move_aside(path, err, errcap) == -1) {
 		return (-1);
 	}
@@ -574,9 +574,9 @@ location_report_memory(struct location_db *db)
 
 	if (sqlite3_db_status(db->db, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi,
 	    0) == SQLITE_OK) {
-		stats_set("registrar.db_cache_bytes", cur);
+		stats_set(M_REGISTRAR_DB_CACHE_BYTES, cur);
 	}
-	stats_set("registrar.sqlite_heap_bytes", sqlite3_memory_used());
+	stats_set(M_REGISTRAR_SQLITE_HEAP_BYTES, sqlite3_memory_used());
 }
 
 /* Run a DELETE: the number of rows gone, or -1. */

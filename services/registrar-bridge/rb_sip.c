@@ -27,10 +27,7 @@ rb_send(const struct rb_out *out, osip_message_t *msg)
 	int rv;
 
 	if (MSG_IS_RESPONSE(msg)) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "replies.%d", msg->status_code);
-		stats_inc(name);
+		stats_inc(metric_status(MF_REPLIES, msg->status_code));
 	}
 	osip_message_force_update(msg);
 	if (sip_serialize(msg, &buf, &len) != 0) {
@@ -46,10 +43,7 @@ rb_send_bytes(const struct rb_out *out, const char *buf, size_t len,
     int status)
 {
 	if (status >= 100 && status <= 699) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "replies.%d", status);
-		stats_inc(name);
+		stats_inc(metric_status(MF_REPLIES, status));
 	}
 	return (out->send(out->arg, buf, len));
 }

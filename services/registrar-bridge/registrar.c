@@ -86,11 +86,7 @@ static int
 reject(const osip_message_t *req, int status, const char *reason,
     const struct answer_headers *h, struct registrar_answer *ans)
 {
-	char name[64];
-
-	snprintf(name, sizeof(name), "registrar.register.rejected.%d",
-	    status);
-	stats_inc(name);
+	stats_inc(metric_status(MF_REGISTRAR_REGISTER_REJECTED, status));
 	return (answer_build(req, status, reason, h, ans));
 }
 
@@ -388,7 +384,7 @@ build_ok(struct location_db *db, struct reg_request *r,
 	rv = answer_build(r->req, 200, "OK", &h, ans);
 	answer_headers_clear(&h);
 	if (rv == 0) {
-		stats_inc("registrar.register.ok");
+		stats_inc(M_REGISTRAR_REGISTER_OK);
 	}
 	return (rv);
 }
@@ -618,7 +614,7 @@ registrar_flow_closed(struct location_db *db, const char *token,
 	int n;
 
 	if ((n = location_remove_flow(db, token)) > 0) {
-		stats_add("bindings.dropped.flow_closed", n);
+		stats_add(M_BINDINGS_DROPPED_FLOW_CLOSED, n);
 		registrar_update_gauge(db, now);
 	}
 	return (n);
@@ -640,5 +636,5 @@ void
 registrar_update_gauge(struct location_db *db, int64_t now)
 {
 	(void)now;
-	stats_set("registrations.active", location_rows(db));
+	stats_set(M_REGISTRATIONS_ACTIVE, location_rows(db));
 }

@@ -393,10 +393,7 @@ int
 rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
     char *wire, size_t len, uint64_t now)
 {
-	char name[32];
-
-	snprintf(name, sizeof(name), "replies.%d", status);
-	stats_inc(name);
+	stats_inc(metric_status(MF_REPLIES, status));
 	send_wire(t, wire, len);
 	free(stx->resp);
 	stx->resp = wire;
@@ -442,7 +439,7 @@ rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
 void
 rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
 {
-	stats_inc("sip.in.retransmissions");
+	stats_inc(M_SIP_IN_RETRANSMISSIONS);
 	if (stx->resp != NULL && (stx->state == RB_STX_PROCEEDING ||
 	    stx->state == RB_STX_COMPLETED)) {
 		send_wire(t, stx->resp, stx->resp_len);
@@ -570,7 +567,7 @@ rb_ctx_new_wire(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 	htab_add(&t->ctx_by_branch, &ctx->hlink, ctx->branch);
 	ctx->sibling = stx->branches;
 	stx->branches = ctx;
-	stats_inc("proxy.branches");
+	stats_inc(M_PROXY_BRANCHES);
 	send_wire(t, ctx->wire, ctx->wire_len);
 	return (ctx);
 }
@@ -674,7 +671,7 @@ rb_txn_response(struct rb_txn *t, osip_message_t *resp, uint64_t now,
 	if (branch == NULL || resp->cseq == NULL ||
 	    resp->cseq->method == NULL ||
 	    (ctx = ctx_find(t, branch)) == NULL) {
-		stats_inc("proxy.responses.unmatched");
+		stats_inc(M_PROXY_RESPONSES_UNMATCHED);
 		return (RB_RESP_DROP);
 	}
 	/* The answer to our CANCEL shares the INVITE's branch (§9.1). */
@@ -685,7 +682,7 @@ rb_txn_response(struct rb_txn *t, osip_message_t *resp, uint64_t now,
 		return (RB_RESP_ABSORBED);
 	}
 	if (strcasecmp(resp->cseq->method, ctx->method) != 0) {
-		stats_inc("proxy.responses.unmatched");
+		stats_inc(M_PROXY_RESPONSES_UNMATCHED);
 		return (RB_RESP_DROP);
 	}
 	*ctxp = ctx;
@@ -765,7 +762,7 @@ ctx_tick(struct rb_txn *t, struct rb_ctx *ctx, uint64_t now)
 		return;
 	}
 	rb_ctx_terminate(ctx, 408);
-	stats_inc("proxy.timeouts");
+	stats_inc(M_PROXY_TIMEOUTS);
 	if (t->ev.timeout != NULL) {
 		t->ev.timeout(t->ev.arg, ctx, now);
 	}
@@ -780,7 +777,7 @@ rb_txn_branch_unreachable(struct rb_txn *t, const char *branch, uint64_t now)
 		return (-1);
 	}
 	rb_ctx_terminate(ctx, 408);
-	stats_inc("proxy.unreachable");
+	stats_inc(M_PROXY_UNREACHABLE);
 	if (t->ev.timeout != NULL) {
 		t->ev.timeout(t->ev.arg, ctx, now);
 	}

@@ -140,8 +140,8 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		}
 		err = flow_token_decode(&r->keys, user, strlen(user), &t);
 		if (err != FLOW_TOKEN_OK) {
-			stats_inc2("tokens.rejected.",
-			    flow_token_error_name(err));
+			stats_inc(metric_label_find(MF_TOKENS_REJECTED,
+			    flow_token_error_name(err)));
 			res->status = 403;	/* FT-03, ER-06 */
 			res->reason = "Invalid Flow Token";
 			return;
@@ -153,7 +153,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 		}
 		if (t.flow.instance != r->cfg->instance) {
 			/* Genuine, but another edge's flow: not here. */
-			stats_inc("tokens.rejected.other_instance");
+			stats_inc(M_TOKENS_REJECTED_OTHER_INSTANCE);
 			res->status = 430;
 			return;
 		}
@@ -262,7 +262,7 @@ edge_add_path(struct router *r, const struct router_origin *origin,
 	}
 	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
 	    SIP_HDR_PATH), "Path", value);
-	stats_inc("tokens.issued");
+	stats_inc(M_TOKENS_ISSUED);
 	return (0);
 }
 
@@ -305,7 +305,7 @@ edge_insert_record_route(const struct router *r, const osip_message_t *msg,
 	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,
 	    SIP_HDR_RECORD_ROUTE), "Record-Route", value);
 	if (flow != NULL) {
-		stats_inc("tokens.issued");
+		stats_inc(M_TOKENS_ISSUED);
 	}
 	return (0);
 }

@@ -28,11 +28,11 @@ router_flow_token(const struct router *r, const struct flow_token *flow,
 }
 
 void
-router_drop(struct router_output *out, const char *why)
+router_drop(struct router_output *out, enum metric_id why)
 {
 	out->dest = ROUTER_DROP;
-	out->drop_reason = why;
-	stats_inc2("sip.dropped.", why);
+	out->drop_reason = metric_label_value(why);
+	stats_inc(why);
 }
 
 int
@@ -82,7 +82,7 @@ router_finish(struct router_raw *raw, enum router_dest dest,
 		sip_edit_splice(&raw->edit, s->headers_end, 0, "\r\n", 2);
 	}
 	if (sip_edit_apply(&raw->edit, &out->sip, &out->sip_len) != 0) {
-		router_drop(out, "serialize");
+		router_drop(out, M_SIP_DROPPED_SERIALIZE);
 		return;
 	}
 	out->dest = dest;

@@ -86,7 +86,7 @@ owners_get(struct owners *o, uint16_t instance, uint32_t child)
 	if (flow_owner_ipc_url(o->run_dir, instance, child, url,
 	    sizeof(url)) == -1 ||
 	    ipc_push_dial(&sock, url, 1, OWNERS_QUEUE) == -1) {
-		stats_inc("ipc.owner_dial_failed");
+		stats_inc(M_IPC_OWNER_DIAL_FAILED);
 		return (NULL);
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL) {

@@ -108,8 +108,6 @@ reply_local(struct router *r, const struct router_origin *origin,
     osip_message_t *req, struct router_raw *raw, int status,
     const char *reason, struct router_output *out)
 {
-	char name[32];
-
 	(void)r;
 	memset(out, 0, sizeof(*out));
 	out->dest = ROUTER_DROP;
@@ -126,6 +124,5 @@ reply_local(struct router *r, const struct router_origin *origin,
 	    ROUTER_TO_CORE;
 	out->flow = origin->flow;
 	out->local_status = status;
-	snprintf(name, sizeof(name), "replies.%d", status);
-	stats_inc(name);
+	stats_inc(metric_status(MF_REPLIES, status));
 }

@@ -93,12 +93,13 @@ cseq_method(const struct sip_scan *s, size_t i, struct sip_span *method)
  * dropped): a status line with a provisional or final status; a Via,
  * From, To, Call-ID and CSeq, each with a value (libosip2 took an empty
  * one for none); a CSeq with its number and method, which decide the
- * flow's timer; no single-valued header twice (ER-02).  NULL, or why not,
- * counted as before: "parse_error" for what libosip2 refused to parse
- * (the status line, the CSeq, duplicates), "bad_response" for the rest.
+ * flow's timer; no single-valued header twice (ER-02).  0, or -1 with why
+ * not in *why, counted as before: parse_error for what libosip2 refused to
+ * parse (the status line, the CSeq, duplicates), bad_response for the rest.
  */
-static const char *
-response_check(const struct sip_scan *s, struct response *resp)
+static int
+response_check(const struct sip_scan *s, struct response *resp,
+    enum metric_id *why)
 {
 	const unsigned want = (1U << SIP_HDR_VIA) | (1U << SIP_HDR_FROM) |
 	    (1U << SIP_HDR_TO) | (1U << SIP_HDR_CALL_ID) |
@@ -108,7 +109,8 @@ response_check(const struct sip_scan *s, struct response *resp)
 
 	resp->method.off = resp->method.len = 0;
 	if ((resp->status = status_of(s)) == -1) {
-		return ("parse_error");
+		*why = M_SIP_DROPPED_PARSE_ERROR;
+		return (-1);
 	}
 	for (size_t i = 0; i < s->count; i++) {
 		unsigned bit = 1U << s->h[i].id;
@@ -123,12 +125,14 @@ response_check(const struct sip_scan *s, struct response *resp)
 	}
 	if ((cseq >= 0 && cseq_method(s, (size_t)cseq, &resp->method) == -1) ||
 	    proxy_duplicate_single_header(s)) {
-		return ("parse_error");
+		*why = M_SIP_DROPPED_PARSE_ERROR;
+		return (-1);
 	}
 	if (seen != want || resp->status < 100 || resp->status > 699) {
-		return ("bad_response");
+		*why = M_SIP_DROPPED_BAD_RESPONSE;
+		return (-1);
 	}
-	return (NULL);
+	return (0);
 }
 
 /* Some Require line lists `outbound` (comma lists, any case). */
@@ -215,24 +219,23 @@ void
 response_route(struct router *r, struct router_raw *raw, int short_body,
     struct router_output *out)
 {
-	static const char *const class[] = { "1xx", "2xx", "3xx", "4xx",
-	    "5xx", "6xx" };
 	const char *buf = raw->scan.buf;
 	struct router_origin back;
 	struct response resp;
-	const char *why;
+	enum metric_id why;
 
-	if ((why = response_check(&raw->scan, &resp)) != NULL) {
+	if (response_check(&raw->scan, &resp, &why) == -1) {
 		router_drop(out, why);
 		return;
 	}
 	if (short_body) {
-		router_drop(out, "bad_response");	/* TR-08 */
+		router_drop(out, M_SIP_DROPPED_BAD_RESPONSE);	/* TR-08 */
 		return;
 	}
-	stats_inc2("sip.in.response.", class[resp.status / 100 - 1]);
+	stats_inc(metric_response_class(resp.status));
 	if (proxy_pop_own_via(r, raw, &back) == -1) {
-		router_drop(out, "response_not_ours");		/* SP-14 */
+		/* SP-14 */
+		router_drop(out, M_SIP_DROPPED_RESPONSE_NOT_OURS);
 		return;
 	}
 	if (back.source != ROUTER_FROM_FLOW) {

@@ -93,10 +93,10 @@ route_request(struct router *r, const struct router_origin *origin,
 	const char *reason = NULL;
 	int status;
 
-	stats_inc2("sip.in.", msg->sip_method);
+	stats_inc(metric_sip_method(msg->sip_method));
 	status = proxy_validate_request(r, raw, msg, &reason);
 	if (status == -1) {
-		router_drop(out, "no_via");
+		router_drop(out, M_SIP_DROPPED_NO_VIA);
 		return;
 	}
 	stamp_arrival(msg, raw, origin);
@@ -164,10 +164,10 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	int status;
 
 	if (salvage_request(buf, len, &msg, &status) == -1) {
-		router_drop(out, "parse_error");
+		router_drop(out, M_SIP_DROPPED_PARSE_ERROR);
 		return;
 	}
-	stats_inc("sip.salvaged");
+	stats_inc(M_SIP_SALVAGED);
 	stamp_arrival(msg, raw, origin);
 	reply_local(r, origin, msg, raw, status, status == 400 ?
 	    "Malformed Request" : NULL, out);
@@ -199,7 +199,8 @@ router_process(struct router *r, const struct router_origin *origin,
 	    origin->flow.transport == EPSIP_TRANSPORT_UDP) {
 		trim = proxy_udp_trim(buf, len, &msg_len);
 		if (trim == -1) {
-			router_drop(out, "unframeable_datagram");
+			router_drop(out,
+			    M_SIP_DROPPED_UNFRAMEABLE_DATAGRAM);
 			return;
 		}
 	}
@@ -234,18 +235,19 @@ router_undeliverable(struct router *r, const char *buf, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (sip_parse(buf, len, &msg) != 0) {
-		router_drop(out, "parse_error");
+		router_drop(out, M_SIP_DROPPED_PARSE_ERROR);
 		return;
 	}
 	if (raw_init(&raw, buf, len) == -1) {
-		router_drop(out, "parse_error");
+		router_drop(out, M_SIP_DROPPED_PARSE_ERROR);
 	} else if (MSG_IS_RESPONSE(msg)) {
 		/* TR-06: never deliver a response on another flow. */
-		router_drop(out, "response_flow_gone");
+		router_drop(out, M_SIP_DROPPED_RESPONSE_FLOW_GONE);
 	} else if (strcmp(msg->sip_method, "ACK") == 0) {
-		router_drop(out, "ack_flow_gone");	/* ACK gets no answer */
+		/* ACK gets no answer */
+		router_drop(out, M_SIP_DROPPED_ACK_FLOW_GONE);
 	} else if (proxy_pop_own_via(r, &raw, &back) == -1) {
-		router_drop(out, "undeliverable_not_ours");
+		router_drop(out, M_SIP_DROPPED_UNDELIVERABLE_NOT_OURS);
 	} else {
 		/* A reply libosip2 prints must not name us either. */
 		if ((via = osip_list_get(&msg->vias, 0)) != NULL) {

@@ -19,6 +19,7 @@
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
+#include "epsip/metrics.h"
 #include "epsip/router_via.h"
 #include "epsip/sip_edit.h"
 
@@ -138,8 +139,8 @@ int edge_add_record_route(struct router *r, osip_message_t *msg,
 int edge_wants_record_route(const struct router *r, const osip_message_t *msg,
     const struct router_origin *origin, const struct router_route_result *rr);
 
-/* Nothing to send; `why` is counted as sip.dropped.<why>. */
-void router_drop(struct router_output *out, const char *why);
+/* Nothing to send; `why` (M_SIP_DROPPED_*) is counted and kept as text. */
+void router_drop(struct router_output *out, enum metric_id why);
 /* The hop's last edits applied: `out` holds the message for `dest`. */
 void router_finish(struct router_raw *raw, enum router_dest dest,
     const struct flow_token *flow, struct router_output *out);

@@ -54,7 +54,7 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 			 * drop a good binding.  Counted (ipc_send), and the
 			 * sender's transaction retries.
 			 */
-			stats_inc("ipc.flow_queue_full");
+			stats_inc(M_IPC_FLOW_QUEUE_FULL);
 			return (0);
 		}
 		owners_drop(sr->owners, out->flow.flow.instance,
@@ -67,14 +67,14 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 		msg.arg = out->flow_timer;
 		(void)ipc_send(sock, &msg);
 	}
-	stats_inc("sip.out.to_flow");
+	stats_inc(M_SIP_OUT_TO_FLOW);
 	log_flow(LOG_LEVEL_DEBUG, &out->flow.flow, "to flow %zu bytes",
 	    out->sip_len);
 	return (0);
 }
 
 static int answer_overload(struct sip_router *, const struct epsip_msg *,
-    const char *);
+    enum metric_id);
 
 /*
  * `in`: the envelope `out` answers or forwards.  Towards the core its
@@ -103,9 +103,10 @@ send_output(struct sip_router *sr, struct router_output *out,
 		 * (overload.h).  Nothing is dropped silently.
 		 */
 		if (ipc_offer(sr->bridge, &msg) == 0 ||
-		    ((depth > 0 || !answer_overload(sr, in, "overload.refused"))
-		    && ipc_send(sr->bridge, &msg) == 0)) {
-			stats_inc("sip.out.to_core");
+		    ((depth > 0 ||
+		    !answer_overload(sr, in, M_OVERLOAD_REFUSED)) &&
+		    ipc_send(sr->bridge, &msg) == 0)) {
+			stats_inc(M_SIP_OUT_TO_CORE);
 			log_debug("to core %zu bytes", out->sip_len);
 		}
 		break;
@@ -167,7 +168,7 @@ on_flow_closed(struct sip_router *sr, const struct epsip_msg *msg)
  */
 static int
 answer_overload(struct sip_router *sr, const struct epsip_msg *msg,
-    const char *what)
+    enum metric_id what)
 {
 	struct router_output out;
 	struct router_origin origin;
@@ -203,7 +204,7 @@ shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 		    overload_wait_ms(msg, now));
 	}
 	return (overload_is_late(sr->router.cfg, msg, now) &&
-	    answer_overload(sr, msg, "overload.shed"));
+	    answer_overload(sr, msg, M_OVERLOAD_SHED));
 }
 
 static void
@@ -233,7 +234,7 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 		    msg->payload_len, &out);
 		break;
 	case EPSIP_MSG_FLOW_UNDELIVERABLE:
-		stats_inc("sip.undeliverable");
+		stats_inc(M_SIP_UNDELIVERABLE);
 		router_undeliverable(&sr->router, payload, msg->payload_len,
 		    &out);
 		break;
@@ -250,7 +251,7 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 		overload_gate_set(&sr->bridge_late, msg->arg, monotonic_ms());
 		return;
 	default:
-		stats_inc("ipc.errors.unexpected");
+		stats_inc(M_IPC_ERRORS_UNEXPECTED);
 		log_warnx("unexpected %s message", epsip_msg_type_name(
 		    msg->type));
 		return;
@@ -306,6 +307,6 @@ router_overload_window(struct loop *loop, void *arg)
 	if (share != 0 || before != 0) {
 		owners_foreach(sr->owners, send_overload, &share);
 	}
-	stats_set("overload.share_permille",
+	stats_set(M_OVERLOAD_SHARE_PERMILLE,
 	    (int64_t)share * 1000 / OVERLOAD_SHARE_ONE);
 }

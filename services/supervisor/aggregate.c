@@ -4,7 +4,9 @@
  *
  * Every number comes from the last report of each instance; totals add
  * up every counter of every instance shown, so a counter that appears in
- * several flow-manager children is summed across them.  A service's own
+ * several flow-manager children is summed across them (a share, a RATIO
+ * in metrics.def, takes the largest instead).  /metrics prints what
+ * metrics.def declares, with its help and type.  A service's own
  * report counts only while it belongs to the process now running: the
  * dead incarnation's counters vanish with it (a counter reset, in
  * Prometheus terms).  Pure code, no diagnostics.
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "epsip/metrics.h"
 
 #include "aggregate.h"
 
@@ -100,6 +104,21 @@ report_fields(const struct sup_report *r, json_t *out)
 	return (0);
 }
 
+/* A share (metrics.def RATIO): totals take the largest, not the sum. */
+static int
+counter_is_ratio(const char *key)
+{
+	enum metric_id id;
+
+	return (metric_find(key, &id) == 0 &&
+	    metric_families[metric_slots[id].family].kind == METRIC_RATIO);
+}
+
+/*
+ * Add one report's counters into totals.  A total is a copy, never the
+ * report's own number: adding into a shared one would change what the
+ * report says, and the next rendering would add it again.
+ */
 static int
 totals_add(json_t *totals, json_t *counters)
 {
@@ -110,7 +129,11 @@ totals_add(json_t *totals, json_t *counters)
 	json_object_foreach(counters, key, val) {
 		sum = json_object_get(totals, key);
 		if (sum == NULL) {
-			rv = json_object_set(totals, key, val);
+			rv = json_object_set_new(totals, key, json_copy(val));
+		} else if (counter_is_ratio(key)) {
+			rv = json_number_value(val) <= json_number_value(sum) ?
+			    0 : json_object_set_new(totals, key,
+			    json_copy(val));
 		} else if (json_is_integer(sum) && json_is_integer(val)) {
 			rv = json_integer_set(sum, json_integer_value(sum) +
 			    json_integer_value(val));
@@ -330,39 +353,129 @@ sup_health_name(enum sup_health_state state)
 	return ("degraded");
 }
 
-int
-sup_metric_name(const char *counter, char *buf, size_t cap)
-{
-	size_t n = 0;
-	char ch;
+/* ---- /metrics: every declaration of metrics.def, with its samples ---- */
 
-	if (cap < sizeof("epsip_")) {
+/* One number a report holds: whose, and which declared value. */
+struct metric_sample {
+	size_t report;			/* the report's place in the list */
+	const struct sup_report *r;
+	enum metric_family family;
+	enum metric_id id;		/* M_COUNT for a FIELD */
+	json_t *val;
+};
+
+struct metric_samples {
+	struct metric_sample *v;
+	size_t n;
+	size_t start[MF_COUNT + 1];	/* family f: v[start[f]..start[f+1]) */
+};
+
+/*
+ * Every declared number of every report shown, through fn.  A name the
+ * registry does not know (a report from another build) has no HELP or
+ * TYPE to print under: /stats still shows it, /metrics leaves it out.
+ */
+static void
+samples_walk(const struct sup_view *v,
+    void (*fn)(struct metric_samples *, const struct metric_sample *),
+    struct metric_samples *out)
+{
+	struct metric_sample s;
+	const char *key;
+	json_t *val;
+	int fam;
+
+	s.report = 0;
+	for (s.r = v->reports->head; s.r != NULL; s.r = s.r->next,
+	    s.report++) {
+		if (s.r->stats == NULL || report_owner(v, s.r) == NULL) {
+			continue;
+		}
+		json_object_foreach(json_object_get(s.r->stats, "counters"),
+		    key, val) {
+			if (json_is_number(val) &&
+			    metric_find(key, &s.id) == 0) {
+				s.family = metric_slots[s.id].family;
+				s.val = val;
+				fn(out, &s);
+			}
+		}
+		json_object_foreach(s.r->stats, key, val) {
+			if (!report_key_is_own(key) && json_is_number(val) &&
+			    (fam = metric_field_find(key)) >= 0) {
+				s.family = (enum metric_family)fam;
+				s.id = M_COUNT;
+				s.val = val;
+				fn(out, &s);
+			}
+		}
+	}
+}
+
+static void
+sample_count(struct metric_samples *out, const struct metric_sample *s)
+{
+	out->start[s->family + 1]++;
+	out->n++;
+}
+
+static void
+sample_place(struct metric_samples *out, const struct metric_sample *s)
+{
+	/* start[f] runs ahead while placing; samples_sort() resets it. */
+	out->v[out->start[s->family]++] = *s;
+}
+
+static int
+sample_cmp(const void *a, const void *b)
+{
+	const struct metric_sample *x = a, *y = b;
+
+	/* Report by report, values in the registry's order: stable. */
+	if (x->report != y->report) {
+		return (x->report < y->report ? -1 : 1);
+	}
+	return (x->id < y->id ? -1 : x->id > y->id);
+}
+
+/* Samples grouped by family; -1 when out of memory. */
+static int
+samples_collect(const struct sup_view *v, struct metric_samples *out)
+{
+	size_t f;
+
+	memset(out, 0, sizeof(*out));
+	samples_walk(v, sample_count, out);
+	for (f = 1; f <= MF_COUNT; f++) {
+		out->start[f] += out->start[f - 1];
+	}
+	if (out->n > 0 &&
+	    (out->v = calloc(out->n, sizeof(*out->v))) == NULL) {
 		return (-1);
 	}
-	memcpy(buf, "epsip_", 6);
-	n = 6;
-	for (; *counter != '\0'; counter++) {
-		if (n + 1 >= cap) {
-			return (-1);
+	samples_walk(v, sample_place, out);
+	/* Each start[f] stopped where family f + 1 begins. */
+	memmove(&out->start[1], &out->start[0],
+	    MF_COUNT * sizeof(out->start[0]));
+	out->start[0] = 0;
+	for (f = 0; f < MF_COUNT; f++) {
+		if (out->start[f + 1] > out->start[f]) {
+			qsort(out->v + out->start[f], out->start[f + 1] -
+			    out->start[f], sizeof(*out->v), sample_cmp);
 		}
-		ch = *counter;
-		/* Prometheus names are [a-zA-Z_:][a-zA-Z0-9_:]*. */
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '_' || ch == ':')) {
-			ch = '_';
-		}
-		buf[n++] = ch;
 	}
-	buf[n] = '\0';
 	return (0);
 }
 
-/* Label values escape backslash, double quote and newline. */
+/*
+ * Escapes of the text format: backslash and newline everywhere, the
+ * double quote in label values only.
+ */
 static void
-metric_label(FILE *f, const char *s)
+metric_escape(FILE *f, const char *s, int quote)
 {
 	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"') {
+		if (*s == '\\' || (quote && *s == '"')) {
 			fputc('\\', f);
 			fputc(*s, f);
 		} else if (*s == '\n') {
@@ -383,108 +496,49 @@ metric_value(FILE *f, json_t *val)
 	}
 }
 
-/* Add one sample [service, instance, value] to family `name`. */
-static int
-family_add(json_t *families, const char *name, const char *service,
-    const char *instance, json_t *val)
-{
-	char metric[256];
-	json_t *fam;
-
-	if (sup_metric_name(name, metric, sizeof(metric)) == -1) {
-		return (0);	/* absurd names are left out, not fatal */
-	}
-	if ((fam = json_object_get(families, metric)) == NULL) {
-		fam = json_array();
-		if (json_object_set_new(families, metric, fam) == -1) {
-			return (-1);
-		}
-	}
-	return (json_array_append_new(fam, json_pack("[s, s, O]", service,
-	    instance, val)));
-}
-
-static int
-families_add_report(json_t *families, const struct sup_report *r)
-{
-	const char *key;
-	json_t *val, *counters;
-
-	if (r->stats == NULL) {
-		return (0);
-	}
-	counters = json_object_get(r->stats, "counters");
-	json_object_foreach(counters, key, val) {
-		if (family_add(families, key, r->service, r->instance,
-		    val) == -1) {
-			return (-1);
-		}
-	}
-	/* Numeric service fields ("flows", "rss_kib") are gauges too. */
-	json_object_foreach(r->stats, key, val) {
-		if (report_key_is_own(key) || !json_is_number(val)) {
-			continue;
-		}
-		if (family_add(families, key, r->service, r->instance,
-		    val) == -1) {
-			return (-1);
-		}
-	}
-	return (0);
-}
-
-static int
-key_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(const char *const *)a, *(const char *const *)b));
-}
-
 static void
-families_print(FILE *f, json_t *families)
+family_print(FILE *f, enum metric_family fam,
+    const struct metric_samples *samples)
 {
-	const char **names, *key;
-	json_t *fam, *sample;
-	size_t i, j, n;
+	const struct metric_desc *d = &metric_families[fam];
+	const struct metric_sample *s;
+	size_t i;
 
-	n = json_object_size(families);
-	if (n == 0 || (names = calloc(n, sizeof(*names))) == NULL) {
-		return;
-	}
-	i = 0;
-	json_object_foreach(families, key, fam) {
-		names[i++] = key;
-	}
-	/* One block per family, in a stable order for diffing scrapes. */
-	qsort(names, n, sizeof(*names), key_cmp);
-	for (i = 0; i < n; i++) {
-		fam = json_object_get(families, names[i]);
-		fprintf(f, "# TYPE %s untyped\n", names[i]);
-		json_array_foreach(fam, j, sample) {
-			fprintf(f, "%s{service=\"", names[i]);
-			metric_label(f, json_string_value(
-			    json_array_get(sample, 0)));
-			fputs("\",instance=\"", f);
-			metric_label(f, json_string_value(
-			    json_array_get(sample, 1)));
-			fputs("\"} ", f);
-			metric_value(f, json_array_get(sample, 2));
-			fputc('\n', f);
+	fprintf(f, "# HELP %s ", d->prometheus);
+	metric_escape(f, d->help, 0);
+	fprintf(f, " (%s%s%s%s in /stats)\n# TYPE %s %s\n", d->name,
+	    d->label != NULL ? ".<" : "", d->label != NULL ? d->label : "",
+	    d->label != NULL ? ">" : "", d->prometheus,
+	    d->kind == METRIC_COUNTER ? "counter" : "gauge");
+	for (i = samples->start[fam]; i < samples->start[fam + 1]; i++) {
+		s = &samples->v[i];
+		fprintf(f, "%s{service=\"", d->prometheus);
+		metric_escape(f, s->r->service, 1);
+		fputs("\",instance=\"", f);
+		metric_escape(f, s->r->instance, 1);
+		if (d->label != NULL) {
+			fprintf(f, "\",%s=\"", d->label);
+			metric_escape(f, metric_label_value(s->id), 1);
 		}
+		fputs("\"} ", f);
+		metric_value(f, s->val);
+		fputc('\n', f);
 	}
-	free(names);
 }
 
 char *
 sup_render_metrics(const struct sup_view *v, size_t *len)
 {
-	const struct sup_report *r;
-	const struct sup_proc *p;
-	json_t *families;
+	struct metric_samples samples;
 	char *text = NULL;
 	size_t i;
 	FILE *f;
 
+	if (samples_collect(v, &samples) == -1) {
+		return (NULL);
+	}
 	if ((f = open_memstream(&text, len)) == NULL) {
+		free(samples.v);
 		return (NULL);
 	}
 	fprintf(f, "# HELP epsip_uptime_seconds Seconds since epsipd "
@@ -503,17 +557,10 @@ sup_render_metrics(const struct sup_view *v, size_t *len)
 		fprintf(f, "epsip_restarts_total{service=\"%s\"} %u\n",
 		    v->procs[i].name, v->procs[i].restarts);
 	}
-	if ((families = json_object()) != NULL) {
-		for (r = v->reports->head; r != NULL; r = r->next) {
-			p = report_owner(v, r);
-			if (p != NULL && families_add_report(families, r) ==
-			    -1) {
-				break;
-			}
-		}
-		families_print(f, families);
-		json_decref(families);
+	for (i = 0; i < MF_COUNT; i++) {
+		family_print(f, (enum metric_family)i, &samples);
 	}
+	free(samples.v);
 	if (fclose(f) != 0) {
 		free(text);
 		return (NULL);

@@ -61,10 +61,12 @@ enum sup_health_state sup_health(const struct sup_view *v, json_t **body);
 int sup_health_http_status(enum sup_health_state state);
 const char *sup_health_name(enum sup_health_state state);
 
-/* GET /metrics as Prometheus text 0.0.4 (malloc'ed), or NULL. */
+/*
+ * GET /metrics as Prometheus text 0.0.4 (malloc'ed), or NULL: a HELP and a
+ * TYPE for every declaration of metrics.def, then its samples, e.g.
+ *   epsip_sip_in_total{service="sip-router",instance="sip-router",
+ *   method="INVITE"} 12
+ */
 char *sup_render_metrics(const struct sup_view *v, size_t *len);
-
-/* "sip.in.INVITE" -> "epsip_sip_in_INVITE" into buf; -1 if too long. */
-int sup_metric_name(const char *counter, char *buf, size_t cap);
 
 #endif /* SUP_AGGREGATE_H */

@@ -104,7 +104,7 @@ test_a_link_alone_for_a_second_is_redialed_and_keeps_its_queue(
 	assert_int_equal(ipc_redial_stuck(), 0);	/* too early */
 	usleep(1100 * 1000);
 	assert_int_equal(ipc_redial_stuck(), 1);	/* a second dialer */
-	assert_int_equal(stats_get("ipc.redials"), 1);
+	assert_int_equal(stats_get(M_IPC_REDIALS), 1);
 	assert_int_equal(ipc_redial_stuck(), 0);	/* a second apart */
 	/*
 	 * The peer comes: the queue drains, nothing lost.  Both dialers may
@@ -132,7 +132,7 @@ test_a_connected_link_is_never_redialed(void **state)
 	assert_int_equal(recv_numbered(f->peer), 7);	/* connected */
 	usleep(1100 * 1000);
 	assert_int_equal(ipc_redial_stuck(), 0);
-	assert_int_equal(stats_get("ipc.redials"), 0);
+	assert_int_equal(stats_get(M_IPC_REDIALS), 0);
 }
 
 static void
@@ -163,14 +163,14 @@ test_sends_of_one_iteration_leave_as_one_batch_at_its_end(void **state)
 	for (uint32_t n = 1; n <= 5; n++) {
 		send_numbered(f->link, n);
 	}
-	assert_int_equal(stats_get("ipc.batches.sent"), 0);	/* held */
+	assert_int_equal(stats_get(M_IPC_BATCHES_SENT), 0);	/* held */
 	run_one_iteration(loop);
-	assert_int_equal(stats_get("ipc.batches.sent"), 1);
-	assert_int_equal(stats_get("ipc.batches.envelopes"), 5);
+	assert_int_equal(stats_get(M_IPC_BATCHES_SENT), 1);
+	assert_int_equal(stats_get(M_IPC_BATCHES_ENVELOPES), 5);
 	for (int64_t n = 1; n <= 5; n++) {
 		assert_int_equal(recv_numbered(f->peer), n);
 	}
-	assert_int_equal(stats_get("ipc.batches.received"), 1);
+	assert_int_equal(stats_get(M_IPC_BATCHES_RECEIVED), 1);
 	ipc_detach_loop();
 	loop_free(loop);
 }
@@ -180,7 +180,7 @@ count_sent(struct loop *loop, void *arg)
 {
 	int64_t *want = arg;
 
-	if (stats_get("ipc.batches.sent") >= *want) {
+	if (stats_get(M_IPC_BATCHES_SENT) >= *want) {
 		loop_stop(loop);
 	}
 }
@@ -197,12 +197,12 @@ test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later(
 	assert_int_equal(ipc_attach_loop(loop), 0);
 	/* Nobody listens: nng's queue of 1 (rounded up by nng) fills. */
 	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
-	for (n = 1; n <= 64 && stats_get("ipc.batches.blocked") == 0; n++) {
+	for (n = 1; n <= 64 && stats_get(M_IPC_BATCHES_BLOCKED) == 0; n++) {
 		send_numbered(f->link, (uint32_t)n);
 		run_one_iteration(loop);
 	}
-	assert_int_equal(stats_get("ipc.batches.blocked"), 1);
-	taken = stats_get("ipc.batches.sent");
+	assert_int_equal(stats_get(M_IPC_BATCHES_BLOCKED), 1);
+	taken = stats_get(M_IPC_BATCHES_SENT);
 	assert_int_equal(taken, n - 2);		/* the last one is kept */
 	/* The kept batch takes more new work until it is full; then
 	 * back-pressure. */
@@ -218,10 +218,10 @@ test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later(
 		assert_true(n < EPSIP_BATCH_MAX_SIZE / EPSIP_MSG_HEADER_SIZE);
 	}
 	assert_true(n > 1000);		/* ~128 KiB of small envelopes */
-	assert_int_equal(stats_get("ipc.offers_refused"), 1);
-	assert_int_equal(stats_get("ipc.send_dropped"), 0);
+	assert_int_equal(stats_get(M_IPC_OFFERS_REFUSED), 1);
+	assert_int_equal(stats_get(M_IPC_SEND_DROPPED), 0);
 	run_one_iteration(loop);	/* still nobody: still kept */
-	assert_int_equal(stats_get("ipc.batches.sent"), taken);
+	assert_int_equal(stats_get(M_IPC_BATCHES_SENT), taken);
 	/* The peer comes; the retry timer sends the kept batch. */
 	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
 	taken++;
@@ -229,7 +229,7 @@ test_a_full_queue_keeps_the_batch_refuses_new_work_and_sends_it_later(
 	deadline_timer = loop_after(loop, 3000, stop_loop, NULL);
 	assert_int_equal(loop_run(loop), 0);
 	loop_cancel(loop, (int)deadline_timer);
-	assert_int_equal(stats_get("ipc.batches.sent"), taken);
+	assert_int_equal(stats_get(M_IPC_BATCHES_SENT), taken);
 	for (int64_t i = 1; i < n; i++) {
 		assert_int_equal(recv_numbered(f->peer), i);
 	}
@@ -275,11 +275,11 @@ test_a_short_stall_queues_new_work_and_a_long_one_refuses_it(void **state)
 	assert_int_equal(ipc_attach_loop(loop), 0);
 	ipc_set_offer_wait(300);
 	assert_int_equal(ipc_push_dial(&f->link, f->url, 0, 1), 0);
-	for (n = 1; n <= 64 && stats_get("ipc.batches.blocked") == 0; n++) {
+	for (n = 1; n <= 64 && stats_get(M_IPC_BATCHES_BLOCKED) == 0; n++) {
 		send_numbered(f->link, n);
 		run_one_iteration(loop);
 	}
-	assert_int_equal(stats_get("ipc.batches.blocked"), 1);
+	assert_int_equal(stats_get(M_IPC_BATCHES_BLOCKED), 1);
 	/* Stuck, but not for long: three batches' worth more is taken. */
 	for (int i = 0; i < 3 * (int)(EPSIP_BATCH_MAX_SIZE /
 	    EPSIP_MSG_HEADER_SIZE); i++, n++) {
@@ -287,19 +287,19 @@ test_a_short_stall_queues_new_work_and_a_long_one_refuses_it(void **state)
 		m.arg = n;
 		assert_int_equal(ipc_offer(f->link, &m), 0);
 	}
-	assert_int_equal(stats_get("ipc.offers_refused"), 0);
+	assert_int_equal(stats_get(M_IPC_OFFERS_REFUSED), 0);
 	assert_true(ipc_waiting(f->link) > 0);
 	usleep(350 * 1000);
 	epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_CORE);
 	m.arg = n;
 	assert_int_equal(ipc_offer(f->link, &m), -1);	/* late anyway */
-	assert_int_equal(stats_get("ipc.offers_refused"), 1);
+	assert_int_equal(stats_get(M_IPC_OFFERS_REFUSED), 1);
 	/* The peer comes: everything taken arrives, in order. */
 	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
 	for (uint32_t i = 1; i < n; i++) {
 		assert_int_equal(recv_numbered_running(loop, f->peer), i);
 	}
-	assert_int_equal(stats_get("ipc.send_dropped"), 0);
+	assert_int_equal(stats_get(M_IPC_SEND_DROPPED), 0);
 	ipc_set_offer_wait(0);
 	ipc_detach_loop();
 	loop_free(loop);
@@ -341,7 +341,7 @@ test_a_peer_that_takes_nothing_loses_no_message_sent(void **state)
 	}
 	run_one_iteration(loop);
 	assert_true(ipc_waiting(f->link) > 0);
-	assert_int_equal(stats_get("ipc.backlog"),
+	assert_int_equal(stats_get(M_IPC_BACKLOG),
 	    (int64_t)ipc_waiting(f->link));
 	epsip_msg_init(&m, EPSIP_MSG_SIP_FROM_FLOW);
 	assert_int_equal(ipc_offer(f->link, &m), -1);	/* backed up */
@@ -349,9 +349,9 @@ test_a_peer_that_takes_nothing_loses_no_message_sent(void **state)
 	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
 	assert_received_in_order(loop, f->peer, total);
 	assert_int_equal(ipc_waiting(f->link), 0);
-	assert_int_equal(stats_get("ipc.backlog"), 0);
-	assert_int_equal(stats_get("ipc.send_dropped"), 0);
-	assert_int_equal(stats_get("ipc.batches.envelopes"), total);
+	assert_int_equal(stats_get(M_IPC_BACKLOG), 0);
+	assert_int_equal(stats_get(M_IPC_SEND_DROPPED), 0);
+	assert_int_equal(stats_get(M_IPC_BATCHES_ENVELOPES), total);
 	ipc_detach_loop();
 	loop_free(loop);
 }
@@ -384,8 +384,8 @@ test_an_outbox_at_its_limit_drops_counts_and_keeps_the_rest(void **state)
 	}
 	assert_true(n < 1000000);
 	kept = n - 1;
-	assert_int_equal(stats_get("ipc.dropped.backlog_full"), 1);
-	assert_int_equal(stats_get("ipc.send_dropped"), 1);
+	assert_int_equal(stats_get(M_IPC_DROPPED_BACKLOG_FULL), 1);
+	assert_int_equal(stats_get(M_IPC_SEND_DROPPED), 1);
 	assert_int_equal(ipc_pull_listen(&f->peer, f->url), 0);
 	assert_received_in_order(loop, f->peer, kept);
 	assert_int_equal(ipc_waiting(f->link), 0);
@@ -443,7 +443,7 @@ test_a_reader_that_stops_inside_a_batch_is_called_again(void **state)
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(r.got[i], i + 1);
 	}
-	assert_int_equal(stats_get("ipc.batches.received"), 1);
+	assert_int_equal(stats_get(M_IPC_BATCHES_RECEIVED), 1);
 	loop_del_fd(loop, ipc_recv_fd(f->peer));
 	ipc_detach_loop();
 	loop_free(loop);

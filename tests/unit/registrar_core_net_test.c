@@ -469,7 +469,7 @@ test_pool_connects_lazily_and_keeps_a_call_on_one_connection(void **state)
 	assert_true(until_pool_live(2));
 	read_while_running(b, &r, strlen(options));
 	assert_string_equal(r.buf, options);
-	assert_int_equal(stats_get("upstream.connects"), 2);
+	assert_int_equal(stats_get(M_UPSTREAM_CONNECTS), 2);
 
 	/* The upstream answers on its connection: framed and handed up. */
 	assert_int_equal(send(a, ok200, strlen(ok200), 0),
@@ -532,7 +532,7 @@ test_refused_tcp_upstream_fails_fast_backs_off_and_reconnects(void **state)
 	}
 	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TCP, 0,
 	    options, strlen(options), &conn_id), CORE_NET_BACKOFF);
-	assert_int_equal(stats_get("upstream.connect_failures"), 2);
+	assert_int_equal(stats_get(M_UPSTREAM_CONNECT_FAILURES), 2);
 	/* The upstream comes back; after the back-off it is used again. */
 	assert_int_equal(listen(l, 16), 0);
 	run_for(450);
@@ -611,7 +611,7 @@ test_udp_port_unreachable_is_reported_in_milliseconds(void **state)
 	assert_true(monotonic_ms() - t0 < 500);
 	/* The start of our datagram comes back: enough to name it. */
 	assert_true(strncmp(refused[0], options, 60) == 0);
-	assert_int_equal(stats_get("upstream.icmp.unreachable"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_ICMP_UNREACHABLE), 1);
 	/* The kernel's leftover error does not eat the next one. */
 	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_UDP, 0,
 	    options, strlen(options), &conn_id), CORE_NET_OK);
@@ -642,8 +642,8 @@ test_upstream_named_by_a_host_name_is_looked_up_once_and_reached(
 		assert_string_equal(r.buf, options);
 	}
 	/* Looked up at start; sends use the kept answer. */
-	assert_int_equal(stats_get("dns.lookups"), 1);
-	assert_int_equal(stats_get("upstream.unresolved"), 0);
+	assert_int_equal(stats_get(M_DNS_LOOKUPS), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_UNRESOLVED), 0);
 }
 
 static void
@@ -663,7 +663,7 @@ test_udp_refused_by_another_edge_is_undelivered_at_once(void **state)
 	/* ICMP port unreachable: handed back, so the branch fails over. */
 	assert_true(until_count(&nundelivered, 1));
 	assert_true(strncmp(undelivered[0], options, 60) == 0);
-	assert_int_equal(stats_get("core.icmp.unreachable"), 1);
+	assert_int_equal(stats_get(M_CORE_ICMP_UNREACHABLE), 1);
 	assert_int_equal(nrefused, 0);
 }
 
@@ -743,7 +743,7 @@ test_response_goes_back_on_the_connection_the_request_came_on(void **state)
 	assert_true((d = accept_one(l, 1000)) >= 0);
 	read_while_running(d, &r, strlen(ok200));
 	assert_string_equal(r.buf, ok200);
-	assert_int_equal(stats_get("core.connections.dialed"), 1);
+	assert_int_equal(stats_get(M_CORE_CONNECTIONS_DIALED), 1);
 	/* Nothing was lost on the pool: no lost reports. */
 	assert_int_equal(nlost, 0);
 }
@@ -764,7 +764,7 @@ test_framing_error_closes_only_that_connection(void **state)
 	    (ssize_t)sizeof(junk) - 1);
 	read_while_running(bad, &r, 1);
 	assert_int_equal(r.len, 0);		/* closed on us */
-	assert_int_equal(stats_get("core.framing_errors"), 1);
+	assert_int_equal(stats_get(M_CORE_FRAMING_ERRORS), 1);
 	/* One message in two pieces on the other one still frames. */
 	assert_int_equal(send(good, options, 20, 0), 20);
 	run_for(5);
@@ -790,7 +790,7 @@ test_connections_beyond_the_limit_are_refused(void **state)
 	}
 	run_for(20);
 	assert_int_equal(core_net_core_conns(net), 2);
-	assert_int_equal(stats_get("core.connections.rejected"), 1);
+	assert_int_equal(stats_get(M_CORE_CONNECTIONS_REJECTED), 1);
 	read_while_running(s[2], &r, 1);
 	assert_int_equal(r.len, 0);
 }
@@ -911,7 +911,7 @@ register_to_dead_upstream(const char *transport, const char *uri)
 	assert_int_equal(m->status_code, 503);
 	assert_string_equal(sip_header_value(m, "Retry-After", 0), "30");
 	osip_message_free(m);
-	assert_int_equal(stats_get("upstream.503.unreachable"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_503_UNREACHABLE), 1);
 	assert_int_equal(core_upstream_pending(core), 0);
 	core->ops->free(core);
 }

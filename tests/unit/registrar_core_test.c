@@ -105,8 +105,8 @@ test_register_retransmission_over_udp_gets_the_same_answer(void **state)
 	deliver(register_udp, 1500);
 	assert_int_equal(nsent, 2);
 	assert_string_equal(sent[0], sent[1]);
-	assert_int_equal(stats_get("registrar.register.ok"), 1);
-	assert_int_equal(stats_get("sip.in.REGISTER"), 2);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_OK), 1);
+	assert_int_equal(stats_get(M_SIP_IN_REGISTER), 2);
 	/* After Timer J the transaction is gone. */
 	core->ops->tick(core, 1000 + 33000);
 }
@@ -117,12 +117,12 @@ test_flow_closed_envelope_drops_bindings(void **state)
 {
 	(void)state;
 	deliver(register_udp, 1000);
-	assert_int_equal(stats_get("registrations.active"), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
 	core->ops->flow_closed(core, "TOKEN2", 6);
-	assert_int_equal(stats_get("registrations.active"), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
 	core->ops->flow_closed(core, "TOKEN1", 6);
-	assert_int_equal(stats_get("registrations.active"), 0);
-	assert_int_equal(stats_get("bindings.dropped.flow_closed"), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
+	assert_int_equal(stats_get(M_BINDINGS_DROPPED_FLOW_CLOSED), 1);
 	/* A broken payload is ignored, not fatal. */
 	core->ops->flow_closed(core, "", 0);
 	core->ops->flow_closed(core, "A\0B", 3);
@@ -134,7 +134,7 @@ test_unparsable_sip_is_counted_and_dropped(void **state)
 	(void)state;
 	deliver("this is not SIP\r\n\r\n", 1000);
 	assert_int_equal(nsent, 0);
-	assert_int_equal(stats_get("sip.in.malformed"), 1);
+	assert_int_equal(stats_get(M_SIP_IN_MALFORMED), 1);
 }
 
 /* RFC 3261 §8.1.1.5: CSeq method must match the request method. */
@@ -163,7 +163,7 @@ test_response_for_unknown_branch_is_dropped(void **state)
 	    "To: <sip:bob@example.com>;tag=t1\r\n"
 	    "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", 1000);
 	assert_int_equal(nsent, 0);
-	assert_int_equal(stats_get("sip.in.response.1xx"), 1);
+	assert_int_equal(stats_get(M_SIP_IN_RESPONSE_1XX), 1);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

@@ -378,7 +378,7 @@ test_request_for_the_other_edges_flow_goes_to_its_path_with_our_via(
 	assert_int_equal(osip_list_size(&m->vias), 3);
 	assert_string_equal(((osip_route_t *)osip_list_get(&m->routes,
 	    0))->url->username, tok_b);
-	assert_int_equal(stats_get("core.requests.sent"), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_SENT), 1);
 	osip_message_free(m);
 }
 
@@ -424,7 +424,7 @@ test_udp_path_goes_over_udp_and_a_large_request_over_tcp(void **state)
 	assert_addr(&net[1].dest, EDGE_B);
 	assert_non_null(strstr(net[1].buf, "Via: SIP/2.0/TCP "
 	    "198.51.100.7:5070;branch=z9hG4bKbridge1"));
-	assert_int_equal(stats_get("core.requests.tcp_for_size"), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_TCP_FOR_SIZE), 1);
 }
 
 static void
@@ -470,14 +470,14 @@ test_unroutable_request_is_counted_and_refused(void **state)
 	snprintf(route, sizeof(route), "sips:%s@" EDGE_B ";lr", tok_b);
 	assert_int_equal(send_branch(route), -1);
 	assert_int_equal(nnet, 0);
-	assert_int_equal(stats_get("core.requests.undeliverable.scheme"), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_UNDELIVERABLE_SCHEME), 1);
 	/* No hop: handed back so that its branch ends now, not at Timer B. */
 	assert_int_equal(nno_hop, 1);
 	assert_non_null(strstr(no_hop[0], "branch=z9hG4bKbridge1"));
 	net_fails = 1;
 	snprintf(route, sizeof(route), "sip:%s@" EDGE_B ";lr", tok_b);
 	assert_int_equal(send_branch(route), -1);
-	assert_int_equal(stats_get("core.requests.undeliverable.send"), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_UNDELIVERABLE_SEND), 1);
 	/* core_net itself reports a failed send: not twice. */
 	assert_int_equal(nno_hop, 1);
 }
@@ -556,8 +556,8 @@ test_a_request_to_a_named_hop_waits_for_the_lookup_not_the_loop(
 	assert_int_equal(nnet, 2);
 	assert_int_equal(core_dispatch_parked(dispatch), 0);
 	assert_int_equal(lookups_done, 1);
-	assert_int_equal(stats_get("core.requests.parked"), 1);
-	assert_int_equal(stats_get("core.requests.sent"), 2);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_PARKED), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_SENT), 2);
 	core_dispatch_free(dispatch);	/* its resolver is on `l` */
 	dispatch = NULL;
 	loop_free(l);
@@ -578,14 +578,14 @@ test_a_request_to_a_name_that_does_not_resolve_is_undeliverable(
 	assert_int_equal(nno_hop, 0);		/* still hoping */
 	run_until_unparked(l);
 	assert_int_equal(nnet, 0);
-	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
+	assert_int_equal(stats_get(M_CORE_REQUESTS_UNDELIVERABLE_UNRESOLVED),
 	    1);
 	/* The branch is to end now: the home proxy tries the next flow. */
 	assert_int_equal(nno_hop, 1);
 	assert_non_null(strstr(no_hop[0], "@gone.example.net;lr"));
 	/* Asked again within the retry time: refused at once. */
 	assert_int_equal(send_branch(route), -1);
-	assert_int_equal(stats_get("core.requests.undeliverable.unresolved"),
+	assert_int_equal(stats_get(M_CORE_REQUESTS_UNDELIVERABLE_UNRESOLVED),
 	    2);
 	assert_int_equal(nno_hop, 2);
 	core_dispatch_free(dispatch);
@@ -648,7 +648,7 @@ test_response_for_the_other_edges_router_goes_back_by_its_via(void **state)
 	assert_int_equal(core_dispatch_send(dispatch, buf, strlen(buf)), 0);
 	assert_int_equal(net[1].transport, EPSIP_TRANSPORT_UDP);
 	assert_addr(&net[1].dest, "192.0.2.80:5099");
-	assert_int_equal(stats_get("core.responses.sent"), 2);
+	assert_int_equal(stats_get(M_CORE_RESPONSES_SENT), 2);
 }
 
 /* --- what the network sends --- */
@@ -713,7 +713,7 @@ test_network_request_for_our_flow_goes_to_the_router_stamped(void **state)
 	/* §18.2.1, RFC 3581: the way back, for the response. */
 	assert_string_equal(via_param(m, 0, "received"), EDGE_B_IP);
 	assert_string_equal(via_param(m, 0, "rport"), "45678");
-	assert_int_equal(stats_get("core.requests.received"), 1);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_RECEIVED), 1);
 	osip_message_free(m);
 }
 
@@ -751,7 +751,7 @@ test_network_response_goes_to_its_branch_or_to_our_router(void **state)
 	response_text(buf, sizeof(buf), 200, via);
 	net_deliver(buf);
 	assert_int_equal(nsent, 1);
-	assert_int_equal(stats_get("core.responses.received"), 2);
+	assert_int_equal(stats_get(M_CORE_RESPONSES_RECEIVED), 2);
 }
 
 static void
@@ -806,7 +806,7 @@ test_undelivered_request_fails_its_branch_at_once_but_not_an_ack(
 	branch_text(buf, sizeof(buf), "ACK", route);
 	core_dispatch_net_undelivered(dispatch, buf, strlen(buf), 1000);
 	assert_string_equal(unreachable_branch, "");
-	assert_int_equal(stats_get("core.requests.unreachable"), 2);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_UNREACHABLE), 2);
 }
 
 /* --- the real registrar and home proxy behind the dispatcher --- */
@@ -858,7 +858,7 @@ test_network_register_is_stored_and_answered_by_its_via(void **state)
 	/* RFC 5626 §6: the other edge's ob Path made it an outbound one. */
 	assert_true(sip_header_has_token(m, "require", "outbound"));
 	assert_int_equal(osip_list_size(&m->contacts), 1);
-	assert_int_equal(stats_get("registrations.active"), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
 	osip_message_free(m);
 }
 
@@ -943,7 +943,7 @@ test_call_fails_over_from_our_dead_flow_to_the_other_edge(void **state)
 	/* Our router: the flow is gone, 430 (EP-11). */
 	answer(sent[2], 430, router_deliver);
 	/* RG-24: reg-id 2, over the network to B's Path, our Via renamed. */
-	assert_int_equal(stats_get("proxy.failover.430"), 1);
+	assert_int_equal(stats_get(M_PROXY_FAILOVER_430), 1);
 	assert_int_equal(nsent, 4);		/* the ACK for the 430 */
 	assert_non_null(strstr(sent[3], "ACK "));
 	assert_int_equal(nnet, 2);
@@ -1008,7 +1008,7 @@ test_dead_other_edge_fails_over_to_our_flow_at_once(void **state)
 	assert_non_null(strstr(sent[2], tok_a));
 	/* Nothing more went towards B: no hop, no ACK to send it. */
 	assert_int_equal(nnet, 2);
-	assert_int_equal(stats_get("proxy.unreachable"), 1);
+	assert_int_equal(stats_get(M_PROXY_UNREACHABLE), 1);
 }
 
 /* --- core_net for real: a dialed connection that fails --- */
@@ -1091,7 +1091,7 @@ test_refused_connection_or_no_hop_hands_requests_back_undelivered(void **state)
 	loop_cancel(l, timer);
 	assert_non_null(undelivered_msg);
 	assert_string_equal(undelivered_msg, options);
-	assert_int_equal(stats_get("core.connect_failures"), 1);
+	assert_int_equal(stats_get(M_CORE_CONNECT_FAILURES), 1);
 	free(undelivered_msg);
 	undelivered_msg = NULL;
 	/* A request with no hop at all takes the same way back. */

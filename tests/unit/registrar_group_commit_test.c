@@ -47,7 +47,7 @@ capture(void *arg, const char *buf, size_t len)
 	assert_non_null(sent[nsent] = malloc(len + 1));
 	memcpy(sent[nsent], buf, len);
 	sent[nsent][len] = '\0';
-	commits_when_sent[nsent] = stats_get("registrar.commits");
+	commits_when_sent[nsent] = stats_get(M_REGISTRAR_COMMITS);
 	nsent++;
 	return (0);
 }
@@ -166,8 +166,8 @@ two_registers(struct loop *l, void *arg)
 	deliver_register("bob", "TCP", 1);
 	/* Handled, written, and not answered: COMMIT has not run. */
 	assert_int_equal(nsent, 0);
-	assert_int_equal(stats_get("registrar.commits"), 0);
-	assert_int_equal(stats_get("registrar.register.ok"), 2);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 0);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_OK), 2);
 }
 
 static void
@@ -176,7 +176,7 @@ test_two_registers_in_one_iteration_share_one_commit_and_wait_for_it(
 {
 	(void)state;
 	one_iteration(two_registers);
-	assert_int_equal(stats_get("registrar.commits"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 1);
 	assert_int_equal(nsent, 2);
 	assert_int_equal(status_of(0), 200);
 	assert_int_equal(status_of(1), 200);
@@ -184,7 +184,7 @@ test_two_registers_in_one_iteration_share_one_commit_and_wait_for_it(
 	assert_int_equal(commits_when_sent[0], 1);
 	assert_int_equal(commits_when_sent[1], 1);
 	assert_int_equal(bindings_now(), 2);
-	assert_int_equal(stats_get("registrations.active"), 2);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 2);
 }
 
 static void
@@ -218,12 +218,12 @@ test_retransmission_before_the_commit_is_absorbed_not_registered_again(
 	one_iteration(register_and_retransmit);
 	assert_int_equal(nsent, 1);
 	assert_int_equal(status_of(0), 200);
-	assert_int_equal(stats_get("registrar.register.ok"), 1);
-	assert_int_equal(stats_get("sip.in.retransmissions"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_OK), 1);
+	assert_int_equal(stats_get(M_SIP_IN_RETRANSMISSIONS), 1);
 	one_iteration(retransmit);
 	assert_int_equal(nsent, 2);
 	assert_string_equal(sent[0], sent[1]);
-	assert_int_equal(stats_get("registrar.commits"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 1);
 }
 
 static int
@@ -249,8 +249,8 @@ test_failed_commit_answers_500_with_retry_after_and_never_200(void **state)
 	one_iteration(two_registers);
 	sqlite3_commit_hook(handle, NULL, NULL);
 	assert_int_equal(calls, 1);
-	assert_int_equal(stats_get("registrar.commits.failed"), 1);
-	assert_int_equal(stats_get("registrar.register.unsaved"), 2);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS_FAILED), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_UNSAVED), 2);
 	assert_int_equal(nsent, 2);
 	for (i = 0; i < nsent; i++) {
 		m = sent_message(i);
@@ -262,7 +262,7 @@ test_failed_commit_answers_500_with_retry_after_and_never_200(void **state)
 	}
 	/* Nothing was kept, and the gauge says so. */
 	assert_int_equal(bindings_now(), 0);
-	assert_int_equal(stats_get("registrations.active"), 0);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
 	/* The UDP phone's retransmission gets the 500 again. */
 	one_iteration(retransmit);
 	assert_int_equal(nsent, 3);
@@ -292,10 +292,10 @@ test_flow_closed_removal_commits_with_the_iterations_registers(void **state)
 {
 	(void)state;
 	one_iteration(register_bob);
-	assert_int_equal(stats_get("registrar.commits"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 1);
 	one_iteration(bob_flow_closes_and_alice_registers);
-	assert_int_equal(stats_get("registrar.commits"), 2);
-	assert_int_equal(stats_get("bindings.dropped.flow_closed"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 2);
+	assert_int_equal(stats_get(M_BINDINGS_DROPPED_FLOW_CLOSED), 1);
 	assert_int_equal(bindings_now(), 1);
 	assert_int_equal(nsent, 2);
 	assert_int_equal(status_of(1), 200);
@@ -314,7 +314,7 @@ test_iteration_without_writes_does_not_commit(void **state)
 {
 	(void)state;
 	one_iteration(idle);
-	assert_int_equal(stats_get("registrar.commits"), 0);
+	assert_int_equal(stats_get(M_REGISTRAR_COMMITS), 0);
 	assert_int_equal(nsent, 0);
 }
 

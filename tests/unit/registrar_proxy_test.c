@@ -297,7 +297,7 @@ test_invite_goes_to_lowest_reg_id_with_path_as_route(void **state)
 	    "z9hG4bK"));
 	assert_string_equal(sip_header_value(m, "Max-Forwards", 0), "69");
 	osip_message_free(m);
-	assert_int_equal(stats_get("proxy.branches"), 1);
+	assert_int_equal(stats_get(M_PROXY_BRANCHES), 1);
 }
 
 /* RG-24: 430 -> delete that binding, try the instance's next reg-id. */
@@ -325,7 +325,7 @@ test_430_fails_over_to_next_reg_id_and_drops_binding(void **state)
 	inv = last_request("INVITE");
 	assert_string_equal(route_user(inv, 0), "T2");
 	osip_message_free(inv);
-	assert_int_equal(stats_get("proxy.failover.430"), 1);
+	assert_int_equal(stats_get(M_PROXY_FAILOVER_430), 1);
 	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
 	assert_int_equal(list.count, 1);
 	assert_int_equal(list.v[0].reg_id, 2);
@@ -358,7 +358,7 @@ test_430_from_old_flow_keeps_binding_refreshed_over_new_flow(void **state)
 	    1000, NOW + 1);
 	answer(inv, 430);
 	osip_message_free(inv);
-	assert_int_equal(stats_get("proxy.failover.430"), 1);
+	assert_int_equal(stats_get(M_PROXY_FAILOVER_430), 1);
 	assert_int_equal(location_list_aor(db, AOR, NOW, &list), 0);
 	assert_int_equal(list.count, 1);
 	assert_int_equal(list.v[0].id, id);
@@ -390,9 +390,9 @@ test_480_when_all_flows_failed(void **state)
 	/* Routed back by the router's Via, which is on top again. */
 	assert_int_equal(osip_list_size(&resp->vias), 2);
 	osip_message_free(resp);
-	assert_int_equal(stats_get("replies.430"), 0);
-	assert_int_equal(stats_get("replies.480"), 1);
-	assert_int_equal(stats_get("registrations.active"), 0);
+	assert_int_equal(stats_get(M_REPLIES_430), 0);
+	assert_int_equal(stats_get(M_REPLIES_480), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
 }
 
 /* RG-25: 486 from an instance -> not its other flow; next instance. */
@@ -501,7 +501,7 @@ test_timeout_counts_as_408_and_fails_over(void **state)
 	resp = last_response();
 	assert_int_equal(resp->status_code, 408);
 	osip_message_free(resp);
-	assert_int_equal(stats_get("proxy.timeouts"), 2);
+	assert_int_equal(stats_get(M_PROXY_TIMEOUTS), 2);
 	/* A timeout deletes nothing. */
 	assert_int_equal(location_count(db, NOW), 2);
 	/* Everything is freed once lingering is over. */
@@ -570,7 +570,7 @@ test_invite_retransmission_is_absorbed(void **state)
 	resp = sent_msg(0);
 	assert_int_equal(resp->status_code, 100);
 	osip_message_free(resp);
-	assert_int_equal(stats_get("proxy.branches"), 1);
+	assert_int_equal(stats_get(M_PROXY_BRANCHES), 1);
 }
 
 /* §17.1.1.2: Timer A towards a UDP contact, until a provisional. */
@@ -668,7 +668,7 @@ test_unmatched_response_is_dropped(void **state)
 	    "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
 	home_proxy_response(hp, resp, NOW, clock_ms);
 	assert_int_equal(nsent, 0);
-	assert_int_equal(stats_get("proxy.responses.unmatched"), 1);
+	assert_int_equal(stats_get(M_PROXY_RESPONSES_UNMATCHED), 1);
 }
 
 /* Non-INVITE: forwarded, final answer relayed, no 100, no ACK. */

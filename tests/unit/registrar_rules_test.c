@@ -226,8 +226,8 @@ test_register_with_ob_path_and_reg_id_gets_require_outbound_and_flow_timer(
 	assert_int_equal(b.path_count, 2);
 	assert_int_equal(b.expires_at, NOW + 3600);
 	location_binding_clear(&b);
-	assert_int_equal(stats_get("registrar.register.ok"), 1);
-	assert_int_equal(stats_get("registrations.active"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_OK), 1);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
 }
 
 /* ER-09: ob=true counts as ob. */
@@ -272,7 +272,7 @@ test_register_not_first_hop_without_ob_and_supported_outbound_gets_439(
 	(void)state;
 	expect_status("c1", 1, SUP_OB PATH_NO_OB CONTACT_OB(UA_URI, "1"),
 	    439);
-	assert_int_equal(stats_get("registrar.register.rejected.439"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_REJECTED_439), 1);
 	assert_int_equal(binding_count(AOR, NOW), 0);
 }
 
@@ -369,7 +369,7 @@ test_star_contact_removes_all_bindings(void **state)
 	assert_int_equal(osip_list_size(&resp->contacts), 0);
 	osip_message_free(resp);
 	assert_int_equal(binding_count(AOR, NOW), 0);
-	assert_int_equal(stats_get("registrations.active"), 0);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
 }
 
 /* RG-21: 0 < expiry < min -> 423 with Min-Expires. */
@@ -664,14 +664,14 @@ test_flow_closed_drops_bindings_with_that_token(void **state)
 	assert_int_equal(register_parsed(req, NOW, &resp), 0);
 	osip_message_free(req);
 	osip_message_free(resp);
-	assert_int_equal(stats_get("registrations.active"), 4);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 4);
 
 	assert_int_equal(registrar_flow_closed(db, "TOKEN1", NOW), 3);
 	assert_int_equal(binding_count(AOR, NOW), 0);
 	assert_int_equal(binding_count("sip:alice@example.com", NOW), 0);
 	assert_int_equal(binding_count("sip:carol@example.com", NOW), 1);
-	assert_int_equal(stats_get("bindings.dropped.flow_closed"), 3);
-	assert_int_equal(stats_get("registrations.active"), 1);
+	assert_int_equal(stats_get(M_BINDINGS_DROPPED_FLOW_CLOSED), 3);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
 	assert_int_equal(registrar_flow_closed(db, "TOKEN1", NOW), 0);
 }
 
@@ -752,7 +752,7 @@ test_a_corrupt_database_is_moved_aside_and_the_registrar_starts_empty(
 
 	assert_int_equal(location_open(&db, db_path, REGISTRAR_SYNC_OFF, err,
 	    sizeof(err)), 0);
-	assert_int_equal(stats_get("registrar.db_corrupt"), 1);
+	assert_int_equal(stats_get(M_REGISTRAR_DB_CORRUPT), 1);
 	assert_int_equal(binding_count(AOR, NOW), 0);
 	expect_status("X", 1, SUP_OB PATH_T1 CONTACT_OB(UA_URI, "1"), 200);
 	assert_int_equal(binding_count(AOR, NOW), 1);

@@ -284,8 +284,8 @@ test_register_to_silent_upstream_gets_503_with_retry_after(void **state)
 	assert_int_equal(core_upstream_pending(core), 0);
 	core->ops->tick(core, 1000 + 60000);
 	assert_int_equal(nsent, 1);
-	assert_int_equal(stats_get("upstream.503.timeout"), 1);
-	assert_int_equal(stats_get("upstream.requests.sent"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_503_TIMEOUT), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_REQUESTS_SENT), 1);
 	free(req);
 }
 
@@ -339,7 +339,7 @@ test_tcp_phone_to_udp_upstream_is_retransmitted_until_answered(void **state)
 		assert_int_equal(up[i].transport, EPSIP_TRANSPORT_UDP);
 		assert_string_equal(up[i].buf, req);
 	}
-	assert_int_equal(stats_get("upstream.retransmissions"), 5);
+	assert_int_equal(stats_get(M_UPSTREAM_RETRANSMISSIONS), 5);
 	/* A provisional ends them, and the INVITE's deadline. */
 	from_net(trying, EPSIP_TRANSPORT_UDP, "192.0.2.50", 5060, 16000);
 	assert_int_equal(nsent, 1);
@@ -405,7 +405,7 @@ test_udp_phone_to_udp_upstream_is_not_retransmitted_by_the_edge(void **state)
 		core->ops->tick(core, t);
 	}
 	assert_int_equal(nup, 1);
-	assert_int_equal(stats_get("upstream.retransmissions"), 0);
+	assert_int_equal(stats_get(M_UPSTREAM_RETRANSMISSIONS), 0);
 	free(req);
 }
 
@@ -439,7 +439,7 @@ test_udp_phone_retransmission_does_not_restart_the_deadline(void **state)
 	/* Each copy is relayed: the upstream absorbs them. */
 	assert_int_equal(nup, 3);
 	assert_int_equal(core_upstream_pending(core), 1);
-	assert_int_equal(stats_get("upstream.requests.phone_retransmissions"),
+	assert_int_equal(stats_get(M_UPSTREAM_REQUESTS_PHONE_RETRANSMISSIONS),
 	    2);
 	core->ops->tick(core, 5999);
 	assert_int_equal(nsent, 0);
@@ -474,7 +474,7 @@ test_response_from_upstream_goes_to_router_unchanged(void **state)
 	assert_int_equal(nsent, 1);
 	assert_string_equal(sent[0], resp);
 	assert_int_equal(core_upstream_pending(core), 0);
-	assert_int_equal(stats_get("upstream.responses.received"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_RESPONSES_RECEIVED), 1);
 	/* The answer ended the transaction: no 503 later. */
 	core->ops->tick(core, 10000);
 	assert_int_equal(nsent, 1);
@@ -564,7 +564,7 @@ test_request_from_core_gets_received_and_rport_stamped(void **state)
 	assert_string_equal(via_param_of(m, 0, "received"), "203.0.113.5");
 	assert_string_equal(via_param_of(m, 0, "rport"), "41234");
 	osip_message_free(m);
-	assert_int_equal(stats_get("core.requests.received"), 4);
+	assert_int_equal(stats_get(M_CORE_REQUESTS_RECEIVED), 4);
 	assert_int_equal(core_upstream_pending(core), 0);
 }
 
@@ -623,8 +623,8 @@ test_response_to_core_goes_back_by_its_via(void **state)
 	response_from_router("SIP/2.0/UDP kamailio.example.net:5060"
 	    ";branch=z9hG4bKk1");
 	assert_int_equal(ndown, 5);
-	assert_int_equal(stats_get("core.responses.sent"), 5);
-	assert_int_equal(stats_get("core.responses.undeliverable"), 1);
+	assert_int_equal(stats_get(M_CORE_RESPONSES_SENT), 5);
+	assert_int_equal(stats_get(M_CORE_RESPONSES_UNDELIVERABLE), 1);
 	/* The bytes are the router's. */
 	assert_non_null(strstr(down[0].buf, "SIP/2.0 180 Ringing"));
 }
@@ -644,7 +644,7 @@ test_large_request_to_udp_upstream_goes_over_tcp(void **state)
 	assert_int_equal(up[0].transport, EPSIP_TRANSPORT_TCP);
 	/* Only the top Via's transport token changed. */
 	assert_string_equal(up[0].buf, want);
-	assert_int_equal(stats_get("upstream.tcp_for_size"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_TCP_FOR_SIZE), 1);
 	/* Over TCP the edge does not retransmit, even for a TCP phone. */
 	core->ops->tick(core, 600);
 	core->ops->tick(core, 1600);
@@ -717,12 +717,12 @@ test_unreachable_upstream_gets_503_at_once(void **state)
 		assert_503_for(i, BRANCH_A, "REGISTER", "reg-6", "30");
 		assert_int_equal(core_upstream_pending(core), 0);
 	}
-	assert_int_equal(stats_get("upstream.503.unreachable"), 3);
+	assert_int_equal(stats_get(M_UPSTREAM_503_UNREACHABLE), 3);
 	/* A full out-queue is overload, same answer. */
 	send_result = CORE_NET_QUEUE_FULL;
 	from_router(req, 1000);
 	assert_503_for(3, BRANCH_A, "REGISTER", "reg-6", "30");
-	assert_int_equal(stats_get("upstream.503.overload"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_503_OVERLOAD), 1);
 	free(req);
 }
 
@@ -806,7 +806,7 @@ test_full_transaction_table_answers_503_at_once(void **state)
 	assert_int_equal(nup, 1);
 	assert_int_equal(nsent, 1);
 	assert_503_for(0, BRANCH_B, "REGISTER", "reg-10", "30");
-	assert_int_equal(stats_get("upstream.503.overload"), 1);
+	assert_int_equal(stats_get(M_UPSTREAM_503_OVERLOAD), 1);
 	/* The bytes it keeps are bounded too. */
 	conf.max = 100;
 	conf.max_bytes = strlen(a) + strlen(b) - 1;
@@ -906,8 +906,8 @@ test_flow_closed_and_garbage_are_harmless(void **state)
 	core_upstream_net_udp_refused(core, "", 0);
 	assert_int_equal(nup, 0);
 	assert_int_equal(nsent, 0);
-	assert_int_equal(stats_get("sip.in.malformed"), 1);
-	assert_int_equal(stats_get("core.malformed"), 1);
+	assert_int_equal(stats_get(M_SIP_IN_MALFORMED), 1);
+	assert_int_equal(stats_get(M_CORE_MALFORMED), 1);
 }
 
 static void

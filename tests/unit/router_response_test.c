@@ -52,10 +52,12 @@ static void
 assert_dropped(const char *fmt, const char *reason)
 {
 	struct router_output out;
-	char counter[64];
+	enum metric_id counter;
+	char name[64];
 	int64_t before;
 
-	snprintf(counter, sizeof(counter), "sip.dropped.%s", reason);
+	snprintf(name, sizeof(name), "sip.dropped.%s", reason);
+	assert_int_equal(metric_find(name, &counter), 0);
 	before = stats_get(counter);
 	from_core(fmt, &out);
 	assert_int_equal(out.dest, ROUTER_DROP);
@@ -70,7 +72,7 @@ test_register_2xx_through_a_flow_gets_flow_timer_above_content_length(
 {
 	struct router_output out;
 	char want[2048];
-	int64_t before = stats_get("sip.in.response.2xx");
+	int64_t before = stats_get(M_SIP_IN_RESPONSE_2XX);
 
 	(void)state;
 	/* EP-18 (we advertise ours), EP-19 (the flow lives that long). */
@@ -83,7 +85,7 @@ test_register_2xx_through_a_flow_gets_flow_timer_above_content_length(
 	    "CSeq: 1 REGISTER\r\nRequire: outbound\r\n" BINDING
 	    "Flow-Timer: %u\r\nContent-Length: 0\r\n\r\n", cfg.flow_timer);
 	assert_string_equal(out.sip, want);
-	assert_int_equal(stats_get("sip.in.response.2xx"), before + 1);
+	assert_int_equal(stats_get(M_SIP_IN_RESPONSE_2XX), before + 1);
 	router_output_clear(&out);
 }
 
@@ -371,7 +373,7 @@ test_udp_response_shorter_than_its_content_length_is_dropped(void **state)
 	    "CSeq: 2 INVITE\r\nContent-Type: text/plain\r\n";
 	struct router_output out;
 	char text[1024];
-	int64_t before = stats_get("sip.dropped.bad_response");
+	int64_t before = stats_get(M_SIP_DROPPED_BAD_RESPONSE);
 
 	(void)state;
 	/* TR-08: from a phone over UDP, a response is dropped, not answered. */
@@ -379,7 +381,7 @@ test_udp_response_shorter_than_its_content_length_is_dropped(void **state)
 	process(&flow_a, text, &out);
 	assert_int_equal(out.dest, ROUTER_DROP);
 	assert_string_equal(out.drop_reason, "bad_response");
-	assert_int_equal(stats_get("sip.dropped.bad_response"), before + 1);
+	assert_int_equal(stats_get(M_SIP_DROPPED_BAD_RESPONSE), before + 1);
 	/* Whole, it goes to the core: our Via on its request had no token. */
 	snprintf(text, sizeof(text), "%sContent-Length: 3\r\n\r\nabc", head);
 	process(&flow_a, text, &out);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epsip/metrics.h"
+
 #include "../../services/supervisor/aggregate.h"
 
 #define PID_BRIDGE	100
@@ -439,52 +441,129 @@ test_reports_thousands_of_children_are_found_by_name(void **state)
 	assert_null(f->reports.tail);
 }
 
+/* Reports with names from metrics.def, and one no build declares. */
+static void
+feed_declared_set(struct fixture *f)
+{
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"sip-router\",\"instance\":\"sip-router\","
+	    "\"pid\":200,\"rss_kib\":2700,\"counters\":"
+	    "{\"sip.in.INVITE\":7,\"sip.in.other\":3,\"replies.430\":2,"
+	    "\"overload.share_permille\":250,\"made.up\":9}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"flow-manager\","
+	    "\"pid\":300,\"flows\":4,\"counters\":"
+	    "{\"flows.opened.udp\":1,\"ipc.redials\":1}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c2\","
+	    "\"pid\":302,\"flows\":4,\"counters\":"
+	    "{\"sip.from_flow\":1000,\"flows.owned.tcp\":4}}");
+}
+
+static void
+assert_has(const char *text, const char *line)
+{
+	if (strstr(text, line) == NULL) {
+		fail_msg("no \"%s\" in:\n%s", line, text);
+	}
+}
+
 static void
 test_metrics_are_prometheus_lines_with_service_and_instance(void **state)
 {
 	struct fixture *f = *state;
+	const char *type;
 	size_t len;
 	char *text;
 
-	feed_full_set(f);
+	feed_declared_set(f);
 	f->procs[1].restarts = 3;
 	text = sup_render_metrics(&f->view, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
-	if (strstr(text, "epsip_sip_in{service=\"flow-manager\","
-	    "instance=\"fm1-c2\"} 1000\n") == NULL ||
-	    strstr(text, "epsip_flows_opened{service=\"flow-manager\","
-	    "instance=\"flow-manager\"} 1\n") == NULL ||
-	    strstr(text, "epsip_rss_kib{service=\"sip-router\","
-	    "instance=\"sip-router\"} 2700\n") == NULL ||
-	    strstr(text, "epsip_restarts_total{service=\"sip-router\"} 3\n")
-	    == NULL ||
-	    strstr(text, "epsip_up{service=\"flow-manager\"} 1\n") == NULL ||
-	    strstr(text, "epsip_uptime_seconds 10\n") == NULL) {
-		fail_msg("metrics:\n%s", text);
-	}
+	assert_has(text, "\nepsip_sip_in_total{service=\"sip-router\","
+	    "instance=\"sip-router\",method=\"INVITE\"} 7\n");
+	assert_has(text, "\nepsip_sip_in_total{service=\"sip-router\","
+	    "instance=\"sip-router\",method=\"other\"} 3\n");
+	assert_has(text, "\nepsip_replies_total{service=\"sip-router\","
+	    "instance=\"sip-router\",code=\"430\"} 2\n");
+	assert_has(text, "\nepsip_flows_opened_total{service=\"flow-manager\","
+	    "instance=\"flow-manager\",transport=\"udp\"} 1\n");
+	assert_has(text, "\nepsip_sip_from_flow_total{service=\"flow-manager\","
+	    "instance=\"fm1-c2\"} 1000\n");
+	assert_has(text, "\nepsip_flows_owned{service=\"flow-manager\","
+	    "instance=\"fm1-c2\",transport=\"tcp\"} 4\n");
+	assert_has(text, "\nepsip_rss_kib{service=\"sip-router\","
+	    "instance=\"sip-router\"} 2700\n");
+	assert_has(text, "\nepsip_flows{service=\"flow-manager\","
+	    "instance=\"flow-manager\"} 4\n");
+	assert_has(text, "epsip_restarts_total{service=\"sip-router\"} 3\n");
+	assert_has(text, "epsip_up{service=\"flow-manager\"} 1\n");
+	assert_has(text, "epsip_uptime_seconds 10\n");
+	assert_has(text, "\n# TYPE epsip_overload_share_permille gauge\n");
+	assert_has(text, "\n# TYPE epsip_flows_owned gauge\n");
+	assert_has(text, "\n# TYPE epsip_ipc_redials_total counter\n");
+	/* A name no declaration knows has no type: left out. */
+	assert_null(strstr(text, "made.up"));
+	assert_null(strstr(text, "made_up"));
 	/* One TYPE line per family, before its samples. */
-	assert_non_null(strstr(text, "# TYPE epsip_sip_in untyped\n"));
-	assert_null(strstr(strstr(text, "# TYPE epsip_sip_in untyped\n") + 1,
-	    "# TYPE epsip_sip_in untyped\n"));
-	assert_true(strstr(text, "# TYPE epsip_sip_in untyped\n") <
-	    strstr(text, "epsip_sip_in{"));
+	type = strstr(text, "# TYPE epsip_sip_in_total counter\n");
+	assert_non_null(type);
+	assert_null(strstr(type + 1, "# TYPE epsip_sip_in_total "));
+	assert_true(type < strstr(text, "epsip_sip_in_total{"));
 	free(text);
 }
 
 static void
-test_metric_names_replace_dots_and_odd_characters(void **state)
+test_metrics_declare_every_metric_with_help_and_type(void **state)
 {
-	char buf[64];
+	struct fixture *f = *state;
+	const struct metric_desc *d;
+	char line[160], *text, *at;
+	size_t len;
+	unsigned i;
 
-	(void)state;
-	assert_int_equal(sup_metric_name("sip.in.INVITE", buf, sizeof(buf)),
-	    0);
-	assert_string_equal(buf, "epsip_sip_in_INVITE");
-	assert_int_equal(sup_metric_name("flows-closed/timeout", buf,
-	    sizeof(buf)), 0);
-	assert_string_equal(buf, "epsip_flows_closed_timeout");
-	assert_int_equal(sup_metric_name("x", buf, 7), -1);
+	/* Nothing reported yet: every declaration is there all the same. */
+	text = sup_render_metrics(&f->view, &len);
+	assert_non_null(text);
+	for (i = 0; i < MF_COUNT; i++) {
+		d = &metric_families[i];
+		snprintf(line, sizeof(line), "\n# HELP %s ", d->prometheus);
+		assert_has(text, line);
+		snprintf(line, sizeof(line), "\n# TYPE %s %s\n", d->prometheus,
+		    d->kind == METRIC_COUNTER ? "counter" : "gauge");
+		at = strstr(text, line);
+		if (at == NULL || strstr(at + 1, line) != NULL) {
+			fail_msg("\"%s\" not exactly once", line + 1);
+		}
+	}
+	free(text);
+}
+
+static void
+test_stats_totals_take_the_largest_share_and_copy(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats;
+	int round;
+
+	feed_declared_set(f);
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager\",\"instance\":\"fm1-c1\","
+	    "\"pid\":301,\"counters\":{\"sip.from_flow\":10,"
+	    "\"flows.owned.tcp\":3,\"overload.share_permille\":400}}");
+	/* Rendering twice must not add a report's numbers twice. */
+	for (round = 0; round < 2; round++) {
+		stats = render(f);
+		assert_int_equal(get_int(stats, "totals/sip.from_flow"), 1010);
+		assert_int_equal(get_int(stats, "totals/flows.owned.tcp"), 7);
+		assert_int_equal(get_int(stats,
+		    "totals/overload.share_permille"), 400);
+		assert_int_equal(get_int(stats, "totals/made.up"), 9);
+		assert_int_equal(get_int(stats, "services/flow-manager/children/"
+		    "fm1-c2/counters/sip.from_flow"), 1000);
+		json_decref(stats);
+	}
 }
 
 int
@@ -524,8 +603,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_metrics_are_prometheus_lines_with_service_and_instance,
 		    setup, teardown),
-		cmocka_unit_test(
-		    test_metric_names_replace_dots_and_odd_characters),
+		cmocka_unit_test_setup_teardown(
+		    test_metrics_declare_every_metric_with_help_and_type,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats_totals_take_the_largest_share_and_copy, setup,
+		    teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
