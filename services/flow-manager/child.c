@@ -32,8 +32,6 @@
 #define CONTROL_BATCH		64
 #define ROUTER_BATCH		256
 #define REAP_INTERVAL_MS	1000
-/* Room past the message limit for CRLFs around it. */
-#define RBUF_SLACK		4096
 /* How long stop waits for the parent to take our last FLOW_CLOSEDs. */
 #define STOP_FLUSH_MS		1000
 
@@ -228,7 +226,8 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 	int rc;
 
 	f = fm_flow_find(c, &msg->flow);
-	if (f == NULL || f->closing) {
+	if (f == NULL || (f->transport == EPSIP_TRANSPORT_TCP &&
+	    (f->stream.flags & STREAM_F_CLOSING))) {
 		undeliverable(c, msg);
 		return;
 	}
@@ -390,12 +389,10 @@ fm_child_start(struct daemon *d, uint32_t id)
 		max = EPSIP_MSG_MAX_PAYLOAD;
 	}
 	c->max_message = max;
-	c->rbuf_limit = max + RBUF_SLACK;
-	c->scratch_size = c->rbuf_limit;
 	if (c->nslots == 0 ||
 	    (c->flows = calloc(c->nslots, sizeof(*c->flows))) == NULL ||
 	    (c->closed_gen = calloc(c->nslots, sizeof(*c->closed_gen))) ==
-	    NULL || (c->scratch = malloc(c->scratch_size)) == NULL ||
+	    NULL || fm_tcp_flows_init(c) == -1 ||
 	    (c->ctl_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
 		fatal("%s: start", c->name);
 	}
@@ -495,10 +492,9 @@ fm_child_stop(struct daemon *d)
 	free(c->flows);
 	free(c->paused_slots);
 	free(c->closed_gen);
-	free(c->scratch);
+	fm_tcp_flows_free(c);
 	free(c->ctl_buf);
 	c->flows = NULL;
 	c->closed_gen = NULL;
-	c->scratch = NULL;
 	c->ctl_buf = NULL;
 }
