@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "epsip/hash.h"
 #include "epsip/log.h"
 #include "epsip/stats.h"
 
@@ -133,15 +134,10 @@ cn_sockaddr(const struct epsip_addr *a, int family,
 size_t
 cn_addr_bucket(const struct epsip_addr *a)
 {
-	uint32_t h = 2166136261u;
-	size_t n = a->family == AF_INET ? 4 : 16;
+	uint8_t port[2] = { (uint8_t)(a->port & 0xff), (uint8_t)(a->port >> 8) };
 
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ a->ip[i]) * 16777619u;
-	}
-	h = (h ^ (a->port & 0xff)) * 16777619u;
-	h = (h ^ (a->port >> 8)) * 16777619u;
-	return (h % CN_BUCKETS);
+	return (fnv1a_add(fnv1a(a->ip, a->family == AF_INET ? 4 : 16), port,
+	    sizeof(port)) % CN_BUCKETS);
 }
 
 static int
