@@ -222,7 +222,7 @@ sup_render_stats(const struct sup_view *v)
 			goto fail;
 		}
 	}
-	for (r = v->reports->head; r != NULL; r = r->next) {
+	TAILQ_FOREACH(r, &v->reports->all, entry) {
 		if ((p = report_owner(v, r)) == NULL) {
 			continue;
 		}
@@ -501,7 +501,7 @@ sup_render_metrics(const struct sup_view *v, size_t *len)
 		    v->procs[i].name, v->procs[i].restarts);
 	}
 	if ((families = json_object()) != NULL) {
-		for (r = v->reports->head; r != NULL; r = r->next) {
+		TAILQ_FOREACH(r, &v->reports->all, entry) {
 			p = report_owner(v, r);
 			if (p != NULL && families_add_report(families, r) ==
 			    -1) {
