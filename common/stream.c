@@ -164,16 +164,16 @@ stream_drop_input(struct stream *s)
 	s->rlen = s->rcap = 0;
 }
 
-static void
-stream_drop_queue(struct stream *s)
+void
+stream_chunks_free(struct stream_queue *q)
 {
-	struct stream_chunk *w;
+	struct stream_chunk *w, *next;
 
-	while ((w = STAILQ_FIRST(&s->wq)) != NULL) {
-		STAILQ_REMOVE_HEAD(&s->wq, entry);
+	for (w = STAILQ_FIRST(q); w != NULL; w = next) {
+		next = STAILQ_NEXT(w, entry);
 		free(w);
 	}
-	s->wq_bytes = 0;
+	STAILQ_INIT(q);
 }
 
 void
@@ -185,7 +185,8 @@ stream_release(struct stream *s)
 		s->fd = -1;
 	}
 	stream_drop_input(s);
-	stream_drop_queue(s);
+	stream_chunks_free(&s->wq);
+	s->wq_bytes = 0;
 }
 
 void

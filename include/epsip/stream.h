@@ -188,6 +188,8 @@ void stream_connected(struct stream *s);
 size_t stream_take_queue(struct stream *s, struct stream_queue *to);
 /* A chunk holding a copy of buf; NULL without memory. */
 struct stream_chunk *stream_chunk_new(const void *buf, size_t len);
+/* Free every chunk of `q`, which is left empty. */
+void stream_chunks_free(struct stream_queue *q);
 
 /* Input is being framed: not stopped, not paused. */
 int stream_framing(const struct stream *s);

@@ -66,12 +66,7 @@ cn_undelivered_add(struct core_net *n, const char *buf, size_t len)
 void
 cn_undelivered_free(struct core_net *n)
 {
-	struct stream_chunk *w;
-
-	while ((w = STAILQ_FIRST(&n->undel)) != NULL) {
-		STAILQ_REMOVE_HEAD(&n->undel, entry);
-		free(w);
-	}
+	stream_chunks_free(&n->undel);
 	if (n->undel_timer >= 0) {
 		loop_cancel(n->loop, n->undel_timer);
 		n->undel_timer = -1;
