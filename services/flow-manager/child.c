@@ -44,7 +44,7 @@ ctl_set_events(struct fm_child *c)
 {
 	uint32_t want;
 
-	want = EPOLLIN | (c->ctlq_head != NULL ? EPOLLOUT : 0);
+	want = EPOLLIN | (!STAILQ_EMPTY(&c->ctlq) ? EPOLLOUT : 0);
 	if (c->ctl_fd != -1 && want != c->ctl_events &&
 	    loop_mod_fd(c->loop, c->ctl_fd, want) == 0) {
 		c->ctl_events = want;
@@ -56,11 +56,10 @@ ctlq_drop(struct fm_child *c)
 {
 	struct fm_ctlq *q;
 
-	while ((q = c->ctlq_head) != NULL) {
-		c->ctlq_head = q->next;
+	while ((q = STAILQ_FIRST(&c->ctlq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&c->ctlq, next);
 		free(q);
 	}
-	c->ctlq_tail = NULL;
 }
 
 /* Send what waits; stops at EAGAIN.  The parent gone: drop it all. */
@@ -69,7 +68,7 @@ ctlq_flush(struct fm_child *c)
 {
 	struct fm_ctlq *q;
 
-	while ((q = c->ctlq_head) != NULL) {
+	while ((q = STAILQ_FIRST(&c->ctlq)) != NULL) {
 		if (fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == -1) {
 			if (errno == EAGAIN) {
 				break;
@@ -77,10 +76,7 @@ ctlq_flush(struct fm_child *c)
 			ctlq_drop(c);
 			break;
 		}
-		c->ctlq_head = q->next;
-		if (c->ctlq_head == NULL) {
-			c->ctlq_tail = NULL;
-		}
+		STAILQ_REMOVE_HEAD(&c->ctlq, next);
 		free(q);
 	}
 	ctl_set_events(c);
@@ -106,22 +102,17 @@ fm_child_ctl_send_closed(struct fm_child *c, uint32_t slot,
 		free(q);
 		return;
 	}
-	if (c->ctlq_head == NULL &&
+	if (STAILQ_EMPTY(&c->ctlq) &&
 	    fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == 0) {
 		free(q);
 		return;
 	}
-	if (c->ctlq_head == NULL && errno != EAGAIN) {
+	if (STAILQ_EMPTY(&c->ctlq) && errno != EAGAIN) {
 		free(q);		/* the parent is gone */
 		return;
 	}
 	/* In order behind the others: the parent must see every one. */
-	if (c->ctlq_tail != NULL) {
-		c->ctlq_tail->next = q;
-	} else {
-		c->ctlq_head = q;
-	}
-	c->ctlq_tail = q;
+	STAILQ_INSERT_TAIL(&c->ctlq, q, next);
 	ctl_set_events(c);
 }
 
@@ -368,6 +359,7 @@ fm_child_start(struct daemon *d, uint32_t id)
 	size_t max;
 
 	memset(c, 0, sizeof(*c));
+	STAILQ_INIT(&c->ctlq);
 	c->d = d;
 	c->cfg = &d->cfg;
 	c->loop = d->loop;
@@ -444,10 +436,10 @@ ctlq_flush_wait(struct fm_child *c, int ms)
 	uint64_t deadline, now;
 
 	deadline = monotonic_ms() + (uint64_t)ms;
-	while (c->ctlq_head != NULL && c->ctl_fd != -1) {
+	while (!STAILQ_EMPTY(&c->ctlq) && c->ctl_fd != -1) {
 		ctlq_flush(c);
 		now = monotonic_ms();
-		if (c->ctlq_head == NULL || now >= deadline) {
+		if (STAILQ_EMPTY(&c->ctlq) || now >= deadline) {
 			break;
 		}
 		pfd.fd = c->ctl_fd;

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "epsip/config.h"
 #include "epsip/daemon.h"
@@ -49,7 +50,7 @@ struct fm_flow {
 
 /* A control message that the parent could not take yet. */
 struct fm_ctlq {
-	struct fm_ctlq *next;
+	STAILQ_ENTRY(fm_ctlq) next;
 	size_t len;
 	uint8_t data[FM_CTL_CLOSED_SIZE];
 };
@@ -63,7 +64,7 @@ struct fm_child {
 
 	int ctl_fd;
 	uint32_t ctl_events;
-	struct fm_ctlq *ctlq_head, *ctlq_tail;
+	STAILQ_HEAD(, fm_ctlq) ctlq;
 	uint8_t *ctl_buf;		/* FM_CTL_MAX_SIZE */
 
 	struct ipc_socket *pull;	/* fm<i>-c<n>.ipc */
