@@ -378,7 +378,6 @@ static void
 cn_on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct cn_conn *c = arg;
-
 	enum stream_result r;
 
 	(void)loop;
