@@ -30,7 +30,6 @@
 /* The first buffer for an unframed tail; it doubles up to input_max. */
 #define STREAM_RBUF_INITIAL	1024
 
-
 /* ---- the plain socket ---- */
 
 static ssize_t
