@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
@@ -90,23 +91,23 @@ struct ipc_socket {
 	size_t ob_bytes;	/* their nng message bytes */
 	size_t ob_envelopes;
 	int pending;		/* on pending_batches */
-	struct ipc_socket *next_pending;
+	LIST_ENTRY(ipc_socket) pending_link;
 	pthread_mutex_t pipes_mu;	/* nng calls pipe events on its threads */
 	uint32_t live[IPC_LIVE_PIPES];	/* ids of pipes that were added */
 	int nlive;
 	atomic_int lost;	/* a pipe was removed and none is left */
 	_Atomic uint64_t alone_since; /* monotonic ms without a pipe; 0: has */
 	int ndialers;
-	struct ipc_socket *next_watched;	/* service links only */
+	LIST_ENTRY(ipc_socket) watched_link;	/* service links only */
 	int watched;
 	unsigned redials;	/* in this outage (loop thread) */
 	char url[128];
 };
 
 /* Service links of this process (one loop thread: no lock). */
-static struct ipc_socket *watched_links;
+static LIST_HEAD(, ipc_socket) watched_links;
 /* Sockets holding a batch, and the loop that flushes them. */
-static struct ipc_socket *pending_batches;
+static LIST_HEAD(, ipc_socket) pending_batches;
 static struct loop *flush_loop;
 static int retry_timer = -1;
 /* ipc_set_backlog_limit(): bytes one socket's outbox may hold. */
@@ -274,10 +275,10 @@ int
 ipc_redial_stuck(void)
 {
 	uint64_t now = monotonic_ms(), since;
+	struct ipc_socket *s;
 	int count = 0;
 
-	for (struct ipc_socket *s = watched_links; s != NULL;
-	    s = s->next_watched) {
+	LIST_FOREACH(s, &watched_links, watched_link) {
 		since = atomic_load(&s->alone_since);
 		if (since == 0) {
 			s->redials = 0;
@@ -342,8 +343,7 @@ ipc_push_dial(struct ipc_socket **sockp, const char *url, int must_connect,
 	s->ndialers = 1;
 	if (!must_connect) {
 		s->watched = 1;
-		s->next_watched = watched_links;
-		watched_links = s;
+		LIST_INSERT_HEAD(&watched_links, s, watched_link);
 	}
 	*sockp = s;
 	return (0);
@@ -425,27 +425,18 @@ pending_add(struct ipc_socket *s)
 {
 	if (!s->pending) {
 		s->pending = 1;
-		s->next_pending = pending_batches;
-		pending_batches = s;
+		LIST_INSERT_HEAD(&pending_batches, s, pending_link);
 	}
 }
 
 static void
 pending_remove(struct ipc_socket *s)
 {
-	struct ipc_socket **pp;
-
 	if (!s->pending) {
 		return;
 	}
-	for (pp = &pending_batches; *pp != NULL; pp = &(*pp)->next_pending) {
-		if (*pp == s) {
-			*pp = s->next_pending;
-			break;
-		}
-	}
+	LIST_REMOVE(s, pending_link);
 	s->pending = 0;
-	s->next_pending = NULL;
 }
 
 static void
@@ -632,10 +623,10 @@ ipc_retry_cb(struct loop *loop, void *arg)
 static void
 backlog_report(void)
 {
+	struct ipc_socket *s;
 	size_t waiting = 0;
 
-	for (struct ipc_socket *s = pending_batches; s != NULL;
-	    s = s->next_pending) {
+	LIST_FOREACH(s, &pending_batches, pending_link) {
 		waiting += s->stuck ? ipc_waiting(s) : s->ob_envelopes;
 	}
 	if (waiting != backlog_reported) {
@@ -650,8 +641,8 @@ ipc_flush_all(void)
 	struct ipc_socket *s, *next;
 	int stuck = 0;
 
-	for (s = pending_batches; s != NULL; s = next) {
-		next = s->next_pending;
+	for (s = LIST_FIRST(&pending_batches); s != NULL; s = next) {
+		next = LIST_NEXT(s, pending_link);
 		if (link_flush(s) == -1) {
 			stuck = 1;
 		}
@@ -668,7 +659,7 @@ ipc_flush_hook(struct loop *loop, void *arg)
 {
 	(void)loop;
 	(void)arg;
-	if (pending_batches != NULL) {
+	if (!LIST_EMPTY(&pending_batches)) {
 		ipc_flush_all();
 	}
 }
@@ -852,15 +843,7 @@ ipc_close(struct ipc_socket *s)
 	}
 	free(s->outbox);
 	if (s->watched) {
-		struct ipc_socket **pp;
-
-		for (pp = &watched_links; *pp != NULL;
-		    pp = &(*pp)->next_watched) {
-			if (*pp == s) {
-				*pp = s->next_watched;
-				break;
-			}
-		}
+		LIST_REMOVE(s, watched_link);
 	}
 	nng_close(s->sock);
 	if (s->recv_aio != NULL) {

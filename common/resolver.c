@@ -26,16 +26,18 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "epsip/resolver.h"
 #include "epsip/stats.h"
 
 struct rs_job {
-	struct rs_job *next;
+	STAILQ_ENTRY(rs_job) link;
 	char host[RESOLVER_HOST_MAX];
 	struct resolver_answer ans;
 };
+STAILQ_HEAD(rs_jobs, rs_job);
 
 struct rs_name {
 	char host[RESOLVER_HOST_MAX];	/* "" for a free entry */
@@ -62,8 +64,8 @@ struct resolver {
 	pthread_t thread;
 	bool started;
 	bool stopping;			/* under mu */
-	struct rs_job *todo, **todo_tail; /* under mu */
-	struct rs_job *answered;	/* under mu */
+	struct rs_jobs todo;		/* under mu, oldest first */
+	struct rs_jobs answered;	/* under mu, newest first */
 	size_t in_flight;		/* loop thread */
 
 	struct rs_name names[RESOLVER_NAMES];
@@ -114,23 +116,20 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->stopping && r->todo == NULL) {
+		while (!r->stopping && STAILQ_EMPTY(&r->todo)) {
 			pthread_cond_wait(&r->cv, &r->mu);
 		}
 		if (r->stopping) {
 			break;
 		}
-		job = r->todo;
-		if ((r->todo = job->next) == NULL) {
-			r->todo_tail = &r->todo;
-		}
+		job = STAILQ_FIRST(&r->todo);
+		STAILQ_REMOVE_HEAD(&r->todo, link);
 		pthread_mutex_unlock(&r->mu);
 
 		r->lookup(job->host, r->family, &job->ans, r->lookup_arg);
 
 		pthread_mutex_lock(&r->mu);
-		job->next = r->answered;
-		r->answered = job;
+		STAILQ_INSERT_HEAD(&r->answered, job, link);
 		/* Never blocks: the counter would need 2^64 answers. */
 		if (write(r->efd, &one, sizeof(one)) == -1) {
 			/* EAGAIN only: the loop is already due to drain. */
@@ -179,7 +178,8 @@ static void
 answers_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct resolver *r = arg;
-	struct rs_job *job, *next;
+	struct rs_jobs answers = STAILQ_HEAD_INITIALIZER(answers);
+	struct rs_job *job;
 	uint64_t count, now = loop_now_ms(loop);
 
 	(void)events;
@@ -187,11 +187,10 @@ answers_drain(struct loop *loop, int fd, uint32_t events, void *arg)
 		/* EAGAIN: an earlier wakeup drained this answer already. */
 	}
 	pthread_mutex_lock(&r->mu);
-	job = r->answered;
-	r->answered = NULL;
+	STAILQ_CONCAT(&answers, &r->answered);
 	pthread_mutex_unlock(&r->mu);
-	for (; job != NULL; job = next) {
-		next = job->next;
+	while ((job = STAILQ_FIRST(&answers)) != NULL) {
+		STAILQ_REMOVE_HEAD(&answers, link);
 		for (size_t i = 0; i < RESOLVER_NAMES; i++) {
 			struct rs_name *e = &r->names[i];
 
@@ -260,8 +259,7 @@ name_ask(struct resolver *r, struct rs_name *e)
 	}
 	strcpy(job->host, e->host);
 	pthread_mutex_lock(&r->mu);
-	*r->todo_tail = job;
-	r->todo_tail = &job->next;
+	STAILQ_INSERT_TAIL(&r->todo, job, link);
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	e->asking = true;
@@ -380,7 +378,8 @@ resolver_new(struct loop *loop, int family, resolver_lookup_fn lookup,
 	r->lookup_arg = lookup_arg;
 	r->done = done;
 	r->done_arg = done_arg;
-	r->todo_tail = &r->todo;
+	STAILQ_INIT(&r->todo);
+	STAILQ_INIT(&r->answered);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -394,12 +393,12 @@ resolver_new(struct loop *loop, int family, resolver_lookup_fn lookup,
 }
 
 static void
-jobs_free(struct rs_job *job)
+jobs_free(struct rs_jobs *jobs)
 {
-	struct rs_job *next;
+	struct rs_job *job;
 
-	for (; job != NULL; job = next) {
-		next = job->next;
+	while ((job = STAILQ_FIRST(jobs)) != NULL) {
+		STAILQ_REMOVE_HEAD(jobs, link);
 		free(job);
 	}
 }
@@ -417,8 +416,8 @@ resolver_free(struct resolver *r)
 	if (r->started) {
 		pthread_join(r->thread, NULL);
 	}
-	jobs_free(r->todo);
-	jobs_free(r->answered);
+	jobs_free(&r->todo);
+	jobs_free(&r->answered);
 	if (r->watching) {
 		loop_del_fd(r->loop, r->efd);
 	}

@@ -32,8 +32,6 @@
 #define CONTROL_BATCH		64
 #define ROUTER_BATCH		256
 #define REAP_INTERVAL_MS	1000
-/* Room past the message limit for CRLFs around it. */
-#define RBUF_SLACK		4096
 /* How long stop waits for the parent to take our last FLOW_CLOSEDs. */
 #define STOP_FLUSH_MS		1000
 
@@ -46,7 +44,7 @@ ctl_set_events(struct fm_child *c)
 {
 	uint32_t want;
 
-	want = EPOLLIN | (c->ctlq_head != NULL ? EPOLLOUT : 0);
+	want = EPOLLIN | (!STAILQ_EMPTY(&c->ctlq) ? EPOLLOUT : 0);
 	if (c->ctl_fd != -1 && want != c->ctl_events &&
 	    loop_mod_fd(c->loop, c->ctl_fd, want) == 0) {
 		c->ctl_events = want;
@@ -58,11 +56,10 @@ ctlq_drop(struct fm_child *c)
 {
 	struct fm_ctlq *q;
 
-	while ((q = c->ctlq_head) != NULL) {
-		c->ctlq_head = q->next;
+	while ((q = STAILQ_FIRST(&c->ctlq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&c->ctlq, next);
 		free(q);
 	}
-	c->ctlq_tail = NULL;
 }
 
 /* Send what waits; stops at EAGAIN.  The parent gone: drop it all. */
@@ -71,7 +68,7 @@ ctlq_flush(struct fm_child *c)
 {
 	struct fm_ctlq *q;
 
-	while ((q = c->ctlq_head) != NULL) {
+	while ((q = STAILQ_FIRST(&c->ctlq)) != NULL) {
 		if (fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == -1) {
 			if (errno == EAGAIN) {
 				break;
@@ -79,10 +76,7 @@ ctlq_flush(struct fm_child *c)
 			ctlq_drop(c);
 			break;
 		}
-		c->ctlq_head = q->next;
-		if (c->ctlq_head == NULL) {
-			c->ctlq_tail = NULL;
-		}
+		STAILQ_REMOVE_HEAD(&c->ctlq, next);
 		free(q);
 	}
 	ctl_set_events(c);
@@ -108,22 +102,17 @@ fm_child_ctl_send_closed(struct fm_child *c, uint32_t slot,
 		free(q);
 		return;
 	}
-	if (c->ctlq_head == NULL &&
+	if (STAILQ_EMPTY(&c->ctlq) &&
 	    fm_ctl_send(c->ctl_fd, q->data, q->len, -1) == 0) {
 		free(q);
 		return;
 	}
-	if (c->ctlq_head == NULL && errno != EAGAIN) {
+	if (STAILQ_EMPTY(&c->ctlq) && errno != EAGAIN) {
 		free(q);		/* the parent is gone */
 		return;
 	}
 	/* In order behind the others: the parent must see every one. */
-	if (c->ctlq_tail != NULL) {
-		c->ctlq_tail->next = q;
-	} else {
-		c->ctlq_head = q;
-	}
-	c->ctlq_tail = q;
+	STAILQ_INSERT_TAIL(&c->ctlq, q, next);
 	ctl_set_events(c);
 }
 
@@ -228,7 +217,8 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 	int rc;
 
 	f = fm_flow_find(c, &msg->flow);
-	if (f == NULL || f->closing) {
+	if (f == NULL || (f->transport == EPSIP_TRANSPORT_TCP &&
+	    (f->stream.flags & STREAM_F_CLOSING))) {
 		undeliverable(c, msg);
 		return;
 	}
@@ -369,6 +359,7 @@ fm_child_start(struct daemon *d, uint32_t id)
 	size_t max;
 
 	memset(c, 0, sizeof(*c));
+	STAILQ_INIT(&c->ctlq);
 	c->d = d;
 	c->cfg = &d->cfg;
 	c->loop = d->loop;
@@ -390,12 +381,10 @@ fm_child_start(struct daemon *d, uint32_t id)
 		max = EPSIP_MSG_MAX_PAYLOAD;
 	}
 	c->max_message = max;
-	c->rbuf_limit = max + RBUF_SLACK;
-	c->scratch_size = c->rbuf_limit;
 	if (c->nslots == 0 ||
 	    (c->flows = calloc(c->nslots, sizeof(*c->flows))) == NULL ||
 	    (c->closed_gen = calloc(c->nslots, sizeof(*c->closed_gen))) ==
-	    NULL || (c->scratch = malloc(c->scratch_size)) == NULL ||
+	    NULL || fm_tcp_flows_init(c) == -1 ||
 	    (c->ctl_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
 		fatal("%s: start", c->name);
 	}
@@ -447,10 +436,10 @@ ctlq_flush_wait(struct fm_child *c, int ms)
 	uint64_t deadline, now;
 
 	deadline = monotonic_ms() + (uint64_t)ms;
-	while (c->ctlq_head != NULL && c->ctl_fd != -1) {
+	while (!STAILQ_EMPTY(&c->ctlq) && c->ctl_fd != -1) {
 		ctlq_flush(c);
 		now = monotonic_ms();
-		if (c->ctlq_head == NULL || now >= deadline) {
+		if (STAILQ_EMPTY(&c->ctlq) || now >= deadline) {
 			break;
 		}
 		pfd.fd = c->ctl_fd;
@@ -495,10 +484,9 @@ fm_child_stop(struct daemon *d)
 	free(c->flows);
 	free(c->paused_slots);
 	free(c->closed_gen);
-	free(c->scratch);
+	fm_tcp_flows_free(c);
 	free(c->ctl_buf);
 	c->flows = NULL;
 	c->closed_gen = NULL;
-	c->scratch = NULL;
 	c->ctl_buf = NULL;
 }

@@ -16,23 +16,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "epsip/config.h"
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
 #include "epsip/overload.h"
+#include "epsip/stream.h"
 
 #include "control.h"
 
 struct fm_child;
-
-/* One queued piece of output: a whole SIP message or a pong. */
-struct fm_wchunk {
-	struct fm_wchunk *next;
-	size_t len;
-	size_t off;			/* bytes already written */
-	uint8_t data[];
-};
 
 struct fm_flow {
 	struct fm_child *child;
@@ -41,21 +35,14 @@ struct fm_flow {
 	uint16_t listener;
 	struct epsip_addr local;
 	struct epsip_addr remote;
-	int fd;				/* TCP; -1 for UDP */
-	uint32_t events;		/* epoll interest now registered */
-	/* Unframed input; NULL while empty (most of a flow's life). */
-	char *rbuf;
-	size_t rlen, rcap;
-	/* Output waiting for the socket, in order. */
-	struct fm_wchunk *wq_head, *wq_tail;
-	size_t wq_bytes;
+	/*
+	 * TCP: the connection, its input (no buffer while empty, most of a
+	 * flow's life), its output in order; paused while the router's
+	 * queue is full.  Unused by UDP flows.
+	 */
+	struct stream stream;
 	uint64_t last_activity_ms;
 	uint32_t timer_s;		/* Flow-Timer; 0: none advertised */
-	int reading_stopped;		/* framing lost: awaiting the answer */
-	int closing;			/* close once the output is flushed */
-	int draining;			/* FIN sent: discard input until EOF */
-	int paused;			/* the router's queue was full: input
-					 * waits in rbuf, nothing is read */
 	/* Close by then whatever happens (framing error, CLOSE_AFTER_SEND);
 	 * 0: none.  Checked by the reaper: the loop has few timers. */
 	uint64_t close_deadline_ms;
@@ -63,7 +50,7 @@ struct fm_flow {
 
 /* A control message that the parent could not take yet. */
 struct fm_ctlq {
-	struct fm_ctlq *next;
+	STAILQ_ENTRY(fm_ctlq) next;
 	size_t len;
 	uint8_t data[FM_CTL_CLOSED_SIZE];
 };
@@ -77,7 +64,7 @@ struct fm_child {
 
 	int ctl_fd;
 	uint32_t ctl_events;
-	struct fm_ctlq *ctlq_head, *ctlq_tail;
+	STAILQ_HEAD(, fm_ctlq) ctlq;
 	uint8_t *ctl_buf;		/* FM_CTL_MAX_SIZE */
 
 	struct ipc_socket *pull;	/* fm<i>-c<n>.ipc */
@@ -92,9 +79,7 @@ struct fm_child {
 	int had_flow;
 	size_t nlisteners;		/* UDP listener fds 4.. */
 	size_t max_message;		/* framing limit */
-	size_t rbuf_limit;		/* max_message + slack */
-	char *scratch;			/* one read's worth, shared */
-	size_t scratch_size;
+	struct stream_class tcp;	/* every TCP flow's (tcp_flow.c) */
 	int exiting;
 	/* TCP flows paused for the router (by slot), retried on a timer. */
 	uint32_t *paused_slots;
@@ -109,7 +94,7 @@ void fm_child_maybe_exit(struct fm_child *c);
 
 /* flow.c */
 struct fm_flow *fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m,
-    uint8_t transport, int fd);
+    uint8_t transport);
 /* Ends the flow and frees it; `f` is gone afterwards. */
 void fm_flow_close(struct fm_flow *f, uint32_t reason);
 /* The flow a router message names, or NULL if it is not ours. */
@@ -135,6 +120,9 @@ void fm_flow_gauges(struct fm_child *c);
 void fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap);
 
 /* tcp_flow.c */
+/* The stream class of the child's TCP flows; 0, or -1 (no memory). */
+int fm_tcp_flows_init(struct fm_child *c);
+void fm_tcp_flows_free(struct fm_child *c);
 void fm_tcp_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd);
 /* Queue and write; 0, or -1 if the flow was closed. */
 int fm_tcp_flow_send(struct fm_flow *f, const void *buf, size_t len);

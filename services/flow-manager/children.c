@@ -42,20 +42,12 @@ has_room(const struct fm_child_rec *c)
 }
 
 static void
-open_remove(struct fm_parent *p, struct fm_child_rec *c)
+open_remove(struct fm_child_rec *c)
 {
 	if (!c->on_open) {
 		return;
 	}
-	if (c->open_prev != NULL) {
-		c->open_prev->open_next = c->open_next;
-	} else {
-		p->open_head = c->open_next;
-	}
-	if (c->open_next != NULL) {
-		c->open_next->open_prev = c->open_prev;
-	}
-	c->open_prev = c->open_next = NULL;
+	LIST_REMOVE(c, open_link);
 	c->on_open = 0;
 }
 
@@ -73,19 +65,16 @@ open_insert(struct fm_parent *p, struct fm_child_rec *c)
 		return;
 	}
 	prev = NULL;
-	for (cur = p->open_head; cur != NULL && cur->id < c->id;
-	    cur = cur->open_next) {
+	LIST_FOREACH(cur, &p->open_children, open_link) {
+		if (cur->id >= c->id) {
+			break;
+		}
 		prev = cur;
 	}
-	c->open_prev = prev;
-	c->open_next = cur;
 	if (prev != NULL) {
-		prev->open_next = c;
+		LIST_INSERT_AFTER(prev, c, open_link);
 	} else {
-		p->open_head = c;
-	}
-	if (cur != NULL) {
-		cur->open_prev = c;
+		LIST_INSERT_HEAD(&p->open_children, c, open_link);
 	}
 	c->on_open = 1;
 }
@@ -101,7 +90,8 @@ pid_bucket(const struct fm_parent *p, pid_t pid)
 static void
 pid_grow(struct fm_parent *p)
 {
-	struct fm_child_rec **nb, *c, *next;
+	struct fm_pid_chain *nb;
+	struct fm_child_rec *c;
 	size_t i, n, oldn;
 
 	oldn = p->pid_mask + 1;
@@ -111,10 +101,10 @@ pid_grow(struct fm_parent *p)
 	}
 	p->pid_mask = n - 1;
 	for (i = 0; i < oldn; i++) {
-		for (c = p->pid_hash[i]; c != NULL; c = next) {
-			next = c->pid_next;
-			c->pid_next = nb[pid_bucket(p, c->pid)];
-			nb[pid_bucket(p, c->pid)] = c;
+		while ((c = SLIST_FIRST(&p->pid_hash[i])) != NULL) {
+			SLIST_REMOVE_HEAD(&p->pid_hash[i], pid_link);
+			SLIST_INSERT_HEAD(&nb[pid_bucket(p, c->pid)], c,
+			    pid_link);
 		}
 	}
 	free(p->pid_hash);
@@ -124,29 +114,17 @@ pid_grow(struct fm_parent *p)
 static void
 pid_insert(struct fm_parent *p, struct fm_child_rec *c)
 {
-	size_t b;
-
 	if (p->nchildren >= p->pid_mask + 1) {
 		pid_grow(p);
 	}
-	b = pid_bucket(p, c->pid);
-	c->pid_next = p->pid_hash[b];
-	p->pid_hash[b] = c;
+	SLIST_INSERT_HEAD(&p->pid_hash[pid_bucket(p, c->pid)], c, pid_link);
 }
 
 static void
 pid_remove(struct fm_parent *p, struct fm_child_rec *c)
 {
-	struct fm_child_rec **pp;
-
-	for (pp = &p->pid_hash[pid_bucket(p, c->pid)]; *pp != NULL;
-	    pp = &(*pp)->pid_next) {
-		if (*pp == c) {
-			*pp = c->pid_next;
-			c->pid_next = NULL;
-			return;
-		}
-	}
+	SLIST_REMOVE(&p->pid_hash[pid_bucket(p, c->pid)], c, fm_child_rec,
+	    pid_link);
 }
 
 struct fm_child_rec *
@@ -154,7 +132,7 @@ fm_children_by_pid(struct fm_parent *p, pid_t pid)
 {
 	struct fm_child_rec *c;
 
-	for (c = p->pid_hash[pid_bucket(p, pid)]; c != NULL; c = c->pid_next) {
+	SLIST_FOREACH(c, &p->pid_hash[pid_bucket(p, pid)], pid_link) {
 		if (c->pid == pid) {
 			return (c);
 		}
@@ -165,6 +143,7 @@ fm_children_by_pid(struct fm_parent *p, pid_t pid)
 int
 fm_children_init(struct fm_parent *p)
 {
+	TAILQ_INIT(&p->all_children);
 	p->pid_mask = 63;
 	p->pid_hash = calloc(p->pid_mask + 1, sizeof(*p->pid_hash));
 	return (p->pid_hash == NULL ? -1 : 0);
@@ -309,13 +288,7 @@ fm_children_spawn(struct fm_parent *p)
 		c->ctl_watched = 1;
 	}
 	pid_insert(p, c);
-	c->all_prev = p->all_tail;
-	if (p->all_tail != NULL) {
-		p->all_tail->all_next = c;
-	} else {
-		p->all_head = c;
-	}
-	p->all_tail = c;
+	TAILQ_INSERT_TAIL(&p->all_children, c, all_link);
 	p->nchildren++;
 	open_insert(p, c);
 	stats_inc(M_CHILDREN_SPAWNED);
@@ -345,18 +318,9 @@ unwatch(struct fm_parent *p, struct fm_child_rec *c)
 void
 fm_children_forget(struct fm_parent *p, struct fm_child_rec *c)
 {
-	open_remove(p, c);
+	open_remove(c);
 	pid_remove(p, c);
-	if (c->all_prev != NULL) {
-		c->all_prev->all_next = c->all_next;
-	} else {
-		p->all_head = c->all_next;
-	}
-	if (c->all_next != NULL) {
-		c->all_next->all_prev = c->all_prev;
-	} else {
-		p->all_tail = c->all_prev;
-	}
+	TAILQ_REMOVE(&p->all_children, c, all_link);
 	unwatch(p, c);
 	unlink_ipc(p, c->id);
 	p->nchildren--;
@@ -397,7 +361,8 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		    "exceeded: new flows refused", p->cfg->new_flow_rate);
 		return (NULL);
 	}
-	if ((c = p->open_head) == NULL && (c = fm_children_spawn(p)) == NULL) {
+	if ((c = LIST_FIRST(&p->open_children)) == NULL &&
+	    (c = fm_children_spawn(p)) == NULL) {
 		fm_refused(p, &p->refused_spawn, "no child can take a new "
 		    "flow and none can be spawned: new flows refused");
 		return (NULL);
@@ -419,7 +384,7 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		c->retiring = 1;
 	}
 	if (!has_room(c)) {
-		open_remove(p, c);
+		open_remove(c);
 	}
 	if (transport == EPSIP_TRANSPORT_UDP) {
 		p->open_udp++;
@@ -506,10 +471,11 @@ fm_children_retire_idle(struct loop *loop, void *arg)
 	if (p->stopping || p->cfg->flows_per_child == 1) {
 		return;
 	}
-	for (c = p->all_head; c != NULL; c = c->all_next) {
+	TAILQ_FOREACH(c, &p->all_children, all_link) {
 		active += !c->retiring;
 	}
-	for (c = p->all_head; c != NULL && active > 1; c = c->all_next) {
+	for (c = TAILQ_FIRST(&p->all_children); c != NULL && active > 1;
+	    c = TAILQ_NEXT(c, all_link)) {
 		if (c->retiring || c->nflows > 0 || c->empty_since_ms == 0 ||
 		    now - c->empty_since_ms <
 		    (uint64_t)p->cfg->idle_child_timeout * 1000) {
@@ -518,7 +484,7 @@ fm_children_retire_idle(struct loop *loop, void *arg)
 		log_info("retiring %s: no flow for %" PRIu64 " s", c->name,
 		    (now - c->empty_since_ms) / 1000);
 		c->retiring = 1;
-		open_remove(p, c);
+		open_remove(c);
 		(void)kill(c->pid, SIGTERM);
 		stats_inc(M_CHILDREN_RETIRED);
 		active--;
@@ -544,7 +510,7 @@ child_out_of_fds(struct fm_parent *p, struct fm_child_rec *c,
 	if (c->fd_cap > c->nflows) {
 		c->fd_cap = c->nflows;
 	}
-	open_remove(p, c);
+	open_remove(c);
 	fm_refused(p, &p->refused_child_fds, "%s is out of descriptors at "
 	    "%" PRIu32 " flows: a connection passed to it was closed, and it "
 	    "takes no more flows than that", c->name, c->nflows);
@@ -629,7 +595,7 @@ fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
 			(void)kill(c->pid, SIGTERM);
 		}
 		c->retiring = 1;
-		open_remove(p, c);
+		open_remove(c);
 		unwatch(p, c);
 		return;
 	}

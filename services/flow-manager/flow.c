@@ -41,8 +41,7 @@ fm_flow_gauges(struct fm_child *c)
 }
 
 struct fm_flow *
-fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport,
-    int fd)
+fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport)
 {
 	struct fm_flow *f;
 	char what[160];
@@ -72,7 +71,6 @@ fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport,
 	f->listener = m->listener;
 	f->local = m->local;
 	f->remote = m->remote;
-	f->fd = fd;
 	f->last_activity_ms = loop_now_ms(c->loop);
 	c->flows[m->slot] = f;
 	c->nflows++;

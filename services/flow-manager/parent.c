@@ -203,7 +203,7 @@ sigchld_cb(struct loop *loop, int signo, void *arg)
 
 	(void)signo;
 	youngest = 0;
-	for (c = p->all_head; c != NULL; c = c->all_next) {
+	TAILQ_FOREACH(c, &p->all_children, all_link) {
 		if (c->started_ms > youngest) {
 			youngest = c->started_ms;
 		}
@@ -412,7 +412,7 @@ fm_parent_report(struct daemon *d, json_t *stats)
 	if ((children = json_object()) == NULL) {
 		return;
 	}
-	for (c = p->all_head; c != NULL; c = c->all_next) {
+	TAILQ_FOREACH(c, &p->all_children, all_link) {
 		(void)json_object_set_new(children, c->name,
 		    json_pack("{s:I, s:I}", "pid", (json_int_t)c->pid,
 		    "flows", (json_int_t)c->nflows));
@@ -429,7 +429,7 @@ signal_all(struct fm_parent *p, int signo)
 {
 	struct fm_child_rec *c;
 
-	for (c = p->all_head; c != NULL; c = c->all_next) {
+	TAILQ_FOREACH(c, &p->all_children, all_link) {
 		(void)kill(c->pid, signo);
 	}
 }
@@ -497,7 +497,7 @@ fm_parent_stop(struct daemon *d)
 		wait_children(p, STOP_KILL_MS);
 	}
 	/* Unreapable (stuck in the kernel): forget them anyway. */
-	while ((c = p->all_head) != NULL) {
+	while ((c = TAILQ_FIRST(&p->all_children)) != NULL) {
 		log_warnx("child %s pid %d did not exit", c->name,
 		    (int)c->pid);
 		for (s = 0; c->nflows > 0 && s < p->cfg->flows_per_child;

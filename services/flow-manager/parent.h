@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "epsip/config.h"
@@ -68,13 +69,13 @@ struct fm_child_rec {
 	uint64_t started_ms;
 	uint64_t empty_since_ms;	/* when nflows last fell to 0; 0: busy */
 	/* Children with a free slot that take new flows. */
-	struct fm_child_rec *open_prev, *open_next;
+	LIST_ENTRY(fm_child_rec) open_link;
 	int on_open;
-	/* All children, in spawn order. */
-	struct fm_child_rec *all_prev, *all_next;
-	/* pid hash chain. */
-	struct fm_child_rec *pid_next;
+	TAILQ_ENTRY(fm_child_rec) all_link;
+	SLIST_ENTRY(fm_child_rec) pid_link;	/* pid hash chain */
 };
+
+SLIST_HEAD(fm_pid_chain, fm_child_rec);
 
 struct fm_listener {
 	struct fm_parent *parent;
@@ -135,9 +136,9 @@ struct fm_parent {
 	uint64_t accept_pause_last_warn;
 
 	/* Children. */
-	struct fm_child_rec *all_head, *all_tail;
-	struct fm_child_rec *open_head;
-	struct fm_child_rec **pid_hash;
+	TAILQ_HEAD(, fm_child_rec) all_children;	/* in spawn order */
+	LIST_HEAD(, fm_child_rec) open_children;	/* by ascending id */
+	struct fm_pid_chain *pid_hash;
 	size_t pid_mask;
 	size_t nchildren;
 	uint32_t next_child_id;

@@ -1,14 +1,16 @@
 /*
- * tcp_flow.c -- one TCP flow in a child: reading and framing the stream,
- * answering CRLF keep-alives, writing in order, closing after a framing
- * error.
+ * tcp_flow.c -- one TCP flow in a child: framing the stream, answering
+ * CRLF keep-alives, pausing while the router is busy, closing after a
+ * framing error.
  *
- * Input is read into the child's one scratch buffer and framed from there
- * (RFC 3261 §18.3, Content-Length); only an incomplete tail is copied into
- * the flow's own buffer, which is freed as soon as it is empty, so an idle
- * flow holds no buffer at all.  Output -- whole SIP messages and "\r\n"
- * pongs -- goes through one queue in order, so a pong can never land
- * inside a message (KA-10).
+ * The connection itself -- reading, the input and output buffers,
+ * close-after-send -- is a stream (common/stream.c); all of a child's
+ * TCP flows share one stream class, hence one scratch buffer to read
+ * into.  Input is framed from there (RFC 3261 §18.3, Content-Length);
+ * only an incomplete tail is kept in the flow's own buffer, which is
+ * freed as soon as it is empty, so an idle flow holds no buffer at all.
+ * Output -- whole SIP messages and "\r\n" pongs -- goes through one queue
+ * in order, so a pong can never land inside a message (KA-10).
  *
  * After a framing error with an answer possible (400/513, ER-02..04) the
  * flow stops reading, asks the router for the answer, and closes once the
@@ -18,10 +20,7 @@
  *
  * Nothing here is fatal.
  */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,14 +30,15 @@
 #include "epsip/log.h"
 #include "epsip/sip_frame.h"
 #include "epsip/stats.h"
+#include "epsip/stream.h"
 
 #include "child.h"
 #include "flow_manager.h"
 
 /* A peer that does not read gets cut off past this much queued output. */
 #define WQ_LIMIT		(1024 * 1024)
-/* Reads per wakeup, so one busy flow cannot starve the others. */
-#define READS_PER_WAKEUP	8
+/* Room past the message limit for CRLFs around it. */
+#define RBUF_SLACK		4096
 /*
  * From a framing error or CLOSE_AFTER_SEND to the close, at the latest
  * (the once-a-second reaper enforces it, so up to a second later).
@@ -50,23 +50,7 @@ static const char pong[] = "\r\n";
 /* How soon a flow paused for the router tries again. */
 #define RESUME_MS		10
 
-static void
-set_events(struct fm_flow *f)
-{
-	uint32_t want;
-
-	want = 0;
-	if ((!f->reading_stopped || f->draining) && !f->paused) {
-		want |= EPOLLIN;
-	}
-	if (f->wq_head != NULL) {
-		want |= EPOLLOUT;
-	}
-	if (want != f->events &&
-	    loop_mod_fd(f->child->loop, f->fd, want) == 0) {
-		f->events = want;
-	}
-}
+#define FLOW_OF(s)	STREAM_OWNER(s, struct fm_flow, stream)
 
 static void
 arm_safety(struct fm_flow *f)
@@ -77,130 +61,70 @@ arm_safety(struct fm_flow *f)
 	}
 }
 
-static void
-stop_reading(struct fm_flow *f)
-{
-	f->reading_stopped = 1;
-	free(f->rbuf);
-	f->rbuf = NULL;
-	f->rlen = f->rcap = 0;
-	set_events(f);
-}
-
-static void
-wq_free(struct fm_flow *f)
-{
-	struct fm_wchunk *w;
-
-	while ((w = f->wq_head) != NULL) {
-		f->wq_head = w->next;
-		free(w);
-	}
-	f->wq_tail = NULL;
-	f->wq_bytes = 0;
-}
-
-/* Write what is queued; 0, or -1 if the flow was closed. */
+/*
+ * The stream ended the flow: close it for the reason it gave.  After our
+ * FIN (draining) the close is the framing error's.  0, or -1 if the flow
+ * is gone.
+ */
 static int
-flush(struct fm_flow *f)
+ended(struct fm_flow *f, enum stream_result r)
 {
-	struct fm_wchunk *w;
-	ssize_t n;
+	int draining;
 
-	while ((w = f->wq_head) != NULL) {
-		n = send(f->fd, w->data + w->off, w->len - w->off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == EAGAIN) {
-				break;
-			}
-			fm_flow_close(f, EPSIP_CLOSE_RESET);
-			return (-1);
-		}
-		stats_add(M_BYTES_OUT, (int64_t)n);
-		w->off += (size_t)n;
-		if (w->off < w->len) {
-			continue;
-		}
-		f->wq_head = w->next;
-		if (f->wq_head == NULL) {
-			f->wq_tail = NULL;
-		}
-		f->wq_bytes -= w->len;
-		free(w);
+	if (r == STREAM_OK) {
+		return (0);
 	}
-	if (f->wq_head == NULL && f->closing && !f->draining) {
-		/* All out: FIN, then read and discard until the peer's. */
-		(void)shutdown(f->fd, SHUT_WR);
-		f->draining = 1;
+	if (r == STREAM_GONE) {
+		return (-1);
 	}
-	set_events(f);
-	return (0);
+	draining = f->stream.flags & STREAM_F_DRAINING;
+	switch (r) {
+	case STREAM_EOF:
+		fm_flow_close(f, draining ? EPSIP_CLOSE_FRAMING :
+		    EPSIP_CLOSE_PEER);
+		break;
+	case STREAM_INPUT_FULL:
+		/* Never more than one message + slack (ER-04). */
+		fm_flow_close(f, EPSIP_CLOSE_FRAMING);
+		break;
+	case STREAM_ERROR:
+		fm_flow_close(f, draining ? EPSIP_CLOSE_FRAMING :
+		    EPSIP_CLOSE_RESET);
+		break;
+	default:
+		/* No memory for input. */
+		fm_flow_close(f, EPSIP_CLOSE_RESET);
+		break;
+	}
+	return (-1);
 }
 
 int
 fm_tcp_flow_send(struct fm_flow *f, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	struct fm_wchunk *w;
-	ssize_t n;
+	enum stream_result r;
 
-	if (f->wq_head == NULL) {
-		/* The common case: straight out, nothing queued. */
-		do {
-			n = send(f->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		} while (n == -1 && errno == EINTR);
-		if (n == -1 && errno != EAGAIN) {
-			fm_flow_close(f, EPSIP_CLOSE_RESET);
-			return (-1);
-		}
-		if (n > 0) {
-			stats_add(M_BYTES_OUT, (int64_t)n);
-			p += n;
-			len -= (size_t)n;
-		}
-		if (len == 0) {
-			return (0);
-		}
-	}
-	if (f->wq_bytes + len > WQ_LIMIT) {
+	switch ((r = stream_send(&f->stream, buf, len))) {
+	case STREAM_QUEUE_FULL:
 		log_flow(LOG_LEVEL_WARN, &f->id,
 		    "more than %d bytes waiting: peer not reading", WQ_LIMIT);
 		fm_flow_close(f, EPSIP_CLOSE_RESET);
 		return (-1);
-	}
-	if ((w = malloc(sizeof(*w) + len)) == NULL) {
+	case STREAM_NOMEM:
+	case STREAM_CUT:
 		log_flow(LOG_LEVEL_WARN, &f->id, "no memory for output");
 		fm_flow_close(f, EPSIP_CLOSE_RESET);
 		return (-1);
+	default:
+		return (ended(f, r));
 	}
-	w->next = NULL;
-	w->len = len;
-	w->off = 0;
-	memcpy(w->data, p, len);
-	if (f->wq_tail != NULL) {
-		f->wq_tail->next = w;
-	} else {
-		f->wq_head = w;
-	}
-	f->wq_tail = w;
-	f->wq_bytes += len;
-	set_events(f);
-	return (0);
 }
 
 int
 fm_tcp_flow_finish(struct fm_flow *f)
 {
-	f->closing = 1;
-	if (!f->reading_stopped) {
-		stop_reading(f);
-	}
 	arm_safety(f);
-	return (flush(f));
+	return (ended(f, stream_finish(&f->stream)));
 }
 
 /*
@@ -231,7 +155,7 @@ framing_error(struct fm_flow *f, const char *buf, size_t len,
 	}
 	(void)fm_flow_to_router(f, EPSIP_MSG_FLOW_FRAMING_ERROR,
 	    (uint32_t)fr->status, buf + fr->offset, hl);
-	stop_reading(f);
+	stream_stop_reading(&f->stream);
 	arm_safety(f);
 	return (0);
 }
@@ -259,7 +183,7 @@ pause_for_router(struct fm_flow *f)
 		c->paused_cap = cap;
 	}
 	c->paused_slots[c->npaused++] = f->id.slot;
-	f->paused = 1;
+	stream_pause(&f->stream);
 	stats_inc(M_ROUTER_BACKPRESSURE);
 	if (!c->resume_armed && loop_after(c->loop, RESUME_MS, resume_cb, c)
 	    >= 0) {
@@ -268,17 +192,19 @@ pause_for_router(struct fm_flow *f)
 }
 
 /*
- * Hand every complete unit in buf[0..len) on.  Returns the bytes used, or
- * -1 if the flow was closed.  Stops early once reading stopped.
+ * The framing callback: hand every complete unit in buf[0..len) on.
+ * Returns the bytes used, or -1 if the flow was closed.  Stops early once
+ * reading stopped or the flow paused.
  */
 static ssize_t
-frame(struct fm_flow *f, const char *buf, size_t len)
+frame(struct stream *s, const char *buf, size_t len)
 {
+	struct fm_flow *f = FLOW_OF(s);
 	struct sip_frame fr;
 	size_t off;
 
 	off = 0;
-	while (!f->reading_stopped && !f->paused) {
+	while (stream_framing(s)) {
 		switch (sip_frame_stream_next(buf + off, len - off,
 		    f->child->max_message, &fr)) {
 		case SIP_FRAME_NEED_MORE:
@@ -318,77 +244,21 @@ frame(struct fm_flow *f, const char *buf, size_t len)
 	return ((ssize_t)len);
 }
 
-/* Keep the unframed tail in the flow's own buffer; 0 or -1 (closed). */
-static int
-keep(struct fm_flow *f, const char *buf, size_t len)
+static void
+did_read(struct stream *s, size_t n)
 {
-	char *nb;
-	size_t ncap;
+	struct fm_flow *f = FLOW_OF(s);
 
-	if (f->rlen + len > f->rcap) {
-		ncap = f->rcap != 0 ? f->rcap : 1024;
-		while (ncap < f->rlen + len) {
-			ncap *= 2;
-		}
-		if (ncap > f->child->rbuf_limit) {
-			ncap = f->child->rbuf_limit;
-		}
-		if (ncap < f->rlen + len ||
-		    (nb = realloc(f->rbuf, ncap)) == NULL) {
-			fm_flow_close(f, EPSIP_CLOSE_RESET);
-			return (-1);
-		}
-		f->rbuf = nb;
-		f->rcap = ncap;
-	}
-	memcpy(f->rbuf + f->rlen, buf, len);
-	f->rlen += len;
-	return (0);
+	stats_add(M_BYTES_IN, (int64_t)n);
+	/* Any byte, a ping included, proves the flow alive. */
+	f->last_activity_ms = loop_now_ms(f->child->loop);
 }
 
-/* Frame what waits in the flow's buffer; 0, or -1 if it was closed. */
-static int
-frame_pending(struct fm_flow *f)
+static void
+did_write(struct stream *s, size_t n)
 {
-	ssize_t used;
-
-	if ((used = frame(f, f->rbuf, f->rlen)) == -1) {
-		return (-1);
-	}
-	if (f->reading_stopped) {
-		return (0);
-	}
-	f->rlen -= (size_t)used;
-	if (f->rlen == 0) {
-		free(f->rbuf);
-		f->rbuf = NULL;
-		f->rcap = 0;
-	} else if (used > 0) {
-		memmove(f->rbuf, f->rbuf + used, f->rlen);
-	}
-	return (0);
-}
-
-/* New bytes arrived; 0, or -1 if the flow was closed. */
-static int
-absorb(struct fm_flow *f, const char *buf, size_t len)
-{
-	ssize_t used;
-
-	if (f->rlen == 0) {
-		/* Nothing pending: frame straight from the scratch buffer. */
-		if ((used = frame(f, buf, len)) == -1) {
-			return (-1);
-		}
-		if (f->reading_stopped || (size_t)used == len) {
-			return (0);
-		}
-		return (keep(f, buf + used, len - (size_t)used));
-	}
-	if (keep(f, buf, len) == -1) {
-		return (-1);
-	}
-	return (frame_pending(f));
+	(void)s;
+	stats_add(M_BYTES_OUT, (int64_t)n);
 }
 
 /*
@@ -410,67 +280,12 @@ resume_cb(struct loop *loop, void *arg)
 		struct fm_flow *f = c->flows[slots[i]];
 
 		/* Closed meanwhile, or already resumed (listed twice). */
-		if (f == NULL || !f->paused) {
+		if (f == NULL || !(f->stream.flags & STREAM_F_PAUSED)) {
 			continue;
 		}
-		f->paused = 0;
-		if (frame_pending(f) == 0) {
-			set_events(f);
-		}
+		(void)ended(f, stream_resume(&f->stream));
 	}
 	free(slots);
-}
-
-static void
-read_input(struct fm_flow *f)
-{
-	struct fm_child *c = f->child;
-	size_t room;
-	ssize_t n;
-	int i;
-
-	for (i = 0; i < READS_PER_WAKEUP; i++) {
-		/* Never hold more than one message + slack (ER-04). */
-		room = c->scratch_size;
-		if (f->rlen > 0 && !f->draining) {
-			room = c->rbuf_limit > f->rlen ?
-			    c->rbuf_limit - f->rlen : 0;
-		}
-		if (room == 0) {
-			fm_flow_close(f, EPSIP_CLOSE_FRAMING);
-			return;
-		}
-		n = recv(f->fd, c->scratch, room, MSG_DONTWAIT);
-		if (n == 0) {
-			fm_flow_close(f, f->draining ? EPSIP_CLOSE_FRAMING :
-			    EPSIP_CLOSE_PEER);
-			return;
-		}
-		if (n == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno != EAGAIN) {
-				fm_flow_close(f, f->draining ?
-				    EPSIP_CLOSE_FRAMING : EPSIP_CLOSE_RESET);
-			}
-			return;
-		}
-		stats_add(M_BYTES_IN, (int64_t)n);
-		/* Any byte, a ping included, proves the flow alive. */
-		f->last_activity_ms = loop_now_ms(c->loop);
-		if (f->draining) {
-			continue;
-		}
-		if (absorb(f, c->scratch, (size_t)n) == -1 ||
-		    f->reading_stopped) {
-			return;
-		}
-		if (f->paused) {
-			set_events(f);		/* stop reading until resumed */
-			return;
-		}
-	}
 }
 
 static void
@@ -480,21 +295,26 @@ io_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	(void)loop;
 	(void)fd;
-	if ((events & EPOLLOUT) && flush(f) == -1) {
-		return;
+	(void)ended(f, stream_io(&f->stream, events));
+}
+
+int
+fm_tcp_flows_init(struct fm_child *c)
+{
+	if (stream_class_init(&c->tcp, c->loop, c->max_message + RBUF_SLACK,
+	    WQ_LIMIT) == -1) {
+		return (-1);
 	}
-	if ((!f->reading_stopped || f->draining) && !f->paused) {
-		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			read_input(f);
-		}
-		return;
-	}
-	/* Not reading: a hang-up or error is the only news. */
-	if (events & EPOLLERR) {
-		fm_flow_close(f, EPSIP_CLOSE_RESET);
-	} else if (events & EPOLLHUP) {
-		fm_flow_close(f, EPSIP_CLOSE_PEER);
-	}
+	c->tcp.frame = frame;
+	c->tcp.did_read = did_read;
+	c->tcp.did_write = did_write;
+	return (0);
+}
+
+void
+fm_tcp_flows_free(struct fm_child *c)
+{
+	stream_class_free(&c->tcp);
 }
 
 void
@@ -503,33 +323,22 @@ fm_tcp_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
 	struct fm_flow *f;
 	int one;
 
-	if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_TCP, fd)) == NULL) {
+	if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_TCP)) == NULL) {
 		(void)close(fd);
 		return;
 	}
+	stream_init(&f->stream, &c->tcp, &stream_socket, fd, 0);
 	/* Pongs and answers go out at once, not after a delayed ACK. */
 	one = 1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add_fd(c->loop, fd, EPOLLIN, io_cb, f) == -1) {
+	if (stream_watch(&f->stream, io_cb, f) == -1) {
 		log_flow(LOG_LEVEL_WARN, &f->id, "cannot watch the connection");
-		f->fd = -1;
-		(void)close(fd);
 		fm_flow_close(f, EPSIP_CLOSE_RESET);
-		return;
 	}
-	f->events = EPOLLIN;
 }
 
 void
 fm_tcp_flow_release(struct fm_flow *f)
 {
-	if (f->fd != -1) {
-		loop_del_fd(f->child->loop, f->fd);
-		(void)close(f->fd);
-		f->fd = -1;
-	}
-	free(f->rbuf);
-	f->rbuf = NULL;
-	f->rlen = f->rcap = 0;
-	wq_free(f);
+	stream_release(&f->stream);
 }

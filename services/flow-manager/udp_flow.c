@@ -114,7 +114,7 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 	}
 	f = c->flows[m->slot];
 	if (f == NULL || f->id.generation != m->generation) {
-		if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_UDP, -1)) == NULL) {
+		if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_UDP)) == NULL) {
 			return;
 		}
 	}

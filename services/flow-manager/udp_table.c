@@ -170,7 +170,7 @@ void
 fm_udp_node_set_key(struct fm_udp_node *n, uint16_t listener,
     const struct epsip_addr *remote)
 {
-	n->next = NULL;
+	SLIST_NEXT(n, next) = NULL;
 	n->hash = 0;
 	n->listener = listener;
 	normalise(&n->remote, remote);
@@ -184,7 +184,7 @@ fm_udp_table_find(const struct fm_udp_table *t, uint16_t listener,
 	uint64_t h;
 
 	h = key_hash(t, listener, remote);
-	for (n = t->buckets[h & t->mask]; n != NULL; n = n->next) {
+	SLIST_FOREACH(n, &t->buckets[h & t->mask], next) {
 		if (key_equal(n, h, listener, remote)) {
 			return (n);
 		}
@@ -195,7 +195,8 @@ fm_udp_table_find(const struct fm_udp_table *t, uint16_t listener,
 static void
 grow(struct fm_udp_table *t)
 {
-	struct fm_udp_node **nb, *n, *next;
+	struct fm_udp_chain *nb;
+	struct fm_udp_node *n;
 	size_t i, nsize;
 
 	nsize = (t->mask + 1) * 2;
@@ -206,10 +207,9 @@ grow(struct fm_udp_table *t)
 		return;		/* longer chains, still correct */
 	}
 	for (i = 0; i <= t->mask; i++) {
-		for (n = t->buckets[i]; n != NULL; n = next) {
-			next = n->next;
-			n->next = nb[n->hash & (nsize - 1)];
-			nb[n->hash & (nsize - 1)] = n;
+		while ((n = SLIST_FIRST(&t->buckets[i])) != NULL) {
+			SLIST_REMOVE_HEAD(&t->buckets[i], next);
+			SLIST_INSERT_HEAD(&nb[n->hash & (nsize - 1)], n, next);
 		}
 	}
 	free(t->buckets);
@@ -220,8 +220,6 @@ grow(struct fm_udp_table *t)
 int
 fm_udp_table_insert(struct fm_udp_table *t, struct fm_udp_node *n)
 {
-	struct fm_udp_node **b;
-
 	n->hash = key_hash(t, n->listener, &n->remote);
 	if (fm_udp_table_find(t, n->listener, &n->remote) != NULL) {
 		errno = EEXIST;
@@ -230,9 +228,7 @@ fm_udp_table_insert(struct fm_udp_table *t, struct fm_udp_node *n)
 	if (t->count >= t->mask + 1) {
 		grow(t);
 	}
-	b = &t->buckets[n->hash & t->mask];
-	n->next = *b;
-	*b = n;
+	SLIST_INSERT_HEAD(&t->buckets[n->hash & t->mask], n, next);
 	t->count++;
 	return (0);
 }
@@ -240,15 +236,7 @@ fm_udp_table_insert(struct fm_udp_table *t, struct fm_udp_node *n)
 void
 fm_udp_table_remove(struct fm_udp_table *t, struct fm_udp_node *n)
 {
-	struct fm_udp_node **pp;
-
-	for (pp = &t->buckets[n->hash & t->mask]; *pp != NULL;
-	    pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->next = NULL;
-			t->count--;
-			return;
-		}
-	}
+	SLIST_REMOVE(&t->buckets[n->hash & t->mask], n, fm_udp_node, next);
+	SLIST_NEXT(n, next) = NULL;
+	t->count--;
 }

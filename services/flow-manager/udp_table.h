@@ -15,18 +15,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "epsip/ipc.h"
 
 struct fm_udp_node {
-	struct fm_udp_node *next;	/* bucket chain */
+	SLIST_ENTRY(fm_udp_node) next;	/* bucket chain */
 	uint64_t hash;
 	uint16_t listener;
 	struct epsip_addr remote;	/* normalised: unused ip bytes zero */
 };
 
+SLIST_HEAD(fm_udp_chain, fm_udp_node);
+
 struct fm_udp_table {
-	struct fm_udp_node **buckets;
+	struct fm_udp_chain *buckets;
 	size_t mask;			/* bucket count - 1 (a power of two) */
 	size_t count;
 	uint64_t k0, k1;		/* hash key */

@@ -5,14 +5,15 @@
  * response whose connection was gone (RFC 3261 §18.2.2) or, for the
  * embedded core, a request to another edge's Path.
  *
- * All three share one structure and one read path.  Every connection
- * frames its stream with sip_frame_stream_next(), answers a CRLFCRLF
- * keep-alive with CRLF (RFC 5626 §4.4.1), and is closed alone when its
- * framing breaks.  Output goes through a bounded per-connection queue,
- * flushed on EPOLLOUT; a connection still connecting queues too, so
- * sending never blocks.  Every live connection sits in a small hash table
- * by remote address, which is how a response finds the connection its
- * request came on.
+ * All three share one structure, and one stream class (common/stream.c:
+ * the socket, the input buffer, the bounded output queue flushed on
+ * EPOLLOUT).  Every connection frames its stream with
+ * sip_frame_stream_next(), answers a CRLFCRLF keep-alive with CRLF (RFC
+ * 5626 §4.4.1), and is closed alone when its framing breaks.  A
+ * connection still connecting queues its output too, so sending never
+ * blocks.  Every live connection sits in a small hash table by remote
+ * address, which is how a response finds the connection its request came
+ * on.
  *
  * A connection we dial to the core that fails to connect hands what
  * waits on it to the undelivered callback (core_undelivered.c): for the
@@ -31,6 +32,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -43,51 +45,30 @@
 
 #include "core_conn.h"
 
-#define CN_READS_PER_WAKEUP	8
-#define CN_RBUF_INITIAL		4096
+/* Room for a message and a few CRLFs around it. */
+#define CN_INPUT_SLACK		8
+
+#define CONN_OF(s)	STREAM_OWNER(s, struct cn_conn, stream)
 
 static void cn_on_conn(struct loop *loop, int fd, uint32_t events,
     void *arg);
 
 static void
-cn_set_events(struct cn_conn *c)
-{
-	uint32_t want = EPOLLIN | EPOLLRDHUP;
-
-	if (c->connecting || c->wq_head != NULL) {
-		want |= EPOLLOUT;
-	}
-	if (want != c->events && loop_mod_fd(c->net->loop, c->fd, want) ==
-	    0) {
-		c->events = want;
-	}
-}
-
-static void
 cn_hash_insert(struct cn_conn *c)
 {
-	size_t b = cn_addr_bucket(&c->remote);
-
-	c->hnext = c->net->by_remote[b];
-	c->net->by_remote[b] = c;
+	SLIST_INSERT_HEAD(&c->net->by_remote[cn_addr_bucket(&c->remote)], c,
+	    hlink);
 	c->hashed = 1;
 }
 
 static void
 cn_hash_remove(struct cn_conn *c)
 {
-	struct cn_conn **pp;
-
 	if (!c->hashed) {
 		return;
 	}
-	for (pp = &c->net->by_remote[cn_addr_bucket(&c->remote)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == c) {
-			*pp = c->hnext;
-			break;
-		}
-	}
+	SLIST_REMOVE(&c->net->by_remote[cn_addr_bucket(&c->remote)], c,
+	    cn_conn, hlink);
 	c->hashed = 0;
 }
 
@@ -96,8 +77,7 @@ cn_find_remote(struct core_net *n, const struct epsip_addr *remote)
 {
 	struct cn_conn *c;
 
-	for (c = n->by_remote[cn_addr_bucket(remote)]; c != NULL;
-	    c = c->hnext) {
+	SLIST_FOREACH(c, &n->by_remote[cn_addr_bucket(remote)], hlink) {
 		if (!c->dead && epsip_addr_equal(&c->remote, remote)) {
 			return (c);
 		}
@@ -116,24 +96,18 @@ cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
 		return (NULL);
 	}
 	c->net = n;
-	c->fd = fd;
 	c->kind = kind;
 	c->id = ++n->next_id;
 	c->remote = *remote;
-	c->connecting = connecting;
 	c->started_ms = c->active_ms = loop_now_ms(n->loop);
-	c->events = EPOLLIN | EPOLLRDHUP | (connecting ? EPOLLOUT : 0);
-	if (loop_add_fd(n->loop, fd, c->events, cn_on_conn, c) == -1) {
+	stream_init(&c->stream, &n->streams, &stream_socket, fd, connecting);
+	if (stream_watch(&c->stream, cn_on_conn, c) == -1) {
 		close(fd);
 		free(c);
 		return (NULL);
 	}
 	if (kind != CN_POOL) {
-		c->next = n->conns;
-		if (n->conns != NULL) {
-			n->conns->prev = c;
-		}
-		n->conns = c;
+		LIST_INSERT_HEAD(&n->conns, c, link);
 		n->nconns++;
 		/* A DIALED one queues responses while it connects. */
 		cn_hash_insert(c);
@@ -193,19 +167,13 @@ void
 cn_conn_failed(struct cn_conn *c)
 {
 	struct core_net *n = c->net;
-	struct cn_chunk *w;
 
 	stats_inc(M_CORE_CONNECT_FAILURES);
 	if (n->undelivered == NULL) {
 		/* Upstream mode dials the core only to deliver responses. */
 		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
-	} else if (c->connecting) {
-		while ((w = c->wq_head) != NULL) {
-			c->wq_head = w->next;
-			c->wq_bytes -= w->len;
-			cn_undelivered_push(n, w);
-		}
-		c->wq_tail = NULL;
+	} else if (c->stream.flags & STREAM_F_CONNECTING) {
+		cn_undelivered_take(n, &c->stream);
 	}
 	cn_conn_close(c, 1);
 }
@@ -219,7 +187,6 @@ void
 cn_conn_close(struct cn_conn *c, int notify)
 {
 	struct core_net *n = c->net;
-	struct cn_chunk *w;
 	uint64_t id = c->id;
 	int pool = c->kind == CN_POOL;
 
@@ -227,70 +194,21 @@ cn_conn_close(struct cn_conn *c, int notify)
 		c->dead = 1;
 		return;
 	}
-	loop_del_fd(n->loop, c->fd);
-	close(c->fd);
+	stream_release(&c->stream);
 	cn_hash_remove(c);
 	if (pool) {
 		n->slots[c->slot].conn = NULL;
-		if (!c->connecting) {
+		if (!(c->stream.flags & STREAM_F_CONNECTING)) {
 			n->pool_live--;
 		}
 	} else {
-		if (c->prev != NULL) {
-			c->prev->next = c->next;
-		} else {
-			n->conns = c->next;
-		}
-		if (c->next != NULL) {
-			c->next->prev = c->prev;
-		}
+		LIST_REMOVE(c, link);
 		n->nconns--;
 	}
-	while ((w = c->wq_head) != NULL) {
-		c->wq_head = w->next;
-		free(w);
-	}
-	free(c->rbuf);
 	free(c);
 	if (notify && pool) {
 		cn_lost(n, id);
 	}
-}
-
-/* Write what is queued; 0, or -1 if the connection was closed. */
-static int
-cn_flush(struct cn_conn *c)
-{
-	struct cn_chunk *w;
-	ssize_t r;
-
-	while ((w = c->wq_head) != NULL) {
-		r = send(c->fd, w->data + w->off, w->len - w->off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == EAGAIN) {
-				break;
-			}
-			cn_conn_close(c, 1);
-			return (-1);
-		}
-		w->off += (size_t)r;
-		if (w->off < w->len) {
-			continue;
-		}
-		c->wq_head = w->next;
-		if (c->wq_head == NULL) {
-			c->wq_tail = NULL;
-		}
-		c->wq_bytes -= w->len;
-		free(w);
-	}
-	c->active_ms = loop_now_ms(c->net->loop);
-	cn_set_events(c);
-	return (0);
 }
 
 /*
@@ -301,55 +219,29 @@ cn_flush(struct cn_conn *c)
 int
 cn_conn_send(struct cn_conn *c, const char *buf, size_t len)
 {
-	struct cn_chunk *w;
-	ssize_t r = 0;
-
 	if (c->dead) {
 		return (-1);
 	}
-	if (c->wq_bytes + len > c->net->lim.queue_max) {
+	switch (stream_send(&c->stream, buf, len)) {
+	case STREAM_OK:
+		return (0);
+	case STREAM_QUEUE_FULL:
+	case STREAM_NOMEM:
 		return (-2);
+	default:
+		cn_conn_close(c, 1);	/* failed, or half a message is out */
+		return (-1);
 	}
-	if (!c->connecting && c->wq_head == NULL) {
-		do {
-			r = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		} while (r == -1 && errno == EINTR);
-		if (r == -1 && errno != EAGAIN) {
-			cn_conn_close(c, 1);
-			return (-1);
-		}
-		r = r < 0 ? 0 : r;
-		c->active_ms = loop_now_ms(c->net->loop);
-		if ((size_t)r == len) {
-			return (0);
-		}
-	}
-	if ((w = malloc(sizeof(*w) + len - (size_t)r)) == NULL) {
-		if (r > 0) {
-			cn_conn_close(c, 1);	/* half a message is out */
-			return (-1);
-		}
-		return (-2);
-	}
-	w->next = NULL;
-	w->len = len - (size_t)r;
-	w->off = 0;
-	memcpy(w->data, buf + r, w->len);
-	if (c->wq_tail != NULL) {
-		c->wq_tail->next = w;
-	} else {
-		c->wq_head = w;
-	}
-	c->wq_tail = w;
-	c->wq_bytes += w->len;
-	cn_set_events(c);
-	return (0);
 }
 
-/* Hand every whole message up; 0, or -1 if the connection was closed. */
-static int
-cn_frame(struct cn_conn *c)
+/*
+ * The framing callback: hand every whole message up.  The bytes used, or
+ * -1 if the connection was closed.
+ */
+static ssize_t
+cn_frame(struct stream *s, const char *buf, size_t len)
 {
+	struct cn_conn *c = CONN_OF(s);
 	struct core_net *n = c->net;
 	struct core_net_peer peer;
 	struct sip_frame fr;
@@ -359,13 +251,13 @@ cn_frame(struct cn_conn *c)
 	peer.remote = c->remote;
 	peer.conn_id = c->id;
 	c->reading = 1;
-	while (!c->dead && off < c->rlen) {
-		switch (sip_frame_stream_next(c->rbuf + off, c->rlen - off,
+	while (!c->dead && off < len) {
+		switch (sip_frame_stream_next(buf + off, len - off,
 		    n->lim.max_message, &fr)) {
 		case SIP_FRAME_NEED_MORE:
 			goto done;
 		case SIP_FRAME_MESSAGE:
-			n->ev.message(n->ev.arg, c->rbuf + off + fr.offset,
+			n->ev.message(n->ev.arg, buf + off + fr.offset,
 			    fr.length, &peer);
 			break;
 		case SIP_FRAME_PING:
@@ -394,61 +286,31 @@ done:
 		cn_conn_close(c, 1);
 		return (-1);
 	}
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
-	return (0);
+	return ((ssize_t)off);
 }
 
-/* Room to read into; -1 when the buffer may not grow (framing bounds it). */
-static int
-cn_reserve(struct cn_conn *c)
+/* Any byte in or out keeps the connection from the idle sweep. */
+static void
+cn_did_io(struct stream *s, size_t n)
 {
-	size_t limit = c->net->lim.max_message + 8, cap;
-	char *nb;
+	struct cn_conn *c = CONN_OF(s);
 
-	if (c->rlen < c->rcap) {
-		return (0);
-	}
-	cap = c->rcap != 0 ? c->rcap * 2 : CN_RBUF_INITIAL;
-	if (cap > limit) {
-		cap = limit;
-	}
-	if (cap <= c->rlen || (nb = realloc(c->rbuf, cap)) == NULL) {
+	(void)n;
+	c->active_ms = loop_now_ms(c->net->loop);
+}
+
+int
+cn_streams_init(struct core_net *n)
+{
+	if (stream_class_init(&n->streams, n->loop,
+	    n->lim.max_message + CN_INPUT_SLACK, n->lim.queue_max) == -1) {
 		return (-1);
 	}
-	c->rbuf = nb;
-	c->rcap = cap;
+	n->streams.read_events = EPOLLIN | EPOLLRDHUP;
+	n->streams.frame = cn_frame;
+	n->streams.did_read = cn_did_io;
+	n->streams.did_write = cn_did_io;
 	return (0);
-}
-
-static void
-cn_read(struct cn_conn *c)
-{
-	ssize_t r;
-
-	for (int i = 0; i < CN_READS_PER_WAKEUP; i++) {
-		if (cn_reserve(c) == -1) {
-			cn_conn_close(c, 1);
-			return;
-		}
-		r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
-		    MSG_DONTWAIT);
-		if (r == -1 && errno == EINTR) {
-			continue;
-		}
-		if (r == -1 && errno == EAGAIN) {
-			return;
-		}
-		if (r <= 0) {
-			cn_conn_close(c, 1);
-			return;
-		}
-		c->rlen += (size_t)r;
-		c->active_ms = loop_now_ms(c->net->loop);
-		if (cn_frame(c) == -1) {
-			return;
-		}
-	}
 }
 
 /* A slot failed to connect: pause it, and try the next address next. */
@@ -478,7 +340,7 @@ cn_connected(struct cn_conn *c)
 {
 	struct core_net *n = c->net;
 
-	c->connecting = 0;
+	stream_connected(&c->stream);
 	c->active_ms = loop_now_ms(n->loop);
 	if (c->kind == CN_POOL) {
 		stats_inc(M_UPSTREAM_CONNECTS);
@@ -494,7 +356,7 @@ cn_connect_done(struct cn_conn *c)
 	socklen_t sl = sizeof(int);
 	int err = 0;
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1) {
+	if (getsockopt(c->stream.fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1) {
 		err = errno;
 	}
 	if (err != 0) {
@@ -507,27 +369,28 @@ cn_connect_done(struct cn_conn *c)
 		return;
 	}
 	cn_connected(c);
-	(void)cn_flush(c);
+	if (stream_flush(&c->stream) != STREAM_OK) {
+		cn_conn_close(c, 1);
+	}
 }
 
 static void
 cn_on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct cn_conn *c = arg;
+	enum stream_result r;
 
 	(void)loop;
 	(void)fd;
-	if (c->connecting) {
+	if (c->stream.flags & STREAM_F_CONNECTING) {
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
 			cn_connect_done(c);
 		}
 		return;
 	}
-	if ((events & EPOLLOUT) && cn_flush(c) == -1) {
-		return;
-	}
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		cn_read(c);
+	if ((r = stream_io(&c->stream, events)) != STREAM_OK &&
+	    r != STREAM_GONE) {
+		cn_conn_close(c, 1);
 	}
 }
 

@@ -9,9 +9,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "epsip/resolver.h"
+#include "epsip/stream.h"
 
 #include "core_net.h"
 
@@ -24,32 +26,22 @@ enum cn_kind {
 	CN_DIALED,	/* ours, to the core, to deliver a response */
 };
 
-struct cn_chunk {
-	struct cn_chunk *next;
-	size_t len, off;
-	char data[];
-};
-
 struct cn_conn {
 	struct core_net *net;
-	struct cn_conn *hnext;		/* by remote address */
-	struct cn_conn *next, *prev;	/* ACCEPTED and DIALED */
+	SLIST_ENTRY(cn_conn) hlink;	/* by remote address */
+	LIST_ENTRY(cn_conn) link;	/* ACCEPTED and DIALED */
 	enum cn_kind kind;
 	size_t slot;			/* POOL */
-	int fd;
 	uint64_t id;
-	int connecting;
 	int hashed;
 	int reading;			/* inside the framing loop */
 	int dead;			/* closed while reading: finish after */
-	uint32_t events;
 	struct epsip_addr remote;
 	uint64_t started_ms;
 	uint64_t active_ms;
-	char *rbuf;
-	size_t rlen, rcap;
-	struct cn_chunk *wq_head, *wq_tail;
-	size_t wq_bytes;
+	/* The socket, its input, its bounded output queue; connecting
+	 * until the connect finished. */
+	struct stream stream;
 };
 
 struct cn_slot {
@@ -81,10 +73,13 @@ struct core_net {
 	struct cn_slot *slots;
 	size_t pool_live;
 
-	/* The core's connections (ACCEPTED and DIALED). */
-	struct cn_conn *conns;
+	/* Every TCP connection's stream class: limits, scratch buffer. */
+	struct stream_class streams;
+
+	/* The core's connections (ACCEPTED and DIALED), newest first. */
+	LIST_HEAD(, cn_conn) conns;
 	size_t nconns;
-	struct cn_conn *by_remote[CN_BUCKETS];
+	SLIST_HEAD(, cn_conn) by_remote[CN_BUCKETS];
 
 	/* Pool connections lost, reported from a timer (see cn_lost). */
 	uint64_t *lost;
@@ -93,7 +88,7 @@ struct core_net {
 
 	/* Messages of dialed connections that never connected (same). */
 	core_net_undelivered_cb undelivered;
-	struct cn_chunk *undel_head, *undel_tail;
+	struct stream_queue undel;
 	int undel_timer;
 };
 
@@ -109,6 +104,8 @@ int cn_resolve(struct core_net *n);
 const struct epsip_addr *cn_upstream_addr(const struct core_net *n);
 
 /* core_conn.c: TCP connections of every kind. */
+/* Their stream class, from n->lim; 0, or -1 (no memory). */
+int cn_streams_init(struct core_net *n);
 struct cn_conn *cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
     const struct epsip_addr *remote, int connecting);
 /* notify: a pool connection's loss is reported (from a timer). */
@@ -118,8 +115,11 @@ void cn_conn_close(struct cn_conn *c, int notify);
  * the undelivered callback (from a timer), then close it.
  */
 void cn_conn_failed(struct cn_conn *c);
-/* core_undelivered.c: for the undelivered callback, from a timer. */
-void cn_undelivered_push(struct core_net *n, struct cn_chunk *w);
+/*
+ * core_undelivered.c: for the undelivered callback, from a timer.  What
+ * waits on a stream that never connected (each chunk one message).
+ */
+void cn_undelivered_take(struct core_net *n, struct stream *s);
 /* A copy of a message that could not go, for the undelivered callback. */
 void cn_undelivered_add(struct core_net *n, const char *buf, size_t len);
 /* Free undelivered messages not yet reported (core_net_free). */

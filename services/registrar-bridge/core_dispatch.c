@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "epsip/core_side.h"
 #include "epsip/log.h"
@@ -53,11 +54,12 @@
 
 /* A request waiting for its hop's name (see core_dispatch.h). */
 struct cd_parked {
-	struct cd_parked *next;
+	STAILQ_ENTRY(cd_parked) link;
 	char name[RESOLVER_HOST_MAX];
 	size_t len;
 	char buf[];
 };
+STAILQ_HEAD(cd_parked_list, cd_parked);
 
 struct core_dispatch {
 	const struct epsip_config *cfg;
@@ -66,7 +68,7 @@ struct core_dispatch {
 	struct cd_core core;
 	struct cd_link link;
 	struct resolver *names;
-	struct cd_parked *parked;
+	struct cd_parked_list parked;	/* oldest first */
 	size_t nparked;
 };
 
@@ -80,6 +82,7 @@ core_dispatch_new(const struct epsip_config *cfg,
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		return (NULL);
 	}
+	STAILQ_INIT(&d->parked);
 	d->cfg = cfg;
 	d->keys = *keys;
 	d->router = router;
@@ -91,14 +94,14 @@ core_dispatch_new(const struct epsip_config *cfg,
 void
 core_dispatch_free(struct core_dispatch *d)
 {
+	struct cd_parked *p;
+
 	if (d != NULL) {
 		/* The keys are secrets: do not leave them in the heap. */
 		memset(&d->keys, 0, sizeof(d->keys));
 		resolver_free(d->names);
-		while (d->parked != NULL) {
-			struct cd_parked *p = d->parked;
-
-			d->parked = p->next;
+		while ((p = STAILQ_FIRST(&d->parked)) != NULL) {
+			STAILQ_REMOVE_HEAD(&d->parked, link);
 			free(p);
 		}
 		free(d);
@@ -121,23 +124,23 @@ name_answered(const char *name, const struct resolver_answer *ans,
     void *arg)
 {
 	struct core_dispatch *d = arg;
-	struct cd_parked *mine = NULL, **pp, *p;
+	struct cd_parked_list mine = STAILQ_HEAD_INITIALIZER(mine);
+	struct cd_parked *p, *next;
 
 	(void)ans;
-	for (pp = &d->parked; (p = *pp) != NULL;) {
+	/* Taken out first: a send may park again. */
+	for (p = STAILQ_FIRST(&d->parked); p != NULL; p = next) {
+		next = STAILQ_NEXT(p, link);
 		if (strcasecmp(p->name, name) == 0) {
-			*pp = p->next;
+			STAILQ_REMOVE(&d->parked, p, cd_parked, link);
 			d->nparked--;
-			p->next = mine;	/* reversed: oldest first */
-			mine = p;
-		} else {
-			pp = &p->next;
+			STAILQ_INSERT_TAIL(&mine, p, link);
 		}
 	}
-	for (; mine != NULL; mine = p) {
-		p = mine->next;
-		(void)core_dispatch_send(d, mine->buf, mine->len);
-		free(mine);
+	while ((p = STAILQ_FIRST(&mine)) != NULL) {
+		STAILQ_REMOVE_HEAD(&mine, link);
+		(void)core_dispatch_send(d, p->buf, p->len);
+		free(p);
 	}
 }
 
@@ -289,8 +292,7 @@ park(struct core_dispatch *d, const char *name, const char *buf,
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->len = len;
 	memcpy(p->buf, buf, len);
-	p->next = d->parked;
-	d->parked = p;
+	STAILQ_INSERT_TAIL(&d->parked, p, link);
 	d->nparked++;
 	stats_inc(M_CORE_REQUESTS_PARKED);
 	return (0);

@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "epsip/hash.h"
 #include "epsip/log.h"
 #include "epsip/stats.h"
 
@@ -125,15 +126,10 @@ cn_sockaddr(const struct epsip_addr *a, int family,
 size_t
 cn_addr_bucket(const struct epsip_addr *a)
 {
-	uint32_t h = 2166136261u;
-	size_t n = a->family == AF_INET ? 4 : 16;
+	uint8_t port[2] = { (uint8_t)(a->port & 0xff), (uint8_t)(a->port >> 8) };
 
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ a->ip[i]) * 16777619u;
-	}
-	h = (h ^ (a->port & 0xff)) * 16777619u;
-	h = (h ^ (a->port >> 8)) * 16777619u;
-	return (h % CN_BUCKETS);
+	return (fnv1a_add(fnv1a(a->ip, a->family == AF_INET ? 4 : 16), port,
+	    sizeof(port)) % CN_BUCKETS);
 }
 
 static int
@@ -451,19 +447,19 @@ cn_sweep(struct loop *loop, void *arg)
 	struct cn_conn *c, *next;
 	uint64_t now = loop_now_ms(loop);
 
-	for (c = n->conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->connecting && now >= c->started_ms +
-		    n->lim.connect_ms) {
+	for (c = LIST_FIRST(&n->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		if ((c->stream.flags & STREAM_F_CONNECTING) &&
+		    now >= c->started_ms + n->lim.connect_ms) {
 			cn_conn_failed(c);
-		} else if (c->wq_head == NULL && now >= c->active_ms +
-		    n->lim.idle_ms) {
+		} else if (c->stream.wq_bytes == 0 &&
+		    now >= c->active_ms + n->lim.idle_ms) {
 			cn_conn_close(c, 0);
 		}
 	}
 	for (size_t i = 0; i < n->lim.pool_size; i++) {
 		c = n->slots[i].conn;
-		if (c != NULL && c->connecting &&
+		if (c != NULL && (c->stream.flags & STREAM_F_CONNECTING) &&
 		    now >= c->started_ms + n->lim.connect_ms) {
 			cn_slot_failed(n, i, ETIMEDOUT);
 			cn_conn_close(c, 1);
@@ -594,6 +590,7 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 	}
 	n->loop = loop;
 	n->ev = *ev;
+	STAILQ_INIT(&n->undel);
 	n->udp_fd = n->tcp_fd = -1;
 	n->sweep_timer = n->lost_timer = n->undel_timer = -1;
 	if (limits != NULL) {
@@ -618,7 +615,7 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 		return (NULL);
 	}
 	if ((n->slots = calloc(n->lim.pool_size, sizeof(*n->slots))) ==
-	    NULL) {
+	    NULL || cn_streams_init(n) == -1) {
 		snprintf(err, errcap, "out of memory");
 		core_net_free(n);
 		return (NULL);
@@ -657,8 +654,8 @@ core_net_free(struct core_net *n)
 	if (n == NULL) {
 		return;
 	}
-	while (n->conns != NULL) {
-		cn_conn_close(n->conns, 0);
+	while (!LIST_EMPTY(&n->conns)) {
+		cn_conn_close(LIST_FIRST(&n->conns), 0);
 	}
 	for (size_t i = 0; n->slots != NULL && i < n->lim.pool_size; i++) {
 		if (n->slots[i].conn != NULL) {
@@ -683,6 +680,7 @@ core_net_free(struct core_net *n)
 		close(n->tcp_fd);
 	}
 	free(n->slots);
+	stream_class_free(&n->streams);
 	free(n->dgram);
 	free(n);
 }

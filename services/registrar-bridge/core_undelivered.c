@@ -10,7 +10,6 @@
  * and its request times out instead.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "core_conn.h"
 
@@ -18,30 +17,25 @@ static void
 cn_report_undelivered(struct loop *loop, void *arg)
 {
 	struct core_net *n = arg;
-	struct cn_chunk *w, *list = n->undel_head;
+	struct stream_queue list;
+	struct stream_chunk *w;
 
 	(void)loop;
 	/* Detached first: what the core sends in answer may fail too, and
 	 * is then reported on the next turn of the loop. */
-	n->undel_head = n->undel_tail = NULL;
+	STAILQ_INIT(&list);
+	STAILQ_CONCAT(&list, &n->undel);
 	n->undel_timer = -1;
-	while ((w = list) != NULL) {
-		list = w->next;
+	while ((w = STAILQ_FIRST(&list)) != NULL) {
+		STAILQ_REMOVE_HEAD(&list, entry);
 		n->undelivered(n->ev.arg, w->data, w->len);
 		free(w);
 	}
 }
 
-void
-cn_undelivered_push(struct core_net *n, struct cn_chunk *w)
+static void
+cn_undelivered_arm(struct core_net *n)
 {
-	w->next = NULL;
-	if (n->undel_tail != NULL) {
-		n->undel_tail->next = w;
-	} else {
-		n->undel_head = w;
-	}
-	n->undel_tail = w;
 	if (n->undel_timer < 0) {
 		n->undel_timer = loop_after(n->loop, 0, cn_report_undelivered,
 		    n);
@@ -49,30 +43,30 @@ cn_undelivered_push(struct core_net *n, struct cn_chunk *w)
 }
 
 void
+cn_undelivered_take(struct core_net *n, struct stream *s)
+{
+	if (stream_take_queue(s, &n->undel) > 0) {
+		cn_undelivered_arm(n);
+	}
+}
+
+void
 cn_undelivered_add(struct core_net *n, const char *buf, size_t len)
 {
-	struct cn_chunk *w;
+	struct stream_chunk *w;
 
 	if (n->undelivered == NULL ||
-	    (w = malloc(sizeof(*w) + len)) == NULL) {
+	    (w = stream_chunk_new(buf, len)) == NULL) {
 		return;
 	}
-	w->len = len;
-	w->off = 0;
-	memcpy(w->data, buf, len);
-	cn_undelivered_push(n, w);
+	STAILQ_INSERT_TAIL(&n->undel, w, entry);
+	cn_undelivered_arm(n);
 }
 
 void
 cn_undelivered_free(struct core_net *n)
 {
-	struct cn_chunk *w;
-
-	while ((w = n->undel_head) != NULL) {
-		n->undel_head = w->next;
-		free(w);
-	}
-	n->undel_tail = NULL;
+	stream_chunks_free(&n->undel);
 	if (n->undel_timer >= 0) {
 		loop_cancel(n->loop, n->undel_timer);
 		n->undel_timer = -1;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "epsip/hash.h"
 #include "epsip/log.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
@@ -46,9 +47,11 @@
 #define LINK_OWNER(link, type) \
 	((type *)(void *)((char *)(link) - offsetof(type, hlink)))
 
+SLIST_HEAD(rb_chain, rb_hlink);
+
 /* A chained hash table of rb_hlinks that grows with its contents. */
 struct rb_htab {
-	struct rb_hlink **bucket;
+	struct rb_chain *bucket;
 	size_t nbuckets;		/* a power of two */
 	size_t count;
 };
@@ -74,19 +77,6 @@ rb_timers_default(struct rb_timers *timers)
 	timers->linger_ms = 64 * 500;
 }
 
-/* FNV-1a: keys are branch strings, random or hashed upstream. */
-static uint32_t
-hash_of(const char *key)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 16777619u;
-	}
-	return (h);
-}
-
 static int
 htab_init(struct rb_htab *h)
 {
@@ -96,7 +86,7 @@ htab_init(struct rb_htab *h)
 	return (h->bucket != NULL ? 0 : -1);
 }
 
-static struct rb_hlink **
+static struct rb_chain *
 htab_chain(const struct rb_htab *h, uint32_t hash)
 {
 	return (&h->bucket[hash & (h->nbuckets - 1)]);
@@ -109,7 +99,8 @@ htab_chain(const struct rb_htab *h, uint32_t hash)
 static void
 htab_grow(struct rb_htab *h)
 {
-	struct rb_hlink **old = h->bucket, *l, *next;
+	struct rb_chain *old = h->bucket;
+	struct rb_hlink *l;
 	size_t i, n = h->nbuckets;
 
 	if ((h->bucket = calloc(2 * n, sizeof(*h->bucket))) == NULL) {
@@ -118,12 +109,9 @@ htab_grow(struct rb_htab *h)
 	}
 	h->nbuckets = 2 * n;
 	for (i = 0; i < n; i++) {
-		for (l = old[i]; l != NULL; l = next) {
-			struct rb_hlink **chain = htab_chain(h, l->hash);
-
-			next = l->next;
-			l->next = *chain;
-			*chain = l;
+		while ((l = SLIST_FIRST(&old[i])) != NULL) {
+			SLIST_REMOVE_HEAD(&old[i], next);
+			SLIST_INSERT_HEAD(htab_chain(h, l->hash), l, next);
 		}
 	}
 	free(old);
@@ -132,30 +120,20 @@ htab_grow(struct rb_htab *h)
 static void
 htab_add(struct rb_htab *h, struct rb_hlink *l, const char *key)
 {
-	struct rb_hlink **chain;
-
 	if (h->count >= h->nbuckets) {
 		htab_grow(h);
 	}
-	l->hash = hash_of(key);
-	chain = htab_chain(h, l->hash);
-	l->next = *chain;
-	*chain = l;
+	l->hash = fnv1a_str(key);
+	SLIST_INSERT_HEAD(htab_chain(h, l->hash), l, next);
 	h->count++;
 }
 
+/* `l` is in the table. */
 static void
 htab_del(struct rb_htab *h, struct rb_hlink *l)
 {
-	struct rb_hlink **pp;
-
-	for (pp = htab_chain(h, l->hash); *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == l) {
-			*pp = l->next;
-			h->count--;
-			return;
-		}
-	}
+	SLIST_REMOVE(htab_chain(h, l->hash), l, rb_hlink, next);
+	h->count--;
 }
 
 struct rb_txn *
@@ -286,12 +264,12 @@ ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 static void
 stx_free(struct rb_txn *t, struct rb_stx *stx)
 {
-	struct rb_ctx *ctx, *next;
+	struct rb_ctx *ctx;
 
 	htab_del(&t->stx_by_key, &stx->hlink);
 	timer_heap_remove(&t->stx_timers, &stx->timer);
-	for (ctx = stx->branches; ctx != NULL; ctx = next) {
-		next = ctx->sibling;
+	while ((ctx = SLIST_FIRST(&stx->branches)) != NULL) {
+		SLIST_REMOVE_HEAD(&stx->branches, sibling);
 		ctx_free(t, ctx);
 	}
 	if (stx->user_free != NULL) {
@@ -330,8 +308,8 @@ rb_stx_find(struct rb_txn *t, const osip_message_t *req, const char *method)
 	if (rb_txn_key(req, method, key, sizeof(key)) != 0) {
 		return (NULL);
 	}
-	hash = hash_of(key);
-	for (l = *htab_chain(&t->stx_by_key, hash); l != NULL; l = l->next) {
+	hash = fnv1a_str(key);
+	SLIST_FOREACH(l, htab_chain(&t->stx_by_key, hash), next) {
 		struct rb_stx *stx = LINK_OWNER(l, struct rb_stx);
 
 		if (l->hash == hash && strcmp(stx->key, key) == 0) {
@@ -414,7 +392,7 @@ rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
 	}
 	/* Timers H, J and RFC 6026's Accepted: linger only if useful. */
 	stx->expire_at = now;
-	if (stx->unreliable || stx->branches != NULL) {
+	if (stx->unreliable || !SLIST_EMPTY(&stx->branches)) {
 		stx->expire_at += t->timers.linger_ms;
 	}
 	stx_rearm(t, stx);
@@ -449,7 +427,7 @@ rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
 void
 rb_stx_forget_request(struct rb_stx *stx)
 {
-	if (stx->state != RB_STX_PROCEEDING && stx->branches == NULL) {
+	if (stx->state != RB_STX_PROCEEDING && SLIST_EMPTY(&stx->branches)) {
 		osip_message_free(stx->req);
 		stx->req = NULL;
 	}
@@ -565,8 +543,7 @@ rb_ctx_new_wire(struct rb_txn *t, struct rb_stx *stx, osip_message_t *req,
 	ctx->timeout_at = now + t->timers.timer_b_ms;
 	ctx_rearm(t, ctx);
 	htab_add(&t->ctx_by_branch, &ctx->hlink, ctx->branch);
-	ctx->sibling = stx->branches;
-	stx->branches = ctx;
+	SLIST_INSERT_HEAD(&stx->branches, ctx, sibling);
 	stats_inc(M_PROXY_BRANCHES);
 	send_wire(t, ctx->wire, ctx->wire_len);
 	return (ctx);
@@ -644,11 +621,10 @@ send_ack(struct rb_txn *t, struct rb_ctx *ctx, const osip_message_t *resp)
 static struct rb_ctx *
 ctx_find(struct rb_txn *t, const char *branch)
 {
-	uint32_t hash = hash_of(branch);
+	uint32_t hash = fnv1a_str(branch);
 	struct rb_hlink *l;
 
-	for (l = *htab_chain(&t->ctx_by_branch, hash); l != NULL;
-	    l = l->next) {
+	SLIST_FOREACH(l, htab_chain(&t->ctx_by_branch, hash), next) {
 		struct rb_ctx *ctx = LINK_OWNER(l, struct rb_ctx);
 
 		if (l->hash == hash && strcmp(ctx->branch, branch) == 0) {

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <osipparser2/osip_parser.h>
 
@@ -58,7 +59,7 @@ struct rb_ctx;
 
 /* A link of the transaction hash tables (transaction.c). */
 struct rb_hlink {
-	struct rb_hlink *next;		/* same bucket */
+	SLIST_ENTRY(rb_hlink) next;	/* same bucket */
 	uint32_t hash;			/* of the key, compared first */
 };
 
@@ -77,7 +78,7 @@ struct rb_stx {
 	uint64_t g_at;			/* Timer G: next final retransmission */
 	unsigned g_ms;
 	uint64_t expire_at;		/* 0: not finished */
-	struct rb_ctx *branches;	/* owned client transactions */
+	SLIST_HEAD(, rb_ctx) branches;	/* owned client transactions */
 	void *user;			/* the home proxy's forking state */
 	void (*user_free)(void *);
 };
@@ -86,7 +87,7 @@ struct rb_stx {
 struct rb_ctx {
 	struct rb_hlink hlink;		/* by branch */
 	struct timer_heap_entry timer;	/* next of A/E, B/F/C, cancel's E */
-	struct rb_ctx *sibling;		/* next branch of the same stx */
+	SLIST_ENTRY(rb_ctx) sibling;	/* next branch of the same stx */
 	struct rb_stx *stx;
 	char branch[RB_BRANCH_MAX];
 	char method[32];

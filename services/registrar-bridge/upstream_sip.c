@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 
+#include "epsip/hash.h"
 #include "epsip/sip_frame.h"
 
 #include "epsip/sip_util.h"
@@ -28,17 +29,17 @@ uint32_t
 up_callid_hash(const osip_message_t *msg)
 {
 	const char *parts[2] = { NULL, NULL };
-	uint32_t h = 2166136261u;
+	uint32_t h = FNV1A_BASIS;
 
 	if (msg->call_id != NULL) {
 		parts[0] = msg->call_id->number;
 		parts[1] = msg->call_id->host;
 	}
 	for (int i = 0; i < 2; i++) {
-		for (const char *p = parts[i]; p != NULL && *p != '\0'; p++) {
-			h = (h ^ (unsigned char)*p) * 16777619u;
+		if (parts[i] != NULL) {
+			h = fnv1a_add(h, parts[i], strlen(parts[i]));
 		}
-		h = (h ^ '@') * 16777619u;
+		h = fnv1a_add(h, "@", 1);
 	}
 	return (h);
 }

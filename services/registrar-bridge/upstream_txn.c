@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epsip/hash.h"
+
 #include "upstream_txn.h"
 
 #define UP_TXN_BUCKETS	4096
@@ -34,8 +36,8 @@
 struct up_txn_table {
 	struct up_txn_conf conf;
 	struct up_txn_events ev;
-	struct up_txn *bucket[UP_TXN_BUCKETS];
-	struct up_txn *all;
+	SLIST_HEAD(, up_txn) bucket[UP_TXN_BUCKETS];
+	LIST_HEAD(, up_txn) all;	/* newest first */
 	struct timer_heap timers;
 	size_t count;
 	size_t bytes;
@@ -55,13 +57,7 @@ up_txn_conf_default(struct up_txn_conf *conf, unsigned timeout_s)
 static size_t
 bucket_of(const char *key)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 16777619u;
-	}
-	return (h % UP_TXN_BUCKETS);
+	return (fnv1a_str(key) % UP_TXN_BUCKETS);
 }
 
 static int
@@ -114,23 +110,8 @@ txn_rearm(struct up_txn_table *t, struct up_txn *txn)
 void
 up_txn_remove(struct up_txn_table *t, struct up_txn *txn)
 {
-	struct up_txn **pp;
-
-	for (pp = &t->bucket[bucket_of(txn->key)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == txn) {
-			*pp = txn->hnext;
-			break;
-		}
-	}
-	if (txn->prev != NULL) {
-		txn->prev->next = txn->next;
-	} else {
-		t->all = txn->next;
-	}
-	if (txn->next != NULL) {
-		txn->next->prev = txn->prev;
-	}
+	SLIST_REMOVE(&t->bucket[bucket_of(txn->key)], txn, up_txn, hlink);
+	LIST_REMOVE(txn, link);
 	timer_heap_remove(&t->timers, &txn->timer);
 	t->bytes -= txn->req_len;
 	free(txn->req);
@@ -144,8 +125,8 @@ up_txn_free(struct up_txn_table *t)
 	if (t == NULL) {
 		return;
 	}
-	while (t->all != NULL) {
-		up_txn_remove(t, t->all);
+	while (!LIST_EMPTY(&t->all)) {
+		up_txn_remove(t, LIST_FIRST(&t->all));
 	}
 	timer_heap_clear(&t->timers);
 	free(t);
@@ -160,7 +141,7 @@ up_txn_find(struct up_txn_table *t, const char *branch, const char *method)
 	if (make_key(key, branch, method) != 0) {
 		return (NULL);
 	}
-	for (txn = t->bucket[bucket_of(key)]; txn != NULL; txn = txn->hnext) {
+	SLIST_FOREACH(txn, &t->bucket[bucket_of(key)], hlink) {
 		if (strcmp(txn->key, key) == 0) {
 			return (txn);
 		}
@@ -173,7 +154,6 @@ up_txn_add(struct up_txn_table *t, const char *branch, const char *method,
     const char *req, size_t len, int retransmit, uint64_t now)
 {
 	struct up_txn *txn;
-	size_t b;
 
 	if (t->count >= t->conf.max || t->bytes + len > t->conf.max_bytes ||
 	    (txn = calloc(1, sizeof(*txn))) == NULL) {
@@ -197,14 +177,8 @@ up_txn_add(struct up_txn_table *t, const char *branch, const char *method,
 		free(txn);
 		return (NULL);
 	}
-	b = bucket_of(txn->key);
-	txn->hnext = t->bucket[b];
-	t->bucket[b] = txn;
-	txn->next = t->all;
-	if (t->all != NULL) {
-		t->all->prev = txn;
-	}
-	t->all = txn;
+	SLIST_INSERT_HEAD(&t->bucket[bucket_of(txn->key)], txn, hlink);
+	LIST_INSERT_HEAD(&t->all, txn, link);
 	t->count++;
 	t->bytes += len;
 	return (txn);
@@ -249,8 +223,8 @@ up_txn_each_on_conn(struct up_txn_table *t, uint64_t conn_id,
 {
 	struct up_txn *txn, *next;
 
-	for (txn = t->all; txn != NULL; txn = next) {
-		next = txn->next;
+	for (txn = LIST_FIRST(&t->all); txn != NULL; txn = next) {
+		next = LIST_NEXT(txn, link);
 		if (txn->conn_id == conn_id) {
 			fn(arg, txn);
 		}
@@ -263,8 +237,8 @@ up_txn_fail_conn(struct up_txn_table *t, uint64_t conn_id)
 	struct up_txn *txn, *next;
 	size_t n = 0;
 
-	for (txn = t->all; txn != NULL; txn = next) {
-		next = txn->next;
+	for (txn = LIST_FIRST(&t->all); txn != NULL; txn = next) {
+		next = LIST_NEXT(txn, link);
 		if (txn->conn_id == conn_id) {
 			up_txn_fail(t, txn, UP_TXN_UNREACHABLE);
 			n++;

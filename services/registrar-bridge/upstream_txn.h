@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "epsip/timer_heap.h"
 
@@ -45,8 +46,8 @@ enum up_txn_end {
 };
 
 struct up_txn {
-	struct up_txn *hnext;		/* hash chain */
-	struct up_txn *next, *prev;	/* every transaction, for the walks
+	SLIST_ENTRY(up_txn) hlink;	/* hash chain */
+	LIST_ENTRY(up_txn) link;	/* every transaction, for the walks
 					 * of a lost connection */
 	struct timer_heap_entry timer;	/* next of deadline, retransmission */
 	char key[UP_TXN_KEY_MAX];	/* "branch|METHOD" */

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "epsip/config.h"
 #include "epsip/flow_token.h"
@@ -20,7 +21,7 @@
 #define OWNERS_QUEUE	1024
 
 struct owner {
-	struct owner *next;
+	SLIST_ENTRY(owner) next;
 	uint16_t instance;
 	uint32_t child;
 	struct ipc_socket *sock;
@@ -28,7 +29,7 @@ struct owner {
 
 struct owners {
 	char run_dir[CONFIG_PATH_MAX];
-	struct owner *buckets[OWNERS_BUCKETS];
+	SLIST_HEAD(owner_chain, owner) buckets[OWNERS_BUCKETS];
 	size_t count;
 };
 
@@ -43,26 +44,34 @@ owners_new(const char *run_dir)
 	return (o);
 }
 
-static struct owner **
-owners_slot(struct owners *o, uint16_t instance, uint32_t child)
+static struct owner_chain *
+owners_chain(struct owners *o, uint16_t instance, uint32_t child)
 {
 	uint32_t h = (child * 2654435761u) ^ instance;
-	struct owner **p = &o->buckets[h & (OWNERS_BUCKETS - 1)];
 
-	while (*p != NULL && ((*p)->child != child ||
-	    (*p)->instance != instance)) {
-		p = &(*p)->next;
+	return (&o->buckets[h & (OWNERS_BUCKETS - 1)]);
+}
+
+static struct owner *
+owners_find(struct owners *o, uint16_t instance, uint32_t child)
+{
+	struct owner *e;
+
+	SLIST_FOREACH(e, owners_chain(o, instance, child), next) {
+		if (e->child == child && e->instance == instance) {
+			break;
+		}
 	}
-	return (p);
+	return (e);
 }
 
 void
 owners_drop(struct owners *o, uint16_t instance, uint32_t child)
 {
-	struct owner **p = owners_slot(o, instance, child), *e = *p;
+	struct owner *e = owners_find(o, instance, child);
 
 	if (e != NULL) {
-		*p = e->next;
+		SLIST_REMOVE(owners_chain(o, instance, child), e, owner, next);
 		ipc_close(e->sock);
 		free(e);
 		o->count--;
@@ -72,7 +81,7 @@ owners_drop(struct owners *o, uint16_t instance, uint32_t child)
 struct ipc_socket *
 owners_get(struct owners *o, uint16_t instance, uint32_t child)
 {
-	struct owner **p = owners_slot(o, instance, child), *e = *p;
+	struct owner *e = owners_find(o, instance, child);
 	char url[CONFIG_PATH_MAX + 64];
 	struct ipc_socket *sock;
 
@@ -96,9 +105,7 @@ owners_get(struct owners *o, uint16_t instance, uint32_t child)
 	e->instance = instance;
 	e->child = child;
 	e->sock = sock;
-	p = owners_slot(o, instance, child);
-	e->next = *p;
-	*p = e;
+	SLIST_INSERT_HEAD(owners_chain(o, instance, child), e, next);
 	o->count++;
 	return (sock);
 }
@@ -113,8 +120,10 @@ void
 owners_foreach(struct owners *o,
     void (*fn)(struct ipc_socket *sock, void *arg), void *arg)
 {
+	struct owner *e;
+
 	for (size_t i = 0; i < OWNERS_BUCKETS; i++) {
-		for (struct owner *e = o->buckets[i]; e != NULL; e = e->next) {
+		SLIST_FOREACH(e, &o->buckets[i], next) {
 			fn(e->sock, arg);
 		}
 	}
@@ -123,14 +132,14 @@ owners_foreach(struct owners *o,
 void
 owners_free(struct owners *o)
 {
+	struct owner *e;
+
 	if (o == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < OWNERS_BUCKETS; i++) {
-		while (o->buckets[i] != NULL) {
-			struct owner *e = o->buckets[i];
-
-			o->buckets[i] = e->next;
+		while ((e = SLIST_FIRST(&o->buckets[i])) != NULL) {
+			SLIST_REMOVE_HEAD(&o->buckets[i], next);
 			ipc_close(e->sock);
 			free(e);
 		}

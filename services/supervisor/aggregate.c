@@ -248,7 +248,7 @@ sup_render_stats(const struct sup_view *v)
 			goto fail;
 		}
 	}
-	for (r = v->reports->head; r != NULL; r = r->next) {
+	TAILQ_FOREACH(r, &v->reports->all, entry) {
 		if ((p = report_owner(v, r)) == NULL) {
 			continue;
 		}
@@ -386,9 +386,9 @@ samples_walk(const struct sup_view *v,
 	int fam;
 
 	s.report = 0;
-	for (s.r = v->reports->head; s.r != NULL; s.r = s.r->next,
-	    s.report++) {
+	TAILQ_FOREACH(s.r, &v->reports->all, entry) {
 		if (s.r->stats == NULL || report_owner(v, s.r) == NULL) {
+			s.report++;
 			continue;
 		}
 		json_object_foreach(json_object_get(s.r->stats, "counters"),
@@ -409,6 +409,7 @@ samples_walk(const struct sup_view *v,
 				fn(out, &s);
 			}
 		}
+		s.report++;
 	}
 }
 

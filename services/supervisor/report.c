@@ -10,24 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epsip/hash.h"
+
 #include "report.h"
 
 static unsigned
 report_hash(const char *name)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*name != '\0') {
-		h ^= (unsigned char)*name++;
-		h *= 16777619u;
-	}
-	return (h % SUP_REPORT_BUCKETS);
+	return (fnv1a_str(name) % SUP_REPORT_BUCKETS);
 }
 
 void
 sup_reports_init(struct sup_reports *rs)
 {
 	memset(rs, 0, sizeof(*rs));
+	TAILQ_INIT(&rs->all);
 }
 
 static void
@@ -41,10 +38,10 @@ report_free(struct sup_report *r)
 void
 sup_reports_clear(struct sup_reports *rs)
 {
-	struct sup_report *r, *next;
+	struct sup_report *r;
 
-	for (r = rs->head; r != NULL; r = next) {
-		next = r->next;
+	while ((r = TAILQ_FIRST(&rs->all)) != NULL) {
+		TAILQ_REMOVE(&rs->all, r, entry);
 		report_free(r);
 	}
 	sup_reports_init(rs);
@@ -55,7 +52,7 @@ sup_reports_find(const struct sup_reports *rs, const char *instance)
 {
 	struct sup_report *r;
 
-	for (r = rs->bucket[report_hash(instance)]; r != NULL; r = r->hnext) {
+	SLIST_FOREACH(r, &rs->bucket[report_hash(instance)], hlink) {
 		if (strcmp(r->instance, instance) == 0) {
 			return (r);
 		}
@@ -66,25 +63,9 @@ sup_reports_find(const struct sup_reports *rs, const char *instance)
 void
 sup_reports_remove(struct sup_reports *rs, struct sup_report *r)
 {
-	struct sup_report **pp;
-
-	for (pp = &rs->bucket[report_hash(r->instance)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == r) {
-			*pp = r->hnext;
-			break;
-		}
-	}
-	if (r->prev != NULL) {
-		r->prev->next = r->next;
-	} else {
-		rs->head = r->next;
-	}
-	if (r->next != NULL) {
-		r->next->prev = r->prev;
-	} else {
-		rs->tail = r->prev;
-	}
+	SLIST_REMOVE(&rs->bucket[report_hash(r->instance)], r, sup_report,
+	    hlink);
+	TAILQ_REMOVE(&rs->all, r, entry);
 	rs->count--;
 	report_free(r);
 }
@@ -105,23 +86,14 @@ static struct sup_report *
 report_insert(struct sup_reports *rs, const char *instance)
 {
 	struct sup_report *r;
-	unsigned h;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		return (NULL);
 	}
 	/* Length checked by the caller. */
 	memcpy(r->instance, instance, strlen(instance) + 1);
-	h = report_hash(instance);
-	r->hnext = rs->bucket[h];
-	rs->bucket[h] = r;
-	r->prev = rs->tail;
-	if (rs->tail != NULL) {
-		rs->tail->next = r;
-	} else {
-		rs->head = r;
-	}
-	rs->tail = r;
+	SLIST_INSERT_HEAD(&rs->bucket[report_hash(instance)], r, hlink);
+	TAILQ_INSERT_TAIL(&rs->all, r, entry);
 	rs->count++;
 	return (r);
 }
@@ -252,8 +224,8 @@ sup_reports_expire(struct sup_reports *rs, uint64_t now_ms,
 	struct sup_report *r, *next;
 	size_t dropped = 0;
 
-	for (r = rs->head; r != NULL; r = next) {
-		next = r->next;
+	for (r = TAILQ_FIRST(&rs->all); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
 		if (now_ms >= r->last_ms + max_age_ms ||
 		    (alive != NULL && !alive(r->pid))) {
 			sup_reports_remove(rs, r);

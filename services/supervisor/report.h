@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -36,15 +37,13 @@ struct sup_report {
 	uint64_t last_ms;		/* last HELLO or STATS */
 	uint64_t rounds;		/* STATS documents from this pid */
 	json_t *stats;			/* last STATS document (owned) */
-	struct sup_report *next;	/* all records, oldest first */
-	struct sup_report *prev;
-	struct sup_report *hnext;	/* hash chain */
+	TAILQ_ENTRY(sup_report) entry;	/* all records, oldest first */
+	SLIST_ENTRY(sup_report) hlink;	/* hash chain */
 };
 
 struct sup_reports {
-	struct sup_report *head;
-	struct sup_report *tail;
-	struct sup_report *bucket[SUP_REPORT_BUCKETS];
+	TAILQ_HEAD(, sup_report) all;
+	SLIST_HEAD(, sup_report) bucket[SUP_REPORT_BUCKETS];
 	size_t count;
 };
 

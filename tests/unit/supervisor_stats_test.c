@@ -437,8 +437,8 @@ test_reports_thousands_of_children_are_found_by_name(void **state)
 	}
 	assert_int_equal(sup_reports_expire(&f->reports, 10001, 10000, NULL),
 	    5000);
-	assert_null(f->reports.head);
-	assert_null(f->reports.tail);
+	assert_true(TAILQ_EMPTY(&f->reports.all));
+	assert_int_equal(f->reports.count, 0);
 }
 
 /* Reports with names from metrics.def, and one no build declares. */
