@@ -1,14 +1,10 @@
 /*
- * util.c -- small helpers shared by the flow-manager parent and child:
- * child names, the STUN answer.
- *
- * Nothing here is fatal.
+ * stun_reply.c -- the flow-manager's answer to a STUN keep-alive (RFC 5626
+ * §4.4.2, KA-03): sent from the socket and address the request hit.  The
+ * parent's UDP demux answers for a source with no flow yet, a child for
+ * its own flows.
+ * DIAGNOSTICS: none; counted (keepalive.stun_*, udp.send_errors).
  */
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "epsip/stats.h"
@@ -16,30 +12,6 @@
 
 #include "flow_manager.h"
 #include "udp_io.h"
-
-int
-fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id)
-{
-	return (snprintf(buf, cap, "fm%u-c%" PRIu32, instance, id));
-}
-
-int
-fm_parse_child_id(const char *text, uint32_t *id)
-{
-	unsigned long long v;
-	char *end;
-
-	if (text == NULL || *text < '0' || *text > '9') {
-		return (-1);
-	}
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX) {
-		return (-1);
-	}
-	*id = (uint32_t)v;
-	return (0);
-}
 
 int
 fm_stun_reply(int fd, const uint8_t *req, size_t len,
