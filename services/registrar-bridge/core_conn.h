@@ -92,7 +92,7 @@ struct core_net {
 	int undel_timer;
 };
 
-/* core_net.c: addresses and the upstream's. */
+/* core_addr.c: addresses and the upstream's. */
 /* sockaddr to epsip_addr, ::ffff:a.b.c.d turned into plain IPv4. */
 int cn_addr_from(struct epsip_addr *a, const struct sockaddr_storage *ss);
 /* For a socket of `family` (IPv4 mapped on IPv6); 0 if impossible. */
@@ -101,6 +101,11 @@ socklen_t cn_sockaddr(const struct epsip_addr *a, int family,
 size_t cn_addr_bucket(const struct epsip_addr *a);
 /* The upstream's addresses as the resolver has them; 0, or -1: none. */
 int cn_resolve(struct core_net *n);
+/*
+ * At start: a literal once, a name through a new resolver (waiting for
+ * its first answer).  0, or -1 if there is no address yet.
+ */
+int cn_resolve_first(struct core_net *n);
 const struct epsip_addr *cn_upstream_addr(const struct core_net *n);
 
 /* core_conn.c: TCP connections of every kind. */
