@@ -56,7 +56,7 @@ BIN_registrar-bridge	= epsip-registrar-bridge
 
 COMMON_SRC	= $(wildcard common/*.c)
 UNIT_SRC	= $(wildcard tests/unit/*_test.c)
-svc_lib_src	= $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))
+svc_lib_src	= $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c services/$(1)/*/*.c))
 LIB_SRC		= $(COMMON_SRC) $(foreach s,$(SERVICES),$(call svc_lib_src,$(s)))
 
 # $(1) = variant dir (release|asan)

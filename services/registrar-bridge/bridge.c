@@ -25,7 +25,6 @@
 #include "epsip/stats.h"
 
 #include "bridge.h"
-#include "transaction.h"
 
 /* Envelopes handled per wake-up, so timers still get their turn. */
 #define RB_RECV_BUDGET	256

@@ -22,6 +22,9 @@
 
 #include "rb_sip.h"
 
+/* How often a core's tick runs: the granularity of its SIP timers. */
+#define RB_TXN_TICK_MS	100
+
 struct rb_core;
 
 struct rb_core_ops {

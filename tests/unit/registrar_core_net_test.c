@@ -30,8 +30,8 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/core_net.h"
-#include "../../services/registrar-bridge/core_upstream.h"
+#include "../../services/registrar-bridge/corenet/core_net.h"
+#include "../../services/registrar-bridge/upstream/core_upstream.h"
 #include "sent_capture.h"
 
 #define MAX_EVENTS	32

@@ -31,9 +31,9 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/core_dispatch.h"
-#include "../../services/registrar-bridge/core_embedded.h"
-#include "../../services/registrar-bridge/upstream_sip.h"
+#include "../../services/registrar-bridge/embedded/core_dispatch.h"
+#include "../../services/registrar-bridge/embedded/core_embedded.h"
+#include "../../services/registrar-bridge/corenet/upstream_sip.h"
 #include "sent_capture.h"
 
 #define CORE_LISTEN	"198.51.100.7:5070"	/* edge A: us, instance 1 */

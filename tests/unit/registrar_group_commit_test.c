@@ -24,8 +24,8 @@
 #include "epsip/stats.h"
 
 #include "../../services/registrar-bridge/core.h"
-#include "../../services/registrar-bridge/core_embedded.h"
-#include "../../services/registrar-bridge/location.h"
+#include "../../services/registrar-bridge/embedded/core_embedded.h"
+#include "../../services/registrar-bridge/embedded/location.h"
 
 #define MAX_OUT	16
 

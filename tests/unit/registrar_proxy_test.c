@@ -26,9 +26,9 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/home_proxy.h"
-#include "../../services/registrar-bridge/location.h"
-#include "../../services/registrar-bridge/transaction.h"
+#include "../../services/registrar-bridge/embedded/home_proxy.h"
+#include "../../services/registrar-bridge/embedded/location.h"
+#include "../../services/registrar-bridge/embedded/transaction.h"
 #include "sent_capture.h"
 
 #define NOW		1700000000

@@ -19,9 +19,9 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/location.h"
+#include "../../services/registrar-bridge/embedded/location.h"
 #include "../../services/registrar-bridge/rb_sip.h"
-#include "../../services/registrar-bridge/registrar.h"
+#include "../../services/registrar-bridge/embedded/registrar.h"
 
 #define NOW		1700000000
 #define AOR		"sip:bob@example.com"

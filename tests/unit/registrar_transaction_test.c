@@ -17,8 +17,8 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/transaction.h"
-#include "../../services/registrar-bridge/upstream_txn.h"
+#include "../../services/registrar-bridge/embedded/transaction.h"
+#include "../../services/registrar-bridge/upstream/upstream_txn.h"
 
 #define LINGERING	5000
 

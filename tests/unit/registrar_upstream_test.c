@@ -23,7 +23,7 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "../../services/registrar-bridge/core_upstream.h"
+#include "../../services/registrar-bridge/upstream/core_upstream.h"
 #include "sent_capture.h"
 
 #define ROUTER_VIA	"SIP/2.0/UDP 198.51.100.1:5070"

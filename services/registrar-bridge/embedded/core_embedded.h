@@ -16,9 +16,9 @@
 
 #include "epsip/flow_token.h"
 
-#include "core.h"
+#include "../core.h"
 #include "core_dispatch.h"
-#include "core_net.h"
+#include "../corenet/core_net.h"
 
 /* The core over `link`, tokens checked with `keys`.  NULL and err. */
 struct rb_core *core_embedded_new_on(const struct epsip_config *cfg,

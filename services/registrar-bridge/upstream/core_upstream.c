@@ -38,7 +38,7 @@
 #include "epsip/stats.h"
 
 #include "core_upstream.h"
-#include "upstream_sip.h"
+#include "../corenet/upstream_sip.h"
 
 struct core_upstream {
 	struct rb_core core;		/* first: the ops pointer */

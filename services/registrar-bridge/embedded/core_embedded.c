@@ -42,7 +42,7 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "core.h"
+#include "../core.h"
 #include "core_embedded.h"
 #include "home_proxy.h"
 #include "location.h"

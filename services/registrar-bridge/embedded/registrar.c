@@ -45,7 +45,7 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
-#include "rb_sip.h"
+#include "../rb_sip.h"
 #include "registrar.h"
 #include "registrar_answer.h"
 

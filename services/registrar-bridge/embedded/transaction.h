@@ -26,9 +26,8 @@
 
 #include "epsip/timer_heap.h"
 
-#include "rb_sip.h"
-
-#define RB_TXN_TICK_MS	100
+#include "../core.h"
+#include "../rb_sip.h"
 
 /* RFC 3261 Table 4 and §16.6(11); tests may shorten them. */
 struct rb_timers {

@@ -13,7 +13,7 @@
 #include "epsip/sip_scan.h"
 #include "epsip/sip_util.h"
 
-#include "rb_sip.h"
+#include "../rb_sip.h"
 #include "registrar_answer.h"
 
 static int

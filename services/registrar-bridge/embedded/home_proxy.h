@@ -18,7 +18,7 @@
 #include "epsip/config.h"
 
 #include "location.h"
-#include "rb_sip.h"
+#include "../rb_sip.h"
 #include "transaction.h"
 
 struct home_proxy;

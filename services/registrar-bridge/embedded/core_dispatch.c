@@ -47,7 +47,7 @@
 
 #include "core_dispatch.h"
 #include "core_hop.h"
-#include "upstream_sip.h"
+#include "../corenet/upstream_sip.h"
 
 /* Requests waiting for names; beyond, a request fails as unresolved. */
 #define CD_PARKED_MAX	256

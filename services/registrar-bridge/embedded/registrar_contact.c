@@ -14,7 +14,7 @@
 
 #include <osipparser2/osip_parser.h>
 
-#include "rb_sip.h"
+#include "../rb_sip.h"
 #include "registrar.h"
 
 #define REG_ID_MAX	2147483647L	/* RFC 5626 §4.2: 1 to 2^31-1 */

@@ -17,11 +17,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rb_sip.h"
+#include "../rb_sip.h"
 #include "epsip/sip_util.h"
 
 #include "core_hop.h"
-#include "upstream_sip.h"
+#include "../corenet/upstream_sip.h"
 
 /* hop->addr from hop->name; 0, CORE_HOP_RESOLVING or -1. */
 static int

@@ -54,8 +54,8 @@
 #include "epsip/resolver.h"
 #include "epsip/router_via.h"
 
-#include "core_net.h"
-#include "rb_sip.h"
+#include "../corenet/core_net.h"
+#include "../rb_sip.h"
 
 
 /* The core side's network: core_net's calls, or a fake. */

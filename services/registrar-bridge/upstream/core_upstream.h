@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
-#include "core_net.h"
-#include "upstream_sip.h"
+#include "../core.h"
+#include "../corenet/core_net.h"
+#include "../corenet/upstream_sip.h"
 #include "upstream_txn.h"
 
 /* What the core needs from a network; core_net's calls, or a fake. */
