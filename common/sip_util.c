@@ -401,18 +401,44 @@ sip_header_remove_all(osip_message_t *msg, const char *name)
 	msg->message_property = 2;
 }
 
+/*
+ * The first parameter called `name` at or after *pos, which moves past it:
+ * the one search that finding, counting and editing parameters share.
+ */
+static osip_generic_param_t *
+next_generic_param(const osip_list_t *params, const char *name, int *pos)
+{
+	osip_generic_param_t *p;
+
+	while ((p = osip_list_get(params, (*pos)++)) != NULL) {
+		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
 const char *
 sip_generic_param(const osip_list_t *params, const char *name)
 {
 	osip_generic_param_t *p;
 	int pos = 0;
 
-	while ((p = osip_list_get(params, pos++)) != NULL) {
-		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
-			return (p->gvalue ? p->gvalue : "");
-		}
+	if ((p = next_generic_param(params, name, &pos)) == NULL) {
+		return (NULL);
 	}
-	return (NULL);
+	return (p->gvalue != NULL ? p->gvalue : "");
+}
+
+int
+sip_generic_param_count(const osip_list_t *params, const char *name)
+{
+	int count = 0, pos = 0;
+
+	while (next_generic_param(params, name, &pos) != NULL) {
+		count++;
+	}
+	return (count);
 }
 
 int
@@ -469,15 +495,9 @@ sip_ip_literal(const char *text, struct epsip_addr *a)
 osip_generic_param_t *
 sip_via_param(osip_via_t *via, const char *name)
 {
-	osip_generic_param_t *p;
+	int pos = 0;
 
-	for (int i = 0; (p = osip_list_get(&via->via_params, i)) != NULL;
-	    i++) {
-		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
-			return (p);
-		}
-	}
-	return (NULL);
+	return (next_generic_param(&via->via_params, name, &pos));
 }
 
 void

@@ -201,12 +201,13 @@ via_is_our_router(const struct core_dispatch *d, const osip_message_t *msg)
 	const osip_via_t *via = osip_list_get(&msg->vias, 0);
 	const char *branch, *ept;
 
-	if (via == NULL || (branch = rb_param(&via->via_params, "branch")) ==
-	    NULL || strncmp(branch, EPSIP_ROUTER_BRANCH_PREFIX,
+	if (via == NULL ||
+	    (branch = sip_generic_param(&via->via_params, "branch")) == NULL ||
+	    strncmp(branch, EPSIP_ROUTER_BRANCH_PREFIX,
 	    strlen(EPSIP_ROUTER_BRANCH_PREFIX)) != 0) {
 		return (0);
 	}
-	ept = rb_param(&via->via_params, EPSIP_ROUTER_FLOW_PARAM);
+	ept = sip_generic_param(&via->via_params, EPSIP_ROUTER_FLOW_PARAM);
 	return (ept == NULL || is_our_token(d, ept));
 }
 

@@ -14,6 +14,8 @@
 
 #include <osipparser2/osip_parser.h>
 
+#include "epsip/sip_util.h"
+
 #include "../rb_sip.h"
 #include "registrar.h"
 
@@ -194,11 +196,12 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 		goto fail;
 	}
 
-	if (rb_param_count(&contact->gen_params, "+sip.instance") > 1) {
+	if (sip_generic_param_count(&contact->gen_params,
+	    "+sip.instance") > 1) {
 		*reason = "Duplicate +sip.instance";
 		goto fail;
 	}
-	instance = rb_param(&contact->gen_params, "+sip.instance");
+	instance = sip_generic_param(&contact->gen_params, "+sip.instance");
 	if (instance != NULL && registrar_instance_normalise(instance,
 	    out->instance, sizeof(out->instance)) != 0) {
 		*reason = "Bad +sip.instance";	/* ER-07 */
@@ -210,11 +213,12 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	 * either, since it carries no meaning for this binding.
 	 */
 	if (out->instance[0] != '\0') {
-		if (rb_param_count(&contact->gen_params, "reg-id") > 1) {
+		if (sip_generic_param_count(&contact->gen_params,
+		    "reg-id") > 1) {
 			*reason = "Duplicate reg-id";	/* ER-07 */
 			goto fail;
 		}
-		reg_id = rb_param(&contact->gen_params, "reg-id");
+		reg_id = sip_generic_param(&contact->gen_params, "reg-id");
 		if (reg_id != NULL && parse_reg_id(reg_id, &out->reg_id) != 0) {
 			*reason = "Bad reg-id";		/* ER-07 */
 			goto fail;
@@ -226,7 +230,7 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	 * header, else our default.  A malformed value counts as absent
 	 * (RFC 3261 §20.19 lets us pick the default).
 	 */
-	expires = rb_param(&contact->gen_params, "expires");
+	expires = sip_generic_param(&contact->gen_params, "expires");
 	e = registrar_parse_seconds(expires);
 	if (e < 0) {
 		e = header_expires >= 0 ? header_expires :
@@ -234,7 +238,7 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	}
 	out->expires = e;
 
-	q = rb_param(&contact->gen_params, "q");
+	q = sip_generic_param(&contact->gen_params, "q");
 	if (q != NULL && (out->q1000 = parse_q(q)) < 0) {
 		*reason = "Bad q";
 		goto fail;
