@@ -234,17 +234,8 @@ static int
 response_out(struct core_dispatch *d, const osip_message_t *resp,
     const char *buf, size_t len)
 {
-	struct epsip_addr dest, conn_peer;
-	uint8_t transport;
-
-	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
-	    d->link.send_response(d->link.arg, transport, &conn_peer, &dest,
-	    buf, len) != 0) {
-		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
-		return (-1);
-	}
-	stats_inc(M_CORE_RESPONSES_SENT);
-	return (0);
+	return (up_response_send(resp, buf, len, d->link.send_response,
+	    d->link.arg));
 }
 
 /* Our Via: the core side as `dest` sees it, over `transport`; 0 or -1. */
