@@ -21,8 +21,13 @@
 
 #define REG_ID_MAX	2147483647L	/* RFC 5626 §4.2: 1 to 2^31-1 */
 
-int64_t
-registrar_parse_seconds(const char *s)
+/*
+ * A string of decimal digits only: its value, or -1 when it is empty or
+ * holds anything else.  The value stops growing past 2^40, so that a long
+ * run of digits is a large number, not an overflow.
+ */
+static int64_t
+parse_decimal(const char *s)
 {
 	int64_t v = 0;
 
@@ -38,6 +43,12 @@ registrar_parse_seconds(const char *s)
 		}
 	}
 	return (v);
+}
+
+int64_t
+registrar_parse_seconds(const char *s)
+{
+	return (parse_decimal(s));
 }
 
 /* RFC 3261 §25.1 qvalue: "0" ["." 0*3DIGIT] / "1" ["." 0*3("0")]. */
@@ -69,21 +80,9 @@ parse_q(const char *s)
 static int
 parse_reg_id(const char *s, uint32_t *out)
 {
-	long v = 0;
+	int64_t v = parse_decimal(s);
 
-	if (s == NULL || *s == '\0') {
-		return (-1);
-	}
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s)) {
-			return (-1);
-		}
-		v = v * 10 + (*s - '0');
-		if (v > REG_ID_MAX) {
-			return (-1);
-		}
-	}
-	if (v < 1) {
+	if (v < 1 || v > REG_ID_MAX) {
 		return (-1);
 	}
 	*out = (uint32_t)v;
