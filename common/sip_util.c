@@ -482,14 +482,7 @@ sip_ip_literal(const char *text, struct epsip_addr *a)
 	}
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	if (inet_pton(AF_INET, buf, a->ip) == 1) {
-		a->family = AF_INET;
-	} else if (inet_pton(AF_INET6, buf, a->ip) == 1) {
-		a->family = AF_INET6;
-	} else {
-		return (-1);
-	}
-	return (0);
+	return (epsip_addr_set_ip(a, buf));
 }
 
 osip_generic_param_t *
