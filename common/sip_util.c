@@ -334,32 +334,41 @@ sip_header_count(const osip_message_t *msg, const char *name)
 	return (n);
 }
 
+const char *
+sip_list_next(const char **cursor, size_t *len)
+{
+	const char *p = *cursor, *item;
+
+	while (*p == ' ' || *p == '\t' || *p == ',') {
+		p++;
+	}
+	if (*p == '\0') {
+		*cursor = p;
+		return (NULL);
+	}
+	item = p;
+	while (*p != '\0' && *p != ',') {
+		p++;
+	}
+	*cursor = p;
+	while (p > item && (p[-1] == ' ' || p[-1] == '\t')) {
+		p--;
+	}
+	*len = (size_t)(p - item);
+	return (item);
+}
+
 /* 1 if the comma list `list` holds `token` (case-insensitive). */
 static int
 list_has_token(const char *list, const char *token)
 {
-	size_t tlen = strlen(token);
-	const char *p = list;
+	size_t tlen = strlen(token), len;
+	const char *item;
 
-	while (*p != '\0') {
-		const char *end;
-		size_t len;
-
-		while (*p == ' ' || *p == '\t' || *p == ',') {
-			p++;
-		}
-		end = p;
-		while (*end != '\0' && *end != ',') {
-			end++;
-		}
-		len = (size_t)(end - p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
-			len--;
-		}
-		if (len == tlen && strncasecmp(p, token, tlen) == 0) {
+	while ((item = sip_list_next(&list, &len)) != NULL) {
+		if (len == tlen && strncasecmp(item, token, tlen) == 0) {
 			return (1);
 		}
-		p = end;
 	}
 	return (0);
 }

@@ -55,6 +55,12 @@ int sip_reply_create(const osip_message_t *req, int status,
 const char *sip_reason_phrase(int status);
 
 /*
+ * The next item of a comma-separated header value at *cursor, blanks
+ * around it trimmed: its start, with its length in *len, or NULL at the
+ * end.  *cursor moves past the item.  Empty items are passed over.
+ */
+const char *sip_list_next(const char **cursor, size_t *len);
+/*
  * The value of the `index`-th header named `name` (case-insensitive) among
  * libosip2's generic headers, or NULL.  Compact forms are the caller's job.
  */
