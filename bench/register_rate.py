@@ -176,12 +176,17 @@ def worker(conn, transport, dest, src_ip, first_index, nflows, window,
         lat = []
         lost = 0
         inflight = {f: 0 for f in flows}
+
+        def send_register(f):
+            # In flight until answered or swept as lost.
+            cid = f.register(user_for(f))
+            if cid:
+                outstanding[cid] = (f, time.monotonic())
+                inflight[f] += 1
+
         for f in flows:
             for _ in range(window):
-                cid = f.register(user_for(f))
-                if cid:
-                    outstanding[cid] = (f, time.monotonic())
-                    inflight[f] += 1
+                send_register(f)
             if f.out:
                 ep.modify(f.sock.fileno(), select.EPOLLIN | select.EPOLLOUT)
         t_last = t0
@@ -210,10 +215,7 @@ def worker(conn, transport, dest, src_ip, first_index, nflows, window,
                     t_last = t
                     inflight[f] -= 1
                     if t < t_stop:
-                        c2 = f.register(user_for(f))
-                        if c2:
-                            outstanding[c2] = (f, time.monotonic())
-                            inflight[f] += 1
+                        send_register(f)
                 if f.out:
                     ep.modify(fd, select.EPOLLIN | select.EPOLLOUT)
             now = time.monotonic()
@@ -225,10 +227,7 @@ def worker(conn, transport, dest, src_ip, first_index, nflows, window,
                         lost += 1
                         inflight[f] -= 1
                         if now < t_stop:
-                            c2 = f.register(user_for(f))
-                            if c2:
-                                outstanding[c2] = (f, time.monotonic())
-                                inflight[f] += 1
+                            send_register(f)
         lost += len(outstanding)
         lat.sort()
         ru = resource.getrusage(resource.RUSAGE_SELF)

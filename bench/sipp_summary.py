@@ -11,6 +11,16 @@ import os
 import sys
 
 ORDER = ("epsip", "kamailio")
+# The parts of a run: (part, transport, its row in the held-rates table,
+# the title of its section).
+PARTS = (
+    ("register", "udp", "REGISTER/s over UDP (u1)",
+     "REGISTER, one UDP socket (sipp -t u1)"),
+    ("register", "tcp", "REGISTER/s over TCP (t1)",
+     "REGISTER, one TCP connection (sipp -t t1)"),
+    ("calls", "udp", "calls/s to phones on TCP flows",
+     "Calls: caller (UDP) on the core side → phones registered over TCP"),
+)
 
 
 def f(v, fmt="%.0f"):
@@ -114,10 +124,7 @@ def render(recs):
                "adds the registrar's.\n")
     ph = [r for r in recs if r.get("bench") == "sipp-phones"]
     rows = []
-    for part, tr, what in (("register", "udp", "REGISTER/s over UDP (u1)"),
-                           ("register", "tcp", "REGISTER/s over TCP (t1)"),
-                           ("calls", "udp", "calls/s to phones on TCP "
-                            "flows")):
+    for part, tr, what, _ in PARTS:
         steps = steps_of(recs, part, tr)
         if not steps:
             continue
@@ -166,11 +173,7 @@ def render(recs):
             r["system"], r["part"], r["transport"],
             "stopped by the time limit" if r.get("cut_by_time_limit")
             else "system not running any more"))
-    for part, tr, title in (
-            ("register", "udp", "REGISTER, one UDP socket (sipp -t u1)"),
-            ("register", "tcp", "REGISTER, one TCP connection (sipp -t t1)"),
-            ("calls", "udp", "Calls: caller (UDP) on the core side → "
-             "phones registered over TCP")):
+    for part, tr, _, title in PARTS:
         steps = steps_of(recs, part, tr)
         if not steps:
             continue

@@ -248,14 +248,7 @@ config_parse_addr(const char *text, uint16_t default_port,
 		}
 	}
 	addr->port = (uint16_t)p;
-	if (inet_pton(AF_INET, host, addr->ip) == 1) {
-		addr->family = AF_INET;
-	} else if (inet_pton(AF_INET6, host, addr->ip) == 1) {
-		addr->family = AF_INET6;
-	} else {
-		return (-1);
-	}
-	return (0);
+	return (epsip_addr_set_ip(addr, host));
 }
 
 static int

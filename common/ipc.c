@@ -318,6 +318,19 @@ epsip_addr_to_sockaddr(const struct epsip_addr *addr,
 }
 
 int
+epsip_addr_set_ip(struct epsip_addr *addr, const char *ip)
+{
+	if (inet_pton(AF_INET, ip, addr->ip) == 1) {
+		addr->family = AF_INET;
+	} else if (inet_pton(AF_INET6, ip, addr->ip) == 1) {
+		addr->family = AF_INET6;
+	} else {
+		return (-1);
+	}
+	return (0);
+}
+
+int
 epsip_addr_format(const struct epsip_addr *addr, char *buf, size_t cap)
 {
 	char ip[INET6_ADDRSTRLEN];

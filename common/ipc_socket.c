@@ -203,10 +203,12 @@ send_nonblock(struct ipc_socket *s, nng_msg *m)
 	return (rv == NNG_ETIMEDOUT ? NNG_EAGAIN : rv);
 }
 
+/* A socket for `url` of the protocol open_protocol makes (pull, push). */
 static struct ipc_socket *
-ipc_socket_new(const char *url)
+ipc_socket_new(const char *url, int (*open_protocol)(nng_socket *))
 {
 	struct ipc_socket *s;
+	int rv;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return (NULL);
@@ -216,6 +218,11 @@ ipc_socket_new(const char *url)
 	pthread_mutex_init(&s->pipes_mu, NULL);
 	atomic_init(&s->lost, 0);
 	atomic_init(&s->alone_since, 0);
+	if ((rv = open_protocol(&s->sock)) != 0) {
+		free(s);
+		log_warnx("ipc open %s: %s", url, nng_strerror(rv));
+		return (NULL);
+	}
 	return (s);
 }
 
@@ -235,12 +242,7 @@ ipc_pull_listen(struct ipc_socket **sockp, const char *url)
 	nng_listener l;
 	int rv;
 
-	if ((s = ipc_socket_new(url)) == NULL) {
-		return (-1);
-	}
-	if ((rv = nng_pull0_open(&s->sock)) != 0) {
-		free(s);
-		log_warnx("ipc open %s: %s", url, nng_strerror(rv));
+	if ((s = ipc_socket_new(url, nng_pull0_open)) == NULL) {
 		return (-1);
 	}
 	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
@@ -310,12 +312,7 @@ ipc_push_dial(struct ipc_socket **sockp, const char *url, int must_connect,
 	nng_dialer d;
 	int rv;
 
-	if ((s = ipc_socket_new(url)) == NULL) {
-		return (-1);
-	}
-	if ((rv = nng_push0_open(&s->sock)) != 0) {
-		free(s);
-		log_warnx("ipc open %s: %s", url, nng_strerror(rv));
+	if ((s = ipc_socket_new(url, nng_push0_open)) == NULL) {
 		return (-1);
 	}
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, ipc_pipe_event, s);

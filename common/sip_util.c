@@ -334,32 +334,41 @@ sip_header_count(const osip_message_t *msg, const char *name)
 	return (n);
 }
 
+const char *
+sip_list_next(const char **cursor, size_t *len)
+{
+	const char *p = *cursor, *item;
+
+	while (*p == ' ' || *p == '\t' || *p == ',') {
+		p++;
+	}
+	if (*p == '\0') {
+		*cursor = p;
+		return (NULL);
+	}
+	item = p;
+	while (*p != '\0' && *p != ',') {
+		p++;
+	}
+	*cursor = p;
+	while (p > item && (p[-1] == ' ' || p[-1] == '\t')) {
+		p--;
+	}
+	*len = (size_t)(p - item);
+	return (item);
+}
+
 /* 1 if the comma list `list` holds `token` (case-insensitive). */
 static int
 list_has_token(const char *list, const char *token)
 {
-	size_t tlen = strlen(token);
-	const char *p = list;
+	size_t tlen = strlen(token), len;
+	const char *item;
 
-	while (*p != '\0') {
-		const char *end;
-		size_t len;
-
-		while (*p == ' ' || *p == '\t' || *p == ',') {
-			p++;
-		}
-		end = p;
-		while (*end != '\0' && *end != ',') {
-			end++;
-		}
-		len = (size_t)(end - p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
-			len--;
-		}
-		if (len == tlen && strncasecmp(p, token, tlen) == 0) {
+	while ((item = sip_list_next(&list, &len)) != NULL) {
+		if (len == tlen && strncasecmp(item, token, tlen) == 0) {
 			return (1);
 		}
-		p = end;
 	}
 	return (0);
 }
@@ -401,18 +410,44 @@ sip_header_remove_all(osip_message_t *msg, const char *name)
 	msg->message_property = 2;
 }
 
+/*
+ * The first parameter called `name` at or after *pos, which moves past it:
+ * the one search that finding, counting and editing parameters share.
+ */
+static osip_generic_param_t *
+next_generic_param(const osip_list_t *params, const char *name, int *pos)
+{
+	osip_generic_param_t *p;
+
+	while ((p = osip_list_get(params, (*pos)++)) != NULL) {
+		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
 const char *
 sip_generic_param(const osip_list_t *params, const char *name)
 {
 	osip_generic_param_t *p;
 	int pos = 0;
 
-	while ((p = osip_list_get(params, pos++)) != NULL) {
-		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
-			return (p->gvalue ? p->gvalue : "");
-		}
+	if ((p = next_generic_param(params, name, &pos)) == NULL) {
+		return (NULL);
 	}
-	return (NULL);
+	return (p->gvalue != NULL ? p->gvalue : "");
+}
+
+int
+sip_generic_param_count(const osip_list_t *params, const char *name)
+{
+	int count = 0, pos = 0;
+
+	while (next_generic_param(params, name, &pos) != NULL) {
+		count++;
+	}
+	return (count);
 }
 
 int
@@ -456,28 +491,15 @@ sip_ip_literal(const char *text, struct epsip_addr *a)
 	}
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	if (inet_pton(AF_INET, buf, a->ip) == 1) {
-		a->family = AF_INET;
-	} else if (inet_pton(AF_INET6, buf, a->ip) == 1) {
-		a->family = AF_INET6;
-	} else {
-		return (-1);
-	}
-	return (0);
+	return (epsip_addr_set_ip(a, buf));
 }
 
 osip_generic_param_t *
 sip_via_param(osip_via_t *via, const char *name)
 {
-	osip_generic_param_t *p;
+	int pos = 0;
 
-	for (int i = 0; (p = osip_list_get(&via->via_params, i)) != NULL;
-	    i++) {
-		if (p->gname != NULL && strcasecmp(p->gname, name) == 0) {
-			return (p);
-		}
-	}
-	return (NULL);
+	return (next_generic_param(&via->via_params, name, &pos));
 }
 
 void

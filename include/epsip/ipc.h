@@ -208,6 +208,11 @@ int epsip_addr_from_sockaddr(struct epsip_addr *addr,
     const struct sockaddr *sa);
 socklen_t epsip_addr_to_sockaddr(const struct epsip_addr *addr,
     struct sockaddr_storage *ss);
+/*
+ * The family and address of an IPv4 or IPv6 literal without brackets
+ * ("192.0.2.1", "2001:db8::1"); the port is left alone.  0 or -1.
+ */
+int epsip_addr_set_ip(struct epsip_addr *addr, const char *ip);
 /* "192.0.2.1:5060" or "[2001:db8::1]:5060"; returns snprintf's result. */
 int epsip_addr_format(const struct epsip_addr *addr, char *buf, size_t cap);
 int epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b);

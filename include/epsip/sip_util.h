@@ -55,6 +55,12 @@ int sip_reply_create(const osip_message_t *req, int status,
 const char *sip_reason_phrase(int status);
 
 /*
+ * The next item of a comma-separated header value at *cursor, blanks
+ * around it trimmed: its start, with its length in *len, or NULL at the
+ * end.  *cursor moves past the item.  Empty items are passed over.
+ */
+const char *sip_list_next(const char **cursor, size_t *len);
+/*
  * The value of the `index`-th header named `name` (case-insensitive) among
  * libosip2's generic headers, or NULL.  Compact forms are the caller's job.
  */
@@ -79,8 +85,13 @@ void sip_header_remove_all(osip_message_t *msg, const char *name);
  * count, ER-09).
  */
 int sip_uri_has_param(const osip_uri_t *uri, const char *name);
-/* A contact/route/via generic parameter by name, or NULL. */
+/*
+ * A contact/route/via generic parameter by name (compared
+ * case-insensitively): its value, "" when it has none, or NULL.
+ */
 const char *sip_generic_param(const osip_list_t *params, const char *name);
+/* How many parameters are called `name` (a REGISTER may repeat one). */
+int sip_generic_param_count(const osip_list_t *params, const char *name);
 
 /* Method of a request ("INVITE"), or NULL for a response. */
 const char *sip_method(const osip_message_t *msg);

@@ -178,20 +178,15 @@ control_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 		ctlq_flush(c);
 	}
 	for (i = 0; i < CONTROL_BATCH && c->ctl_fd != -1; i++) {
-		n = fm_ctl_recv(fd, c->ctl_buf, FM_CTL_MAX_SIZE, &passed);
-		if (n > 0) {
-			handle_control(c, c->ctl_buf, (size_t)n, passed);
-			continue;
-		}
-		if (n == -1 && errno == EAGAIN) {
+		n = fm_ctl_read(fd, c->ctl_buf, FM_CTL_MAX_SIZE, &passed);
+		if (n == FM_CTL_DRAINED) {
 			return;
 		}
-		if (n == -1 && errno == EMSGSIZE) {
-			stats_inc(M_CONTROL_ERRORS);
-			continue;
+		if (n <= 0) {
+			parent_gone(c);
+			return;
 		}
-		parent_gone(c);
-		return;
+		handle_control(c, c->ctl_buf, (size_t)n, passed);
 	}
 }
 

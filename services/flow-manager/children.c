@@ -564,19 +564,15 @@ fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
 	int passed;
 
 	while (c->ctl_fd != -1) {
-		n = fm_ctl_recv(c->ctl_fd, buf, sizeof(buf), &passed);
+		n = fm_ctl_read(c->ctl_fd, buf, sizeof(buf), &passed);
+		if (n == FM_CTL_DRAINED) {
+			return;
+		}
 		if (n > 0) {
 			if (passed >= 0) {
 				(void)close(passed);
 			}
 			handle_control(p, c, buf, (size_t)n);
-			continue;
-		}
-		if (n == -1 && errno == EAGAIN) {
-			return;
-		}
-		if (n == -1 && errno == EMSGSIZE) {
-			stats_inc(M_CONTROL_ERRORS);
 			continue;
 		}
 		/*

@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 
+#include "epsip/stats.h"
 #include "epsip/wire.h"
 
 #include "control.h"
@@ -300,6 +301,22 @@ fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd)
 		}
 		errno = EMSGSIZE;
 		return (-1);
+	}
+	return (n);
+}
+
+ssize_t
+fm_ctl_read(int fd, uint8_t *buf, size_t cap, int *passed_fd)
+{
+	ssize_t n;
+
+	/* A message that did not fit is lost either way: count it, go on. */
+	while ((n = fm_ctl_recv(fd, buf, cap, passed_fd)) == -1 &&
+	    errno == EMSGSIZE) {
+		stats_inc(M_CONTROL_ERRORS);
+	}
+	if (n == -1 && errno == EAGAIN) {
+		return (FM_CTL_DRAINED);
 	}
 	return (n);
 }

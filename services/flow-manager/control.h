@@ -124,4 +124,15 @@ int fm_ctl_send(int fd, const uint8_t *buf, size_t len, int pass_fd);
  */
 ssize_t fm_ctl_recv(int fd, uint8_t *buf, size_t cap, int *passed_fd);
 
+/* fm_ctl_read(): nothing is waiting; read again when fd is readable. */
+#define FM_CTL_DRAINED		(-3)
+
+/*
+ * fm_ctl_recv() for the read loops at both ends of the socket, so that
+ * they treat a bad message alike: one that did not fit is counted
+ * (control.errors) and skipped.  Returns the next message's length,
+ * FM_CTL_DRAINED, 0 at EOF, or -1 with errno when the socket failed.
+ */
+ssize_t fm_ctl_read(int fd, uint8_t *buf, size_t cap, int *passed_fd);
+
 #endif /* EPSIP_FM_CONTROL_H */

@@ -138,6 +138,18 @@ fm_udp_recv(int fd, void *buf, size_t cap, const struct epsip_addr *bound,
 	return (n);
 }
 
+/* Fill the control message at c with `data`; the space it takes. */
+static size_t
+put_cmsg(struct cmsghdr *c, int level, int type, const void *data,
+    size_t len)
+{
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return (CMSG_SPACE(len));
+}
+
 ssize_t
 fm_udp_send(int fd, const void *buf, size_t len,
     const struct epsip_addr *remote, const struct epsip_addr *local)
@@ -172,21 +184,15 @@ fm_udp_send(int fd, const void *buf, size_t len,
 
 			memset(&pi, 0, sizeof(pi));
 			memcpy(&pi.ipi_spec_dst, local->ip, 4);
-			c->cmsg_level = IPPROTO_IP;
-			c->cmsg_type = IP_PKTINFO;
-			c->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+			mh.msg_controllen = put_cmsg(c, IPPROTO_IP, IP_PKTINFO,
+			    &pi, sizeof(pi));
 		} else {
 			struct in6_pktinfo pi;
 
 			memset(&pi, 0, sizeof(pi));
 			memcpy(&pi.ipi6_addr, local->ip, 16);
-			c->cmsg_level = IPPROTO_IPV6;
-			c->cmsg_type = IPV6_PKTINFO;
-			c->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+			mh.msg_controllen = put_cmsg(c, IPPROTO_IPV6,
+			    IPV6_PKTINFO, &pi, sizeof(pi));
 		}
 	}
 	do {

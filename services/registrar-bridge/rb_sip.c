@@ -143,43 +143,6 @@ rb_reply_send(const struct rb_out *out, const osip_message_t *req,
 	return (rv);
 }
 
-const char *
-rb_param(const osip_list_t *params, const char *name)
-{
-	int i, n;
-
-	n = osip_list_size(params);
-	for (i = 0; i < n; i++) {
-		osip_generic_param_t *p;
-
-		p = osip_list_get(params, i);
-		if (p != NULL && p->gname != NULL &&
-		    strcasecmp(p->gname, name) == 0) {
-			return (p->gvalue != NULL ? p->gvalue : "");
-		}
-	}
-	return (NULL);
-}
-
-int
-rb_param_count(const osip_list_t *params, const char *name)
-{
-	int i, n, count;
-
-	count = 0;
-	n = osip_list_size(params);
-	for (i = 0; i < n; i++) {
-		osip_generic_param_t *p;
-
-		p = osip_list_get(params, i);
-		if (p != NULL && p->gname != NULL &&
-		    strcasecmp(p->gname, name) == 0) {
-			count++;
-		}
-	}
-	return (count);
-}
-
 int
 rb_aor_canonical(const osip_uri_t *uri, char *out, size_t cap)
 {
@@ -241,7 +204,7 @@ rb_top_branch(const osip_message_t *msg)
 	if (via == NULL) {
 		return (NULL);
 	}
-	return (rb_param(&via->via_params, "branch"));
+	return (sip_generic_param(&via->via_params, "branch"));
 }
 
 int
@@ -256,7 +219,7 @@ rb_txn_key(const osip_message_t *msg, const char *method, char *out,
 	if (via == NULL || via->host == NULL) {
 		return (-1);
 	}
-	branch = rb_param(&via->via_params, "branch");
+	branch = sip_generic_param(&via->via_params, "branch");
 	if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
 		n = snprintf(out, cap, "%s|%s:%s|%s", branch, via->host,
 		    via->port != NULL ? via->port : "", method);
@@ -266,7 +229,7 @@ rb_txn_key(const osip_message_t *msg, const char *method, char *out,
 		    msg->cseq->number == NULL || msg->from == NULL) {
 			return (-1);
 		}
-		tag = rb_param(&msg->from->gen_params, "tag");
+		tag = sip_generic_param(&msg->from->gen_params, "tag");
 		n = snprintf(out, cap, "%s@%s|%s|%s|%s",
 		    msg->call_id->number != NULL ? msg->call_id->number : "",
 		    msg->call_id->host != NULL ? msg->call_id->host : "",
@@ -304,7 +267,7 @@ rb_uri_unreliable(const osip_uri_t *uri)
 	if (uri == NULL) {
 		return (1);
 	}
-	transport = rb_param(&uri->url_params, "transport");
+	transport = sip_generic_param(&uri->url_params, "transport");
 	if (uri->scheme != NULL && strcasecmp(uri->scheme, "sips") == 0) {
 		return (0);
 	}
@@ -395,7 +358,7 @@ rb_to_tag(const osip_message_t *msg)
 	if (msg->to == NULL) {
 		return (NULL);
 	}
-	return (rb_param(&msg->to->gen_params, "tag"));
+	return (sip_generic_param(&msg->to->gen_params, "tag"));
 }
 
 int

@@ -84,10 +84,6 @@ int rb_reply(const osip_message_t *req, int status, const char *reason,
 int rb_reply_send(const struct rb_out *out, const osip_message_t *req,
     int status, const char *reason);
 
-/* A generic (Contact, Via, To) parameter, name compared case-insensitively. */
-const char *rb_param(const osip_list_t *params, const char *name);
-int rb_param_count(const osip_list_t *params, const char *name);
-
 /*
  * RFC 3261 §10.3(5): the canonical AOR of a SIP/SIPS URI: scheme lower
  * case, user part unescaped (libosip2 already did), host lower case, port

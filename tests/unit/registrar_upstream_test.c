@@ -233,7 +233,7 @@ via_param_of(const osip_message_t *m, int index, const char *name)
 	osip_via_t *via = osip_list_get(&m->vias, index);
 
 	assert_non_null(via);
-	return (rb_param(&via->via_params, name));
+	return (sip_generic_param(&via->via_params, name));
 }
 
 /* sent[i] is a 503 as SP-17 wants it, for the router's request. */

@@ -21,6 +21,7 @@
 #include "epsip/sip_frame.h"
 
 #include "epsip/sip_util.h"
+#include "epsip/stats.h"
 
 #include "upstream_sip.h"
 
@@ -200,6 +201,22 @@ up_response_dest(const osip_message_t *resp, uint8_t *transport,
 	if (*transport == EPSIP_TRANSPORT_UDP) {
 		*dest = *conn_peer;
 	}
+	return (0);
+}
+
+int
+up_response_send(const osip_message_t *resp, const char *buf, size_t len,
+    up_send_response_fn *send, void *arg)
+{
+	struct epsip_addr dest, conn_peer;
+	uint8_t transport;
+
+	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
+	    send(arg, transport, &conn_peer, &dest, buf, len) != 0) {
+		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
+		return (-1);
+	}
+	stats_inc(M_CORE_RESPONSES_SENT);
 	return (0);
 }
 

@@ -44,6 +44,19 @@ int up_stream_framed(const char *buf, size_t len);
 int up_response_dest(const osip_message_t *resp, uint8_t *transport,
     struct epsip_addr *conn_peer, struct epsip_addr *dest);
 
+/* How a response leaves: core_net_send_response(), or a test's fake. */
+typedef int up_send_response_fn(void *arg, uint8_t transport,
+    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
+    const char *buf, size_t len);
+
+/*
+ * Send a response to the core element by its top Via (up_response_dest),
+ * counted as core.responses.sent or .undeliverable: both modes relay
+ * the core's transactions alike.  0, or -1 when it could not go.
+ */
+int up_response_send(const osip_message_t *resp, const char *buf,
+    size_t len, up_send_response_fn *send, void *arg);
+
 /*
  * Method and top Via branch from the start of a request, which may be
  * cut anywhere (ICMP's copy of a datagram).  0 or -1.

@@ -201,12 +201,13 @@ via_is_our_router(const struct core_dispatch *d, const osip_message_t *msg)
 	const osip_via_t *via = osip_list_get(&msg->vias, 0);
 	const char *branch, *ept;
 
-	if (via == NULL || (branch = rb_param(&via->via_params, "branch")) ==
-	    NULL || strncmp(branch, EPSIP_ROUTER_BRANCH_PREFIX,
+	if (via == NULL ||
+	    (branch = sip_generic_param(&via->via_params, "branch")) == NULL ||
+	    strncmp(branch, EPSIP_ROUTER_BRANCH_PREFIX,
 	    strlen(EPSIP_ROUTER_BRANCH_PREFIX)) != 0) {
 		return (0);
 	}
-	ept = rb_param(&via->via_params, EPSIP_ROUTER_FLOW_PARAM);
+	ept = sip_generic_param(&via->via_params, EPSIP_ROUTER_FLOW_PARAM);
 	return (ept == NULL || is_our_token(d, ept));
 }
 
@@ -233,17 +234,8 @@ static int
 response_out(struct core_dispatch *d, const osip_message_t *resp,
     const char *buf, size_t len)
 {
-	struct epsip_addr dest, conn_peer;
-	uint8_t transport;
-
-	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
-	    d->link.send_response(d->link.arg, transport, &conn_peer, &dest,
-	    buf, len) != 0) {
-		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
-		return (-1);
-	}
-	stats_inc(M_CORE_RESPONSES_SENT);
-	return (0);
+	return (up_response_send(resp, buf, len, d->link.send_response,
+	    d->link.arg));
 }
 
 /* Our Via: the core side as `dest` sees it, over `transport`; 0 or -1. */

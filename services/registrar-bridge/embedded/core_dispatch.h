@@ -55,6 +55,7 @@
 #include "epsip/router_via.h"
 
 #include "../corenet/core_net.h"
+#include "../corenet/upstream_sip.h"
 #include "../rb_sip.h"
 
 
@@ -64,9 +65,7 @@ struct cd_link {
 	int (*send_request)(void *arg, uint8_t transport,
 	    const struct epsip_addr *dest, const char *buf, size_t len);
 	/* core_net_send_response() */
-	int (*send_response)(void *arg, uint8_t transport,
-	    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
-	    const char *buf, size_t len);
+	up_send_response_fn *send_response;
 	/* core_net_undeliverable(): a request without a hop; may be NULL. */
 	void (*undeliverable)(void *arg, const char *buf, size_t len);
 	void *arg;

@@ -63,7 +63,7 @@ core_hop_of(struct resolver *names, const osip_message_t *req,
 	if (strcasecmp(uri->scheme, "sip") != 0) {
 		return (-1);		/* sips: we speak no TLS */
 	}
-	transport = rb_param(&uri->url_params, "transport");
+	transport = sip_generic_param(&uri->url_params, "transport");
 	*why = M_CORE_REQUESTS_UNDELIVERABLE_TRANSPORT;
 	if (transport == NULL || strcasecmp(transport, "udp") == 0) {
 		hop->transport = EPSIP_TRANSPORT_UDP;

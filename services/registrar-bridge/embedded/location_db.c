@@ -657,11 +657,15 @@ query_one(struct location_db *db, sqlite3_stmt *st,
 	return (rv);
 }
 
-/* A key look-up (location_find's), bound and ready to step. */
+/*
+ * The statement for a binding's key, with the key bound: (AOR, instance,
+ * reg-id) for an outbound binding (reg_id > 0), else (AOR, contact URI).
+ * *next is the number of the first parameter left to bind.
+ */
 static sqlite3_stmt *
-find_stmt(struct location_db *db, enum stmt outbound, enum stmt plain,
+key_stmt(struct location_db *db, enum stmt outbound, enum stmt plain,
     const char *aor, const char *instance, uint32_t reg_id,
-    const char *contact_uri, int64_t now)
+    const char *contact_uri, int *next)
 {
 	sqlite3_stmt *st;
 
@@ -670,13 +674,28 @@ find_stmt(struct location_db *db, enum stmt outbound, enum stmt plain,
 		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, reg_id);
-		sqlite3_bind_int64(st, 4, now);
+		*next = 4;
 	} else {
 		st = stmt_get(db, plain);
 		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, now);
+		*next = 3;
 	}
+	return (st);
+}
+
+/* A key look-up (location_find's), bound and ready to step. */
+static sqlite3_stmt *
+find_stmt(struct location_db *db, enum stmt outbound, enum stmt plain,
+    const char *aor, const char *instance, uint32_t reg_id,
+    const char *contact_uri, int64_t now)
+{
+	sqlite3_stmt *st;
+	int next;
+
+	st = key_stmt(db, outbound, plain, aor, instance, reg_id, contact_uri,
+	    &next);
+	sqlite3_bind_int64(st, next, now);
 	return (st);
 }
 
@@ -721,17 +740,10 @@ location_remove(struct location_db *db, const char *aor,
     const char *instance, uint32_t reg_id, const char *contact_uri)
 {
 	sqlite3_stmt *st;
+	int next;
 
-	if (reg_id > 0) {
-		st = stmt_get(db, S_REMOVE_OUTBOUND);
-		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, reg_id);
-	} else {
-		st = stmt_get(db, S_REMOVE_PLAIN);
-		sqlite3_bind_text(st, 1, aor, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, contact_uri, -1, SQLITE_STATIC);
-	}
+	st = key_stmt(db, S_REMOVE_OUTBOUND, S_REMOVE_PLAIN, aor, instance,
+	    reg_id, contact_uri, &next);
 	return (remove_count(db, st, "remove") < 0 ? -1 : 0);
 }
 

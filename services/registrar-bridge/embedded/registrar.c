@@ -111,27 +111,12 @@ check_require(const osip_message_t *req, struct answer_headers *resp)
 
 	for (pos = 0; (pos = osip_message_header_get_byname(req, "require",
 	    pos, &h)) >= 0; pos++) {
-		const char *p = h->hvalue;
+		const char *p = h->hvalue, *start;
+		char tag[128];
+		size_t len;
 
-		while (p != NULL && *p != '\0') {
-			const char *start, *end;
-			char tag[128];
-			size_t len;
-
-			while (*p == ' ' || *p == '\t' || *p == ',') {
-				p++;
-			}
-			start = p;
-			while (*p != '\0' && *p != ',') {
-				p++;
-			}
-			end = p;
-			while (end > start && (end[-1] == ' ' ||
-			    end[-1] == '\t')) {
-				end--;
-			}
-			len = (size_t)(end - start);
-			if (len == 0 || known_option(start, len)) {
+		while (p != NULL && (start = sip_list_next(&p, &len)) != NULL) {
+			if (known_option(start, len)) {
 				continue;
 			}
 			unknown++;

@@ -14,13 +14,20 @@
 
 #include <osipparser2/osip_parser.h>
 
+#include "epsip/sip_util.h"
+
 #include "../rb_sip.h"
 #include "registrar.h"
 
 #define REG_ID_MAX	2147483647L	/* RFC 5626 §4.2: 1 to 2^31-1 */
 
-int64_t
-registrar_parse_seconds(const char *s)
+/*
+ * A string of decimal digits only: its value, or -1 when it is empty or
+ * holds anything else.  The value stops growing past 2^40, so that a long
+ * run of digits is a large number, not an overflow.
+ */
+static int64_t
+parse_decimal(const char *s)
 {
 	int64_t v = 0;
 
@@ -36,6 +43,12 @@ registrar_parse_seconds(const char *s)
 		}
 	}
 	return (v);
+}
+
+int64_t
+registrar_parse_seconds(const char *s)
+{
+	return (parse_decimal(s));
 }
 
 /* RFC 3261 §25.1 qvalue: "0" ["." 0*3DIGIT] / "1" ["." 0*3("0")]. */
@@ -67,21 +80,9 @@ parse_q(const char *s)
 static int
 parse_reg_id(const char *s, uint32_t *out)
 {
-	long v = 0;
+	int64_t v = parse_decimal(s);
 
-	if (s == NULL || *s == '\0') {
-		return (-1);
-	}
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s)) {
-			return (-1);
-		}
-		v = v * 10 + (*s - '0');
-		if (v > REG_ID_MAX) {
-			return (-1);
-		}
-	}
-	if (v < 1) {
+	if (v < 1 || v > REG_ID_MAX) {
 		return (-1);
 	}
 	*out = (uint32_t)v;
@@ -194,11 +195,12 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 		goto fail;
 	}
 
-	if (rb_param_count(&contact->gen_params, "+sip.instance") > 1) {
+	if (sip_generic_param_count(&contact->gen_params,
+	    "+sip.instance") > 1) {
 		*reason = "Duplicate +sip.instance";
 		goto fail;
 	}
-	instance = rb_param(&contact->gen_params, "+sip.instance");
+	instance = sip_generic_param(&contact->gen_params, "+sip.instance");
 	if (instance != NULL && registrar_instance_normalise(instance,
 	    out->instance, sizeof(out->instance)) != 0) {
 		*reason = "Bad +sip.instance";	/* ER-07 */
@@ -210,11 +212,12 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	 * either, since it carries no meaning for this binding.
 	 */
 	if (out->instance[0] != '\0') {
-		if (rb_param_count(&contact->gen_params, "reg-id") > 1) {
+		if (sip_generic_param_count(&contact->gen_params,
+		    "reg-id") > 1) {
 			*reason = "Duplicate reg-id";	/* ER-07 */
 			goto fail;
 		}
-		reg_id = rb_param(&contact->gen_params, "reg-id");
+		reg_id = sip_generic_param(&contact->gen_params, "reg-id");
 		if (reg_id != NULL && parse_reg_id(reg_id, &out->reg_id) != 0) {
 			*reason = "Bad reg-id";		/* ER-07 */
 			goto fail;
@@ -226,7 +229,7 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	 * header, else our default.  A malformed value counts as absent
 	 * (RFC 3261 §20.19 lets us pick the default).
 	 */
-	expires = rb_param(&contact->gen_params, "expires");
+	expires = sip_generic_param(&contact->gen_params, "expires");
 	e = registrar_parse_seconds(expires);
 	if (e < 0) {
 		e = header_expires >= 0 ? header_expires :
@@ -234,7 +237,7 @@ registrar_contact_parse(const osip_contact_t *contact, int64_t header_expires,
 	}
 	out->expires = e;
 
-	q = rb_param(&contact->gen_params, "q");
+	q = sip_generic_param(&contact->gen_params, "q");
 	if (q != NULL && (out->q1000 = parse_q(q)) < 0) {
 		*reason = "Bad q";
 		goto fail;

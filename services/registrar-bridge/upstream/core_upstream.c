@@ -221,16 +221,8 @@ static void
 send_response(struct core_upstream *cu, osip_message_t *resp,
     const char *buf, size_t len)
 {
-	struct epsip_addr dest, conn_peer;
-	uint8_t transport;
-
-	if (up_response_dest(resp, &transport, &conn_peer, &dest) != 0 ||
-	    cu->link.send_response(cu->link.arg, transport, &conn_peer, &dest,
-	    buf, len) != 0) {
-		stats_inc(M_CORE_RESPONSES_UNDELIVERABLE);
-		return;
-	}
-	stats_inc(M_CORE_RESPONSES_SENT);
+	(void)up_response_send(resp, buf, len, cu->link.send_response,
+	    cu->link.arg);
 }
 
 static void

@@ -24,9 +24,7 @@ struct up_link {
 	enum core_net_result (*send_request)(void *arg, uint8_t transport,
 	    uint32_t hash, const char *buf, size_t len, uint64_t *conn_id);
 	/* core_net_send_response() */
-	int (*send_response)(void *arg, uint8_t transport,
-	    const struct epsip_addr *conn_peer, const struct epsip_addr *dest,
-	    const char *buf, size_t len);
+	up_send_response_fn *send_response;
 	void *arg;
 };
 
