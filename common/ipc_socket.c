@@ -278,7 +278,7 @@ ipc_redial_stuck(void)
 {
 	uint64_t now = monotonic_ms(), since;
 	struct ipc_socket *s;
-	int count = 0;
+	int count = 0, down = 0;
 
 	LIST_FOREACH(s, &watched_links, watched_link) {
 		since = atomic_load(&s->alone_since);
@@ -286,6 +286,7 @@ ipc_redial_stuck(void)
 			s->redials = 0;
 			continue;
 		}
+		down++;
 		if (now - since < IPC_REDIAL_MS ||
 		    s->ndialers >= IPC_MAX_DIALERS ||
 		    !atomic_compare_exchange_strong(&s->alone_since, &since,
@@ -301,6 +302,7 @@ ipc_redial_stuck(void)
 		ipc_redial(s);
 		count++;
 	}
+	stats_set(M_IPC_LINKS_DOWN, down);
 	return (count);
 }
 

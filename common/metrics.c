@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "epsip/hash.h"
 #include "epsip/metrics.h"
 
 #define METRIC_CODE_SLOT_(f, p, a, b, c) \
@@ -168,17 +169,6 @@ metric_status(enum metric_family f, int status)
 static uint16_t metric_index[INDEX_SLOTS];
 static int metric_indexed;
 
-static uint32_t
-name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*s != '\0') {
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	}
-	return (h);
-}
-
 static void
 index_build(void)
 {
@@ -186,7 +176,7 @@ index_build(void)
 	unsigned id;
 
 	for (id = 0; id < M_COUNT; id++) {
-		i = name_hash(metric_slots[id].name) & (INDEX_SLOTS - 1);
+		i = fnv1a_str(metric_slots[id].name) & (INDEX_SLOTS - 1);
 		while (metric_index[i] != 0) {
 			i = (i + 1) & (INDEX_SLOTS - 1);
 		}
@@ -203,7 +193,7 @@ metric_find(const char *name, enum metric_id *id)
 	if (!metric_indexed) {
 		index_build();
 	}
-	i = name_hash(name) & (INDEX_SLOTS - 1);
+	i = fnv1a_str(name) & (INDEX_SLOTS - 1);
 	while (metric_index[i] != 0) {
 		if (strcmp(metric_slots[metric_index[i] - 1].name, name) == 0) {
 			*id = (enum metric_id)(metric_index[i] - 1);

@@ -102,7 +102,8 @@ void ipc_close(struct ipc_socket *sock);
  * Give every service link (dialed without must_connect) that has had no
  * connection for a second a fresh dialer: nng 1.5.2 stops redialing for
  * good after some connect failures (see ipc_socket.c).  Call it once a
- * second from the loop; returns how many were redialed.
+ * second from the loop; returns how many were redialed.  Sets the gauge
+ * ipc.links_down: how many service links have no connection now.
  */
 int ipc_redial_stuck(void);
 

@@ -106,6 +106,21 @@ def lowest_free_descriptor(pid):
     return min(set(range(len(used) + 1)) - used)
 
 
+def links_up(edge, service="flow-manager", timeout=10):
+    """Wait until `service`'s links to the other services are connected
+    (gauge ipc.links_down 0 in a report after the call): a link still
+    dialing when the descriptors run out would take a slot whenever one
+    frees, and what the test then sees is nng's dialer, not accept()."""
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = edge.next_stats_round(service)
+        counters = doc["services"][service].get("counters", {})
+        if counters.get("ipc.links_down", 1) == 0:
+            return
+        assert time.monotonic() < deadline, "%s: %s links down" % (
+            service, counters.get("ipc.links_down"))
+
+
 def run_out_of_descriptors(pid, settle=0.3):
     """Lower pid's soft RLIMIT_NOFILE to its lowest free descriptor: the
     next descriptor it asks for fails with EMFILE.  Returns the old limit.
@@ -240,6 +255,7 @@ def test_a_parent_out_of_descriptors_closes_connections_at_once_and_does_not_spi
     held, ok = pinged(edge)
     assert ok
     parent = edge.service_pid("flow-manager")
+    links_up(edge)
     old = run_out_of_descriptors(parent)
     try:
         assert_refused_cleanly(edge, "flows.refused.fds",
