@@ -340,6 +340,9 @@ def worker_main(conn, idx, a, dest):
 
 # ---- measuring ----
 
+RSS_PARTS = ("anon", "file", "shmem")
+
+
 def rss_parts_kib(pid):
     """{'rss','anon','file','shmem'} in KiB from /proc/PID/status: a creep
     in 'file' or 'shmem' is mapped files (SQLite's -shm), in 'anon' the
@@ -364,8 +367,8 @@ def sample(edge, t0, phones, caller_stats):
     for pid, role in roles.items():
         p = rss_parts_kib(pid)
         rss[role] = rss.get(role, 0) + p["rss"]
-        mine = parts.setdefault(role, dict.fromkeys(p, 0))
-        for k in ("anon", "file", "shmem"):
+        mine = parts.setdefault(role, dict.fromkeys(RSS_PARTS, 0))
+        for k in RSS_PARTS:
             mine[k] += p[k]
         roll = benchlib.smaps_rollup(pid) or {}
         pss[role] = pss.get(role, 0) + roll.get("pss", 0)
