@@ -145,6 +145,7 @@ struct epsip_msg {
 	size_t payload_len;
 };
 
+/* Also the flow-manager's control messages' errors (control.h). */
 enum epsip_msg_error {
 	EPSIP_MSG_OK = 0,
 	EPSIP_MSG_ETRUNCATED,	/* shorter than the header or the payload */

@@ -110,7 +110,7 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	m.local = local;
 	m.remote = remote;
 	m.arrived_ms = monotonic_ms();
-	if (fm_ctl_encode(&m, buf, sizeof(buf), &len) != FM_CTL_OK ||
+	if (fm_ctl_encode(&m, buf, sizeof(buf), &len) != EPSIP_MSG_OK ||
 	    fm_ctl_send(f->child->ctl_fd, buf, len, fd) == -1) {
 		fm_refused(p, &p->refused_backpressure, "%s cannot take a new "
 		    "connection: %s", f->child->name, errno == EAGAIN ?

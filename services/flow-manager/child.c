@@ -98,7 +98,7 @@ fm_child_ctl_send_closed(struct fm_child *c, uint32_t slot,
 	m.generation = generation;
 	m.reason = reason;
 	if (fm_ctl_encode(&m, q->data, sizeof(q->data), &q->len) !=
-	    FM_CTL_OK) {
+	    EPSIP_MSG_OK) {
 		free(q);
 		return;
 	}
@@ -122,11 +122,11 @@ static void
 handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 {
 	struct fm_ctl_msg m;
-	enum fm_ctl_error err;
+	enum epsip_msg_error err;
 
-	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
+	if ((err = fm_ctl_decode(buf, len, &m)) != EPSIP_MSG_OK) {
 		/* The parent is the same binary: this is a bug. */
-		log_warnx("bad control message: %s", fm_ctl_error_name(err));
+		log_warnx("bad control message: %s", epsip_msg_error_name(err));
 		stats_inc(M_CONTROL_ERRORS);
 	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd == FM_CTL_FD_LOST) {
 		/*

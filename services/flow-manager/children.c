@@ -522,11 +522,11 @@ handle_control(struct fm_parent *p, struct fm_child_rec *c,
 {
 	struct fm_ctl_msg m;
 	struct fm_pflow *f;
-	enum fm_ctl_error err;
+	enum epsip_msg_error err;
 
-	if ((err = fm_ctl_decode(buf, len, &m)) != FM_CTL_OK) {
+	if ((err = fm_ctl_decode(buf, len, &m)) != EPSIP_MSG_OK) {
 		log_warnx("%s: bad control message: %s", c->name,
-		    fm_ctl_error_name(err));
+		    epsip_msg_error_name(err));
 		stats_inc(M_CONTROL_ERRORS);
 		return;
 	}

@@ -47,49 +47,49 @@ fm_ctl_encoded_size(const struct fm_ctl_msg *msg)
 	}
 }
 
-static enum fm_ctl_error
+static enum epsip_msg_error
 check_fields(const struct fm_ctl_msg *msg)
 {
 	switch (msg->type) {
 	case FM_CTL_UDP_DATAGRAM:
 		if (msg->payload_len == 0 ||
 		    msg->payload_len > FM_CTL_MAX_DATAGRAM) {
-			return (FM_CTL_ELENGTH);
+			return (EPSIP_MSG_ELENGTH);
 		}
 		/* FALLTHROUGH */
 	case FM_CTL_NEW_TCP_FLOW:
 		if (msg->listener >= FM_CTL_MAX_LISTENER ||
 		    !family_ok(msg->local.family) ||
 		    !family_ok(msg->remote.family)) {
-			return (FM_CTL_EFIELD);
+			return (EPSIP_MSG_EFIELD);
 		}
-		return (FM_CTL_OK);
+		return (EPSIP_MSG_OK);
 	case FM_CTL_FLOW_CLOSED:
 		/* NONE: the child never had the flow (FM_CTL_FD_LOST). */
 		if (msg->reason > EPSIP_CLOSE_REASON_MAX) {
-			return (FM_CTL_EFIELD);
+			return (EPSIP_MSG_EFIELD);
 		}
-		return (FM_CTL_OK);
+		return (EPSIP_MSG_OK);
 	default:
-		return (FM_CTL_ETYPE);
+		return (EPSIP_MSG_ETYPE);
 	}
 }
 
-enum fm_ctl_error
+enum epsip_msg_error
 fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out, size_t cap,
     size_t *len)
 {
 	struct wire_writer w;
-	enum fm_ctl_error err;
+	enum epsip_msg_error err;
 	uint8_t *payload;
 
 	*len = 0;
-	if ((err = check_fields(msg)) != FM_CTL_OK) {
+	if ((err = check_fields(msg)) != EPSIP_MSG_OK) {
 		return (err);
 	}
 	/* Checked first so that nothing is written when it does not fit. */
 	if (fm_ctl_encoded_size(msg) > cap) {
-		return (FM_CTL_ESPACE);
+		return (EPSIP_MSG_ESPACE);
 	}
 	wire_writer_init(&w, out, cap);
 	wire_put_u8(&w, FM_CTL_VERSION);
@@ -111,25 +111,25 @@ fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out, size_t cap,
 		memmove(payload, msg->payload, msg->payload_len);
 	}
 	if (wire_write_end(&w) == -1) {
-		return (FM_CTL_ESPACE);
+		return (EPSIP_MSG_ESPACE);
 	}
 	*len = wire_written(&w);
-	return (FM_CTL_OK);
+	return (EPSIP_MSG_OK);
 }
 
-enum fm_ctl_error
+enum epsip_msg_error
 fm_ctl_decode(const uint8_t *in, size_t len, struct fm_ctl_msg *msg)
 {
 	struct wire_reader r;
 
 	memset(msg, 0, sizeof(*msg));
 	if (len < FM_CTL_BASE_SIZE) {
-		return (FM_CTL_ETRUNCATED);
+		return (EPSIP_MSG_ETRUNCATED);
 	}
 	wire_reader_init(&r, in, len);
 	msg->version = wire_get_u8(&r);
 	if (msg->version != FM_CTL_VERSION) {
-		return (FM_CTL_EVERSION);
+		return (EPSIP_MSG_EVERSION);
 	}
 	msg->type = wire_get_u8(&r);
 	msg->slot = wire_get_u32(&r);
@@ -150,13 +150,13 @@ fm_ctl_decode(const uint8_t *in, size_t len, struct fm_ctl_msg *msg)
 		}
 		break;
 	default:
-		return (FM_CTL_ETYPE);
+		return (EPSIP_MSG_ETYPE);
 	}
 	if (wire_read_failed(&r)) {
-		return (FM_CTL_ETRUNCATED);
+		return (EPSIP_MSG_ETRUNCATED);
 	}
 	if (wire_read_end(&r) == -1) {
-		return (FM_CTL_ELENGTH);
+		return (EPSIP_MSG_ELENGTH);
 	}
 	return (check_fields(msg));
 }
@@ -174,28 +174,6 @@ fm_ctl_type_name(uint8_t type)
 	default:
 		return ("unknown");
 	}
-}
-
-const char *
-fm_ctl_error_name(enum fm_ctl_error error)
-{
-	switch (error) {
-	case FM_CTL_OK:
-		return ("ok");
-	case FM_CTL_ETRUNCATED:
-		return ("truncated");
-	case FM_CTL_EVERSION:
-		return ("version");
-	case FM_CTL_ETYPE:
-		return ("type");
-	case FM_CTL_EFIELD:
-		return ("field");
-	case FM_CTL_ELENGTH:
-		return ("length");
-	case FM_CTL_ESPACE:
-		return ("space");
-	}
-	return ("unknown");
 }
 
 int

@@ -74,16 +74,13 @@ struct fm_ctl_msg {
 	size_t payload_len;
 };
 
-enum fm_ctl_error {
-	FM_CTL_OK = 0,
-	FM_CTL_ETRUNCATED,	/* shorter than its type needs */
-	FM_CTL_EVERSION,	/* another build */
-	FM_CTL_ETYPE,		/* unknown type */
-	FM_CTL_EFIELD,		/* family, listener or reason out of range */
-	FM_CTL_ELENGTH,		/* trailing bytes, or a datagram size wrong */
-	FM_CTL_ESPACE,		/* encode: output buffer too small */
-};
-
+/*
+ * Encode and decode answer in the IPC envelope's errors (epsip/ipc.h),
+ * named by epsip_msg_error_name(): ETRUNCATED shorter than its type needs,
+ * EVERSION another build, ETYPE an unknown type, EFIELD a family, listener
+ * or reason out of range, ELENGTH trailing bytes or a datagram size wrong,
+ * ESPACE an output buffer too small.
+ */
 void fm_ctl_init(struct fm_ctl_msg *msg, enum fm_ctl_type type);
 
 /* Bytes fm_ctl_encode() writes for msg (0 for an unknown type). */
@@ -94,15 +91,14 @@ size_t fm_ctl_encoded_size(const struct fm_ctl_msg *msg);
  * sit at out + FM_CTL_FLOW_SIZE (the parent receives datagrams there), in
  * which case it is not copied.
  */
-enum fm_ctl_error fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out,
-    size_t cap, size_t *len);
+enum epsip_msg_error fm_ctl_encode(const struct fm_ctl_msg *msg,
+    uint8_t *out, size_t cap, size_t *len);
 
 /* Decode and validate; msg->payload points into in. */
-enum fm_ctl_error fm_ctl_decode(const uint8_t *in, size_t len,
+enum epsip_msg_error fm_ctl_decode(const uint8_t *in, size_t len,
     struct fm_ctl_msg *msg);
 
 const char *fm_ctl_type_name(uint8_t type);
-const char *fm_ctl_error_name(enum fm_ctl_error error);
 
 /*
  * Send one message without blocking, with `pass_fd` attached by SCM_RIGHTS

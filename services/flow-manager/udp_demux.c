@@ -204,7 +204,8 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	m.arrived_ms = arrived_ms;
 	m.payload = data;		/* already in place: not copied */
 	m.payload_len = n;
-	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) != FM_CTL_OK) {
+	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) !=
+	    EPSIP_MSG_OK) {
 		stats_inc(M_CONTROL_ERRORS);
 	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, -1) == 0) {
 		return (0);
