@@ -1,5 +1,7 @@
 """Shared helpers for the EPSIP benchmarks: start and stop a real edge,
-and account for its processes (private memory, threads, CPU) in /proc.
+and account for its processes (private memory, threads, CPU) in /proc;
+the benches' common flags and how their load generators share out flows
+and source addresses.
 
 Everything is loopback only and bounded in time.  An Edge is always
 stopped by PID with SIGTERM (SIGKILL, by recorded PID, only for what is
@@ -7,6 +9,7 @@ still alive after 10 s) and its temporary directory removed.
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -33,6 +36,71 @@ def install_signal_handlers():
     """SIGTERM/SIGINT/SIGHUP unwind through finally blocks (cleanup)."""
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, _raise_interrupted)
+
+
+def raise_nofile():
+    """Raise this process's descriptor limit to the hard one; returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# ---- the command line ----
+
+def round_args(ap):
+    """--label and --round, which name a round of bench/run.sh, and --out,
+    the JSONL file its record is appended to."""
+    ap.add_argument("--label", default="")
+    ap.add_argument("--round", type=int, default=0)
+    ap.add_argument("--out")
+
+
+def parse_round(ap, bench):
+    """Parse the command line of a bench with round_args(), install the
+    signal handlers; returns the arguments and the start of its record."""
+    a = ap.parse_args()
+    install_signal_handlers()
+    return a, {"bench": bench, "label": a.label, "round": a.round}
+
+
+# ---- spreading the load ----
+
+def shares(n, parts):
+    """n split over `parts` workers: shares that differ by one at most,
+    the larger first."""
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+# connect() with IP_BIND_ADDRESS_NO_PORT picks the source port itself, by
+# parity: first from one half of ip_local_port_range, then from the other.
+# Every flow here goes to one destination, so each source address has at
+# most one flow per port; when one half is nearly used up, every connect()
+# walks that half, in the kernel (seen: 103 s of the generator's system CPU
+# against 13 s user, connects stalling past ~5 x 14,000 flows).  Keeping a
+# source address under half of one half keeps the walk short.
+FLOWS_PER_SOURCE = 7000
+
+
+def generator_args(ap, workers_default):
+    """--workers and --sources of the many-flow generators (many_flows.py,
+    soak.py); 0 lets the bench choose, as workers_default says."""
+    ap.add_argument("--workers", type=int, default=0,
+                    help="generator processes (0: %s)" % workers_default)
+    ap.add_argument("--sources", type=int, default=0,
+                    help="source addresses 127.0.0.2 .. (0: one per %d "
+                    "flows: connect()'s port search slows past that)"
+                    % FLOWS_PER_SOURCE)
+
+
+def sources_for(flows):
+    """How many source addresses `flows` flows want (FLOWS_PER_SOURCE)."""
+    return max(1, -(-flows // FLOWS_PER_SOURCE))
+
+
+def source_addresses(n):
+    """The n generator source addresses: 127.0.0.2 .. 127.0.0.(n+1)."""
+    return ["127.0.0.%d" % (2 + k) for k in range(n)]
 
 
 # The integration tests' harness knows how to find ports and wait.

@@ -31,14 +31,10 @@ def main():
     ap.add_argument("--flows-per-child", type=int, default=4096)
     ap.add_argument("--how", choices=("rst", "crash"), required=True)
     ap.add_argument("--src-base", type=int, default=100)
-    ap.add_argument("--label", default="")
-    ap.add_argument("--round", type=int, default=0)
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    benchlib.install_signal_handlers()
-    rec = {"bench": "closed_burst", "label": a.label, "round": a.round,
-           "flows": a.flows, "flows_per_child": a.flows_per_child,
-           "how": a.how}
+    benchlib.round_args(ap)
+    a, rec = benchlib.parse_round(ap, "closed_burst")
+    rec.update({"flows": a.flows, "flows_per_child": a.flows_per_child,
+                "how": a.how})
     edge = benchlib.Edge(a.bin, ["--flows-per-child", str(a.flows_per_child),
                                  "--domain", "example.com"])
     flows = []

@@ -40,17 +40,10 @@ IP_BIND_ADDRESS_NO_PORT = 24
 RST = struct.pack("ii", 1, 0)
 
 
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
 def worker(conn, dest, src_ip, n, window, deadline_s):
     """Open n flows from src_ip, report, hold them until told to close."""
     benchlib.install_signal_handlers()
-    raise_nofile()
+    benchlib.raise_nofile()
     held = []
     try:
         msg = conn.recv()           # ("go", t0)
@@ -223,18 +216,13 @@ def main():
                     help="worker i binds 127.0.0.(src_base+i)")
     ap.add_argument("--deadline", type=float, default=90.0)
     ap.add_argument("--cpu-sample", type=float, default=3.0)
-    ap.add_argument("--label", default="")
-    ap.add_argument("--round", type=int, default=0)
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    benchlib.install_signal_handlers()
+    benchlib.round_args(ap)
+    a, rec = benchlib.parse_round(ap, "flows")
 
-    rec = {"bench": "flows", "label": a.label, "round": a.round,
-           "flows_per_child": a.flows_per_child, "flows": a.flows,
-           "workers": a.workers, "window": a.window}
-    per = [a.flows // a.workers + (1 if i < a.flows % a.workers else 0)
-           for i in range(a.workers)]
-    if max(per) > raise_nofile() - 100:
+    rec.update({"flows_per_child": a.flows_per_child, "flows": a.flows,
+                "workers": a.workers, "window": a.window})
+    per = benchlib.shares(a.flows, a.workers)
+    if max(per) > benchlib.raise_nofile() - 100:
         sys.exit("flows.py: %d flows per worker exceed the fd limit; "
                  "add --workers" % max(per))
     if a.flows_per_child == 1:

@@ -71,27 +71,10 @@ PATH_OB = re.compile(rb"\r\npath[ \t]*:[^\r]*;ob\b", re.I)
 
 CONNECTING, REGISTERING, HELD, DEAD, REREG = range(5)
 
-# connect() with IP_BIND_ADDRESS_NO_PORT picks the source port itself, by
-# parity: first from one half of ip_local_port_range, then from the other.
-# Every flow here goes to one destination, so each source address has at
-# most one flow per port; when one half is nearly used up, every connect()
-# walks that half, in the kernel (seen: 103 s of the generator's system CPU
-# against 13 s user, connects stalling past ~5 x 14,000 flows).  Keeping a
-# source address under half of one half keeps the walk short.
-FLOWS_PER_SOURCE = 7000
-
-
 def ephemeral_ports():
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         lo, hi = map(int, f.read().split())
     return hi - lo + 1
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 class Flow:
@@ -393,7 +376,7 @@ class Worker:
 def worker_main(conn, idx, nworkers, dest, sources, n, rate, ka, timeout,
                 run_tag):
     benchlib.install_signal_handlers()
-    raise_nofile()
+    benchlib.raise_nofile()
     random.seed(idx * 7919 + os.getpid())
     w = Worker(idx, nworkers, dest, sources, n, rate, ka, timeout, run_tag)
     try:
@@ -663,9 +646,8 @@ def run_system(system, a, run_tag):
     rec = {"system": system.name, "flows": a.flows, "rate": a.rate,
            "hold_s": a.hold, "workers": a.workers, "sources": a.sources,
            "ka_interval_s": a.ka_interval}
-    sources = ["127.0.0.%d" % (2 + i) for i in range(a.sources)]
-    per = [a.flows // a.workers + (1 if i < a.flows % a.workers else 0)
-           for i in range(a.workers)]
+    sources = benchlib.source_addresses(a.sources)
+    per = benchlib.shares(a.flows, a.workers)
     ctx = mp.get_context("fork")
     workers = []
     dmesg0 = set(dmesg_tail())
@@ -942,12 +924,8 @@ def main():
                     help="keep-alive every 0.8-1.0 x this many seconds")
     ap.add_argument("--timeout", type=float, default=15.0,
                     help="seconds a connect or REGISTER may take")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="generator processes (0: 6, or more if the "
-                         "descriptor limit needs it)")
-    ap.add_argument("--sources", type=int, default=0,
-                    help="source addresses 127.0.0.2 .. (0: one per %d "
-                         "flows)" % FLOWS_PER_SOURCE)
+    benchlib.generator_args(ap, "6, or more if the descriptor limit "
+                            "needs it")
     ap.add_argument("--systems", default="trivial,epsip")
     ap.add_argument("--trivial-processes", type=int, default=6)
     ap.add_argument("--epsip-args", default="",
@@ -963,10 +941,10 @@ def main():
     ap.add_argument("--out", help="append JSON records here")
     a = ap.parse_args()
     benchlib.install_signal_handlers()
-    hard = raise_nofile()
+    hard = benchlib.raise_nofile()
     need = int(math.ceil(a.flows / float(hard - 200)))
     a.workers = max(a.workers or 6, need)
-    a.sources = a.sources or int(math.ceil(a.flows / FLOWS_PER_SOURCE))
+    a.sources = a.sources or benchlib.sources_for(a.flows)
     half = ephemeral_ports() // 2
     if a.flows / a.sources > half:
         print("many_flows.py: %d flows over %d source addresses is more "

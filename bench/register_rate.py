@@ -268,21 +268,17 @@ def main():
     ap.add_argument("--upstream", choices=("none", "udp", "tcp"),
                     default="none", help="registrar: embedded, or a "
                     "Kamailio reached over this transport")
-    ap.add_argument("--label", default="")
-    ap.add_argument("--round", type=int, default=0)
     ap.add_argument("--perf", metavar="FILE",
                     help="also `perf record -g` the edge's processes "
                     "(not epsipd) into FILE during the timed part")
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    benchlib.install_signal_handlers()
-    rec = {"bench": "register", "label": a.label, "round": a.round,
-           "flows_per_child": a.flows_per_child, "transport": a.transport,
-           "flows": a.flows, "window": a.window, "workers": a.workers,
-           "duration": a.duration, "users": a.users,
-           "upstream": a.upstream}
-    per = [a.flows // a.workers + (1 if i < a.flows % a.workers else 0)
-           for i in range(a.workers)]
+    benchlib.round_args(ap)
+    a, rec = benchlib.parse_round(ap, "register")
+    rec.update({"flows_per_child": a.flows_per_child,
+                "transport": a.transport, "flows": a.flows,
+                "window": a.window, "workers": a.workers,
+                "duration": a.duration, "users": a.users,
+                "upstream": a.upstream})
+    per = benchlib.shares(a.flows, a.workers)
     ctx = mp.get_context("fork")
     edge_args = ["--flows-per-child", str(a.flows_per_child),
                  "--domain", "example.com"]

@@ -35,7 +35,6 @@ import json
 import os
 import random
 import re
-import resource
 import select
 import shutil
 import signal
@@ -132,7 +131,7 @@ class Worker:
         for i in mine:
             self.flows[i] = Flow(i)
         self.mine = mine
-        self.sources = ["127.0.0.%d" % (2 + k) for k in range(a.sources)]
+        self.sources = benchlib.source_addresses(a.sources)
         self.c = dict(reg_sent=0, reg_ok=0, reg_other=0, pongs=0,
                       pings=0, invites=0, byes=0, connect_errors=0,
                       closed_by_edge=0, churned=0, unknown=0)
@@ -330,8 +329,7 @@ class Worker:
 
 def worker_main(conn, idx, a, dest):
     benchlib.install_signal_handlers()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    benchlib.raise_nofile()
     try:
         Worker(conn, idx, a, dest).run()
     except benchlib.Interrupted:
@@ -484,22 +482,17 @@ def main():
     ap.add_argument("--cps", type=float, default=50)
     ap.add_argument("--churn", type=float, default=5,
                     help="flows reset and reopened per second")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="generator processes (0: one per 15,000 flows, "
-                    "below the hard descriptor limit)")
-    ap.add_argument("--sources", type=int, default=0,
-                    help="source addresses 127.0.0.2.. (0: one per 7,000 "
-                    "flows: connect()'s port search slows past that)")
+    benchlib.generator_args(ap, "one per 15,000 flows, below the hard "
+                            "descriptor limit")
     ap.add_argument("--sample", type=float, default=10)
     ap.add_argument("--out", help="JSONL to append to")
     ap.add_argument("--dir", required=True, help="results (plot)")
     a = ap.parse_args()
     a.warmup = min(a.warmup, a.duration / 2)
     a.workers = a.workers or max(1, -(-a.flows // 15000))
-    a.sources = a.sources or max(1, -(-a.flows // 7000))
+    a.sources = a.sources or benchlib.sources_for(a.flows)
     benchlib.install_signal_handlers()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    benchlib.raise_nofile()
     os.makedirs(a.dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="epsip-soak-")
     edge = benchlib.Edge(a.bin, ["--domain", "example.com"])
