@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 
 class Interrupted(Exception):
@@ -103,10 +101,11 @@ def source_addresses(n):
     return ["127.0.0.%d" % (2 + k) for k in range(n)]
 
 
-# The integration tests' harness knows how to find ports and wait.
+# The integration tests' harness knows how to find ports, wait and ask
+# the stats endpoint.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "integration"))
-from edge import free_port, wait_for  # noqa: E402,F401
+from edge import free_port, http_get, wait_for  # noqa: E402,F401
 
 
 # ---- what the clients send ----
@@ -352,14 +351,7 @@ class Edge:
         return self.http("/health")[0] == 200
 
     def http(self, path, timeout=5):
-        url = "http://127.0.0.1:%d%s" % (self.stats_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return None, b""
+        return http_get(self.stats_port, path, timeout)
 
     def stats(self):
         status, body = self.http("/stats")

@@ -72,6 +72,19 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
+def http_get(port, path, timeout):
+    """GET http://127.0.0.1:port/path: (status, body), or (None, b"") when
+    nothing answers (bench/benchlib.py's Edge asks the same way)."""
+    url = "http://127.0.0.1:%d%s" % (port, path)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return None, b""
+
+
 class Edge:
     def __init__(self, *args, host="127.0.0.1"):
         self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
@@ -107,14 +120,7 @@ class Edge:
         return self
 
     def http(self, path):
-        url = "http://127.0.0.1:%d%s" % (self.stats_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return None, b""
+        return http_get(self.stats_port, path, 2)
 
     def healthy(self):
         if self.proc.poll() is not None:
