@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "epsip/log.h"
 #include "epsip/loop.h"
@@ -78,7 +79,7 @@ sup_start_proc(struct sup_proc *p)
 	argv[2] = sup->config_path;
 	argv[3] = NULL;
 	p->started_ms = monotonic_ms();
-	if ((pid = sup_spawn(path, argv)) == -1) {
+	if ((pid = sup_spawn(path, argv, p->relay.wfd)) == -1) {
 		log_warn("cannot start %s: fork", p->name);
 		sup_schedule_restart(p);
 		return;
@@ -119,6 +120,9 @@ sup_reap(struct supervisor *sup)
 		lost = 1;
 		p->pid = 0;
 		sup_reports_forget(&sup->reports, p->name, pid);
+		/* Its last lines before the news of its death. */
+		(void)sup_relay_read(&p->relay, STDERR_FILENO,
+		    SUP_RELAY_BATCH, 0);
 		if (sup->stopping) {
 			log_info("%s pid %ld %s", p->name, (long)pid, cause);
 			continue;

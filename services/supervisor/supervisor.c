@@ -10,6 +10,9 @@
  * starts its threads then, and a thread created with SIGTERM unblocked
  * would take the default action and kill epsipd without cleanup.
  *
+ * The services' stderr comes through epsipd (relay.c), which can then
+ * tell what a service said before it exited.
+ *
  * DIAGNOSTICS: anything wrong before the services start (run directory,
  * key, config file, binaries, IPC or HTTP listener) is fatal: exit 1 with
  * one line.  After that nothing is: a service that dies is restarted,
@@ -133,6 +136,50 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 	if (changed) {
 		sup_publish(sup);
+	}
+}
+
+/* A service wrote to its stderr: pass it on (relay.c). */
+static void
+sup_on_relay(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct sup_relay *r = arg;
+
+	(void)events;
+	if (sup_relay_read(r, STDERR_FILENO, SUP_RELAY_BATCH, 0) == 1) {
+		loop_fd_again(loop, fd);
+	}
+}
+
+/* A pipe for each service's stderr, read by the loop. */
+static int
+sup_relays_open(struct supervisor *sup)
+{
+	struct sup_proc *p;
+	size_t i;
+
+	for (i = 0; i < SUP_NPROCS; i++) {
+		p = &sup->procs[i];
+		if (sup_relay_open(&p->relay) == -1 ||
+		    loop_add_fd(sup->loop, p->relay.rfd, EPOLLIN,
+		    sup_on_relay, &p->relay) == -1) {
+			log_error("cannot relay the stderr of %s: %s",
+			    p->name, strerror(errno));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* The services are gone: what they wrote last, before epsipd's last. */
+static void
+sup_relays_drain(struct supervisor *sup)
+{
+	size_t i;
+
+	for (i = 0; i < SUP_NPROCS; i++) {
+		(void)sup_relay_read(&sup->procs[i].relay, STDERR_FILENO, 0,
+		    1);
 	}
 }
 
@@ -281,6 +328,9 @@ sup_cleanup(struct supervisor *sup)
 		ipc_detach_loop();
 		loop_free(sup->loop);
 	}
+	for (i = 0; i < SUP_NPROCS; i++) {
+		sup_relay_close(&sup->procs[i].relay);
+	}
 	/* Without the lock the run directory is another epsipd's. */
 	if (sup->lock_fd >= 0) {
 		(void)sup_rundir_remove_ipc(sup->cfg->run_dir);
@@ -319,7 +369,8 @@ supervisor_main(const struct epsip_config *cfg)
 	}
 	(void)sup_notify_init();
 	/* Reports arrive in batches, read SUP_IPC_BATCH at a time. */
-	if (ipc_attach_loop(sup.loop) == -1 || sup_listen(&sup) == -1) {
+	if (ipc_attach_loop(sup.loop) == -1 || sup_listen(&sup) == -1 ||
+	    sup_relays_open(&sup) == -1) {
 		goto out;
 	}
 	sup.started_ms = monotonic_ms();
@@ -338,6 +389,7 @@ supervisor_main(const struct epsip_config *cfg)
 		log_error("event loop failed");
 		goto out;
 	}
+	sup_relays_drain(&sup);
 	status = 0;
 	log_info("stopped");
 out:

@@ -17,6 +17,8 @@
 #define SUP_STOP_POLL_MS	100u
 /* Forget an instance not heard from for this long. */
 #define SUP_REPORT_MAX_AGE_MS	10000u
+/* Reads of a service's stderr per wake-up, so none starves the others. */
+#define SUP_RELAY_BATCH		16u
 
 struct loop;
 struct ipc_socket;
