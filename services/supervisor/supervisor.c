@@ -10,14 +10,17 @@
  * starts its threads then, and a thread created with SIGTERM unblocked
  * would take the default action and kill epsipd without cleanup.
  *
- * The services' stderr comes through epsipd (relay.c), which can then
- * tell what a service said before it exited.
+ * The services' stderr comes through epsipd (relay.c), so that the line
+ * saying why a service could not start is at hand when it exits.
  *
  * DIAGNOSTICS: anything wrong before the services start (run directory,
  * key, config file, binaries, IPC or HTTP listener) is fatal: exit 1 with
- * one line.  After that nothing is: a service that dies is restarted,
- * a malformed report is logged and dropped (a bug in one service must
- * not take every flow down with the supervisor).
+ * one line.  So is a service that exits before its first HELLO: the
+ * others are stopped and epsipd exits 1 (2 for the service's exit 2),
+ * the service's reason its last line (lifecycle.c).  After that nothing
+ * is: a service that dies is restarted, a malformed report is logged
+ * and dropped (a bug in one service must not take every flow down with
+ * the supervisor).
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -46,6 +49,9 @@ sup_pid_alive(pid_t pid)
 	return (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+static void sup_on_ipc(struct loop *loop, int fd, uint32_t events,
+    void *arg);
+
 static void
 sup_on_signal(struct loop *loop, int signo, void *arg)
 {
@@ -56,7 +62,14 @@ sup_on_signal(struct loop *loop, int signo, void *arg)
 		if (sup->stopping) {
 			/* Finish as soon as the last one is reaped. */
 			sup_stop_check(loop, sup);
-		} else if (sup_reap(sup)) {
+			break;
+		}
+		/*
+		 * A HELLO already received but not yet read must count: a
+		 * service that said it and then died was ready once.
+		 */
+		sup_on_ipc(loop, -1, 0, sup);
+		if (sup_reap(sup)) {
 			sup_publish(sup);
 		}
 		break;
@@ -127,6 +140,7 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 			} else {
 				log_info("%s pid %ld said HELLO", p->name,
 				    (long)r->pid);
+				sup_proc_ready(sup, r->pid);
 			}
 			changed = 1;
 		}
@@ -390,8 +404,12 @@ supervisor_main(const struct epsip_config *cfg)
 		goto out;
 	}
 	sup_relays_drain(&sup);
-	status = 0;
-	log_info("stopped");
+	status = sup.exit_status;
+	if (status != 0) {
+		log_error("%s", sup.last_words);
+	} else {
+		log_info("stopped");
+	}
 out:
 	if (status != 0) {
 		/* Do not leave services behind on a failed start. */
