@@ -6,7 +6,8 @@
 #                   tests (plain and ASan daemons), NAT lab (root only)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
-#   make deps       install the Debian packages needed to build and test
+#   make deps       install the Debian packages needed to build and run
+#   make test-deps  ... and those the tests need as well
 #   make docs-metrics
 #                   write the counters table of docs/operations.md from
 #                   include/epsip/metrics.def (a unit test fails until then)
@@ -26,13 +27,18 @@
 
 CC	?= cc
 BUILD	?= build
-DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
-	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
-	python3-pytest iproute2 valgrind baresip-core linphone-cli nftables conntrack \
-	kamailio kamailio-outbound-modules \
-	tcpdump libmimalloc-dev
-# Only `make bench` needs these (its plots).
-BENCH_PACKAGES = gnuplot-nox
+# What building and running needs (`make run`): the compiler and the
+# libraries the executables link (LDLIBS and MALLOC_ below).
+BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
+	libmbedtls-dev libsqlite3-dev libmimalloc-dev
+# What the tests add (`make test`): cmocka and valgrind for the unit
+# tests, pytest, sipp and Kamailio for the integration tests, and for the
+# NAT lab its phones and tools.
+TEST_PACKAGES = libcmocka-dev valgrind python3 python3-pytest sip-tester \
+	kamailio iproute2 baresip-core linphone-cli nftables conntrack tcpdump
+# What only the benchmarks add: their plots, and the outbound module of
+# the Kamailio edge EPSIP is compared with (bench/kamailio/edge.cfg).
+BENCH_PACKAGES = gnuplot-nox kamailio-outbound-modules
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
@@ -67,9 +73,9 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
-	integration-asan clean bench bench-flows bench-overload soak valgrind \
-	format docs-metrics
+.PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
+	integration integration-asan clean bench bench-flows bench-overload \
+	soak valgrind format docs-metrics
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -145,9 +151,12 @@ define install_missing
 endef
 
 deps:
-	$(call install_missing,$(DEBIAN_PACKAGES))
+	$(call install_missing,$(BUILD_PACKAGES))
 
-bench-deps: deps
+test-deps: deps
+	$(call install_missing,$(TEST_PACKAGES))
+
+bench-deps: test-deps
 	$(call install_missing,$(BENCH_PACKAGES))
 
 run: deps
@@ -166,13 +175,13 @@ integration-asan: $(BINS_ASAN)
 
 # A real phone (baresip) behind a real NAT, in network namespaces the test
 # makes itself; needs root, reports its tests skipped with why otherwise.
-test-nat: deps
+test-nat: test-deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
 
 # Ends with a line per skipped test and what failed, then one summary
 # line: "N passed, N failed, N skipped" (tests/run-all.sh).
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all $(BINS_ASAN) $(UNIT_BINS) \
 	    $(UNIT_BINS_ASAN)
 	@tests/run-all.sh $(BUILD)
