@@ -6,6 +6,10 @@
 #                   tests (plain and ASan daemons), NAT lab (root only)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                   the executables, the systemd unit, the example
+#                   configuration and the operator's docs, where
+#                   deploy/systemd/epsip.service expects them
 #   make deps       install the Debian packages needed to build and run
 #   make test-deps  ... and those the tests need as well
 #   make docs-metrics
@@ -75,7 +79,7 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
 	integration integration-asan clean bench bench-flows bench-overload \
-	soak valgrind format docs-metrics
+	soak valgrind format docs-metrics install
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -188,6 +192,41 @@ test: test-deps
 
 valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
+
+# Where deploy/systemd/epsip.service (and deploy/docker/Dockerfile)
+# expect things.  The four executables share $(LIBEXECDIR): epsipd starts
+# the services from its own directory, found through /proc/self/exe,
+# which resolves the link in $(SBINDIR) that puts epsipd on the PATH.
+# The unit is installed with /usr/local replaced by $(PREFIX), and both
+# /usr/local/lib/systemd/system and /usr/lib/systemd/system are on
+# systemd's search path.  The configuration lives in /etc/epsip whatever
+# the prefix (the unit reads /etc/epsip/epsip.conf); an existing
+# epsip.conf is kept, and the example is always refreshed beside it.
+# No man pages yet.  Not done here: the epsip user, the sysctl settings
+# and `systemctl enable` (docs/operations.md).  INSTALL_BINS: other builds
+# of the four (tests/integration/test_install.py installs those it tests).
+PREFIX		?= /usr/local
+INSTALL_BINS	?= $(BINS)
+SBINDIR		= $(PREFIX)/sbin
+LIBEXECDIR	= $(PREFIX)/libexec/epsip
+UNITDIR		= $(PREFIX)/lib/systemd/system
+DOCDIR		= $(PREFIX)/share/doc/epsip
+CONFDIR		= /etc/epsip
+INSTALL_DOCS	= docs/architecture.md docs/configuration.md \
+	docs/deployment.md docs/operations.md
+
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(LIBEXECDIR)/
+	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipd $(DESTDIR)$(SBINDIR)/epsipd
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/epsip.service \
+	    >$(DESTDIR)$(UNITDIR)/epsip.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/epsip.service
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 deploy/epsip.conf.example $(DESTDIR)$(CONFDIR)/
+	[ -e $(DESTDIR)$(CONFDIR)/epsip.conf ] || install -m 0644 \
+	    deploy/epsip.conf.example $(DESTDIR)$(CONFDIR)/epsip.conf
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)

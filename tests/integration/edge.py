@@ -73,11 +73,13 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Edge:
-    def __init__(self, *args, host="127.0.0.1", port=None):
+    def __init__(self, *args, host="127.0.0.1", port=None, bin_dir=None):
         self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
         self.run_dir = os.path.join(self.tmp, "run")
         self.state_dir = os.path.join(self.tmp, "state")
         self.port = port or free_port(host=host)
+        # BIN read now: a test may point it elsewhere (monkeypatch).
+        self.bin_dir = bin_dir or BIN
         self.stats_port = free_port()
         self.host = host
         self.sip_addr = (host, self.port)
@@ -92,7 +94,7 @@ class Edge:
 
     def spawn(self):
         """Start epsipd and return at once, healthy or not."""
-        cmd = [os.path.join(BIN, "epsipd"),
+        cmd = [os.path.join(self.bin_dir, "epsipd"),
                "--run-dir", self.run_dir, "--state-dir", self.state_dir,
                "--listen", ("[%s]:%d" if ":" in self.host else "%s:%d") % (
                    self.host, self.port),
