@@ -6,7 +6,12 @@
 #                   tests (plain and ASan daemons), NAT lab (root only)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
-#   make deps       install the Debian packages needed to build and test
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                   the executables, the systemd unit, the example
+#                   configuration and the operator's docs, where
+#                   deploy/systemd/epsip.service expects them
+#   make deps       install the Debian packages needed to build and run
+#   make test-deps  ... and those the tests need as well
 #   make docs-metrics
 #                   write the counters table of docs/operations.md from
 #                   include/epsip/metrics.def (a unit test fails until then)
@@ -26,13 +31,18 @@
 
 CC	?= cc
 BUILD	?= build
-DEBIAN_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
-	libcmocka-dev libmbedtls-dev libsqlite3-dev sip-tester python3 \
-	python3-pytest iproute2 valgrind baresip-core linphone-cli nftables conntrack \
-	kamailio kamailio-outbound-modules \
-	tcpdump libmimalloc-dev
-# Only `make bench` needs these (its plots).
-BENCH_PACKAGES = gnuplot-nox
+# What building and running needs (`make run`): the compiler and the
+# libraries the executables link (LDLIBS and MALLOC_ below).
+BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
+	libmbedtls-dev libsqlite3-dev libmimalloc-dev
+# What the tests add (`make test`): cmocka and valgrind for the unit
+# tests, pytest, sipp and Kamailio for the integration tests, and for the
+# NAT lab its phones and tools.
+TEST_PACKAGES = libcmocka-dev valgrind python3 python3-pytest sip-tester \
+	kamailio iproute2 baresip-core linphone-cli nftables conntrack tcpdump
+# What only the benchmarks add: their plots, and the outbound module of
+# the Kamailio edge EPSIP is compared with (bench/kamailio/edge.cfg).
+BENCH_PACKAGES = gnuplot-nox kamailio-outbound-modules
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
@@ -67,9 +77,9 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps bench-deps run test test-nat unit unit-asan integration \
-	integration-asan clean bench bench-flows bench-overload soak valgrind \
-	format docs-metrics
+.PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
+	integration integration-asan clean bench bench-flows bench-overload \
+	soak valgrind format docs-metrics install
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -145,9 +155,12 @@ define install_missing
 endef
 
 deps:
-	$(call install_missing,$(DEBIAN_PACKAGES))
+	$(call install_missing,$(BUILD_PACKAGES))
 
-bench-deps: deps
+test-deps: deps
+	$(call install_missing,$(TEST_PACKAGES))
+
+bench-deps: test-deps
 	$(call install_missing,$(BENCH_PACKAGES))
 
 run: deps
@@ -166,19 +179,54 @@ integration-asan: $(BINS_ASAN)
 
 # A real phone (baresip) behind a real NAT, in network namespaces the test
 # makes itself; needs root, reports its tests skipped with why otherwise.
-test-nat: deps
+test-nat: test-deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
 
 # Ends with a line per skipped test and what failed, then one summary
 # line: "N passed, N failed, N skipped" (tests/run-all.sh).
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all $(BINS_ASAN) $(UNIT_BINS) \
 	    $(UNIT_BINS_ASAN)
 	@tests/run-all.sh $(BUILD)
 
 valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
+
+# Where deploy/systemd/epsip.service (and deploy/docker/Dockerfile)
+# expect things.  The four executables share $(LIBEXECDIR): epsipd starts
+# the services from its own directory, found through /proc/self/exe,
+# which resolves the link in $(SBINDIR) that puts epsipd on the PATH.
+# The unit is installed with /usr/local replaced by $(PREFIX), and both
+# /usr/local/lib/systemd/system and /usr/lib/systemd/system are on
+# systemd's search path.  The configuration lives in /etc/epsip whatever
+# the prefix (the unit reads /etc/epsip/epsip.conf); an existing
+# epsip.conf is kept, and the example is always refreshed beside it.
+# No man pages yet.  Not done here: the epsip user, the sysctl settings
+# and `systemctl enable` (docs/operations.md).  INSTALL_BINS: other builds
+# of the four (tests/integration/test_install.py installs those it tests).
+PREFIX		?= /usr/local
+INSTALL_BINS	?= $(BINS)
+SBINDIR		= $(PREFIX)/sbin
+LIBEXECDIR	= $(PREFIX)/libexec/epsip
+UNITDIR		= $(PREFIX)/lib/systemd/system
+DOCDIR		= $(PREFIX)/share/doc/epsip
+CONFDIR		= /etc/epsip
+INSTALL_DOCS	= docs/architecture.md docs/configuration.md \
+	docs/deployment.md docs/operations.md
+
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(LIBEXECDIR)/
+	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipd $(DESTDIR)$(SBINDIR)/epsipd
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/epsip.service \
+	    >$(DESTDIR)$(UNITDIR)/epsip.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/epsip.service
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 deploy/epsip.conf.example $(DESTDIR)$(CONFDIR)/
+	[ -e $(DESTDIR)$(CONFDIR)/epsip.conf ] || install -m 0644 \
+	    deploy/epsip.conf.example $(DESTDIR)$(CONFDIR)/epsip.conf
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)

@@ -6,6 +6,15 @@
  * subreaper, so its orphans are our children now), and it is started
  * again after a back-off (procs.c) on a loop timer, never a sleep.
  *
+ * Unless it never said HELLO: a service that exits before it was ever
+ * ready failed to start -- a port already taken, an address that is not
+ * ours, a configuration it refuses -- and would fail the same way every
+ * 30 s forever, with /health down and nobody told.  Then epsipd stops
+ * the other services and exits 1 (2 if the service exited 2, its code
+ * for a configuration error), its last line the service's reason, the
+ * way a web server refuses to start on a bind error.  Once a service has
+ * been ready, an exit is a crash and only ever restarted.
+ *
  * Stopping: SIGTERM to every service, then a 100 ms poll (and every
  * SIGCHLD) checks progress; orphans get SIGTERM once the services are
  * gone.  After SUP_STOP_GRACE_MS whatever is left gets SIGKILL, and after
@@ -21,6 +30,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "epsip/log.h"
 #include "epsip/loop.h"
@@ -78,13 +88,76 @@ sup_start_proc(struct sup_proc *p)
 	argv[2] = sup->config_path;
 	argv[3] = NULL;
 	p->started_ms = monotonic_ms();
-	if ((pid = sup_spawn(path, argv)) == -1) {
+	if (!p->ready_once) {
+		sup_relay_watch(&p->relay);
+	}
+	if ((pid = sup_spawn(path, argv, p->relay.wfd)) == -1) {
 		log_warn("cannot start %s: fork", p->name);
 		sup_schedule_restart(p);
 		return;
 	}
 	p->pid = pid;
 	log_info("started %s pid %ld", p->name, (long)pid);
+}
+
+void
+sup_proc_ready(struct supervisor *sup, pid_t pid)
+{
+	struct sup_proc *p;
+
+	p = sup_procs_by_pid(sup->procs, SUP_NPROCS, pid);
+	if (p != NULL && !p->ready_once) {
+		p->ready_once = 1;
+		sup_relay_unwatch(&p->relay);
+	}
+}
+
+/* SIGTERM to every service; sup_stop_check() does the rest. */
+static void
+sup_stop_begin(struct supervisor *sup)
+{
+	size_t i;
+
+	sup->stopping = 1;
+	sup_notify("STOPPING=1\nSTATUS=stopping");
+	sup->stop_deadline_ms = monotonic_ms() + SUP_STOP_GRACE_MS;
+	for (i = 0; i < SUP_NPROCS; i++) {
+		struct sup_proc *p = &sup->procs[i];
+
+		if (p->restart_timer >= 0) {
+			loop_cancel(sup->loop, p->restart_timer);
+			p->restart_timer = -1;
+		}
+		if (p->pid > 0) {
+			(void)kill(p->pid, SIGTERM);
+		}
+	}
+	sup->stop_timer = loop_every(sup->loop, SUP_STOP_POLL_MS,
+	    sup_stop_check, sup);
+	if (sup->stop_timer < 0) {
+		fatalx("cannot schedule the stop check");
+	}
+}
+
+/* `p` exited before its first HELLO: see the comment at the top. */
+static void
+sup_fail_start(struct supervisor *sup, struct sup_proc *p, int status,
+    const char *cause)
+{
+	const char *why;
+
+	/* It is gone: whatever it wrote is in the pipe, unfinished or not. */
+	(void)sup_relay_read(&p->relay, STDERR_FILENO, 0, 1);
+	why = sup_relay_reason(&p->relay);
+	snprintf(sup->last_words, sizeof(sup->last_words),
+	    "%s failed to start (%s)%s%s", p->name, cause,
+	    why[0] != '\0' ? ": " : "", why);
+	sup->exit_status = WIFEXITED(status) && WEXITSTATUS(status) == 2 ?
+	    2 : 1;
+	log_warnx("%s failed its first start, %s: stopping the other "
+	    "services", p->name, cause);
+	sup_stop_begin(sup);
+	sup_notify("STATUS=%s", sup->last_words);
 }
 
 static void
@@ -119,8 +192,15 @@ sup_reap(struct supervisor *sup)
 		lost = 1;
 		p->pid = 0;
 		sup_reports_forget(&sup->reports, p->name, pid);
+		/* Its last lines before the news of its death. */
+		(void)sup_relay_read(&p->relay, STDERR_FILENO,
+		    SUP_RELAY_BATCH, 0);
 		if (sup->stopping) {
 			log_info("%s pid %ld %s", p->name, (long)pid, cause);
+			continue;
+		}
+		if (!p->ready_once) {
+			sup_fail_start(sup, p, status, cause);
 			continue;
 		}
 		log_warnx("lost child %s pid %ld: %s", p->name, (long)pid,
@@ -205,8 +285,6 @@ sup_stop_check(struct loop *loop, void *arg)
 void
 sup_stop(struct supervisor *sup, int signo)
 {
-	size_t i;
-
 	if (sup->stopping) {
 		log_info("SIG%s again: killing what is left now",
 		    sigabbrev_np(signo));
@@ -214,24 +292,6 @@ sup_stop(struct supervisor *sup, int signo)
 		return;
 	}
 	log_info("SIG%s: stopping services", sigabbrev_np(signo));
-	sup->stopping = 1;
-	sup_notify("STOPPING=1\nSTATUS=stopping");
-	sup->stop_deadline_ms = monotonic_ms() + SUP_STOP_GRACE_MS;
-	for (i = 0; i < SUP_NPROCS; i++) {
-		struct sup_proc *p = &sup->procs[i];
-
-		if (p->restart_timer >= 0) {
-			loop_cancel(sup->loop, p->restart_timer);
-			p->restart_timer = -1;
-		}
-		if (p->pid > 0) {
-			(void)kill(p->pid, SIGTERM);
-		}
-	}
-	sup->stop_timer = loop_every(sup->loop, SUP_STOP_POLL_MS,
-	    sup_stop_check, sup);
-	if (sup->stop_timer < 0) {
-		fatalx("cannot schedule the stop check");
-	}
+	sup_stop_begin(sup);
 	sup_stop_check(sup->loop, sup);
 }

@@ -33,6 +33,7 @@ sup_procs_init(struct sup_proc *procs, struct supervisor *sup)
 		procs[i].binary = sup_proc_table[i].binary;
 		procs[i].has_children = sup_proc_table[i].has_children;
 		procs[i].restart_timer = -1;
+		sup_relay_init(&procs[i].relay);
 		procs[i].sup = sup;
 	}
 }

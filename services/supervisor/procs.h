@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "relay.h"
+
 #define SUP_NPROCS		3
 
 /* Restart back-off: 1 s, doubling, at most 30 s; reset after 60 s up. */
@@ -31,6 +33,13 @@ struct sup_proc {
 	unsigned restarts;	/* respawns since epsipd started */
 	unsigned backoff_ms;	/* delay used for the last restart, 0: none */
 	int restart_timer;	/* pending loop_after() id, or -1 */
+	/*
+	 * Said HELLO at least once.  Until then an exit is a failed start
+	 * and stops epsipd (lifecycle.c); after, it is a crash and the
+	 * service is restarted with back-off.
+	 */
+	int ready_once;
+	struct sup_relay relay;	/* its stderr, through epsipd's */
 	struct supervisor *sup;	/* back pointer for loop callbacks */
 };
 

@@ -94,7 +94,7 @@ fmt_uint(char *buf, unsigned v)
 
 /* In the child: only async-signal-safe calls, then exec or _exit. */
 static void __attribute__((noreturn))
-spawn_child(const char *path, char *const argv[], int devnull,
+spawn_child(const char *path, char *const argv[], int devnull, int errfd,
     pid_t parent, const sigset_t *empty, const char *msg, size_t msglen,
     unsigned maxfd)
 {
@@ -115,7 +115,8 @@ spawn_child(const char *path, char *const argv[], int devnull,
 		(void)sigaction(sig, &dfl, NULL);	/* KILL/STOP fail */
 	}
 	if (sigprocmask(SIG_SETMASK, empty, NULL) == -1 ||
-	    dup2(devnull, STDIN_FILENO) == -1) {
+	    dup2(devnull, STDIN_FILENO) == -1 ||
+	    (errfd >= 0 && dup2(errfd, STDERR_FILENO) == -1)) {
 		_exit(127);
 	}
 	if (close_range(3, ~0U, 0) == -1) {
@@ -137,7 +138,7 @@ spawn_child(const char *path, char *const argv[], int devnull,
 }
 
 pid_t
-sup_spawn(const char *path, char *const argv[])
+sup_spawn(const char *path, char *const argv[], int errfd)
 {
 	char msg[CONFIG_PATH_MAX + 64];
 	struct rlimit rl;
@@ -163,7 +164,7 @@ sup_spawn(const char *path, char *const argv[])
 	}
 	pid = fork();
 	if (pid == 0) {
-		spawn_child(path, argv, devnull, parent, &empty, msg,
+		spawn_child(path, argv, devnull, errfd, parent, &empty, msg,
 		    (size_t)n, maxfd);
 		/* NOTREACHED */
 	}

@@ -21,11 +21,12 @@ int sup_libexec_dir(const struct epsip_config *cfg, char *dir, size_t cap,
 
 /*
  * Start `path` with `argv` in a fresh image: stdin from /dev/null,
- * stdout/stderr inherited, no other descriptor, an empty signal mask,
- * default dispositions, SIGTERM when epsipd dies.  Returns the pid, or -1
- * (errno set) when fork failed.  An exec failure shows up as exit 127.
+ * stdout inherited, stderr on `errfd` (-1: inherited), no other
+ * descriptor, an empty signal mask, default dispositions, SIGTERM when
+ * epsipd dies.  Returns the pid, or -1 (errno set) when fork failed.  An
+ * exec failure is written to that stderr and shows up as exit 127.
  */
-pid_t sup_spawn(const char *path, char *const argv[]);
+pid_t sup_spawn(const char *path, char *const argv[], int errfd);
 
 /* "exited 1", "killed by signal 9 (core dumped)" for a wait status. */
 void sup_exit_cause(int status, char *buf, size_t cap);

@@ -10,11 +10,17 @@
  * starts its threads then, and a thread created with SIGTERM unblocked
  * would take the default action and kill epsipd without cleanup.
  *
+ * The services' stderr comes through epsipd (relay.c), so that the line
+ * saying why a service could not start is at hand when it exits.
+ *
  * DIAGNOSTICS: anything wrong before the services start (run directory,
  * key, config file, binaries, IPC or HTTP listener) is fatal: exit 1 with
- * one line.  After that nothing is: a service that dies is restarted,
- * a malformed report is logged and dropped (a bug in one service must
- * not take every flow down with the supervisor).
+ * one line.  So is a service that exits before its first HELLO: the
+ * others are stopped and epsipd exits 1 (2 for the service's exit 2),
+ * the service's reason its last line (lifecycle.c).  After that nothing
+ * is: a service that dies is restarted, a malformed report is logged
+ * and dropped (a bug in one service must not take every flow down with
+ * the supervisor).
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -43,6 +49,9 @@ sup_pid_alive(pid_t pid)
 	return (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+static void sup_on_ipc(struct loop *loop, int fd, uint32_t events,
+    void *arg);
+
 static void
 sup_on_signal(struct loop *loop, int signo, void *arg)
 {
@@ -53,7 +62,14 @@ sup_on_signal(struct loop *loop, int signo, void *arg)
 		if (sup->stopping) {
 			/* Finish as soon as the last one is reaped. */
 			sup_stop_check(loop, sup);
-		} else if (sup_reap(sup)) {
+			break;
+		}
+		/*
+		 * A HELLO already received but not yet read must count: a
+		 * service that said it and then died was ready once.
+		 */
+		sup_on_ipc(loop, -1, 0, sup);
+		if (sup_reap(sup)) {
 			sup_publish(sup);
 		}
 		break;
@@ -124,6 +140,7 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 			} else {
 				log_info("%s pid %ld said HELLO", p->name,
 				    (long)r->pid);
+				sup_proc_ready(sup, r->pid);
 			}
 			changed = 1;
 		}
@@ -133,6 +150,50 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 	if (changed) {
 		sup_publish(sup);
+	}
+}
+
+/* A service wrote to its stderr: pass it on (relay.c). */
+static void
+sup_on_relay(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct sup_relay *r = arg;
+
+	(void)events;
+	if (sup_relay_read(r, STDERR_FILENO, SUP_RELAY_BATCH, 0) == 1) {
+		loop_fd_again(loop, fd);
+	}
+}
+
+/* A pipe for each service's stderr, read by the loop. */
+static int
+sup_relays_open(struct supervisor *sup)
+{
+	struct sup_proc *p;
+	size_t i;
+
+	for (i = 0; i < SUP_NPROCS; i++) {
+		p = &sup->procs[i];
+		if (sup_relay_open(&p->relay) == -1 ||
+		    loop_add_fd(sup->loop, p->relay.rfd, EPOLLIN,
+		    sup_on_relay, &p->relay) == -1) {
+			log_error("cannot relay the stderr of %s: %s",
+			    p->name, strerror(errno));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* The services are gone: what they wrote last, before epsipd's last. */
+static void
+sup_relays_drain(struct supervisor *sup)
+{
+	size_t i;
+
+	for (i = 0; i < SUP_NPROCS; i++) {
+		(void)sup_relay_read(&sup->procs[i].relay, STDERR_FILENO, 0,
+		    1);
 	}
 }
 
@@ -281,6 +342,9 @@ sup_cleanup(struct supervisor *sup)
 		ipc_detach_loop();
 		loop_free(sup->loop);
 	}
+	for (i = 0; i < SUP_NPROCS; i++) {
+		sup_relay_close(&sup->procs[i].relay);
+	}
 	/* Without the lock the run directory is another epsipd's. */
 	if (sup->lock_fd >= 0) {
 		(void)sup_rundir_remove_ipc(sup->cfg->run_dir);
@@ -319,7 +383,8 @@ supervisor_main(const struct epsip_config *cfg)
 	}
 	(void)sup_notify_init();
 	/* Reports arrive in batches, read SUP_IPC_BATCH at a time. */
-	if (ipc_attach_loop(sup.loop) == -1 || sup_listen(&sup) == -1) {
+	if (ipc_attach_loop(sup.loop) == -1 || sup_listen(&sup) == -1 ||
+	    sup_relays_open(&sup) == -1) {
 		goto out;
 	}
 	sup.started_ms = monotonic_ms();
@@ -338,8 +403,13 @@ supervisor_main(const struct epsip_config *cfg)
 		log_error("event loop failed");
 		goto out;
 	}
-	status = 0;
-	log_info("stopped");
+	sup_relays_drain(&sup);
+	status = sup.exit_status;
+	if (status != 0) {
+		log_error("%s", sup.last_words);
+	} else {
+		log_info("stopped");
+	}
 out:
 	if (status != 0) {
 		/* Do not leave services behind on a failed start. */

@@ -17,6 +17,8 @@
 #define SUP_STOP_POLL_MS	100u
 /* Forget an instance not heard from for this long. */
 #define SUP_REPORT_MAX_AGE_MS	10000u
+/* Reads of a service's stderr per wake-up, so none starves the others. */
+#define SUP_RELAY_BATCH		16u
 
 struct loop;
 struct ipc_socket;
@@ -36,6 +38,8 @@ struct supervisor {
 	enum sup_health_state health;	/* last verdict published */
 	int was_ready;			/* READY=1 sent */
 	int stopping;
+	int exit_status;		/* non-zero: a service failed to start */
+	char last_words[SUP_RELAY_LINE + 96];	/* and why, epsipd's last line */
 	int stop_killed;		/* SIGKILL sent */
 	int orphans_termed;		/* SIGTERM sent to orphans */
 	uint64_t stop_deadline_ms;
@@ -50,6 +54,8 @@ void sup_publish(struct supervisor *sup);
 
 /* lifecycle.c */
 void sup_start_proc(struct sup_proc *p);
+/* The service running `pid` said HELLO: from now on it is restarted. */
+void sup_proc_ready(struct supervisor *sup, pid_t pid);
 /* Reap every exited child; 1 if a service was among them. */
 int sup_reap(struct supervisor *sup);
 /* Begin (or, on a second signal, hurry) the stop sequence. */

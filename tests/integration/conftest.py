@@ -10,10 +10,12 @@ from edge import Edge
 def make_edge(request):
     edges = []
 
-    def make(*args, **kw):
+    def make(*args, healthy=True, **kw):
+        """healthy=False: return as soon as epsipd runs (a test of a
+        start that must fail)."""
         e = Edge(*args, **kw)
         edges.append(e)
-        return e.start()
+        return e.start() if healthy else e.spawn()
 
     yield make
     failed = request.node.rep_call.failed if hasattr(

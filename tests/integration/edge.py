@@ -86,11 +86,13 @@ def http_get(port, path, timeout):
 
 
 class Edge:
-    def __init__(self, *args, host="127.0.0.1"):
+    def __init__(self, *args, host="127.0.0.1", port=None, bin_dir=None):
         self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
         self.run_dir = os.path.join(self.tmp, "run")
         self.state_dir = os.path.join(self.tmp, "state")
-        self.port = free_port(host=host)
+        self.port = port or free_port(host=host)
+        # BIN read now: a test may point it elsewhere (monkeypatch).
+        self.bin_dir = bin_dir or BIN
         self.stats_port = free_port()
         self.host = host
         self.sip_addr = (host, self.port)
@@ -99,7 +101,13 @@ class Edge:
         self.proc = None
 
     def start(self):
-        cmd = [os.path.join(BIN, "epsipd"),
+        self.spawn()
+        wait_for(self.healthy, timeout=15, what="GET /health 200")
+        return self
+
+    def spawn(self):
+        """Start epsipd and return at once, healthy or not."""
+        cmd = [os.path.join(self.bin_dir, "epsipd"),
                "--run-dir", self.run_dir, "--state-dir", self.state_dir,
                "--listen", ("[%s]:%d" if ":" in self.host else "%s:%d") % (
                    self.host, self.port),
@@ -116,8 +124,20 @@ class Edge:
             LSAN_SUPPRESSIONS)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, env=env)
-        wait_for(self.healthy, timeout=15, what="GET /health 200")
         return self
+
+    def wait_exit(self, timeout):
+        """epsipd's exit status; fails if it is still running after
+        `timeout` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("epsipd still running after %.0f s:\n%s"
+                                 % (timeout, self.logs()[-3000:]))
+
+    def last_log_line(self):
+        lines = self.logs().splitlines()
+        return lines[-1] if lines else ""
 
     def http(self, path):
         return http_get(self.stats_port, path, 2)

@@ -57,7 +57,7 @@ run_child(char *const argv[])
 	ign.sa_handler = SIG_IGN;
 	assert_int_equal(sigaction(SIGPIPE, &ign, &oldpipe), 0);
 
-	pid = sup_spawn(argv[0], argv);
+	pid = sup_spawn(argv[0], argv, -1);
 
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	sigaction(SIGPIPE, &oldpipe, NULL);
@@ -144,11 +144,46 @@ test_spawn_exec_failure_exits_127(void **state)
 	pid_t pid;
 
 	(void)state;
-	pid = sup_spawn(argv[0], argv);
+	pid = sup_spawn(argv[0], argv, -1);
 	assert_true(pid > 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 127);
+}
+
+/* What a child started with stderr on a pipe wrote there. */
+static const char *
+child_stderr(char *const argv[])
+{
+	static char buf[1024];
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	pid = sup_spawn(argv[0], argv, fds[1]);
+	assert_true(pid > 0);
+	close(fds[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	buf[n > 0 ? n : 0] = '\0';
+	return (buf);
+}
+
+static void
+test_spawn_stderr_goes_to_errfd(void **state)
+{
+	char *list[] = { (char *)"/bin/ls", (char *)"/nonexistent-epsip",
+	    NULL };
+	char *exec[] = { (char *)"/nonexistent/epsip", NULL };
+
+	(void)state;
+	/* What the service writes, and what the child writes when exec
+	 * fails: epsipd reads both from the pipe (relay.c). */
+	assert_non_null(strstr(child_stderr(list), "/nonexistent-epsip"));
+	assert_string_equal(child_stderr(exec),
+	    "epsipd: cannot exec /nonexistent/epsip: errno 2\n");
 }
 
 int
@@ -161,6 +196,7 @@ main(void)
 		    test_spawn_child_inherits_no_descriptor_above_stderr),
 		cmocka_unit_test(test_spawn_child_reads_stdin_from_dev_null),
 		cmocka_unit_test(test_spawn_exec_failure_exits_127),
+		cmocka_unit_test(test_spawn_stderr_goes_to_errfd),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
