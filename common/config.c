@@ -110,6 +110,9 @@ static const struct config_key config_keys[] = {
 	{ "overload-delay", KEY_UINT, OFF(overload_delay), 0, 0, 0, 60000,
 	    "ms a new request over UDP may wait in the edge's queues before "
 	    "it is answered 503 with Retry-After instead (0: never)", NULL },
+	{ "heap-release", KEY_UINT, OFF(heap_release), 0, 0, 0, 3600,
+	    "seconds between handing the allocator's free pages back to the "
+	    "kernel in each service (0: never)", NULL },
 	{ "min-expires", KEY_UINT, OFF(min_expires), 0, 0, 1, 86400,
 	    "registrar: shorter registrations get 423", NULL },
 	{ "default-expires", KEY_UINT, OFF(default_expires), 0, 0, 1, 604800,
@@ -192,6 +195,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->ipc_queue = 256;
 	cfg->ipc_backlog = 64;
 	cfg->overload_delay = 200;
+	cfg->heap_release = 10;
 	cfg->min_expires = 60;
 	cfg->default_expires = 3600;
 	cfg->max_expires = 7200;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "epsip/daemon.h"
+#include "epsip/heap.h"
 #include "epsip/log.h"
 #include "epsip/stats.h"
 #include "epsip/version.h"
@@ -66,6 +67,14 @@ daemon_report(struct loop *loop, void *arg)
 	}
 	daemon_send_json(d, EPSIP_MSG_STATS, body);
 	json_decref(body);
+}
+
+static void
+daemon_release_heap(struct loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	heap_release();
 }
 
 static void
@@ -161,6 +170,10 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	/* Report at once: a restarted service's counters show up at once. */
 	daemon_report(d.loop, &d);
 	loop_every(d.loop, 1000, daemon_report, &d);
+	if (d.cfg.heap_release != 0) {
+		loop_every(d.loop, d.cfg.heap_release * 1000,
+		    daemon_release_heap, NULL);
+	}
 	log_info("started (%s)", d.instance_name);
 	rv = loop_run(d.loop);
 	/* What the last iteration queued leaves; stop() sends at once. */

@@ -95,6 +95,7 @@ struct epsip_config {
 	unsigned ipc_queue;	/* batches a link to the router or bridge holds */
 	unsigned ipc_backlog;	/* MiB a link's outbox holds (ipc_socket.h) */
 	unsigned overload_delay;	/* ms a new UDP request may wait; 0: any */
+	unsigned heap_release;		/* s between heap_release(); 0: never */
 	unsigned min_expires;		/* s, registrar (RG-21) */
 	unsigned default_expires;
 	unsigned max_expires;
