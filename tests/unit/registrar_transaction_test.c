@@ -150,8 +150,6 @@ test_finished_transaction_forgets_its_request_but_still_absorbs(
 	(void)state;
 	done = answered_stx("REGISTER", 1, 200, 1000);
 	assert_non_null(open = rb_stx_new(txn, udp_request("REGISTER", 2)));
-	rb_stx_forget_request(done);
-	rb_stx_forget_request(open);
 	assert_null(done->req);
 	assert_non_null(open->req);
 	/* The phone's retransmission finds it and gets the 200 again. */
@@ -358,6 +356,130 @@ test_response_from_wire_bytes_is_sent_again_as_is(void **state)
 	assert_last_sent(relayed);
 }
 
+/* The phone's answer to branch `branch` of INVITE `n`, parsed. */
+static osip_message_t *
+phone_answer(int status, const char *branch, int n)
+{
+	osip_message_t *m;
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	    "SIP/2.0 %d Answer\r\n"
+	    "Via: SIP/2.0/TCP registrar.invalid;branch=%s\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr%d\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua%d\r\n"
+	    "From: <sip:alice@example.com>;tag=f%d\r\n"
+	    "To: <sip:bob@example.com>;tag=b%d\r\n"
+	    "Call-ID: c%d\r\n"
+	    "CSeq: 1 INVITE\r\n"
+	    "Content-Length: 0\r\n\r\n", status, branch, n, n, n, n, n);
+	assert_int_equal(sip_parse(text, strlen(text), &m), 0);
+	return (m);
+}
+
+/* An INVITE from a UDP caller with one branch; fills `branch`. */
+static struct rb_stx *
+call_with_a_branch(struct rb_ctx **ctx, char *branch, size_t cap, int n)
+{
+	struct rb_stx *stx;
+	osip_message_t *req;
+
+	assert_non_null(stx = rb_stx_new(txn, udp_request("INVITE", n)));
+	req = udp_request("INVITE", n);
+	assert_int_equal(rb_push_via(req, branch, cap), 0);
+	assert_non_null(*ctx = rb_ctx_new(txn, stx, req, branch, 0, 7, 0));
+	return (stx);
+}
+
+/* The phone answers the branch; returns the verdict. */
+static enum rb_resp_verdict
+phone_answers(int status, const char *branch, int n, uint64_t now)
+{
+	osip_message_t *resp = phone_answer(status, branch, n);
+	struct rb_ctx *ctx;
+	enum rb_resp_verdict v = rb_txn_response(txn, resp, now, &ctx);
+
+	osip_message_free(resp);
+	return (v);
+}
+
+/*
+ * A call that ended busy lingers 32 s for its UDP caller keeping only
+ * what absorbing needs: the caller's retransmitted INVITE still gets the
+ * 486 and the phone's retransmitted 486 still gets the ACK, though the
+ * parsed requests and the branch's INVITE bytes are gone (issue 8 §4:
+ * they kept the bridge's allocator pages from emptying).
+ */
+static void
+test_finished_call_keeps_its_answer_and_ack_not_its_requests(void **state)
+{
+	char branch[RB_BRANCH_MAX], ack[2048];
+	struct rb_stx *stx;
+	struct rb_ctx *ctx;
+	size_t ack_len;
+
+	(void)state;
+	stx = call_with_a_branch(&ctx, branch, sizeof(branch), 4);
+	assert_int_equal(phone_answers(486, branch, 4, 100), RB_RESP_NEW);
+	assert_int_equal(nsent, 2);		/* the INVITE, our ACK */
+	assert_non_null(ctx->ack_wire);
+	memcpy(ack, last_sent, last_len);
+	ack_len = last_len;
+	assert_non_null(stx->req);		/* not answered yet */
+	assert_int_equal(rb_stx_reply(txn, stx, 486, NULL, 100), 0);
+	assert_null(stx->req);
+	assert_null(ctx->req);
+	assert_null(ctx->wire);
+	assert_int_equal(phone_answers(486, branch, 4, 200),
+	    RB_RESP_ABSORBED);
+	assert_int_equal(nsent, 4);
+	assert_int_equal(last_len, ack_len);
+	assert_memory_equal(last_sent, ack, ack_len);
+	rb_stx_retransmission(txn, stx);
+	assert_int_equal(nsent, 5);
+	assert_int_equal(stx->resp_status, 486);
+}
+
+/* An answered call: the phone's retransmitted 2xx still passes on. */
+static void
+test_accepted_call_passes_2xx_retransmissions_without_its_requests(
+    void **state)
+{
+	char branch[RB_BRANCH_MAX];
+	struct rb_stx *stx;
+	struct rb_ctx *ctx;
+
+	(void)state;
+	stx = call_with_a_branch(&ctx, branch, sizeof(branch), 5);
+	assert_int_equal(phone_answers(200, branch, 5, 100), RB_RESP_NEW);
+	assert_int_equal(rb_stx_reply(txn, stx, 200, NULL, 100), 0);
+	assert_int_equal(stx->state, RB_STX_ACCEPTED);
+	assert_null(stx->req);
+	assert_null(ctx->req);
+	assert_int_equal(phone_answers(200, branch, 5, 300),
+	    RB_RESP_RETRANSMIT_2XX);
+}
+
+/*
+ * Answered while a branch is still out (the caller got its 487 first):
+ * the request stays, since that branch may still need a CANCEL or ACK.
+ */
+static void
+test_answered_transaction_keeps_its_request_while_a_branch_is_out(
+    void **state)
+{
+	char branch[RB_BRANCH_MAX];
+	struct rb_stx *stx;
+	struct rb_ctx *ctx;
+
+	(void)state;
+	stx = call_with_a_branch(&ctx, branch, sizeof(branch), 6);
+	assert_int_equal(rb_stx_reply(txn, stx, 487, NULL, 100), 0);
+	assert_non_null(stx->req);
+	assert_non_null(ctx->req);
+	assert_non_null(ctx->wire);
+}
+
 /* --- upstream mode's relay transactions --- */
 
 static size_t up_retransmits, up_expired;
@@ -465,6 +587,9 @@ main(void)
 		T(test_branch_retransmits_then_times_out),
 	T(test_branch_from_wire_bytes_retransmits_exactly_those_bytes),
 	T(test_response_from_wire_bytes_is_sent_again_as_is),
+	T(test_finished_call_keeps_its_answer_and_ack_not_its_requests),
+	T(test_accepted_call_passes_2xx_retransmissions_without_its_requests),
+	T(test_answered_transaction_keeps_its_request_while_a_branch_is_out),
 		T(test_upstream_tick_handles_only_due_transactions),
 		T(test_upstream_retransmission_may_end_its_own_transaction),
 	};

@@ -91,7 +91,6 @@ answer_register(struct core_embedded *ce, struct rb_stx *stx,
 		rb_stx_respond_wire(ce->txn, stx, ans->status, ans->wire,
 		    ans->len, now_ms);
 		ans->wire = NULL;	/* the transaction keeps it */
-		rb_stx_forget_request(stx);
 	} else {
 		rb_send_bytes(ce->out, ans->wire, ans->len, ans->status);
 		osip_message_free(req);

@@ -385,16 +385,13 @@ relay(struct home_proxy *hp, struct rb_stx *stx, osip_message_t *resp,
 	free(wire);
 }
 
-/* Send the caller our final answer (the fork is over). */
+/* The caller's final answer: ours, or the best a branch gave. */
 static void
-finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
+answer_caller(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 {
 	struct hp_fork *fork = stx->user;
 	osip_message_t *best = fork->best;
 
-	if (stx->state != RB_STX_PROCEEDING) {
-		return;
-	}
 	if (fork->cancelled && (best == NULL || best->status_code != 487)) {
 		local_reply(hp, stx, 487, NULL, now_ms);
 		return;
@@ -413,6 +410,29 @@ finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 		best->reason_phrase = osip_strdup("Server Internal Error");
 	}
 	relay(hp, stx, best, now_ms);
+}
+
+/*
+ * Send the caller our final answer (the fork is over).  While the
+ * transaction lingers its plan and best answer serve nothing: a late
+ * answer is only relayed (2xx) or dropped, so they go now, like the
+ * transaction's own copies of the request (transaction.c, stx_settle).
+ */
+static void
+finish(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
+{
+	struct hp_fork *fork = stx->user;
+
+	if (stx->state != RB_STX_PROCEEDING) {
+		return;
+	}
+	answer_caller(hp, stx, now_ms);
+	home_proxy_plan_clear(&fork->plan);
+	fork->cur = 0;
+	if (fork->best != NULL) {
+		osip_message_free(fork->best);
+		fork->best = NULL;
+	}
 }
 
 /* Is `a` a better final answer than `b` (RFC 3261 §16.7(6))? */
@@ -504,6 +524,10 @@ next_branch(struct home_proxy *hp, struct rb_stx *stx, uint64_t now_ms)
 {
 	struct hp_fork *fork = stx->user;
 
+	/* A finished transaction starts no branch (its request is gone). */
+	if (stx->state != RB_STX_PROCEEDING) {
+		return;
+	}
 	while (fork->cur < fork->plan.count) {
 		struct home_proxy_target *t = &fork->plan.targets[fork->cur];
 		struct location_binding *b;

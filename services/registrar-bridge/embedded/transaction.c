@@ -261,6 +261,68 @@ ctx_free(struct rb_txn *t, struct rb_ctx *ctx)
 	free(ctx);
 }
 
+static int
+ctx_is_final(const struct rb_ctx *ctx)
+{
+	return (ctx->state == RB_CTX_COMPLETED || ctx->state == RB_CTX_ACCEPTED);
+}
+
+/*
+ * A branch with its final answer re-sends nothing but its ACK: its request
+ * (bytes and libosip2 tree) and CANCEL go.  An INVITE branch that ended
+ * without a final from the phone (a timeout) keeps its request: a late
+ * non-2xx still wants an ACK built from it (§17.1.1.3).
+ */
+static void
+ctx_settle(struct rb_ctx *ctx)
+{
+	if (!ctx_is_final(ctx)) {
+		return;
+	}
+	free(ctx->wire);
+	ctx->wire = NULL;
+	ctx->wire_len = 0;
+	free(ctx->cancel_wire);
+	ctx->cancel_wire = NULL;
+	ctx->cancel_len = 0;
+	if (ctx->invite && ctx->state == RB_CTX_COMPLETED &&
+	    ctx->ack_wire == NULL) {
+		return;
+	}
+	osip_message_free(ctx->req);
+	ctx->req = NULL;
+}
+
+/*
+ * What a finished transaction keeps while it lingers (64*T1 for a UDP
+ * caller or when branches went out): its key, the answer it re-sends and,
+ * per branch, the branch id and the ACK -- not the parsed requests.  At 50
+ * calls/s that is ~1,600 transactions, whose libosip2 trees were tens of
+ * thousands of small blocks living 32 s among the REGISTER path's
+ * short-lived ones of the same sizes, which kept the allocator's pages
+ * from ever emptying: the bridge's RSS crept while its live heap stayed
+ * flat (docs/performance.md, "The soak").  The request itself goes once
+ * every branch has its final answer.
+ */
+static void
+stx_settle(struct rb_stx *stx)
+{
+	struct rb_ctx *ctx;
+	int open = 0;
+
+	if (stx->state == RB_STX_PROCEEDING) {
+		return;
+	}
+	SLIST_FOREACH(ctx, &stx->branches, sibling) {
+		ctx_settle(ctx);
+		open |= !ctx_is_final(ctx);
+	}
+	if (!open) {
+		osip_message_free(stx->req);
+		stx->req = NULL;
+	}
+}
+
 static void
 stx_free(struct rb_txn *t, struct rb_stx *stx)
 {
@@ -396,6 +458,7 @@ rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
 		stx->expire_at += t->timers.linger_ms;
 	}
 	stx_rearm(t, stx);
+	stx_settle(stx);
 	return (0);
 }
 
@@ -421,15 +484,6 @@ rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
 	if (stx->resp != NULL && (stx->state == RB_STX_PROCEEDING ||
 	    stx->state == RB_STX_COMPLETED)) {
 		send_wire(t, stx->resp, stx->resp_len);
-	}
-}
-
-void
-rb_stx_forget_request(struct rb_stx *stx)
-{
-	if (stx->state != RB_STX_PROCEEDING && SLIST_EMPTY(&stx->branches)) {
-		osip_message_free(stx->req);
-		stx->req = NULL;
 	}
 }
 

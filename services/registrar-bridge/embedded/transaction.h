@@ -143,7 +143,13 @@ struct rb_stx *rb_stx_find(struct rb_txn *t, const osip_message_t *req,
 struct rb_stx *rb_stx_new(struct rb_txn *t, osip_message_t *req);
 /* Forget a transaction that will never be answered (frees its request). */
 void rb_stx_drop(struct rb_txn *t, struct rb_stx *stx);
-/* Send `resp` to the phone and remember it (RFC 3261 §17.2). */
+/*
+ * Send `resp` to the phone and remember it (RFC 3261 §17.2).  Once the
+ * transaction is finished it keeps only what absorbing retransmissions
+ * needs: its parsed request goes when every branch has its final (a UDP
+ * REGISTER's lingers 32 s, Timer J: at 10,000 a second the parsed
+ * requests alone would take about a GiB).
+ */
 int rb_stx_respond(struct rb_txn *t, struct rb_stx *stx,
     osip_message_t *resp, uint64_t now);
 /*
@@ -158,13 +164,6 @@ int rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
     const char *reason, uint64_t now);
 /* A retransmitted request: send the last response again, if any. */
 void rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx);
-/*
- * A finished transaction that only absorbs retransmissions from now on
- * (its stored answer and key are all that needs) gives its parsed
- * request back: a UDP REGISTER's lingers 32 s (Timer J), and at 10,000
- * a second the parsed requests alone would take about a GiB.
- */
-void rb_stx_forget_request(struct rb_stx *stx);
 /* The ACK for a non-2xx final: stop Timer G. */
 void rb_stx_ack(struct rb_txn *t, struct rb_stx *stx);
 
