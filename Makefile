@@ -36,10 +36,12 @@ BUILD	?= build
 BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 	libmbedtls-dev libsqlite3-dev libmimalloc-dev
 # What the tests add (`make test`): cmocka and valgrind for the unit
-# tests, pytest, sipp and Kamailio for the integration tests, and for the
-# NAT lab its phones and tools.
+# tests, pytest, sipp, Kamailio and HAProxy (a load balancer in front of
+# two edges) for the integration tests, and for the NAT lab its phones
+# and tools.
 TEST_PACKAGES = libcmocka-dev valgrind python3 python3-pytest sip-tester \
-	kamailio iproute2 baresip-core linphone-cli nftables conntrack tcpdump
+	kamailio haproxy iproute2 baresip-core linphone-cli nftables \
+	conntrack tcpdump
 # What only the benchmarks add: their plots, and the outbound module of
 # the Kamailio edge EPSIP is compared with (bench/kamailio/edge.cfg).
 BENCH_PACKAGES = gnuplot-nox kamailio-outbound-modules

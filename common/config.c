@@ -20,8 +20,9 @@
 #include "epsip/config.h"
 
 enum key_type {
-	KEY_ADDR_LIST,	/* listen */
+	KEY_ADDR_LIST,	/* listen, proxy-protocol */
 	KEY_NAME_LIST,	/* domain, alias */
+	KEY_CIDR_LIST,	/* proxy-from */
 	KEY_STRING,
 	KEY_PATH,
 	KEY_ADDR,
@@ -60,6 +61,14 @@ static const struct config_key config_keys[] = {
 	{ "alias", KEY_NAME_LIST, OFF(alias), OFF(alias_count),
 	    CONFIG_MAX_ALIASES, 0, 0,
 	    "another host name of this edge (repeatable)", NULL },
+	{ "proxy-protocol", KEY_ADDR_LIST, OFF(proxy_protocol),
+	    OFF(proxy_protocol_count), CONFIG_MAX_LISTEN, 0, 0,
+	    "a listen ADDR:PORT whose TCP connections start with a PROXY "
+	    "protocol v1 or v2 header (repeatable)", NULL },
+	{ "proxy-from", KEY_CIDR_LIST, OFF(proxy_from), OFF(proxy_from_count),
+	    CONFIG_MAX_PROXY_FROM, 0, 0,
+	    "ADDR or ADDR/BITS of a load balancer allowed to send PROXY "
+	    "headers (repeatable)", NULL },
 	{ "advertise", KEY_STRING, OFF(advertise), 0, SZ(advertise), 0, 0,
 	    "HOST[:PORT] put in Path/Record-Route/Via (default: flow address)", NULL },
 	{ "run-dir", KEY_PATH, OFF(run_dir), 0, CONFIG_RUN_DIR_MAX, 0, 0,
@@ -255,6 +264,105 @@ config_parse_addr(const char *text, uint16_t default_port,
 	return (epsip_addr_set_ip(addr, host));
 }
 
+/* How many bits an address of `family` has. */
+static unsigned
+family_bits(uint8_t family)
+{
+	return (family == AF_INET ? 32 : 128);
+}
+
+int
+config_parse_cidr(const char *text, struct epsip_cidr *cidr)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned long bits;
+	char *ep;
+
+	memset(cidr, 0, sizeof(*cidr));
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		return (-1);
+	}
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	if (epsip_addr_set_ip(&cidr->net, host) == -1) {
+		return (-1);
+	}
+	bits = family_bits(cidr->net.family);
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtoul(slash + 1, &ep, 10);
+		if (!isdigit((unsigned char)slash[1]) || *ep != '\0' || errno ||
+		    bits > family_bits(cidr->net.family)) {
+			return (-1);
+		}
+	}
+	cidr->bits = (uint8_t)bits;
+	/* "192.0.2.1/24" is a typo for a host or for a network: say so. */
+	for (unsigned i = (unsigned)bits; i < family_bits(cidr->net.family);
+	    i++) {
+		if (cidr->net.ip[i / 8] & (0x80 >> (i % 8))) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+config_format_cidr(const struct epsip_cidr *cidr, char *buf, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(cidr->net.family, cidr->net.ip, ip, sizeof(ip)) ==
+	    NULL) {
+		ip[0] = '\0';
+	}
+	snprintf(buf, cap, "%s/%u", ip, (unsigned)cidr->bits);
+}
+
+int
+config_cidr_contains(const struct epsip_cidr *cidr,
+    const struct epsip_addr *addr)
+{
+	unsigned full = cidr->bits / 8, rest = cidr->bits % 8;
+	uint8_t mask;
+
+	if (addr->family != cidr->net.family ||
+	    memcmp(addr->ip, cidr->net.ip, full) != 0) {
+		return (0);
+	}
+	if (rest == 0) {
+		return (1);
+	}
+	mask = (uint8_t)(0xff << (8 - rest));
+	return ((addr->ip[full] & mask) == cidr->net.ip[full]);
+}
+
+int
+config_proxy_protocol_on(const struct epsip_config *cfg,
+    const struct epsip_addr *listen)
+{
+	for (size_t i = 0; i < cfg->proxy_protocol_count; i++) {
+		if (epsip_addr_equal(&cfg->proxy_protocol[i], listen)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+int
+config_proxy_trusted(const struct epsip_config *cfg,
+    const struct epsip_addr *peer)
+{
+	for (size_t i = 0; i < cfg->proxy_from_count; i++) {
+		if (config_cidr_contains(&cfg->proxy_from[i], peer)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
 static int
 config_set_uint(const struct config_key *k, unsigned *dst, const char *value,
     char *err, size_t errcap)
@@ -324,6 +432,7 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 	switch (k->type) {
 	case KEY_ADDR_LIST:
 	case KEY_NAME_LIST:
+	case KEY_CIDR_LIST:
 		count = (size_t *)(base + k->count_offset);
 		if (*count >= k->capacity) {
 			snprintf(err, errcap, "%s: at most %zu values", key,
@@ -336,6 +445,15 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 			if (config_parse_addr(value, 5060, &list[*count])) {
 				snprintf(err, errcap, "%s: \"%s\" is not "
 				    "ADDR:PORT", key, value);
+				return (-1);
+			}
+		} else if (k->type == KEY_CIDR_LIST) {
+			struct epsip_cidr *list = (void *)(base + k->offset);
+
+			if (config_parse_cidr(value, &list[*count]) == -1) {
+				snprintf(err, errcap, "%s: \"%s\" is not ADDR "
+				    "or ADDR/BITS with the host bits zero", key,
+				    value);
 				return (-1);
 			}
 		} else {
@@ -392,7 +510,7 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 
 /* Lists given explicitly replace the default list instead of adding to it. */
 struct config_seen {
-	int listen, domain, alias;
+	int listen, domain, alias, proxy_protocol, proxy_from;
 };
 
 static int
@@ -405,6 +523,11 @@ config_apply(struct epsip_config *cfg, struct config_seen *seen,
 		cfg->domain_count = 0;
 	} else if (strcmp(key, "alias") == 0 && !seen->alias++) {
 		cfg->alias_count = 0;
+	} else if (strcmp(key, "proxy-protocol") == 0 &&
+	    !seen->proxy_protocol++) {
+		cfg->proxy_protocol_count = 0;
+	} else if (strcmp(key, "proxy-from") == 0 && !seen->proxy_from++) {
+		cfg->proxy_from_count = 0;
 	}
 	return (config_set(cfg, key, value, err, errcap));
 }
@@ -469,7 +592,7 @@ int
 config_load_file(struct epsip_config *cfg, const char *path, char *err,
     size_t errcap)
 {
-	struct config_seen seen = { 0, 0, 0 };
+	struct config_seen seen = { 0 };
 
 	return (config_load(cfg, &seen, path, err, errcap));
 }
@@ -494,13 +617,14 @@ config_env_name(const char *key, char *buf, size_t cap)
 static int
 config_load_env(struct epsip_config *cfg, char *err, size_t errcap)
 {
-	struct config_seen seen = { 0, 0, 0 };
+	struct config_seen seen = { 0 };
 	char name[64], inner[384], *copy, *tok, *save;
 	const char *value;
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct config_key *k = &config_keys[i];
-		int list = k->type == KEY_ADDR_LIST || k->type == KEY_NAME_LIST;
+		int list = k->type == KEY_ADDR_LIST ||
+		    k->type == KEY_NAME_LIST || k->type == KEY_CIDR_LIST;
 
 		config_env_name(k->name, name, sizeof(name));
 		if ((value = getenv(name)) == NULL) {
@@ -537,8 +661,8 @@ config_parse_args(struct epsip_config *cfg, int argc, char **argv,
     config_extra_option extra, void *extra_arg, int *want_help,
     int *check_only, char *err, size_t errcap)
 {
-	struct config_seen seen = { 0, 0, 0 };
-	struct config_seen flag_seen = { 0, 0, 0 };
+	struct config_seen seen = { 0 };
+	struct config_seen flag_seen = { 0 };
 
 	const char *env_config = getenv("EPSIP_CONFIG");
 	int have_config = 0;
@@ -784,6 +908,41 @@ config_finish_core(struct epsip_config *cfg, char *err, size_t errcap)
 	return (0);
 }
 
+/*
+ * proxy-protocol names listen addresses exactly, and is useless without
+ * proxy-from: every connection would be refused.
+ */
+static int
+config_finish_proxy(const struct epsip_config *cfg, char *err, size_t errcap)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < cfg->proxy_protocol_count; i++) {
+		size_t j;
+
+		for (j = 0; j < cfg->listen_count; j++) {
+			if (epsip_addr_equal(&cfg->proxy_protocol[i],
+			    &cfg->listen[j])) {
+				break;
+			}
+		}
+		if (j == cfg->listen_count) {
+			epsip_addr_format(&cfg->proxy_protocol[i], buf,
+			    sizeof(buf));
+			snprintf(err, errcap, "proxy-protocol: %s is not a "
+			    "listen address", buf);
+			return (-1);
+		}
+	}
+	if (cfg->proxy_protocol_count > 0 && cfg->proxy_from_count == 0) {
+		snprintf(err, errcap, "proxy-protocol: needs proxy-from, the "
+		    "load balancers' addresses (a PROXY header from anyone "
+		    "else is never honoured)");
+		return (-1);
+	}
+	return (0);
+}
+
 int
 config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 {
@@ -812,6 +971,9 @@ config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 	if (strlen(cfg->run_dir) > CONFIG_RUN_DIR_MAX) {
 		snprintf(err, errcap, "run-dir: longer than %d bytes (IPC "
 		    "socket paths must fit sun_path)", CONFIG_RUN_DIR_MAX);
+		return (-1);
+	}
+	if (config_finish_proxy(cfg, err, errcap) == -1) {
 		return (-1);
 	}
 	return (config_finish_core(cfg, err, errcap));
@@ -843,6 +1005,17 @@ config_write_key(const struct epsip_config *cfg, const struct config_key *k,
 
 		for (size_t i = 0; i < n; i++) {
 			fprintf(out, "%s = %s\n", k->name, list[i]);
+		}
+		break;
+	}
+	case KEY_CIDR_LIST: {
+		const struct epsip_cidr *list = (const void *)(base +
+		    k->offset);
+		size_t n = *(const size_t *)(base + k->count_offset);
+
+		for (size_t i = 0; i < n; i++) {
+			config_format_cidr(&list[i], buf, sizeof(buf));
+			fprintf(out, "%s = %s\n", k->name, buf);
 		}
 		break;
 	}

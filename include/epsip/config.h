@@ -21,6 +21,7 @@
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_DOMAINS	32
 #define CONFIG_MAX_ALIASES	16
+#define CONFIG_MAX_PROXY_FROM	16
 #define CONFIG_PATH_MAX		256
 #define CONFIG_NAME_MAX		256
 /* sun_path is 108 bytes; leave room for "/fm65535-c4294967295.ipc". */
@@ -50,6 +51,15 @@ enum registrar_sync {
 };
 
 /*
+ * A network, "ADDR/BITS" or one address (proxy-from): the address with its
+ * host bits zero, and the prefix length.
+ */
+struct epsip_cidr {
+	struct epsip_addr net;		/* port 0 */
+	uint8_t bits;			/* 0..32 or 0..128 */
+};
+
+/*
  * The upstream registrar/proxy, parsed from the `upstream` key by
  * config_finish().  An empty host means embedded mode.
  */
@@ -72,6 +82,15 @@ struct epsip_config {
 	/* Domains the embedded registrar serves; none: any. */
 	char domain[CONFIG_MAX_DOMAINS][CONFIG_NAME_MAX];
 	size_t domain_count;
+	/*
+	 * Listen addresses whose TCP connections come from a load balancer
+	 * and start with a PROXY protocol header, and the balancers allowed
+	 * to send one (docs/deployment.md, "Behind a load balancer").
+	 */
+	struct epsip_addr proxy_protocol[CONFIG_MAX_LISTEN];
+	size_t proxy_protocol_count;
+	struct epsip_cidr proxy_from[CONFIG_MAX_PROXY_FROM];
+	size_t proxy_from_count;
 
 	char run_dir[CONFIG_PATH_MAX];
 	char state_dir[CONFIG_PATH_MAX];
@@ -127,8 +146,9 @@ void config_defaults(struct epsip_config *cfg);
 
 /*
  * Set one key from text.  Returns 0, or -1 with a one-line reason naming
- * the key in err.  Repeatable keys (listen, domain, alias) append; the first
- * explicit `listen`/`domain` replaces the default list.
+ * the key in err.  Repeatable keys (listen, domain, alias, proxy-protocol,
+ * proxy-from) append; the first explicit one of a source replaces the
+ * list the sources before set.
  */
 int config_set(struct epsip_config *cfg, const char *key, const char *value,
     char *err, size_t errcap);
@@ -161,6 +181,21 @@ void config_usage(FILE *out, const char *progname);
 /* Parse "ADDR:PORT", "[V6]:PORT" or "ADDR" (port 5060). */
 int config_parse_addr(const char *text, uint16_t default_port,
     struct epsip_addr *addr);
+
+/* Parse "ADDR/BITS" or "ADDR" (all bits); host bits must be zero. */
+int config_parse_cidr(const char *text, struct epsip_cidr *cidr);
+
+/* 1 if `addr` (its port ignored) lies in `cidr`. */
+int config_cidr_contains(const struct epsip_cidr *cidr,
+    const struct epsip_addr *addr);
+
+/* 1 if TCP connections to listen address `listen` start with a PROXY header. */
+int config_proxy_protocol_on(const struct epsip_config *cfg,
+    const struct epsip_addr *listen);
+
+/* 1 if `peer` is a balancer that may send a PROXY header (proxy-from). */
+int config_proxy_trusted(const struct epsip_config *cfg,
+    const struct epsip_addr *peer);
 
 /* 1 if `host` is served by the registrar (always when no domain is set). */
 int config_serves_domain(const struct epsip_config *cfg, const char *host);

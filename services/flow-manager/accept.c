@@ -15,6 +15,10 @@
  * that cannot work (out of memory, or no descriptor at all) it stops
  * watching the listener for ACCEPT_PAUSE_MS.
  *
+ * On a proxy-protocol listener the connection first goes through
+ * proxy_accept.c, which reads the balancer's PROXY header and hands the
+ * connection back here with the client's address as the flow's remote.
+ *
  * Nothing here is fatal.
  */
 #include <errno.h>
@@ -67,8 +71,8 @@ fm_refused(struct fm_parent *p, struct fm_refusals *r, const char *fmt, ...)
  * once, and the edge keeps no TIME_WAIT for it -- a reconnect storm at a
  * limit would otherwise leave tens of thousands behind.
  */
-static void
-reset_and_close(int fd)
+void
+fm_reset_and_close(int fd)
 {
 	struct linger lg;
 
@@ -78,37 +82,45 @@ reset_and_close(int fd)
 	(void)close(fd);
 }
 
-static void
-hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
-    const struct sockaddr_storage *peer)
+/* The two ends of accepted connection `fd`: 0, or -1 (counted, closed). */
+static int
+addresses(int fd, const struct sockaddr_storage *peer,
+    struct epsip_addr *local, struct epsip_addr *remote)
 {
 	struct sockaddr_storage ss;
-	struct epsip_addr local, remote;
+	socklen_t sslen;
+
+	sslen = sizeof(ss);
+	if (epsip_addr_from_sockaddr(remote, (const struct sockaddr *)peer) ==
+	    -1 || getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    epsip_addr_from_sockaddr(local, (struct sockaddr *)&ss) == -1) {
+		stats_inc(M_TCP_ACCEPT_ERRORS);
+		(void)close(fd);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+fm_accept_hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
+    const struct epsip_addr *local, const struct epsip_addr *remote)
+{
 	struct fm_ctl_msg m;
 	struct fm_pflow *f;
 	uint8_t buf[FM_CTL_FLOW_SIZE];
-	socklen_t sslen;
 	size_t len;
 
-	sslen = sizeof(ss);
-	if (epsip_addr_from_sockaddr(&remote, (const struct sockaddr *)peer) ==
-	    -1 || getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
-	    epsip_addr_from_sockaddr(&local, (struct sockaddr *)&ss) == -1) {
-		stats_inc(M_TCP_ACCEPT_ERRORS);
-		(void)close(fd);
-		return;
-	}
-	f = fm_pflow_alloc(p, EPSIP_TRANSPORT_TCP, l->index, &local, &remote);
+	f = fm_pflow_alloc(p, EPSIP_TRANSPORT_TCP, l->index, local, remote);
 	if (f == NULL) {
-		reset_and_close(fd);		/* refused and counted */
+		fm_reset_and_close(fd);		/* refused and counted */
 		return;
 	}
 	fm_ctl_init(&m, FM_CTL_NEW_TCP_FLOW);
 	m.slot = f->slot;
 	m.generation = f->generation;
 	m.listener = l->index;
-	m.local = local;
-	m.remote = remote;
+	m.local = *local;
+	m.remote = *remote;
 	m.arrived_ms = monotonic_ms();
 	if (fm_ctl_encode(&m, buf, sizeof(buf), &len) != EPSIP_MSG_OK ||
 	    fm_ctl_send(f->child->ctl_fd, buf, len, fd) == -1) {
@@ -116,7 +128,7 @@ hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 		    "connection: %s", f->child->name, errno == EAGAIN ?
 		    "its control queue is full" : "it is gone");
 		fm_pflow_release(p, f, EPSIP_CLOSE_NONE);
-		reset_and_close(fd);
+		fm_reset_and_close(fd);
 		return;
 	}
 	/* The child has its own reference now. */
@@ -141,7 +153,7 @@ shed(struct fm_parent *p, int lfd, int why)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	err = errno;
 	if (fd != -1) {
-		reset_and_close(fd);
+		fm_reset_and_close(fd);
 	}
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd != -1) {
@@ -247,6 +259,7 @@ fm_accept_cb(struct loop *loop, int lfd, uint32_t events, void *arg)
 {
 	struct fm_listener *l = arg;
 	struct sockaddr_storage ss;
+	struct epsip_addr local, remote;
 	socklen_t sslen;
 	int i, fd, shed_one;
 
@@ -257,7 +270,16 @@ fm_accept_cb(struct loop *loop, int lfd, uint32_t events, void *arg)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			hand_off(l->parent, l, fd, &ss);
+			if (addresses(fd, &ss, &local, &remote) == -1) {
+				continue;
+			}
+			if (l->proxy) {
+				fm_proxy_accept(l->parent, l, fd, &local,
+				    &remote);
+			} else {
+				fm_accept_hand_off(l->parent, l, fd, &local,
+				    &remote);
+			}
 			continue;
 		}
 		if (errno == EAGAIN) {

@@ -1,6 +1,8 @@
 /*
  * listen.c -- the parent's phone-facing sockets: for every cfg.listen
  * address one UDP socket and one TCP listener on the same port (TR-01).
+ * A proxy-protocol address reads a PROXY header first on TCP
+ * (proxy_accept.c); its UDP socket is an ordinary one.
  *
  * Fatal: any socket, bind or listen failure at start -- an edge that
  * silently listens on fewer addresses than configured is worse than one
@@ -94,6 +96,7 @@ fm_listen_open(struct fm_parent *p)
 		l->parent = p;
 		l->index = (uint16_t)i;
 		l->addr = p->cfg->listen[i];
+		l->proxy = config_proxy_protocol_on(p->cfg, &l->addr);
 		l->accept_pause_timer = -1;
 		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 
@@ -112,7 +115,8 @@ fm_listen_open(struct fm_parent *p)
 		}
 		l->udp_fd = open_socket(&l->addr, SOCK_DGRAM, text, "udp");
 		(void)epsip_addr_format(&l->addr, text, sizeof(text));
-		log_info("listening on %s udp+tcp", text);
+		log_info("listening on %s udp+tcp%s", text, l->proxy ?
+		    " (tcp behind a load balancer: PROXY protocol)" : "");
 		p->nlisteners = i + 1;
 	}
 	if (p->nlisteners == 0) {

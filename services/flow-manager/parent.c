@@ -344,6 +344,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 		p->listeners[i].accept_pause_timer = -1;
 	}
 	name_refusals(p);
+	fm_proxy_init(p);
 	if (check_config(p->cfg) == -1) {
 		return (-1);
 	}
@@ -488,6 +489,7 @@ fm_parent_stop(struct daemon *d)
 	}
 	/* No new flows from here on. */
 	fm_listen_close(p);
+	fm_proxy_close_all(p);
 	signal_all(p, SIGTERM);
 	wait_children(p, STOP_TERM_MS);
 	if (p->nchildren > 0) {

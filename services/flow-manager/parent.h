@@ -9,7 +9,8 @@
  *
  * Files: parent.c (start, stop, report, SIGCHLD), listen.c (sockets),
  * spawn.c (fork+exec), children.c (child records, slots, generations),
- * accept.c (TCP), udp_demux.c (UDP), router_link.c (FLOW_CLOSED out).
+ * accept.c (TCP), proxy_accept.c (TCP behind a load balancer: the PROXY
+ * header first), udp_demux.c (UDP), router_link.c (FLOW_CLOSED out).
  */
 #ifndef EPSIP_FM_PARENT_H
 #define EPSIP_FM_PARENT_H
@@ -30,6 +31,7 @@
 
 struct fm_parent;
 struct fm_child_rec;
+struct fm_proxy_wait;
 
 /* Room for a child id in decimal, with the NUL. */
 #define FM_CHILD_ID_TEXT	16
@@ -82,6 +84,8 @@ struct fm_listener {
 	uint16_t index;			/* in cfg.listen */
 	int udp_fd;
 	int tcp_fd;
+	/* TCP connections start with a PROXY header (proxy-protocol). */
+	int proxy;
 	/* accept() failed in a way no retry can fix now: TCP is not
 	 * watched until this timer fires (-1: watched). */
 	int accept_pause_timer;
@@ -106,6 +110,18 @@ struct fm_refusals {
 	enum metric_id counter;		/* M_FLOWS_REFUSED_LIMIT */
 	uint64_t last_line_ms;		/* 0: never logged */
 	uint64_t unlogged;		/* refused since that line */
+};
+
+/* Why a connection to a proxy-protocol listener was closed unserved. */
+enum fm_proxy_drop {
+	FM_PROXY_UNTRUSTED,	/* not from a proxy-from address */
+	FM_PROXY_MALFORMED,
+	FM_PROXY_UNSUPPORTED,	/* v2 with UDP addresses */
+	FM_PROXY_FAMILY,	/* IPv6 client, IPv4 listener */
+	FM_PROXY_TIMEOUT,
+	FM_PROXY_CLOSED,
+	FM_PROXY_PENDING,	/* too many headers awaited */
+	FM_PROXY_DROP_KINDS
 };
 
 struct fm_parent {
@@ -134,6 +150,10 @@ struct fm_parent {
 	struct fm_refusals refused_fds;		/* the parent's own */
 	struct fm_refusals refused_child_fds;	/* a child's */
 	uint64_t accept_pause_last_warn;
+	/* proxy_accept.c: connections whose PROXY header is awaited. */
+	LIST_HEAD(, fm_proxy_wait) proxy_waiting;
+	size_t nproxy_waiting;
+	struct fm_refusals proxy_dropped[FM_PROXY_DROP_KINDS];
 
 	/* Children. */
 	TAILQ_HEAD(, fm_child_rec) all_children;	/* in spawn order */
@@ -199,6 +219,14 @@ void fm_router_free(struct fm_parent *p);
 
 /* accept.c, udp_demux.c: listener callbacks. */
 void fm_accept_cb(struct loop *loop, int fd, uint32_t events, void *arg);
+/*
+ * accept.c: make accepted connection `fd` a flow of a child, from
+ * `remote` to `local`; `fd` is the child's or closed when it returns.
+ */
+void fm_accept_hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
+    const struct epsip_addr *local, const struct epsip_addr *remote);
+/* accept.c: end a connection nobody will serve with a reset. */
+void fm_reset_and_close(int fd);
 /* accept.c: stop a paused listener's timer (before closing it). */
 void fm_accept_unpause(struct fm_parent *p, struct fm_listener *l);
 /*
@@ -207,6 +235,18 @@ void fm_accept_unpause(struct fm_parent *p, struct fm_listener *l);
  */
 void fm_refused(struct fm_parent *p, struct fm_refusals *r,
     const char *fmt, ...) EPSIP_PRINTF(3, 4);
+
+/* proxy_accept.c: the PROXY protocol on listeners that expect it. */
+void fm_proxy_init(struct fm_parent *p);
+/*
+ * A connection from `peer` to proxy-protocol listener `l`: dropped unread
+ * unless `peer` is a proxy-from balancer, else a flow from the client
+ * its header names once the header is in (fm_accept_hand_off).
+ */
+void fm_proxy_accept(struct fm_parent *p, struct fm_listener *l, int fd,
+    const struct epsip_addr *local, const struct epsip_addr *peer);
+/* Close every connection still waiting for its header (stop). */
+void fm_proxy_close_all(struct fm_parent *p);
 void fm_udp_demux_cb(struct loop *loop, int fd, uint32_t events, void *arg);
 /* udp_demux.c: `c`'s control socket can be written: hand it what waits. */
 void fm_udp_demux_writable(struct fm_parent *p, struct fm_child_rec *c);

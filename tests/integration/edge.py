@@ -62,6 +62,16 @@ LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "..", "lsan.supp")
 
 
+def executable(env, name):
+    """A tool the tests drive: $env, else `name` on the PATH, else
+    /usr/sbin/name, the first that can be run; None if none can."""
+    for path in (os.environ.get(env), shutil.which(name),
+                 os.path.join("/usr/sbin", name)):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import time
 
-from edge import descendants, free_port, wait_for
+from edge import descendants, executable, free_port, wait_for
 
 CFG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                    "kamailio", "registrar.cfg")
@@ -40,11 +40,7 @@ MODULES_DIR = os.environ.get("KAMAILIO_MODULES") or next(iter(
 def binary():
     """The kamailio executable ($KAMAILIO_BIN, else PATH, else /usr/sbin),
     or None."""
-    for path in (os.environ.get("KAMAILIO_BIN"), shutil.which("kamailio"),
-                 "/usr/sbin/kamailio"):
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
+    return executable("KAMAILIO_BIN", "kamailio")
 
 
 def _modules():

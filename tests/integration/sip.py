@@ -108,8 +108,15 @@ def token_fields(token):
     """
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     instance, child, slot, gen = struct.unpack(">HIII", raw[2:16])
+    family, size = ((socket.AF_INET6, 16) if raw[16] & 15 == 6 else
+                    (socket.AF_INET, 4))
+
+    def endpoint(at):
+        port = struct.unpack(">H", raw[at:at + 2])[0]
+        return socket.inet_ntop(family, raw[at + 2:at + 2 + size]), port
     return {"version": raw[0], "instance": instance, "child": child,
-            "slot": slot, "generation": gen, "transport": raw[16] >> 4}
+            "slot": slot, "generation": gen, "transport": raw[16] >> 4,
+            "local": endpoint(17), "remote": endpoint(19 + size)}
 
 
 def frame_stream(buf):

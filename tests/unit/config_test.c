@@ -257,6 +257,117 @@ test_upstream_mode_defaults_core_listen_and_refuses_a_clash(void **state)
 	assert_non_null(strstr(err, "IPv6 upstream"));
 }
 
+static void
+test_proxy_from_takes_addresses_and_networks_but_not_host_bits(void **state)
+{
+	struct epsip_cidr c;
+	struct epsip_addr a;
+
+	(void)state;
+	assert_int_equal(config_parse_cidr("10.0.0.0/8", &c), 0);
+	assert_int_equal(c.bits, 8);
+	assert_int_equal(config_parse_addr("10.200.1.2:4000", 5060, &a), 0);
+	assert_true(config_cidr_contains(&c, &a));
+	assert_int_equal(config_parse_addr("11.0.0.1", 5060, &a), 0);
+	assert_false(config_cidr_contains(&c, &a));
+	/* One address: all its bits. */
+	assert_int_equal(config_parse_cidr("192.0.2.7", &c), 0);
+	assert_int_equal(c.bits, 32);
+	assert_int_equal(config_parse_addr("192.0.2.7:1", 5060, &a), 0);
+	assert_true(config_cidr_contains(&c, &a));
+	assert_int_equal(config_parse_addr("192.0.2.6:1", 5060, &a), 0);
+	assert_false(config_cidr_contains(&c, &a));
+	/* A prefix that ends inside a byte. */
+	assert_int_equal(config_parse_cidr("2001:db8:8000::/33", &c), 0);
+	assert_int_equal(config_parse_addr("[2001:db8:ffff::1]:5060", 5060,
+	    &a), 0);
+	assert_true(config_cidr_contains(&c, &a));
+	assert_int_equal(config_parse_addr("[2001:db8:7fff::1]:5060", 5060,
+	    &a), 0);
+	assert_false(config_cidr_contains(&c, &a));
+	/* Never across families. */
+	assert_int_equal(config_parse_cidr("::/0", &c), 0);
+	assert_int_equal(config_parse_addr("192.0.2.7", 5060, &a), 0);
+	assert_false(config_cidr_contains(&c, &a));
+	assert_int_equal(config_parse_cidr("192.0.2.1/24", &c), -1);
+	assert_int_equal(config_parse_cidr("10.0.0.0/33", &c), -1);
+	assert_int_equal(config_parse_cidr("10.0.0.0/", &c), -1);
+	assert_int_equal(config_parse_cidr("10.0.0.0/+8", &c), -1);
+	assert_int_equal(config_parse_cidr("lb.example.com", &c), -1);
+	assert_int_equal(config_parse_cidr("", &c), -1);
+}
+
+static void
+test_proxy_protocol_names_a_listen_address_and_needs_proxy_from(
+    void **state)
+{
+	struct epsip_config cfg;
+	struct epsip_addr a;
+	char err[256];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_set(&cfg, "proxy-protocol", "127.0.0.1:5062",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a listen address"));
+	assert_int_equal(config_set(&cfg, "listen", "127.0.0.1:5062", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "proxy-from"));
+	assert_int_equal(config_set(&cfg, "proxy-from", "192.0.2.1/24", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "proxy-from"));
+	assert_int_equal(config_set(&cfg, "proxy-from", "127.0.0.1", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_true(config_proxy_protocol_on(&cfg, &cfg.listen[1]));
+	assert_false(config_proxy_protocol_on(&cfg, &cfg.listen[0]));
+	assert_int_equal(config_parse_addr("127.0.0.1:33000", 5060, &a), 0);
+	assert_true(config_proxy_trusted(&cfg, &a));
+	assert_int_equal(config_parse_addr("127.0.0.2:33000", 5060, &a), 0);
+	assert_false(config_proxy_trusted(&cfg, &a));
+}
+
+static void
+test_proxy_keys_come_from_the_environment_and_read_back(void **state)
+{
+	struct epsip_config cfg, back;
+	char path[] = "/tmp/epsip-cfg-XXXXXX", err[256];
+	char *argv[] = { "epsipd", "--proxy-from", "198.51.100.0/24", NULL };
+	int help, check, fd;
+	FILE *f;
+
+	(void)state;
+	config_defaults(&cfg);
+	setenv("EPSIP_LISTEN", "127.0.0.1:5060 127.0.0.1:5062", 1);
+	setenv("EPSIP_PROXY_PROTOCOL", "127.0.0.1:5062", 1);
+	setenv("EPSIP_PROXY_FROM", "10.0.0.0/8, 192.0.2.7", 1);
+	assert_int_equal(config_parse_args(&cfg, 3, argv, NULL, NULL, &help,
+	    &check, err, sizeof(err)), 0);
+	unsetenv("EPSIP_LISTEN");
+	unsetenv("EPSIP_PROXY_PROTOCOL");
+	unsetenv("EPSIP_PROXY_FROM");
+	/* The flag's list replaces the environment's. */
+	assert_int_equal(cfg.proxy_from_count, 1);
+	assert_int_equal(cfg.proxy_protocol_count, 1);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_true((fd = mkstemp(path)) >= 0);
+	f = fdopen(fd, "w");
+	assert_int_equal(config_write(&cfg, f), 0);
+	fclose(f);
+	config_defaults(&back);
+	assert_int_equal(config_load_file(&back, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(back.proxy_protocol_count, 1);
+	assert_true(epsip_addr_equal(&back.proxy_protocol[0],
+	    &cfg.proxy_protocol[0]));
+	assert_int_equal(back.proxy_from_count, 1);
+	assert_int_equal(back.proxy_from[0].bits, 24);
+	assert_true(epsip_addr_equal(&back.proxy_from[0].net,
+	    &cfg.proxy_from[0].net));
+}
+
 int
 main(void)
 {
@@ -277,6 +388,12 @@ main(void)
 		    test_unusable_upstream_uri_is_refused_with_a_reason),
 		cmocka_unit_test(
 		    test_upstream_mode_defaults_core_listen_and_refuses_a_clash),
+		cmocka_unit_test(
+		    test_proxy_from_takes_addresses_and_networks_but_not_host_bits),
+		cmocka_unit_test(
+		    test_proxy_protocol_names_a_listen_address_and_needs_proxy_from),
+		cmocka_unit_test(
+		    test_proxy_keys_come_from_the_environment_and_read_back),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
