@@ -162,6 +162,36 @@ void config_usage(FILE *out, const char *progname);
 int config_parse_addr(const char *text, uint16_t default_port,
     struct epsip_addr *addr);
 
+/*
+ * Reload (SIGHUP).  1 when a running set applies key `name` on SIGHUP;
+ * the others need a restart (docs/configuration.md, "Reloading").
+ */
+int config_key_reloadable(const char *name);
+/* Copy the reloadable keys of src into dst; dst keeps every other one. */
+void config_take_reloadable(struct epsip_config *dst,
+    const struct epsip_config *src);
+/*
+ * The keys, reloadable ones or (reloadable 0) the others, whose values
+ * differ between a and b: how many, the first `cap` names in names[].
+ */
+size_t config_changed(const struct epsip_config *a,
+    const struct epsip_config *b, int reloadable, const char **names,
+    size_t cap);
+
+/* One key of the table, as man/epsip.conf.5 describes it. */
+struct config_key_doc {
+	const char *name;
+	const char *help;
+	char value[64];		/* "N", "PATH", "always | outbound" */
+	char def[CONFIG_PATH_MAX];	/* as the file spells it; "": none */
+	int is_number;		/* from min to max */
+	unsigned min, max;
+	int repeatable;
+	int reloadable;
+};
+/* Key i of the table, in its order: 0, or -1 past the last one. */
+int config_key_doc(size_t i, struct config_key_doc *doc);
+
 /* 1 if `host` is served by the registrar (always when no domain is set). */
 int config_serves_domain(const struct epsip_config *cfg, const char *host);
 

@@ -257,6 +257,79 @@ test_upstream_mode_defaults_core_listen_and_refuses_a_clash(void **state)
 	assert_non_null(strstr(err, "IPv6 upstream"));
 }
 
+static void
+set(struct epsip_config *cfg, const char *key, const char *value)
+{
+	char err[256];
+
+	if (config_set(cfg, key, value, err, sizeof(err)) == -1) {
+		fail_msg("%s", err);
+	}
+}
+
+/*
+ * SIGHUP: the running configuration takes the new values of reloadable
+ * keys only, and what changed is told apart by kind.
+ */
+static void
+test_reload_takes_reloadable_keys_and_names_the_others(void **state)
+{
+	struct epsip_config run, fresh;
+	const char *names[4];
+
+	(void)state;
+	config_defaults(&run);
+	fresh = run;
+	set(&fresh, "log-level", "warn");
+	set(&fresh, "max-flows", "7");
+	set(&fresh, "key-file", "/k/new.key");
+	set(&fresh, "previous-key-file", "/k/old.key");
+	set(&fresh, "listen", "192.0.2.9:5090");
+	set(&fresh, "instance", "3");
+	assert_int_equal(config_changed(&run, &fresh, 1, names, 4), 4);
+	assert_string_equal(names[0], "key-file");
+	assert_int_equal(config_changed(&run, &fresh, 0, names, 1), 2);
+	assert_string_equal(names[0], "listen");
+	config_take_reloadable(&run, &fresh);
+	assert_int_equal(run.log_level, LOG_LEVEL_WARN);
+	assert_int_equal(run.max_flows, 7);
+	assert_string_equal(run.key_file, "/k/new.key");
+	assert_string_equal(run.previous_key_file, "/k/old.key");
+	assert_int_equal(run.instance, 1);
+	assert_int_equal(run.listen[0].port, 5060);
+	assert_int_equal(config_changed(&run, &fresh, 1, names, 4), 0);
+	assert_int_equal(config_changed(&run, &fresh, 0, names, 4), 2);
+	assert_string_equal(names[1], "instance");
+}
+
+/* Every key is documented, and only scalar keys are reloadable. */
+static void
+test_every_key_has_a_doc_and_reloadable_keys_are_scalar(void **state)
+{
+	struct config_key_doc doc;
+	size_t i, reloadable = 0;
+
+	(void)state;
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		assert_non_null(doc.name);
+		assert_true(doc.help[0] != '\0');
+		assert_true(doc.value[0] != '\0');
+		assert_int_equal(doc.reloadable,
+		    config_key_reloadable(doc.name));
+		if (doc.reloadable) {
+			assert_false(doc.repeatable);
+			reloadable++;
+		}
+	}
+	assert_true(i > 30);
+	assert_int_equal(reloadable, 9);
+	assert_int_equal(config_key_doc(0, &doc), 0);
+	assert_string_equal(doc.name, "listen");
+	assert_string_equal(doc.def, "0.0.0.0:5060");
+	assert_true(doc.repeatable);
+	assert_false(config_key_reloadable("no-such-key"));
+}
+
 int
 main(void)
 {
@@ -277,6 +350,10 @@ main(void)
 		    test_unusable_upstream_uri_is_refused_with_a_reason),
 		cmocka_unit_test(
 		    test_upstream_mode_defaults_core_listen_and_refuses_a_clash),
+		cmocka_unit_test(
+		    test_reload_takes_reloadable_keys_and_names_the_others),
+		cmocka_unit_test(
+		    test_every_key_has_a_doc_and_reloadable_keys_are_scalar),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
