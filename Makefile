@@ -58,11 +58,13 @@ SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 # and the unit tests (valgrind) keep glibc's.
 MALLOC_registrar-bridge	= -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
 
-SERVICES = supervisor flow-manager sip-router registrar-bridge
+# epsipctl is not a service but is built like one: services/epsipctl/.
+SERVICES = supervisor flow-manager sip-router registrar-bridge epsipctl
 BIN_supervisor		= epsipd
 BIN_flow-manager	= epsip-flow-manager
 BIN_sip-router		= epsip-sip-router
 BIN_registrar-bridge	= epsip-registrar-bridge
+BIN_epsipctl		= epsipctl
 
 COMMON_SRC	= $(wildcard common/*.c)
 UNIT_SRC	= $(wildcard tests/unit/*_test.c)

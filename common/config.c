@@ -424,37 +424,57 @@ trim(char *s)
 	return (s);
 }
 
+/*
+ * One line of a file, cut in place: 1 and *key, *value; 0 for a blank or
+ * comment line; -1 when it has no '=' (*key: the line, for the error).
+ */
+static int
+config_split_line(char *line, char **key, char **value)
+{
+	char *s, *eq, *hash;
+
+	if ((hash = strchr(line, '#')) != NULL) {
+		*hash = '\0';
+	}
+	s = trim(line);
+	if (*s == '\0') {
+		return (0);
+	}
+	*key = s;
+	if ((eq = strchr(s, '=')) == NULL) {
+		return (-1);
+	}
+	*eq = '\0';
+	*key = trim(s);
+	*value = trim(eq + 1);
+	return (1);
+}
+
 static int
 config_load(struct epsip_config *cfg, struct config_seen *seen,
     const char *path, char *err, size_t errcap)
 {
-	char line[1024], inner[512];
+	char line[1024], inner[512], *key, *value;
 	unsigned lineno = 0;
 	FILE *f;
+	int kind;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errcap, "config: %s: %s", path, strerror(errno));
 		return (-1);
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *eq, *hash;
-
 		lineno++;
-		if ((hash = strchr(line, '#')) != NULL) {
-			*hash = '\0';
-		}
-		s = trim(line);
-		if (*s == '\0') {
+		if ((kind = config_split_line(line, &key, &value)) == 0) {
 			continue;
 		}
-		if ((eq = strchr(s, '=')) == NULL) {
+		if (kind == -1) {
 			snprintf(err, errcap, "%s:%u: %s: expected key = value",
-			    path, lineno, s);
+			    path, lineno, key);
 			fclose(f);
 			return (-1);
 		}
-		*eq = '\0';
-		if (config_apply(cfg, seen, trim(s), trim(eq + 1), inner,
+		if (config_apply(cfg, seen, key, value, inner,
 		    sizeof(inner)) == -1) {
 			snprintf(err, errcap, "%s:%u: %s", path, lineno, inner);
 			fclose(f);
@@ -472,6 +492,28 @@ config_load_file(struct epsip_config *cfg, const char *path, char *err,
 	struct config_seen seen = { 0, 0, 0 };
 
 	return (config_load(cfg, &seen, path, err, errcap));
+}
+
+int
+config_file_value(const char *path, const char *name, char *value,
+    size_t cap)
+{
+	char line[1024], *key, *val;
+	int found = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (config_split_line(line, &key, &val) == 1 &&
+		    strcmp(key, name) == 0) {
+			snprintf(value, cap, "%s", val);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return (found);
 }
 
 /* EPSIP_FLOW_TIMER for "flow-timer". */

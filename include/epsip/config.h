@@ -138,6 +138,15 @@ int config_load_file(struct epsip_config *cfg, const char *path, char *err,
     size_t errcap);
 
 /*
+ * The last value `name` has in the file at `path`, the other lines
+ * unchecked (epsipctl wants the stats endpoint also from a file epsipd
+ * refuses): 1 and value, 0 when the key is not there, -1 when the file
+ * cannot be read (errno).
+ */
+int config_file_value(const char *path, const char *name, char *value,
+    size_t cap);
+
+/*
  * Apply the file, the environment and the command-line flags.  "--config
  * FILE" is loaded first wherever it appears, so flags always win.  Options this table does not
  * know are handed to `extra` (which returns the number of argv entries it

@@ -330,6 +330,30 @@ test_every_key_has_a_doc_and_reloadable_keys_are_scalar(void **state)
 	assert_false(config_key_reloadable("no-such-key"));
 }
 
+/* epsipctl finds `stats` in a file whose other lines epsipd refuses. */
+static void
+test_one_value_is_found_in_a_file_with_bad_lines(void **state)
+{
+	char path[] = "/tmp/epsip-cfg-XXXXXX", value[64];
+	int fd;
+	FILE *f;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	f = fdopen(fd, "w");
+	fputs("stats = 127.0.0.1:1\nthis is not a key\nmax-flows = 0\n"
+	    "  stats=[::1]:8061   # the last one wins\n", f);
+	fclose(f);
+	assert_int_equal(config_file_value(path, "stats", value,
+	    sizeof(value)), 1);
+	assert_string_equal(value, "[::1]:8061");
+	assert_int_equal(config_file_value(path, "listen", value,
+	    sizeof(value)), 0);
+	unlink(path);
+	assert_int_equal(config_file_value(path, "stats", value,
+	    sizeof(value)), -1);
+}
+
 int
 main(void)
 {
@@ -354,6 +378,8 @@ main(void)
 		    test_reload_takes_reloadable_keys_and_names_the_others),
 		cmocka_unit_test(
 		    test_every_key_has_a_doc_and_reloadable_keys_are_scalar),
+		cmocka_unit_test(
+		    test_one_value_is_found_in_a_file_with_bad_lines),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
