@@ -15,6 +15,9 @@
 #   make docs-metrics
 #                   write the counters table of docs/operations.md from
 #                   include/epsip/metrics.def (a unit test fails until then)
+#   make docs-config
+#                   write the keys of man/epsip.conf.5 from the table in
+#                   common/config.c (a unit test fails until then)
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
@@ -81,7 +84,7 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
 	integration integration-asan clean bench bench-flows bench-overload \
-	soak valgrind format docs-metrics install
+	soak valgrind format docs-metrics docs-config install
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -141,6 +144,14 @@ $(METRICS_DOC): $(BUILD)/release/obj/tools/metrics_doc.o $(BUILD)/release/libeps
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 docs-metrics: $(METRICS_DOC)
 	@$(METRICS_DOC) docs/operations.md
+
+# The keys of man/epsip.conf.5, from the table in common/config.c.
+CONFIG_DOC = $(BUILD)/release/tools/config-doc
+$(CONFIG_DOC): $(BUILD)/release/obj/tools/config_doc.o $(BUILD)/release/libepsip.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+docs-config: $(CONFIG_DOC)
+	@$(CONFIG_DOC) man/epsip.conf.5
 
 # Install what is missing (apt-get needs root: sudo is used when not root).
 # $(1): the packages.

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "epsip/config.h"
+#include "epsip/config_doc.h"
+#include "epsip/doc_splice.h"
 
 static void
 test_addresses_parse_in_every_form(void **state)
@@ -354,6 +356,41 @@ test_one_value_is_found_in_a_file_with_bad_lines(void **state)
 	    sizeof(value)), -1);
 }
 
+/*
+ * man/epsip.conf.5 lists every key of the table, as `make docs-config`
+ * writes it.  Run from the repository root (as make does).
+ */
+static void
+test_man_page_lists_every_key_as_the_table_says(void **state)
+{
+	static const char path[] = "man/epsip.conf.5";
+	struct config_key_doc doc;
+	char err[256], entry[128], *page, *want;
+	size_t i;
+
+	(void)state;
+	if ((page = doc_read_file(path)) == NULL) {
+		fail_msg("%s: cannot read (run from the repository root)",
+		    path);
+	}
+	if ((want = config_doc_splice(page, err, sizeof(err))) == NULL) {
+		fail_msg("%s: %s", path, err);
+	}
+	if (strcmp(page, want) != 0) {
+		fail_msg("%s does not list the keys of common/config.c: run "
+		    "`make docs-config`", path);
+	}
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		snprintf(entry, sizeof(entry), "\n.It Cm %s No = Ar ",
+		    doc.name);
+		if (strstr(page, entry) == NULL) {
+			fail_msg("%s: no entry for %s", path, doc.name);
+		}
+	}
+	free(want);
+	free(page);
+}
+
 int
 main(void)
 {
@@ -380,6 +417,8 @@ main(void)
 		    test_every_key_has_a_doc_and_reloadable_keys_are_scalar),
 		cmocka_unit_test(
 		    test_one_value_is_found_in_a_file_with_bad_lines),
+		cmocka_unit_test(
+		    test_man_page_lists_every_key_as_the_table_says),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
