@@ -207,32 +207,39 @@ valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
 
 # Where deploy/systemd/epsip.service (and deploy/docker/Dockerfile)
-# expect things.  The four executables share $(LIBEXECDIR): epsipd starts
+# expect things.  The executables share $(LIBEXECDIR): epsipd starts
 # the services from its own directory, found through /proc/self/exe,
-# which resolves the link in $(SBINDIR) that puts epsipd on the PATH.
+# which resolves the link in $(SBINDIR) that puts epsipd on the PATH;
+# epsipctl, the operator's tool, is linked there too.
 # The unit is installed with /usr/local replaced by $(PREFIX), and both
 # /usr/local/lib/systemd/system and /usr/lib/systemd/system are on
 # systemd's search path.  The configuration lives in /etc/epsip whatever
 # the prefix (the unit reads /etc/epsip/epsip.conf); an existing
 # epsip.conf is kept, and the example is always refreshed beside it.
-# No man pages yet.  Not done here: the epsip user, the sysctl settings
-# and `systemctl enable` (docs/operations.md).  INSTALL_BINS: other builds
-# of the four (tests/integration/test_install.py installs those it tests).
+# Man pages: epsipd(8), epsipctl(8), epsip.conf(5) from man/.  Not done
+# here: the epsip user, the sysctl settings and `systemctl enable`
+# (docs/operations.md).  INSTALL_BINS: other builds of the executables
+# (tests/integration/test_install.py installs those it tests).
 PREFIX		?= /usr/local
 INSTALL_BINS	?= $(BINS)
 SBINDIR		= $(PREFIX)/sbin
 LIBEXECDIR	= $(PREFIX)/libexec/epsip
 UNITDIR		= $(PREFIX)/lib/systemd/system
 DOCDIR		= $(PREFIX)/share/doc/epsip
+MANDIR		= $(PREFIX)/share/man
 CONFDIR		= /etc/epsip
 INSTALL_DOCS	= docs/architecture.md docs/configuration.md \
 	docs/deployment.md docs/operations.md
 
 install: $(INSTALL_BINS)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SBINDIR) \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(LIBEXECDIR)/
 	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipd $(DESTDIR)$(SBINDIR)/epsipd
+	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipctl $(DESTDIR)$(SBINDIR)/epsipctl
+	install -m 0644 man/epsip.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/epsipd.8 man/epsipctl.8 $(DESTDIR)$(MANDIR)/man8/
 	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/epsip.service \
 	    >$(DESTDIR)$(UNITDIR)/epsip.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/epsip.service
