@@ -391,6 +391,42 @@ test_man_page_lists_every_key_as_the_table_says(void **state)
 	free(page);
 }
 
+/*
+ * docs/configuration.md has a row for every key, and marks exactly the
+ * reloadable ones.  Run from the repository root (as make does).
+ */
+static void
+test_configuration_doc_marks_the_reloadable_keys(void **state)
+{
+	static const char path[] = "docs/configuration.md";
+	struct config_key_doc doc;
+	char row[96], *text, *at, *eol;
+	size_t i;
+	int marked;
+
+	(void)state;
+	if ((text = doc_read_file(path)) == NULL) {
+		fail_msg("%s: cannot read (run from the repository root)",
+		    path);
+	}
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		snprintf(row, sizeof(row), "\n| `%s` | ", doc.name);
+		if ((at = strstr(text, row)) == NULL) {
+			fail_msg("%s: no row for %s", path, doc.name);
+		}
+		eol = strchr(at + 1, '\n');
+		*eol = '\0';
+		marked = strstr(at, "**Reloadable.**") != NULL;
+		*eol = '\n';
+		if (marked != doc.reloadable) {
+			fail_msg("%s: %s is %sreloadable, its row says "
+			    "otherwise", path, doc.name, doc.reloadable ? "" :
+			    "not ");
+		}
+	}
+	free(text);
+}
+
 int
 main(void)
 {
@@ -419,6 +455,8 @@ main(void)
 		    test_one_value_is_found_in_a_file_with_bad_lines),
 		cmocka_unit_test(
 		    test_man_page_lists_every_key_as_the_table_says),
+		cmocka_unit_test(
+		    test_configuration_doc_marks_the_reloadable_keys),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
