@@ -400,7 +400,7 @@ test_configuration_doc_marks_the_reloadable_keys(void **state)
 {
 	static const char path[] = "docs/configuration.md";
 	struct config_key_doc doc;
-	char row[96], *text, *at, *eol;
+	char row[96], *text, *at, *line;
 	size_t i;
 	int marked;
 
@@ -414,10 +414,10 @@ test_configuration_doc_marks_the_reloadable_keys(void **state)
 		if ((at = strstr(text, row)) == NULL) {
 			fail_msg("%s: no row for %s", path, doc.name);
 		}
-		eol = strchr(at + 1, '\n');
-		*eol = '\0';
-		marked = strstr(at, "**Reloadable.**") != NULL;
-		*eol = '\n';
+		line = strndup(at + 1, strcspn(at + 1, "\n"));
+		assert_non_null(line);
+		marked = strstr(line, "**Reloadable.**") != NULL;
+		free(line);
 		if (marked != doc.reloadable) {
 			fail_msg("%s: %s is %sreloadable, its row says "
 			    "otherwise", path, doc.name, doc.reloadable ? "" :
