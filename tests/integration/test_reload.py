@@ -17,7 +17,7 @@ import urllib.request
 
 from edge import Edge, free_port, wait_for
 from sip import Phone, token_fields, uri_of, uri_user
-from test_limits import closed_at_once, pinged, pongs
+from test_limits import closed_at_once, pinged
 
 
 def sighup(edge):
