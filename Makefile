@@ -15,6 +15,9 @@
 #   make docs-metrics
 #                   write the counters table of docs/operations.md from
 #                   include/epsip/metrics.def (a unit test fails until then)
+#   make docs-config
+#                   write the keys of man/epsip.conf.5 from the table in
+#                   common/config.c (a unit test fails until then)
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
@@ -60,11 +63,13 @@ SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 # and the unit tests (valgrind) keep glibc's.
 MALLOC_registrar-bridge	= -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
 
-SERVICES = supervisor flow-manager sip-router registrar-bridge
+# epsipctl is not a service but is built like one: services/epsipctl/.
+SERVICES = supervisor flow-manager sip-router registrar-bridge epsipctl
 BIN_supervisor		= epsipd
 BIN_flow-manager	= epsip-flow-manager
 BIN_sip-router		= epsip-sip-router
 BIN_registrar-bridge	= epsip-registrar-bridge
+BIN_epsipctl		= epsipctl
 
 COMMON_SRC	= $(wildcard common/*.c)
 UNIT_SRC	= $(wildcard tests/unit/*_test.c)
@@ -81,7 +86,7 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
 	integration integration-asan clean bench bench-flows bench-overload \
-	soak valgrind format docs-metrics install
+	soak valgrind format docs-metrics docs-config install
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -142,6 +147,14 @@ $(METRICS_DOC): $(BUILD)/release/obj/tools/metrics_doc.o $(BUILD)/release/libeps
 docs-metrics: $(METRICS_DOC)
 	@$(METRICS_DOC) docs/operations.md
 
+# The keys of man/epsip.conf.5, from the table in common/config.c.
+CONFIG_DOC = $(BUILD)/release/tools/config-doc
+$(CONFIG_DOC): $(BUILD)/release/obj/tools/config_doc.o $(BUILD)/release/libepsip.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+docs-config: $(CONFIG_DOC)
+	@$(CONFIG_DOC) man/epsip.conf.5
+
 # Install what is missing (apt-get needs root: sudo is used when not root).
 # $(1): the packages.
 define install_missing
@@ -196,32 +209,39 @@ valgrind: $(UNIT_BINS)
 	@tests/run-unit.sh valgrind $(UNIT_BINS)
 
 # Where deploy/systemd/epsip.service (and deploy/docker/Dockerfile)
-# expect things.  The four executables share $(LIBEXECDIR): epsipd starts
+# expect things.  The executables share $(LIBEXECDIR): epsipd starts
 # the services from its own directory, found through /proc/self/exe,
-# which resolves the link in $(SBINDIR) that puts epsipd on the PATH.
+# which resolves the link in $(SBINDIR) that puts epsipd on the PATH;
+# epsipctl, the operator's tool, is linked there too.
 # The unit is installed with /usr/local replaced by $(PREFIX), and both
 # /usr/local/lib/systemd/system and /usr/lib/systemd/system are on
 # systemd's search path.  The configuration lives in /etc/epsip whatever
 # the prefix (the unit reads /etc/epsip/epsip.conf); an existing
 # epsip.conf is kept, and the example is always refreshed beside it.
-# No man pages yet.  Not done here: the epsip user, the sysctl settings
-# and `systemctl enable` (docs/operations.md).  INSTALL_BINS: other builds
-# of the four (tests/integration/test_install.py installs those it tests).
+# Man pages: epsipd(8), epsipctl(8), epsip.conf(5) from man/.  Not done
+# here: the epsip user, the sysctl settings and `systemctl enable`
+# (docs/operations.md).  INSTALL_BINS: other builds of the executables
+# (tests/integration/test_install.py installs those it tests).
 PREFIX		?= /usr/local
 INSTALL_BINS	?= $(BINS)
 SBINDIR		= $(PREFIX)/sbin
 LIBEXECDIR	= $(PREFIX)/libexec/epsip
 UNITDIR		= $(PREFIX)/lib/systemd/system
 DOCDIR		= $(PREFIX)/share/doc/epsip
+MANDIR		= $(PREFIX)/share/man
 CONFDIR		= /etc/epsip
 INSTALL_DOCS	= docs/architecture.md docs/configuration.md \
 	docs/deployment.md docs/operations.md
 
 install: $(INSTALL_BINS)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SBINDIR) \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(LIBEXECDIR)/
 	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipd $(DESTDIR)$(SBINDIR)/epsipd
+	ln -sfr $(DESTDIR)$(LIBEXECDIR)/epsipctl $(DESTDIR)$(SBINDIR)/epsipctl
+	install -m 0644 man/epsip.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/epsipd.8 man/epsipctl.8 $(DESTDIR)$(MANDIR)/man8/
 	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/epsip.service \
 	    >$(DESTDIR)$(UNITDIR)/epsip.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/epsip.service

@@ -547,37 +547,57 @@ trim(char *s)
 	return (s);
 }
 
+/*
+ * One line of a file, cut in place: 1 and *key, *value; 0 for a blank or
+ * comment line; -1 when it has no '=' (*key: the line, for the error).
+ */
+static int
+config_split_line(char *line, char **key, char **value)
+{
+	char *s, *eq, *hash;
+
+	if ((hash = strchr(line, '#')) != NULL) {
+		*hash = '\0';
+	}
+	s = trim(line);
+	if (*s == '\0') {
+		return (0);
+	}
+	*key = s;
+	if ((eq = strchr(s, '=')) == NULL) {
+		return (-1);
+	}
+	*eq = '\0';
+	*key = trim(s);
+	*value = trim(eq + 1);
+	return (1);
+}
+
 static int
 config_load(struct epsip_config *cfg, struct config_seen *seen,
     const char *path, char *err, size_t errcap)
 {
-	char line[1024], inner[512];
+	char line[1024], inner[512], *key, *value;
 	unsigned lineno = 0;
 	FILE *f;
+	int kind;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errcap, "config: %s: %s", path, strerror(errno));
 		return (-1);
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *eq, *hash;
-
 		lineno++;
-		if ((hash = strchr(line, '#')) != NULL) {
-			*hash = '\0';
-		}
-		s = trim(line);
-		if (*s == '\0') {
+		if ((kind = config_split_line(line, &key, &value)) == 0) {
 			continue;
 		}
-		if ((eq = strchr(s, '=')) == NULL) {
+		if (kind == -1) {
 			snprintf(err, errcap, "%s:%u: %s: expected key = value",
-			    path, lineno, s);
+			    path, lineno, key);
 			fclose(f);
 			return (-1);
 		}
-		*eq = '\0';
-		if (config_apply(cfg, seen, trim(s), trim(eq + 1), inner,
+		if (config_apply(cfg, seen, key, value, inner,
 		    sizeof(inner)) == -1) {
 			snprintf(err, errcap, "%s:%u: %s", path, lineno, inner);
 			fclose(f);
@@ -595,6 +615,28 @@ config_load_file(struct epsip_config *cfg, const char *path, char *err,
 	struct config_seen seen = { 0 };
 
 	return (config_load(cfg, &seen, path, err, errcap));
+}
+
+int
+config_file_value(const char *path, const char *name, char *value,
+    size_t cap)
+{
+	char line[1024], *key, *val;
+	int found = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (config_split_line(line, &key, &val) == 1 &&
+		    strcmp(key, name) == 0) {
+			snprintf(value, cap, "%s", val);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return (found);
 }
 
 /* EPSIP_FLOW_TIMER for "flow-timer". */
@@ -1062,22 +1104,37 @@ config_write(const struct epsip_config *cfg, FILE *out)
 	return (ferror(out) ? -1 : 0);
 }
 
+/* What config_write() writes for one key (malloc'ed, "" when unset). */
+static char *
+config_key_text(const struct epsip_config *cfg, const struct config_key *k)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		return (NULL);
+	}
+	config_write_key(cfg, k, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return (NULL);
+	}
+	return (text);
+}
+
 /* The default of one key as the file would spell it ("" for none). */
 static void
 config_default_text(const struct config_key *k, char *buf, size_t cap)
 {
 	struct epsip_config defaults;
-	char *text = NULL, *eq, *nl;
-	size_t len = 0;
-	FILE *f;
+	char *text, *eq, *nl;
 
 	buf[0] = '\0';
 	config_defaults(&defaults);
-	if ((f = open_memstream(&text, &len)) == NULL) {
+	if ((text = config_key_text(&defaults, k)) == NULL) {
 		return;
 	}
-	config_write_key(&defaults, k, f);
-	fclose(f);
 	if ((eq = strstr(text, " = ")) != NULL) {
 		if ((nl = strchr(eq, '\n')) != NULL) {
 			*nl = '\0';
@@ -1115,5 +1172,143 @@ config_serves_domain(const struct epsip_config *cfg, const char *host)
 			return (1);
 		}
 	}
+	return (0);
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+/*
+ * The keys a running set takes on SIGHUP, without a restart and without
+ * losing a flow (docs/configuration.md, "Reloading").  Each is read where
+ * it is used, or re-applied by daemon.c and the service's reload hook.
+ * Every other key is held by something made at start: a bound socket, a
+ * buffer sized for it, an nng queue, an open database, a number in every
+ * token handed out.  Scalar keys only: config_take_reloadable() copies
+ * one field each.
+ */
+static const char *const config_reloadable_keys[] = {
+	"log-level", "max-flows", "new-flow-rate", "new-flow-burst",
+	"overload-delay", "retry-after", "ipc-backlog", "key-file",
+	"previous-key-file", NULL,
+};
+
+int
+config_key_reloadable(const char *name)
+{
+	for (size_t i = 0; config_reloadable_keys[i] != NULL; i++) {
+		if (strcmp(config_reloadable_keys[i], name) == 0) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/* Bytes of a scalar key's field; 0 for a list. */
+static size_t
+config_field_size(const struct config_key *k)
+{
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_PATH:
+		return (k->capacity);
+	case KEY_ADDR:
+		return (sizeof(struct epsip_addr));
+	case KEY_UINT:
+		return (sizeof(unsigned));
+	case KEY_LOG_LEVEL:
+		return (sizeof(enum log_level));
+	case KEY_ENUM:
+		return (sizeof(int));
+	case KEY_ADDR_LIST:
+	case KEY_NAME_LIST:
+	case KEY_CIDR_LIST:
+		break;
+	}
+	return (0);
+}
+
+void
+config_take_reloadable(struct epsip_config *dst,
+    const struct epsip_config *src)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (config_key_reloadable(k->name)) {
+			memcpy((char *)dst + k->offset,
+			    (const char *)src + k->offset,
+			    config_field_size(k));
+		}
+	}
+}
+
+size_t
+config_changed(const struct epsip_config *a, const struct epsip_config *b,
+    int reloadable, const char **names, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		char *ta, *tb;
+		int differ;
+
+		if (config_key_reloadable(k->name) != (reloadable != 0)) {
+			continue;
+		}
+		ta = config_key_text(a, k);
+		tb = config_key_text(b, k);
+		/* Out of memory: say it changed rather than hide a change. */
+		differ = ta == NULL || tb == NULL || strcmp(ta, tb) != 0;
+		free(ta);
+		free(tb);
+		if (differ && n++ < cap) {
+			names[n - 1] = k->name;
+		}
+	}
+	return (n);
+}
+
+/* ---- documentation (man/epsip.conf.5, tools/config_doc.c) ---- */
+
+int
+config_key_doc(size_t i, struct config_key_doc *doc)
+{
+	static const char *const type_value[] = {
+		[KEY_ADDR_LIST] = "ADDR:PORT", [KEY_NAME_LIST] = "NAME",
+		[KEY_CIDR_LIST] = "ADDR[/BITS]",
+		[KEY_STRING] = "TEXT", [KEY_PATH] = "PATH",
+		[KEY_ADDR] = "ADDR:PORT", [KEY_UINT] = "N",
+		[KEY_LOG_LEVEL] = "debug | info | warn | error",
+		[KEY_ENUM] = NULL,
+	};
+	const struct config_key *k;
+	size_t n = 0;
+
+	if (i >= NKEYS) {
+		return (-1);
+	}
+	k = &config_keys[i];
+	memset(doc, 0, sizeof(*doc));
+	doc->name = k->name;
+	doc->help = k->help;
+	if (k->type == KEY_ENUM) {
+		for (size_t j = 0; k->names[j] != NULL &&
+		    n < sizeof(doc->value); j++) {
+			n += (size_t)snprintf(doc->value + n,
+			    sizeof(doc->value) - n, "%s%s", j > 0 ? " | " : "",
+			    k->names[j]);
+		}
+	} else {
+		snprintf(doc->value, sizeof(doc->value), "%s",
+		    type_value[k->type]);
+	}
+	config_default_text(k, doc->def, sizeof(doc->def));
+	doc->is_number = k->type == KEY_UINT;
+	doc->min = k->min;
+	doc->max = k->max;
+	doc->repeatable = k->type == KEY_ADDR_LIST ||
+	    k->type == KEY_NAME_LIST || k->type == KEY_CIDR_LIST;
+	doc->reloadable = config_key_reloadable(k->name);
 	return (0);
 }

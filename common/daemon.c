@@ -1,9 +1,10 @@
 /*
  * daemon.c -- the skeleton every EPSIP service runs in.
  *
- * Owns argv and configuration, logging, SIGTERM/SIGINT, the event loop,
- * the HELLO to the supervisor and the once-a-second STATS report, so that a
- * service's main() only names its callbacks.  Services are started by the
+ * Owns argv and configuration (read again on SIGHUP), logging,
+ * SIGTERM/SIGINT, the event loop, the HELLO to the supervisor and the
+ * once-a-second STATS report, so that a service's main() only names its
+ * callbacks.  Services are started by the
  * supervisor with fork+exec (nng is not fork-safe) and die with it.
  * DIAGNOSTICS: bad configuration exits 2; failing to start exits 1.
  */
@@ -89,6 +90,53 @@ daemon_hello(struct daemon *d)
 	json_decref(body);
 }
 
+/* The reloadable keys that live in the common code, not in d->cfg. */
+static void
+daemon_apply(const struct epsip_config *cfg)
+{
+	log_set_level(cfg->log_level);
+	ipc_set_backlog_limit((size_t)cfg->ipc_backlog << 20);
+	/* A link stuck for longer holds only requests that are late anyway. */
+	ipc_set_offer_wait(cfg->overload_delay);
+}
+
+/*
+ * SIGHUP: from epsipd once it has checked the new file and rewritten the
+ * effective one, or from the flow-manager parent to its children.  Only
+ * what may change under running flows changes (config.c); the service's
+ * hook re-applies what it derived from those keys.
+ */
+static void
+daemon_on_reload(struct loop *loop, int signo, void *arg)
+{
+	struct daemon *d = arg;
+	struct epsip_config fresh;
+	char err[512];
+	int help, check;
+
+	(void)loop;
+	(void)signo;
+	config_defaults(&fresh);
+	if (config_parse_args(&fresh, d->argc, d->argv,
+	    d->service->extra_option, d->service->arg, &help, &check, err,
+	    sizeof(err)) == -1 || config_finish(&fresh, err,
+	    sizeof(err)) == -1 || (d->service->reload != NULL &&
+	    d->service->reload(d, &fresh, err, sizeof(err)) == -1)) {
+		log_error("reload: %s: running configuration kept", err);
+		stats_inc(M_CONFIG_RELOAD_ERRORS);
+		return;
+	}
+	config_take_reloadable(&d->cfg, &fresh);
+	daemon_apply(&d->cfg);
+	stats_inc(M_CONFIG_RELOADS);
+	/* A flow-manager child is one of thousands: no line each. */
+	if (strcmp(d->instance_name, d->service->name) == 0) {
+		log_info("reload: configuration applied");
+	} else {
+		log_debug("reload: configuration applied");
+	}
+}
+
 static void
 daemon_on_stop_signal(struct loop *loop, int signo, void *arg)
 {
@@ -125,6 +173,8 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.service = service;
+	d.argc = argc;
+	d.argv = argv;
 	d.instance_name = service->name;
 	log_init(service->name, LOG_LEVEL_INFO);
 	config_defaults(&d.cfg);
@@ -142,7 +192,7 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 		printf("configuration OK\n");
 		return (0);
 	}
-	log_set_level(d.cfg.log_level);
+	daemon_apply(&d.cfg);
 	daemon_block_loop_signals();
 	/* Die with the supervisor instead of holding sockets as an orphan. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -152,12 +202,14 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	}
 	loop_on_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d);
 	loop_on_signal(d.loop, SIGINT, daemon_on_stop_signal, &d);
+	/* Taken in the loop, after start: a service is reloaded whole. */
+	loop_on_signal(d.loop, SIGHUP, daemon_on_reload, &d);
 	if (ipc_attach_loop(d.loop) == -1) {
 		fatalx("loop: cannot batch IPC");
 	}
-	ipc_set_backlog_limit((size_t)d.cfg.ipc_backlog << 20);
-	/* A link stuck for longer holds only requests that are late anyway. */
-	ipc_set_offer_wait(d.cfg.overload_delay);
+	/* 0 in /metrics from the start, not a series appearing later. */
+	stats_set(M_CONFIG_RELOADS, 0);
+	stats_set(M_CONFIG_RELOAD_ERRORS, 0);
 	if (ipc_service_url(d.cfg.run_dir, "supervisor", url, sizeof(url)) ||
 	    ipc_push_dial(&d.supervisor, url, 0, 16) == -1) {
 		fatalx("cannot dial the supervisor in %s", d.cfg.run_dir);

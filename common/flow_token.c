@@ -235,16 +235,39 @@ flow_token_encode(const struct flow_token_key *key,
 	return ((int)base64url_encode(raw, n, text));
 }
 
-static const struct flow_token_key *
-keyring_find(const struct flow_token_keyring *ring, uint8_t id)
+/* 1 when the last FLOW_TOKEN_MAC_SIZE bytes of raw[0..len) are key's MAC. */
+static int
+token_mac_matches(const struct flow_token_key *key, const uint8_t *raw,
+    size_t len)
 {
-	if (ring->current.id == id) {
-		return (&ring->current);
+	uint8_t mac[FLOW_TOKEN_MAC_SIZE];
+
+	token_mac(key, raw, len - FLOW_TOKEN_MAC_SIZE, mac);
+	return (mbedtls_ct_memcmp(mac, raw + len - FLOW_TOKEN_MAC_SIZE,
+	    FLOW_TOKEN_MAC_SIZE) == 0);
+}
+
+/*
+ * Check the MAC with the key the token names.  A key id is one byte, so
+ * the key rotated in has the id of the one rotated out once in 256
+ * rotations: then both are tried, or every token issued before the
+ * rotation would fail as forged.
+ */
+static enum flow_token_error
+keyring_verify(const struct flow_token_keyring *ring, const uint8_t *raw,
+    size_t len)
+{
+	int current = ring->current.id == raw[1];
+	int previous = ring->has_previous && ring->previous.id == raw[1];
+
+	if (!current && !previous) {
+		return (FLOW_TOKEN_EKEY);
 	}
-	if (ring->has_previous && ring->previous.id == id) {
-		return (&ring->previous);
+	if ((current && token_mac_matches(&ring->current, raw, len)) ||
+	    (previous && token_mac_matches(&ring->previous, raw, len))) {
+		return (FLOW_TOKEN_OK);
 	}
-	return (NULL);
+	return (FLOW_TOKEN_EMAC);
 }
 
 /*
@@ -281,8 +304,7 @@ flow_token_decode(const struct flow_token_keyring *ring, const char *text,
     size_t len, struct flow_token *t)
 {
 	char plain[FLOW_TOKEN_MAX_TEXT * 3];
-	uint8_t raw[FLOW_TOKEN_MAX_RAW], mac[FLOW_TOKEN_MAC_SIZE];
-	const struct flow_token_key *key;
+	uint8_t raw[FLOW_TOKEN_MAX_RAW];
 	enum flow_token_error err;
 	int plen, n;
 	size_t want;
@@ -305,15 +327,8 @@ flow_token_decode(const struct flow_token_keyring *ring, const char *text,
 	if (raw[0] != FLOW_TOKEN_VERSION) {
 		return (FLOW_TOKEN_EVERSION);
 	}
-	if ((key = keyring_find(ring, raw[1])) == NULL) {
-		return (FLOW_TOKEN_EKEY);
-	}
-	token_mac(key, raw, want - FLOW_TOKEN_MAC_SIZE, mac);
-	if (mbedtls_ct_memcmp(mac, raw + want - FLOW_TOKEN_MAC_SIZE,
-	    FLOW_TOKEN_MAC_SIZE) != 0) {
-		return (FLOW_TOKEN_EMAC);
-	}
-	if ((err = token_fields(raw, want, t)) != FLOW_TOKEN_OK) {
+	if ((err = keyring_verify(ring, raw, want)) != FLOW_TOKEN_OK ||
+	    (err = token_fields(raw, want, t)) != FLOW_TOKEN_OK) {
 		memset(t, 0, sizeof(*t));
 	}
 	return (err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epsip/doc_splice.h"
 #include "epsip/metrics.h"
 
 static const char *
@@ -82,55 +83,17 @@ metric_doc_table(void)
 	return (text);
 }
 
-/*
- * The start of the line after the first line equal to `line`, or NULL;
- * the line itself in *at.
- */
-static const char *
-after_line(const char *doc, const char *line, const char **at)
-{
-	size_t n = strlen(line);
-	const char *p = doc;
-
-	while ((p = strstr(p, line)) != NULL) {
-		if ((p == doc || p[-1] == '\n') && p[n] == '\n') {
-			*at = p;
-			return (p + n + 1);
-		}
-		p += n;
-	}
-	return (NULL);
-}
-
 char *
 metric_doc_splice(const char *doc, char *err, size_t errcap)
 {
-	const char *body, *end, *begin_at, *end_at;
 	char *table, *out;
-	size_t head, tail, tlen;
 
-	if ((body = after_line(doc, METRIC_DOC_BEGIN, &begin_at)) == NULL ||
-	    after_line(body, METRIC_DOC_END, &end_at) == NULL) {
-		snprintf(err, errcap, "no line \"%s\" followed by a line "
-		    "\"%s\"", METRIC_DOC_BEGIN, METRIC_DOC_END);
-		return (NULL);
-	}
-	end = end_at;	/* the end marker stays, and what follows it */
 	if ((table = metric_doc_table()) == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return (NULL);
 	}
-	head = (size_t)(body - doc);
-	tlen = strlen(table);
-	tail = strlen(end);
-	if ((out = malloc(head + tlen + tail + 1)) == NULL) {
-		free(table);
-		snprintf(err, errcap, "out of memory");
-		return (NULL);
-	}
-	memcpy(out, doc, head);
-	memcpy(out + head, table, tlen);
-	memcpy(out + head + tlen, end, tail + 1);
+	out = doc_splice(doc, METRIC_DOC_BEGIN, METRIC_DOC_END, table, err,
+	    errcap);
 	free(table);
 	return (out);
 }

@@ -158,6 +158,15 @@ int config_load_file(struct epsip_config *cfg, const char *path, char *err,
     size_t errcap);
 
 /*
+ * The last value `name` has in the file at `path`, the other lines
+ * unchecked (epsipctl wants the stats endpoint also from a file epsipd
+ * refuses): 1 and value, 0 when the key is not there, -1 when the file
+ * cannot be read (errno).
+ */
+int config_file_value(const char *path, const char *name, char *value,
+    size_t cap);
+
+/*
  * Apply the file, the environment and the command-line flags.  "--config
  * FILE" is loaded first wherever it appears, so flags always win.  Options this table does not
  * know are handed to `extra` (which returns the number of argv entries it
@@ -196,6 +205,36 @@ int config_proxy_protocol_on(const struct epsip_config *cfg,
 /* 1 if `peer` is a balancer that may send a PROXY header (proxy-from). */
 int config_proxy_trusted(const struct epsip_config *cfg,
     const struct epsip_addr *peer);
+
+/*
+ * Reload (SIGHUP).  1 when a running set applies key `name` on SIGHUP;
+ * the others need a restart (docs/configuration.md, "Reloading").
+ */
+int config_key_reloadable(const char *name);
+/* Copy the reloadable keys of src into dst; dst keeps every other one. */
+void config_take_reloadable(struct epsip_config *dst,
+    const struct epsip_config *src);
+/*
+ * The keys, reloadable ones or (reloadable 0) the others, whose values
+ * differ between a and b: how many, the first `cap` names in names[].
+ */
+size_t config_changed(const struct epsip_config *a,
+    const struct epsip_config *b, int reloadable, const char **names,
+    size_t cap);
+
+/* One key of the table, as man/epsip.conf.5 describes it. */
+struct config_key_doc {
+	const char *name;
+	const char *help;
+	char value[64];		/* "N", "PATH", "always | outbound" */
+	char def[CONFIG_PATH_MAX];	/* as the file spells it; "": none */
+	int is_number;		/* from min to max */
+	unsigned min, max;
+	int repeatable;
+	int reloadable;
+};
+/* Key i of the table, in its order: 0, or -1 past the last one. */
+int config_key_doc(size_t i, struct config_key_doc *doc);
 
 /* 1 if `host` is served by the registrar (always when no domain is set). */
 int config_serves_domain(const struct epsip_config *cfg, const char *host);

@@ -27,6 +27,15 @@ struct daemon_service {
 	void (*report)(struct daemon *d, json_t *stats);
 	/* Before exit: close what start opened (may be NULL). */
 	void (*stop)(struct daemon *d);
+	/*
+	 * SIGHUP (may be NULL): apply what the service keeps of the
+	 * reloadable keys (config_key_reloadable()), taking their values
+	 * from `fresh`.  d->cfg still holds the running ones, and takes
+	 * fresh's reloadable keys after a 0.  -1 with a reason in err
+	 * refuses the reload: the service must then have changed nothing.
+	 */
+	int (*reload)(struct daemon *d, const struct epsip_config *fresh,
+	    char *err, size_t errcap);
 	void *arg;			/* the service's own state */
 };
 
@@ -36,9 +45,17 @@ struct daemon {
 	struct loop *loop;
 	struct ipc_socket *supervisor;	/* push to supervisor.ipc */
 	const char *instance_name;	/* "sip-router" or "fm1-c7" */
+	int argc;			/* read again on SIGHUP */
+	char **argv;
 };
 
-/* Parse, set up, run the loop until SIGTERM/SIGINT; returns exit status. */
+/*
+ * Parse, set up, run the loop until SIGTERM/SIGINT; returns exit status.
+ * SIGHUP reads the configuration again from the same argv (the effective
+ * file epsipd rewrote, the environment, this process's own flags) and
+ * applies its reloadable keys; a configuration that does not read or
+ * check is logged and counted, and the running one kept.
+ */
 int daemon_main(const struct daemon_service *service, int argc, char **argv);
 
 /* Name this process in HELLO/STATS (e.g. a flow-manager child "fm1-c7"). */

@@ -36,7 +36,8 @@ struct flow_token_key {
 
 /*
  * The keys a verifier accepts: the current one signs, the previous one (if
- * any) still verifies during a rotation.
+ * any) still verifies during a rotation.  When both have the same one-byte
+ * id, a token with that id is checked against both.
  */
 struct flow_token_keyring {
 	struct flow_token_key current;

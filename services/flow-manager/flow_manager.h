@@ -26,6 +26,12 @@
 int fm_parent_start(struct daemon *d, int argc, char **argv);
 void fm_parent_report(struct daemon *d, json_t *stats);
 void fm_parent_stop(struct daemon *d);
+/*
+ * SIGHUP, before d->cfg takes fresh's reloadable keys: the limits on new
+ * flows change for the next one (flows held stay, also past a lowered
+ * max-flows), and every child is told to read the file again.
+ */
+void fm_parent_reload(struct daemon *d, const struct epsip_config *fresh);
 
 /* The child role, child id `id` (>= 1). */
 int fm_child_start(struct daemon *d, uint32_t id);

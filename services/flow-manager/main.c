@@ -58,12 +58,26 @@ fm_main_stop(struct daemon *d)
 	}
 }
 
+/* A child's reloadable keys are all read where they are used. */
+static int
+fm_main_reload(struct daemon *d, const struct epsip_config *fresh,
+    char *err, size_t errcap)
+{
+	(void)err;
+	(void)errcap;
+	if (fm_main_child == 0) {
+		fm_parent_reload(d, fresh);
+	}
+	return (0);
+}
+
 static const struct daemon_service fm_main_service = {
 	.name = "flow-manager",
 	.extra_option = fm_main_option,
 	.start = fm_main_start,
 	.report = fm_main_report,
 	.stop = fm_main_stop,
+	.reload = fm_main_reload,
 };
 
 int

@@ -423,7 +423,7 @@ fm_parent_report(struct daemon *d, json_t *stats)
 	    json_integer((json_int_t)(p->open_udp + p->open_tcp)));
 }
 
-/* ---- stop ---- */
+/* ---- reload and stop ---- */
 
 static void
 signal_all(struct fm_parent *p, int signo)
@@ -471,6 +471,28 @@ wait_children(struct fm_parent *p, uint64_t ms)
 		ts.tv_nsec = (long)left * 1000000L;
 		(void)sigtimedwait(&set, NULL, &ts);
 	}
+}
+
+void
+fm_parent_reload(struct daemon *d, const struct epsip_config *fresh)
+{
+	struct fm_parent *p = &fm_parent;
+	unsigned max;
+
+	(void)d;
+	max = effective_max_flows(fresh);
+	if (max != p->max_flows) {
+		log_info("max-flows %u (was %u): %zu flows held", max,
+		    p->max_flows, p->open_udp + p->open_tcp);
+		p->max_flows = max;
+	}
+	if (fresh->new_flow_rate != p->cfg->new_flow_rate ||
+	    fresh->new_flow_burst != p->cfg->new_flow_burst) {
+		rate_limit_init(&p->new_flows, fresh->new_flow_rate,
+		    fresh->new_flow_burst, loop_now_ms(p->loop));
+	}
+	/* Blocked from exec until its loop takes it (spawn.c). */
+	signal_all(p, SIGHUP);
 }
 
 void

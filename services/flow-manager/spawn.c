@@ -58,7 +58,7 @@ static void __attribute__((noreturn))
 exec_child(char *const argv[], const int *src, size_t n, pid_t parent_pid,
     int max_fd)
 {
-	sigset_t none;
+	sigset_t mask;
 	int tmp[MAX_CHILD_FDS];
 	size_t i;
 
@@ -91,9 +91,14 @@ exec_child(char *const argv[], const int *src, size_t n, pid_t parent_pid,
 	if (getppid() != parent_pid) {
 		_exit(0);
 	}
-	/* The parent blocks signals for its signalfd; start clean. */
-	(void)sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * The parent blocks signals for its signalfd; start clean, but for
+	 * SIGHUP: its default would kill a child the parent tells to reload
+	 * before the child's loop takes it (daemon.c).
+	 */
+	(void)sigemptyset(&mask);
+	(void)sigaddset(&mask, SIGHUP);
+	(void)sigprocmask(SIG_SETMASK, &mask, NULL);
 	execv("/proc/self/exe", argv);
 	_exit(127);
 }

@@ -149,6 +149,24 @@ on_tick(struct loop *loop, void *arg)
 	b->core->ops->tick(b->core, loop_now_ms(loop));
 }
 
+/*
+ * Shedding needs the window timer once overload-delay is not 0; once
+ * running it stays (at 0 the share only decays to nothing).
+ */
+static int
+overload_window_start(struct rb_bridge *b, const struct epsip_config *cfg)
+{
+	if (cfg->overload_delay == 0 || b->overload_window_on) {
+		return (0);
+	}
+	if (loop_every(b->daemon->loop, OVERLOAD_WINDOW_MS, overload_window,
+	    b) < 0) {
+		return (-1);
+	}
+	b->overload_window_on = 1;
+	return (0);
+}
+
 int
 rb_bridge_start(struct daemon *d)
 {
@@ -191,8 +209,7 @@ rb_bridge_start(struct daemon *d)
 		return (-1);
 	}
 	b->tick_timer = loop_every(d->loop, RB_TXN_TICK_MS, on_tick, b);
-	if (d->cfg.overload_delay != 0 && loop_every(d->loop,
-	    OVERLOAD_WINDOW_MS, overload_window, b) < 0) {
+	if (overload_window_start(b, &d->cfg) == -1) {
 		return (-1);
 	}
 	if (!config_has_upstream(&d->cfg)) {
@@ -200,6 +217,24 @@ rb_bridge_start(struct daemon *d)
 		    d->cfg.registrar_db);
 	}
 	return (b->tick_timer < 0 ? -1 : 0);
+}
+
+int
+rb_bridge_reload(struct daemon *d, const struct epsip_config *fresh,
+    char *err, size_t errcap)
+{
+	struct rb_bridge *b = d->service->arg;
+
+	/* First: a timer that runs for a refused reload sheds nothing. */
+	if (overload_window_start(b, fresh) == -1) {
+		snprintf(err, errcap, "overload-delay: no timer left");
+		return (-1);
+	}
+	if (b->core->ops->reload != NULL &&
+	    b->core->ops->reload(b->core, fresh, err, errcap) == -1) {
+		return (-1);
+	}
+	return (0);
 }
 
 void

@@ -25,11 +25,14 @@ struct rb_bridge {
 	struct rb_core *core;
 	int tick_timer;
 	struct overload_meter overload;	/* this window's UDP waits */
+	int overload_window_on;	/* overload_window() is scheduled */
 };
 
 /* daemon_service callbacks; the service's `arg` is a struct rb_bridge. */
 int rb_bridge_start(struct daemon *d);
 void rb_bridge_report(struct daemon *d, json_t *stats);
+int rb_bridge_reload(struct daemon *d, const struct epsip_config *fresh,
+    char *err, size_t errcap);
 void rb_bridge_stop(struct daemon *d);
 
 #endif /* RB_BRIDGE_H */

@@ -39,6 +39,12 @@ struct rb_core_ops {
 	void (*tick)(struct rb_core *core, uint64_t now_ms);
 	/* Add fields to the STATS report (may be NULL). */
 	void (*report)(struct rb_core *core, json_t *stats);
+	/*
+	 * SIGHUP (may be NULL): take what the core keeps of fresh's
+	 * reloadable keys; 0, or -1 with a reason and nothing changed.
+	 */
+	int (*reload)(struct rb_core *core, const struct epsip_config *fresh,
+	    char *err, size_t errcap);
 	void (*free)(struct rb_core *core);
 };
 

@@ -23,6 +23,7 @@ main(int argc, char **argv)
 		.start = rb_bridge_start,
 		.report = rb_bridge_report,
 		.stop = rb_bridge_stop,
+		.reload = rb_bridge_reload,
 		.arg = &bridge,
 	};
 

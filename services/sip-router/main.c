@@ -4,9 +4,11 @@
  * Listens on router.ipc for flow-manager children, the flow-manager parent
  * and the registrar-bridge; sends to children's own addresses and to
  * bridge.ipc (router_ipc.c).  All SIP decisions are in route.c and the
- * files it calls.
- * DIAGNOSTICS: missing key or IPC set-up failure at start is fatal.
+ * files it calls.  SIGHUP loads the token keys again (a rotation).
+ * DIAGNOSTICS: missing key or IPC set-up failure at start is fatal; a key
+ * that cannot be read on SIGHUP keeps the running ones (daemon.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,27 @@
 #include "router_ipc.h"
 
 static struct sip_router sip_router;
+
+/*
+ * Shedding needs the window timer once overload-delay is not 0; once
+ * running it stays (at 0 the share only decays to nothing).
+ */
+static int
+router_overload_window_start(struct daemon *d,
+    const struct epsip_config *cfg)
+{
+	struct sip_router *sr = d->service->arg;
+
+	if (cfg->overload_delay == 0 || sr->overload_window_on) {
+		return (0);
+	}
+	if (loop_every(d->loop, OVERLOAD_WINDOW_MS, router_overload_window,
+	    sr) < 0) {
+		return (-1);
+	}
+	sr->overload_window_on = 1;
+	return (0);
+}
 
 static int
 router_start(struct daemon *d)
@@ -33,12 +56,33 @@ router_start(struct daemon *d)
 	    ipc_push_dial(&sr->bridge, url, 0, (int)d->cfg.ipc_queue) == -1) {
 		return (-1);
 	}
-	if (sr->router.cfg->overload_delay != 0 && loop_every(d->loop,
-	    OVERLOAD_WINDOW_MS, router_overload_window, sr) < 0) {
+	if (router_overload_window_start(d, &d->cfg) == -1) {
 		return (-1);
 	}
 	return (loop_add_fd(d->loop, ipc_recv_fd(sr->in), EPOLLIN, router_on_ipc,
 	    sr));
+}
+
+/* SIGHUP: new token keys sign and verify from the next message on. */
+static int
+router_reload(struct daemon *d, const struct epsip_config *fresh, char *err,
+    size_t errcap)
+{
+	struct sip_router *sr = d->service->arg;
+	struct flow_token_keyring keys;
+
+	if (flow_token_keyring_load(fresh->key_file, fresh->previous_key_file,
+	    &keys, err, errcap) == -1) {
+		return (-1);
+	}
+	if (router_overload_window_start(d, fresh) == -1) {
+		explicit_bzero(&keys, sizeof(keys));
+		snprintf(err, errcap, "overload-delay: no timer left");
+		return (-1);
+	}
+	sr->router.keys = keys;
+	explicit_bzero(&keys, sizeof(keys));
+	return (0);
 }
 
 static void
@@ -69,6 +113,7 @@ main(int argc, char **argv)
 		.start = router_start,
 		.report = router_report,
 		.stop = router_stop,
+		.reload = router_reload,
 		.arg = &sip_router,
 	};
 

@@ -17,6 +17,7 @@ struct sip_router {
 	struct ipc_socket *bridge;	/* bridge.ipc */
 	struct overload_meter overload;	/* this window's UDP waits */
 	struct overload_gate bridge_late;	/* the bridge's late share */
+	int overload_window_on;	/* router_overload_window() is scheduled */
 };
 
 /* The `in` socket is readable: route every envelope waiting (a batch). */

@@ -183,8 +183,11 @@ render_service(const struct sup_view *v, const struct sup_proc *p)
 	json_t *svc;
 
 	r = sup_view_service_report(v, p);
-	svc = json_pack("{s:o, s:I, s:b, s:b, s:I}",
+	svc = json_pack("{s:o, s:o, s:I, s:b, s:b, s:I}",
 	    "pid", p->pid > 0 ? json_integer(p->pid) : json_null(),
+	    "uptime_s", p->pid > 0 && v->now_ms >= p->started_ms ?
+	    json_integer((json_int_t)((v->now_ms - p->started_ms) / 1000)) :
+	    json_null(),
 	    "round", (json_int_t)(r != NULL ? r->rounds : 0),
 	    "up", p->pid > 0,
 	    "ready", r != NULL && r->hello,
@@ -241,6 +244,13 @@ sup_render_stats(const struct sup_view *v)
 	}
 	services = json_object_get(root, "services");
 	totals = json_object_get(root, "totals");
+	if (v->self != NULL && (json_object_set_new(root, "epsipd",
+	    json_pack("{s:I, s:o}", "pid", (json_int_t)v->self->pid,
+	    "counters", report_counters(v->self))) == -1 ||
+	    (v->self->stats != NULL && totals_add(totals,
+	    json_object_get(v->self->stats, "counters")) == -1))) {
+		goto fail;
+	}
 	for (i = 0; i < v->nprocs; i++) {
 		p = &v->procs[i];
 		if ((svc = render_service(v, p)) == NULL ||
@@ -375,41 +385,54 @@ struct metric_samples {
  * registry does not know (a report from another build) has no HELP or
  * TYPE to print under: /stats still shows it, /metrics leaves it out.
  */
+typedef void (*sample_fn)(struct metric_samples *,
+    const struct metric_sample *);
+
+/* The declared numbers of s->r, through fn. */
 static void
-samples_walk(const struct sup_view *v,
-    void (*fn)(struct metric_samples *, const struct metric_sample *),
+samples_walk_report(struct metric_sample *s, sample_fn fn,
     struct metric_samples *out)
 {
-	struct metric_sample s;
 	const char *key;
 	json_t *val;
 	int fam;
 
+	json_object_foreach(json_object_get(s->r->stats, "counters"), key,
+	    val) {
+		if (json_is_number(val) && metric_find(key, &s->id) == 0) {
+			s->family = metric_slots[s->id].family;
+			s->val = val;
+			fn(out, s);
+		}
+	}
+	json_object_foreach(s->r->stats, key, val) {
+		if (!report_key_is_own(key) && json_is_number(val) &&
+		    (fam = metric_field_find(key)) >= 0) {
+			s->family = (enum metric_family)fam;
+			s->id = M_COUNT;
+			s->val = val;
+			fn(out, s);
+		}
+	}
+}
+
+/* epsipd's own numbers first, then every report shown. */
+static void
+samples_walk(const struct sup_view *v, sample_fn fn,
+    struct metric_samples *out)
+{
+	struct metric_sample s;
+
 	s.report = 0;
+	if (v->self != NULL && v->self->stats != NULL) {
+		s.r = v->self;
+		samples_walk_report(&s, fn, out);
+	}
 	TAILQ_FOREACH(s.r, &v->reports->all, entry) {
-		if (s.r->stats == NULL || report_owner(v, s.r) == NULL) {
-			s.report++;
-			continue;
-		}
-		json_object_foreach(json_object_get(s.r->stats, "counters"),
-		    key, val) {
-			if (json_is_number(val) &&
-			    metric_find(key, &s.id) == 0) {
-				s.family = metric_slots[s.id].family;
-				s.val = val;
-				fn(out, &s);
-			}
-		}
-		json_object_foreach(s.r->stats, key, val) {
-			if (!report_key_is_own(key) && json_is_number(val) &&
-			    (fam = metric_field_find(key)) >= 0) {
-				s.family = (enum metric_family)fam;
-				s.id = M_COUNT;
-				s.val = val;
-				fn(out, &s);
-			}
-		}
 		s.report++;
+		if (s.r->stats != NULL && report_owner(v, s.r) != NULL) {
+			samples_walk_report(&s, fn, out);
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ struct sup_view {
 	const struct sup_proc *procs;
 	size_t nprocs;
 	const struct sup_reports *reports;
+	/* epsipd's own report ({"counters": ...}, config.reloads), or NULL. */
+	const struct sup_report *self;
 };
 
 enum sup_health_state {
@@ -41,12 +43,12 @@ const struct sup_report *sup_view_service_report(const struct sup_view *v,
 
 /*
  * GET /stats:
- *   {"version", "uptime_s", "services": {name: {"pid", "round", "up",
- *    "ready", "restarts", "counters", [service fields], ["children":
- *    {instance: {"pid", "round", [fields], "counters"}}]}}, "totals":
- *    {counter: sum}}
+ *   {"version", "uptime_s", ["epsipd": {"pid", "counters"}], "services":
+ *    {name: {"pid", "uptime_s", "round", "up", "ready", "restarts",
+ *    "counters", [service fields], ["children": {instance: {"pid",
+ *    "round", [fields], "counters"}}]}}, "totals": {counter: sum}}
  * "round" is how many STATS reports came from that pid (0 before the
- * first).  "children" starts from the list the parent reports and is
+ * first); a service's "uptime_s" is null while it is down.  "children" starts from the list the parent reports and is
  * completed by each child's own report (a child not heard from yet has
  * no "round").
  * Returns a new reference, or NULL when out of memory.

@@ -3,16 +3,20 @@
  *
  * Each handler finds its document slot through the handler's data pointer
  * and answers with a copy of the last published body.  Paths not
- * registered get nng's own 404; methods other than GET and HEAD its 405.
+ * registered get nng's own 404; methods other than GET and HEAD its 405,
+ * and so does anything but POST on /reload (http_stats.h).
  *
  * DIAGNOSTICS: failure to listen is reported to the caller (epsipd refuses
  * to start: a stats port that silently does not answer misleads operators
  * and health checks alike).  A failure inside a handler answers 500.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -34,6 +38,15 @@ struct sup_http {
 	nng_http_server *server;
 	pthread_mutex_t mtx;
 	struct sup_http_slot slot[SUP_HTTP_NDOCS];
+	/* POST /reload, under mtx: tickets handed out and answered. */
+	pthread_cond_t reloaded;	/* CLOCK_MONOTONIC */
+	int reload_allowed;		/* listening on loopback */
+	int closing;			/* stop: nobody waits any more */
+	uint64_t reload_asked;
+	uint64_t reload_done;
+	int reload_status;
+	char *reload_body;
+	size_t reload_len;
 };
 
 static const struct {
@@ -44,6 +57,26 @@ static const struct {
 	[SUP_HTTP_HEALTH] = { "/health", "application/json" },
 	[SUP_HTTP_METRICS] = { "/metrics", "text/plain; version=0.0.4" },
 };
+
+/* Status and headers on res, then hand it to nng (or fail the aio). */
+static void
+http_finish(nng_aio *aio, nng_http_res *res, int status,
+    const char *content_type)
+{
+	int rv;
+
+	if ((rv = nng_http_res_set_status(res, (uint16_t)status)) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Content-Type",
+	    content_type)) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Cache-Control",
+	    "no-store")) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
 
 /* Runs on an nng worker thread. */
 static void
@@ -72,18 +105,102 @@ http_handle(nng_aio *aio)
 		status = NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR;
 		rv = nng_http_res_copy_data(res, "{}\n", 3);
 	}
-	if (rv != 0 ||
-	    (rv = nng_http_res_set_status(res, (uint16_t)status)) != 0 ||
-	    (rv = nng_http_res_set_header(res, "Content-Type",
-	    slot->content_type)) != 0 ||
-	    (rv = nng_http_res_set_header(res, "Cache-Control",
-	    "no-store")) != 0) {
+	if (rv != 0) {
 		nng_http_res_free(res);
 		nng_aio_finish(aio, rv);
 		return;
 	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	http_finish(aio, res, status, slot->content_type);
+}
+
+/* Answer `aio` with status and a copy of a JSON body; on a worker. */
+static void
+http_answer(nng_aio *aio, int status, const char *body, size_t len)
+{
+	nng_http_res *res;
+	int rv;
+
+	if ((rv = nng_http_res_alloc(&res)) != 0) {
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	if ((rv = nng_http_res_copy_data(res, body, len)) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	http_finish(aio, res, status, "application/json");
+}
+
+/*
+ * POST /reload, on an nng worker: SIGHUP to ourselves, then wait for the
+ * loop's answer (http_stats.h).
+ */
+static void
+http_reload(nng_aio *aio)
+{
+	static const char refused[] = "{\"ok\":false,\"error\":\"reload over "
+	    "HTTP needs the stats endpoint on a loopback address; send "
+	    "epsipd SIGHUP\"}\n";
+	static const char late[] = "{\"ok\":false,\"error\":\"epsipd did "
+	    "not answer in time, or is stopping\"}\n";
+	struct sup_http *http;
+	struct timespec until;
+	uint64_t ticket;
+	char *body = NULL;
+	size_t len = 0;
+	int answered, status = 0, rv = 0;
+
+	http = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+	if (!http->reload_allowed) {
+		http_answer(aio, NNG_HTTP_STATUS_FORBIDDEN, refused,
+		    sizeof(refused) - 1);
+		return;
+	}
+	pthread_mutex_lock(&http->mtx);
+	ticket = ++http->reload_asked;
+	pthread_mutex_unlock(&http->mtx);
+	/* Blocked in every thread: only the loop's signalfd takes it. */
+	(void)kill(getpid(), SIGHUP);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SUP_HTTP_RELOAD_WAIT_S;
+	pthread_mutex_lock(&http->mtx);
+	while (http->reload_done < ticket && !http->closing && rv == 0) {
+		rv = pthread_cond_timedwait(&http->reloaded, &http->mtx,
+		    &until);
+	}
+	answered = http->reload_done >= ticket;
+	if (answered && http->reload_body != NULL &&
+	    (body = malloc(http->reload_len)) != NULL) {
+		memcpy(body, http->reload_body, http->reload_len);
+		len = http->reload_len;
+		status = http->reload_status;
+	}
+	pthread_mutex_unlock(&http->mtx);
+	if (body != NULL) {
+		http_answer(aio, status, body, len);
+		free(body);
+	} else if (!answered) {
+		http_answer(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, late,
+		    sizeof(late) - 1);
+	} else {
+		http_answer(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		    "{}\n", 3);
+	}
+}
+
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: reachable from this host only. */
+static int
+addr_is_loopback(const struct epsip_addr *a)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a->family == AF_INET) {
+		return (a->ip[0] == 127);
+	}
+	return (memcmp(a->ip, v6_loopback, 16) == 0 ||
+	    (memcmp(a->ip, v4_mapped, 12) == 0 && a->ip[12] == 127));
 }
 
 static void
@@ -94,8 +211,28 @@ http_free(struct sup_http *http)
 	for (i = 0; i < SUP_HTTP_NDOCS; i++) {
 		free(http->slot[i].body);
 	}
+	free(http->reload_body);
+	pthread_cond_destroy(&http->reloaded);
 	pthread_mutex_destroy(&http->mtx);
 	free(http);
+}
+
+/* The POST /reload handler. */
+static int
+http_add_reload(struct sup_http *http)
+{
+	nng_http_handler *h;
+	int rv;
+
+	if ((rv = nng_http_handler_alloc(&h, "/reload", http_reload)) != 0) {
+		return (rv);
+	}
+	if ((rv = nng_http_handler_set_method(h, "POST")) != 0 ||
+	    (rv = nng_http_handler_set_data(h, http, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(http->server, h)) != 0) {
+		nng_http_handler_free(h);
+	}
+	return (rv);
 }
 
 int
@@ -104,6 +241,7 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 {
 	struct sup_http *http;
 	nng_http_handler *h;
+	pthread_condattr_t attr;
 	char hostport[80], url_text[96];
 	nng_url *url;
 	size_t i;
@@ -114,6 +252,11 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 		return (-1);
 	}
 	pthread_mutex_init(&http->mtx, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&http->reloaded, &attr);
+	pthread_condattr_destroy(&attr);
+	http->reload_allowed = addr_is_loopback(addr);
 	for (i = 0; i < SUP_HTTP_NDOCS; i++) {
 		http->slot[i].http = http;
 		http->slot[i].path = sup_http_docs[i].path;
@@ -149,6 +292,9 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 		}
 	}
 	if (rv == 0) {
+		rv = http_add_reload(http);
+	}
+	if (rv == 0) {
 		rv = nng_http_server_start(http->server);
 	}
 	if (rv != 0) {
@@ -181,12 +327,47 @@ sup_http_publish(struct sup_http *http, enum sup_http_doc doc, int status,
 	free(old);
 }
 
+uint64_t
+sup_http_reload_asked(struct sup_http *http)
+{
+	uint64_t ticket;
+
+	pthread_mutex_lock(&http->mtx);
+	ticket = http->reload_asked;
+	pthread_mutex_unlock(&http->mtx);
+	return (ticket);
+}
+
+void
+sup_http_reload_done(struct sup_http *http, uint64_t ticket, int status,
+    char *body, size_t len)
+{
+	char *old;
+
+	pthread_mutex_lock(&http->mtx);
+	old = http->reload_body;
+	http->reload_body = body;
+	http->reload_len = body != NULL ? len : 0;
+	http->reload_status = status;
+	if (ticket > http->reload_done) {
+		http->reload_done = ticket;
+	}
+	pthread_cond_broadcast(&http->reloaded);
+	pthread_mutex_unlock(&http->mtx);
+	free(old);
+}
+
 void
 sup_http_stop(struct sup_http *http)
 {
 	if (http == NULL) {
 		return;
 	}
+	/* A POST /reload waiting for a loop that stopped gives up now. */
+	pthread_mutex_lock(&http->mtx);
+	http->closing = 1;
+	pthread_cond_broadcast(&http->reloaded);
+	pthread_mutex_unlock(&http->mtx);
 	nng_http_server_stop(http->server);
 	nng_http_server_release(http->server);
 	http_free(http);

@@ -3,7 +3,7 @@
  *
  * Reads the configuration (defaults, --config FILE, then flags), and
  * hands over to supervisor_main(), which runs the three services until
- * SIGTERM.  Exit status: 0 after a clean stop or for --help and -n, 1
+ * SIGTERM, and reads it again from the same argv on SIGHUP (reload.c).  Exit status: 0 after a clean stop or for --help and -n, 1
  * when the set cannot start, 2 for a configuration error.
  */
 #include <stdio.h>
@@ -43,5 +43,5 @@ main(int argc, char **argv)
 		return (0);
 	}
 	log_set_level(cfg.log_level);
-	return (supervisor_main(&cfg));
+	return (supervisor_main(&cfg, argc, argv));
 }

@@ -14,13 +14,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "epsip/log.h"
 #include "epsip/loop.h"
+#include "epsip/stats.h"
 
 #include "http_stats.h"
 #include "notify.h"
 #include "supervisor.h"
+
+/* epsipd's own counters, rendered beside the services' reports. */
+static void
+sup_self_report(struct supervisor *sup)
+{
+	struct sup_report *self = &sup->self;
+	json_t *stats;
+
+	if ((stats = json_pack("{s:o}", "counters", stats_to_json())) ==
+	    NULL) {
+		return;		/* out of memory: the last one stays */
+	}
+	json_decref(self->stats);
+	self->stats = stats;
+	self->pid = getpid();
+	snprintf(self->service, sizeof(self->service), "epsipd");
+	snprintf(self->instance, sizeof(self->instance), "epsipd");
+}
 
 static void
 sup_view(struct supervisor *sup, struct sup_view *v)
@@ -33,10 +53,12 @@ sup_view(struct supervisor *sup, struct sup_view *v)
 	v->procs = sup->procs;
 	v->nprocs = SUP_NPROCS;
 	v->reports = &sup->reports;
+	sup_self_report(sup);
+	v->self = &sup->self;
 }
 
 /* json_dumps() plus a trailing newline, for people using curl. */
-static char *
+char *
 sup_dump(json_t *doc, size_t *len)
 {
 	char *text, *nl;

@@ -182,9 +182,9 @@ sup_rundir_write_config(const char *path, const struct epsip_config *cfg,
 		}
 		return (-1);
 	}
-	fprintf(f, "# Written by epsipd at start: the effective "
-	    "configuration every\n# service reads.  Edit the source "
-	    "file instead.\n");
+	fprintf(f, "# Written by epsipd at start and on each reload: the "
+	    "effective\n# configuration every service reads.  Edit the "
+	    "source file instead.\n");
 	if (config_write(cfg, f) == -1 || fflush(f) == EOF ||
 	    fsync(fd) == -1) {
 		snprintf(err, errcap, "%s: %s", tmp, strerror(errno));

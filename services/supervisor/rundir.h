@@ -32,7 +32,10 @@ int sup_rundir_lock(const char *path, char *err, size_t errcap);
 /* Remove <path>/ *.ipc; returns how many were removed. */
 size_t sup_rundir_remove_ipc(const char *path);
 
-/* Write the effective configuration to <path>/epsip.conf (0600). */
+/*
+ * Write the effective configuration to <path>/epsip.conf (0600), aside
+ * and renamed: at start, and again on each reload.
+ */
 int sup_rundir_write_config(const char *path,
     const struct epsip_config *cfg, char *out_path, size_t out_cap,
     char *err, size_t errcap);

@@ -4,12 +4,15 @@
  * nng is not fork-safe: its atfork handler makes any nng call in a forked
  * child abort, and epsipd has nng threads running by the time it starts
  * services.  So the child does nothing but async-signal-safe system calls
- * between fork() and execv(): everything it needs (argv, the empty signal
+ * between fork() and execv(): everything it needs (argv, the signal
  * mask, the /dev/null descriptor, an error message) is prepared before
  * the fork.  The signal mask must be emptied because the event loop
  * blocks the signals it reads through signalfd, and a blocked mask
  * survives exec: a service started with SIGTERM blocked could never be
- * stopped.  Dispositions set to SIG_IGN survive exec too (SIGPIPE here).
+ * stopped.  All but SIGHUP: epsipd sends it on a reload, and a service
+ * still starting would die of its default action; blocked, it waits for
+ * the service's loop (daemon.c).  Dispositions set to SIG_IGN survive
+ * exec too (SIGPIPE here).
  *
  * DIAGNOSTICS: a failed fork is returned to the caller, which retries
  * with back-off.  A failed exec is written to stderr by the child, which
@@ -95,7 +98,7 @@ fmt_uint(char *buf, unsigned v)
 /* In the child: only async-signal-safe calls, then exec or _exit. */
 static void __attribute__((noreturn))
 spawn_child(const char *path, char *const argv[], int devnull, int errfd,
-    pid_t parent, const sigset_t *empty, const char *msg, size_t msglen,
+    pid_t parent, const sigset_t *mask, const char *msg, size_t msglen,
     unsigned maxfd)
 {
 	struct sigaction dfl;
@@ -114,7 +117,7 @@ spawn_child(const char *path, char *const argv[], int devnull, int errfd,
 	for (sig = 1; sig < NSIG; sig++) {
 		(void)sigaction(sig, &dfl, NULL);	/* KILL/STOP fail */
 	}
-	if (sigprocmask(SIG_SETMASK, empty, NULL) == -1 ||
+	if (sigprocmask(SIG_SETMASK, mask, NULL) == -1 ||
 	    dup2(devnull, STDIN_FILENO) == -1 ||
 	    (errfd >= 0 && dup2(errfd, STDERR_FILENO) == -1)) {
 		_exit(127);
@@ -142,7 +145,7 @@ sup_spawn(const char *path, char *const argv[], int errfd)
 {
 	char msg[CONFIG_PATH_MAX + 64];
 	struct rlimit rl;
-	sigset_t empty;
+	sigset_t mask;
 	unsigned maxfd;
 	pid_t parent, pid;
 	int devnull, n, saved;
@@ -150,7 +153,8 @@ sup_spawn(const char *path, char *const argv[], int errfd)
 	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
 		return (-1);
 	}
-	sigemptyset(&empty);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
 	parent = getpid();
 	maxfd = 1024;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -164,7 +168,7 @@ sup_spawn(const char *path, char *const argv[], int errfd)
 	}
 	pid = fork();
 	if (pid == 0) {
-		spawn_child(path, argv, devnull, errfd, parent, &empty, msg,
+		spawn_child(path, argv, devnull, errfd, parent, &mask, msg,
 		    (size_t)n, maxfd);
 		/* NOTREACHED */
 	}

@@ -22,7 +22,7 @@ int sup_libexec_dir(const struct epsip_config *cfg, char *dir, size_t cap,
 /*
  * Start `path` with `argv` in a fresh image: stdin from /dev/null,
  * stdout inherited, stderr on `errfd` (-1: inherited), no other
- * descriptor, an empty signal mask, default dispositions, SIGTERM when
+ * descriptor, only SIGHUP blocked, default dispositions, SIGTERM when
  * epsipd dies.  Returns the pid, or -1 (errno set) when fork failed.  An
  * exec failure is written to that stderr and shows up as exit 127.
  */

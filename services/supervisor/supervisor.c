@@ -1,10 +1,11 @@
 /*
  * supervisor.c -- epsipd's set-up and event wiring.
  *
- * One thread runs everything: SIGCHLD, SIGTERM and SIGINT arrive through
- * the loop's signalfd, restarts and the stop sequence run on loop timers
- * (lifecycle.c), reports arrive on supervisor.ipc (pull) into the report
- * store, and what the HTTP endpoint serves is re-rendered by publish.c.
+ * One thread runs everything: SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive
+ * through the loop's signalfd (SIGHUP reloads: reload.c), restarts and
+ * the stop sequence run on loop timers (lifecycle.c), reports arrive on
+ * supervisor.ipc (pull) into the report store, and what the HTTP
+ * endpoint serves is re-rendered by publish.c.
  *
  * Signals must be routed into the loop before the first nng call: nng
  * starts its threads then, and a thread created with SIGTERM unblocked
@@ -20,7 +21,8 @@
  * the service's reason its last line (lifecycle.c).  After that nothing
  * is: a service that dies is restarted, a malformed report is logged
  * and dropped (a bug in one service must not take every flow down with
- * the supervisor).
+ * the supervisor), a configuration a reload cannot use is logged and
+ * the running one kept.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -32,13 +34,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "epsip/flow_token.h"
 #include "epsip/ipc_socket.h"
 #include "epsip/log.h"
 #include "epsip/loop.h"
+#include "epsip/stats.h"
 
 #include "http_stats.h"
 #include "notify.h"
+#include "reload.h"
 #include "rundir.h"
 #include "spawn.h"
 #include "supervisor.h"
@@ -78,8 +81,7 @@ sup_on_signal(struct loop *loop, int signo, void *arg)
 		sup_stop(sup, signo);
 		break;
 	case SIGHUP:
-		log_info("SIGHUP ignored: epsipd does not reload, restart "
-		    "it to apply a new configuration");
+		sup_reload_on_signal(sup);
 		break;
 	default:
 		break;
@@ -213,7 +215,6 @@ static int
 sup_prepare(struct supervisor *sup)
 {
 	const struct epsip_config *cfg = sup->cfg;
-	struct flow_token_key key;
 	char err[512], path[CONFIG_PATH_MAX * 2];
 	size_t i, n;
 
@@ -228,24 +229,10 @@ sup_prepare(struct supervisor *sup)
 		log_info("removed %zu stale socket%s from %s", n,
 		    n == 1 ? "" : "s", cfg->run_dir);
 	}
-	/*
-	 * Created here, once, and kept across restarts: tokens handed out
-	 * before a restart must still verify (430 for a gone flow, not 403
-	 * for a forged token).
-	 */
-	if (flow_token_key_load_or_create(cfg->key_file, &key, err,
-	    sizeof(err)) == -1) {
-		log_error("flow token key %s: %s", cfg->key_file, err);
+	if (sup_keys_check(cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
 		return (-1);
 	}
-	if (cfg->previous_key_file[0] != '\0' &&
-	    flow_token_key_load(cfg->previous_key_file, &key, err,
-	    sizeof(err)) == -1) {
-		log_error("previous flow token key %s: %s",
-		    cfg->previous_key_file, err);
-		return (-1);
-	}
-	explicit_bzero(&key, sizeof(key));
 	if (sup_rundir_write_config(cfg->run_dir, cfg, sup->config_path,
 	    sizeof(sup->config_path), err, sizeof(err)) == -1 ||
 	    sup_libexec_dir(cfg, sup->libexec, sizeof(sup->libexec), err,
@@ -354,10 +341,11 @@ sup_cleanup(struct supervisor *sup)
 		close(sup->lock_fd);
 	}
 	sup_reports_clear(&sup->reports);
+	json_decref(sup->self.stats);
 }
 
 int
-supervisor_main(const struct epsip_config *cfg)
+supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 {
 	struct supervisor sup;
 	size_t i;
@@ -365,6 +353,8 @@ supervisor_main(const struct epsip_config *cfg)
 
 	memset(&sup, 0, sizeof(sup));
 	sup.cfg = cfg;
+	sup.argc = argc;
+	sup.argv = argv;
 	sup.lock_fd = -1;
 	sup.stop_timer = -1;
 	sup.health = SUP_HEALTH_STARTING;
@@ -388,6 +378,9 @@ supervisor_main(const struct epsip_config *cfg)
 		goto out;
 	}
 	sup.started_ms = monotonic_ms();
+	/* 0 in /metrics from the start, not a series appearing later. */
+	stats_set(M_CONFIG_RELOADS, 0);
+	stats_set(M_CONFIG_RELOAD_ERRORS, 0);
 	log_info("epsipd %s starting services from %s", EPSIP_VERSION,
 	    sup.libexec);
 	sup_notify("STATUS=starting services");

@@ -25,11 +25,14 @@ struct ipc_socket;
 struct sup_http;
 
 struct supervisor {
-	const struct epsip_config *cfg;
+	struct epsip_config *cfg;	/* reloadable keys change on SIGHUP */
+	int argc;			/* epsipd's own, read again on SIGHUP */
+	char **argv;
 	struct loop *loop;
 	struct ipc_socket *ipc;		/* pull, supervisor.ipc */
 	struct sup_http *http;		/* NULL when stats is off */
 	struct sup_reports reports;
+	struct sup_report self;		/* epsipd's own counters */
 	struct sup_proc procs[SUP_NPROCS];
 	char libexec[CONFIG_PATH_MAX];
 	char config_path[CONFIG_PATH_MAX + 16];
@@ -46,11 +49,16 @@ struct supervisor {
 	int stop_timer;
 };
 
-/* Run the set until SIGTERM/SIGINT; returns the exit status. */
-int supervisor_main(const struct epsip_config *cfg);
+/*
+ * Run the set until SIGTERM/SIGINT; returns the exit status.  cfg was
+ * read from argc/argv, which SIGHUP reads again.
+ */
+int supervisor_main(struct epsip_config *cfg, int argc, char **argv);
 
 /* publish.c: re-render /stats, /health, /metrics; READY=1 and STATUS=. */
 void sup_publish(struct supervisor *sup);
+/* publish.c: a document as served, with a newline (takes doc), or NULL. */
+char *sup_dump(json_t *doc, size_t *len);
 
 /* lifecycle.c */
 void sup_start_proc(struct sup_proc *p);

@@ -96,7 +96,8 @@ def http_get(port, path, timeout):
 
 
 class Edge:
-    def __init__(self, *args, host="127.0.0.1", port=None, bin_dir=None):
+    def __init__(self, *args, host="127.0.0.1", port=None, bin_dir=None,
+                 log_level="debug"):
         self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
         self.run_dir = os.path.join(self.tmp, "run")
         self.state_dir = os.path.join(self.tmp, "state")
@@ -107,6 +108,8 @@ class Edge:
         self.host = host
         self.sip_addr = (host, self.port)
         self.args = list(args)
+        # None: no --log-level flag, the configuration file's applies.
+        self.log_level = log_level
         self.log_path = os.path.join(self.tmp, "epsip.log")
         self.proc = None
 
@@ -121,8 +124,9 @@ class Edge:
                "--run-dir", self.run_dir, "--state-dir", self.state_dir,
                "--listen", ("[%s]:%d" if ":" in self.host else "%s:%d") % (
                    self.host, self.port),
-               "--stats", "127.0.0.1:%d" % self.stats_port,
-               "--log-level", "debug"] + self.args
+               "--stats", "127.0.0.1:%d" % self.stats_port] + (
+                   ["--log-level", self.log_level] if self.log_level
+                   else []) + self.args
         self.log = open(self.log_path, "ab")
         env = dict(os.environ)
         # Sanitizer builds write reports here; the fixture fails on any.

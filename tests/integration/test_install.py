@@ -1,18 +1,23 @@
 """`make install` (issue 10 §7): every file goes where the systemd unit
 expects it, under DESTDIR and PREFIX.  The installed epsipd, started
 through its link on the PATH, finds the services beside its real file and
-answers /health.  A second install keeps the operator's epsip.conf.  The
-executables installed are the ones under test (EPSIP_BIN), through
-INSTALL_BINS."""
+answers /health, and epsipctl, through its link, reads its status.  The
+man pages format without a warning.  A second install keeps the operator's
+epsip.conf.  The executables installed are the ones under test
+(EPSIP_BIN), through INSTALL_BINS."""
 import os
+import shutil
 import stat
 import subprocess
+
+import pytest
 
 from edge import BIN
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVICES = ("epsip-flow-manager", "epsip-registrar-bridge",
             "epsip-sip-router")
+TOOLS = ("epsipctl",)
 
 EXPECTED = {
     "etc/epsip/epsip.conf": "0644",
@@ -22,7 +27,12 @@ EXPECTED = {
     "usr/libexec/epsip/epsip-flow-manager": "0755",
     "usr/libexec/epsip/epsip-registrar-bridge": "0755",
     "usr/libexec/epsip/epsip-sip-router": "0755",
+    "usr/libexec/epsip/epsipctl": "0755",
     "usr/sbin/epsipd": "-> ../libexec/epsip/epsipd",
+    "usr/sbin/epsipctl": "-> ../libexec/epsip/epsipctl",
+    "usr/share/man/man5/epsip.conf.5": "0644",
+    "usr/share/man/man8/epsipd.8": "0644",
+    "usr/share/man/man8/epsipctl.8": "0644",
     "usr/share/doc/epsip/architecture.md": "0644",
     "usr/share/doc/epsip/configuration.md": "0644",
     "usr/share/doc/epsip/deployment.md": "0644",
@@ -31,7 +41,7 @@ EXPECTED = {
 
 
 def make_install(destdir, prefix="/usr"):
-    bins = [os.path.join(BIN, b) for b in ("epsipd",) + SERVICES]
+    bins = [os.path.join(BIN, b) for b in ("epsipd",) + SERVICES + TOOLS]
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     r = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT,
@@ -101,6 +111,22 @@ def test_installed_epsipd_on_the_path_starts_and_answers_health(
     for name in ("flow-manager", "registrar-bridge", "sip-router"):
         exe = os.readlink("/proc/%d/exe" % services[name]["pid"])
         assert exe == os.path.join(libexec, "epsip-" + name)
+    r = subprocess.run([os.path.join(dest, "usr/sbin/epsipctl"), "--stats",
+                        "127.0.0.1:%d" % edge.stats_port, "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("health: ok\n")
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="no groff")
+def test_installed_man_pages_format_without_warnings(tmp_path):
+    dest = str(tmp_path / "root")
+    make_install(dest)
+    for page in ("man5/epsip.conf.5", "man8/epsipd.8", "man8/epsipctl.8"):
+        r = subprocess.run(["groff", "-mdoc", "-Tutf8", "-ww", "-z",
+                            os.path.join(dest, "usr/share/man", page)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stderr == "", page + ": " + r.stderr
 
 
 def test_install_again_keeps_the_operators_epsip_conf(tmp_path):

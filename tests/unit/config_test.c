@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "epsip/config.h"
+#include "epsip/config_doc.h"
+#include "epsip/doc_splice.h"
 
 static void
 test_addresses_parse_in_every_form(void **state)
@@ -368,6 +370,174 @@ test_proxy_keys_come_from_the_environment_and_read_back(void **state)
 	    &cfg.proxy_from[0].net));
 }
 
+static void
+set(struct epsip_config *cfg, const char *key, const char *value)
+{
+	char err[256];
+
+	if (config_set(cfg, key, value, err, sizeof(err)) == -1) {
+		fail_msg("%s", err);
+	}
+}
+
+/*
+ * SIGHUP: the running configuration takes the new values of reloadable
+ * keys only, and what changed is told apart by kind.
+ */
+static void
+test_reload_takes_reloadable_keys_and_names_the_others(void **state)
+{
+	struct epsip_config run, fresh;
+	const char *names[4];
+
+	(void)state;
+	config_defaults(&run);
+	fresh = run;
+	set(&fresh, "log-level", "warn");
+	set(&fresh, "max-flows", "7");
+	set(&fresh, "key-file", "/k/new.key");
+	set(&fresh, "previous-key-file", "/k/old.key");
+	set(&fresh, "listen", "192.0.2.9:5090");
+	set(&fresh, "instance", "3");
+	assert_int_equal(config_changed(&run, &fresh, 1, names, 4), 4);
+	assert_string_equal(names[0], "key-file");
+	assert_int_equal(config_changed(&run, &fresh, 0, names, 1), 2);
+	assert_string_equal(names[0], "listen");
+	config_take_reloadable(&run, &fresh);
+	assert_int_equal(run.log_level, LOG_LEVEL_WARN);
+	assert_int_equal(run.max_flows, 7);
+	assert_string_equal(run.key_file, "/k/new.key");
+	assert_string_equal(run.previous_key_file, "/k/old.key");
+	assert_int_equal(run.instance, 1);
+	assert_int_equal(run.listen[0].port, 5060);
+	assert_int_equal(config_changed(&run, &fresh, 1, names, 4), 0);
+	assert_int_equal(config_changed(&run, &fresh, 0, names, 4), 2);
+	assert_string_equal(names[1], "instance");
+}
+
+/* Every key is documented, and only scalar keys are reloadable. */
+static void
+test_every_key_has_a_doc_and_reloadable_keys_are_scalar(void **state)
+{
+	struct config_key_doc doc;
+	size_t i, reloadable = 0;
+
+	(void)state;
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		assert_non_null(doc.name);
+		assert_true(doc.help[0] != '\0');
+		assert_true(doc.value[0] != '\0');
+		assert_int_equal(doc.reloadable,
+		    config_key_reloadable(doc.name));
+		if (doc.reloadable) {
+			assert_false(doc.repeatable);
+			reloadable++;
+		}
+	}
+	assert_true(i > 30);
+	assert_int_equal(reloadable, 9);
+	assert_int_equal(config_key_doc(0, &doc), 0);
+	assert_string_equal(doc.name, "listen");
+	assert_string_equal(doc.def, "0.0.0.0:5060");
+	assert_true(doc.repeatable);
+	assert_false(config_key_reloadable("no-such-key"));
+}
+
+/* epsipctl finds `stats` in a file whose other lines epsipd refuses. */
+static void
+test_one_value_is_found_in_a_file_with_bad_lines(void **state)
+{
+	char path[] = "/tmp/epsip-cfg-XXXXXX", value[64];
+	int fd;
+	FILE *f;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	f = fdopen(fd, "w");
+	fputs("stats = 127.0.0.1:1\nthis is not a key\nmax-flows = 0\n"
+	    "  stats=[::1]:8061   # the last one wins\n", f);
+	fclose(f);
+	assert_int_equal(config_file_value(path, "stats", value,
+	    sizeof(value)), 1);
+	assert_string_equal(value, "[::1]:8061");
+	assert_int_equal(config_file_value(path, "listen", value,
+	    sizeof(value)), 0);
+	unlink(path);
+	assert_int_equal(config_file_value(path, "stats", value,
+	    sizeof(value)), -1);
+}
+
+/*
+ * man/epsip.conf.5 lists every key of the table, as `make docs-config`
+ * writes it.  Run from the repository root (as make does).
+ */
+static void
+test_man_page_lists_every_key_as_the_table_says(void **state)
+{
+	static const char path[] = "man/epsip.conf.5";
+	struct config_key_doc doc;
+	char err[256], entry[128], *page, *want;
+	size_t i;
+
+	(void)state;
+	if ((page = doc_read_file(path)) == NULL) {
+		fail_msg("%s: cannot read (run from the repository root)",
+		    path);
+	}
+	if ((want = config_doc_splice(page, err, sizeof(err))) == NULL) {
+		fail_msg("%s: %s", path, err);
+	}
+	if (strcmp(page, want) != 0) {
+		fail_msg("%s does not list the keys of common/config.c: run "
+		    "`make docs-config`", path);
+	}
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		snprintf(entry, sizeof(entry), "\n.It Cm %s No = Ar ",
+		    doc.name);
+		if (strstr(page, entry) == NULL) {
+			fail_msg("%s: no entry for %s", path, doc.name);
+		}
+	}
+	free(want);
+	free(page);
+}
+
+/*
+ * docs/configuration.md has a row for every key, and marks exactly the
+ * reloadable ones.  Run from the repository root (as make does).
+ */
+static void
+test_configuration_doc_marks_the_reloadable_keys(void **state)
+{
+	static const char path[] = "docs/configuration.md";
+	struct config_key_doc doc;
+	char row[96], *text, *at, *line;
+	size_t i;
+	int marked;
+
+	(void)state;
+	if ((text = doc_read_file(path)) == NULL) {
+		fail_msg("%s: cannot read (run from the repository root)",
+		    path);
+	}
+	for (i = 0; config_key_doc(i, &doc) == 0; i++) {
+		snprintf(row, sizeof(row), "\n| `%s` | ", doc.name);
+		if ((at = strstr(text, row)) == NULL) {
+			fail_msg("%s: no row for %s", path, doc.name);
+		}
+		line = strndup(at + 1, strcspn(at + 1, "\n"));
+		assert_non_null(line);
+		marked = strstr(line, "**Reloadable.**") != NULL;
+		free(line);
+		if (marked != doc.reloadable) {
+			fail_msg("%s: %s is %sreloadable, its row says "
+			    "otherwise", path, doc.name, doc.reloadable ? "" :
+			    "not ");
+		}
+	}
+	free(text);
+}
+
 int
 main(void)
 {
@@ -394,6 +564,16 @@ main(void)
 		    test_proxy_protocol_names_a_listen_address_and_needs_proxy_from),
 		cmocka_unit_test(
 		    test_proxy_keys_come_from_the_environment_and_read_back),
+		cmocka_unit_test(
+		    test_reload_takes_reloadable_keys_and_names_the_others),
+		cmocka_unit_test(
+		    test_every_key_has_a_doc_and_reloadable_keys_are_scalar),
+		cmocka_unit_test(
+		    test_one_value_is_found_in_a_file_with_bad_lines),
+		cmocka_unit_test(
+		    test_man_page_lists_every_key_as_the_table_says),
+		cmocka_unit_test(
+		    test_configuration_doc_marks_the_reloadable_keys),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

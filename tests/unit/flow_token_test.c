@@ -162,6 +162,56 @@ test_token_of_previous_key_is_accepted_during_rotation(void **state)
 	    FLOW_TOKEN_OK);
 }
 
+/*
+ * Another key whose id is `id`: secrets counted up from `*n` (about 256
+ * tries), *n left past the one found.
+ */
+static void
+key_with_id(struct flow_token_key *key, uint8_t id, uint32_t *n)
+{
+	uint8_t secret[FLOW_TOKEN_KEY_SIZE];
+
+	memset(secret, 0x5a, sizeof(secret));
+	do {
+		memcpy(secret, n, sizeof(*n));
+		(*n)++;
+		flow_token_key_init(key, secret);
+	} while (key->id != id || memcmp(key->secret,
+	    ring.current.secret, FLOW_TOKEN_KEY_SIZE) == 0);
+}
+
+/*
+ * A key id is one byte of the secret's digest: once in 256 rotations the
+ * new key has the old one's id.  Tokens of both must still verify, and a
+ * token of neither must still fail.
+ */
+static void
+test_rotation_to_a_key_with_the_same_id_keeps_both(void **state)
+{
+	struct flow_token_key old, other;
+	struct flow_token in, out;
+	char text[FLOW_TOKEN_MAX_TEXT];
+	uint32_t n = 0;
+	int len;
+
+	(void)state;
+	key_with_id(&old, ring.current.id, &n);
+	key_with_id(&other, ring.current.id, &n);
+	ring.previous = old;
+	ring.has_previous = 1;
+	make_token(&in, "192.0.2.1:5060", "198.51.100.7:40000");
+	len = flow_token_encode(&old, &in, text, sizeof(text));
+	assert_int_equal(flow_token_decode(&ring, text, (size_t)len, &out),
+	    FLOW_TOKEN_OK);
+	assert_memory_equal(&in.flow, &out.flow, sizeof(in.flow));
+	len = flow_token_encode(&ring.current, &in, text, sizeof(text));
+	assert_int_equal(flow_token_decode(&ring, text, (size_t)len, &out),
+	    FLOW_TOKEN_OK);
+	len = flow_token_encode(&other, &in, text, sizeof(text));
+	assert_int_equal(flow_token_decode(&ring, text, (size_t)len, &out),
+	    FLOW_TOKEN_EMAC);
+}
+
 static void
 test_percent_escaped_token_decodes_the_same(void **state)
 {
@@ -252,6 +302,9 @@ main(void)
 		    reset_ring),
 		cmocka_unit_test_setup(
 		    test_token_of_previous_key_is_accepted_during_rotation,
+		    reset_ring),
+		cmocka_unit_test_setup(
+		    test_rotation_to_a_key_with_the_same_id_keeps_both,
 		    reset_ring),
 		cmocka_unit_test_setup(
 		    test_percent_escaped_token_decodes_the_same, reset_ring),

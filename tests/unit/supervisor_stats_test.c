@@ -540,6 +540,53 @@ test_metrics_declare_every_metric_with_help_and_type(void **state)
 	free(text);
 }
 
+/*
+ * epsipd's own counters (config.reloads) show beside the services', in
+ * the totals and in /metrics; each service has its uptime while it runs.
+ */
+static void
+test_epsipd_own_counters_and_service_uptimes_are_shown(void **state)
+{
+	struct fixture *f = *state;
+	struct sup_report self;
+	json_t *stats;
+	size_t len;
+	char *text;
+
+	memset(&self, 0, sizeof(self));
+	snprintf(self.service, sizeof(self.service), "epsipd");
+	snprintf(self.instance, sizeof(self.instance), "epsipd");
+	self.pid = 42;
+	self.stats = json_pack("{s:{s:i, s:i}}", "counters",
+	    "config.reloads", 2, "config.reload_errors", 1);
+	f->view.self = &self;
+	f->procs[1].started_ms = 4000;
+	f->procs[2].pid = 0;
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"sip-router\",\"instance\":\"sip-router\","
+	    "\"pid\":200,\"counters\":{\"config.reloads\":2}}");
+	stats = render(f);
+	assert_int_equal(get_int(stats, "epsipd/pid"), 42);
+	assert_int_equal(get_int(stats, "epsipd/counters/config.reloads"), 2);
+	assert_int_equal(get_int(stats, "totals/config.reloads"), 4);
+	assert_int_equal(get_int(stats, "totals/config.reload_errors"), 1);
+	assert_int_equal(get_int(stats, "services/sip-router/uptime_s"), 7);
+	assert_true(json_is_null(json_object_get(json_object_get(
+	    json_object_get(stats, "services"), "flow-manager"),
+	    "uptime_s")));
+	json_decref(stats);
+	text = sup_render_metrics(&f->view, &len);
+	assert_non_null(text);
+	assert_has(text, "\nepsip_config_reloads_total{service=\"epsipd\","
+	    "instance=\"epsipd\"} 2\n");
+	assert_has(text, "\nepsip_config_reloads_total{service=\"sip-router\","
+	    "instance=\"sip-router\"} 2\n");
+	assert_has(text, "\nepsip_config_reload_errors_total{service="
+	    "\"epsipd\",instance=\"epsipd\"} 1\n");
+	free(text);
+	json_decref(self.stats);
+}
+
 static void
 test_stats_totals_take_the_largest_share_and_copy(void **state)
 {
@@ -605,6 +652,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_metrics_declare_every_metric_with_help_and_type,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_epsipd_own_counters_and_service_uptimes_are_shown,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stats_totals_take_the_largest_share_and_copy, setup,

@@ -114,6 +114,13 @@ core_dispatch_set_link(struct core_dispatch *d, const struct cd_link *link)
 	d->link = *link;
 }
 
+void
+core_dispatch_set_keys(struct core_dispatch *d,
+    const struct flow_token_keyring *keys)
+{
+	d->keys = *keys;
+}
+
 /*
  * The resolver has an answer for `name`: what waited for it goes now,
  * the same way as when it came (or, if the name did not resolve, ends

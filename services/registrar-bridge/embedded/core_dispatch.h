@@ -89,6 +89,9 @@ void core_dispatch_free(struct core_dispatch *d);
 /* Replace the link (the bridge's network exists after the core). */
 void core_dispatch_set_link(struct core_dispatch *d,
     const struct cd_link *link);
+/* Replace the keys our tokens are told by (a rotation, on SIGHUP). */
+void core_dispatch_set_keys(struct core_dispatch *d,
+    const struct flow_token_keyring *keys);
 
 /*
  * Look up next hops' names with a resolver on `loop` (`lookup` NULL:

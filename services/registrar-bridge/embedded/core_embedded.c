@@ -397,12 +397,36 @@ embedded_free(struct rb_core *core)
 	free(ce);
 }
 
+/*
+ * SIGHUP: with core-listen, what other edges send is told apart by our
+ * tokens, so a key rotation reaches the dispatcher too.
+ */
+static int
+embedded_reload(struct rb_core *core, const struct epsip_config *fresh,
+    char *err, size_t errcap)
+{
+	struct core_embedded *ce = (struct core_embedded *)core;
+	struct flow_token_keyring keys;
+
+	if (ce->dispatch == NULL) {
+		return (0);
+	}
+	if (flow_token_keyring_load(fresh->key_file,
+	    fresh->previous_key_file, &keys, err, errcap) != 0) {
+		return (-1);
+	}
+	core_dispatch_set_keys(ce->dispatch, &keys);
+	explicit_bzero(&keys, sizeof(keys));
+	return (0);
+}
+
 static const struct rb_core_ops embedded_ops = {
 	.name = "embedded",
 	.sip = embedded_sip,
 	.flow_closed = embedded_flow_closed,
 	.tick = embedded_tick,
 	.report = embedded_report,
+	.reload = embedded_reload,
 	.free = embedded_free,
 };
 

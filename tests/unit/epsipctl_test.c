@@ -1,0 +1,217 @@
+/*
+ * epsipctl_test.c -- what epsipctl reads from epsipd's answers and prints
+ * (services/epsipctl/ctl.c), line by line, without an epsipd.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../services/epsipctl/ctl.h"
+
+/* What fn printed: run it on a memory stream. */
+struct capture {
+	FILE *f;
+	char *text;
+	size_t len;
+};
+
+static void
+capture_open(struct capture *c)
+{
+	c->text = NULL;
+	c->len = 0;
+	c->f = open_memstream(&c->text, &c->len);
+	assert_non_null(c->f);
+}
+
+static const char *
+capture_close(struct capture *c)
+{
+	assert_int_equal(fclose(c->f), 0);
+	return (c->text);
+}
+
+static json_t *
+doc(const char *text)
+{
+	json_error_t err;
+	json_t *j = json_loads(text, 0, &err);
+
+	if (j == NULL) {
+		fail_msg("bad test JSON: %s", err.text);
+	}
+	return (j);
+}
+
+static void
+test_reply_is_split_at_the_headers_and_cut_to_content_length(void **state)
+{
+	struct ctl_reply r;
+	char *raw;
+
+	(void)state;
+	raw = strdup("HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+	    "application/json\r\ncontent-length: 7\r\n\r\n{\"a\":1}trailing");
+	assert_int_equal(ctl_parse_reply(raw, strlen(raw), &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.len, 7);
+	assert_string_equal(r.body, "{\"a\":1}");
+	ctl_reply_free(&r);
+	raw = strdup("HTTP/1.0 200 OK\r\n\r\nall of it");
+	assert_int_equal(ctl_parse_reply(raw, strlen(raw), &r), 0);
+	assert_string_equal(r.body, "all of it");
+	ctl_reply_free(&r);
+	raw = strdup("SSH-2.0-OpenSSH\r\n\r\n");
+	assert_int_equal(ctl_parse_reply(raw, strlen(raw), &r), -1);
+	free(raw);
+	raw = strdup("HTTP/1.1 200 OK\r\nno end of headers");
+	assert_int_equal(ctl_parse_reply(raw, strlen(raw), &r), -1);
+	free(raw);
+}
+
+static void
+test_durations_read_like_a_clock(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	ctl_duration(42, buf, sizeof(buf));
+	assert_string_equal(buf, "42s");
+	ctl_duration(185, buf, sizeof(buf));
+	assert_string_equal(buf, "3m05s");
+	ctl_duration(3723, buf, sizeof(buf));
+	assert_string_equal(buf, "1h02m03s");
+	ctl_duration(-1, buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+}
+
+static void
+test_flat_stats_are_one_key_value_a_line_in_order(void **state)
+{
+	struct capture c;
+	json_t *d;
+
+	(void)state;
+	d = doc("{\"version\":\"1.2\",\"services\":{\"sip-router\":{\"pid\":"
+	    "7,\"up\":true,\"counters\":{\"sip.in.INVITE\":3}}},\"down\":"
+	    "[\"a\",null],\"share\":0.5}");
+	capture_open(&c);
+	ctl_print_flat(c.f, "", d);
+	assert_string_equal(capture_close(&c),
+	    "version=1.2\n"
+	    "services.sip-router.pid=7\n"
+	    "services.sip-router.up=true\n"
+	    "services.sip-router.counters.sip.in.INVITE=3\n"
+	    "down.0=a\n"
+	    "down.1=null\n"
+	    "share=0.5\n");
+	free(c.text);
+	json_decref(d);
+}
+
+static void
+test_status_prints_health_epsipd_and_a_line_per_service(void **state)
+{
+	struct capture c;
+	json_t *health, *stats;
+
+	(void)state;
+	health = doc("{\"status\":\"ok\"}");
+	stats = doc("{\"version\":\"0.1.0\",\"uptime_s\":3723,\"epsipd\":"
+	    "{\"pid\":10},\"services\":{\"registrar-bridge\":{\"pid\":11,"
+	    "\"uptime_s\":185,\"up\":true,\"ready\":true,\"restarts\":2},"
+	    "\"sip-router\":{\"pid\":12,\"uptime_s\":4,\"up\":true,"
+	    "\"ready\":false,\"restarts\":0},\"flow-manager\":{\"pid\":null,"
+	    "\"uptime_s\":null,\"up\":false,\"ready\":false,\"restarts\":1}}}");
+	capture_open(&c);
+	assert_int_equal(ctl_print_status(c.f, health, stats), CTL_EXIT_OK);
+	assert_string_equal(capture_close(&c),
+	    "health: ok\n"
+	    "epsipd 0.1.0: pid 10, up 1h02m03s\n"
+	    "SERVICE            STATE     PID      UPTIME     RESTARTS\n"
+	    "registrar-bridge   ready     11       3m05s      2\n"
+	    "sip-router         starting  12       4s         0\n"
+	    "flow-manager       down      -        -          1\n");
+	free(c.text);
+	json_decref(health);
+	health = doc("{\"status\":\"degraded\",\"down\":[\"flow-manager\","
+	    "\"sip-router\"]}");
+	capture_open(&c);
+	assert_int_equal(ctl_print_status(c.f, health, stats),
+	    CTL_EXIT_REFUSED);
+	assert_non_null(strstr(capture_close(&c), "health: degraded "
+	    "(down: flow-manager, sip-router)\n"));
+	free(c.text);
+	json_decref(health);
+	json_decref(stats);
+}
+
+static void
+test_reload_says_what_changed_or_why_it_was_refused(void **state)
+{
+	struct capture out, err;
+	json_t *answer;
+
+	(void)state;
+	answer = doc("{\"ok\":true,\"applied\":[\"log-level\",\"max-flows\"],"
+	    "\"restart_needed\":[\"listen\"],\"signalled\":3}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_reload(out.f, err.f, 200, answer),
+	    CTL_EXIT_OK);
+	assert_string_equal(capture_close(&out),
+	    "reloaded: 3 services told\n"
+	    "applied: log-level, max-flows\n"
+	    "changed, needs a restart: listen\n");
+	assert_string_equal(capture_close(&err), "");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+
+	answer = doc("{\"ok\":false,\"error\":\"/etc/epsip/epsip.conf:3: "
+	    "max-flows: bad\"}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_reload(out.f, err.f, 422, answer),
+	    CTL_EXIT_REFUSED);
+	assert_string_equal(capture_close(&out), "");
+	assert_string_equal(capture_close(&err), "epsipctl: reload refused "
+	    "(HTTP 422): /etc/epsip/epsip.conf:3: max-flows: bad\n");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+
+	/* An epsipd without /reload answers 404 in HTML. */
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_reload(out.f, err.f, 404, NULL),
+	    CTL_EXIT_UNREACHABLE);
+	capture_close(&out);
+	assert_non_null(strstr(capture_close(&err), "HTTP 404"));
+	free(out.text);
+	free(err.text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+		    test_reply_is_split_at_the_headers_and_cut_to_content_length),
+		cmocka_unit_test(test_durations_read_like_a_clock),
+		cmocka_unit_test(
+		    test_flat_stats_are_one_key_value_a_line_in_order),
+		cmocka_unit_test(
+		    test_status_prints_health_epsipd_and_a_line_per_service),
+		cmocka_unit_test(
+		    test_reload_says_what_changed_or_why_it_was_refused),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
