@@ -57,6 +57,35 @@ def _only_tracer_noise(text):
     return bool(lines) and all(_TRACER_NOISE.match(l) for l in lines)
 
 
+_LEAK_BLOCK = re.compile(r"^(Direct|Indirect) leak of .*?(?=^(?:Direct|Indirect) leak of |^SUMMARY|\Z)",
+                         re.M | re.S)
+_FRAME = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+\s+(?:in (\S+) )?\(?([^\s)]*)")
+
+
+def _only_nng_teardown_cycle(text):
+    """A LeakSanitizer report of nothing but blocks nng allocated itself,
+    none leaked directly: nng 1.5.2 frees a socket closed while a peer's
+    pipe is still negotiating on its listener and leaves the listener and
+    that pipe pointing at each other (a service stopped within
+    milliseconds of its start, or epsipd refusing to start).  The bug is
+    nng's; a block EPSIP allocated, or anything leaked directly, still
+    fails the test."""
+    if "ERROR: LeakSanitizer" not in text or "ERROR: AddressSanitizer" in text:
+        return False
+    blocks = _LEAK_BLOCK.findall(text)
+    bodies = [m.group(0) for m in _LEAK_BLOCK.finditer(text)]
+    if not bodies or any(kind == "Direct" for kind in blocks):
+        return False
+    for body in bodies:
+        frames = [_FRAME.match(l) for l in body.splitlines()[1:]]
+        frames = [f for f in frames if f]
+        # Frame #0 is the allocator's interceptor; #1 made the call.
+        caller = next((f for f in frames if f.group(1) == "1"), None)
+        if caller is None or "libnng.so" not in (caller.group(3) or ""):
+            return False
+    return True
+
+
 # nng 1.5.2's own leak at shutdown (see the file).
 LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "..", "lsan.supp")
@@ -259,8 +288,13 @@ class Edge:
             if name.startswith("sanitizer."):
                 with open(os.path.join(self.tmp, name), "rb") as f:
                     text = f.read().decode("utf-8", "replace")
-                if not _only_tracer_noise(text):
-                    out.append(name + ":\n" + text[-4000:])
+                if not _only_tracer_noise(text) and \
+                        not _only_nng_teardown_cycle(text):
+                    # The head names the first (usually direct) leak or
+                    # error; the tail has the summary.
+                    if len(text) > 8000:
+                        text = text[:5000] + "\n[...]\n" + text[-3000:]
+                    out.append(name + ":\n" + text)
         return out
 
     def logs(self):
