@@ -86,14 +86,6 @@ config_doc_keys(void)
 char *
 config_doc_splice(const char *doc, char *err, size_t errcap)
 {
-	char *keys, *out;
-
-	if ((keys = config_doc_keys()) == NULL) {
-		snprintf(err, errcap, "out of memory");
-		return (NULL);
-	}
-	out = doc_splice(doc, CONFIG_DOC_BEGIN, CONFIG_DOC_END, keys, err,
-	    errcap);
-	free(keys);
-	return (out);
+	return (doc_splice_generated(doc, CONFIG_DOC_BEGIN, CONFIG_DOC_END,
+	    config_doc_keys, err, errcap));
 }

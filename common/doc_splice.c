@@ -119,3 +119,18 @@ doc_rewrite(const char *path, doc_splice_fn splice)
 	free(doc);
 	return (rv);
 }
+
+char *
+doc_splice_generated(const char *doc, const char *begin, const char *end,
+    char *(*generate)(void), char *err, size_t errcap)
+{
+	char *body, *out;
+
+	if ((body = generate()) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return (NULL);
+	}
+	out = doc_splice(doc, begin, end, body, err, errcap);
+	free(body);
+	return (out);
+}

@@ -86,14 +86,6 @@ metric_doc_table(void)
 char *
 metric_doc_splice(const char *doc, char *err, size_t errcap)
 {
-	char *table, *out;
-
-	if ((table = metric_doc_table()) == NULL) {
-		snprintf(err, errcap, "out of memory");
-		return (NULL);
-	}
-	out = doc_splice(doc, METRIC_DOC_BEGIN, METRIC_DOC_END, table, err,
-	    errcap);
-	free(table);
-	return (out);
+	return (doc_splice_generated(doc, METRIC_DOC_BEGIN, METRIC_DOC_END,
+	    metric_doc_table, err, errcap));
 }

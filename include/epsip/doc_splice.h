@@ -27,6 +27,13 @@ char *doc_splice(const char *doc, const char *begin, const char *end,
     const char *body, char *err, size_t errcap);
 
 /*
+ * The same with the body made by `generate` (malloc'ed text, or NULL when
+ * out of memory), freed here.
+ */
+char *doc_splice_generated(const char *doc, const char *begin,
+    const char *end, char *(*generate)(void), char *err, size_t errcap);
+
+/*
  * A generator's main(): rewrite the file at `path` with splice(its text)
  * when they differ, and say which on stdout.  Returns the exit status.
  */
