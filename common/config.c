@@ -47,6 +47,8 @@ static const char *const record_route_names[] = { "always", "outbound",
 static const char *const path_policy_names[] = { "lenient", "strict", NULL };
 static const char *const registrar_sync_names[] = { "off", "normal", "full",
     NULL };
+static const char *const udp_flow_sockets_names[] = { "auto", "connected",
+    "shared", NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -88,8 +90,23 @@ static const struct config_key config_keys[] = {
 	    "directory of the service executables (default: epsipd's)", NULL },
 	{ "log-level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0, 0,
 	    "debug, info, warn or error", NULL },
-	{ "instance", KEY_UINT, OFF(instance), 0, 0, 1, 65535,
-	    "flow-manager instance number, carried in tokens", NULL },
+	{ "instance", KEY_UINT, OFF(instance), 0, 0, 1,
+	    65536 - CONFIG_MAX_FLOW_MANAGERS,
+	    "the edge's first instance number: flow-manager K carries "
+	    "instance+K-1 in its tokens (edges sharing a key: 16 apart)",
+	    NULL },
+	{ "flow-managers", KEY_UINT, OFF(flow_managers), 0, 0, 1,
+	    CONFIG_MAX_FLOW_MANAGERS, "flow-manager instances sharing the "
+	    "listen addresses (SO_REUSEPORT); on reload more start and the "
+	    "ones above drain", NULL },
+	{ "drain-timeout", KEY_UINT, OFF(drain_timeout), 0, 0, 0, 86400,
+	    "seconds a draining flow-manager keeps its flows before it "
+	    "closes the rest (0: close at once)", NULL },
+	{ "udp-flow-sockets", KEY_ENUM, OFF(udp_flow_sockets), 0, 0, 0, 0,
+	    "auto | connected | shared: a connected socket per UDP flow keeps "
+	    "its datagrams on its flow-manager when instances join or leave "
+	    "(auto: connected with more than one flow-manager or a kernel "
+	    "with a 4-tuple UDP hash, 6.13+)", udp_flow_sockets_names },
 	{ "flows-per-child", KEY_UINT, OFF(flows_per_child), 0, 0, 1, 18000,
 	    "flows per flow-manager child (1: a process per flow)", NULL },
 	{ "max-flows", KEY_UINT, OFF(max_flows), 0, 0, 1, 1000000,
@@ -192,6 +209,9 @@ config_defaults(struct epsip_config *cfg)
 	}
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->instance = 1;
+	cfg->flow_managers = 1;
+	cfg->drain_timeout = 600;
+	cfg->udp_flow_sockets = UDP_FLOW_SOCKETS_AUTO;
 	cfg->flows_per_child = 4096;
 	cfg->max_flows = 100000;
 	cfg->new_flow_rate = 0;
@@ -986,6 +1006,20 @@ config_finish_proxy(const struct epsip_config *cfg, char *err, size_t errcap)
 }
 
 int
+config_owns_instance(const struct epsip_config *cfg, unsigned instance)
+{
+	return (instance >= cfg->instance &&
+	    instance - cfg->instance < CONFIG_MAX_FLOW_MANAGERS);
+}
+
+unsigned
+config_flow_manager_instance(const struct epsip_config *cfg)
+{
+	return (cfg->instance + (cfg->flow_manager > 0 ?
+	    cfg->flow_manager - 1 : 0));
+}
+
+int
 config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 {
 	if (cfg->key_file[0] == '\0' && config_join(cfg->key_file,
@@ -1189,7 +1223,7 @@ config_serves_domain(const struct epsip_config *cfg, const char *host)
 static const char *const config_reloadable_keys[] = {
 	"log-level", "max-flows", "new-flow-rate", "new-flow-burst",
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
-	"previous-key-file", NULL,
+	"previous-key-file", "flow-managers", "drain-timeout", NULL,
 };
 
 int

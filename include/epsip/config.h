@@ -24,6 +24,8 @@
 #define CONFIG_MAX_PROXY_FROM	16
 #define CONFIG_PATH_MAX		256
 #define CONFIG_NAME_MAX		256
+/* Flow-managers per edge: instance numbers instance..instance+15. */
+#define CONFIG_MAX_FLOW_MANAGERS	16
 /* sun_path is 108 bytes; leave room for "/fm65535-c4294967295.ipc". */
 #define CONFIG_RUN_DIR_MAX	80
 
@@ -44,6 +46,19 @@ enum path_policy {
  * a crash of the registrar-bridge; they differ only on an OS crash or a
  * power cut (docs/configuration.md).
  */
+/*
+ * How a UDP flow's datagrams reach the flow-manager that owns it
+ * (docs/architecture.md, "Several flow-managers"): its own connected
+ * socket, which the kernel matches before any shared listener, or the
+ * listener shared by all flows, which SO_REUSEPORT spreads by a hash
+ * that changes when an instance joins or leaves.
+ */
+enum udp_flow_sockets {
+	UDP_FLOW_SOCKETS_AUTO,
+	UDP_FLOW_SOCKETS_CONNECTED,
+	UDP_FLOW_SOCKETS_SHARED,
+};
+
 enum registrar_sync {
 	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
 	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
@@ -101,7 +116,16 @@ struct epsip_config {
 	char libexec_dir[CONFIG_PATH_MAX];	/* where service binaries are */
 
 	enum log_level log_level;
-	unsigned instance;		/* flow-manager instance, 1..65535 */
+	unsigned instance;		/* first flow-manager instance */
+	unsigned flow_managers;		/* instances epsipd runs */
+	/*
+	 * Which of the edge's flow-managers this process is, 1..16
+	 * (--flow-manager K, from epsipd); 0 in the other services.  Not a
+	 * key: every flow-manager reads the same file.
+	 */
+	unsigned flow_manager;
+	unsigned drain_timeout;		/* s a draining instance keeps flows */
+	enum udp_flow_sockets udp_flow_sockets;
 	unsigned flows_per_child;	/* 1: process per flow (the paper) */
 	unsigned max_flows;		/* per flow-manager instance */
 	unsigned new_flow_rate;		/* new flows/s per instance, 0: any */
@@ -131,6 +155,16 @@ struct epsip_config {
 	unsigned upstream_timeout;	/* s without an answer: 503 */
 	unsigned retry_after;		/* s, Retry-After of our 503s */
 };
+
+/*
+ * 1 when `instance` is one of this edge's flow-managers' numbers
+ * (instance .. instance + CONFIG_MAX_FLOW_MANAGERS - 1), running or not:
+ * a token naming one is ours, one naming any other is another edge's.
+ */
+int config_owns_instance(const struct epsip_config *cfg, unsigned instance);
+
+/* The instance number this flow-manager process carries in its tokens. */
+unsigned config_flow_manager_instance(const struct epsip_config *cfg);
 
 /* 1 when a registrar upstream is configured (not the embedded one). */
 #define config_has_upstream(cfg)	((cfg)->upstream.host[0] != '\0')

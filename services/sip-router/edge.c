@@ -151,7 +151,7 @@ edge_process_routes(struct router *r, const struct router_origin *origin,
 			route_pop(msg, raw);	/* outgoing (EP-09) */
 			continue;
 		}
-		if (t.flow.instance != r->cfg->instance) {
+		if (!config_owns_instance(r->cfg, t.flow.instance)) {
 			/* Genuine, but another edge's flow: not here. */
 			stats_inc(M_TOKENS_REJECTED_OTHER_INSTANCE);
 			res->status = 430;

@@ -261,7 +261,7 @@ proxy_pop_own_via(struct router *r, struct router_raw *raw,
 	    &ept) && ept.len > 0) {
 		if (flow_token_decode(&r->keys, s->buf + ept.off, ept.len,
 		    &back->flow) != FLOW_TOKEN_OK ||
-		    back->flow.flow.instance != r->cfg->instance) {
+		    !config_owns_instance(r->cfg, back->flow.flow.instance)) {
 			/* Forged, or another edge's (shared key): not ours. */
 			return (-1);
 		}

@@ -332,6 +332,50 @@ test_proxy_protocol_names_a_listen_address_and_needs_proxy_from(
 }
 
 static void
+test_an_edge_owns_sixteen_instances_from_its_first(void **state)
+{
+	struct epsip_config cfg;
+	char err[256];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_set(&cfg, "instance", "17", err, sizeof(err)),
+	    0);
+	assert_false(config_owns_instance(&cfg, 16));
+	assert_true(config_owns_instance(&cfg, 17));
+	assert_true(config_owns_instance(&cfg, 32));
+	assert_false(config_owns_instance(&cfg, 33));
+	cfg.flow_manager = 3;
+	assert_int_equal(config_flow_manager_instance(&cfg), 19);
+	/* The last block must fit in a token's 16 bits. */
+	assert_int_equal(config_set(&cfg, "instance", "65521", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "instance"));
+	assert_int_equal(config_set(&cfg, "instance", "65520", err,
+	    sizeof(err)), 0);
+}
+
+static void
+test_flow_managers_are_one_to_sixteen_and_reloadable(void **state)
+{
+	struct epsip_config cfg;
+	char err[256];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.flow_managers, 1);
+	assert_int_equal(config_set(&cfg, "flow-managers", "17", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "flow-managers"));
+	assert_int_equal(config_set(&cfg, "flow-managers", "16", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_true(config_key_reloadable("flow-managers"));
+	assert_true(config_key_reloadable("drain-timeout"));
+	assert_false(config_key_reloadable("udp-flow-sockets"));
+}
+
+static void
 test_proxy_keys_come_from_the_environment_and_read_back(void **state)
 {
 	struct epsip_config cfg, back;
@@ -435,7 +479,7 @@ test_every_key_has_a_doc_and_reloadable_keys_are_scalar(void **state)
 		}
 	}
 	assert_true(i > 30);
-	assert_int_equal(reloadable, 9);
+	assert_int_equal(reloadable, 11);
 	assert_int_equal(config_key_doc(0, &doc), 0);
 	assert_string_equal(doc.name, "listen");
 	assert_string_equal(doc.def, "0.0.0.0:5060");
@@ -564,6 +608,10 @@ main(void)
 		    test_proxy_protocol_names_a_listen_address_and_needs_proxy_from),
 		cmocka_unit_test(
 		    test_proxy_keys_come_from_the_environment_and_read_back),
+		cmocka_unit_test(
+		    test_an_edge_owns_sixteen_instances_from_its_first),
+		cmocka_unit_test(
+		    test_flow_managers_are_one_to_sixteen_and_reloadable),
 		cmocka_unit_test(
 		    test_reload_takes_reloadable_keys_and_names_the_others),
 		cmocka_unit_test(

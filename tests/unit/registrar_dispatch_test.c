@@ -192,7 +192,8 @@ setup_common(void)
 	flow_token_key_init(&other_key, secret);
 	make_token(&keys.current, 1, 3, tok_a);
 	make_token(&keys.current, 1, 4, tok_a2);
-	make_token(&keys.current, 2, 3, tok_b);
+	/* Another edge: instance 17, past our 1..16. */
+	make_token(&keys.current, 17, 3, tok_b);
 	make_token(&other_key, 1, 3, tok_x);
 	router.send = capture;
 	router.arg = NULL;

@@ -205,10 +205,28 @@ test_token_of_another_instance_gets_430(void **state)
 	char token[FLOW_TOKEN_MAX_TEXT];
 
 	(void)state;
-	other.flow.flow.instance = 2;
+	/* Our edge owns 1..16: 17 is the next edge's first. */
+	other.flow.flow.instance = 17;
 	token_of(&other, token, sizeof(token));
 	core_invite(token, ";lr;ob", "", &out);
 	assert_int_equal(out.local_status, 430);
+	router_output_clear(&out);
+}
+
+static void
+test_token_of_a_sibling_flow_manager_goes_to_its_owner(void **state)
+{
+	struct router_origin sibling = flow_b;
+	struct router_output out;
+	char token[FLOW_TOKEN_MAX_TEXT];
+
+	(void)state;
+	/* flow-manager 16 of this edge: its flow, reached by its token. */
+	sibling.flow.flow.instance = 16;
+	token_of(&sibling, token, sizeof(token));
+	core_invite(token, ";lr;ob", "", &out);
+	assert_int_equal(out.local_status, 0);
+	assert_true(epsip_flow_id_equal(&out.flow.flow, &sibling.flow.flow));
 	router_output_clear(&out);
 }
 
@@ -434,7 +452,7 @@ test_response_with_another_edges_via_is_dropped(void **state)
 
 	(void)state;
 	/* SP-14: same key, same branch prefix, but instance 2's token. */
-	other.flow.flow.instance = 2;
+	other.flow.flow.instance = 17;
 	token_of(&other, token, sizeof(token));
 	snprintf(text, sizeof(text), "SIP/2.0 200 OK\r\n"
 	    "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-ep1234;ept=%s\r\n"
@@ -1057,6 +1075,8 @@ main(void)
 		    test_tampered_token_gets_403_and_reaches_no_flow),
 		cmocka_unit_test(test_path_traversal_route_user_gets_403),
 		cmocka_unit_test(test_token_of_another_instance_gets_430),
+		cmocka_unit_test(
+		    test_token_of_a_sibling_flow_manager_goes_to_its_owner),
 		cmocka_unit_test(
 		    test_core_request_without_token_is_not_routed_to_any_flow),
 		cmocka_unit_test(test_in_dialog_request_on_own_flow_goes_upstream),

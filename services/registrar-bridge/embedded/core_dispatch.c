@@ -174,7 +174,7 @@ core_dispatch_parked(const struct core_dispatch *d)
 
 /* --- whose is it --- */
 
-/* A token that verifies with our keys and names this edge's instance. */
+/* A token that verifies with our keys and names one of our instances. */
 static int
 is_our_token(const struct core_dispatch *d, const char *text)
 {
@@ -184,7 +184,7 @@ is_our_token(const struct core_dispatch *d, const char *text)
 	    text, strlen(text), &t) != FLOW_TOKEN_OK) {
 		return (0);
 	}
-	return (t.flow.instance == d->cfg->instance);
+	return (config_owns_instance(d->cfg, t.flow.instance));
 }
 
 /* The top Route's user part is our token: one of our flows. */
