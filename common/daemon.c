@@ -22,6 +22,7 @@
 #include "epsip/version.h"
 
 static char daemon_instance[64];
+static char daemon_service[64];
 
 void
 daemon_set_instance_name(struct daemon *d, const char *name)
@@ -30,13 +31,26 @@ daemon_set_instance_name(struct daemon *d, const char *name)
 	d->instance_name = daemon_instance;
 }
 
+void
+daemon_set_service_name(struct daemon *d, const char *name)
+{
+	int same = d->instance_name == d->service_name;
+
+	snprintf(daemon_service, sizeof(daemon_service), "%s", name);
+	d->service_name = daemon_service;
+	if (same) {
+		d->instance_name = daemon_service;
+	}
+	log_init(daemon_service, d->cfg.log_level);
+}
+
 static void
 daemon_send_json(struct daemon *d, enum epsip_msg_type type, json_t *body)
 {
 	struct epsip_msg msg;
 	char *text;
 
-	json_object_set_new(body, "service", json_string(d->service->name));
+	json_object_set_new(body, "service", json_string(d->service_name));
 	json_object_set_new(body, "instance", json_string(d->instance_name));
 	json_object_set_new(body, "pid", json_integer(getpid()));
 	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
@@ -130,7 +144,7 @@ daemon_on_reload(struct loop *loop, int signo, void *arg)
 	daemon_apply(&d->cfg);
 	stats_inc(M_CONFIG_RELOADS);
 	/* A flow-manager child is one of thousands: no line each. */
-	if (strcmp(d->instance_name, d->service->name) == 0) {
+	if (strcmp(d->instance_name, d->service_name) == 0) {
 		log_info("reload: configuration applied");
 	} else {
 		log_debug("reload: configuration applied");
@@ -138,9 +152,21 @@ daemon_on_reload(struct loop *loop, int signo, void *arg)
 }
 
 static void
+daemon_on_drain(struct loop *loop, int signo, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)loop;
+	(void)signo;
+	d->service->drain(d);
+}
+
+static void
 daemon_on_stop_signal(struct loop *loop, int signo, void *arg)
 {
-	(void)arg;
+	struct daemon *d = arg;
+
+	d->stop_signal = signo;
 	log_info("signal %d: stopping", signo);
 	loop_stop(loop);
 }
@@ -161,6 +187,7 @@ daemon_block_loop_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -175,6 +202,7 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	d.service = service;
 	d.argc = argc;
 	d.argv = argv;
+	d.service_name = service->name;
 	d.instance_name = service->name;
 	log_init(service->name, LOG_LEVEL_INFO);
 	config_defaults(&d.cfg);
@@ -204,6 +232,9 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	loop_on_signal(d.loop, SIGINT, daemon_on_stop_signal, &d);
 	/* Taken in the loop, after start: a service is reloaded whole. */
 	loop_on_signal(d.loop, SIGHUP, daemon_on_reload, &d);
+	if (service->drain != NULL) {
+		loop_on_signal(d.loop, SIGUSR1, daemon_on_drain, &d);
+	}
 	if (ipc_attach_loop(d.loop) == -1) {
 		fatalx("loop: cannot batch IPC");
 	}

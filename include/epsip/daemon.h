@@ -36,6 +36,12 @@ struct daemon_service {
 	 */
 	int (*reload)(struct daemon *d, const struct epsip_config *fresh,
 	    char *err, size_t errcap);
+	/*
+	 * SIGUSR1 (may be NULL: the signal stays pending): stop taking new
+	 * work and stop the loop once what is held is done.  epsipd sends
+	 * it to a flow-manager it scales down or an operator drains.
+	 */
+	void (*drain)(struct daemon *d);
 	void *arg;			/* the service's own state */
 };
 
@@ -44,7 +50,14 @@ struct daemon {
 	struct epsip_config cfg;
 	struct loop *loop;
 	struct ipc_socket *supervisor;	/* push to supervisor.ipc */
+	/*
+	 * The service this process reports as: service->name, or for the
+	 * second and later flow-managers "flow-manager-2" (and their
+	 * children), so that epsipd tells the instances apart.
+	 */
+	const char *service_name;
 	const char *instance_name;	/* "sip-router" or "fm1-c7" */
+	int stop_signal;		/* what stopped the loop, or 0 */
 	int argc;			/* read again on SIGHUP */
 	char **argv;
 };
@@ -60,5 +73,7 @@ int daemon_main(const struct daemon_service *service, int argc, char **argv);
 
 /* Name this process in HELLO/STATS (e.g. a flow-manager child "fm1-c7"). */
 void daemon_set_instance_name(struct daemon *d, const char *name);
+/* Report as service `name` (and log as it), e.g. "flow-manager-2". */
+void daemon_set_service_name(struct daemon *d, const char *name);
 
 #endif /* EPSIP_DAEMON_H */

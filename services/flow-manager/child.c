@@ -7,7 +7,11 @@
  * fm<instance>-c<N>.ipc, the address the router derives from a verified
  * flow token.  In process-per-flow mode it exits when its flow closes.
  * When the parent goes away (control EOF, or SIGTERM by PR_SET_PDEATHSIG)
- * it exits too: flows without a parent could never be reported closed.
+ * it exits too, and tells the router itself of every flow it closes: the
+ * parent, which does that otherwise, cannot.  The parent stops a child
+ * with SIGINT (parent.h), so SIGTERM always means the parent is gone --
+ * asking for its pid would not tell: a parent killed with SIGKILL keeps
+ * its pid until its last thread is gone.
  *
  * Fatal: started without the descriptors above; no memory at start.
  */
@@ -15,8 +19,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +40,8 @@
 #define REAP_INTERVAL_MS	1000
 /* How long stop waits for the parent to take our last FLOW_CLOSEDs. */
 #define STOP_FLUSH_MS		1000
+/* How long an orphaned child lets nng write its FLOW_CLOSED notices. */
+#define ORPHAN_LINGER_MS	100
 
 static struct fm_child fm_child;
 
@@ -141,8 +149,8 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd >= 0) {
 		fm_tcp_flow_open(c, &m, fd);
 		return;
-	} else if (m.type == FM_CTL_UDP_DATAGRAM && fd == -1) {
-		fm_udp_flow_datagram(c, &m);
+	} else if (m.type == FM_CTL_UDP_DATAGRAM) {
+		fm_udp_flow_datagram(c, &m, fd);
 		return;
 	} else {
 		log_warnx("unexpected control message %s (fd %d)",
@@ -158,6 +166,7 @@ static void
 parent_gone(struct fm_child *c)
 {
 	log_info("parent gone: exiting");
+	c->orphaned = 1;
 	ctlq_drop(c);
 	loop_del_fd(c->loop, c->ctl_fd);
 	(void)close(c->ctl_fd);
@@ -331,7 +340,7 @@ check_inherited(struct fm_child *c)
 		    "started by the flow-manager parent only)", c->name,
 		    FM_CONTROL_FD);
 	}
-	for (i = 0; i < c->nlisteners; i++) {
+	for (i = 0; i < c->inherited_udp; i++) {
 		len = sizeof(type);
 		if (getsockopt(FM_FIRST_UDP_FD + (int)i, SOL_SOCKET, SO_TYPE,
 		    &type, &len) == -1 || type != SOCK_DGRAM) {
@@ -358,15 +367,19 @@ fm_child_start(struct daemon *d, uint32_t id)
 	c->d = d;
 	c->cfg = &d->cfg;
 	c->loop = d->loop;
+	c->instance = (uint16_t)config_flow_manager_instance(c->cfg);
 	c->id = id;
 	c->ctl_fd = FM_CONTROL_FD;
 	c->reap_timer = -1;
-	(void)fm_child_name(c->name, sizeof(c->name), c->cfg->instance, id);
+	(void)fm_child_name(c->name, sizeof(c->name), c->instance, id);
 	daemon_set_instance_name(d, c->name);
 	/* Log lines say which child; ps shows the binary, not "exe". */
 	log_init(c->name, log_get_level());
 	(void)prctl(PR_SET_NAME, "epsip-flow-manager");
 	c->nlisteners = c->cfg->listen_count;
+	/* Connected flows send on their own sockets (udp_flow.c). */
+	c->inherited_udp = c->cfg->udp_flow_sockets ==
+	    UDP_FLOW_SOCKETS_CONNECTED ? 0 : c->nlisteners;
 	check_inherited(c);
 
 	c->nslots = c->cfg->flows_per_child;
@@ -389,7 +402,7 @@ fm_child_start(struct daemon *d, uint32_t id)
 		log_error("%s: cannot dial the router", c->name);
 		return (-1);
 	}
-	if (flow_owner_ipc_url(c->cfg->run_dir, (uint16_t)c->cfg->instance,
+	if (flow_owner_ipc_url(c->cfg->run_dir, c->instance,
 	    id, url, sizeof(url)) < 0 || ipc_pull_listen(&c->pull, url) == -1) {
 		log_error("%s: cannot listen on %s", c->name, url);
 		return (-1);
@@ -448,13 +461,16 @@ void
 fm_child_stop(struct daemon *d)
 {
 	struct fm_child *c = &fm_child;
-	uint32_t s;
+	uint32_t s, reported = 0;
 
-	(void)d;
 	c->exiting = 1;
+	if (d->stop_signal == SIGTERM) {
+		c->orphaned = 1;
+	}
 	for (s = 0; c->flows != NULL && s < c->nslots; s++) {
 		if (c->flows[s] != NULL) {
 			fm_flow_close(c->flows[s], EPSIP_CLOSE_SHUTDOWN);
+			reported++;
 		}
 	}
 	ctlq_flush_wait(c, STOP_FLUSH_MS);
@@ -468,6 +484,17 @@ fm_child_stop(struct daemon *d)
 		c->pull = NULL;
 	}
 	if (c->router != NULL) {
+		if (c->orphaned && reported > 0) {
+			/*
+			 * nng 1.5 has no linger: a socket closed at once drops
+			 * what its pipe has not written yet, and these are
+			 * the only word the router gets of these flows.
+			 */
+			struct timespec t = { 0, ORPHAN_LINGER_MS * 1000000L };
+
+			ipc_flush_all();
+			(void)nanosleep(&t, NULL);
+		}
 		ipc_close(c->router);
 		c->router = NULL;
 	}

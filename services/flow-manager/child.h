@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include "epsip/config.h"
 #include "epsip/daemon.h"
@@ -41,6 +42,12 @@ struct fm_flow {
 	 * queue is full.  Unused by UDP flows.
 	 */
 	struct stream stream;
+	/*
+	 * UDP: the flow's own connected socket, on which the kernel delivers
+	 * its datagrams straight to this child (udp-flow-sockets), or -1
+	 * when it shares the listener the parent reads.
+	 */
+	int udp_fd;
 	uint64_t last_activity_ms;
 	uint32_t timer_s;		/* Flow-Timer; 0: none advertised */
 	/* Close by then whatever happens (framing error, CLOSE_AFTER_SEND);
@@ -59,6 +66,7 @@ struct fm_child {
 	struct daemon *d;
 	const struct epsip_config *cfg;
 	struct loop *loop;
+	uint16_t instance;		/* the flow-manager's, in tokens */
 	uint32_t id;
 	char name[32];
 
@@ -77,10 +85,18 @@ struct fm_child {
 	uint32_t nslots;
 	uint32_t nflows, nudp, ntcp;
 	int had_flow;
-	size_t nlisteners;		/* UDP listener fds 4.. */
+	size_t nlisteners;		/* the edge's listen addresses */
+	size_t inherited_udp;		/* UDP listener fds 4.. (shared) */
 	size_t max_message;		/* framing limit */
 	struct stream_class tcp;	/* every TCP flow's (tcp_flow.c) */
 	int exiting;
+	/*
+	 * Our parent died (or its control socket closed): a flow we close
+	 * now is reported to the router by us, since it cannot be, so the
+	 * registrar drops its bindings at once (a killed flow-manager
+	 * costs its flows, not stale bindings as well).
+	 */
+	int orphaned;
 	/* TCP flows paused for the router (by slot), retried on a timer. */
 	uint32_t *paused_slots;
 	size_t npaused, paused_cap;
@@ -131,7 +147,14 @@ int fm_tcp_flow_finish(struct fm_flow *f);
 void fm_tcp_flow_release(struct fm_flow *f);
 
 /* udp_flow.c */
-void fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m);
+/*
+ * A datagram the parent read; `fd` (or -1) is the flow's own socket,
+ * which comes with its first datagram, FM_CTL_FD_LOST when we had no
+ * descriptor left for it.
+ */
+void fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m,
+    int fd);
+void fm_udp_flow_release(struct fm_flow *f);
 int fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len);
 
 #endif /* EPSIP_FM_CHILD_H */

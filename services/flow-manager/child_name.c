@@ -1,7 +1,9 @@
 /*
- * child_name.c -- how flow-manager children are named: "fm<instance>-c<id>"
- * in logs, HELLO and STATS (the parent and the child agree on it), and the
- * id a child is given with --child.
+ * child_name.c -- how flow-manager processes are named: children
+ * "fm<instance>-c<id>" in logs, HELLO and STATS (the parent and the child
+ * agree on it), the edge's K-th flow-manager "flow-manager" (K = 1, the
+ * name a single-instance edge has always had) or "flow-manager-K", and
+ * the numbers given with --child and --flow-manager.
  * DIAGNOSTICS: none.
  */
 #include <errno.h>
@@ -9,6 +11,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "epsip/config.h"
 
 #include "flow_manager.h"
 
@@ -33,5 +37,27 @@ fm_parse_child_id(const char *text, uint32_t *id)
 		return (-1);
 	}
 	*id = (uint32_t)v;
+	return (0);
+}
+
+int
+fm_service_name(char *buf, size_t cap, unsigned flow_manager)
+{
+	if (flow_manager <= 1) {
+		return (snprintf(buf, cap, "flow-manager"));
+	}
+	return (snprintf(buf, cap, "flow-manager-%u", flow_manager));
+}
+
+int
+fm_parse_flow_manager(const char *text, unsigned *flow_manager)
+{
+	uint32_t v;
+
+	if (fm_parse_child_id(text, &v) == -1 ||
+	    v > CONFIG_MAX_FLOW_MANAGERS) {
+		return (-1);
+	}
+	*flow_manager = (unsigned)v;
 	return (0);
 }

@@ -175,7 +175,7 @@ unlink_ipc(struct fm_parent *p, uint32_t id)
 	size_t plen;
 
 	plen = strlen(IPC_PREFIX);
-	if (flow_owner_ipc_url(p->cfg->run_dir, (uint16_t)p->cfg->instance,
+	if (flow_owner_ipc_url(p->cfg->run_dir, p->instance,
 	    id, url, sizeof(url)) < 0 || strncmp(url, IPC_PREFIX, plen) != 0) {
 		return;
 	}
@@ -240,13 +240,14 @@ fm_children_spawn(struct fm_parent *p)
 	int udp_fds[CONFIG_MAX_LISTEN], child_end;
 	size_t i;
 
-	if (p->stopping || (c = rec_new(p)) == NULL) {
+	/* Draining, the listeners a child inherits may be closed. */
+	if (p->stopping || p->draining || (c = rec_new(p)) == NULL) {
 		return (NULL);
 	}
 	do {
 		c->id = ++p->next_child_id;
 	} while (c->id == 0);
-	(void)fm_child_name(c->name, sizeof(c->name), p->cfg->instance,
+	(void)fm_child_name(c->name, sizeof(c->name), p->instance,
 	    c->id);
 	/* A crashed child of an earlier run may have left its socket. */
 	unlink_ipc(p, c->id);
@@ -264,8 +265,10 @@ fm_children_spawn(struct fm_parent *p)
 	}
 	(void)snprintf(p->child_argv[p->child_argc + 1], FM_CHILD_ID_TEXT,
 	    "%" PRIu32, c->id);
+	/* Connected flows send on their own sockets, not the listeners:
+	 * a child holding one would keep it open past a drain. */
 	c->pid = fm_spawn_exec(p->child_argv, child_end, udp_fds,
-	    p->nlisteners, getpid());
+	    p->udp_connected ? 0 : p->nlisteners, getpid());
 	(void)close(child_end);
 	if (c->pid == -1) {
 		/* Out of pids or memory: once a second, not once a flow. */
@@ -404,7 +407,7 @@ tell_router(struct fm_parent *p, const struct fm_pflow *f, uint32_t reason)
 
 	epsip_msg_init(&m, EPSIP_MSG_FLOW_CLOSED);
 	m.arg = reason;
-	m.flow.instance = (uint16_t)p->cfg->instance;
+	m.flow.instance = p->instance;
 	m.flow.child = f->child->id;
 	m.flow.slot = f->slot;
 	m.flow.generation = f->generation;
@@ -449,7 +452,7 @@ fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
 		 * Process per flow, and the flow never reached the child:
 		 * it would wait forever for one.
 		 */
-		(void)kill(c->pid, SIGTERM);
+		(void)kill(c->pid, FM_CHILD_STOP_SIGNAL);
 	}
 	fm_children_gauges(p);
 }
@@ -485,7 +488,7 @@ fm_children_retire_idle(struct loop *loop, void *arg)
 		    (now - c->empty_since_ms) / 1000);
 		c->retiring = 1;
 		open_remove(c);
-		(void)kill(c->pid, SIGTERM);
+		(void)kill(c->pid, FM_CHILD_STOP_SIGNAL);
 		stats_inc(M_CHILDREN_RETIRED);
 		active--;
 	}
@@ -588,7 +591,7 @@ fm_children_read_control(struct fm_parent *p, struct fm_child_rec *c)
 			 * purpose: whatever it does, it is broken.  Not
 			 * reaped yet, so its pid cannot have been reused.
 			 */
-			(void)kill(c->pid, SIGTERM);
+			(void)kill(c->pid, FM_CHILD_STOP_SIGNAL);
 		}
 		c->retiring = 1;
 		open_remove(c);

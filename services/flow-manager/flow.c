@@ -63,7 +63,8 @@ fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport)
 		return (NULL);
 	}
 	f->child = c;
-	f->id.instance = (uint16_t)c->cfg->instance;
+	f->udp_fd = -1;
+	f->id.instance = c->instance;
 	f->id.child = c->id;
 	f->id.slot = m->slot;
 	f->id.generation = m->generation;
@@ -100,10 +101,17 @@ fm_flow_close(struct fm_flow *f, uint32_t reason)
 		fm_tcp_flow_release(f);
 		c->ntcp--;
 	} else {
+		fm_udp_flow_release(f);
 		c->nudp--;
 	}
 	/* The parent counts flows.closed.<reason>: every close reaches it. */
-	fm_child_ctl_send_closed(c, f->id.slot, f->id.generation, reason);
+	if (c->orphaned) {
+		(void)fm_flow_to_router(f, EPSIP_MSG_FLOW_CLOSED, reason, NULL,
+		    0);
+	} else {
+		fm_child_ctl_send_closed(c, f->id.slot, f->id.generation,
+		    reason);
+	}
 	c->flows[f->id.slot] = NULL;
 	c->closed_gen[f->id.slot] = f->id.generation;
 	c->nflows--;
@@ -117,7 +125,7 @@ fm_flow_find(struct fm_child *c, const struct epsip_flow_id *id)
 {
 	struct fm_flow *f;
 
-	if (id->instance != c->cfg->instance || id->child != c->id ||
+	if (id->instance != c->instance || id->child != c->id ||
 	    id->slot >= c->nslots) {
 		return (NULL);
 	}

@@ -33,6 +33,14 @@ void fm_parent_stop(struct daemon *d);
  */
 void fm_parent_reload(struct daemon *d, const struct epsip_config *fresh);
 
+/*
+ * SIGUSR1: stop taking new flows (close the listeners; the instance's
+ * siblings take them), and stop once the flows held are gone or
+ * drain-timeout has passed; the rest then close, and requests for them
+ * get 430.
+ */
+void fm_parent_drain(struct daemon *d);
+
 /* The child role, child id `id` (>= 1). */
 int fm_child_start(struct daemon *d, uint32_t id);
 void fm_child_report(struct daemon *d, json_t *stats);
@@ -40,6 +48,12 @@ void fm_child_stop(struct daemon *d);
 
 /* "--child N": 0 and *id, or -1 if N is not in 1..UINT32_MAX. */
 int fm_parse_child_id(const char *text, uint32_t *id);
+
+/* "--flow-manager K": 0 and *flow_manager, or -1 if K is not in 1..16. */
+int fm_parse_flow_manager(const char *text, unsigned *flow_manager);
+
+/* The service name the K-th flow-manager and its children report as. */
+int fm_service_name(char *buf, size_t cap, unsigned flow_manager);
 
 /* The child's name in logs, HELLO and STATS: "fm<instance>-c<id>". */
 int fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id);

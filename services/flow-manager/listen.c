@@ -4,13 +4,24 @@
  * A proxy-protocol address reads a PROXY header first on TCP
  * (proxy_accept.c); its UDP socket is an ordinary one.
  *
+ * Every socket is bound with SO_REUSEPORT, so that the edge's other
+ * flow-managers bind the same addresses and the kernel spreads new TCP
+ * connections and new UDP flows among them (docs/architecture.md,
+ * "Several flow-managers"), also when one joins later.  The kernel lets
+ * any process of our user share such a port, so a port that someone
+ * holds is shared only when a sibling says it has bound it
+ * (instance_lock.c): two edges started on one port by mistake must fail,
+ * not split the phones between them.
+ *
  * Fatal: any socket, bind or listen failure at start -- an edge that
  * silently listens on fewer addresses than configured is worse than one
  * that does not start.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -28,6 +39,13 @@
 #define LISTEN_BACKLOG	65535
 /* Absorbs bursts while the loop is busy; the kernel caps it at rmem_max. */
 #define UDP_RCVBUF	(4 * 1024 * 1024)
+/*
+ * A starting sibling's port check holds the port for a moment without
+ * SO_REUSEPORT, and a sibling says it has bound only after its last
+ * listener: waits for either are this short, this many times.
+ */
+#define BIND_RETRY_MS	10
+#define BIND_RETRIES	100
 
 static void
 set_int(int fd, int level, int name, int value, const char *what,
@@ -38,9 +56,87 @@ set_int(int fd, int level, int name, int value, const char *what,
 	}
 }
 
+/*
+ * 1 when another program holds `a` for `type`: a socket without
+ * SO_REUSEPORT cannot bind it.  Only asked with no sibling running.
+ */
 static int
-open_socket(const struct epsip_addr *a, int type, const char *addr,
-    const char *proto)
+port_taken(const struct epsip_addr *a, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = epsip_addr_to_sockaddr(a, &ss);
+	int fd, one = 1, taken;
+
+	if (sslen == 0 || a->port == 0 ||
+	    (fd = socket(a->family, type | SOCK_CLOEXEC, 0)) == -1) {
+		return (0);
+	}
+	if (a->family == AF_INET6) {
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	}
+	if (type == SOCK_STREAM) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+	}
+	taken = bind(fd, (struct sockaddr *)&ss, sslen) == -1 &&
+	    errno == EADDRINUSE;
+	(void)close(fd);
+	return (taken);
+}
+
+static void
+pause_briefly(void)
+{
+	struct timespec pause = { 0, BIND_RETRY_MS * 1000000L };
+
+	(void)nanosleep(&pause, NULL);
+}
+
+/* A sibling's check may hold the port for a moment: try again then. */
+static int
+bind_shared(int fd, const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	int tries = BIND_RETRIES;
+
+	while (bind(fd, (const struct sockaddr *)ss, sslen) == -1) {
+		if (errno != EADDRINUSE || --tries <= 0) {
+			return (-1);
+		}
+		pause_briefly();
+	}
+	return (0);
+}
+
+/*
+ * Nobody but our siblings holds `a`: it is free, or a sibling has bound
+ * its listeners.  A sibling still binding says so within moments, so a
+ * taken port is asked about again for a while before it counts as
+ * someone else's.
+ */
+static int
+only_siblings_hold(const struct fm_parent *p, const struct epsip_addr *a,
+    int type, int *siblings)
+{
+	int tries;
+
+	for (tries = 0; tries < BIND_RETRIES; tries++) {
+		if (*siblings || !port_taken(a, type)) {
+			return (1);
+		}
+		*siblings = fm_instance_siblings_bound(p->cfg->run_dir,
+		    p->cfg->flow_manager) > 0;
+		if (*siblings) {
+			return (1);
+		}
+		pause_briefly();
+	}
+	return (0);
+}
+
+static int
+open_socket(const struct fm_parent *p, const struct epsip_addr *a, int type,
+    const char *addr, const char *proto, int *siblings)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -58,14 +154,16 @@ open_socket(const struct epsip_addr *a, int type, const char *addr,
 		/* One listener per configured address, nothing implicit. */
 		set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", addr);
 	}
+	set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", addr);
 	if (type == SOCK_STREAM) {
 		/* Restart while old connections sit in TIME_WAIT. */
 		set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", addr);
 	} else {
 		/*
-		 * No SO_REUSEADDR on UDP: on Linux it lets a second process
-		 * bind the same port and steal half the datagrams.  A
-		 * larger receive buffer is best effort.
+		 * No SO_REUSEADDR on UDP: on Linux it lets a process of any
+		 * user bind the same port and steal datagrams (SO_REUSEPORT
+		 * is limited to ours).  A larger receive buffer is best
+		 * effort.
 		 */
 		big = UDP_RCVBUF;
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
@@ -76,7 +174,11 @@ open_socket(const struct epsip_addr *a, int type, const char *addr,
 		(void)fm_udp_want_timestamps(fd);
 		(void)fm_udp_want_drop_count(fd);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
+	if (!only_siblings_hold(p, a, type, siblings)) {
+		fatalx("listen %s: cannot bind %s: %s", addr, proto,
+		    strerror(EADDRINUSE));
+	}
+	if (bind_shared(fd, &ss, sslen) == -1) {
 		fatal("listen %s: cannot bind %s", addr, proto);
 	}
 	return (fd);
@@ -90,7 +192,10 @@ fm_listen_open(struct fm_parent *p)
 	socklen_t sslen;
 	char text[64];
 	size_t i;
+	int siblings;
 
+	siblings = fm_instance_siblings_bound(p->cfg->run_dir,
+	    p->cfg->flow_manager) > 0;
 	for (i = 0; i < p->cfg->listen_count && i < CONFIG_MAX_LISTEN; i++) {
 		l = &p->listeners[i];
 		l->parent = p;
@@ -98,10 +203,12 @@ fm_listen_open(struct fm_parent *p)
 		l->addr = p->cfg->listen[i];
 		l->proxy = config_proxy_protocol_on(p->cfg, &l->addr);
 		l->accept_pause_timer = -1;
+		l->held_fd = -1;
 		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 
 		/* TCP first: with port 0 its port is reused for UDP. */
-		l->tcp_fd = open_socket(&l->addr, SOCK_STREAM, text, "tcp");
+		l->tcp_fd = open_socket(p, &l->addr, SOCK_STREAM, text,
+		    "tcp", &siblings);
 		if (listen(l->tcp_fd, LISTEN_BACKLOG) == -1) {
 			fatal("listen %s: tcp listen", text);
 		}
@@ -113,7 +220,8 @@ fm_listen_open(struct fm_parent *p)
 				fatal("listen %s: getsockname", text);
 			}
 		}
-		l->udp_fd = open_socket(&l->addr, SOCK_DGRAM, text, "udp");
+		l->udp_fd = open_socket(p, &l->addr, SOCK_DGRAM, text,
+		    "udp", &siblings);
 		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 		log_info("listening on %s udp+tcp%s", text, l->proxy ?
 		    " (tcp behind a load balancer: PROXY protocol)" : "");
@@ -122,6 +230,26 @@ fm_listen_open(struct fm_parent *p)
 	if (p->nlisteners == 0) {
 		fatalx("no listen address configured");
 	}
+	if (fm_instance_mark_bound(p->lock_fd) == -1) {
+		fatal("listen: cannot say so in fm-%u.lock",
+		    p->cfg->flow_manager);
+	}
+}
+
+void
+fm_listen_stop_taking(struct fm_parent *p)
+{
+	struct fm_listener *l;
+	size_t i;
+
+	for (i = 0; i < p->nlisteners; i++) {
+		l = &p->listeners[i];
+		/* What the kernel queued for us is ours to serve. */
+		if (l->tcp_fd != -1 && l->accept_pause_timer == -1) {
+			fm_accept_cb(p->loop, l->tcp_fd, EPOLLIN, l);
+		}
+	}
+	fm_listen_close(p);
 }
 
 void

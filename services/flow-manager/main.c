@@ -1,12 +1,17 @@
 /*
  * main.c -- epsip-flow-manager: the parent, or with --child N one child.
  *
- *   epsip-flow-manager --config <run_dir>/epsip.conf            (parent)
- *   epsip-flow-manager --config <run_dir>/epsip.conf --child N  (by parent)
+ *   epsip-flow-manager --config <run_dir>/epsip.conf [--flow-manager K]
+ *   epsip-flow-manager ... --child N                    (by the parent)
  *
- * Fatal: a malformed --child.
+ * K (default 1) is which of the edge's flow-managers this is: epsipd
+ * starts K = 1..flow-managers, and K decides the instance number in
+ * this one's tokens and the name it reports as.
+ *
+ * Fatal: a malformed --child or --flow-manager.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "epsip/daemon.h"
@@ -14,6 +19,7 @@
 #include "flow_manager.h"
 
 static uint32_t fm_main_child;		/* 0: the parent */
+static unsigned fm_main_flow_manager = 1;
 static int fm_main_argc;
 static char **fm_main_argv;
 
@@ -22,16 +28,27 @@ static int
 fm_main_option(const char *name, const char *value, void *arg)
 {
 	(void)arg;
-	if (strcmp(name, "child") != 0 ||
-	    fm_parse_child_id(value, &fm_main_child) == -1) {
-		return (-1);
+	if (strcmp(name, "child") == 0) {
+		return (fm_parse_child_id(value, &fm_main_child) == -1 ?
+		    -1 : 1);
 	}
-	return (1);
+	if (strcmp(name, "flow-manager") == 0) {
+		return (fm_parse_flow_manager(value,
+		    &fm_main_flow_manager) == -1 ? -1 : 1);
+	}
+	return (-1);
 }
 
 static int
 fm_main_start(struct daemon *d)
 {
+	char name[32];
+
+	d->cfg.flow_manager = fm_main_flow_manager;
+	if (fm_main_flow_manager > 1) {
+		(void)fm_service_name(name, sizeof(name), fm_main_flow_manager);
+		daemon_set_service_name(d, name);
+	}
 	if (fm_main_child != 0) {
 		return (fm_child_start(d, fm_main_child));
 	}
@@ -71,6 +88,15 @@ fm_main_reload(struct daemon *d, const struct epsip_config *fresh,
 	return (0);
 }
 
+/* Children hold flows, not listeners: only the parent drains. */
+static void
+fm_main_drain(struct daemon *d)
+{
+	if (fm_main_child == 0) {
+		fm_parent_drain(d);
+	}
+}
+
 static const struct daemon_service fm_main_service = {
 	.name = "flow-manager",
 	.extra_option = fm_main_option,
@@ -78,6 +104,7 @@ static const struct daemon_service fm_main_service = {
 	.report = fm_main_report,
 	.stop = fm_main_stop,
 	.reload = fm_main_reload,
+	.drain = fm_main_drain,
 };
 
 int

@@ -34,7 +34,7 @@
 #include "flow_manager.h"
 #include "parent.h"
 
-/* How long stop waits for children after SIGTERM, then after SIGKILL. */
+/* How long stop waits for children after asking, then after SIGKILL. */
 #define STOP_TERM_MS		2000
 #define STOP_KILL_MS		1000
 /* The longest single wait for SIGCHLD while stopping. */
@@ -73,8 +73,8 @@ build_child_argv(struct fm_parent *p, int argc, char **argv)
 	char *abs, *eq;
 	int i, n;
 
-	p->child_argv = calloc((size_t)argc + 3, sizeof(char *));
-	p->child_argv_owned = calloc((size_t)argc + 3, 1);
+	p->child_argv = calloc((size_t)argc + 5, sizeof(char *));
+	p->child_argv_owned = calloc((size_t)argc + 5, 1);
 	if (p->child_argv == NULL || p->child_argv_owned == NULL) {
 		return (-1);
 	}
@@ -100,6 +100,9 @@ build_child_argv(struct fm_parent *p, int argc, char **argv)
 			free(abs);
 		}
 	}
+	/* What `auto` meant at our start: children must agree with us. */
+	p->child_argv[n++] = "--udp-flow-sockets";
+	p->child_argv[n++] = p->udp_connected ? "connected" : "shared";
 	p->child_argc = n;
 	p->child_argv[n] = "--child";
 	/* Rewritten before every fork, never after it. */
@@ -240,8 +243,10 @@ check_config(const struct epsip_config *cfg)
 		log_error("max-flows must be at least 1");
 		return (-1);
 	}
-	if (cfg->instance < 1 || cfg->instance > UINT16_MAX) {
-		log_error("instance must be in 1..65535");
+	if (cfg->instance < 1 ||
+	    config_flow_manager_instance(cfg) > UINT16_MAX) {
+		log_error("instance must be in 1..%u",
+		    65536 - CONFIG_MAX_FLOW_MANAGERS);
 		return (-1);
 	}
 	return (0);
@@ -336,16 +341,34 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	p->cfg = &d->cfg;
 	p->loop = d->loop;
 	p->spare_fd = -1;
+	p->lock_fd = -1;
+	p->drain_timer = -1;
 	rate_limit_init(&p->new_flows, p->cfg->new_flow_rate,
 	    p->cfg->new_flow_burst, loop_now_ms(p->loop));
 	p->respawn_timer = -1;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
 		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
 		p->listeners[i].accept_pause_timer = -1;
+		p->listeners[i].held_fd = -1;
 	}
 	name_refusals(p);
 	fm_proxy_init(p);
 	if (check_config(p->cfg) == -1) {
+		return (-1);
+	}
+	p->instance = (uint16_t)config_flow_manager_instance(p->cfg);
+	p->udp_connected = fm_udp_flow_sockets_mode(p->cfg) ==
+	    UDP_FLOW_SOCKETS_CONNECTED;
+	if ((p->lock_fd = fm_instance_lock(p->cfg->run_dir,
+	    p->cfg->flow_manager)) == -1) {
+		if (errno == EAGAIN) {
+			log_error("flow-manager %u is already running in %s",
+			    p->cfg->flow_manager, p->cfg->run_dir);
+		} else {
+			log_error("flow-manager %u: cannot lock in %s: %s",
+			    p->cfg->flow_manager, p->cfg->run_dir,
+			    strerror(errno));
+		}
 		return (-1);
 	}
 	p->max_flows = effective_max_flows(p->cfg);
@@ -393,9 +416,11 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 		log_error("cannot spawn the first child");
 		return (-1);
 	}
-	log_info("flow-manager %u: %zu listener(s), %s, %u flows per child, "
-	    "max %u flows", p->cfg->instance, p->nlisteners,
+	log_info("flow-manager %u (instance %u): %zu listener(s), %s, "
+	    "%s UDP flow sockets, %u flows per child, max %u flows",
+	    p->cfg->flow_manager, (unsigned)p->instance, p->nlisteners,
 	    p->cfg->flows_per_child == 1 ? "process per flow" : "pooled",
+	    p->udp_connected ? "connected" : "shared",
 	    p->cfg->flows_per_child, p->max_flows);
 	return (0);
 }
@@ -421,6 +446,20 @@ fm_parent_report(struct daemon *d, json_t *stats)
 	(void)json_object_set_new(stats, "children", children);
 	(void)json_object_set_new(stats, "flows",
 	    json_integer((json_int_t)(p->open_udp + p->open_tcp)));
+	(void)json_object_set_new(stats, "flow_manager",
+	    json_integer((json_int_t)p->cfg->flow_manager));
+	/* "instance" names the reporting process (daemon.c). */
+	(void)json_object_set_new(stats, "token_instance",
+	    json_integer((json_int_t)p->instance));
+	(void)json_object_set_new(stats, "draining",
+	    json_boolean(p->draining));
+}
+
+void
+fm_parent_drain(struct daemon *d)
+{
+	(void)d;
+	fm_drain_begin(&fm_parent);
 }
 
 /* ---- reload and stop ---- */
@@ -505,6 +544,7 @@ fm_parent_stop(struct daemon *d)
 
 	(void)d;
 	p->stopping = 1;
+	fm_drain_stop(p);
 	if (p->respawn_timer != -1) {
 		loop_cancel(p->loop, p->respawn_timer);
 		p->respawn_timer = -1;
@@ -512,7 +552,7 @@ fm_parent_stop(struct daemon *d)
 	/* No new flows from here on. */
 	fm_listen_close(p);
 	fm_proxy_close_all(p);
-	signal_all(p, SIGTERM);
+	signal_all(p, FM_CHILD_STOP_SIGNAL);
 	wait_children(p, STOP_TERM_MS);
 	if (p->nchildren > 0) {
 		log_warnx("%zu child(ren) still running after %d ms, killing",
@@ -553,5 +593,10 @@ fm_parent_stop(struct daemon *d)
 		free(p->child_argv_owned);
 		free(p->child_argv);
 		p->child_argv = NULL;
+	}
+	/* Last: the sockets are closed, a successor may bind them. */
+	if (p->lock_fd != -1) {
+		(void)close(p->lock_fd);
+		p->lock_fd = -1;
 	}
 }

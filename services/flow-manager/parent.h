@@ -15,6 +15,7 @@
 #ifndef EPSIP_FM_PARENT_H
 #define EPSIP_FM_PARENT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -97,6 +98,7 @@ struct fm_listener {
 	 */
 	uint8_t *held_buf;		/* FM_CTL_MAX_SIZE, allocated once */
 	size_t held_len;
+	int held_fd;			/* a new flow's socket with it, or -1 */
 	struct fm_child_rec *held_for;
 	uint32_t kernel_drops;		/* SO_RXQ_OVFL, as last read */
 };
@@ -106,6 +108,14 @@ struct fm_listener {
  * second that says how many were refused since the line before -- a
  * flood of refusals must not become a flood of log lines.
  */
+/*
+ * The parent stops a child with SIGINT, never SIGTERM: a child that gets
+ * SIGTERM was sent it by PR_SET_PDEATHSIG or by epsipd sweeping up
+ * orphans -- its parent is gone, and it reports the flows it closes to
+ * the router itself (child.c).
+ */
+#define FM_CHILD_STOP_SIGNAL	SIGINT
+
 struct fm_refusals {
 	enum metric_id counter;		/* M_FLOWS_REFUSED_LIMIT */
 	uint64_t last_line_ms;		/* 0: never logged */
@@ -128,6 +138,14 @@ struct fm_parent {
 	struct daemon *d;
 	const struct epsip_config *cfg;
 	struct loop *loop;
+	uint16_t instance;		/* in this instance's tokens */
+	int lock_fd;			/* fm-K.lock, held while we run */
+	/* udp-flow-sockets resolved at start: flows get their own. */
+	int udp_connected;
+	/* SIGUSR1 (drain.c): no new flows; stop once they are gone. */
+	int draining;
+	uint64_t drain_deadline_ms;
+	int drain_timer;
 
 	struct fm_listener listeners[CONFIG_MAX_LISTEN];
 	size_t nlisteners;
@@ -177,7 +195,32 @@ struct fm_parent {
 };
 
 /* listen.c: open every cfg.listen address on UDP and TCP (fatal on error). */
+/*
+ * instance_lock.c: hold <run_dir>/fm-K.lock while flow-manager K runs.
+ * Returns the descriptor to keep open, or -1 with errno (EAGAIN: K is
+ * already running).
+ */
+int fm_instance_lock(const char *run_dir, unsigned k);
+/* Say that flow-manager K (lock `fd`) has bound its listeners. */
+int fm_instance_mark_bound(int fd);
+/* How many of the edge's other flow-managers have bound theirs. */
+unsigned fm_instance_siblings_bound(const char *run_dir, unsigned self);
+
+/* udp_flow_socket.c */
+/* `connected` or `shared`: what `auto` means on this kernel and set. */
+enum udp_flow_sockets fm_udp_flow_sockets_mode(
+    const struct epsip_config *cfg);
+/* A socket bound to `local`, connected to `remote`; or -1 with errno. */
+int fm_udp_flow_socket_open(const struct epsip_addr *local,
+    const struct epsip_addr *remote);
+
+/* drain.c */
+void fm_drain_begin(struct fm_parent *p);
+void fm_drain_stop(struct fm_parent *p);
+
 void fm_listen_open(struct fm_parent *p);
+/* Drain: accept what is queued, then close every listener. */
+void fm_listen_stop_taking(struct fm_parent *p);
 void fm_listen_close(struct fm_parent *p);
 
 /* spawn.c: fork+exec one child; the pid, or -1 with errno. */

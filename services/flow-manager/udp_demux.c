@@ -22,6 +22,11 @@
  * is saturated, and then the overload shedding in the children answers
  * what waited too long, overload.h.)
  *
+ * Own sockets (udp_flow_socket.c): in `connected` mode a new flow's
+ * first datagram goes to its child with the flow's own socket attached;
+ * its later datagrams reach the child on that socket, and only what was
+ * already queued on the listener still comes through here.
+ *
  * Nothing here is fatal.
  */
 #include <errno.h>
@@ -30,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "epsip/log.h"
 #include "epsip/stats.h"
@@ -62,7 +68,7 @@ watch_for_room(struct fm_parent *p, struct fm_child_rec *c)
 /* Keep the encoded datagram for `c` and stop reading the listener. */
 static int
 hold(struct fm_parent *p, struct fm_listener *l, struct fm_child_rec *c,
-    size_t len)
+    size_t len, int pass_fd)
 {
 	if (l->held_buf == NULL &&
 	    (l->held_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
@@ -70,6 +76,7 @@ hold(struct fm_parent *p, struct fm_listener *l, struct fm_child_rec *c,
 	}
 	memcpy(l->held_buf, p->udp_buf, len);
 	l->held_len = len;
+	l->held_fd = pass_fd;
 	l->held_for = c;
 	c->holding |= 1u << l->index;
 	(void)loop_mod_fd(p->loop, l->udp_fd, 0);
@@ -86,6 +93,10 @@ release(struct fm_parent *p, struct fm_listener *l)
 
 	l->held_len = 0;
 	l->held_for = NULL;
+	if (l->held_fd >= 0) {
+		(void)close(l->held_fd);	/* the child has its copy */
+		l->held_fd = -1;
+	}
 	c->holding &= ~(1u << l->index);
 	if (l->udp_fd != -1) {
 		(void)loop_mod_fd(p->loop, l->udp_fd, EPOLLIN);
@@ -104,7 +115,7 @@ fm_udp_demux_writable(struct fm_parent *p, struct fm_child_rec *c)
 			continue;
 		}
 		if (fm_ctl_send(c->ctl_fd, l->held_buf, l->held_len,
-		    -1) == -1) {
+		    l->held_fd) == -1) {
 			if (errno == EAGAIN) {
 				return;		/* still full */
 			}
@@ -147,6 +158,63 @@ fm_udp_demux_close(struct fm_parent *p, struct fm_listener *l)
 	l->held_buf = NULL;
 }
 
+static int forward(struct fm_parent *p, struct fm_listener *l, size_t n,
+    const struct epsip_addr *remote_addr, const struct epsip_addr *local,
+    uint64_t arrived_ms);
+
+/*
+ * Another phone's datagram queued on a new flow's socket before it was
+ * connected (udp_flow_socket.c) is ours to deal with, as if it came on
+ * the listener; the flow's own are left for its child, and so is what
+ * queued behind them (the child drops it, counted as stray).
+ */
+static void
+take_strays(struct fm_parent *p, struct fm_listener *l, int fd,
+    const struct epsip_addr *remote)
+{
+	struct sockaddr_storage ss;
+	struct epsip_addr from, local;
+	socklen_t sslen;
+	uint64_t arrived_ms;
+	uint32_t drops = 0;
+	uint8_t peek;
+	ssize_t n;
+
+	for (;;) {
+		sslen = sizeof(ss);
+		if (recvfrom(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT,
+		    (struct sockaddr *)&ss, &sslen) == -1 ||
+		    epsip_addr_from_sockaddr(&from,
+		    (struct sockaddr *)&ss) == -1 ||
+		    epsip_addr_equal(&from, remote)) {
+			return;
+		}
+		n = fm_udp_recv(fd, p->udp_buf + FM_CTL_FLOW_SIZE,
+		    FM_CTL_MAX_DATAGRAM, &l->addr, &from, &local, &arrived_ms,
+		    &drops);
+		if (n == -1 || forward(p, l, (size_t)n, &from, &local,
+		    arrived_ms)) {
+			return;
+		}
+	}
+}
+
+/* A new flow's own socket, or -1 (counted: the flow is refused). */
+static int
+open_flow_socket(struct fm_parent *p, const struct fm_pflow *f)
+{
+	int fd;
+
+	if (!p->udp_connected) {
+		return (-1);
+	}
+	if ((fd = fm_udp_flow_socket_open(&f->local, &f->remote)) == -1) {
+		fm_refused(p, &p->refused_fds, "cannot open a UDP flow's "
+		    "socket (errno %d)", errno);
+	}
+	return (fd);
+}
+
 /* 1 when the listener now waits for a child (stop reading it). */
 static int
 forward(struct fm_parent *p, struct fm_listener *l, size_t n,
@@ -160,7 +228,7 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	enum udp_payload_kind kind;
 	uint8_t *data;
 	size_t len;
-	int fresh;
+	int fresh, fd = -1;
 
 	data = p->udp_buf + FM_CTL_FLOW_SIZE;
 	kind = udp_payload_classify(data, n);
@@ -194,6 +262,11 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 			f->in_table = 1;
 		}
 		fresh = 1;
+		if (p->udp_connected &&
+		    (fd = open_flow_socket(p, f)) == -1) {
+			fm_pflow_release(p, f, EPSIP_CLOSE_NONE);
+			return (0);
+		}
 	}
 	fm_ctl_init(&m, FM_CTL_UDP_DATAGRAM);
 	m.slot = f->slot;
@@ -207,12 +280,19 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	if (fm_ctl_encode(&m, p->udp_buf, FM_CTL_MAX_SIZE, &len) !=
 	    EPSIP_MSG_OK) {
 		stats_inc(M_CONTROL_ERRORS);
-	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, -1) == 0) {
+	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, fd) == 0) {
+		if (fd >= 0) {
+			take_strays(p, l, fd, &remote);
+			(void)close(fd);
+		}
 		return (0);
-	} else if (errno == EAGAIN && hold(p, l, f->child, len) == 0) {
+	} else if (errno == EAGAIN && hold(p, l, f->child, len, fd) == 0) {
 		return (1);
 	} else {
 		stats_inc(M_UDP_DROPPED_CHILD);
+	}
+	if (fd >= 0) {
+		(void)close(fd);
 	}
 	if (fresh) {
 		/* The child never saw it: nothing to tell the router. */

@@ -1,9 +1,14 @@
 /*
- * udp_flow.c -- UDP flows in a child: datagrams the parent forwards, STUN
- * answers, and sending on the shared listener socket.
+ * udp_flow.c -- UDP flows in a child: their datagrams, STUN answers, and
+ * sending from the port the phone wrote to (KA-03).
  *
- * The child sends on the UDP listener it inherited (fd 4 + listener
- * index), so the phone sees replies from the port it sent to (KA-03).
+ * With udp-flow-sockets connected (docs/architecture.md, "Several
+ * flow-managers"), a flow's first datagram comes from the parent with
+ * the flow's own socket, bound to the listener's address and connected
+ * to the phone: the kernel delivers the flow's later datagrams on it,
+ * here, without the parent, and we send on it.  Otherwise the parent
+ * forwards every datagram and we send on the UDP listener we inherited
+ * (fd 4 + listener index).
  * A datagram for a generation this child has just closed is dropped
  * rather than reviving the flow: the parent may forward a few more before
  * it reads our FLOW_CLOSED, and a revived flow would be one the parent no
@@ -18,9 +23,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <sys/socket.h>
-
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "epsip/log.h"
 #include "epsip/overload.h"
@@ -69,13 +75,13 @@ shed_early(struct fm_flow *f, const void *payload, size_t len)
  * before it costs IPC; anything else still passes (overload.h).
  */
 static int
-shed_late(struct fm_flow *f, const struct fm_ctl_msg *m)
+shed_late(struct fm_flow *f, const void *payload, size_t len,
+    uint64_t arrived_ms)
 {
 	struct fm_child *c = f->child;
 
-	if (!overload_waited_too_long(c->cfg, m->arrived_ms,
-	    loop_now_ms(c->loop)) ||
-	    !answer_overload(f, m->payload, m->payload_len)) {
+	if (!overload_waited_too_long(c->cfg, arrived_ms,
+	    loop_now_ms(c->loop)) || !answer_overload(f, payload, len)) {
 		return (0);
 	}
 	stats_inc(M_OVERLOAD_SHED_LATE);
@@ -87,55 +93,50 @@ shed_late(struct fm_flow *f, const struct fm_ctl_msg *m)
  * anything else finishes work and waits its turn (overload.h).
  */
 static void
-refuse_for_overload(struct fm_flow *f, const struct fm_ctl_msg *m)
+refuse_for_overload(struct fm_flow *f, const void *payload, size_t len,
+    uint64_t arrived_ms)
 {
-	if (answer_overload(f, m->payload, m->payload_len)) {
+	if (answer_overload(f, payload, len)) {
 		stats_inc(M_OVERLOAD_REFUSED);
 	} else if (fm_flow_to_router_at(f, EPSIP_MSG_SIP_FROM_FLOW, 0,
-	    m->payload, m->payload_len, m->arrived_ms) == -1) {
+	    payload, len, arrived_ms) == -1) {
 		stats_inc(M_UDP_DROPPED_ROUTER_BUSY);
 	}
 }
 
-void
-fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
+/* The socket this flow sends from; -1 (EBADF, counted): none. */
+static int
+send_fd(const struct fm_flow *f)
 {
-	struct fm_flow *f;
+	if (f->udp_fd >= 0) {
+		return (f->udp_fd);
+	}
+	return (f->listener < f->child->inherited_udp ?
+	    FM_FIRST_UDP_FD + f->listener : -1);
+}
 
-	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
-		log_warnx("datagram for slot %" PRIu32 " listener %u out of "
-		    "range", m->slot, (unsigned)m->listener);
-		stats_inc(M_CONTROL_ERRORS);
-		return;
-	}
-	if (c->closed_gen[m->slot] == m->generation) {
-		stats_inc(M_UDP_DROPPED_CLOSED);
-		return;
-	}
-	f = c->flows[m->slot];
-	if (f == NULL || f->id.generation != m->generation) {
-		if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_UDP)) == NULL) {
-			return;
-		}
-	}
-	f->last_activity_ms = loop_now_ms(c->loop);
-	stats_add(M_BYTES_IN, (int64_t)m->payload_len);
-	switch (udp_payload_classify(m->payload, m->payload_len)) {
+/* One datagram of flow `f`, however it came. */
+static void
+udp_flow_input(struct fm_flow *f, const uint8_t *payload, size_t len,
+    uint64_t arrived_ms)
+{
+	f->last_activity_ms = loop_now_ms(f->child->loop);
+	stats_add(M_BYTES_IN, (int64_t)len);
+	switch (udp_payload_classify(payload, len)) {
 	case UDP_PAYLOAD_STUN:
-		(void)fm_stun_reply(FM_FIRST_UDP_FD + m->listener, m->payload,
-		    m->payload_len, &f->remote, &f->local);
+		(void)fm_stun_reply(send_fd(f), payload, len, &f->remote,
+		    &f->local);
 		break;
 	case UDP_PAYLOAD_SIP:
-		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes",
-		    m->payload_len);
+		log_flow(LOG_LEVEL_DEBUG, &f->id, "in %zu bytes", len);
 		stats_inc(M_SIP_FROM_FLOW);
-		if (shed_late(f, m) ||
-		    shed_early(f, m->payload, m->payload_len)) {
+		if (shed_late(f, payload, len, arrived_ms) ||
+		    shed_early(f, payload, len)) {
 			break;
 		}
-		if (fm_flow_offer_to_router(f, m->payload, m->payload_len,
-		    m->arrived_ms) == -1) {
-			refuse_for_overload(f, m);
+		if (fm_flow_offer_to_router(f, payload, len,
+		    arrived_ms) == -1) {
+			refuse_for_overload(f, payload, len, arrived_ms);
 		}
 		break;
 	case UDP_PAYLOAD_CRLF:
@@ -144,9 +145,126 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m)
 		break;
 	case UDP_PAYLOAD_SIGCOMP:
 	case UDP_PAYLOAD_JUNK:
-		/* The parent filters these; count, never answer. */
+		/* Never answered (KA-05, KA-12). */
 		stats_inc(M_UDP_DROPPED_JUNK);
 		break;
+	}
+}
+
+/* Datagrams on the flow's own socket: a batch per wake-up, like TCP. */
+#define UDP_FLOW_BATCH	16
+
+static void
+udp_flow_readable(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct fm_flow *f = arg;
+	struct fm_child *c = f->child;
+	struct epsip_addr remote, local;
+	uint64_t arrived_ms;
+	uint32_t drops = 0;
+	uint32_t slot = f->id.slot, generation = f->id.generation;
+	ssize_t n;
+	int i;
+
+	(void)loop;
+	(void)events;
+	for (i = 0; i < UDP_FLOW_BATCH; i++) {
+		n = fm_udp_recv(fd, c->ctl_buf, FM_CTL_MAX_SIZE, &f->local,
+		    &remote, &local, &arrived_ms, &drops);
+		if (n == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno != EAGAIN) {
+				/* ICMP unreachable, reported once: the
+				 * phone's timers decide, not one error. */
+				stats_inc(M_UDP_SEND_ERRORS);
+			}
+			return;
+		}
+		if (!epsip_addr_equal(&remote, &f->remote)) {
+			/* Queued in the moment before connect(). */
+			stats_inc(M_UDP_DROPPED_STRAY);
+			continue;
+		}
+		udp_flow_input(f, c->ctl_buf, (size_t)n, arrived_ms);
+		/* Input may have closed the flow (and freed f). */
+		if (c->flows[slot] == NULL ||
+		    c->flows[slot]->id.generation != generation) {
+			return;
+		}
+	}
+	loop_fd_again(c->loop, fd);
+}
+
+/* Take the flow's own socket; without a watch on it, we close it. */
+static void
+adopt_socket(struct fm_flow *f, int fd)
+{
+	if (f->udp_fd >= 0) {
+		/* The parent sends one per flow: keep the first. */
+		(void)close(fd);
+		return;
+	}
+	if (loop_add_fd(f->child->loop, fd, EPOLLIN, udp_flow_readable,
+	    f) == -1) {
+		log_flow(LOG_LEVEL_WARN, &f->id, "cannot watch its socket");
+		(void)close(fd);
+		return;
+	}
+	f->udp_fd = fd;
+}
+
+void
+fm_udp_flow_release(struct fm_flow *f)
+{
+	if (f->udp_fd >= 0) {
+		loop_del_fd(f->child->loop, f->udp_fd);
+		(void)close(f->udp_fd);
+		f->udp_fd = -1;
+	}
+}
+
+void
+fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
+{
+	struct fm_flow *f;
+
+	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
+		log_warnx("datagram for slot %" PRIu32 " listener %u out of "
+		    "range", m->slot, (unsigned)m->listener);
+		stats_inc(M_CONTROL_ERRORS);
+		goto drop;
+	}
+	if (c->closed_gen[m->slot] == m->generation) {
+		stats_inc(M_UDP_DROPPED_CLOSED);
+		goto drop;
+	}
+	if (fd == FM_CTL_FD_LOST) {
+		/* Out of descriptors: refuse the flow, as for TCP. */
+		if ((f = c->flows[m->slot]) != NULL &&
+		    f->id.generation == m->generation) {
+			fm_flow_close(f, EPSIP_CLOSE_NONE);
+		} else {
+			fm_child_ctl_send_closed(c, m->slot, m->generation,
+			    EPSIP_CLOSE_NONE);
+		}
+		return;
+	}
+	f = c->flows[m->slot];
+	if (f == NULL || f->id.generation != m->generation) {
+		if ((f = fm_flow_new(c, m, EPSIP_TRANSPORT_UDP)) == NULL) {
+			goto drop;
+		}
+	}
+	if (fd >= 0) {
+		adopt_socket(f, fd);
+	}
+	udp_flow_input(f, m->payload, m->payload_len, m->arrived_ms);
+	return;
+drop:
+	if (fd >= 0) {
+		(void)close(fd);
 	}
 }
 
@@ -156,8 +274,7 @@ fm_udp_flow_send(struct fm_flow *f, const void *buf, size_t len)
 	ssize_t n;
 
 	/* From the address the phone wrote to (RFC 3581 §4). */
-	n = fm_udp_send(FM_FIRST_UDP_FD + f->listener, buf, len, &f->remote,
-	    &f->local);
+	n = fm_udp_send(send_fd(f), buf, len, &f->remote, &f->local);
 	if (n == -1) {
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "sendto: errno %d", errno);
 		stats_inc(M_UDP_SEND_ERRORS);
