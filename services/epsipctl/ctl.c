@@ -241,3 +241,26 @@ ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer)
 	}
 	return (CTL_EXIT_OK);
 }
+
+int
+ctl_print_drain(FILE *out, FILE *err, int status, json_t *answer)
+{
+	const char *why;
+
+	if (!json_is_object(answer)) {
+		fprintf(err, "epsipctl: drain: HTTP %d without an answer\n",
+		    status);
+		return (CTL_EXIT_UNREACHABLE);
+	}
+	if (status != 200 || !json_is_true(json_object_get(answer, "ok"))) {
+		why = json_string_value(json_object_get(answer, "error"));
+		fprintf(err, "epsipctl: drain refused (HTTP %d): %s\n",
+		    status, why != NULL ? why : "no reason given");
+		return (CTL_EXIT_REFUSED);
+	}
+	fprintf(out, "draining instance %lld: no new flows; it leaves once "
+	    "its flows are gone or drain-timeout has passed\n",
+	    (long long)json_integer_value(json_object_get(answer,
+	    "instance")));
+	return (CTL_EXIT_OK);
+}

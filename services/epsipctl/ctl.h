@@ -69,4 +69,10 @@ int ctl_print_status(FILE *out, json_t *health, json_t *stats);
  */
 int ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer);
 
+/*
+ * `drain` from POST /drain's answer: what happens now on out, a refusal
+ * on err.  Returns the exit code.
+ */
+int ctl_print_drain(FILE *out, FILE *err, int status, json_t *answer);
+
 #endif /* EPSIPCTL_CTL_H */

@@ -4,14 +4,14 @@
  *   epsipctl [--stats ADDR:PORT] [--config FILE] [--timeout S] status
  *   epsipctl [...] stats [--flat]
  *   epsipctl [...] reload
+ *   epsipctl [...] drain INSTANCE
  *
  * Talks HTTP/1.0 to epsipd's stats endpoint (GET /health, GET /stats,
- * POST /reload).  The endpoint is found the way epsipd finds it: the
+ * POST /reload, POST /drain).  The endpoint is found the way epsipd finds it: the
  * `stats` key of --config FILE, else of $EPSIP_CONFIG, else of
  * /etc/epsip/epsip.conf when it can be read, with $EPSIP_STATS over it
  * and --stats over everything.  epsipctl(8) has the details.
- * Not here (yet): flows and drain, which come with several flow-manager
- * instances (issue 10 §8).
+ * Not here (yet): flows, a listing of the flows held (issue 10 §8).
  * DIAGNOSTICS: one line on stderr; exit codes in ctl.h and epsipctl(8).
  */
 #include <errno.h>
@@ -35,6 +35,7 @@ struct ctl_options {
 	unsigned timeout_ms;
 	int flat;
 	const char *command;
+	const char *arg;	/* drain's INSTANCE */
 };
 
 static void
@@ -47,13 +48,17 @@ usage(FILE *out)
 	    "  stats [--flat]   the /stats document: JSON, or one "
 	    "key=value a line\n"
 	    "  reload           read the configuration again (as SIGHUP "
-	    "does) and say what changed\n\n"
+	    "does) and say what changed\n"
+	    "  drain INSTANCE   the flow-manager with that instance number "
+	    "takes no new flows\n"
+	    "                   and leaves once its flows are gone "
+	    "(drain-timeout)\n\n"
 	    "  --stats ADDR:PORT  epsipd's stats endpoint (default: the "
 	    "configuration's `stats`)\n"
 	    "  --config FILE      read `stats` from FILE (default: "
 	    "$EPSIP_CONFIG, else %s)\n"
 	    "  --timeout SECONDS  give up after this long (default %d)\n"
-	    "\nexit: 0 done and healthy, 1 unhealthy or reload refused, "
+	    "\nexit: 0 done and healthy, 1 unhealthy or reload/drain refused, "
 	    "2 usage, 3 epsipd unreachable\n", CTL_DEFAULT_CONFIG,
 	    CTL_DEFAULT_TIMEOUT_S);
 }
@@ -103,11 +108,19 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 			return (-1);
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind >= argc) {
 		usage(stderr);
 		return (-1);
 	}
-	o->command = argv[optind];
+	o->command = argv[optind++];
+	if (strcmp(o->command, "drain") == 0 && optind < argc) {
+		o->arg = argv[optind++];
+	}
+	if (optind != argc ||
+	    (strcmp(o->command, "drain") == 0 && o->arg == NULL)) {
+		usage(stderr);
+		return (-1);
+	}
 	if (o->flat && strcmp(o->command, "stats") != 0) {
 		fprintf(stderr, "epsipctl: --flat is for stats only\n");
 		return (-1);
@@ -280,6 +293,34 @@ cmd_reload(const struct epsip_addr *addr, const struct ctl_options *o)
 	return (rv);
 }
 
+static int
+cmd_drain(const struct epsip_addr *addr, const struct ctl_options *o)
+{
+	struct ctl_reply r;
+	json_t *answer;
+	char err[512], path[64], *end;
+	long n;
+	int rv;
+
+	n = strtol(o->arg, &end, 10);
+	if (*o->arg == '\0' || *end != '\0' || n < 1 || n > 65535) {
+		fprintf(stderr, "epsipctl: drain: \"%s\" is not an instance "
+		    "number (1..65535, as /stats shows it)\n", o->arg);
+		return (CTL_EXIT_USAGE);
+	}
+	snprintf(path, sizeof(path), "/drain?instance=%ld", n);
+	if (ctl_http(addr, "POST", path, o->timeout_ms, &r, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "epsipctl: %s\n", err);
+		return (CTL_EXIT_UNREACHABLE);
+	}
+	answer = json_loadb(r.body, r.len, 0, NULL);
+	rv = ctl_print_drain(stdout, stderr, r.status, answer);
+	json_decref(answer);
+	ctl_reply_free(&r);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,9 +338,11 @@ main(int argc, char **argv)
 		rv = cmd_stats(&addr, &o);
 	} else if (strcmp(o.command, "reload") == 0) {
 		rv = cmd_reload(&addr, &o);
+	} else if (strcmp(o.command, "drain") == 0) {
+		rv = cmd_drain(&addr, &o);
 	} else {
 		fprintf(stderr, "epsipctl: %s: unknown command (status, "
-		    "stats, reload)\n", o.command);
+		    "stats, reload, drain)\n", o.command);
 		return (CTL_EXIT_USAGE);
 	}
 	if (fflush(stdout) == EOF) {

@@ -61,7 +61,8 @@ report_owner(const struct sup_view *v, const struct sup_report *r)
 	const struct sup_proc *p;
 
 	p = sup_procs_by_name(v->procs, v->nprocs, r->service);
-	if (p == NULL) {
+	if (p == NULL || !sup_proc_present(p)) {
+		/* A drained flow-manager's children may still report. */
 		return (NULL);
 	}
 	if (strcmp(r->instance, p->name) == 0 &&
@@ -253,6 +254,9 @@ sup_render_stats(const struct sup_view *v)
 	}
 	for (i = 0; i < v->nprocs; i++) {
 		p = &v->procs[i];
+		if (!sup_proc_present(p)) {
+			continue;
+		}
 		if ((svc = render_service(v, p)) == NULL ||
 		    json_object_set_new(services, p->name, svc) == -1) {
 			goto fail;
@@ -311,6 +315,9 @@ sup_health(const struct sup_view *v, json_t **body)
 	down = json_array();
 	for (i = 0; i < v->nprocs; i++) {
 		p = &v->procs[i];
+		if (!p->wanted) {
+			continue;	/* draining or drained: not missing */
+		}
 		r = sup_view_service_report(v, p);
 		if (r != NULL && r->hello &&
 		    v->now_ms < r->last_ms + SUP_HEALTH_SILENCE_MS) {
@@ -572,14 +579,18 @@ sup_render_metrics(const struct sup_view *v, size_t *len)
 	fputs("# HELP epsip_up 1 while the service process runs.\n"
 	    "# TYPE epsip_up gauge\n", f);
 	for (i = 0; i < v->nprocs; i++) {
-		fprintf(f, "epsip_up{service=\"%s\"} %d\n", v->procs[i].name,
-		    v->procs[i].pid > 0);
+		if (sup_proc_present(&v->procs[i])) {
+			fprintf(f, "epsip_up{service=\"%s\"} %d\n",
+			    v->procs[i].name, v->procs[i].pid > 0);
+		}
 	}
 	fputs("# HELP epsip_restarts_total Times epsipd restarted the "
 	    "service.\n# TYPE epsip_restarts_total counter\n", f);
 	for (i = 0; i < v->nprocs; i++) {
-		fprintf(f, "epsip_restarts_total{service=\"%s\"} %u\n",
-		    v->procs[i].name, v->procs[i].restarts);
+		if (sup_proc_present(&v->procs[i])) {
+			fprintf(f, "epsip_restarts_total{service=\"%s\"} "
+			    "%u\n", v->procs[i].name, v->procs[i].restarts);
+		}
 	}
 	for (i = 0; i < MF_COUNT; i++) {
 		family_print(f, (enum metric_family)i, &samples);

@@ -4,17 +4,20 @@
  * Each handler finds its document slot through the handler's data pointer
  * and answers with a copy of the last published body.  Paths not
  * registered get nng's own 404; methods other than GET and HEAD its 405,
- * and so does anything but POST on /reload (http_stats.h).
+ * and so does anything but POST on /reload and /drain (http_stats.h).
  *
  * DIAGNOSTICS: failure to listen is reported to the caller (epsipd refuses
  * to start: a stats port that silently does not answer misleads operators
  * and health checks alike).  A failure inside a handler answers 500.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +37,15 @@ struct sup_http_slot {
 	size_t len;
 };
 
+/* A POST /drain waiting for the loop's answer; lives on its handler's stack. */
+struct sup_http_ask {
+	TAILQ_ENTRY(sup_http_ask) next;
+	unsigned instance;
+	int done;
+	int status;
+	char body[SUP_HTTP_ANSWER_MAX];
+};
+
 struct sup_http {
 	nng_http_server *server;
 	pthread_mutex_t mtx;
@@ -47,6 +59,9 @@ struct sup_http {
 	int reload_status;
 	char *reload_body;
 	size_t reload_len;
+	/* POST /drain, under mtx: asked, and answered by the loop. */
+	TAILQ_HEAD(, sup_http_ask) asks;
+	int ask_fd;			/* eventfd the loop watches */
 };
 
 static const struct {
@@ -189,6 +204,80 @@ http_reload(nng_aio *aio)
 	}
 }
 
+/* N of "?instance=N" in the request's URI; -1 when there is none. */
+static long
+query_instance(nng_aio *aio)
+{
+	const char *uri, *q;
+	char *end;
+	long n;
+
+	uri = nng_http_req_get_uri(nng_aio_get_input(aio, 0));
+	if (uri == NULL || (q = strstr(uri, "?instance=")) == NULL) {
+		return (-1);
+	}
+	q += strlen("?instance=");
+	n = strtol(q, &end, 10);
+	if (end == q || *end != '\0' || n < 1 || n > 65535) {
+		return (-1);
+	}
+	return (n);
+}
+
+/*
+ * POST /drain?instance=N, on an nng worker: queue the ask, wake the loop
+ * through ask_fd, wait for its answer (http_stats.h).
+ */
+static void
+http_drain(nng_aio *aio)
+{
+	static const char refused[] = "{\"ok\":false,\"error\":\"drain over "
+	    "HTTP needs the stats endpoint on a loopback address\"}\n";
+	static const char usage[] = "{\"ok\":false,\"error\":\"POST "
+	    "/drain?instance=N\"}\n";
+	static const char late[] = "{\"ok\":false,\"error\":\"epsipd did "
+	    "not answer in time, or is stopping\"}\n";
+	struct sup_http *http;
+	struct sup_http_ask ask;
+	struct timespec until;
+	uint64_t one = 1;
+	long n;
+	int rv = 0;
+
+	http = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+	if (!http->reload_allowed) {
+		http_answer(aio, NNG_HTTP_STATUS_FORBIDDEN, refused,
+		    sizeof(refused) - 1);
+		return;
+	}
+	if ((n = query_instance(aio)) == -1) {
+		http_answer(aio, NNG_HTTP_STATUS_BAD_REQUEST, usage,
+		    sizeof(usage) - 1);
+		return;
+	}
+	memset(&ask, 0, sizeof(ask));
+	ask.instance = (unsigned)n;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SUP_HTTP_RELOAD_WAIT_S;
+	pthread_mutex_lock(&http->mtx);
+	TAILQ_INSERT_TAIL(&http->asks, &ask, next);
+	(void)write(http->ask_fd, &one, sizeof(one));
+	while (!ask.done && !http->closing && rv == 0) {
+		rv = pthread_cond_timedwait(&http->reloaded, &http->mtx,
+		    &until);
+	}
+	if (!ask.done) {
+		TAILQ_REMOVE(&http->asks, &ask, next);
+	}
+	pthread_mutex_unlock(&http->mtx);
+	if (!ask.done) {
+		http_answer(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, late,
+		    sizeof(late) - 1);
+		return;
+	}
+	http_answer(aio, ask.status, ask.body, strlen(ask.body));
+}
+
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: reachable from this host only. */
 static int
 addr_is_loopback(const struct epsip_addr *a)
@@ -212,19 +301,23 @@ http_free(struct sup_http *http)
 		free(http->slot[i].body);
 	}
 	free(http->reload_body);
+	if (http->ask_fd >= 0) {
+		(void)close(http->ask_fd);
+	}
 	pthread_cond_destroy(&http->reloaded);
 	pthread_mutex_destroy(&http->mtx);
 	free(http);
 }
 
-/* The POST /reload handler. */
+/* A POST handler: /reload, /drain. */
 static int
-http_add_reload(struct sup_http *http)
+http_add_post(struct sup_http *http, const char *path,
+    void (*cb)(nng_aio *))
 {
 	nng_http_handler *h;
 	int rv;
 
-	if ((rv = nng_http_handler_alloc(&h, "/reload", http_reload)) != 0) {
+	if ((rv = nng_http_handler_alloc(&h, path, cb)) != 0) {
 		return (rv);
 	}
 	if ((rv = nng_http_handler_set_method(h, "POST")) != 0 ||
@@ -251,11 +344,18 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 		snprintf(err, errcap, "out of memory");
 		return (-1);
 	}
+	http->ask_fd = -1;
 	pthread_mutex_init(&http->mtx, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&http->reloaded, &attr);
 	pthread_condattr_destroy(&attr);
+	TAILQ_INIT(&http->asks);
+	if ((http->ask_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errcap, "stats: eventfd: %s", strerror(errno));
+		http_free(http);
+		return (-1);
+	}
 	http->reload_allowed = addr_is_loopback(addr);
 	for (i = 0; i < SUP_HTTP_NDOCS; i++) {
 		http->slot[i].http = http;
@@ -292,7 +392,10 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 		}
 	}
 	if (rv == 0) {
-		rv = http_add_reload(http);
+		rv = http_add_post(http, "/reload", http_reload);
+	}
+	if (rv == 0) {
+		rv = http_add_post(http, "/drain", http_drain);
 	}
 	if (rv == 0) {
 		rv = nng_http_server_start(http->server);
@@ -355,6 +458,31 @@ sup_http_reload_done(struct sup_http *http, uint64_t ticket, int status,
 	pthread_cond_broadcast(&http->reloaded);
 	pthread_mutex_unlock(&http->mtx);
 	free(old);
+}
+
+int
+sup_http_ask_fd(const struct sup_http *http)
+{
+	return (http->ask_fd);
+}
+
+void
+sup_http_answer_asks(struct sup_http *http, sup_http_drain_fn drain,
+    void *arg)
+{
+	struct sup_http_ask *ask;
+	uint64_t n;
+
+	(void)read(http->ask_fd, &n, sizeof(n));
+	pthread_mutex_lock(&http->mtx);
+	while ((ask = TAILQ_FIRST(&http->asks)) != NULL) {
+		TAILQ_REMOVE(&http->asks, ask, next);
+		ask->status = drain(arg, ask->instance, ask->body,
+		    sizeof(ask->body));
+		ask->done = 1;
+	}
+	pthread_cond_broadcast(&http->reloaded);
+	pthread_mutex_unlock(&http->mtx);
 }
 
 void

@@ -13,6 +13,11 @@
  * the request read the file as it is now.  It is served only when the
  * endpoint listens on a loopback address; elsewhere it answers 403, so
  * that no one on a network can make epsipd reload (SIGHUP stays).
+ *
+ * POST /drain?instance=N drains a flow-manager (epsipctl drain): the
+ * handler queues the ask and wakes the loop through an eventfd; the loop
+ * answers every queued ask at once, holding the mutex, and the handlers
+ * wait for that as /reload's do.  Loopback only, like /reload.
  */
 #ifndef SUP_HTTP_STATS_H
 #define SUP_HTTP_STATS_H
@@ -57,6 +62,22 @@ uint64_t sup_http_reload_asked(struct sup_http *http);
  */
 void sup_http_reload_done(struct sup_http *http, uint64_t ticket,
     int status, char *body, size_t len);
+
+/* The answer to one POST /drain: its JSON body. */
+#define SUP_HTTP_ANSWER_MAX	256
+
+/*
+ * Loop thread: drain the flow-manager carrying `instance`; writes the
+ * JSON answer into body and returns its HTTP status.
+ */
+typedef int (*sup_http_drain_fn)(void *arg, unsigned instance, char *body,
+    size_t cap);
+
+/* The eventfd that is readable while a POST /drain waits for the loop. */
+int sup_http_ask_fd(const struct sup_http *http);
+/* Loop thread, when it is: answer every waiting POST /drain. */
+void sup_http_answer_asks(struct sup_http *http, sup_http_drain_fn drain,
+    void *arg);
 
 /* Stop serving and free; waits for handlers that are running. */
 void sup_http_stop(struct sup_http *http);

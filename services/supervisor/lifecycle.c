@@ -46,7 +46,7 @@ sup_restart_cb(struct loop *loop, void *arg)
 
 	(void)loop;
 	p->restart_timer = -1;
-	if (p->sup->stopping || p->pid > 0) {
+	if (p->sup->stopping || p->pid > 0 || !p->wanted) {
 		return;
 	}
 	p->restarts++;
@@ -78,8 +78,8 @@ void
 sup_start_proc(struct sup_proc *p)
 {
 	struct supervisor *sup = p->sup;
-	char path[CONFIG_PATH_MAX * 2];
-	char *argv[4];
+	char path[CONFIG_PATH_MAX * 2], k[16];
+	char *argv[6];
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "%s/%s", sup->libexec, p->binary);
@@ -87,6 +87,13 @@ sup_start_proc(struct sup_proc *p)
 	argv[1] = (char *)"--config";
 	argv[2] = sup->config_path;
 	argv[3] = NULL;
+	if (p->flow_manager > 0) {
+		snprintf(k, sizeof(k), "%u", p->flow_manager);
+		argv[3] = (char *)"--flow-manager";
+		argv[4] = k;
+		argv[5] = NULL;
+	}
+	p->draining = 0;
 	p->started_ms = monotonic_ms();
 	if (!p->ready_once) {
 		sup_relay_watch(&p->relay);
@@ -110,6 +117,81 @@ sup_proc_ready(struct supervisor *sup, pid_t pid)
 		p->ready_once = 1;
 		sup_relay_unwatch(&p->relay);
 	}
+}
+
+/*
+ * Flow-manager `p` stops taking new flows and exits once its flows are
+ * gone or drain-timeout has passed; it is not restarted (reap above).
+ */
+static void
+sup_drain_proc(struct sup_proc *p)
+{
+	if (p->restart_timer >= 0) {
+		loop_cancel(p->sup->loop, p->restart_timer);
+		p->restart_timer = -1;
+	}
+	p->wanted = 0;
+	if (p->pid <= 0 || p->draining) {
+		return;
+	}
+	if (kill(p->pid, SIGUSR1) == -1) {
+		log_warn("drain: SIGUSR1 to %s pid %ld", p->name,
+		    (long)p->pid);
+		return;
+	}
+	p->draining = 1;
+	log_info("draining %s pid %ld", p->name, (long)p->pid);
+}
+
+void
+sup_scale(struct supervisor *sup)
+{
+	struct sup_proc *p;
+	size_t i;
+
+	for (i = SUP_FIRST_FLOW_MANAGER; i < SUP_NPROCS; i++) {
+		p = &sup->procs[i];
+		if (p->flow_manager > sup->cfg->flow_managers) {
+			if (p->wanted) {
+				sup_drain_proc(p);
+			}
+			continue;
+		}
+		p->wanted = 1;
+		if (p->pid <= 0 && p->restart_timer < 0 && !sup->stopping) {
+			sup_start_proc(p);
+		}
+	}
+}
+
+int
+sup_drain(struct supervisor *sup, unsigned instance, char *err,
+    size_t errcap)
+{
+	struct sup_proc *p = NULL;
+	size_t i, others = 0;
+
+	for (i = SUP_FIRST_FLOW_MANAGER; i < SUP_NPROCS; i++) {
+		if (sup->cfg->instance + sup->procs[i].flow_manager - 1 ==
+		    instance) {
+			p = &sup->procs[i];
+		} else {
+			others += sup->procs[i].wanted;
+		}
+	}
+	if (p == NULL || (!p->wanted && p->pid <= 0)) {
+		snprintf(err, errcap, "no flow-manager with instance %u runs "
+		    "here", instance);
+		return (-1);
+	}
+	if (others == 0) {
+		snprintf(err, errcap, "instance %u is the only flow-manager: "
+		    "raise flow-managers first, or nothing takes new flows",
+		    instance);
+		return (-1);
+	}
+	sup_drain_proc(p);
+	return (0);
 }
 
 /* SIGTERM to every service; sup_stop_check() does the rest. */
@@ -199,7 +281,14 @@ sup_reap(struct supervisor *sup)
 			log_info("%s pid %ld %s", p->name, (long)pid, cause);
 			continue;
 		}
-		if (!p->ready_once) {
+		if (!p->wanted) {
+			log_info("%s pid %ld %s%s", p->name, (long)pid, cause,
+			    p->draining ? " after draining" : "");
+			p->draining = 0;
+			continue;
+		}
+		/* A flow-manager added to a running set only ever retries. */
+		if (!p->ready_once && !sup->was_ready) {
 			sup_fail_start(sup, p, status, cause);
 			continue;
 		}

@@ -8,6 +8,7 @@
  *
  * Pure code, no diagnostics.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "procs.h"
@@ -16,26 +17,47 @@ static const struct {
 	const char *name;
 	const char *binary;
 	int has_children;
-} sup_proc_table[SUP_NPROCS] = {
+} sup_proc_table[SUP_FIRST_FLOW_MANAGER + 1] = {
 	{ "registrar-bridge",	"epsip-registrar-bridge",	0 },
 	{ "sip-router",		"epsip-sip-router",		0 },
 	{ "flow-manager",	"epsip-flow-manager",		1 },
 };
 
 void
-sup_procs_init(struct sup_proc *procs, struct supervisor *sup)
+sup_procs_init(struct sup_proc *procs, struct supervisor *sup,
+    unsigned flow_managers)
 {
-	size_t i;
+	struct sup_proc *p;
+	size_t i, t;
 
 	for (i = 0; i < SUP_NPROCS; i++) {
-		memset(&procs[i], 0, sizeof(procs[i]));
-		procs[i].name = sup_proc_table[i].name;
-		procs[i].binary = sup_proc_table[i].binary;
-		procs[i].has_children = sup_proc_table[i].has_children;
-		procs[i].restart_timer = -1;
-		sup_relay_init(&procs[i].relay);
-		procs[i].sup = sup;
+		p = &procs[i];
+		t = i < SUP_FIRST_FLOW_MANAGER ? i : SUP_FIRST_FLOW_MANAGER;
+		memset(p, 0, sizeof(*p));
+		p->name = sup_proc_table[t].name;
+		p->binary = sup_proc_table[t].binary;
+		p->has_children = sup_proc_table[t].has_children;
+		p->wanted = 1;
+		if (t == SUP_FIRST_FLOW_MANAGER) {
+			p->flow_manager = (unsigned)(i - t + 1);
+			p->wanted = p->flow_manager <= flow_managers;
+			if (p->flow_manager > 1) {
+				(void)snprintf(p->name_buf,
+				    sizeof(p->name_buf), "%s-%u", p->name,
+				    p->flow_manager);
+				p->name = p->name_buf;
+			}
+		}
+		p->restart_timer = -1;
+		sup_relay_init(&p->relay);
+		p->sup = sup;
 	}
+}
+
+int
+sup_proc_present(const struct sup_proc *p)
+{
+	return (p->wanted || p->pid > 0);
 }
 
 struct sup_proc *

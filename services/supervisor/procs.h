@@ -3,8 +3,14 @@
  *
  * A declarative table in the manner of relayd's procs[]: the supervisor
  * knows three services by name and binary, starts them in table order and
- * keeps one struct sup_proc of run-time state for each.  Nothing here
- * touches the system; the fork+exec lives in spawn.c.
+ * keeps one struct sup_proc of run-time state for each.  The flow-manager
+ * has one entry per possible instance (flow-managers, at most
+ * CONFIG_MAX_FLOW_MANAGERS): "flow-manager" for the first, as a
+ * single-instance edge has always called it, then "flow-manager-2" and
+ * on.  An entry is wanted while its number is within flow-managers;
+ * one that is not wanted is not restarted, and once it has exited it is
+ * not shown.  Nothing here touches the system; the fork+exec lives in
+ * spawn.c.
  */
 #ifndef SUP_PROCS_H
 #define SUP_PROCS_H
@@ -13,9 +19,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "epsip/config.h"
+
 #include "relay.h"
 
-#define SUP_NPROCS		3
+/* The bridge, the router, then one entry per possible flow-manager. */
+#define SUP_FIRST_FLOW_MANAGER	2
+#define SUP_NPROCS	(SUP_FIRST_FLOW_MANAGER + CONFIG_MAX_FLOW_MANAGERS)
 
 /* Restart back-off: 1 s, doubling, at most 30 s; reset after 60 s up. */
 #define SUP_BACKOFF_MIN_MS	1000u
@@ -28,6 +38,15 @@ struct sup_proc {
 	const char *name;	/* service name, as sent in HELLO */
 	const char *binary;	/* file name under the libexec directory */
 	int has_children;	/* reports children ("fm1-c3") of its own */
+	unsigned flow_manager;	/* K of "--flow-manager K"; 0: not one */
+	char name_buf[24];	/* name, for flow-manager entries */
+	/*
+	 * To be running: flow-managers above the configured count are
+	 * not, nor one an operator drained.  A running entry that is not
+	 * wanted drains and is not restarted when it exits.
+	 */
+	int wanted;
+	int draining;		/* SIGUSR1 sent */
 	pid_t pid;		/* 0 while not running */
 	uint64_t started_ms;	/* loop clock at the last spawn */
 	unsigned restarts;	/* respawns since epsipd started */
@@ -43,8 +62,15 @@ struct sup_proc {
 	struct supervisor *sup;	/* back pointer for loop callbacks */
 };
 
-/* Fill procs[0..SUP_NPROCS) from the table, in start order. */
-void sup_procs_init(struct sup_proc *procs, struct supervisor *sup);
+/*
+ * Fill procs[0..SUP_NPROCS) from the table, in start order, wanting the
+ * first `flow_managers` flow-managers.
+ */
+void sup_procs_init(struct sup_proc *procs, struct supervisor *sup,
+    unsigned flow_managers);
+
+/* 1 when `p` is shown and counted: wanted, or still running. */
+int sup_proc_present(const struct sup_proc *p);
 
 /* The entry running `pid`, or NULL. */
 struct sup_proc *sup_procs_by_pid(struct sup_proc *procs, size_t n,

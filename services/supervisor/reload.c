@@ -151,6 +151,8 @@ sup_reload(struct supervisor *sup, struct sup_reload_result *res)
 		}
 		res->signalled++;
 	}
+	/* After the signals: a flow-manager started now reads the file. */
+	sup_scale(sup);
 	res->ok = 1;
 	stats_inc(M_CONFIG_RELOADS);
 	sup_reload_log(res);

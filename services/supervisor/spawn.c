@@ -9,9 +9,9 @@
  * the fork.  The signal mask must be emptied because the event loop
  * blocks the signals it reads through signalfd, and a blocked mask
  * survives exec: a service started with SIGTERM blocked could never be
- * stopped.  All but SIGHUP: epsipd sends it on a reload, and a service
- * still starting would die of its default action; blocked, it waits for
- * the service's loop (daemon.c).  Dispositions set to SIG_IGN survive
+ * stopped.  All but SIGHUP and SIGUSR1: epsipd sends them on a reload
+ * and a drain, and a service still starting would die of their default
+ * action; blocked, they wait for the service's loop (daemon.c).  Dispositions set to SIG_IGN survive
  * exec too (SIGPIPE here).
  *
  * DIAGNOSTICS: a failed fork is returned to the caller, which retries
@@ -155,6 +155,7 @@ sup_spawn(const char *path, char *const argv[], int errfd)
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	parent = getpid();
 	maxfd = 1024;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&

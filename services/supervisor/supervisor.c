@@ -252,6 +252,44 @@ sup_prepare(struct supervisor *sup)
 	return (0);
 }
 
+/* POST /drain, answered in the loop (http_stats.h). */
+static int
+sup_drain_answer(void *arg, unsigned instance, char *body, size_t cap)
+{
+	struct supervisor *sup = arg;
+	char err[160];
+	json_t *doc;
+	char *text;
+	int status = 200;
+
+	if (sup->stopping) {
+		snprintf(err, sizeof(err), "epsipd is stopping");
+		status = 409;
+	} else if (sup_drain(sup, instance, err, sizeof(err)) == -1) {
+		status = 409;
+	}
+	doc = status == 200 ? json_pack("{s:b, s:I}", "ok", 1, "instance",
+	    (json_int_t)instance) : json_pack("{s:b, s:s}", "ok", 0, "error",
+	    err);
+	text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	snprintf(body, cap, "%s\n", text != NULL ? text : "{}");
+	free(text);
+	json_decref(doc);
+	return (status);
+}
+
+static void
+sup_on_ask(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	sup_http_answer_asks(sup->http, sup_drain_answer, sup);
+	sup_publish(sup);
+}
+
 static int
 sup_listen(struct supervisor *sup)
 {
@@ -276,6 +314,11 @@ sup_listen(struct supervisor *sup)
 	if (sup_http_start(&sup->http, &sup->cfg->stats, err,
 	    sizeof(err)) == -1) {
 		log_error("%s", err);
+		return (-1);
+	}
+	if (loop_add_fd(sup->loop, sup_http_ask_fd(sup->http), EPOLLIN,
+	    sup_on_ask, sup) == -1) {
+		log_error("cannot poll the stats endpoint's requests");
 		return (-1);
 	}
 	return (0);
@@ -359,7 +402,7 @@ supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 	sup.stop_timer = -1;
 	sup.health = SUP_HEALTH_STARTING;
 	sup_reports_init(&sup.reports);
-	sup_procs_init(sup.procs, &sup);
+	sup_procs_init(sup.procs, &sup, cfg->flow_managers);
 	if (sup_prepare(&sup) == -1) {
 		goto out;
 	}
@@ -385,7 +428,9 @@ supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 	    sup.libexec);
 	sup_notify("STATUS=starting services");
 	for (i = 0; i < SUP_NPROCS; i++) {
-		sup_start_proc(&sup.procs[i]);
+		if (sup.procs[i].wanted) {
+			sup_start_proc(&sup.procs[i]);
+		}
 	}
 	if (loop_every(sup.loop, 1000, sup_tick, &sup) < 0) {
 		log_error("cannot schedule the stats timer");

@@ -66,6 +66,17 @@ void sup_start_proc(struct sup_proc *p);
 void sup_proc_ready(struct supervisor *sup, pid_t pid);
 /* Reap every exited child; 1 if a service was among them. */
 int sup_reap(struct supervisor *sup);
+/*
+ * Start the flow-managers within cfg->flow_managers that do not run, and
+ * drain those above it (after a reload).
+ */
+void sup_scale(struct supervisor *sup);
+/*
+ * Drain the flow-manager carrying `instance` in its tokens: 0, or -1 with
+ * a reason in err (no such instance here, or the last one taking flows).
+ */
+int sup_drain(struct supervisor *sup, unsigned instance, char *err,
+    size_t errcap);
 /* Begin (or, on a second signal, hurry) the stop sequence. */
 void sup_stop(struct supervisor *sup, int signo);
 /* Stop progress: a loop timer callback, also called on SIGCHLD. */

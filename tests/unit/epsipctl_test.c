@@ -198,6 +198,38 @@ test_reload_says_what_changed_or_why_it_was_refused(void **state)
 	free(err.text);
 }
 
+static void
+test_drain_says_what_happens_or_why_it_was_refused(void **state)
+{
+	struct capture out, err;
+	json_t *answer;
+
+	(void)state;
+	answer = doc("{\"ok\":true,\"instance\":2}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_drain(out.f, err.f, 200, answer),
+	    CTL_EXIT_OK);
+	assert_non_null(strstr(capture_close(&out), "draining instance 2"));
+	assert_string_equal(capture_close(&err), "");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+
+	answer = doc("{\"ok\":false,\"error\":\"instance 1 is the only "
+	    "flow-manager\"}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_drain(out.f, err.f, 409, answer),
+	    CTL_EXIT_REFUSED);
+	assert_string_equal(capture_close(&out), "");
+	assert_string_equal(capture_close(&err), "epsipctl: drain refused "
+	    "(HTTP 409): instance 1 is the only flow-manager\n");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+}
+
 int
 main(void)
 {
@@ -211,6 +243,8 @@ main(void)
 		    test_status_prints_health_epsipd_and_a_line_per_service),
 		cmocka_unit_test(
 		    test_reload_says_what_changed_or_why_it_was_refused),
+		cmocka_unit_test(
+		    test_drain_says_what_happens_or_why_it_was_refused),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -65,7 +65,7 @@ test_procs_start_bridge_then_router_then_flow_manager(void **state)
 	struct sup_proc procs[SUP_NPROCS];
 
 	(void)state;
-	sup_procs_init(procs, NULL);
+	sup_procs_init(procs, NULL, 1);
 	assert_string_equal(procs[0].name, "registrar-bridge");
 	assert_string_equal(procs[0].binary, "epsip-registrar-bridge");
 	assert_string_equal(procs[1].name, "sip-router");

@@ -28,7 +28,7 @@ setup(void **state)
 
 	f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	sup_procs_init(f->procs, NULL);
+	sup_procs_init(f->procs, NULL, 1);
 	for (i = 0; i < SUP_NPROCS; i++) {
 		f->procs[i].pid = (pid_t)(100 * (i + 1));
 	}
@@ -179,6 +179,32 @@ test_health_verdict_without_body(void **state)
 	assert_int_equal(sup_health(&f->view, NULL), SUP_HEALTH_STARTING);
 }
 
+static void
+test_health_counts_a_draining_flow_manager_as_leaving_not_down(
+    void **state)
+{
+	struct fixture *f = *state;
+
+	sup_procs_init(f->procs, NULL, 2);
+	for (size_t i = 0; i < 4; i++) {
+		f->procs[i].pid = (pid_t)(100 * (i + 1));
+		say(f, SUP_REPORT_HELLO, i, 9000);
+	}
+	f->view.was_ready = 1;
+	expect(f, SUP_HEALTH_OK, "");
+	/* A wanted one silent: down, and named. */
+	f->view.now_ms = 9000 + SUP_HEALTH_SILENCE_MS + 1;
+	say(f, SUP_REPORT_STATS, 0, f->view.now_ms);
+	say(f, SUP_REPORT_STATS, 1, f->view.now_ms);
+	say(f, SUP_REPORT_STATS, 2, f->view.now_ms);
+	expect(f, SUP_HEALTH_DEGRADED, "flow-manager-2");
+	/* Drained (not wanted): leaving, not missing. */
+	f->procs[3].wanted = 0;
+	expect(f, SUP_HEALTH_OK, "");
+	f->procs[3].pid = 0;
+	expect(f, SUP_HEALTH_OK, "");
+}
+
 int
 main(void)
 {
@@ -200,6 +226,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_health_verdict_without_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_health_counts_a_draining_flow_manager_as_leaving_not_down,
+		    setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -92,7 +92,7 @@ status_mask(const char *status, const char *name)
  * sent while it starts must wait for it, not kill it); nothing ignored.
  */
 static void
-test_spawn_child_blocks_only_sighup_and_has_default_signals(
+test_spawn_child_blocks_only_sighup_and_sigusr1_and_has_default_signals(
     void **state)
 {
 	char *argv[] = { (char *)"/bin/grep", (char *)"-E",
@@ -107,9 +107,11 @@ test_spawn_child_blocks_only_sighup_and_has_default_signals(
 
 	(void)state;
 	got = run_child(argv);
-	if (status_mask(got, "SigBlk:") != 1ULL << (SIGHUP - 1) ||
+	if (status_mask(got, "SigBlk:") != (1ULL << (SIGHUP - 1) |
+	    1ULL << (SIGUSR1 - 1)) ||
 	    (status_mask(got, "SigIgn:") & ~glibc_reserved) != 0) {
-		fail_msg("got:\n%swant SigBlk SIGHUP only, SigIgn zero", got);
+		fail_msg("got:\n%swant SigBlk SIGHUP and SIGUSR1 only, SigIgn "
+		    "zero", got);
 	}
 }
 
@@ -195,7 +197,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
-		    test_spawn_child_blocks_only_sighup_and_has_default_signals),
+		    test_spawn_child_blocks_only_sighup_and_sigusr1_and_has_default_signals),
 		cmocka_unit_test(
 		    test_spawn_child_inherits_no_descriptor_above_stderr),
 		cmocka_unit_test(test_spawn_child_reads_stdin_from_dev_null),

@@ -36,7 +36,7 @@ setup(void **state)
 
 	f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	sup_procs_init(f->procs, NULL);
+	sup_procs_init(f->procs, NULL, 1);
 	f->procs[0].pid = PID_BRIDGE;
 	f->procs[1].pid = PID_ROUTER;
 	f->procs[2].pid = PID_FM;
@@ -613,6 +613,51 @@ test_stats_totals_take_the_largest_share_and_copy(void **state)
 	}
 }
 
+static void
+test_each_flow_manager_is_a_service_with_its_own_children(void **state)
+{
+	struct fixture *f = *state;
+	json_t *stats, *svc;
+
+	sup_procs_init(f->procs, NULL, 2);
+	f->procs[0].pid = PID_BRIDGE;
+	f->procs[1].pid = PID_ROUTER;
+	f->procs[2].pid = PID_FM;
+	f->procs[3].pid = 400;
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager-2\",\"instance\":"
+	    "\"flow-manager-2\",\"pid\":400,\"token_instance\":2,"
+	    "\"counters\":{\"flows.opened\":4}}");
+	feed(f, SUP_REPORT_STATS, 10000,
+	    "{\"service\":\"flow-manager-2\",\"instance\":\"fm2-c1\","
+	    "\"pid\":401,\"flows\":4,\"counters\":{\"sip.in\":9}}");
+	stats = render(f);
+	svc = json_object_get(stats, "services");
+	/* Two wanted: the fourteen other possible ones are not shown. */
+	assert_int_equal(json_object_size(svc), 4);
+	assert_int_equal(get_int(stats, "services/flow-manager-2/pid"), 400);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager-2/token_instance"), 2);
+	assert_int_equal(get_int(stats,
+	    "services/flow-manager-2/children/fm2-c1/flows"), 4);
+	assert_null(json_object_get(json_object_get(json_object_get(svc,
+	    "flow-manager"), "children"), "fm2-c1"));
+	assert_int_equal(get_int(stats, "totals/sip.in"), 9);
+	json_decref(stats);
+
+	/* Draining (not wanted, still running): still shown. */
+	f->procs[3].wanted = 0;
+	stats = render(f);
+	assert_int_equal(get_int(stats, "services/flow-manager-2/pid"), 400);
+	json_decref(stats);
+	/* Gone: not shown at all. */
+	f->procs[3].pid = 0;
+	stats = render(f);
+	assert_null(json_object_get(json_object_get(stats, "services"),
+	    "flow-manager-2"));
+	json_decref(stats);
+}
+
 int
 main(void)
 {
@@ -659,6 +704,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_stats_totals_take_the_largest_share_and_copy, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_each_flow_manager_is_a_service_with_its_own_children,
+		    setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
