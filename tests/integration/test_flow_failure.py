@@ -73,14 +73,37 @@ def test_killed_owner_child_gets_430_at_edge_480_for_caller_then_reregister(
     assert bob2.recv(want=lambda m: m.method == "MESSAGE") is not None
 
 
-def test_crashed_flow_manager_leaves_stale_bindings_that_get_430(edge):
-    # A flow-manager killed outright cannot tell the registrar its flows
-    # died; the binding outlives the flow, and the edge's 430 makes the
-    # registrar drop it and tell the caller 480 (EP-11, RG-24, RG-28).
+def test_crashed_flow_manager_costs_its_flows_and_their_bindings(edge):
+    # A flow-manager killed outright: its children die with it and, since
+    # it cannot, tell the router of every flow they close, so the
+    # registrar drops the bindings at once and the caller hears 480
+    # without a try on a dead flow (EP-20, RG-27, RG-28).
     bob = Phone(edge, "udp", user="bob")
     assert bob.register().status == 200
     old = edge.service_pid("flow-manager")
     os.kill(old, signal.SIGKILL)
+    edge.wait_counter("bindings.dropped.flow_closed", 1)
+    wait_for(lambda: edge.stats()["services"]["flow-manager"].get("pid")
+             not in (None, old) and edge.healthy(), what="restart")
+    alice = Phone(edge, "udp", user="alice")
+    assert alice.register().status == 200
+    assert invite_status(alice, "sip:bob@example.com") == 480
+    assert edge.counter("replies.430") == 0
+
+
+def test_flow_manager_killed_with_its_children_leaves_bindings_that_get_430(
+        edge):
+    # Killed all at once (the OOM killer, kill -9 of the group): nobody is
+    # left to say the flows died.  The binding outlives the flow, and the
+    # edge's 430 makes the registrar drop it and tell the caller 480
+    # (EP-11, RG-24, RG-28).
+    bob = Phone(edge, "udp", user="bob")
+    assert bob.register().status == 200
+    old = edge.service_pid("flow-manager")
+    kids = [c["pid"] for c in edge.children().values()]
+    assert kids
+    for pid in kids + [old]:
+        os.kill(pid, signal.SIGKILL)
     wait_for(lambda: edge.stats()["services"]["flow-manager"].get("pid")
              not in (None, old) and edge.healthy(), what="restart")
     alice = Phone(edge, "udp", user="alice")

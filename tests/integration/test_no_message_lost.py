@@ -214,8 +214,11 @@ def test_datagrams_for_a_stopped_child_wait_and_all_get_answers(make_edge):
     # Hop: flow-manager parent -> child, over UDP.  The child's control
     # socket fills; the parent keeps the datagram and stops reading the
     # listener, so the rest wait in the kernel's buffer, not dropped.
-    # (No overload shedding here: what is tested is delivery.)
-    edge = make_edge("--overload-delay", "0")
+    # (No overload shedding here: what is tested is delivery.)  A hop
+    # only where the parent forwards every datagram: with a socket of its
+    # own a flow's datagrams reach the child without the parent.
+    edge = make_edge("--overload-delay", "0", "--udp-flow-sockets",
+                     "shared")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     # Room for the burst of answers; SO_RCVBUFFORCE (root) passes
     # net.core.rmem_max, which a fresh machine keeps at 208 KiB.

@@ -17,10 +17,13 @@ OVERLOAD_WINDOW_S = 0.1
 
 
 def stalled(edge, service):
-    """`service` stops taking its queue until the block ends."""
+    """`service` (or a flow-manager child, "fm1-c1") stops taking its
+    queue until the block ends."""
     class Stall:
         def __enter__(self):
-            self.pid = edge.service_pid(service)
+            self.pid = (edge.children()[service]["pid"]
+                        if service.startswith("fm") else
+                        edge.service_pid(service))
             os.kill(self.pid, signal.SIGSTOP)
 
         def __exit__(self, *exc):
@@ -78,15 +81,19 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
     assert alice.register().status == 200
 
 
+@pytest.mark.parametrize("sockets,slow", [("shared", "flow-manager"),
+                                          ("connected", "fm1-c1")])
 def test_udp_register_late_before_the_child_gets_503_before_any_ipc(
-        make_edge):
+        make_edge, sockets, slow):
     # The wait counts from the kernel's receive timestamp: a REGISTER that
-    # sat in the listener's buffer while the flow-manager parent was
-    # stopped is answered 503 by the child, before any IPC.
-    edge = make_edge("--overload-delay", "100", "--retry-after", "5")
+    # sat in a socket's buffer -- the listener's while the flow-manager
+    # parent was stopped, or (udp-flow-sockets connected) the flow's own
+    # while its child was -- is answered 503 by the child, before any IPC.
+    edge = make_edge("--overload-delay", "100", "--retry-after", "5",
+                     "--udp-flow-sockets", sockets)
     alice = Phone(edge, "udp", user="alice")
     assert alice.register().status == 200
-    late = register_while_stalled(edge, alice, "flow-manager")
+    late = register_while_stalled(edge, alice, slow)
     assert_503_from_its_lines(late, alice, "5")
     # Counted only where the child answers instead of sending it on.
     edge.wait_counter("overload.shed.late", 1)
