@@ -39,7 +39,6 @@ process started here is stopped by its PID; temp dirs removed.
 """
 import argparse
 import glob
-import json
 import os
 import re
 import resource

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "epsip/wire.h"
+
 #include "proxy_header.h"
 
 static const char v1_magic[] = "PROXY ";
@@ -29,9 +31,7 @@ static const uint8_t v2_sig[12] = {
 #define V2_AF_UNIX		0x3
 #define V2_STREAM		0x1
 #define V2_DGRAM		0x2
-/* Address blocks: two addresses, then (INET, INET6) two ports. */
-#define V2_INET_LEN		12
-#define V2_INET6_LEN		36
+/* The AF_UNIX address block: two 108-byte paths. */
 #define V2_UNIX_LEN		216
 
 /* A decimal port, 0..65535: 0 or -1. */
@@ -144,13 +144,43 @@ parse_v1(const uint8_t *buf, size_t len, struct proxy_header *h)
 	return (parse_v1_line(line, h));
 }
 
+/*
+ * An INET or INET6 address block of alen bytes: the source and the
+ * destination address, iplen bytes each, then their ports; TLVs may
+ * follow.  0, with h's addresses filled, or -1 (h untouched) when the
+ * block is too short for them.
+ */
+static int
+get_v2_addresses(const uint8_t *block, size_t alen, uint8_t family,
+    size_t iplen, struct proxy_header *h)
+{
+	struct wire_reader r;
+	struct epsip_addr src, dst;
+
+	memset(&src, 0, sizeof(src));
+	memset(&dst, 0, sizeof(dst));
+	wire_reader_init(&r, block, alen);
+	wire_get_bytes(&r, src.ip, iplen);
+	wire_get_bytes(&r, dst.ip, iplen);
+	src.port = wire_get_u16(&r);
+	dst.port = wire_get_u16(&r);
+	if (wire_read_failed(&r)) {
+		return (-1);
+	}
+	src.family = dst.family = family;
+	h->src = src;
+	h->dst = dst;
+	h->addresses = 1;
+	return (0);
+}
+
 /* buf starts with the 12-byte signature. */
 static enum proxy_status
 parse_v2(const uint8_t *buf, size_t len, struct proxy_header *h)
 {
 	unsigned version, command, family, proto;
-	size_t alen;
-	const uint8_t *a;
+	size_t alen, iplen;
+	uint8_t af;
 
 	if (len < PROXY_V2_FIXED) {
 		return (PROXY_NEED_MORE);
@@ -159,7 +189,7 @@ parse_v2(const uint8_t *buf, size_t len, struct proxy_header *h)
 	command = buf[12] & 0x0f;
 	family = buf[13] >> 4;
 	proto = buf[13] & 0x0f;
-	alen = (size_t)buf[14] << 8 | buf[15];
+	alen = wire_load_u16(buf + 14);
 	if (version != 2) {
 		return (PROXY_EVERSION);
 	}
@@ -186,33 +216,22 @@ parse_v2(const uint8_t *buf, size_t len, struct proxy_header *h)
 	if (proto == V2_DGRAM) {
 		return (PROXY_EDGRAM);
 	}
-	a = buf + PROXY_V2_FIXED;
 	switch (family) {
 	case V2_AF_INET:
-		if (alen < V2_INET_LEN) {
-			return (PROXY_EFAMILY);
-		}
-		h->src.family = h->dst.family = AF_INET;
-		memcpy(h->src.ip, a, 4);
-		memcpy(h->dst.ip, a + 4, 4);
-		h->src.port = (uint16_t)(a[8] << 8 | a[9]);
-		h->dst.port = (uint16_t)(a[10] << 8 | a[11]);
+		af = AF_INET;
+		iplen = 4;
 		break;
 	case V2_AF_INET6:
-		if (alen < V2_INET6_LEN) {
-			return (PROXY_EFAMILY);
-		}
-		h->src.family = h->dst.family = AF_INET6;
-		memcpy(h->src.ip, a, 16);
-		memcpy(h->dst.ip, a + 16, 16);
-		h->src.port = (uint16_t)(a[32] << 8 | a[33]);
-		h->dst.port = (uint16_t)(a[34] << 8 | a[35]);
+		af = AF_INET6;
+		iplen = 16;
 		break;
 	default:
 		/* AF_UNIX: no IP address to give; keep the connection's. */
 		return (alen < V2_UNIX_LEN ? PROXY_EFAMILY : PROXY_OK);
 	}
-	h->addresses = 1;
+	if (get_v2_addresses(buf + PROXY_V2_FIXED, alen, af, iplen, h) == -1) {
+		return (PROXY_EFAMILY);
+	}
 	return (PROXY_OK);
 }
 

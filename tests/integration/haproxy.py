@@ -12,18 +12,15 @@ protocol header (docs/deployment.md, "Behind a load balancer").
 The configuration is the shipped deploy/topologies/haproxy.cfg with the
 test's addresses (rewrite()), written into a temp dir of the test's own,
 checked with "haproxy -c", and run in the foreground (-db) so that the
-process started is the one stopped.  It binds only 127.0.0.1, on a port
+process started is the one stopped (daemon.py does the running).  It binds only 127.0.0.1, on a port
 from free_port(); health checks every 200 ms mark a dead edge down at
 the first failure, and a connection refused by a dead edge is sent to
 another (redispatch).
 """
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 
-from edge import executable, free_port, wait_for
+from daemon import Daemon
+from edge import executable, free_port
 
 
 def binary():
@@ -85,75 +82,34 @@ def listening(port, host_hex="0100007F"):
     return False
 
 
-class Haproxy:
+class Haproxy(Daemon):
+    name = "haproxy"
+    tmp_prefix = "epsip-haproxy-"
+
     def __init__(self, servers, port=None):
         """servers: (name, (host, port), "send-proxy" | "send-proxy-v2")."""
+        super().__init__()
         self.port = port or free_port()
         self.sip_addr = ("127.0.0.1", self.port)   # a sip.Phone's "edge"
         self.servers = servers
-        self.tmp = None
-        self.proc = None
-        self._last_log = ""
 
     def config(self):
         with open(SHIPPED) as f:
             return rewrite(f.read(), self.port, self.servers)
 
-    def start(self, timeout=10.0):
-        self.tmp = tempfile.mkdtemp(prefix="epsip-haproxy-")
+    def prepare(self):
         self.cfg = os.path.join(self.tmp, "haproxy.cfg")
-        self.log_path = os.path.join(self.tmp, "haproxy.log")
         with open(self.cfg, "w") as f:
             f.write(self.config())
-        check = subprocess.run([binary(), "-c", "-f", self.cfg],
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=30)
-        if check.returncode != 0:
-            self.cleanup()
-            raise AssertionError("haproxy -c failed:\n" + check.stdout.decode(
-                "utf-8", "replace")[-4000:])
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([binary(), "-db", "-f", self.cfg],
-                                         stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
-        try:
-            wait_for(self._up, timeout=timeout,
-                     what="haproxy to listen on 127.0.0.1:%d" % self.port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
-    def _up(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("haproxy exited %s:\n%s" % (
-                self.proc.returncode, self.log()[-4000:]))
+    def check_cmd(self):
+        return [binary(), "-c", "-f", self.cfg]
+
+    def run_cmd(self):
+        return [binary(), "-db", "-f", self.cfg]
+
+    def is_up(self):
         return listening(self.port)
 
-    def log(self):
-        if self.tmp is None:
-            return self._last_log
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self, timeout=5.0):
-        """SIGTERM the process we started, SIGKILL it after `timeout`."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc = None
-        self.cleanup()
-
-    def cleanup(self):
-        if self.tmp is not None:
-            self._last_log = self.log()
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+    def up_what(self):
+        return "haproxy to listen on 127.0.0.1:%d" % self.port
