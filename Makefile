@@ -3,9 +3,14 @@
 #   make            build the four executables into build/bin
 #   make run        build and run on embedded defaults (ARGS="..." for flags)
 #   make test       unit tests (plain, ASan/UBSan, valgrind), integration
-#                   tests (plain and ASan daemons), NAT lab (root only)
+#                   tests (plain and ASan daemons), NAT lab (root only),
+#                   the Docker image (when a Docker engine answers)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
+#   make test-docker
+#                   only the image: built by deploy/docker/Dockerfile, run
+#                   by docker-compose, phones against it (needs a Docker
+#                   engine; tests/docker/run.sh)
 #   make install [PREFIX=/usr/local] [DESTDIR=]
 #                   the executables, the systemd unit, the example
 #                   configuration and the operator's docs, where
@@ -84,9 +89,9 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps bench-deps run test test-nat unit unit-asan \
-	integration integration-asan clean bench bench-flows bench-overload \
-	soak valgrind format docs-metrics docs-config install
+.PHONY: all deps test-deps bench-deps run test test-nat test-docker unit \
+	unit-asan integration integration-asan clean bench bench-flows \
+	bench-overload soak valgrind format docs-metrics docs-config install
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -197,6 +202,14 @@ integration-asan: $(BINS_ASAN)
 test-nat: test-deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
+
+# EPSIP's image built (with its unit tests) and run by docker-compose
+# under a project of its own, phones registering and called through it
+# (tests/docker/run.sh).  Needs a Docker engine and docker-compose (not
+# in TEST_PACKAGES: .ci/run installs and starts them); without them its
+# tests are reported skipped, with why.
+test-docker: test-deps
+	@tests/docker/run.sh
 
 # Ends with a line per skipped test and what failed, then one summary
 # line: "N passed, N failed, N skipped" (tests/run-all.sh).

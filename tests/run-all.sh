@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # make test: unit tests (plain, ASan/UBSan, valgrind), integration tests
-# (plain and ASan daemons), the NAT lab.  Each suite's runner prints a line
-# "skipped: SUITE TEST: WHY" per skipped test and ends with "SUITE: N
-# passed, N failed, N skipped"; this adds them up and ends with every
-# skip line, every failed suite, and one line "N passed, N failed, N
-# skipped".  A suite that exits non-zero counts at least one failure,
-# whatever its line said (pytest's exit 5, an INTERNALERROR, namespaces
-# left behind); so does one that prints no summary line.
+# (plain and ASan daemons), the NAT lab, the Docker image.  Each suite's
+# runner prints a line "skipped: SUITE TEST: WHY" per skipped test and
+# ends with "SUITE: N passed, N failed, N skipped"; this adds them up and
+# ends with every skip line, every failed suite, and one line "N passed,
+# N failed, N skipped".  A suite that exits non-zero counts at least one
+# failure, whatever its line said (pytest's exit 5, an INTERNALERROR,
+# namespaces or containers left behind); so does one that prints no
+# summary line.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -51,6 +52,10 @@ run integration-asan tests/run-integration.sh "$build/asan/bin"
 # A real phone (baresip) behind a real NAT in network namespaces; when
 # not root or namespaces are missing, its tests are reported skipped.
 run nat tests/nat/run.sh "$build/bin"
+# The image of deploy/docker built and run by docker-compose, phones
+# against it; with no Docker engine reachable, its tests are reported
+# skipped with why (tests/docker/run.sh).
+run docker tests/docker/run.sh
 echo
 cat "$skips" "$fails"
 echo "$total_p passed, $total_f failed, $total_k skipped"
