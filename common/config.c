@@ -49,6 +49,7 @@ static const char *const registrar_sync_names[] = { "off", "normal", "full",
     NULL };
 static const char *const udp_flow_sockets_names[] = { "auto", "connected",
     "shared", NULL };
+static const char *const services_names[] = { "run", "watch", NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -102,6 +103,10 @@ static const struct config_key config_keys[] = {
 	{ "drain-timeout", KEY_UINT, OFF(drain_timeout), 0, 0, 0, 86400,
 	    "seconds a draining flow-manager keeps its flows before it "
 	    "closes the rest (0: close at once)", NULL },
+	{ "services", KEY_ENUM, OFF(services), 0, 0, 0, 0,
+	    "run | watch: epsipd starts and restarts the services, or they "
+	    "run beside it (a container each) and it serves their stats",
+	    services_names },
 	{ "udp-flow-sockets", KEY_ENUM, OFF(udp_flow_sockets), 0, 0, 0, 0,
 	    "auto | connected | shared: a connected socket per UDP flow keeps "
 	    "its datagrams on its flow-manager when instances join or leave "

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "epsip/daemon.h"
@@ -222,8 +221,12 @@ daemon_main(const struct daemon_service *service, int argc, char **argv)
 	}
 	daemon_apply(&d.cfg);
 	daemon_block_loop_signals();
-	/* Die with the supervisor instead of holding sockets as an orphan. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/*
+	 * Dying with the supervisor is the starter's to arrange: epsipd and
+	 * the flow-manager parent set PR_SET_PDEATHSIG before exec, which
+	 * keeps it.  A service started on its own (a container of its own,
+	 * services = watch) must outlive the shell that started it.
+	 */
 	signal(SIGPIPE, SIG_IGN);
 	if ((d.loop = loop_new()) == NULL) {
 		fatal("loop");

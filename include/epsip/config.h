@@ -59,6 +59,16 @@ enum udp_flow_sockets {
 	UDP_FLOW_SOCKETS_SHARED,
 };
 
+/*
+ * Who runs the services: epsipd (fork+exec, restart), or something
+ * beside it -- one container each under docker-compose -- while epsipd
+ * prepares the run directory and the key and serves their stats.
+ */
+enum services_mode {
+	SERVICES_RUN,
+	SERVICES_WATCH,
+};
+
 enum registrar_sync {
 	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
 	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
@@ -125,6 +135,7 @@ struct epsip_config {
 	 */
 	unsigned flow_manager;
 	unsigned drain_timeout;		/* s a draining instance keeps flows */
+	enum services_mode services;	/* epsipd only */
 	enum udp_flow_sockets udp_flow_sockets;
 	unsigned flows_per_child;	/* 1: process per flow (the paper) */
 	unsigned max_flows;		/* per flow-manager instance */

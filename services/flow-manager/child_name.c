@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "epsip/config.h"
+#include "epsip/daemon.h"
 
 #include "flow_manager.h"
 
@@ -60,4 +61,15 @@ fm_parse_flow_manager(const char *text, unsigned *flow_manager)
 	}
 	*flow_manager = (unsigned)v;
 	return (0);
+}
+
+void
+fm_name_service(struct daemon *d)
+{
+	char name[32];
+
+	if (d->cfg.flow_manager > 1) {
+		(void)fm_service_name(name, sizeof(name), d->cfg.flow_manager);
+		daemon_set_service_name(d, name);
+	}
 }

@@ -54,6 +54,8 @@ int fm_parse_flow_manager(const char *text, unsigned *flow_manager);
 
 /* The service name the K-th flow-manager and its children report as. */
 int fm_service_name(char *buf, size_t cap, unsigned flow_manager);
+/* Report and log as d->cfg.flow_manager's service name. */
+void fm_name_service(struct daemon *d);
 
 /* The child's name in logs, HELLO and STATS: "fm<instance>-c<id>". */
 int fm_child_name(char *buf, size_t cap, unsigned instance, uint32_t id);

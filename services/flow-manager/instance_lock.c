@@ -119,3 +119,22 @@ fm_instance_siblings_bound(const char *run_dir, unsigned self)
 	}
 	return (n);
 }
+
+int
+fm_instance_claim(const char *run_dir, unsigned *k)
+{
+	unsigned n;
+	int fd;
+
+	for (n = 1; n <= CONFIG_MAX_FLOW_MANAGERS; n++) {
+		if ((fd = fm_instance_lock(run_dir, n)) >= 0) {
+			*k = n;
+			return (fd);
+		}
+		if (errno != EAGAIN) {
+			return (-1);
+		}
+	}
+	errno = EAGAIN;
+	return (-1);
+}

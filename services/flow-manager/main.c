@@ -6,7 +6,9 @@
  *
  * K (default 1) is which of the edge's flow-managers this is: epsipd
  * starts K = 1..flow-managers, and K decides the instance number in
- * this one's tokens and the name it reports as.
+ * this one's tokens and the name it reports as.  "auto" claims the
+ * lowest number no running flow-manager of the run directory holds (a
+ * container under docker-compose --scale, which nobody numbers).
  *
  * Fatal: a malformed --child or --flow-manager.
  */
@@ -19,7 +21,7 @@
 #include "flow_manager.h"
 
 static uint32_t fm_main_child;		/* 0: the parent */
-static unsigned fm_main_flow_manager = 1;
+static unsigned fm_main_flow_manager = 1;	/* 0: auto */
 static int fm_main_argc;
 static char **fm_main_argv;
 
@@ -33,6 +35,10 @@ fm_main_option(const char *name, const char *value, void *arg)
 		    -1 : 1);
 	}
 	if (strcmp(name, "flow-manager") == 0) {
+		if (value != NULL && strcmp(value, "auto") == 0) {
+			fm_main_flow_manager = 0;
+			return (1);
+		}
 		return (fm_parse_flow_manager(value,
 		    &fm_main_flow_manager) == -1 ? -1 : 1);
 	}
@@ -42,14 +48,12 @@ fm_main_option(const char *name, const char *value, void *arg)
 static int
 fm_main_start(struct daemon *d)
 {
-	char name[32];
-
 	d->cfg.flow_manager = fm_main_flow_manager;
-	if (fm_main_flow_manager > 1) {
-		(void)fm_service_name(name, sizeof(name), fm_main_flow_manager);
-		daemon_set_service_name(d, name);
-	}
 	if (fm_main_child != 0) {
+		if (fm_main_flow_manager == 0) {
+			return (-1);	/* the parent names its number */
+		}
+		fm_name_service(d);
 		return (fm_child_start(d, fm_main_child));
 	}
 	return (fm_parent_start(d, fm_main_argc, fm_main_argv));

@@ -73,8 +73,8 @@ build_child_argv(struct fm_parent *p, int argc, char **argv)
 	char *abs, *eq;
 	int i, n;
 
-	p->child_argv = calloc((size_t)argc + 5, sizeof(char *));
-	p->child_argv_owned = calloc((size_t)argc + 5, 1);
+	p->child_argv = calloc((size_t)argc + 7, sizeof(char *));
+	p->child_argv_owned = calloc((size_t)argc + 7, 1);
 	if (p->child_argv == NULL || p->child_argv_owned == NULL) {
 		return (-1);
 	}
@@ -103,6 +103,10 @@ build_child_argv(struct fm_parent *p, int argc, char **argv)
 	/* What `auto` meant at our start: children must agree with us. */
 	p->child_argv[n++] = "--udp-flow-sockets";
 	p->child_argv[n++] = p->udp_connected ? "connected" : "shared";
+	p->child_argv[n++] = "--flow-manager";
+	snprintf(p->flow_manager_text, sizeof(p->flow_manager_text), "%u",
+	    p->cfg->flow_manager);
+	p->child_argv[n++] = p->flow_manager_text;
 	p->child_argc = n;
 	p->child_argv[n] = "--child";
 	/* Rewritten before every fork, never after it. */
@@ -329,12 +333,42 @@ check_child_fd_limit(const struct epsip_config *cfg)
 	    (unsigned long long)(rl.rlim_cur - FM_CHILD_OWN_FDS) : 0ULL);
 }
 
+/*
+ * Hold fm-K.lock for our K, or claim the lowest free one for "auto" (0),
+ * and report under that number's name.
+ */
+static int
+take_number(struct fm_parent *p, struct daemon *d)
+{
+	unsigned k = d->cfg.flow_manager;
+
+	p->lock_fd = k == 0 ? fm_instance_claim(d->cfg.run_dir, &k) :
+	    fm_instance_lock(d->cfg.run_dir, k);
+	if (p->lock_fd == -1) {
+		if (errno != EAGAIN) {
+			log_error("flow-manager: cannot lock in %s: %s",
+			    d->cfg.run_dir, strerror(errno));
+		} else if (d->cfg.flow_manager == 0) {
+			log_error("flow-manager: all %d numbers are taken in %s",
+			    CONFIG_MAX_FLOW_MANAGERS, d->cfg.run_dir);
+		} else {
+			log_error("flow-manager %u is already running in %s",
+			    k, d->cfg.run_dir);
+		}
+		return (-1);
+	}
+	d->cfg.flow_manager = k;
+	fm_name_service(d);
+	return (0);
+}
+
 int
 fm_parent_start(struct daemon *d, int argc, char **argv)
 {
 	struct fm_parent *p = &fm_parent;
 	char url[CONFIG_PATH_MAX + 64];
 	size_t i, expect;
+	int claimed;
 
 	memset(p, 0, sizeof(*p));
 	p->d = d;
@@ -356,21 +390,15 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	if (check_config(p->cfg) == -1) {
 		return (-1);
 	}
-	p->instance = (uint16_t)config_flow_manager_instance(p->cfg);
-	p->udp_connected = fm_udp_flow_sockets_mode(p->cfg) ==
-	    UDP_FLOW_SOCKETS_CONNECTED;
-	if ((p->lock_fd = fm_instance_lock(p->cfg->run_dir,
-	    p->cfg->flow_manager)) == -1) {
-		if (errno == EAGAIN) {
-			log_error("flow-manager %u is already running in %s",
-			    p->cfg->flow_manager, p->cfg->run_dir);
-		} else {
-			log_error("flow-manager %u: cannot lock in %s: %s",
-			    p->cfg->flow_manager, p->cfg->run_dir,
-			    strerror(errno));
-		}
+	claimed = d->cfg.flow_manager == 0;
+	if (take_number(p, d) == -1) {
 		return (-1);
 	}
+	p->instance = (uint16_t)config_flow_manager_instance(p->cfg);
+	/* A claimed number means others may join: `auto` is connected. */
+	p->udp_connected = fm_udp_flow_sockets_mode(p->cfg) ==
+	    UDP_FLOW_SOCKETS_CONNECTED || (claimed &&
+	    p->cfg->udp_flow_sockets == UDP_FLOW_SOCKETS_AUTO);
 	p->max_flows = effective_max_flows(p->cfg);
 	raise_nofile();
 	check_child_fd_limit(p->cfg);

@@ -188,6 +188,7 @@ struct fm_parent {
 	char **child_argv;
 	char *child_argv_owned;		/* 1: child_argv[i] was allocated */
 	int child_argc;			/* entries before "--child" */
+	char flow_manager_text[8];	/* our K, for the children */
 
 	size_t open_udp;
 	size_t open_tcp;
@@ -201,6 +202,8 @@ struct fm_parent {
  * already running).
  */
 int fm_instance_lock(const char *run_dir, unsigned k);
+/* --flow-manager auto: lock the lowest free K; its fd, or -1 (errno). */
+int fm_instance_claim(const char *run_dir, unsigned *k);
 /* Say that flow-manager K (lock `fd`) has bound its listeners. */
 int fm_instance_mark_bound(int fd);
 /* How many of the edge's other flow-managers have bound theirs. */

@@ -171,6 +171,10 @@ sup_drain(struct supervisor *sup, unsigned instance, char *err,
 	struct sup_proc *p = NULL;
 	size_t i, others = 0;
 
+	if (sup_watch_refuse(sup, "stop or scale down its container instead",
+	    err, errcap)) {
+		return (-1);
+	}
 	for (i = SUP_FIRST_FLOW_MANAGER; i < SUP_NPROCS; i++) {
 		if (sup->cfg->instance + sup->procs[i].flow_manager - 1 ==
 		    instance) {
@@ -374,6 +378,13 @@ sup_stop_check(struct loop *loop, void *arg)
 void
 sup_stop(struct supervisor *sup, int signo)
 {
+	if (sup_watching(sup)) {
+		/* Nothing of ours to stop: the services are not ours. */
+		log_info("SIG%s: stopping", sigabbrev_np(signo));
+		sup->stopping = 1;
+		loop_stop(sup->loop);
+		return;
+	}
 	if (sup->stopping) {
 		log_info("SIG%s again: killing what is left now",
 		    sigabbrev_np(signo));

@@ -120,6 +120,10 @@ sup_reload(struct supervisor *sup, struct sup_reload_result *res)
 		snprintf(res->error, sizeof(res->error), "epsipd is stopping");
 		return (sup_reload_refused(res));
 	}
+	if (sup_watch_refuse(sup, "send each service SIGHUP (docker-compose "
+	    "kill -s HUP)", res->error, sizeof(res->error))) {
+		return (sup_reload_refused(res));
+	}
 	config_defaults(&fresh);
 	if (config_parse_args(&fresh, sup->argc, sup->argv, NULL, NULL, &help,
 	    &check, res->error, sizeof(res->error)) == -1 ||

@@ -124,6 +124,11 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 			    epsip_msg_type_name(msg.type), err);
 			continue;
 		}
+		if (sup_watching(sup)) {
+			sup_watch_heard(sup, r);
+			changed |= kind == SUP_REPORT_HELLO;
+			continue;
+		}
 		if (kind != SUP_REPORT_HELLO) {
 			continue;
 		}
@@ -205,8 +210,12 @@ sup_tick(struct loop *loop, void *arg)
 	struct supervisor *sup = arg;
 
 	(void)loop;
+	/* Beside us, a pid is another namespace's: only silence counts. */
 	(void)sup_reports_expire(&sup->reports, monotonic_ms(),
-	    SUP_REPORT_MAX_AGE_MS, sup_pid_alive);
+	    SUP_REPORT_MAX_AGE_MS, sup_watching(sup) ? NULL : sup_pid_alive);
+	if (sup_watching(sup)) {
+		sup_watch_expire(sup);
+	}
 	sup_publish(sup);
 }
 
@@ -225,7 +234,9 @@ sup_prepare(struct supervisor *sup)
 		log_error("%s", err);
 		return (-1);
 	}
-	if ((n = sup_rundir_remove_ipc(cfg->run_dir)) > 0) {
+	/* Beside us, the sockets there are the running services'. */
+	if (!sup_watching(sup) &&
+	    (n = sup_rundir_remove_ipc(cfg->run_dir)) > 0) {
 		log_info("removed %zu stale socket%s from %s", n,
 		    n == 1 ? "" : "s", cfg->run_dir);
 	}
@@ -240,7 +251,7 @@ sup_prepare(struct supervisor *sup)
 		log_error("%s", err);
 		return (-1);
 	}
-	for (i = 0; i < SUP_NPROCS; i++) {
+	for (i = 0; i < SUP_NPROCS && !sup_watching(sup); i++) {
 		snprintf(path, sizeof(path), "%s/%s", sup->libexec,
 		    sup->procs[i].binary);
 		if (access(path, X_OK) == -1) {
@@ -402,7 +413,8 @@ supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 	sup.stop_timer = -1;
 	sup.health = SUP_HEALTH_STARTING;
 	sup_reports_init(&sup.reports);
-	sup_procs_init(sup.procs, &sup, cfg->flow_managers);
+	sup_procs_init(sup.procs, &sup, cfg->services == SERVICES_WATCH ? 1 :
+	    cfg->flow_managers);
 	if (sup_prepare(&sup) == -1) {
 		goto out;
 	}
@@ -424,10 +436,16 @@ supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 	/* 0 in /metrics from the start, not a series appearing later. */
 	stats_set(M_CONFIG_RELOADS, 0);
 	stats_set(M_CONFIG_RELOAD_ERRORS, 0);
-	log_info("epsipd %s starting services from %s", EPSIP_VERSION,
-	    sup.libexec);
-	sup_notify("STATUS=starting services");
-	for (i = 0; i < SUP_NPROCS; i++) {
+	if (sup_watching(&sup)) {
+		log_info("epsipd %s: services run beside it, reporting to %s",
+		    EPSIP_VERSION, cfg->run_dir);
+		sup_notify("STATUS=waiting for the services' reports");
+	} else {
+		log_info("epsipd %s starting services from %s", EPSIP_VERSION,
+		    sup.libexec);
+		sup_notify("STATUS=starting services");
+	}
+	for (i = 0; i < SUP_NPROCS && !sup_watching(&sup); i++) {
 		if (sup.procs[i].wanted) {
 			sup_start_proc(&sup.procs[i]);
 		}

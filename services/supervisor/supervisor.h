@@ -77,6 +77,15 @@ void sup_scale(struct supervisor *sup);
  */
 int sup_drain(struct supervisor *sup, unsigned instance, char *err,
     size_t errcap);
+/* watch.c: services = watch (the services run beside epsipd). */
+int sup_watching(const struct supervisor *sup);
+/* A report from a service beside us: its pid, start, readiness. */
+void sup_watch_heard(struct supervisor *sup, const struct sup_report *r);
+/* Forget the services whose reports went silent. */
+void sup_watch_expire(struct supervisor *sup);
+/* In watch mode: 1 and why `what` is not epsipd's to do, in err. */
+int sup_watch_refuse(const struct supervisor *sup, const char *what,
+    char *err, size_t errcap);
 /* Begin (or, on a second signal, hurry) the stop sequence. */
 void sup_stop(struct supervisor *sup, int signo);
 /* Stop progress: a loop timer callback, also called on SIGCHLD. */

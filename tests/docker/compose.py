@@ -19,7 +19,10 @@ from edge import Edge, free_port, wait_for  # noqa: E402
 
 FILES = [os.path.join(ROOT, "deploy", "docker", "docker-compose.yml"),
          os.path.join(HERE, "compose.test.yml")]
-SERVICE = "epsip"
+# The container whose health check speaks for the set.
+SERVICE = "epsipd"
+# How many flow-manager containers a set runs unless a test says.
+FLOW_MANAGERS = 3
 # How much of the set's logs a failure report shows.
 LOG_TAIL = int(os.environ.get("EPSIP_LOG_TAIL", "6000"))
 
@@ -98,8 +101,19 @@ class ComposeSet:
         return wait_for(all_healthy, timeout=timeout, interval=0.5,
                         what="%s healthy" % service)
 
-    def restart(self, service=SERVICE):
-        self.run("restart", service)
+    def restart(self, service=None):
+        """`compose restart` of one service, or of every one."""
+        self.run("restart", *([service] if service else []))
+
+    def docker_logs(self, container):
+        r = subprocess.run(["docker", "logs", container],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout + r.stderr
+
+    def kill(self, container):
+        """SIGKILL to a container's PID 1: it and all it started die at
+        once, as in a crash or an OOM kill."""
+        docker("kill", container)
 
     def logs(self, tail=200):
         return self.run("logs", "--no-color", "--tail", str(tail),
@@ -118,6 +132,8 @@ class DockerEdge(Edge):
 
     def __init__(self, config=None, scale=None):
         self.tmp = tempfile.mkdtemp(prefix="epsip-docker-")
+        scale = dict(scale or {})
+        scale.setdefault("flow-manager", FLOW_MANAGERS)
         self.host = "127.0.0.1"
         self.port = free_port()
         self.stats_port = free_port()
@@ -154,15 +170,16 @@ class DockerEdge(Edge):
         return self.http("/health")[0] == 200
 
     def restart(self):
-        """`compose restart`: the container stops (SIGTERM to epsipd)
-        and starts again with the same volume."""
+        """`compose restart` of the whole set: every container stops
+        (SIGTERM) and starts again with the same volumes."""
         self.compose.restart()
         self._wait_healthy()
 
-    def restarts(self):
-        """How often Docker's restart policy restarted each container."""
+    def restarts(self, service=SERVICE):
+        """How often Docker's restart policy restarted each container of
+        `service`."""
         return {c: self.compose.inspect(c)["RestartCount"]
-                for c in self.compose.containers()}
+                for c in self.compose.containers(service)}
 
     def logs(self):
         return self.compose.logs()

@@ -1,13 +1,19 @@
-"""EPSIP as deploy/docker ships it (issue 10 §3): the image built by
-deploy/docker/Dockerfile, run by docker-compose with host networking, a
-state volume and a tmpfs run directory, on SIP and stats ports of the
+"""EPSIP as deploy/docker ships it (issue 10 §2, §3): the image built by
+deploy/docker/Dockerfile, run by docker-compose with host networking, one
+container per executable (epsipd watching, registrar-bridge, sip-router,
+and three flow-managers that claimed their instance numbers themselves),
+a shared run directory and a state volume, on SIP and stats ports of the
 test's own.  Phones on the host register with outbound over UDP and TCP
-and are called through the embedded registrar and home proxy; a forged
-token gets 403, a dead flow 430, and after the container restarts an
-old token is still genuine (the key is on the volume): 430, not 403.
-Docker's own health check says healthy, and asked this container."""
+across all three flow-managers and are called through the embedded
+registrar and home proxy over their flows; a forged token gets 403, a
+dead flow 430.  A killed flow-manager container costs only its own
+flows, and compose brings it back under a free number.  After the set
+restarts an old token is still genuine (the key is on the volume): 430,
+not 403.  Docker's own health check says healthy, and asked epsipd."""
 import socket
 import struct
+
+from edge import wait_for
 
 import pytest
 
@@ -72,13 +78,105 @@ def reset(phone):
 def test_docker_says_healthy_after_asking_this_containers_epsipd(edge):
     # The probe found the stats port in the effective configuration (the
     # test's, not the default 8060) and got epsipd's answer: PID 1 in the
-    # container's PID namespace.
+    # container's PID namespace.  Every service, each in a container of
+    # its own, reported to it.
     (container,) = edge.containers
     status, out = edge.compose.health(container)
     assert status == "healthy"
     assert "health: ok" in out and ": pid 1," in out, out
-    for service in ("registrar-bridge", "sip-router", "flow-manager"):
+    for service in ("registrar-bridge", "sip-router", "flow-manager",
+                    "flow-manager-2", "flow-manager-3"):
         assert service in out, out
+    for service in ("registrar-bridge", "sip-router"):
+        assert len(edge.compose.containers(service)) == 1
+    assert len(edge.compose.containers("flow-manager")) == 3
+
+
+def flow_managers(edge):
+    """{token instance: (service name, its /stats entry)}."""
+    return {svc["token_instance"]: (name, svc)
+            for name, svc in edge.stats()["services"].items()
+            if name.startswith("flow-manager") and "token_instance" in svc}
+
+
+def instance(ok):
+    return token_fields(token_of(ok))["instance"]
+
+
+def delivered(sender, phone):
+    """A MESSAGE to phone's AOR arrives over its own flow and is
+    answered."""
+    call_id = rand(12) + "@s"
+    sender.request("MESSAGE", phone.aor(), body="hi", call_id=call_id,
+                   extra="Content-Type: text/plain\r\n")
+    msg = phone.recv(5, want=lambda m: m.method == "MESSAGE" and
+                     m.get("call-id") == call_id)
+    if msg is None:
+        return False
+    phone.reply(msg, 200)
+    return final(sender, "MESSAGE") is not None
+
+
+def test_phones_reach_all_three_flow_managers_and_are_called_on_their_flows(
+        edge, register):
+    # Each container claimed its own number; the kernel spreads new TCP
+    # connections and new UDP flows over the three (SO_REUSEPORT).
+    assert sorted(flow_managers(edge)) == [1, 2, 3]
+    phones = register(24, "tcp", "t") + register(24, "udp", "u")
+    ((alice, _),) = register(1, "udp", "alice")
+    for transport in ("tcp", "udp"):
+        seen = {instance(ok) for phone, ok in phones
+                if phone.transport == transport}
+        assert seen == {1, 2, 3}, (transport, seen)
+    # A call to a phone of every instance, over both transports.
+    for inst in (1, 2, 3):
+        for transport in ("tcp", "udp"):
+            phone = next(p for p, ok in phones if instance(ok) == inst and
+                         p.transport == transport)
+            assert delivered(alice, phone), (inst, transport)
+
+
+def test_killed_flow_manager_container_loses_only_its_flows_and_returns(
+        edge, register):
+    phones = register(24, "tcp", "k")
+    ((alice, a_ok),) = register(1, "udp", "alice")
+    mine = instance(a_ok)
+    doomed = next(i for i in (1, 2, 3) if i != mine)
+    victims = [p for p, ok in phones if instance(ok) == doomed]
+    others = [p for p, ok in phones if instance(ok) != doomed]
+    assert victims and others
+    # Every process is PID 1 of its container: the container is known
+    # by the instance it claimed, which its start line says.
+    container = next(c for c in edge.compose.containers("flow-manager")
+                     if "(instance %d)" % doomed in edge.compose.docker_logs(c))
+    restarts = edge.compose.inspect(container)["RestartCount"]
+    edge.compose.kill(container)
+    # Its phones' connections are gone with it...
+    for p in victims:
+        try:
+            assert p.recv_raw(5.0) == b"", p.user
+        except ConnectionResetError:
+            pass
+    # ...and nobody else's: the other phones still get their calls.
+    for p in others[:6]:
+        assert delivered(alice, p)
+    # Compose brings it back, under the free number, and it takes flows.
+    wait_for(lambda: edge.compose.inspect(container)["RestartCount"] >
+             restarts and edge.healthy(), timeout=60, interval=0.5,
+             what="the flow-manager container restarted")
+    wait_for(lambda: doomed in flow_managers(edge), timeout=30,
+             what="instance %d back" % doomed)
+    for i in range(30):
+        ((p, ok),) = register(1, "tcp", "back%d-" % i)
+        if instance(ok) == doomed:
+            assert delivered(alice, p)
+            break
+    else:
+        raise AssertionError("no new flow reached instance %d" % doomed)
+    # A victim's token: its flow is gone for good (430, EP-11).
+    victim_token = next(token_of(ok) for p, ok in phones
+                        if instance(ok) == doomed)
+    assert routed_to_token(edge, alice, victim_token) == 430
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
