@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,9 +112,11 @@ class ComposeSet:
         return r.stdout + r.stderr
 
     def kill(self, container):
-        """SIGKILL to a container's PID 1: it and all it started die at
-        once, as in a crash or an OOM kill."""
-        docker("kill", container)
+        """SIGKILL to a container's PID 1, from the host: it and all it
+        started die at once, as in a crash or an OOM kill.  Not `docker
+        kill`, which Docker takes for a stop by hand that no restart
+        policy undoes."""
+        os.kill(self.inspect(container)["State"]["Pid"], signal.SIGKILL)
 
     def logs(self, tail=200):
         return self.run("logs", "--no-color", "--tail", str(tail),

@@ -161,18 +161,21 @@ def test_killed_flow_manager_container_loses_only_its_flows_and_returns(
     for p in others[:6]:
         assert delivered(alice, p)
     # Compose brings it back, under the free number, and it takes flows.
+    start_line = "(instance %d):" % doomed
     wait_for(lambda: edge.compose.inspect(container)["RestartCount"] >
-             restarts and edge.healthy(), timeout=60, interval=0.5,
-             what="the flow-manager container restarted")
-    wait_for(lambda: doomed in flow_managers(edge), timeout=30,
-             what="instance %d back" % doomed)
+             restarts and edge.compose.docker_logs(container).count(
+                 start_line) >= 2, timeout=60, interval=0.5,
+             what="the flow-manager container restarted as instance %d"
+             % doomed)
+    wait_for(edge.healthy, timeout=30, what="GET /health 200")
     for i in range(30):
         ((p, ok),) = register(1, "tcp", "back%d-" % i)
         if instance(ok) == doomed:
             assert delivered(alice, p)
             break
     else:
-        raise AssertionError("no new flow reached instance %d" % doomed)
+        raise AssertionError("no new flow reached instance %d:\n%s" % (
+            doomed, edge.compose.docker_logs(container)[-4000:]))
     # A victim's token: its flow is gone for good (430, EP-11).
     victim_token = next(token_of(ok) for p, ok in phones
                         if instance(ok) == doomed)
