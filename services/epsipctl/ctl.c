@@ -206,22 +206,37 @@ ctl_print_names(FILE *out, json_t *names)
 	fputc('\n', out);
 }
 
-int
-ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer)
+/*
+ * A POST's answer that is not {"ok": true}: said on err as `what`'s, and
+ * the exit code; -1 when it is a yes.
+ */
+static int
+ctl_refusal(FILE *err, const char *what, int status, json_t *answer)
 {
-	json_t *applied, *restart, *told;
 	const char *why;
 
 	if (!json_is_object(answer)) {
-		fprintf(err, "epsipctl: reload: HTTP %d without an answer\n",
+		fprintf(err, "epsipctl: %s: HTTP %d without an answer\n", what,
 		    status);
 		return (CTL_EXIT_UNREACHABLE);
 	}
 	if (status != 200 || !json_is_true(json_object_get(answer, "ok"))) {
 		why = json_string_value(json_object_get(answer, "error"));
-		fprintf(err, "epsipctl: reload refused (HTTP %d): %s\n",
+		fprintf(err, "epsipctl: %s refused (HTTP %d): %s\n", what,
 		    status, why != NULL ? why : "no reason given");
 		return (CTL_EXIT_REFUSED);
+	}
+	return (-1);
+}
+
+int
+ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer)
+{
+	json_t *applied, *restart, *told;
+	int rv;
+
+	if ((rv = ctl_refusal(err, "reload", status, answer)) != -1) {
+		return (rv);
 	}
 	applied = json_object_get(answer, "applied");
 	restart = json_object_get(answer, "restart_needed");
@@ -245,18 +260,10 @@ ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer)
 int
 ctl_print_drain(FILE *out, FILE *err, int status, json_t *answer)
 {
-	const char *why;
+	int rv;
 
-	if (!json_is_object(answer)) {
-		fprintf(err, "epsipctl: drain: HTTP %d without an answer\n",
-		    status);
-		return (CTL_EXIT_UNREACHABLE);
-	}
-	if (status != 200 || !json_is_true(json_object_get(answer, "ok"))) {
-		why = json_string_value(json_object_get(answer, "error"));
-		fprintf(err, "epsipctl: drain refused (HTTP %d): %s\n",
-		    status, why != NULL ? why : "no reason given");
-		return (CTL_EXIT_REFUSED);
+	if ((rv = ctl_refusal(err, "drain", status, answer)) != -1) {
+		return (rv);
 	}
 	fprintf(out, "draining instance %lld: no new flows; it leaves once "
 	    "its flows are gone or drain-timeout has passed\n",

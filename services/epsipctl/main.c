@@ -273,34 +273,39 @@ cmd_stats(const struct epsip_addr *addr, const struct ctl_options *o)
 	return (CTL_EXIT_OK);
 }
 
+/* POST `path` and print its JSON answer with `print`; the exit code. */
 static int
-cmd_reload(const struct epsip_addr *addr, const struct ctl_options *o)
+post_and_print(const struct epsip_addr *addr, const struct ctl_options *o,
+    const char *path, int (*print)(FILE *, FILE *, int, json_t *))
 {
 	struct ctl_reply r;
 	json_t *answer;
 	char err[512];
 	int rv;
 
-	if (ctl_http(addr, "POST", "/reload", o->timeout_ms, &r, err,
+	if (ctl_http(addr, "POST", path, o->timeout_ms, &r, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "epsipctl: %s\n", err);
 		return (CTL_EXIT_UNREACHABLE);
 	}
 	answer = json_loadb(r.body, r.len, 0, NULL);
-	rv = ctl_print_reload(stdout, stderr, r.status, answer);
+	rv = print(stdout, stderr, r.status, answer);
 	json_decref(answer);
 	ctl_reply_free(&r);
 	return (rv);
 }
 
 static int
+cmd_reload(const struct epsip_addr *addr, const struct ctl_options *o)
+{
+	return (post_and_print(addr, o, "/reload", ctl_print_reload));
+}
+
+static int
 cmd_drain(const struct epsip_addr *addr, const struct ctl_options *o)
 {
-	struct ctl_reply r;
-	json_t *answer;
-	char err[512], path[64], *end;
+	char path[64], *end;
 	long n;
-	int rv;
 
 	n = strtol(o->arg, &end, 10);
 	if (*o->arg == '\0' || *end != '\0' || n < 1 || n > 65535) {
@@ -309,16 +314,7 @@ cmd_drain(const struct epsip_addr *addr, const struct ctl_options *o)
 		return (CTL_EXIT_USAGE);
 	}
 	snprintf(path, sizeof(path), "/drain?instance=%ld", n);
-	if (ctl_http(addr, "POST", path, o->timeout_ms, &r, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "epsipctl: %s\n", err);
-		return (CTL_EXIT_UNREACHABLE);
-	}
-	answer = json_loadb(r.body, r.len, 0, NULL);
-	rv = ctl_print_drain(stdout, stderr, r.status, answer);
-	json_decref(answer);
-	ctl_reply_free(&r);
-	return (rv);
+	return (post_and_print(addr, o, path, ctl_print_drain));
 }
 
 int
