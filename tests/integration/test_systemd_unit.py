@@ -6,6 +6,7 @@ Booted under systemd in a container (systemd_container.py), it starts
 the edge, listening on 0.0.0.0 as shipped, as the documented `epsip`
 user; the edge answers OPTIONS, a REGISTER over TCP and /health, and
 `systemctl reload` and `systemctl stop` succeed, the stop cleanly."""
+import json
 import os
 import re
 import shutil
@@ -126,9 +127,11 @@ def test_unit_boots_under_systemd_and_the_edge_answers(tmp_path):
     # On 0.0.0.0 as shipped: the router then reads the interfaces'
     # addresses over netlink, which the unit's address families allow.
     sip_port, stats_port = free_port(host="0.0.0.0"), free_port()
-    with open(os.path.join(dest, "etc/epsip/epsip.conf"), "w") as f:
+    conf = os.path.join(dest, "etc/epsip/epsip.conf")
+    with open(conf, "w") as f:
+        # Scaled in the one unit (docs/operations.md, "Under systemd").
         f.write("listen = 0.0.0.0:%d\nstats = 127.0.0.1:%d\n"
-                % (sip_port, stats_port))
+                "flow-managers = 2\n" % (sip_port, stats_port))
     paths = ["/usr/libexec/epsip", "/etc/epsip", "/" + UNIT]
     executables = [os.path.join(dest, "usr/libexec/epsip", b)
                    for b in ("epsipd",) + SERVICES]
@@ -169,10 +172,23 @@ def test_unit_boots_under_systemd_and_the_edge_answers(tmp_path):
         assert resp is not None and resp.status == 200, journal()
         phone.close()
 
+        def flow_managers():
+            doc = json.loads(http_get(stats_port, "/stats", 3)[1])
+            return sorted(svc.get("token_instance") for name, svc in
+                          doc["services"].items()
+                          if name.startswith("flow-manager") and
+                          svc.get("pid"))
+        assert flow_managers() == [1, 2], journal()
+
+        # Scaled up by a reload, sandbox and all.
+        with open(conf, "a") as f:
+            f.write("flow-managers = 3\n")
         r = c.run("systemctl", "reload", "epsip")
         assert r.returncode == 0, r.stderr + journal()
         wait_for(lambda: "reload: configuration checked" in journal(),
                  what="epsipd to log the reload")
+        wait_for(lambda: flow_managers() == [1, 2, 3], timeout=10,
+                 what="a third flow-manager under systemd")
 
         r = c.run("systemctl", "stop", "epsip")
         assert r.returncode == 0, r.stderr + journal()
