@@ -47,6 +47,9 @@ struct supervisor {
 	int orphans_termed;		/* SIGTERM sent to orphans */
 	uint64_t stop_deadline_ms;
 	int stop_timer;
+	/* GET /flows rounds waiting for the children (flows.c). */
+	TAILQ_HEAD(, sup_flows_round) flow_rounds;
+	uint32_t flow_round_id;
 };
 
 /*
@@ -59,6 +62,24 @@ int supervisor_main(struct epsip_config *cfg, int argc, char **argv);
 void sup_publish(struct supervisor *sup);
 /* publish.c: a document as served, with a newline (takes doc), or NULL. */
 char *sup_dump(json_t *doc, size_t *len);
+
+/* flows.c: GET /flows */
+struct sup_http_ask;
+struct sup_flows_request;
+/* Ask every flow-manager child; answers `ask` once they have. */
+void sup_flows_start(struct supervisor *sup, struct sup_http_ask *ask,
+    const struct sup_flows_request *req);
+/* A FLOWS envelope on supervisor.ipc. */
+void sup_flows_on_answer(struct supervisor *sup, const struct epsip_msg *msg);
+/* Stopping: answer every round still waiting (before sup_http_stop). */
+void sup_flows_stop(struct supervisor *sup);
+/*
+ * The answer to GET /flows from every flow gathered (sorted here by
+ * instance, child, slot): the page `req` asks for, with the total and
+ * whether every child answered.  Malloc'ed with its length, or NULL.
+ */
+char *sup_flows_render(json_t *flows, const struct sup_flows_request *req,
+    int complete, size_t *len);
 
 /* lifecycle.c */
 void sup_start_proc(struct sup_proc *p);
