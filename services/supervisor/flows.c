@@ -56,52 +56,22 @@ struct sup_flows_round {
 
 /* ---- the query string ---- */
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return (c - '0');
-	}
-	if (c >= 'a' && c <= 'f') {
-		return (c - 'a' + 10);
-	}
-	if (c >= 'A' && c <= 'F') {
-		return (c - 'A' + 10);
-	}
-	return (-1);
-}
-
 /*
- * Percent-decode value[0..len) into out[0..cap); '+' stays a '+', as a
- * SIP user part may hold one ("sip:+4930...").  Its length, or -1.
+ * Percent-decode value[0..len) into out[0..cap), terminated; '+' stays a
+ * '+', as a SIP user part may hold one ("sip:+4930...").  0, or -1 for a
+ * bad escape, an escaped NUL or no room.
  */
-static ssize_t
-percent_decode(const char *value, size_t len, char *out, size_t cap)
+static int
+query_unescape(const char *value, size_t len, char *out, size_t cap)
 {
-	size_t i, n = 0;
-	int hi, lo;
+	int n;
 
-	for (i = 0; i < len; i++) {
-		if (n + 1 >= cap) {
-			return (-1);
-		}
-		if (value[i] != '%') {
-			out[n++] = value[i];
-			continue;
-		}
-		if (i + 2 >= len) {
-			return (-1);
-		}
-		if ((hi = hex_digit(value[i + 1])) == -1 ||
-		    (lo = hex_digit(value[i + 2])) == -1 ||
-		    (hi == 0 && lo == 0)) {
-			return (-1);
-		}
-		out[n++] = (char)(hi << 4 | lo);
-		i += 2;
+	if (cap == 0 || (n = uri_unescape(value, len, out, cap - 1)) == -1 ||
+	    memchr(out, '\0', (size_t)n) != NULL) {
+		return (-1);
 	}
 	out[n] = '\0';
-	return ((ssize_t)n);
+	return (0);
 }
 
 static int
@@ -189,9 +159,10 @@ sup_flows_parse_query(const char *uri, struct sup_flows_request *req,
 		}
 		eq = memchr(p, '=', (size_t)(amp - p));
 		n = (size_t)((eq != NULL ? eq : amp) - p);
-		if (percent_decode(p, n, name, sizeof(name)) == -1 ||
-		    eq == NULL || percent_decode(eq + 1, (size_t)(amp - eq - 1),
-		    value, sizeof(value)) == -1) {
+		if (eq == NULL ||
+		    query_unescape(p, n, name, sizeof(name)) == -1 ||
+		    query_unescape(eq + 1, (size_t)(amp - eq - 1), value,
+		    sizeof(value)) == -1) {
 			snprintf(err, errcap, "bad query parameter \"%.*s\"",
 			    (int)((size_t)(amp - p) < 48 ? amp - p : 48), p);
 			return (-1);

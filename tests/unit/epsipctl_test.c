@@ -281,6 +281,7 @@ test_flows_says_when_incomplete_or_refused(void **state)
 	    "0 of 0 flows (offset 0)\n"
 	    "incomplete: some flow-manager children did not answer in "
 	    "time; their flows are missing\n");
+	assert_string_equal(capture_close(&err), "");
 	free(out.text);
 	free(err.text);
 	json_decref(answer);
