@@ -129,5 +129,6 @@ fm_flows_answer(struct fm_child *c, const struct epsip_msg *query)
 		json_decref(item);
 	}
 	answer_send(a, 0);
+	log_debug("flows query %u answered", a->query);
 	free(a);
 }

@@ -5,15 +5,16 @@
  * No process but a child knows its flows, and the children are many, so
  * a listing is a round: the loop sends FLOWS_QUERY, with the filters, to
  * every child the report store names ("fm<instance>-c<n>"), on a push
- * socket dialed for the round (flow_owner_ipc_url) and closed after it.
+ * socket to its flow_owner_ipc_url() kept while the reports name that
+ * process (links, below).
  * Each child answers FLOWS on supervisor.ipc (sup_flows_on_answer).  The
  * round ends when every child asked has answered, or after
  * SUP_FLOWS_WAIT_MS; the flows are then sorted by instance, child and
  * slot, and the page asked for (offset, limit) is the answer, which says
  * whether every child was heard ("complete").
- * DIAGNOSTICS: a child that cannot be dialed or does not answer in time
- * makes the answer incomplete; an answer that does not parse is logged
- * and counts as none.
+ * DIAGNOSTICS: a child that does not answer in time (gone, stopped,
+ * busy) makes the answer incomplete; an answer that does not parse is
+ * logged and counts as none.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,10 +34,26 @@
 /* Envelopes a child's link may queue: one query per round. */
 #define SUP_FLOWS_QUEUE		16
 
+/*
+ * A push socket to one child, kept from round to round while the reports
+ * name the same process: one connection per child, not one per round.
+ * Dialed without waiting (a stopped child never finishes the handshake,
+ * and the loop must not wait for it); what is sent waits for the
+ * connection, and a child that is gone simply does not answer.
+ */
+struct sup_flows_link {
+	LIST_ENTRY(sup_flows_link) next;
+	uint16_t instance;
+	uint32_t child;
+	pid_t pid;
+	uint32_t seen;			/* the last round that named it */
+	struct ipc_socket *sock;
+};
+
 struct sup_flows_child {
 	uint16_t instance;
 	uint32_t child;
-	struct ipc_socket *sock;	/* NULL: not dialed */
+	int asked;
 	int answered;
 };
 
@@ -231,11 +248,6 @@ sup_flows_render(json_t *flows, const struct sup_flows_request *req,
 static void
 round_free(struct sup_flows_round *r)
 {
-	for (size_t i = 0; i < r->nchildren; i++) {
-		if (r->children[i].sock != NULL) {
-			ipc_close(r->children[i].sock);
-		}
-	}
 	free(r->children);
 	json_decref(r->flows);
 	free(r);
@@ -271,6 +283,77 @@ round_timeout(struct loop *loop, void *arg)
 	round_finish(r);
 }
 
+/* ---- links to the children ---- */
+
+static struct sup_flows_links *
+links_bucket(struct supervisor *sup, uint16_t instance, uint32_t child)
+{
+	uint32_t h = (child * 2654435761u) ^ instance;
+
+	return (&sup->flow_links[h % SUP_FLOWS_LINK_BUCKETS]);
+}
+
+static void
+link_free(struct sup_flows_link *l)
+{
+	LIST_REMOVE(l, next);
+	ipc_close(l->sock);
+	free(l);
+}
+
+/* The link to the child process `pid`, dialed now if it has none. */
+static struct sup_flows_link *
+link_get(struct supervisor *sup, uint16_t instance, uint32_t child,
+    pid_t pid)
+{
+	struct sup_flows_links *b = links_bucket(sup, instance, child);
+	char url[CONFIG_PATH_MAX + 64];
+	struct sup_flows_link *l;
+
+	LIST_FOREACH(l, b, next) {
+		if (l->instance == instance && l->child == child) {
+			break;
+		}
+	}
+	if (l != NULL && l->pid == pid) {
+		return (l);
+	}
+	if (l != NULL) {
+		link_free(l);		/* a restarted child: dial it anew */
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		return (NULL);
+	}
+	if (flow_owner_ipc_url(sup->cfg->run_dir, instance, child, url,
+	    sizeof(url)) == -1 ||
+	    ipc_push_dial(&l->sock, url, 0, SUP_FLOWS_QUEUE) == -1) {
+		log_debug("flows: cannot dial %s", url);
+		free(l);
+		return (NULL);
+	}
+	l->instance = instance;
+	l->child = child;
+	l->pid = pid;
+	LIST_INSERT_HEAD(b, l, next);
+	return (l);
+}
+
+/* Close the links of children the reports no longer name. */
+static void
+links_sweep(struct supervisor *sup, uint32_t round)
+{
+	struct sup_flows_link *l, *tmp;
+
+	for (size_t i = 0; i < SUP_FLOWS_LINK_BUCKETS; i++) {
+		for (l = LIST_FIRST(&sup->flow_links[i]); l != NULL; l = tmp) {
+			tmp = LIST_NEXT(l, next);
+			if (l->seen != round) {
+				link_free(l);
+			}
+		}
+	}
+}
+
 /* "fm<instance>-c<n>", exactly as the children name themselves. */
 static int
 child_of_name(const char *name, uint16_t *instance, uint32_t *child)
@@ -290,13 +373,18 @@ child_of_name(const char *name, uint16_t *instance, uint32_t *child)
 	return (0);
 }
 
-/* Every child the reports name that the filter's instance allows. */
+/*
+ * Ask every child the reports name that the filter's instance allows;
+ * the links of all of them are kept, of those gone closed.
+ */
 static int
-round_children(struct sup_flows_round *r)
+round_ask(struct sup_flows_round *r)
 {
 	struct supervisor *sup = r->sup;
 	struct sup_flows_child *c;
+	struct sup_flows_link *l;
 	struct sup_report *rep;
+	struct epsip_msg msg;
 	uint16_t instance;
 	uint32_t child;
 
@@ -304,45 +392,28 @@ round_children(struct sup_flows_round *r)
 	    sizeof(*r->children))) == NULL) {
 		return (-1);
 	}
+	epsip_flows_query_init(&msg, r->id, &r->req.filter);
 	TAILQ_FOREACH(rep, &sup->reports.all, entry) {
-		if (child_of_name(rep->instance, &instance, &child) == -1 ||
-		    (r->req.filter.instance != 0 &&
-		    r->req.filter.instance != instance)) {
+		if (child_of_name(rep->instance, &instance, &child) == -1) {
+			continue;
+		}
+		if ((l = link_get(sup, instance, child, rep->pid)) != NULL) {
+			l->seen = r->id;
+		}
+		if (r->req.filter.instance != 0 &&
+		    r->req.filter.instance != instance) {
 			continue;
 		}
 		c = &r->children[r->nchildren++];
 		c->instance = instance;
 		c->child = child;
+		if (l != NULL && ipc_send(l->sock, &msg) == 0) {
+			c->asked = 1;
+			r->asked++;
+		}
 	}
+	links_sweep(sup, r->id);
 	return (0);
-}
-
-/* Dial each child and send it the query; one that is not there is left. */
-static void
-round_ask(struct sup_flows_round *r)
-{
-	char url[CONFIG_PATH_MAX + 64];
-	struct sup_flows_child *c;
-	struct epsip_msg msg;
-
-	epsip_flows_query_init(&msg, r->id, &r->req.filter);
-	for (size_t i = 0; i < r->nchildren; i++) {
-		c = &r->children[i];
-		if (flow_owner_ipc_url(r->sup->cfg->run_dir, c->instance,
-		    c->child, url, sizeof(url)) == -1 ||
-		    ipc_push_dial(&c->sock, url, 1, SUP_FLOWS_QUEUE) == -1) {
-			c->sock = NULL;
-			log_debug("flows round %u: cannot dial %s", r->id,
-			    url);
-			continue;
-		}
-		if (ipc_send(c->sock, &msg) == -1) {
-			ipc_close(c->sock);
-			c->sock = NULL;
-			continue;
-		}
-		r->asked++;
-	}
 }
 
 void
@@ -363,13 +434,8 @@ sup_flows_start(struct supervisor *sup, struct sup_http_ask *ask,
 	r->req = *req;
 	r->timer = -1;
 	TAILQ_INSERT_TAIL(&sup->flow_rounds, r, next);
-	if (round_children(r) == -1) {
-		round_finish(r);
-		return;
-	}
-	/* A child not dialed is not heard: the answer is incomplete. */
-	round_ask(r);
-	if (r->asked == 0 || (r->timer = loop_after(sup->loop,
+	/* A child not asked is not heard: the answer is incomplete. */
+	if (round_ask(r) == -1 || r->asked == 0 || (r->timer = loop_after(sup->loop,
 	    SUP_FLOWS_WAIT_MS, round_timeout, r)) < 0) {
 		r->timer = -1;
 		round_finish(r);
@@ -404,7 +470,7 @@ sup_flows_on_answer(struct supervisor *sup, const struct epsip_msg *msg)
 	for (size_t i = 0; i < r->nchildren; i++) {
 		if (r->children[i].instance == msg->flow.instance &&
 		    r->children[i].child == msg->flow.child &&
-		    r->children[i].sock != NULL) {
+		    r->children[i].asked) {
 			c = &r->children[i];
 			break;
 		}
@@ -446,5 +512,10 @@ sup_flows_stop(struct supervisor *sup)
 			loop_cancel(sup->loop, r->timer);
 		}
 		round_free(r);
+	}
+	for (size_t i = 0; i < SUP_FLOWS_LINK_BUCKETS; i++) {
+		while (!LIST_EMPTY(&sup->flow_links[i])) {
+			link_free(LIST_FIRST(&sup->flow_links[i]));
+		}
 	}
 }

@@ -391,9 +391,7 @@ sup_cleanup(struct supervisor *sup)
 {
 	size_t i;
 
-	if (sup->http != NULL) {
-		sup_flows_stop(sup);
-	}
+	sup_flows_stop(sup);
 	sup_http_stop(sup->http);
 	if (sup->ipc != NULL) {
 		ipc_close(sup->ipc);

@@ -24,6 +24,10 @@ struct loop;
 struct ipc_socket;
 struct sup_http;
 
+/* flows.c's push sockets to the flow-manager children, hashed. */
+#define SUP_FLOWS_LINK_BUCKETS	256
+LIST_HEAD(sup_flows_links, sup_flows_link);
+
 struct supervisor {
 	struct epsip_config *cfg;	/* reloadable keys change on SIGHUP */
 	int argc;			/* epsipd's own, read again on SIGHUP */
@@ -47,9 +51,10 @@ struct supervisor {
 	int orphans_termed;		/* SIGTERM sent to orphans */
 	uint64_t stop_deadline_ms;
 	int stop_timer;
-	/* GET /flows rounds waiting for the children (flows.c). */
+	/* GET /flows rounds waiting for the children, links to them. */
 	TAILQ_HEAD(, sup_flows_round) flow_rounds;
 	uint32_t flow_round_id;
+	struct sup_flows_links flow_links[SUP_FLOWS_LINK_BUCKETS];
 };
 
 /*
@@ -71,7 +76,10 @@ void sup_flows_start(struct supervisor *sup, struct sup_http_ask *ask,
     const struct sup_flows_request *req);
 /* A FLOWS envelope on supervisor.ipc. */
 void sup_flows_on_answer(struct supervisor *sup, const struct epsip_msg *msg);
-/* Stopping: answer every round still waiting (before sup_http_stop). */
+/*
+ * Stopping: answer every round still waiting and close the links to the
+ * children (before sup_http_stop).
+ */
 void sup_flows_stop(struct supervisor *sup);
 /*
  * The answer to GET /flows from every flow gathered (sorted here by

@@ -8,6 +8,7 @@ the router sent down it (FLOW_SET_TIMER carries it to the child).
 """
 import json
 import os
+import signal
 import subprocess
 import urllib.parse
 
@@ -171,3 +172,51 @@ def test_a_closed_flow_is_no_longer_listed(make_edge):
                     timeout=5)
     left = {f["id"] for f in flows(edge)["flows"]}
     assert left == {token_id(tcp[0]), token_id(tcp[2])}
+
+
+def test_a_child_that_does_not_answer_makes_the_listing_incomplete(
+        make_edge):
+    # A child a flow: stopping one child silences exactly one flow.
+    edge = make_edge("--flows-per-child", "1")
+    tcp = registered(edge, "tcp", 3, "st")
+    assert wait_for(lambda: flows(edge)["total"] == 3, timeout=5)
+    mute = tcp[1]
+    kid = edge.children()["fm1-c%d" % mute.token["child"]]
+    os.kill(kid["pid"], signal.SIGSTOP)
+    try:
+        doc = flows(edge)
+        assert doc["complete"] is False
+        assert doc["total"] == 2
+        assert token_id(mute) not in {f["id"] for f in doc["flows"]}
+        r = epsipctl(edge, "flows")
+        assert r.returncode == 0, r.stderr
+        assert "2 of 2 flows (offset 0)" in r.stdout
+        assert "incomplete" in r.stdout
+    finally:
+        os.kill(kid["pid"], signal.SIGCONT)
+    # Its late answer to the round that ended is dropped; the next round
+    # hears it again.
+    doc = flows(edge)
+    assert doc["complete"] is True and doc["total"] == 3
+
+
+def test_a_child_stopped_before_it_was_ever_asked_answers_once_resumed(
+        make_edge):
+    # epsipd's first dial to it cannot finish while it is stopped; the
+    # query waits on the link, and the loop does not.
+    edge = make_edge("--flows-per-child", "1")
+    tcp = registered(edge, "tcp", 2, "cold")
+    kids = wait_for(lambda: len(edge.children()) == 2 and edge.children(),
+                    timeout=5)
+    mute = kids["fm1-c%d" % tcp[0].token["child"]]
+    os.kill(mute["pid"], signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            doc = flows(edge)
+            assert doc["complete"] is False
+            assert [f["id"] for f in doc["flows"]] == [token_id(tcp[1])]
+        assert edge.healthy()
+    finally:
+        os.kill(mute["pid"], signal.SIGCONT)
+    assert wait_for(lambda: flows(edge)["complete"], timeout=5)
+    assert flows(edge)["total"] == 2
