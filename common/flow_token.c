@@ -124,11 +124,7 @@ hex_value(char c)
 	return (-1);
 }
 
-/*
- * Undo %XX escapes of a URI user part (FT-06).  Returns the length or -1;
- * the result is never longer than the input.
- */
-static int
+int
 uri_unescape(const char *in, size_t len, char *out, size_t cap)
 {
 	size_t o = 0;

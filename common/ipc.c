@@ -212,6 +212,57 @@ epsip_batch_next(struct epsip_batch_reader *r, struct epsip_msg *msg,
 	return (*err == EPSIP_MSG_OK ? 1 : -1);
 }
 
+void
+epsip_flows_query_init(struct epsip_msg *msg, uint32_t query,
+    const struct epsip_flows_filter *filter)
+{
+	epsip_msg_init(msg, EPSIP_MSG_FLOWS_QUERY);
+	msg->arg = query;
+	msg->flow.instance = filter->instance;
+	msg->transport = filter->transport;
+	msg->payload = (const uint8_t *)filter->aor;
+	msg->payload_len = strnlen(filter->aor, EPSIP_AOR_MAX);
+}
+
+int
+epsip_flows_query_filter(const struct epsip_msg *msg,
+    struct epsip_flows_filter *filter)
+{
+	if (msg->payload_len > EPSIP_AOR_MAX) {
+		return (-1);
+	}
+	filter->instance = msg->flow.instance;
+	filter->transport = msg->transport;
+	(void)epsip_aor_copy(filter->aor, msg->payload, msg->payload_len);
+	return (0);
+}
+
+int
+epsip_flows_filter_match(const struct epsip_flows_filter *filter,
+    uint16_t instance, uint8_t transport, const char *aor)
+{
+	return ((filter->instance == 0 || filter->instance == instance) &&
+	    (filter->transport == EPSIP_TRANSPORT_NONE ||
+	    filter->transport == transport) &&
+	    (filter->aor[0] == '\0' || strcmp(filter->aor, aor) == 0));
+}
+
+size_t
+epsip_aor_copy(char *aor, const uint8_t *bytes, size_t len)
+{
+	size_t i;
+
+	if (len > EPSIP_AOR_MAX) {
+		len = EPSIP_AOR_MAX;
+	}
+	for (i = 0; i < len; i++) {
+		aor[i] = bytes[i] > 0x20 && bytes[i] < 0x7f ? (char)bytes[i] :
+		    '?';
+	}
+	aor[len] = '\0';
+	return (len);
+}
+
 const char *
 epsip_msg_type_name(uint16_t type)
 {
@@ -219,7 +270,7 @@ epsip_msg_type_name(uint16_t type)
 		"none", "sip-from-flow", "flow-undeliverable",
 		"flow-framing-error", "flow-closed", "sip-to-flow",
 		"flow-set-timer", "sip-to-core", "sip-from-core", "hello",
-		"stats", "overload",
+		"stats", "overload", "flows-query", "flows",
 	};
 
 	return (type <= EPSIP_MSG_TYPE_MAX ? names[type] : "unknown");

@@ -318,6 +318,30 @@ params_start(const char *buf, struct sip_span item)
 }
 
 int
+sip_item_uri(const char *buf, struct sip_span item, struct sip_span *uri)
+{
+	size_t end = item.off + item.len, p, start = params_start(buf, item);
+	const char *lt;
+
+	if (start > item.off && buf[start - 1] == '>') {
+		/* name-addr: what the brackets hold; a `<` in the display
+		 * name is quoted, and params_start() skipped it. */
+		lt = memrchr(buf + item.off, '<', start - 1 - item.off);
+		if (lt == NULL) {
+			return (0);
+		}
+		p = (size_t)(lt - buf) + 1;
+		end = start - 1;
+	} else {
+		p = item.off;
+		end = start;
+	}
+	uri->off = p;
+	uri->len = end - p;
+	return (uri->len > 0);
+}
+
+int
 sip_item_param(const char *buf, struct sip_span item, const char *name,
     struct sip_span *param, struct sip_span *pvalue)
 {

@@ -104,4 +104,12 @@ const char *flow_token_error_name(enum flow_token_error error);
 int flow_owner_ipc_url(const char *run_dir, uint16_t instance, uint32_t child,
     char *url, size_t cap);
 
+/*
+ * Undo the %XX escapes of in[0..len) into out[0..cap): a token's URI user
+ * part (FT-06), a query string's value.  Returns the length or -1 (a bad
+ * or cut escape, no room); the result is never longer than the input and
+ * is not terminated.
+ */
+int uri_unescape(const char *in, size_t len, char *out, size_t cap);
+
 #endif /* EPSIP_FLOW_TOKEN_H */

@@ -18,6 +18,8 @@
  *   sip-router          -> bridge        SIP_TO_CORE, FLOW_CLOSED
  *   registrar-bridge    -> sip-router    SIP_FROM_CORE, OVERLOAD
  *   any service         -> supervisor    HELLO, STATS
+ *   supervisor          -> fm child      FLOWS_QUERY
+ *   flow-manager child  -> supervisor    FLOWS
  *
  * Bump EPSIP_MSG_VERSION on any change to the layout or to enum
  * epsip_msg_type: mixing processes from two builds must fail loudly, not
@@ -32,7 +34,7 @@
 
 #include "epsip/wire.h"
 
-#define EPSIP_MSG_VERSION	2
+#define EPSIP_MSG_VERSION	3
 
 /* Header bytes on the wire; the payload follows. */
 #define EPSIP_MSG_HEADER_SIZE	75
@@ -69,7 +71,12 @@ enum epsip_msg_type {
 					 * to the bridge: payload = token */
 	/* sip-router -> flow-manager child */
 	EPSIP_MSG_SIP_TO_FLOW = 5,	/* send payload out on `flow` */
-	EPSIP_MSG_FLOW_SET_TIMER = 6,	/* arg = Flow-Timer seconds advertised */
+	EPSIP_MSG_FLOW_SET_TIMER = 6,	/* a 2xx REGISTER went to `flow`:
+					 * arg = Flow-Timer seconds advertised
+					 * (0: unchanged); payload = the AoR
+					 * registered, the 2xx's To URI, at
+					 * most EPSIP_AOR_MAX bytes (none: no
+					 * AoR known) */
 	/* sip-router <-> registrar-bridge */
 	EPSIP_MSG_SIP_TO_CORE = 7,
 	EPSIP_MSG_SIP_FROM_CORE = 8,
@@ -79,11 +86,28 @@ enum epsip_msg_type {
 	/* sip-router -> flow-manager child, registrar-bridge -> router */
 	EPSIP_MSG_OVERLOAD = 11,	/* arg = share of new UDP requests to
 					 * answer 503 (overload.h); 0: none */
-	EPSIP_MSG_TYPE_MAX = 11,
+	/* supervisor -> flow-manager child (GET /flows) */
+	EPSIP_MSG_FLOWS_QUERY = 12,	/* arg = query id; filters: transport
+					 * (NONE: any), flow.instance (0: any),
+					 * payload = AoR (empty: any) */
+	/* flow-manager child -> supervisor */
+	EPSIP_MSG_FLOWS = 13,		/* arg = the query id; flow.instance
+					 * and flow.child = who answers;
+					 * payload = JSON array of its flows
+					 * that match; F_MORE on all but the
+					 * last envelope of one answer */
+	EPSIP_MSG_TYPE_MAX = 13,
 };
 
 /* Envelope flags. */
 #define EPSIP_MSG_F_CLOSE_AFTER_SEND	0x0001u	/* SIP_TO_FLOW: then close */
+#define EPSIP_MSG_F_MORE		0x0002u	/* FLOWS: more follow */
+
+/*
+ * Longest AoR a flow keeps (FLOW_SET_TIMER, FLOWS_QUERY): a longer one is
+ * cut at this many bytes, by the router that sends it.
+ */
+#define EPSIP_AOR_MAX	128
 
 enum epsip_transport {
 	EPSIP_TRANSPORT_NONE = 0,
@@ -198,6 +222,30 @@ enum epsip_msg_error epsip_batch_open(struct epsip_batch_reader *r,
  */
 int epsip_batch_next(struct epsip_batch_reader *r, struct epsip_msg *msg,
     enum epsip_msg_error *err);
+
+/* What GET /flows asks the children for (FLOWS_QUERY). */
+struct epsip_flows_filter {
+	uint16_t instance;		/* 0: any */
+	uint8_t transport;		/* EPSIP_TRANSPORT_NONE: any */
+	char aor[EPSIP_AOR_MAX + 1];	/* "": any; else exactly this */
+};
+
+/* A FLOWS_QUERY with id `query`; its payload points into `filter`. */
+void epsip_flows_query_init(struct epsip_msg *msg, uint32_t query,
+    const struct epsip_flows_filter *filter);
+/* The filter a FLOWS_QUERY carries: 0, or -1 if its AoR is too long. */
+int epsip_flows_query_filter(const struct epsip_msg *msg,
+    struct epsip_flows_filter *filter);
+/* 1 when a flow of `instance`, `transport` and `aor` ("": none) passes. */
+int epsip_flows_filter_match(const struct epsip_flows_filter *filter,
+    uint16_t instance, uint8_t transport, const char *aor);
+/*
+ * An AoR from an envelope into aor[EPSIP_AOR_MAX + 1], terminated: cut
+ * at EPSIP_AOR_MAX bytes, and any byte outside printable ASCII (which a
+ * URI never has unescaped) made '?', since it reaches JSON and terminals.
+ * Returns its length.
+ */
+size_t epsip_aor_copy(char *aor, const uint8_t *bytes, size_t len);
 
 const char *epsip_msg_type_name(uint16_t type);
 const char *epsip_msg_error_name(enum epsip_msg_error error);

@@ -107,4 +107,11 @@ size_t sip_scan_value_count(const struct sip_scan *s, size_t i);
 int sip_item_param(const char *buf, struct sip_span item, const char *name,
     struct sip_span *param, struct sip_span *pvalue);
 
+/*
+ * The URI of one name-addr or addr-spec value (From, To, Contact): inside
+ * the `<>`, else up to the first `;` (whose parameters are the header's,
+ * RFC 3261 §20).  1 with *uri, or 0 when there is none.
+ */
+int sip_item_uri(const char *buf, struct sip_span item, struct sip_span *uri);
+
 #endif /* EPSIP_SIP_SCAN_H */

@@ -1,7 +1,8 @@
 /*
  * ctl.c -- what epsipctl prints, from the documents epsipd serves.
  *
- * Pure functions of the answers (GET /health, GET /stats, POST /reload),
+ * Pure functions of the answers (GET /health, GET /stats, GET /flows,
+ * POST /reload, POST /drain),
  * so that the unit tests can check every line without an epsipd.  A
  * field epsipd does not send (an older epsipd, a service never started)
  * prints as "-" rather than stopping the command.
@@ -269,5 +270,149 @@ ctl_print_drain(FILE *out, FILE *err, int status, json_t *answer)
 	    "its flows are gone or drain-timeout has passed\n",
 	    (long long)json_integer_value(json_object_get(answer,
 	    "instance")));
+	return (CTL_EXIT_OK);
+}
+
+/* Append "name=value", value percent-encoded but for RFC 3986's unreserved. */
+static int
+ctl_query_add(char *buf, size_t cap, size_t *len, const char *name,
+    const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int n;
+
+	if (value == NULL) {
+		return (0);
+	}
+	n = snprintf(buf + *len, cap - *len, "%c%s=", strchr(buf, '?') ==
+	    NULL ? '?' : '&', name);
+	if (n < 0 || (size_t)n >= cap - *len) {
+		return (-1);
+	}
+	*len += (size_t)n;
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0';
+	    p++) {
+		if (*len + 4 > cap) {
+			return (-1);
+		}
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL) {
+			buf[(*len)++] = (char)*p;
+		} else {
+			buf[(*len)++] = '%';
+			buf[(*len)++] = hex[*p >> 4];
+			buf[(*len)++] = hex[*p & 15];
+		}
+		buf[*len] = '\0';
+	}
+	return (0);
+}
+
+int
+ctl_flows_path(const struct ctl_flows_args *args, char *buf, size_t cap)
+{
+	size_t len;
+
+	if (snprintf(buf, cap, "/flows") >= (int)cap) {
+		return (-1);
+	}
+	len = strlen(buf);
+	if (ctl_query_add(buf, cap, &len, "aor", args->aor) == -1 ||
+	    ctl_query_add(buf, cap, &len, "transport", args->transport) ==
+	    -1 ||
+	    ctl_query_add(buf, cap, &len, "instance", args->instance) == -1 ||
+	    ctl_query_add(buf, cap, &len, "offset", args->offset) == -1 ||
+	    ctl_query_add(buf, cap, &len, "limit", args->limit) == -1) {
+		return (-1);
+	}
+	return (0);
+}
+
+#define CTL_FLOW_COLUMNS	7
+
+/* One flow's cells, in the table's order. */
+static void
+ctl_flow_cells(json_t *flow, char cell[CTL_FLOW_COLUMNS][160])
+{
+	static const char *const keys[] = { "id", "transport", "remote",
+	    "local", "aor" };
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		v = json_object_get(flow, keys[i]);
+		snprintf(cell[i], sizeof(cell[i]), "%s", json_is_string(v) ?
+		    json_string_value(v) : "-");
+	}
+	v = json_object_get(flow, "age_s");
+	ctl_duration(json_is_integer(v) ? json_integer_value(v) : -1,
+	    cell[5], sizeof(cell[5]));
+	v = json_object_get(flow, "idle_s");
+	ctl_duration(json_is_integer(v) ? json_integer_value(v) : -1,
+	    cell[6], sizeof(cell[6]));
+}
+
+/* One line of the table, each cell but the last padded to its column. */
+static void
+ctl_print_row(FILE *out, const char *const cell[CTL_FLOW_COLUMNS],
+    const int width[CTL_FLOW_COLUMNS])
+{
+	for (size_t c = 0; c + 1 < CTL_FLOW_COLUMNS; c++) {
+		fprintf(out, "%-*s  ", width[c], cell[c]);
+	}
+	fprintf(out, "%s\n", cell[CTL_FLOW_COLUMNS - 1]);
+}
+
+int
+ctl_print_flows(FILE *out, FILE *err, int status, json_t *answer)
+{
+	static const char *const heads[CTL_FLOW_COLUMNS] = { "TOKEN-ID",
+	    "TRANSPORT", "REMOTE", "LOCAL", "AOR", "AGE", "IDLE" };
+	char cell[CTL_FLOW_COLUMNS][160];
+	const char *row[CTL_FLOW_COLUMNS];
+	int width[CTL_FLOW_COLUMNS];
+	json_t *flows, *flow;
+	const char *why;
+	size_t i, c;
+
+	if (!json_is_object(answer)) {
+		fprintf(err, "epsipctl: flows: HTTP %d without an answer\n",
+		    status);
+		return (CTL_EXIT_UNREACHABLE);
+	}
+	flows = json_object_get(answer, "flows");
+	if (status != 200 || !json_is_array(flows)) {
+		why = json_string_value(json_object_get(answer, "error"));
+		fprintf(err, "epsipctl: flows refused (HTTP %d): %s\n",
+		    status, why != NULL ? why : "no reason given");
+		return (CTL_EXIT_REFUSED);
+	}
+	/* Each column as wide as its widest cell. */
+	for (c = 0; c < CTL_FLOW_COLUMNS; c++) {
+		width[c] = (int)strlen(heads[c]);
+	}
+	json_array_foreach(flows, i, flow) {
+		ctl_flow_cells(flow, cell);
+		for (c = 0; c < CTL_FLOW_COLUMNS; c++) {
+			if ((int)strlen(cell[c]) > width[c]) {
+				width[c] = (int)strlen(cell[c]);
+			}
+		}
+	}
+	ctl_print_row(out, heads, width);
+	for (c = 0; c < CTL_FLOW_COLUMNS; c++) {
+		row[c] = cell[c];
+	}
+	json_array_foreach(flows, i, flow) {
+		ctl_flow_cells(flow, cell);
+		ctl_print_row(out, row, width);
+	}
+	fprintf(out, "%zu of %lld flows (offset %lld)\n", json_array_size(flows),
+	    (long long)json_integer_value(json_object_get(answer, "total")),
+	    (long long)json_integer_value(json_object_get(answer, "offset")));
+	if (!json_is_true(json_object_get(answer, "complete"))) {
+		fputs("incomplete: some flow-manager children did not answer "
+		    "in time; their flows are missing\n", out);
+	}
 	return (CTL_EXIT_OK);
 }

@@ -75,4 +75,27 @@ int ctl_print_reload(FILE *out, FILE *err, int status, json_t *answer);
  */
 int ctl_print_drain(FILE *out, FILE *err, int status, json_t *answer);
 
+/* `flows`' filters and page, as given (NULL: not given). */
+struct ctl_flows_args {
+	const char *aor;
+	const char *transport;
+	const char *instance;
+	const char *offset;
+	const char *limit;
+};
+
+/*
+ * "/flows?aor=...&..." into buf[0..cap), each value percent-encoded; 0,
+ * or -1 when it does not fit.
+ */
+int ctl_flows_path(const struct ctl_flows_args *args, char *buf, size_t cap);
+
+/*
+ * `flows` from GET /flows's answer: a table (TOKEN-ID, TRANSPORT, REMOTE,
+ * LOCAL, AOR, AGE, IDLE), then "N of T flows (offset K)" and a note when
+ * some child did not answer in time; a refusal on err.  Returns the exit
+ * code.
+ */
+int ctl_print_flows(FILE *out, FILE *err, int status, json_t *answer);
+
 #endif /* EPSIPCTL_CTL_H */

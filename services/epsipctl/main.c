@@ -1,17 +1,19 @@
 /*
- * main.c -- epsipctl: ask a running epsipd how it is, or to reload.
+ * main.c -- epsipctl: ask a running epsipd how it is and which flows it
+ * holds, or to reload or drain.
  *
  *   epsipctl [--stats ADDR:PORT] [--config FILE] [--timeout S] status
  *   epsipctl [...] stats [--flat]
  *   epsipctl [...] reload
  *   epsipctl [...] drain INSTANCE
+ *   epsipctl [...] flows [--aor AOR] [--transport udp|tcp] [--instance N]
+ *                        [--offset K] [--limit M] [--json]
  *
  * Talks HTTP/1.0 to epsipd's stats endpoint (GET /health, GET /stats,
- * POST /reload, POST /drain).  The endpoint is found the way epsipd finds it: the
+ * GET /flows, POST /reload, POST /drain).  The endpoint is found the way epsipd finds it: the
  * `stats` key of --config FILE, else of $EPSIP_CONFIG, else of
  * /etc/epsip/epsip.conf when it can be read, with $EPSIP_STATS over it
  * and --stats over everything.  epsipctl(8) has the details.
- * Not here (yet): flows, a listing of the flows held (issue 10 §8).
  * DIAGNOSTICS: one line on stderr; exit codes in ctl.h and epsipctl(8).
  */
 #include <errno.h>
@@ -36,6 +38,8 @@ struct ctl_options {
 	int flat;
 	const char *command;
 	const char *arg;	/* drain's INSTANCE */
+	struct ctl_flows_args flows;	/* flows' options */
+	int json;		/* flows --json */
 };
 
 static void
@@ -52,7 +56,11 @@ usage(FILE *out)
 	    "  drain INSTANCE   the flow-manager with that instance number "
 	    "takes no new flows\n"
 	    "                   and leaves once its flows are gone "
-	    "(drain-timeout)\n\n"
+	    "(drain-timeout)\n"
+	    "  flows [--aor AOR] [--transport udp|tcp] [--instance N] "
+	    "[--offset K] [--limit M] [--json]\n"
+	    "                   the flows held, a page (default 100, at most "
+	    "1000) at a time\n\n"
 	    "  --stats ADDR:PORT  epsipd's stats endpoint (default: the "
 	    "configuration's `stats`)\n"
 	    "  --config FILE      read `stats` from FILE (default: "
@@ -71,6 +79,12 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "flat", no_argument, NULL, 'f' },
+		{ "aor", required_argument, NULL, 'a' },
+		{ "transport", required_argument, NULL, 'T' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -100,6 +114,24 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 		case 'f':
 			o->flat = 1;
 			break;
+		case 'a':
+			o->flows.aor = optarg;
+			break;
+		case 'T':
+			o->flows.transport = optarg;
+			break;
+		case 'i':
+			o->flows.instance = optarg;
+			break;
+		case 'o':
+			o->flows.offset = optarg;
+			break;
+		case 'l':
+			o->flows.limit = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(CTL_EXIT_OK);
@@ -123,6 +155,13 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 	}
 	if (o->flat && strcmp(o->command, "stats") != 0) {
 		fprintf(stderr, "epsipctl: --flat is for stats only\n");
+		return (-1);
+	}
+	if ((o->json || o->flows.aor != NULL || o->flows.transport != NULL ||
+	    o->flows.instance != NULL || o->flows.offset != NULL ||
+	    o->flows.limit != NULL) && strcmp(o->command, "flows") != 0) {
+		fprintf(stderr, "epsipctl: --aor, --transport, --instance, "
+		    "--offset, --limit and --json are for flows only\n");
 		return (-1);
 	}
 	return (0);
@@ -317,6 +356,35 @@ cmd_drain(const struct epsip_addr *addr, const struct ctl_options *o)
 	return (post_and_print(addr, o, path, ctl_print_drain));
 }
 
+static int
+cmd_flows(const struct epsip_addr *addr, const struct ctl_options *o)
+{
+	struct ctl_reply r;
+	json_t *answer;
+	char err[512], path[1024];
+	int rv;
+
+	if (ctl_flows_path(&o->flows, path, sizeof(path)) == -1) {
+		fprintf(stderr, "epsipctl: flows: the filters are too long\n");
+		return (CTL_EXIT_USAGE);
+	}
+	if (ctl_http(addr, "GET", path, o->timeout_ms, &r, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "epsipctl: %s\n", err);
+		return (CTL_EXIT_UNREACHABLE);
+	}
+	if (o->json && r.status == 200) {
+		fwrite(r.body, 1, r.len, stdout);
+		ctl_reply_free(&r);
+		return (CTL_EXIT_OK);
+	}
+	answer = json_loadb(r.body, r.len, 0, NULL);
+	rv = ctl_print_flows(stdout, stderr, r.status, answer);
+	json_decref(answer);
+	ctl_reply_free(&r);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,9 +404,11 @@ main(int argc, char **argv)
 		rv = cmd_reload(&addr, &o);
 	} else if (strcmp(o.command, "drain") == 0) {
 		rv = cmd_drain(&addr, &o);
+	} else if (strcmp(o.command, "flows") == 0) {
+		rv = cmd_flows(&addr, &o);
 	} else {
 		fprintf(stderr, "epsipctl: %s: unknown command (status, "
-		    "stats, reload, drain)\n", o.command);
+		    "stats, reload, drain, flows)\n", o.command);
 		return (CTL_EXIT_USAGE);
 	}
 	if (fflush(stdout) == EOF) {

@@ -263,9 +263,13 @@ set_timer(struct fm_child *c, const struct epsip_msg *msg)
 		stats_inc(M_FLOW_TIMER_UNKNOWN_FLOW);
 		return;
 	}
-	f->timer_s = msg->arg;
-	log_flow(LOG_LEVEL_DEBUG, &f->id, "Flow-Timer %" PRIu32 " s",
-	    msg->arg);
+	/* 0: the 2xx set no timer, yet names the AoR registered. */
+	if (msg->arg > 0) {
+		f->timer_s = msg->arg;
+	}
+	fm_flow_set_aor(f, msg->payload, msg->payload_len);
+	log_flow(LOG_LEVEL_DEBUG, &f->id, "Flow-Timer %" PRIu32 " s, AoR %s",
+	    f->timer_s, f->aor != NULL ? f->aor : "-");
 }
 
 static void
@@ -291,6 +295,9 @@ router_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 			break;
 		case EPSIP_MSG_FLOW_SET_TIMER:
 			set_timer(c, &msg);
+			break;
+		case EPSIP_MSG_FLOWS_QUERY:
+			fm_flows_answer(c, &msg);
 			break;
 		case EPSIP_MSG_OVERLOAD:
 			overload_gate_set(&c->overload, msg.arg,

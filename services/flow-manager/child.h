@@ -4,12 +4,13 @@
  * A child owns the flows in its slots, in one epoll loop: the control
  * socket from the parent (fd 3: new TCP connections, UDP datagrams), every
  * TCP connection, its nng pull socket (SIP_TO_FLOW and FLOW_SET_TIMER from
- * the router) and a once-a-second reaper.  It speaks SIP to the router and
+ * the router, FLOWS_QUERY from epsipd) and a once-a-second reaper.  It speaks SIP to the router and
  * reports every flow it ends to the parent, which tells the router.
  *
  * Files: child.c (start, stop, control socket, router messages, reaping),
  * flow.c (the slot table, closing, sending), tcp_flow.c (stream I/O and
- * framing), udp_flow.c (datagrams, STUN).
+ * framing), udp_flow.c (datagrams, STUN), flow_list.c (its flows listed
+ * for epsipd's GET /flows).
  */
 #ifndef EPSIP_FM_CHILD_H
 #define EPSIP_FM_CHILD_H
@@ -48,8 +49,12 @@ struct fm_flow {
 	 * when it shares the listener the parent reads.
 	 */
 	int udp_fd;
+	uint64_t opened_ms;
 	uint64_t last_activity_ms;
 	uint32_t timer_s;		/* Flow-Timer; 0: none advertised */
+	/* The AoR its last 2xx REGISTER was for (FLOW_SET_TIMER), at most
+	 * EPSIP_AOR_MAX bytes, malloc'ed; NULL: never registered. */
+	char *aor;
 	/* Close by then whatever happens (framing error, CLOSE_AFTER_SEND);
 	 * 0: none.  Checked by the reaper: the loop has few timers. */
 	uint64_t close_deadline_ms;
@@ -134,6 +139,13 @@ int fm_flow_offer_to_router(struct fm_flow *f, const void *sip, size_t len,
 void fm_flow_reap(struct fm_child *c);
 void fm_flow_gauges(struct fm_child *c);
 void fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap);
+
+/* Keep the AoR of a FLOW_SET_TIMER's payload (none: the old one stays). */
+void fm_flow_set_aor(struct fm_flow *f, const uint8_t *aor, size_t len);
+
+/* flow_list.c */
+/* Answer epsipd's FLOWS_QUERY with FLOWS on the supervisor link. */
+void fm_flows_answer(struct fm_child *c, const struct epsip_msg *query);
 
 /* tcp_flow.c */
 /* The stream class of the child's TCP flows; 0, or -1 (no memory). */

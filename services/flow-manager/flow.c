@@ -33,6 +33,26 @@ fm_flow_describe(const struct fm_flow *f, char *buf, size_t cap)
 }
 
 void
+fm_flow_set_aor(struct fm_flow *f, const uint8_t *aor, size_t len)
+{
+	char text[EPSIP_AOR_MAX + 1], *copy;
+
+	if (len == 0) {
+		return;
+	}
+	(void)epsip_aor_copy(text, aor, len);
+	if (f->aor != NULL && strcmp(f->aor, text) == 0) {
+		return;		/* the usual re-REGISTER */
+	}
+	if ((copy = strdup(text)) == NULL) {
+		log_warn("AoR of a flow");
+		return;
+	}
+	free(f->aor);
+	f->aor = copy;
+}
+
+void
 fm_flow_gauges(struct fm_child *c)
 {
 	/* "flows.open.*" is the parent's: totals must not count a flow twice. */
@@ -72,7 +92,7 @@ fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport)
 	f->listener = m->listener;
 	f->local = m->local;
 	f->remote = m->remote;
-	f->last_activity_ms = loop_now_ms(c->loop);
+	f->opened_ms = f->last_activity_ms = loop_now_ms(c->loop);
 	c->flows[m->slot] = f;
 	c->nflows++;
 	if (transport == EPSIP_TRANSPORT_TCP) {
@@ -115,6 +135,7 @@ fm_flow_close(struct fm_flow *f, uint32_t reason)
 	c->flows[f->id.slot] = NULL;
 	c->closed_gen[f->id.slot] = f->id.generation;
 	c->nflows--;
+	free(f->aor);
 	free(f);
 	fm_flow_gauges(c);
 	fm_child_maybe_exit(c);

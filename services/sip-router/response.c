@@ -215,6 +215,27 @@ register_flow_timer(const struct router *r, struct router_raw *raw)
 	return (ours);
 }
 
+/* The AoR a 2xx REGISTER is for, its To URI, cut at EPSIP_AOR_MAX. */
+static void
+register_aor(const struct sip_scan *s, struct router_output *out)
+{
+	struct sip_span item, uri;
+	size_t pos;
+	int i;
+
+	out->aor_len = 0;
+	if ((i = sip_scan_find(s, SIP_HDR_TO, 0)) < 0) {
+		return;
+	}
+	pos = s->h[i].value.off;
+	if (sip_value_next(s->buf, s->h[i].value, &pos, &item) &&
+	    sip_item_uri(s->buf, item, &uri)) {
+		out->aor_len = uri.len < sizeof(out->aor) ? uri.len :
+		    sizeof(out->aor);
+		memcpy(out->aor, s->buf + uri.off, out->aor_len);
+	}
+}
+
 void
 response_route(struct router *r, struct router_raw *raw, int short_body,
     struct router_output *out)
@@ -245,6 +266,8 @@ response_route(struct router *r, struct router_raw *raw, int short_body,
 	if (resp.status / 100 == 2 && resp.method.len == 8 &&
 	    memcmp(buf + resp.method.off, "REGISTER", 8) == 0) {
 		out->flow_timer = register_flow_timer(r, raw);
+		out->registered = 1;
+		register_aor(&raw->scan, out);
 	}
 	router_finish(raw, ROUTER_TO_FLOW, &back.flow, out);
 }

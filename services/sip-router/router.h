@@ -56,6 +56,9 @@ struct router_output {
 	uint16_t flags;			/* EPSIP_MSG_F_* */
 	unsigned flow_timer;		/* >0: the flow may be silent this long
 				 * (+ grace): Flow-Timer or expiry */
+	int registered;			/* a 2xx REGISTER: FLOW_SET_TIMER */
+	char aor[EPSIP_AOR_MAX];	/* ... for this AoR, its To URI */
+	size_t aor_len;
 	int local_status;		/* >0: `sip` is our own reply */
 	const char *drop_reason;	/* ROUTER_DROP: why (a stats name) */
 };

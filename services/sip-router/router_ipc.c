@@ -61,10 +61,13 @@ send_to_flow(struct sip_router *sr, const struct router_output *out)
 		    out->flow.flow.child);
 		return (-1);
 	}
-	if (out->flow_timer > 0) {
+	if (out->registered) {
+		/* The child keeps the timer and the AoR (epsipctl flows). */
 		epsip_msg_init(&msg, EPSIP_MSG_FLOW_SET_TIMER);
 		fill_flow_envelope(&msg, &out->flow);
 		msg.arg = out->flow_timer;
+		msg.payload = (const uint8_t *)out->aor;
+		msg.payload_len = out->aor_len;
 		(void)ipc_send(sock, &msg);
 	}
 	stats_inc(M_SIP_OUT_TO_FLOW);

@@ -5,6 +5,7 @@
  * and answers with a copy of the last published body.  Paths not
  * registered get nng's own 404; methods other than GET and HEAD its 405,
  * and so does anything but POST on /reload and /drain (http_stats.h).
+ * POST /drain and GET /flows queue an ask that the loop answers.
  *
  * DIAGNOSTICS: failure to listen is reported to the caller (epsipd refuses
  * to start: a stats port that silently does not answer misleads operators
@@ -24,6 +25,8 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include <jansson.h>
+
 #include "http_stats.h"
 
 struct sup_http;
@@ -37,13 +40,21 @@ struct sup_http_slot {
 	size_t len;
 };
 
-/* A POST /drain waiting for the loop's answer; lives on its handler's stack. */
+/*
+ * A request waiting for the loop's answer (POST /drain, GET /flows).  Its
+ * handler allocates it; the loop takes it off the queue and answers it,
+ * at once or later (sup_http_answer).  Whoever lets go last frees it: the
+ * handler once answered, or the loop when the handler gave up waiting.
+ */
 struct sup_http_ask {
 	TAILQ_ENTRY(sup_http_ask) next;
-	unsigned instance;
+	struct sup_http_request req;
+	int taken;		/* off the queue, in the loop's hands */
+	int abandoned;		/* the handler stopped waiting */
 	int done;
 	int status;
-	char body[SUP_HTTP_ANSWER_MAX];
+	char *body;		/* malloc'ed */
+	size_t len;
 };
 
 struct sup_http {
@@ -59,7 +70,7 @@ struct sup_http {
 	int reload_status;
 	char *reload_body;
 	size_t reload_len;
-	/* POST /drain, under mtx: asked, and answered by the loop. */
+	/* POST /drain, GET /flows, under mtx: asked, answered by the loop. */
 	TAILQ_HEAD(, sup_http_ask) asks;
 	int ask_fd;			/* eventfd the loop watches */
 };
@@ -225,9 +236,61 @@ query_instance(nng_aio *aio)
 }
 
 /*
- * POST /drain?instance=N, on an nng worker: queue the ask, wake the loop
- * through ask_fd, wait for its answer (http_stats.h).
+ * Queue `req` for the loop, wake it through ask_fd and answer `aio` with
+ * what it says, or 503 if it does not within SUP_HTTP_RELOAD_WAIT_S.
  */
+static void
+http_ask(struct sup_http *http, nng_aio *aio,
+    const struct sup_http_request *req)
+{
+	static const char late[] = "{\"ok\":false,\"error\":\"epsipd did "
+	    "not answer in time, or is stopping\"}\n";
+	struct sup_http_ask *ask;
+	struct timespec until;
+	uint64_t one = 1;
+	int rv = 0, done, status = 0;
+	char *body = NULL;
+	size_t len = 0;
+
+	if ((ask = calloc(1, sizeof(*ask))) == NULL) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	ask->req = *req;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SUP_HTTP_RELOAD_WAIT_S;
+	pthread_mutex_lock(&http->mtx);
+	TAILQ_INSERT_TAIL(&http->asks, ask, next);
+	(void)write(http->ask_fd, &one, sizeof(one));
+	while (!ask->done && !http->closing && rv == 0) {
+		rv = pthread_cond_timedwait(&http->reloaded, &http->mtx,
+		    &until);
+	}
+	if ((done = ask->done)) {
+		status = ask->status;
+		body = ask->body;
+		len = ask->len;
+		free(ask);
+	} else if (ask->taken) {
+		ask->abandoned = 1;	/* the loop frees it */
+	} else {
+		TAILQ_REMOVE(&http->asks, ask, next);
+		free(ask);
+	}
+	pthread_mutex_unlock(&http->mtx);
+	if (!done) {
+		http_answer(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, late,
+		    sizeof(late) - 1);
+	} else if (body == NULL) {
+		http_answer(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		    "{}\n", 3);
+	} else {
+		http_answer(aio, status, body, len);
+	}
+	free(body);
+}
+
+/* POST /drain?instance=N, on an nng worker (http_stats.h). */
 static void
 http_drain(nng_aio *aio)
 {
@@ -235,14 +298,9 @@ http_drain(nng_aio *aio)
 	    "HTTP needs the stats endpoint on a loopback address\"}\n";
 	static const char usage[] = "{\"ok\":false,\"error\":\"POST "
 	    "/drain?instance=N\"}\n";
-	static const char late[] = "{\"ok\":false,\"error\":\"epsipd did "
-	    "not answer in time, or is stopping\"}\n";
+	struct sup_http_request req;
 	struct sup_http *http;
-	struct sup_http_ask ask;
-	struct timespec until;
-	uint64_t one = 1;
 	long n;
-	int rv = 0;
 
 	http = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
 	if (!http->reload_allowed) {
@@ -255,27 +313,47 @@ http_drain(nng_aio *aio)
 		    sizeof(usage) - 1);
 		return;
 	}
-	memset(&ask, 0, sizeof(ask));
-	ask.instance = (unsigned)n;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += SUP_HTTP_RELOAD_WAIT_S;
-	pthread_mutex_lock(&http->mtx);
-	TAILQ_INSERT_TAIL(&http->asks, &ask, next);
-	(void)write(http->ask_fd, &one, sizeof(one));
-	while (!ask.done && !http->closing && rv == 0) {
-		rv = pthread_cond_timedwait(&http->reloaded, &http->mtx,
-		    &until);
-	}
-	if (!ask.done) {
-		TAILQ_REMOVE(&http->asks, &ask, next);
-	}
-	pthread_mutex_unlock(&http->mtx);
-	if (!ask.done) {
-		http_answer(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, late,
-		    sizeof(late) - 1);
+	memset(&req, 0, sizeof(req));
+	req.kind = SUP_HTTP_ASK_DRAIN;
+	req.instance = (unsigned)n;
+	http_ask(http, aio, &req);
+}
+
+/* GET /flows?..., on an nng worker (http_stats.h). */
+static void
+http_flows(nng_aio *aio)
+{
+	static const char refused[] = "{\"ok\":false,\"error\":\"the flows "
+	    "are listed only on a loopback stats address\"}\n";
+	struct sup_http_request req;
+	struct sup_http *http;
+	const char *uri;
+	char err[160], body[256];
+	json_t *doc;
+	char *text;
+
+	http = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+	if (!http->reload_allowed) {
+		http_answer(aio, NNG_HTTP_STATUS_FORBIDDEN, refused,
+		    sizeof(refused) - 1);
 		return;
 	}
-	http_answer(aio, ask.status, ask.body, strlen(ask.body));
+	memset(&req, 0, sizeof(req));
+	req.kind = SUP_HTTP_ASK_FLOWS;
+	uri = nng_http_req_get_uri(nng_aio_get_input(aio, 0));
+	if (sup_flows_parse_query(uri != NULL ? uri : "", &req.flows, err,
+	    sizeof(err)) == -1) {
+		doc = json_pack("{s:b, s:s}", "ok", 0, "error", err);
+		text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+		snprintf(body, sizeof(body), "%s\n", text != NULL ? text :
+		    "{}");
+		free(text);
+		json_decref(doc);
+		http_answer(aio, NNG_HTTP_STATUS_BAD_REQUEST, body,
+		    strlen(body));
+		return;
+	}
+	http_ask(http, aio, &req);
 }
 
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: reachable from this host only. */
@@ -309,9 +387,9 @@ http_free(struct sup_http *http)
 	free(http);
 }
 
-/* A POST handler: /reload, /drain. */
+/* A handler of `method` with `http` for data: /reload, /drain, /flows. */
 static int
-http_add_post(struct sup_http *http, const char *path,
+http_add_asked(struct sup_http *http, const char *method, const char *path,
     void (*cb)(nng_aio *))
 {
 	nng_http_handler *h;
@@ -320,7 +398,7 @@ http_add_post(struct sup_http *http, const char *path,
 	if ((rv = nng_http_handler_alloc(&h, path, cb)) != 0) {
 		return (rv);
 	}
-	if ((rv = nng_http_handler_set_method(h, "POST")) != 0 ||
+	if ((rv = nng_http_handler_set_method(h, method)) != 0 ||
 	    (rv = nng_http_handler_set_data(h, http, NULL)) != 0 ||
 	    (rv = nng_http_server_add_handler(http->server, h)) != 0) {
 		nng_http_handler_free(h);
@@ -392,10 +470,13 @@ sup_http_start(struct sup_http **httpp, const struct epsip_addr *addr,
 		}
 	}
 	if (rv == 0) {
-		rv = http_add_post(http, "/reload", http_reload);
+		rv = http_add_asked(http, "POST", "/reload", http_reload);
 	}
 	if (rv == 0) {
-		rv = http_add_post(http, "/drain", http_drain);
+		rv = http_add_asked(http, "POST", "/drain", http_drain);
+	}
+	if (rv == 0) {
+		rv = http_add_asked(http, "GET", "/flows", http_flows);
 	}
 	if (rv == 0) {
 		rv = nng_http_server_start(http->server);
@@ -467,21 +548,43 @@ sup_http_ask_fd(const struct sup_http *http)
 }
 
 void
-sup_http_answer_asks(struct sup_http *http, sup_http_drain_fn drain,
-    void *arg)
+sup_http_answer_asks(struct sup_http *http, sup_http_ask_fn fn, void *arg)
 {
+	TAILQ_HEAD(, sup_http_ask) taken;
 	struct sup_http_ask *ask;
 	uint64_t n;
 
 	(void)read(http->ask_fd, &n, sizeof(n));
+	TAILQ_INIT(&taken);
 	pthread_mutex_lock(&http->mtx);
 	while ((ask = TAILQ_FIRST(&http->asks)) != NULL) {
 		TAILQ_REMOVE(&http->asks, ask, next);
-		ask->status = drain(arg, ask->instance, ask->body,
-		    sizeof(ask->body));
-		ask->done = 1;
+		ask->taken = 1;
+		TAILQ_INSERT_TAIL(&taken, ask, next);
 	}
-	pthread_cond_broadcast(&http->reloaded);
+	pthread_mutex_unlock(&http->mtx);
+	/* Unlocked: fn may answer at once, which locks. */
+	while ((ask = TAILQ_FIRST(&taken)) != NULL) {
+		TAILQ_REMOVE(&taken, ask, next);
+		fn(arg, ask, &ask->req);
+	}
+}
+
+void
+sup_http_answer(struct sup_http *http, struct sup_http_ask *ask, int status,
+    char *body, size_t len)
+{
+	pthread_mutex_lock(&http->mtx);
+	if (ask->abandoned) {
+		free(body);
+		free(ask);
+	} else {
+		ask->status = status;
+		ask->body = body;
+		ask->len = body != NULL ? len : 0;
+		ask->done = 1;
+		pthread_cond_broadcast(&http->reloaded);
+	}
 	pthread_mutex_unlock(&http->mtx);
 }
 

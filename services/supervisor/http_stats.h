@@ -1,6 +1,6 @@
 /*
  * http_stats.h -- the loopback HTTP endpoint: /stats, /health, /metrics,
- * and POST /reload.
+ * GET /flows, and POST /reload and /drain.
  *
  * nng's HTTP server answers on its own worker threads, while everything
  * the answers are made of lives in the loop thread.  So the loop thread
@@ -18,6 +18,10 @@
  * handler queues the ask and wakes the loop through an eventfd; the loop
  * answers every queued ask at once, holding the mutex, and the handlers
  * wait for that as /reload's do.  Loopback only, like /reload.
+ *
+ * GET /flows lists the flows held (epsipctl flows): its ask is queued
+ * the same way, and the loop answers once the flow-manager children
+ * have (flows.c).  Loopback only too: it names every phone and AoR.
  */
 #ifndef SUP_HTTP_STATS_H
 #define SUP_HTTP_STATS_H
@@ -63,21 +67,54 @@ uint64_t sup_http_reload_asked(struct sup_http *http);
 void sup_http_reload_done(struct sup_http *http, uint64_t ticket,
     int status, char *body, size_t len);
 
-/* The answer to one POST /drain: its JSON body. */
-#define SUP_HTTP_ANSWER_MAX	256
+/* What a request queued for the loop asks (POST /drain, GET /flows). */
+enum sup_http_ask_kind {
+	SUP_HTTP_ASK_DRAIN,
+	SUP_HTTP_ASK_FLOWS,
+};
+
+/* GET /flows?aor=&transport=&instance=&offset=&limit= (flows.c). */
+struct sup_flows_request {
+	struct epsip_flows_filter filter;
+	size_t offset;
+	size_t limit;
+};
+#define SUP_FLOWS_LIMIT_DEFAULT	100
+#define SUP_FLOWS_LIMIT_MAX	1000
+
+struct sup_http_request {
+	enum sup_http_ask_kind kind;
+	unsigned instance;		/* DRAIN: the flow-manager's */
+	struct sup_flows_request flows;	/* FLOWS */
+};
 
 /*
- * Loop thread: drain the flow-manager carrying `instance`; writes the
- * JSON answer into body and returns its HTTP status.
+ * GET /flows's query string, from the request URI: 0, or -1 with why not
+ * in err (an unknown parameter, a value out of range).  flows.c.
  */
-typedef int (*sup_http_drain_fn)(void *arg, unsigned instance, char *body,
-    size_t cap);
+int sup_flows_parse_query(const char *uri, struct sup_flows_request *req,
+    char *err, size_t errcap);
 
-/* The eventfd that is readable while a POST /drain waits for the loop. */
+struct sup_http_ask;
+/*
+ * Loop thread: take on `ask`, asking `req` (valid until it is answered),
+ * and answer it with sup_http_answer(), now or later, exactly once.
+ */
+typedef void (*sup_http_ask_fn)(void *arg, struct sup_http_ask *ask,
+    const struct sup_http_request *req);
+/* The eventfd that is readable while a request waits for the loop. */
 int sup_http_ask_fd(const struct sup_http *http);
-/* Loop thread, when it is: answer every waiting POST /drain. */
-void sup_http_answer_asks(struct sup_http *http, sup_http_drain_fn drain,
+/* Loop thread, when it is: hand every waiting request to fn. */
+void sup_http_answer_asks(struct sup_http *http, sup_http_ask_fn fn,
     void *arg);
+/*
+ * Loop thread: answer `ask` with `status` and the malloc'ed JSON `body`
+ * (taken; NULL: out of memory, 500).  A handler that stopped waiting
+ * (SUP_HTTP_RELOAD_WAIT_S, or stopping) is answered by nobody; the ask
+ * is freed then.  Before sup_http_stop().
+ */
+void sup_http_answer(struct sup_http *http, struct sup_http_ask *ask,
+    int status, char *body, size_t len);
 
 /* Stop serving and free; waits for handlers that are running. */
 void sup_http_stop(struct sup_http *http);

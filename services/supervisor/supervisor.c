@@ -107,6 +107,11 @@ sup_on_ipc(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)events;
 	for (n = 0; n < SUP_IPC_BATCH &&
 	    (rv = ipc_recv(sup->ipc, &msg)) == 1; n++) {
+		if (msg.type == EPSIP_MSG_FLOWS) {
+			/* An answer to GET /flows, never a report. */
+			sup_flows_on_answer(sup, &msg);
+			continue;
+		}
 		if (msg.type == EPSIP_MSG_HELLO) {
 			kind = SUP_REPORT_HELLO;
 		} else if (msg.type == EPSIP_MSG_STATS) {
@@ -263,14 +268,13 @@ sup_prepare(struct supervisor *sup)
 	return (0);
 }
 
-/* POST /drain, answered in the loop (http_stats.h). */
+/* POST /drain, answered in the loop (http_stats.h): its JSON body. */
 static int
-sup_drain_answer(void *arg, unsigned instance, char *body, size_t cap)
+sup_drain_answer(struct supervisor *sup, unsigned instance, char **body,
+    size_t *len)
 {
-	struct supervisor *sup = arg;
 	char err[160];
 	json_t *doc;
-	char *text;
 	int status = 200;
 
 	if (sup->stopping) {
@@ -282,11 +286,29 @@ sup_drain_answer(void *arg, unsigned instance, char *body, size_t cap)
 	doc = status == 200 ? json_pack("{s:b, s:I}", "ok", 1, "instance",
 	    (json_int_t)instance) : json_pack("{s:b, s:s}", "ok", 0, "error",
 	    err);
-	text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-	snprintf(body, cap, "%s\n", text != NULL ? text : "{}");
-	free(text);
-	json_decref(doc);
+	*body = doc != NULL ? sup_dump(doc, len) : NULL;
 	return (status);
+}
+
+/* A request the HTTP endpoint queued for the loop (http_stats.h). */
+static void
+sup_take_ask(void *arg, struct sup_http_ask *ask,
+    const struct sup_http_request *req)
+{
+	struct supervisor *sup = arg;
+	size_t len = 0;
+	char *body;
+	int status;
+
+	switch (req->kind) {
+	case SUP_HTTP_ASK_DRAIN:
+		status = sup_drain_answer(sup, req->instance, &body, &len);
+		sup_http_answer(sup->http, ask, status, body, len);
+		break;
+	case SUP_HTTP_ASK_FLOWS:
+		sup_flows_start(sup, ask, &req->flows);
+		break;
+	}
 }
 
 static void
@@ -297,7 +319,7 @@ sup_on_ask(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	sup_http_answer_asks(sup->http, sup_drain_answer, sup);
+	sup_http_answer_asks(sup->http, sup_take_ask, sup);
 	sup_publish(sup);
 }
 
@@ -369,6 +391,7 @@ sup_cleanup(struct supervisor *sup)
 {
 	size_t i;
 
+	sup_flows_stop(sup);
 	sup_http_stop(sup->http);
 	if (sup->ipc != NULL) {
 		ipc_close(sup->ipc);
@@ -412,6 +435,7 @@ supervisor_main(struct epsip_config *cfg, int argc, char **argv)
 	sup.lock_fd = -1;
 	sup.stop_timer = -1;
 	sup.health = SUP_HEALTH_STARTING;
+	TAILQ_INIT(&sup.flow_rounds);
 	sup_reports_init(&sup.reports);
 	sup_procs_init(sup.procs, &sup, cfg->services == SERVICES_WATCH ? 1 :
 	    cfg->flow_managers);

@@ -24,6 +24,10 @@ struct loop;
 struct ipc_socket;
 struct sup_http;
 
+/* flows.c's push sockets to the flow-manager children, hashed. */
+#define SUP_FLOWS_LINK_BUCKETS	256
+LIST_HEAD(sup_flows_links, sup_flows_link);
+
 struct supervisor {
 	struct epsip_config *cfg;	/* reloadable keys change on SIGHUP */
 	int argc;			/* epsipd's own, read again on SIGHUP */
@@ -47,6 +51,10 @@ struct supervisor {
 	int orphans_termed;		/* SIGTERM sent to orphans */
 	uint64_t stop_deadline_ms;
 	int stop_timer;
+	/* GET /flows rounds waiting for the children, links to them. */
+	TAILQ_HEAD(, sup_flows_round) flow_rounds;
+	uint32_t flow_round_id;
+	struct sup_flows_links flow_links[SUP_FLOWS_LINK_BUCKETS];
 };
 
 /*
@@ -59,6 +67,27 @@ int supervisor_main(struct epsip_config *cfg, int argc, char **argv);
 void sup_publish(struct supervisor *sup);
 /* publish.c: a document as served, with a newline (takes doc), or NULL. */
 char *sup_dump(json_t *doc, size_t *len);
+
+/* flows.c: GET /flows */
+struct sup_http_ask;
+struct sup_flows_request;
+/* Ask every flow-manager child; answers `ask` once they have. */
+void sup_flows_start(struct supervisor *sup, struct sup_http_ask *ask,
+    const struct sup_flows_request *req);
+/* A FLOWS envelope on supervisor.ipc. */
+void sup_flows_on_answer(struct supervisor *sup, const struct epsip_msg *msg);
+/*
+ * Stopping: answer every round still waiting and close the links to the
+ * children (before sup_http_stop).
+ */
+void sup_flows_stop(struct supervisor *sup);
+/*
+ * The answer to GET /flows from every flow gathered (sorted here by
+ * instance, child, slot): the page `req` asks for, with the total and
+ * whether every child answered.  Malloc'ed with its length, or NULL.
+ */
+char *sup_flows_render(json_t *flows, const struct sup_flows_request *req,
+    int complete, size_t *len);
 
 /* lifecycle.c */
 void sup_start_proc(struct sup_proc *p);

@@ -230,6 +230,96 @@ test_drain_says_what_happens_or_why_it_was_refused(void **state)
 	json_decref(answer);
 }
 
+static void
+test_flows_prints_a_table_and_the_page_it_is(void **state)
+{
+	struct capture out, err;
+	json_t *answer;
+
+	(void)state;
+	answer = doc("{\"total\":3,\"offset\":1,\"limit\":2,"
+	    "\"complete\":true,\"flows\":["
+	    "{\"id\":\"1.0.4.77\",\"transport\":\"udp\","
+	    "\"remote\":\"192.0.2.9:5060\",\"local\":\"192.0.2.1:5060\","
+	    "\"aor\":\"sip:alice@example.com\",\"age_s\":75,\"idle_s\":3},"
+	    "{\"id\":\"2.1.0.5\",\"transport\":\"tcp\","
+	    "\"remote\":\"[2001:db8::2]:40000\",\"local\":\"[::1]:5060\","
+	    "\"aor\":null,\"age_s\":4000,\"idle_s\":0}]}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_flows(out.f, err.f, 200, answer),
+	    CTL_EXIT_OK);
+	assert_string_equal(capture_close(&out),
+	    "TOKEN-ID  TRANSPORT  REMOTE               LOCAL           "
+	    "AOR                    AGE       IDLE\n"
+	    "1.0.4.77  udp        192.0.2.9:5060       192.0.2.1:5060  "
+	    "sip:alice@example.com  1m15s     3s\n"
+	    "2.1.0.5   tcp        [2001:db8::2]:40000  [::1]:5060      "
+	    "-                      1h06m40s  0s\n"
+	    "2 of 3 flows (offset 1)\n");
+	assert_string_equal(capture_close(&err), "");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+}
+
+static void
+test_flows_says_when_incomplete_or_refused(void **state)
+{
+	struct capture out, err;
+	json_t *answer;
+
+	(void)state;
+	answer = doc("{\"total\":0,\"offset\":0,\"limit\":100,"
+	    "\"complete\":false,\"flows\":[]}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_flows(out.f, err.f, 200, answer),
+	    CTL_EXIT_OK);
+	assert_string_equal(capture_close(&out),
+	    "TOKEN-ID  TRANSPORT  REMOTE  LOCAL  AOR  AGE  IDLE\n"
+	    "0 of 0 flows (offset 0)\n"
+	    "incomplete: some flow-manager children did not answer in "
+	    "time; their flows are missing\n");
+	assert_string_equal(capture_close(&err), "");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+
+	answer = doc("{\"ok\":false,\"error\":\"transport: udp or tcp\"}");
+	capture_open(&out);
+	capture_open(&err);
+	assert_int_equal(ctl_print_flows(out.f, err.f, 400, answer),
+	    CTL_EXIT_REFUSED);
+	assert_string_equal(capture_close(&out), "");
+	assert_string_equal(capture_close(&err), "epsipctl: flows refused "
+	    "(HTTP 400): transport: udp or tcp\n");
+	free(out.text);
+	free(err.text);
+	json_decref(answer);
+}
+
+static void
+test_flows_path_encodes_each_filter(void **state)
+{
+	struct ctl_flows_args args;
+	char path[256], tiny[24];
+
+	(void)state;
+	memset(&args, 0, sizeof(args));
+	assert_int_equal(ctl_flows_path(&args, path, sizeof(path)), 0);
+	assert_string_equal(path, "/flows");
+	args.aor = "sip:+49 30@example.com";
+	args.transport = "tcp";
+	args.instance = "2";
+	args.offset = "100";
+	args.limit = "50";
+	assert_int_equal(ctl_flows_path(&args, path, sizeof(path)), 0);
+	assert_string_equal(path, "/flows?aor=sip%3A%2B49%2030%40example.com"
+	    "&transport=tcp&instance=2&offset=100&limit=50");
+	assert_int_equal(ctl_flows_path(&args, tiny, sizeof(tiny)), -1);
+}
+
 int
 main(void)
 {
@@ -245,6 +335,9 @@ main(void)
 		    test_reload_says_what_changed_or_why_it_was_refused),
 		cmocka_unit_test(
 		    test_drain_says_what_happens_or_why_it_was_refused),
+		cmocka_unit_test(test_flows_prints_a_table_and_the_page_it_is),
+		cmocka_unit_test(test_flows_says_when_incomplete_or_refused),
+		cmocka_unit_test(test_flows_path_encodes_each_filter),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

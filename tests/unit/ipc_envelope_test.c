@@ -281,6 +281,131 @@ test_batch_largest_envelope_fits_alone(void **state)
 	    EPSIP_BATCH_MAX_SIZE);
 }
 
+/* Encode then decode `in` into `out`, which points into buf. */
+static void
+round_trip(const struct epsip_msg *in, uint8_t *buf, size_t cap,
+    struct epsip_msg *out)
+{
+	size_t len;
+
+	assert_int_equal(epsip_msg_encode(in, buf, cap, &len), EPSIP_MSG_OK);
+	assert_int_equal(epsip_msg_decode(buf, len, out), EPSIP_MSG_OK);
+	assert_int_equal(out->type, in->type);
+}
+
+static void
+test_flows_query_carries_its_id_and_filters(void **state)
+{
+	struct epsip_flows_filter want, got;
+	struct epsip_msg in, out;
+	uint8_t buf[512];
+
+	(void)state;
+	memset(&want, 0, sizeof(want));
+	want.instance = 2;
+	want.transport = EPSIP_TRANSPORT_TCP;
+	strcpy(want.aor, "sip:alice@example.com");
+	epsip_flows_query_init(&in, 77, &want);
+	round_trip(&in, buf, sizeof(buf), &out);
+	assert_int_equal(out.arg, 77);
+	assert_int_equal(epsip_flows_query_filter(&out, &got), 0);
+	assert_int_equal(got.instance, 2);
+	assert_int_equal(got.transport, EPSIP_TRANSPORT_TCP);
+	assert_string_equal(got.aor, "sip:alice@example.com");
+	assert_true(epsip_flows_filter_match(&got, 2, EPSIP_TRANSPORT_TCP,
+	    "sip:alice@example.com"));
+	assert_false(epsip_flows_filter_match(&got, 1, EPSIP_TRANSPORT_TCP,
+	    "sip:alice@example.com"));
+	assert_false(epsip_flows_filter_match(&got, 2, EPSIP_TRANSPORT_UDP,
+	    "sip:alice@example.com"));
+	assert_false(epsip_flows_filter_match(&got, 2, EPSIP_TRANSPORT_TCP,
+	    "sip:alice@example.co"));
+	assert_false(epsip_flows_filter_match(&got, 2, EPSIP_TRANSPORT_TCP,
+	    ""));
+}
+
+static void
+test_flows_query_without_filters_matches_every_flow(void **state)
+{
+	struct epsip_flows_filter any, got;
+	struct epsip_msg in, out;
+	uint8_t buf[512];
+
+	(void)state;
+	memset(&any, 0, sizeof(any));
+	epsip_flows_query_init(&in, 1, &any);
+	round_trip(&in, buf, sizeof(buf), &out);
+	assert_int_equal(out.payload_len, 0);
+	assert_int_equal(epsip_flows_query_filter(&out, &got), 0);
+	assert_true(epsip_flows_filter_match(&got, 65535, EPSIP_TRANSPORT_UDP,
+	    ""));
+	assert_true(epsip_flows_filter_match(&got, 1, EPSIP_TRANSPORT_TCP,
+	    "sip:bob@example.com"));
+}
+
+static void
+test_flows_query_with_an_aor_too_long_is_refused(void **state)
+{
+	struct epsip_flows_filter got;
+	struct epsip_msg in, out;
+	uint8_t buf[512], aor[EPSIP_AOR_MAX + 1];
+
+	(void)state;
+	memset(aor, 'a', sizeof(aor));
+	epsip_msg_init(&in, EPSIP_MSG_FLOWS_QUERY);
+	in.payload = aor;
+	in.payload_len = sizeof(aor);
+	round_trip(&in, buf, sizeof(buf), &out);
+	assert_int_equal(epsip_flows_query_filter(&out, &got), -1);
+}
+
+static void
+test_flows_answer_round_trips_with_more_flag(void **state)
+{
+	static const char flows[] = "[{\"id\":\"2.3.4.5\"}]";
+	struct epsip_msg in, out;
+	uint8_t buf[512];
+
+	(void)state;
+	epsip_msg_init(&in, EPSIP_MSG_FLOWS);
+	in.arg = 0xfffffffe;
+	in.flags = EPSIP_MSG_F_MORE;
+	in.flow.instance = 2;
+	in.flow.child = 3;
+	in.payload = (const uint8_t *)flows;
+	in.payload_len = sizeof(flows) - 1;
+	round_trip(&in, buf, sizeof(buf), &out);
+	assert_int_equal(out.arg, 0xfffffffe);
+	assert_int_equal(out.flags, EPSIP_MSG_F_MORE);
+	assert_int_equal(out.flow.instance, 2);
+	assert_int_equal(out.flow.child, 3);
+	assert_int_equal(out.payload_len, in.payload_len);
+	assert_memory_equal(out.payload, flows, in.payload_len);
+	assert_string_equal(epsip_msg_type_name(EPSIP_MSG_FLOWS), "flows");
+	assert_string_equal(epsip_msg_type_name(EPSIP_MSG_FLOWS_QUERY),
+	    "flows-query");
+}
+
+static void
+test_set_timer_aor_is_cut_and_made_printable(void **state)
+{
+	char aor[EPSIP_AOR_MAX + 1];
+	uint8_t in[EPSIP_AOR_MAX + 10];
+
+	(void)state;
+	assert_int_equal(epsip_aor_copy(aor, (const uint8_t *)"sip:a@b", 7),
+	    7);
+	assert_string_equal(aor, "sip:a@b");
+	assert_int_equal(epsip_aor_copy(aor, (const uint8_t *)"sip:\n\"\xff"
+	    "@b", 9), 9);
+	assert_string_equal(aor, "sip:?\"?@b");
+	memset(in, 'x', sizeof(in));
+	assert_int_equal(epsip_aor_copy(aor, in, sizeof(in)), EPSIP_AOR_MAX);
+	assert_int_equal(strlen(aor), EPSIP_AOR_MAX);
+	assert_int_equal(epsip_aor_copy(aor, in, 0), 0);
+	assert_string_equal(aor, "");
+}
+
 int
 main(void)
 {
@@ -302,6 +427,13 @@ main(void)
 		cmocka_unit_test(
 		    test_batch_header_of_another_version_or_empty_is_refused),
 		cmocka_unit_test(test_batch_largest_envelope_fits_alone),
+		cmocka_unit_test(test_flows_query_carries_its_id_and_filters),
+		cmocka_unit_test(
+		    test_flows_query_without_filters_matches_every_flow),
+		cmocka_unit_test(
+		    test_flows_query_with_an_aor_too_long_is_refused),
+		cmocka_unit_test(test_flows_answer_round_trips_with_more_flag),
+		cmocka_unit_test(test_set_timer_aor_is_cut_and_made_printable),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

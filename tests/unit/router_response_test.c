@@ -203,6 +203,7 @@ test_only_a_2xx_register_touches_the_flow_timer(void **state)
 	    "Content-Length: 0\r\n\r\n", &out);
 	assert_back_on_flow_a(&out);
 	assert_int_equal(out.flow_timer, 0);
+	assert_false(out.registered);
 	assert_null(strstr(out.sip, "Flow-Timer"));
 	router_output_clear(&out);
 	from_core("SIP/2.0 401 Unauthorized\r\n" OUR_VIA "\r\n" PHONE_VIA
@@ -210,8 +211,50 @@ test_only_a_2xx_register_touches_the_flow_timer(void **state)
 	    "Content-Length: 0\r\n\r\n", &out);
 	assert_back_on_flow_a(&out);
 	assert_int_equal(out.flow_timer, 0);
+	assert_false(out.registered);
 	assert_null(strstr(out.sip, "Flow-Timer"));
 	router_output_clear(&out);
+}
+
+/* The AoR a 2xx REGISTER carries in its To, for epsipctl flows. */
+static void
+assert_register_aor(const char *to, const char *want)
+{
+	struct router_output out;
+	char fmt[2048];
+
+	/* Not a format: `fmt` keeps OUR_VIA's %s for from_core(). */
+	snprintf(fmt, sizeof(fmt), "%s%s%s", "SIP/2.0 200 OK\r\n" OUR_VIA
+	    "\r\n" PHONE_VIA "From: <sip:bob@example.com>;tag=f1\r\n", to,
+	    "\r\nCall-ID: reg-1@10.0.0.5\r\nCSeq: 1 REGISTER\r\n" BINDING
+	    "Content-Length: 0\r\n\r\n");
+	from_core(fmt, &out);
+	assert_back_on_flow_a(&out);
+	assert_true(out.registered);
+	assert_int_equal(out.aor_len, strlen(want));
+	assert_memory_equal(out.aor, want, out.aor_len);
+	router_output_clear(&out);
+}
+
+static void
+test_register_2xx_names_its_aor_from_the_to_uri(void **state)
+{
+	char to[512], longest[EPSIP_AOR_MAX + 1];
+
+	(void)state;
+	assert_register_aor("To: <sip:bob@example.com>;tag=t1",
+	    "sip:bob@example.com");
+	assert_register_aor("t: \"Bob <x>\" <sips:bob@example.com;p=1>",
+	    "sips:bob@example.com;p=1");
+	assert_register_aor("To: sip:carol@example.com;tag=t2",
+	    "sip:carol@example.com");
+	/* Cut at EPSIP_AOR_MAX bytes, never past it. */
+	memset(longest, '7', sizeof(longest));
+	memcpy(longest, "sip:", 4);
+	longest[EPSIP_AOR_MAX] = '\0';
+	snprintf(to, sizeof(to), "To: <%s%s@example.com>;tag=t3", longest,
+	    longest + 4);
+	assert_register_aor(to, longest);
 }
 
 static void
@@ -429,6 +472,8 @@ main(void)
 		cmocka_unit_test(
 		    test_plain_register_2xx_keeps_the_flow_for_its_longest_binding),
 		cmocka_unit_test(test_only_a_2xx_register_touches_the_flow_timer),
+		cmocka_unit_test(
+		    test_register_2xx_names_its_aor_from_the_to_uri),
 		cmocka_unit_test(
 		    test_response_with_foreign_top_via_is_dropped_and_counted),
 		cmocka_unit_test(test_response_with_tampered_flow_token_is_dropped),
