@@ -40,6 +40,19 @@ def phones(edge, transport, n, prefix):
     return out
 
 
+def new_phone_on(edge, transport, instance, prefix, tries=30):
+    """A new phone whose flow the kernel gave to `instance`, out of at
+    most `tries` new ones (missed by all 30 of them: p <= (2/3)^30 with
+    up to three instances)."""
+    for i in range(tries):
+        p = Phone(edge, transport, user="%s%d" % (prefix, i))
+        register(p)
+        if instance_of(p) == instance:
+            return p
+    raise AssertionError("no new %s flow reached instance %d" % (
+        transport, instance))
+
+
 def delivered(sender, phone, timeout=3.0):
     """A MESSAGE to phone's AOR reaches it over its own flow (EP-10),
     retransmitted as a UDP UA does (RFC 3261 §17.1.2.2)."""
@@ -159,15 +172,7 @@ def test_killed_flow_manager_loses_only_its_flows_and_is_replaced(make_edge):
              not in (None, old) and edge.healthy(), timeout=15,
              what="flow-manager-2 restarted")
     assert edge.stats()["services"]["flow-manager-2"]["restarts"] == 1
-    late = []
-    for i in range(24):
-        p = Phone(edge, "tcp", user="late%d" % i)
-        register(p)
-        late.append(p)
-        if instance_of(p) == 2:
-            break
-    assert instance_of(late[-1]) == 2, "no new flow reached the new one"
-    assert delivered(caller, late[-1])
+    assert delivered(caller, new_phone_on(edge, "tcp", 2, "late"))
 
 
 def test_udp_flows_stay_with_their_instance_when_one_joins_and_one_leaves(
@@ -190,15 +195,7 @@ def test_udp_flows_stay_with_their_instance_when_one_joins_and_one_leaves(
         assert p.token == tokens[p.user], p.user
         assert stun_answered(p)
     # New phones reach the newcomer too.
-    joined = []
-    for i in range(30):
-        p = Phone(edge, "udp", user="new%d" % i)
-        register(p)
-        joined.append(p)
-        if instance_of(p) == 3:
-            break
-    assert instance_of(joined[-1]) == 3, "no new UDP flow reached it"
-    on_three = joined[-1]
+    on_three = new_phone_on(edge, "udp", 3, "new")
 
     # It leaves: scaled down, it drains.  Its flow still works for now,
     # and no new flow goes to it.
