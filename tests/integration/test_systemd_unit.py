@@ -178,7 +178,8 @@ def test_unit_boots_under_systemd_and_the_edge_answers(tmp_path):
                           doc["services"].items()
                           if name.startswith("flow-manager") and
                           svc.get("pid"))
-        assert flow_managers() == [1, 2], journal()
+        wait_for(lambda: flow_managers() == [1, 2], timeout=10,
+                 what="two flow-managers under systemd")
 
         # Scaled up by a reload, sandbox and all.
         with open(conf, "a") as f:
@@ -187,7 +188,7 @@ def test_unit_boots_under_systemd_and_the_edge_answers(tmp_path):
         assert r.returncode == 0, r.stderr + journal()
         wait_for(lambda: "reload: configuration checked" in journal(),
                  what="epsipd to log the reload")
-        wait_for(lambda: flow_managers() == [1, 2, 3], timeout=10,
+        wait_for(lambda: flow_managers() == [1, 2, 3], timeout=20,
                  what="a third flow-manager under systemd")
 
         r = c.run("systemctl", "stop", "epsip")
