@@ -166,9 +166,10 @@ static int forward(struct fm_parent *p, struct fm_listener *l, size_t n,
  * Another phone's datagram queued on a new flow's socket before it was
  * connected (udp_flow_socket.c) is ours to deal with, as if it came on
  * the listener; the flow's own are left for its child, and so is what
- * queued behind them (the child drops it, counted as stray).
+ * queued behind them (the child drops it, counted as stray).  1 when one
+ * of them made the listener wait for a child, as forward() says.
  */
-static void
+static int
 take_strays(struct fm_parent *p, struct fm_listener *l, int fd,
     const struct epsip_addr *remote)
 {
@@ -187,14 +188,16 @@ take_strays(struct fm_parent *p, struct fm_listener *l, int fd,
 		    epsip_addr_from_sockaddr(&from,
 		    (struct sockaddr *)&ss) == -1 ||
 		    epsip_addr_equal(&from, remote)) {
-			return;
+			return (0);
 		}
 		n = fm_udp_recv(fd, p->udp_buf + FM_CTL_FLOW_SIZE,
 		    FM_CTL_MAX_DATAGRAM, &l->addr, &from, &local, &arrived_ms,
 		    &drops);
-		if (n == -1 || forward(p, l, (size_t)n, &from, &local,
-		    arrived_ms)) {
-			return;
+		if (n == -1) {
+			return (0);
+		}
+		if (forward(p, l, (size_t)n, &from, &local, arrived_ms)) {
+			return (1);	/* held: the listener waits */
 		}
 	}
 }
@@ -281,11 +284,13 @@ forward(struct fm_parent *p, struct fm_listener *l, size_t n,
 	    EPSIP_MSG_OK) {
 		stats_inc(M_CONTROL_ERRORS);
 	} else if (fm_ctl_send(f->child->ctl_fd, p->udp_buf, len, fd) == 0) {
+		int held = 0;
+
 		if (fd >= 0) {
-			take_strays(p, l, fd, &remote);
+			held = take_strays(p, l, fd, &remote);
 			(void)close(fd);
 		}
-		return (0);
+		return (held);
 	} else if (errno == EAGAIN && hold(p, l, f->child, len, fd) == 0) {
 		return (1);
 	} else {
