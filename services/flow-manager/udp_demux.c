@@ -208,9 +208,6 @@ open_flow_socket(struct fm_parent *p, const struct fm_pflow *f)
 {
 	int fd;
 
-	if (!p->udp_connected) {
-		return (-1);
-	}
 	if ((fd = fm_udp_flow_socket_open(&f->local, &f->remote)) == -1) {
 		fm_refused(p, &p->refused_fds, "cannot open a UDP flow's "
 		    "socket (errno %d)", errno);
