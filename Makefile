@@ -42,7 +42,7 @@ BUILD	?= build
 # What building and running needs (`make run`): the compiler and the
 # libraries the executables link (LDLIBS and MALLOC_ below).
 BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
-	libmbedtls-dev libsqlite3-dev libmimalloc-dev
+	libmbedtls-dev libsqlite3-dev libmimalloc-dev libssl-dev
 # What the tests add (`make test`): cmocka and valgrind for the unit
 # tests, pytest, sipp, Kamailio and HAProxy (a load balancer in front of
 # two edges) for the integration tests, and for the NAT lab its phones
@@ -57,7 +57,8 @@ WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
-LDLIBS	= -lnng -losipparser2 -ljansson -lmbedcrypto -lsqlite3 -lpthread
+LDLIBS	= -lnng -losipparser2 -ljansson -lmbedcrypto -lssl -lcrypto \
+	-lsqlite3 -lpthread
 SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 # The registrar-bridge's release build takes its malloc from mimalloc:

@@ -58,6 +58,35 @@ static const struct config_key config_keys[] = {
 	{ "listen", KEY_ADDR_LIST, OFF(listen), OFF(listen_count),
 	    CONFIG_MAX_LISTEN, 0, 0,
 	    "ADDR:PORT for SIP over UDP and TCP (repeatable)", NULL },
+	{ "listen-tls", KEY_ADDR_LIST, OFF(listen_tls), OFF(listen_tls_count),
+	    CONFIG_MAX_LISTEN, 5061, 0,
+	    "ADDR:PORT for SIP over TLS (repeatable; needs tls-cert)", NULL },
+	{ "listen-ws", KEY_ADDR_LIST, OFF(listen_ws), OFF(listen_ws_count),
+	    CONFIG_MAX_LISTEN, 80, 0,
+	    "ADDR:PORT for SIP over WebSocket, RFC 7118 (repeatable)", NULL },
+	{ "listen-wss", KEY_ADDR_LIST, OFF(listen_wss), OFF(listen_wss_count),
+	    CONFIG_MAX_LISTEN, 443, 0,
+	    "ADDR:PORT for SIP over secure WebSocket (repeatable; needs "
+	    "tls-cert)", NULL },
+	{ "tls-cert", KEY_PATH, OFF(tls_cert), 0, SZ(tls_cert), 0, 0,
+	    "PEM certificate of the TLS and WSS listeners, the chain after "
+	    "it (re-read on reload)", NULL },
+	{ "tls-key", KEY_PATH, OFF(tls_key), 0, SZ(tls_key), 0, 0,
+	    "PEM private key of tls-cert (default: tls-cert's file)", NULL },
+	{ "tls-ca", KEY_PATH, OFF(tls_ca), 0, SZ(tls_ca), 0, 0,
+	    "PEM CAs a client certificate is checked against (none: client "
+	    "certificates are not asked for); the upstream's over TLS too",
+	    NULL },
+	{ "ws-origin", KEY_NAME_LIST, OFF(ws_origin), OFF(ws_origin_count),
+	    CONFIG_MAX_WS_ORIGINS, 0, 0,
+	    "Origin allowed to open a WebSocket, as the browser sends it "
+	    "(repeatable; none: any)", NULL },
+	{ "ws-ping-interval", KEY_UINT, OFF(ws_ping_interval), 0, 0, 1, 3600,
+	    "seconds a WebSocket flow may be silent before the edge sends it "
+	    "a Ping", NULL },
+	{ "ws-ping-timeout", KEY_UINT, OFF(ws_ping_timeout), 0, 0, 1, 600,
+	    "seconds a WebSocket flow has to answer a Ping before it is "
+	    "closed as dead (430 for requests to it)", NULL },
 	{ "domain", KEY_NAME_LIST, OFF(domain), OFF(domain_count),
 	    CONFIG_MAX_DOMAINS, 0, 0,
 	    "domain served by the registrar (repeatable; none: any)", NULL },
@@ -223,6 +252,8 @@ config_defaults(struct epsip_config *cfg)
 	cfg->new_flow_burst = 1000;
 	cfg->max_message_size = 65535;
 	cfg->flow_timer = 120;
+	cfg->ws_ping_interval = 30;
+	cfg->ws_ping_timeout = 10;
 	cfg->flow_grace = 10;
 	cfg->idle_timeout = 900;
 	cfg->idle_child_timeout = 60;
@@ -467,7 +498,9 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 		if (k->type == KEY_ADDR_LIST) {
 			struct epsip_addr *list = (void *)(base + k->offset);
 
-			if (config_parse_addr(value, 5060, &list[*count])) {
+			/* min: the port when none is given (0: 5060). */
+			if (config_parse_addr(value, k->min != 0 ?
+			    (uint16_t)k->min : 5060, &list[*count])) {
 				snprintf(err, errcap, "%s: \"%s\" is not "
 				    "ADDR:PORT", key, value);
 				return (-1);
@@ -533,26 +566,30 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 	return (-1);
 }
 
-/* Lists given explicitly replace the default list instead of adding to it. */
+/*
+ * Lists given explicitly replace the list the sources before set instead
+ * of adding to it: one flag per key, for the source being applied.
+ */
 struct config_seen {
-	int listen, domain, alias, proxy_protocol, proxy_from;
+	unsigned char key[NKEYS];
 };
+
+static int
+config_key_is_list(const struct config_key *k)
+{
+	return (k->type == KEY_ADDR_LIST || k->type == KEY_NAME_LIST ||
+	    k->type == KEY_CIDR_LIST);
+}
 
 static int
 config_apply(struct epsip_config *cfg, struct config_seen *seen,
     const char *key, const char *value, char *err, size_t errcap)
 {
-	if (strcmp(key, "listen") == 0 && !seen->listen++) {
-		cfg->listen_count = 0;
-	} else if (strcmp(key, "domain") == 0 && !seen->domain++) {
-		cfg->domain_count = 0;
-	} else if (strcmp(key, "alias") == 0 && !seen->alias++) {
-		cfg->alias_count = 0;
-	} else if (strcmp(key, "proxy-protocol") == 0 &&
-	    !seen->proxy_protocol++) {
-		cfg->proxy_protocol_count = 0;
-	} else if (strcmp(key, "proxy-from") == 0 && !seen->proxy_from++) {
-		cfg->proxy_from_count = 0;
+	const struct config_key *k = config_find_key(key);
+
+	if (k != NULL && config_key_is_list(k) &&
+	    !seen->key[k - config_keys]++) {
+		*(size_t *)(void *)((char *)cfg + k->count_offset) = 0;
 	}
 	return (config_set(cfg, key, value, err, errcap));
 }
@@ -690,8 +727,7 @@ config_load_env(struct epsip_config *cfg, char *err, size_t errcap)
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct config_key *k = &config_keys[i];
-		int list = k->type == KEY_ADDR_LIST ||
-		    k->type == KEY_NAME_LIST || k->type == KEY_CIDR_LIST;
+		int list = config_key_is_list(k);
 
 		config_env_name(k->name, name, sizeof(name));
 		if ((value = getenv(name)) == NULL) {
@@ -904,6 +940,41 @@ config_parse_upstream(const char *text, struct epsip_upstream *up,
 	return (0);
 }
 
+const struct epsip_addr *
+config_listeners(const struct epsip_config *cfg, uint8_t transport,
+    size_t *count)
+{
+	switch (transport) {
+	case EPSIP_TRANSPORT_TLS:
+		*count = cfg->listen_tls_count;
+		return (cfg->listen_tls);
+	case EPSIP_TRANSPORT_WS:
+		*count = cfg->listen_ws_count;
+		return (cfg->listen_ws);
+	case EPSIP_TRANSPORT_WSS:
+		*count = cfg->listen_wss_count;
+		return (cfg->listen_wss);
+	default:
+		*count = cfg->listen_count;
+		return (cfg->listen);
+	}
+}
+
+const char *
+config_listen_key(uint8_t transport)
+{
+	switch (transport) {
+	case EPSIP_TRANSPORT_TLS:
+		return ("listen-tls");
+	case EPSIP_TRANSPORT_WS:
+		return ("listen-ws");
+	case EPSIP_TRANSPORT_WSS:
+		return ("listen-wss");
+	default:
+		return ("listen");
+	}
+}
+
 /* Two bound addresses that would fight over one port. */
 static int
 addr_clash(const struct epsip_addr *a, const struct epsip_addr *b)
@@ -964,12 +1035,68 @@ config_finish_core(struct epsip_config *cfg, char *err, size_t errcap)
 		    "IPv6" : "IPv4", cfg->upstream.host);
 		return (-1);
 	}
-	for (size_t i = 0; i < cfg->listen_count; i++) {
-		if (addr_clash(&cfg->core_listen, &cfg->listen[i])) {
-			epsip_addr_format(&cfg->listen[i], buf, sizeof(buf));
-			snprintf(err, errcap, "core-listen: clashes with listen "
-			    "%s (the core side needs its own port)", buf);
-			return (-1);
+	for (uint8_t t = EPSIP_TRANSPORT_TCP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		size_t n;
+		const struct epsip_addr *l = config_listeners(cfg, t, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			if (addr_clash(&cfg->core_listen, &l[i])) {
+				epsip_addr_format(&l[i], buf, sizeof(buf));
+				snprintf(err, errcap, "core-listen: clashes with "
+				    "%s %s (the core side needs its own port)",
+				    config_listen_key(t), buf);
+				return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
+/*
+ * The TCP ports of the phone-facing listeners, every kind, must differ
+ * (one TCP port speaks one transport), and TLS and WSS need a
+ * certificate: without one they refuse to start, in one line.
+ */
+static int
+config_finish_transports(struct epsip_config *cfg, char *err, size_t errcap)
+{
+	char buf[64];
+
+	if ((cfg->listen_tls_count > 0 || cfg->listen_wss_count > 0) &&
+	    cfg->tls_cert[0] == '\0') {
+		snprintf(err, errcap, "%s: needs tls-cert, a PEM certificate "
+		    "(and tls-key, its private key)", cfg->listen_tls_count > 0 ?
+		    "listen-tls" : "listen-wss");
+		return (-1);
+	}
+	if (cfg->tls_key[0] == '\0') {
+		memcpy(cfg->tls_key, cfg->tls_cert, sizeof(cfg->tls_key));
+	}
+	for (uint8_t t = EPSIP_TRANSPORT_TCP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		size_t n;
+		const struct epsip_addr *a = config_listeners(cfg, t, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			for (uint8_t u = t; u <= EPSIP_TRANSPORT_MAX; u++) {
+				size_t m;
+				const struct epsip_addr *b =
+				    config_listeners(cfg, u, &m);
+
+				for (size_t j = u == t ? i + 1 : 0; j < m;
+				    j++) {
+					if (!addr_clash(&a[i], &b[j])) {
+						continue;
+					}
+					epsip_addr_format(&b[j], buf,
+					    sizeof(buf));
+					snprintf(err, errcap, "%s: %s clashes "
+					    "with a %s address (one TCP port "
+					    "speaks one transport)",
+					    config_listen_key(u), buf,
+					    config_listen_key(t));
+					return (-1);
+				}
+			}
 		}
 	}
 	return (0);
@@ -1054,7 +1181,8 @@ config_finish(struct epsip_config *cfg, char *err, size_t errcap)
 		    "socket paths must fit sun_path)", CONFIG_RUN_DIR_MAX);
 		return (-1);
 	}
-	if (config_finish_proxy(cfg, err, errcap) == -1) {
+	if (config_finish_proxy(cfg, err, errcap) == -1 ||
+	    config_finish_transports(cfg, err, errcap) == -1) {
 		return (-1);
 	}
 	return (config_finish_core(cfg, err, errcap));
@@ -1228,7 +1356,8 @@ config_serves_domain(const struct epsip_config *cfg, const char *host)
 static const char *const config_reloadable_keys[] = {
 	"log-level", "max-flows", "new-flow-rate", "new-flow-burst",
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
-	"previous-key-file", "flow-managers", "drain-timeout", NULL,
+	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
+	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout", NULL,
 };
 
 int

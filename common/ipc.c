@@ -306,9 +306,26 @@ epsip_transport_name(uint8_t transport)
 		return ("udp");
 	case EPSIP_TRANSPORT_TCP:
 		return ("tcp");
+	case EPSIP_TRANSPORT_TLS:
+		return ("tls");
+	case EPSIP_TRANSPORT_WS:
+		return ("ws");
+	case EPSIP_TRANSPORT_WSS:
+		return ("wss");
 	default:
 		return ("none");
 	}
+}
+
+uint8_t
+epsip_transport_parse(const char *name)
+{
+	for (uint8_t t = EPSIP_TRANSPORT_UDP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		if (strcmp(name, epsip_transport_name(t)) == 0) {
+			return (t);
+		}
+	}
+	return (EPSIP_TRANSPORT_NONE);
 }
 
 const char *

@@ -22,6 +22,7 @@
 #define CONFIG_MAX_DOMAINS	32
 #define CONFIG_MAX_ALIASES	16
 #define CONFIG_MAX_PROXY_FROM	16
+#define CONFIG_MAX_WS_ORIGINS	16
 #define CONFIG_PATH_MAX		256
 #define CONFIG_NAME_MAX		256
 /* Flow-managers per edge: instance numbers instance..instance+15. */
@@ -98,6 +99,24 @@ struct epsip_config {
 	/* Phone-facing: each address listens on UDP and TCP (TR-01). */
 	struct epsip_addr listen[CONFIG_MAX_LISTEN];
 	size_t listen_count;
+	/*
+	 * Phone-facing stream-only listeners (docs/transports.md): SIP over
+	 * TLS, over WebSocket and over WebSocket on TLS.
+	 */
+	struct epsip_addr listen_tls[CONFIG_MAX_LISTEN];
+	size_t listen_tls_count;
+	struct epsip_addr listen_ws[CONFIG_MAX_LISTEN];
+	size_t listen_ws_count;
+	struct epsip_addr listen_wss[CONFIG_MAX_LISTEN];
+	size_t listen_wss_count;
+	char tls_cert[CONFIG_PATH_MAX];		/* PEM, chain after it */
+	char tls_key[CONFIG_PATH_MAX];		/* "": in tls_cert's file */
+	char tls_ca[CONFIG_PATH_MAX];		/* "": no client certs */
+	/* Origins a WebSocket upgrade may come from; none: any. */
+	char ws_origin[CONFIG_MAX_WS_ORIGINS][CONFIG_NAME_MAX];
+	size_t ws_origin_count;
+	unsigned ws_ping_interval;	/* s of silence before a Ping */
+	unsigned ws_ping_timeout;	/* s a Ping may go unanswered */
 	/* Host names that also mean "this edge" in Route/Via (EP-17). */
 	char alias[CONFIG_MAX_ALIASES][CONFIG_NAME_MAX];
 	size_t alias_count;
@@ -176,6 +195,15 @@ int config_owns_instance(const struct epsip_config *cfg, unsigned instance);
 
 /* The instance number this flow-manager process carries in its tokens. */
 unsigned config_flow_manager_instance(const struct epsip_config *cfg);
+
+/*
+ * The phone-facing listen addresses of one transport: listen-tls,
+ * listen-ws, listen-wss, or for UDP and TCP `listen` (each address
+ * listens on both), and the key that sets them.
+ */
+const struct epsip_addr *config_listeners(const struct epsip_config *cfg,
+    uint8_t transport, size_t *count);
+const char *config_listen_key(uint8_t transport);
 
 /* 1 when a registrar upstream is configured (not the embedded one). */
 #define config_has_upstream(cfg)	((cfg)->upstream.host[0] != '\0')

@@ -34,7 +34,7 @@
 
 #include "epsip/wire.h"
 
-#define EPSIP_MSG_VERSION	3
+#define EPSIP_MSG_VERSION	4
 
 /* Header bytes on the wire; the payload follows. */
 #define EPSIP_MSG_HEADER_SIZE	75
@@ -113,8 +113,22 @@ enum epsip_transport {
 	EPSIP_TRANSPORT_NONE = 0,
 	EPSIP_TRANSPORT_UDP = 1,
 	EPSIP_TRANSPORT_TCP = 2,
-	EPSIP_TRANSPORT_MAX = 2,
+	EPSIP_TRANSPORT_TLS = 3,	/* SIP over TLS over TCP */
+	EPSIP_TRANSPORT_WS = 4,		/* SIP over WebSocket (RFC 7118) */
+	EPSIP_TRANSPORT_WSS = 5,	/* ... over TLS */
+	EPSIP_TRANSPORT_MAX = 5,
 };
+
+/*
+ * 1 for the transports on a byte stream (TCP, TLS, WS, WSS): a flow is a
+ * connection, closed after a framing error, answered by its own kind of
+ * keep-alive.  UDP is the only datagram one.
+ */
+#define epsip_transport_is_stream(t) \
+	((t) >= EPSIP_TRANSPORT_TCP && (t) <= EPSIP_TRANSPORT_MAX)
+/* 1 for the transports whose bytes are encrypted: TLS and WSS. */
+#define epsip_transport_is_secure(t) \
+	((t) == EPSIP_TRANSPORT_TLS || (t) == EPSIP_TRANSPORT_WSS)
 
 enum epsip_close_reason {
 	EPSIP_CLOSE_NONE = 0,
@@ -250,6 +264,8 @@ size_t epsip_aor_copy(char *aor, const uint8_t *bytes, size_t len);
 const char *epsip_msg_type_name(uint16_t type);
 const char *epsip_msg_error_name(enum epsip_msg_error error);
 const char *epsip_transport_name(uint8_t transport);
+/* The transport epsip_transport_name() calls `name`; NONE if none. */
+uint8_t epsip_transport_parse(const char *name);
 const char *epsip_close_reason_name(uint32_t reason);
 
 /* Conversions between struct epsip_addr and struct sockaddr_storage. */

@@ -102,6 +102,7 @@ struct stream_class {
 struct stream {
 	const struct stream_class *cls;
 	const struct stream_transport *tr;
+	void *tr_state;			/* the transport's (TLS: its SSL) */
 	int fd;
 	uint32_t events;		/* epoll interest now registered */
 	char *rbuf;			/* unframed input; NULL while empty */

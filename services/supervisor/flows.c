@@ -120,12 +120,10 @@ parse_param(const char *name, const char *value,
 		(void)epsip_aor_copy(req->filter.aor,
 		    (const uint8_t *)value, strlen(value));
 	} else if (strcmp(name, "transport") == 0) {
-		if (strcmp(value, "udp") == 0) {
-			req->filter.transport = EPSIP_TRANSPORT_UDP;
-		} else if (strcmp(value, "tcp") == 0) {
-			req->filter.transport = EPSIP_TRANSPORT_TCP;
-		} else {
-			snprintf(err, errcap, "transport: udp or tcp");
+		req->filter.transport = epsip_transport_parse(value);
+		if (req->filter.transport == EPSIP_TRANSPORT_NONE) {
+			snprintf(err, errcap, "transport: udp, tcp, tls, ws or "
+			    "wss");
 			return (-1);
 		}
 	} else if (strcmp(name, "instance") == 0) {
