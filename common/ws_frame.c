@@ -345,7 +345,7 @@ control_event(uint8_t opcode, const uint8_t *out, size_t len,
 	ev->close_code = wire_load_u16(out);
 	ev->data = out + 2;
 	ev->len = len - 2;
-	/* §5.5.1: the reason is UTF-8; §8.1: invalid UTF-8 fails with 1007. */
+	/* §5.5.1: the reason is UTF-8; §8.1: if not, fail with 1007. */
 	if (!ws_utf8_valid(ev->data, ev->len)) {
 		*close_code = WS_CLOSE_INVALID_DATA;
 		return (-1);

@@ -17,15 +17,19 @@
 
 /* ---- the upgrade (RFC 6455 §4.2, RFC 7118 §4) ---- */
 
-#define WS_UPGRADE_MAX	8192	/* request headers longer than this are refused */
+/* Request headers longer than this are refused (431). */
+#define WS_UPGRADE_MAX	8192
 
 struct ws_upgrade_policy {
-	const char *const *origins;	/* allowed Origin values, exact (case-insensitive host ok); */
-	size_t norigins;		/* 0: any origin, and requests with no Origin */
+	/* Allowed Origin values, exact (ASCII case ignored, so the host's
+	 * case too). */
+	const char *const *origins;
+	/* 0: any origin, and requests with no Origin. */
+	size_t norigins;
 };
 
 enum ws_upgrade_result {
-	WS_UPGRADE_NEED_MORE,	/* no end of the headers yet: read more, call again */
+	WS_UPGRADE_NEED_MORE,	/* no end of headers yet: read, call again */
 	WS_UPGRADE_OK,		/* answer 101, then frames follow `consumed` */
 	WS_UPGRADE_REFUSED,	/* answer `status`, then close */
 };
@@ -34,14 +38,15 @@ struct ws_upgrade {
 	size_t consumed;	/* bytes of the request, through the empty line
 				 * (0 when refused before its end was found) */
 	int status;		/* 101, or 400 / 403 / 405 / 426 / 431 */
-	const char *reason;	/* static text: why refused (for the log and the response body) */
-	char accept[32];	/* Sec-WebSocket-Accept, NUL-terminated (101 only) */
+	/* Static text: why refused (for the log and the response body). */
+	const char *reason;
+	char accept[32];	/* Sec-WebSocket-Accept, NUL-ended (101) */
 };
 
 /*
  * Read the upgrade request at the front of buf[0..len).  Any request path
- * is accepted; the subprotocol must be `sip`; Sec-WebSocket-Extensions is
- * ignored.  Bytes after the empty line are not part of the request (a
+ * is accepted; Host must appear exactly once (RFC 9112 §3.2); the
+ * subprotocol must be `sip`; Sec-WebSocket-Extensions is ignored.  Bytes after the empty line are not part of the request (a
  * client may send its first frame at once).  A request malformed in its
  * first bytes is refused before its end arrives.
  */
@@ -52,8 +57,9 @@ enum ws_upgrade_result ws_upgrade_parse(const char *buf, size_t len,
  * The whole HTTP/1.1 response for `up` (101 with `Sec-WebSocket-Protocol:
  * sip`, or the refusal with a short text body, Content-Length and
  * Connection: close; 426 adds `Upgrade: websocket` and
- * `Sec-WebSocket-Version: 13`, 405 `Allow: GET`).  Returns its length, or
- * -1 if cap is short or `up` holds no status this codec gives.
+ * `Sec-WebSocket-Version: 13`, 405 `Allow: GET`), NUL-terminated.
+ * Returns its length (without the NUL), or -1 if cap is short or `up`
+ * holds no status this codec gives.
  */
 int ws_upgrade_response(const struct ws_upgrade *up, char *out, size_t cap);
 
@@ -76,7 +82,8 @@ enum ws_opcode {
 #define WS_CLOSE_POLICY		1008
 #define WS_CLOSE_TOO_BIG	1009
 #define WS_CLOSE_INTERNAL_ERROR	1011	/* we could not allocate a message */
-#define WS_CLOSE_NO_STATUS	1005	/* never sent: "the peer's Close had no code" */
+/* Never sent: "the peer's Close had no code". */
+#define WS_CLOSE_NO_STATUS	1005
 
 #define WS_HEADER_MAX		14	/* 2 + 8 bytes of length + 4 of mask */
 #define WS_CONTROL_MAX		125	/* a control frame's payload (§5.5) */
@@ -88,9 +95,9 @@ enum ws_opcode {
  * stays <= 24 bytes). Zero it to init.
  */
 struct ws_reader {
-	uint8_t *msg;		/* a fragmented message being reassembled; NULL otherwise */
+	uint8_t *msg;		/* a fragmented message; NULL otherwise */
 	uint32_t msg_len, msg_cap;
-	uint8_t msg_opcode;	/* TEXT or BINARY of the message in progress; 0: none */
+	uint8_t msg_opcode;	/* TEXT or BINARY of that message; 0: none */
 };
 
 enum ws_event_type {
@@ -104,10 +111,12 @@ enum ws_event_type {
 struct ws_event {
 	enum ws_event_type type;
 	uint8_t opcode;		/* MESSAGE: WS_OP_TEXT or WS_OP_BINARY */
-	const uint8_t *data;	/* unmasked payload; valid until the next call on the reader
-				 * (CLOSE: the reason, after the code) */
+	/* Unmasked payload, valid until the next call on the reader (CLOSE:
+	 * the reason, after the code); never points into the input. */
+	const uint8_t *data;
 	size_t len;
-	uint16_t close_code;	/* CLOSE: the peer's code, WS_CLOSE_NO_STATUS when it sent none */
+	/* CLOSE: the peer's code, WS_CLOSE_NO_STATUS when it sent none. */
+	uint16_t close_code;
 };
 
 /*
@@ -132,7 +141,10 @@ ssize_t ws_reader_next(struct ws_reader *r, const uint8_t *buf, size_t len,
     uint16_t *close_code);
 void ws_reader_free(struct ws_reader *r);
 
-/* The header of an unmasked server frame (FIN set) with `len` bytes of payload; returns its length. */
+/*
+ * The header of an unmasked server frame (FIN set) with `len` bytes of
+ * payload; returns its length (2, 4 or 10).
+ */
 size_t ws_frame_header(uint8_t out[WS_HEADER_MAX], uint8_t opcode,
     uint64_t len);
 
@@ -147,7 +159,10 @@ size_t ws_close_payload(uint8_t *out, size_t cap, uint16_t code,
 
 const char *ws_opcode_name(uint8_t opcode);
 
-/* Whether buf[0..len) is UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+/*
+ * Whether buf[0..len) is UTF-8 (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF).
+ */
 int ws_utf8_valid(const uint8_t *buf, size_t len);
 
 #endif /* EPSIP_WS_H */

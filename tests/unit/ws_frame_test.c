@@ -1374,7 +1374,7 @@ random_stream(uint32_t *x, struct fuzz_stream *s, size_t max)
 	}
 }
 
-/* One to three changes: a byte replaced, a bit flipped, a cut, a byte added. */
+/* One to three changes: a byte replaced, a bit flipped, a cut, a byte in. */
 static void
 mutate(uint32_t *x, struct fuzz_stream *s)
 {
@@ -1564,53 +1564,81 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_masked_hello_from_rfc6455_is_one_text_message),
-		cmocka_unit_test(test_unmasked_hello_from_rfc6455_fails_with_1002),
+		cmocka_unit_test(
+		    test_masked_hello_from_rfc6455_is_one_text_message),
+		cmocka_unit_test(
+		    test_unmasked_hello_from_rfc6455_fails_with_1002),
 		cmocka_unit_test(test_binary_frame_is_one_binary_message),
 		cmocka_unit_test(test_ping_is_an_event_with_its_payload),
-		cmocka_unit_test(test_masked_pong_from_rfc6455_is_an_event_with_its_payload),
+		cmocka_unit_test(
+		    test_masked_pong_from_rfc6455_is_an_event_with_its_payload),
 		cmocka_unit_test(test_close_gives_code_and_reason),
-		cmocka_unit_test(test_close_without_payload_reports_no_status_1005),
-		cmocka_unit_test(test_close_with_one_byte_payload_fails_with_1002),
-		cmocka_unit_test(test_close_codes_that_may_not_be_sent_fail_with_1002),
-		cmocka_unit_test(test_close_codes_that_may_be_sent_are_accepted),
+		cmocka_unit_test(
+		    test_close_without_payload_reports_no_status_1005),
+		cmocka_unit_test(
+		    test_close_with_one_byte_payload_fails_with_1002),
+		cmocka_unit_test(
+		    test_close_codes_that_may_not_be_sent_fail_with_1002),
+		cmocka_unit_test(
+		    test_close_codes_that_may_be_sent_are_accepted),
 		cmocka_unit_test(test_close_reason_not_utf8_fails_with_1007),
-		cmocka_unit_test(test_unknown_opcodes_fail_with_1002_on_the_first_byte),
-		cmocka_unit_test(test_rsv_bits_fail_with_1002_as_no_extension_was_negotiated),
-		cmocka_unit_test(test_fragmented_control_frames_fail_with_1002),
-		cmocka_unit_test(test_control_frame_over_125_bytes_fails_with_1002),
+		cmocka_unit_test(
+		    test_unknown_opcodes_fail_with_1002_on_the_first_byte),
+		cmocka_unit_test(
+		    test_rsv_bits_fail_with_1002_as_no_extension_was_negotiated),
+		cmocka_unit_test(
+		    test_fragmented_control_frames_fail_with_1002),
+		cmocka_unit_test(
+		    test_control_frame_over_125_bytes_fails_with_1002),
 		cmocka_unit_test(test_ping_of_125_bytes_is_accepted),
 		cmocka_unit_test(test_7_bit_lengths_are_read),
 		cmocka_unit_test(test_16_bit_lengths_are_read),
 		cmocka_unit_test(test_64_bit_lengths_are_read),
-		cmocka_unit_test(test_64_bit_length_with_top_bit_set_fails_with_1002),
+		cmocka_unit_test(
+		    test_64_bit_length_with_top_bit_set_fails_with_1002),
 		cmocka_unit_test(test_non_minimal_lengths_fail_with_1002),
-		cmocka_unit_test(test_frame_split_at_every_byte_is_taken_only_when_whole),
-		cmocka_unit_test(test_two_frames_in_one_buffer_are_taken_one_at_a_time),
-		cmocka_unit_test(test_fragmented_text_with_ping_between_fragments_is_one_message),
+		cmocka_unit_test(
+		    test_frame_split_at_every_byte_is_taken_only_when_whole),
+		cmocka_unit_test(
+		    test_two_frames_in_one_buffer_are_taken_one_at_a_time),
+		cmocka_unit_test(
+		    test_fragmented_text_with_ping_between_fragments_is_one_message),
 		cmocka_unit_test(test_close_between_fragments_is_returned),
 		cmocka_unit_test(test_many_fragments_are_reassembled_in_order),
-		cmocka_unit_test(test_continuation_without_message_fails_with_1002),
-		cmocka_unit_test(test_new_message_during_fragmented_message_fails_with_1002),
+		cmocka_unit_test(
+		    test_continuation_without_message_fails_with_1002),
+		cmocka_unit_test(
+		    test_new_message_during_fragmented_message_fails_with_1002),
 		cmocka_unit_test(test_error_in_middle_of_message_frees_it),
-		cmocka_unit_test(test_frame_over_max_message_fails_with_1009_before_its_payload),
-		cmocka_unit_test(test_frame_of_exactly_max_message_is_accepted),
-		cmocka_unit_test(test_fragmented_message_over_max_message_fails_with_1009),
-		cmocka_unit_test(test_fragmented_message_of_exactly_max_message_is_accepted),
+		cmocka_unit_test(
+		    test_frame_over_max_message_fails_with_1009_before_its_payload),
+		cmocka_unit_test(
+		    test_frame_of_exactly_max_message_is_accepted),
+		cmocka_unit_test(
+		    test_fragmented_message_over_max_message_fails_with_1009),
+		cmocka_unit_test(
+		    test_fragmented_message_of_exactly_max_message_is_accepted),
 		cmocka_unit_test(test_empty_text_frame_is_an_empty_message),
 		cmocka_unit_test(test_empty_fragments_make_an_empty_message),
 		cmocka_unit_test(test_text_with_valid_utf8_is_accepted),
 		cmocka_unit_test(test_text_with_invalid_utf8_fails_with_1007),
-		cmocka_unit_test(test_utf8_character_split_across_fragments_is_valid),
-		cmocka_unit_test(test_fragmented_text_with_invalid_utf8_fails_with_1007),
+		cmocka_unit_test(
+		    test_utf8_character_split_across_fragments_is_valid),
+		cmocka_unit_test(
+		    test_fragmented_text_with_invalid_utf8_fails_with_1007),
 		cmocka_unit_test(test_utf8_validator_agrees_on_edges),
-		cmocka_unit_test(test_frame_header_uses_7_16_and_64_bit_lengths),
+		cmocka_unit_test(
+		    test_frame_header_uses_7_16_and_64_bit_lengths),
 		cmocka_unit_test(test_close_payload_holds_code_and_reason),
-		cmocka_unit_test(test_close_payload_reason_is_cut_at_123_bytes_on_a_character),
+		cmocka_unit_test(
+		    test_close_payload_reason_is_cut_at_123_bytes_on_a_character),
 		cmocka_unit_test(test_opcode_names),
-		cmocka_unit_test(test_reader_is_at_most_24_bytes_and_zero_is_ready),
-		cmocka_unit_test(test_utf8_validator_agrees_with_a_decoder_on_random_bytes),
-		cmocka_unit_test(test_random_and_mutated_frames_give_sane_answers_and_leak_nothing),
+		cmocka_unit_test(
+		    test_reader_is_at_most_24_bytes_and_zero_is_ready),
+		cmocka_unit_test(
+		    test_utf8_validator_agrees_with_a_decoder_on_random_bytes),
+		cmocka_unit_test(
+		    test_random_and_mutated_frames_give_sane_answers_and_leak_nothing),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
