@@ -193,14 +193,17 @@ class Phone:
         self.pings = 0
         self.ws_frames = []             # (opcode, payload) of control frames
         self.closed = False
+        # An edge-like peer of UDP and TCP only (a load balancer) has
+        # just sip_addr.
+        addr = getattr(edge, "addrs", {}).get(transport, edge.sip_addr)
         if transport != "udp":
-            self.sock.connect(edge.addrs[transport])
+            self.sock.connect(addr)
         self.local = self.sock.getsockname()[:2]
         if transport in ("tls", "wss"):
             self.sock = edge.pki.client_context().wrap_socket(
-                self.sock, server_hostname=edge.addrs[transport][0])
+                self.sock, server_hostname=addr[0])
         if transport in ("ws", "wss"):
-            self._ws_upgrade(edge.addrs[transport], origin)
+            self._ws_upgrade(addr, origin)
         self.last_from = None
 
     def _ws_upgrade(self, addr, origin):
