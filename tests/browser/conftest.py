@@ -25,6 +25,9 @@ from edge import Edge  # noqa: E402  (tests/integration)
 import netns as netnsmod  # noqa: E402
 from pki import TestCA  # noqa: E402
 
+# Not test directories: install.sh's packages, the pages' sources.
+collect_ignore_glob = ["node_modules", ".node_modules-*", "pages", "src"]
+
 ADDRESS = netnsmod.ADDRESS
 SIP_PORT = 5060
 WSS_PORT = 443          # listen-wss's default port: wss:// without a port

@@ -309,7 +309,7 @@ async function main() {
 		say({ step: current, ok: true, ms: Date.now() - t0,
 		    version: browser.version() });
 		page = await browser.newPage({ viewport: { width: 1100,
-		    height: 520 } });
+		    height: 570 } });
 		page.on('console', (msg) => {
 			if (msg.type() === 'error')
 				say({ console: msg.text() });

@@ -58,6 +58,7 @@ if [ ! -e "$stamp" ]; then
 		exit 1
 	fi
 	touch "$tmp/node_modules/.epsip-installed"
+	chmod 755 "$tmp"		# mktemp's 0700: any user may read it
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 fi
