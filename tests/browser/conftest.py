@@ -117,9 +117,11 @@ class World:
         if name in self.steps:
             return self.steps[name]
         if self.failed is not None:
-            pytest.fail("step %r not reached: the scenario failed at %r: %s"
-                        % (name, self.failed["failed"],
-                           self.failed["error"]), pytrace=False)
+            error = self.failed["error"]
+            if not error.startswith(self.failed["failed"]):
+                error = "%s: %s" % (self.failed["failed"], error)
+            pytest.fail("step %r not reached; the scenario stopped at %s"
+                        % (name, error), pytrace=False)
         pytest.fail("step %r not reached; the driver said:\n%s"
                     % (name, "\n".join(self.lines[-20:])), pytrace=False)
 

@@ -201,18 +201,20 @@ async function until(step, check, bad = () => null,
 	const t0 = Date.now();
 	let states = {};
 	for (;;) {
+		const last = {};
 		for (const lib of Object.keys(frames)) {
-			states[lib] = await frames[lib].evaluate(() =>
-			    window.phone ? window.phone.state : null);
+			[states[lib], last[lib]] = await frames[lib].evaluate(() =>
+			    window.phone ? [window.phone.state,
+			    window.phone.events.at(-1)] : [null, null]);
 		}
 		if (check(states))
 			break;
 		const why = bad(states);
 		if (why)
-			throw new StepError(step, `${why}; ` + show(states));
+			throw new StepError(step, `${why}; ` + show(states, last));
 		if (Date.now() - t0 > timeout) {
 			throw new StepError(step, `not after ${timeout / 1000} s; ` +
-			    show(states));
+			    show(states, last));
 		}
 		await sleep(100);
 	}
@@ -220,10 +222,12 @@ async function until(step, check, bad = () => null,
 	return states;
 }
 
-function show(states) {
+// Where each phone is: its states and its last event.
+function show(states, last) {
 	return Object.entries(states).map(([lib, s]) => `${LIBS[lib]}: ` +
-	    (s ? Object.entries(s).map(([k, v]) => `${k}=${v}`).join(' ') :
-	    'no phone')).join('; ');
+	    (s ? Object.entries(s).map(([k, v]) => `${k}=${v}`).join(' ') +
+	    `, last event ${JSON.stringify(last[lib])}` : 'no phone'))
+	    .join('; ');
 }
 
 async function click(lib, button) {
