@@ -22,6 +22,7 @@
 enum key_type {
 	KEY_ADDR_LIST,	/* listen, proxy-protocol */
 	KEY_NAME_LIST,	/* domain, alias */
+	KEY_ORIGIN_LIST,	/* ws-origin: "https://host[:port]" */
 	KEY_CIDR_LIST,	/* proxy-from */
 	KEY_STRING,
 	KEY_PATH,
@@ -77,7 +78,7 @@ static const struct config_key config_keys[] = {
 	    "PEM CAs a client certificate is checked against (none: client "
 	    "certificates are not asked for); the upstream's over TLS too",
 	    NULL },
-	{ "ws-origin", KEY_NAME_LIST, OFF(ws_origin), OFF(ws_origin_count),
+	{ "ws-origin", KEY_ORIGIN_LIST, OFF(ws_origin), OFF(ws_origin_count),
 	    CONFIG_MAX_WS_ORIGINS, 0, 0,
 	    "Origin allowed to open a WebSocket, as the browser sends it "
 	    "(repeatable; none: any)", NULL },
@@ -473,6 +474,17 @@ config_valid_name(const char *value)
 	return (1);
 }
 
+/* An Origin as browsers send it (RFC 6454 §6.1): scheme://host[:port]. */
+static int
+config_valid_origin(const char *value)
+{
+	if (strncmp(value, "https://", 8) == 0) {
+		return (config_valid_name(value + 8));
+	}
+	return (strncmp(value, "http://", 7) == 0 &&
+	    config_valid_name(value + 7));
+}
+
 int
 config_set(struct epsip_config *cfg, const char *key, const char *value,
     char *err, size_t errcap)
@@ -488,6 +500,7 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 	switch (k->type) {
 	case KEY_ADDR_LIST:
 	case KEY_NAME_LIST:
+	case KEY_ORIGIN_LIST:
 	case KEY_CIDR_LIST:
 		count = (size_t *)(base + k->count_offset);
 		if (*count >= k->capacity) {
@@ -518,7 +531,14 @@ config_set(struct epsip_config *cfg, const char *key, const char *value,
 			char (*list)[CONFIG_NAME_MAX] = (void *)(base +
 			    k->offset);
 
-			if (!config_valid_name(value) ||
+			if (k->type == KEY_ORIGIN_LIST &&
+			    !config_valid_origin(value)) {
+				snprintf(err, errcap, "%s: \"%s\" is not an "
+				    "origin, http[s]://HOST[:PORT]", key, value);
+				return (-1);
+			}
+			if ((k->type == KEY_NAME_LIST &&
+			    !config_valid_name(value)) ||
 			    strlen(value) >= CONFIG_NAME_MAX) {
 				snprintf(err, errcap, "%s: \"%s\" is not a "
 				    "host name", key, value);
@@ -578,7 +598,7 @@ static int
 config_key_is_list(const struct config_key *k)
 {
 	return (k->type == KEY_ADDR_LIST || k->type == KEY_NAME_LIST ||
-	    k->type == KEY_CIDR_LIST);
+	    k->type == KEY_ORIGIN_LIST || k->type == KEY_CIDR_LIST);
 }
 
 static int
@@ -1207,7 +1227,8 @@ config_write_key(const struct epsip_config *cfg, const struct config_key *k,
 		}
 		break;
 	}
-	case KEY_NAME_LIST: {
+	case KEY_NAME_LIST:
+	case KEY_ORIGIN_LIST: {
 		const char (*list)[CONFIG_NAME_MAX] = (const void *)(base +
 		    k->offset);
 		size_t n = *(const size_t *)(base + k->count_offset);
@@ -1389,6 +1410,7 @@ config_field_size(const struct config_key *k)
 		return (sizeof(int));
 	case KEY_ADDR_LIST:
 	case KEY_NAME_LIST:
+	case KEY_ORIGIN_LIST:
 	case KEY_CIDR_LIST:
 		break;
 	}
@@ -1444,6 +1466,7 @@ config_key_doc(size_t i, struct config_key_doc *doc)
 {
 	static const char *const type_value[] = {
 		[KEY_ADDR_LIST] = "ADDR:PORT", [KEY_NAME_LIST] = "NAME",
+		[KEY_ORIGIN_LIST] = "ORIGIN",
 		[KEY_CIDR_LIST] = "ADDR[/BITS]",
 		[KEY_STRING] = "TEXT", [KEY_PATH] = "PATH",
 		[KEY_ADDR] = "ADDR:PORT", [KEY_UINT] = "N",
@@ -1475,8 +1498,7 @@ config_key_doc(size_t i, struct config_key_doc *doc)
 	doc->is_number = k->type == KEY_UINT;
 	doc->min = k->min;
 	doc->max = k->max;
-	doc->repeatable = k->type == KEY_ADDR_LIST ||
-	    k->type == KEY_NAME_LIST || k->type == KEY_CIDR_LIST;
+	doc->repeatable = config_key_is_list(k);
 	doc->reloadable = config_key_reloadable(k->name);
 	return (0);
 }

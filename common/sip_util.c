@@ -540,3 +540,37 @@ sip_via_stamp_received(osip_message_t *msg, const struct epsip_addr *src,
 	}
 	msg->message_property = 2;
 }
+
+const char *
+sip_transport_via_name(uint8_t transport)
+{
+	switch (transport) {
+	case EPSIP_TRANSPORT_TCP:
+		return ("TCP");
+	case EPSIP_TRANSPORT_TLS:
+		return ("TLS");
+	case EPSIP_TRANSPORT_WS:
+		return ("WS");
+	case EPSIP_TRANSPORT_WSS:
+		return ("WSS");
+	default:
+		return ("UDP");
+	}
+}
+
+const char *
+sip_transport_uri_param(uint8_t transport)
+{
+	switch (transport) {
+	case EPSIP_TRANSPORT_TCP:
+		return (";transport=tcp");
+	case EPSIP_TRANSPORT_TLS:
+		return (";transport=tls");
+	case EPSIP_TRANSPORT_WS:
+		return (";transport=ws");
+	case EPSIP_TRANSPORT_WSS:
+		return (";transport=wss");
+	default:
+		return ("");
+	}
+}

@@ -14,6 +14,11 @@
  * it runs the stream may be framing out of its own buffer; stopping the
  * reading then leaves the buffer to be freed once the callback is done.
  *
+ * A transport may hold input the socket no longer shows, or wait for the
+ * other readiness than the one its caller would (stream.h: `pending`,
+ * `wants`); both are asked only when the transport has them, so a plain
+ * socket pays nothing.
+ *
  * Nothing here is fatal, logs or counts.
  */
 #include <errno.h>
@@ -56,8 +61,13 @@ socket_close(struct stream *s)
 	(void)close(s->fd);
 }
 
+/* No `pending`, no `wants`: the socket's readiness is all there is. */
 const struct stream_transport stream_socket = {
-	"socket", socket_read, socket_write, socket_shutdown, socket_close
+	.name = "socket",
+	.read = socket_read,
+	.write = socket_write,
+	.shutdown = socket_shutdown,
+	.close = socket_close,
 };
 
 /* ---- set-up ---- */
@@ -118,16 +128,39 @@ stream_reading(const struct stream *s)
 	    (s->flags & STREAM_F_DRAINING)) && !(s->flags & STREAM_F_PAUSED));
 }
 
+/* What the transport's read and write wait for (stream.h: `wants`). */
+static uint32_t
+stream_tr_wants(const struct stream *s)
+{
+	return (s->tr->wants != NULL ? s->tr->wants(s) : 0);
+}
+
+/* The transport holds input epoll will not report (stream.h). */
+static int
+stream_tr_pending(const struct stream *s)
+{
+	return (s->tr->pending != NULL && s->tr->pending(s));
+}
+
 static uint32_t
 stream_wants(const struct stream *s)
 {
-	uint32_t want = 0;
+	uint32_t want = 0, tr = stream_tr_wants(s);
 
 	if (stream_reading(s)) {
 		want |= s->cls->read_events;
+		/* The read is retried when the socket takes output. */
+		want |= tr & EPOLLOUT;
 	}
-	if ((s->flags & STREAM_F_CONNECTING) || !STAILQ_EMPTY(&s->wq)) {
+	if (s->flags & STREAM_F_CONNECTING) {
 		want |= EPOLLOUT;
+	} else if (!STAILQ_EMPTY(&s->wq)) {
+		/*
+		 * The write is retried on input when that is what it waits
+		 * for: the socket is writable all along, and waiting for
+		 * that would wake the loop for nothing until input came.
+		 */
+		want |= (tr & EPOLLIN) ? EPOLLIN : EPOLLOUT;
 	}
 	return (want);
 }
@@ -424,19 +457,29 @@ stream_resume(struct stream *s)
 	s->flags &= ~STREAM_F_PAUSED;
 	if ((r = stream_frame_pending(s)) == STREAM_OK) {
 		stream_set_events(s);
+		/* Input the transport holds: epoll will never say so. */
+		if (stream_framing(s) && stream_tr_pending(s)) {
+			loop_fd_again(s->cls->loop, s->fd);
+		}
 	}
 	return (r);
 }
 
+/*
+ * Read and frame, STREAM_READS_PER_WAKEUP times at most, or on while the
+ * transport holds input already taken off the socket: epoll would not
+ * wake us for it, and the transport bounds it (stream.h: `pending`).
+ */
 static enum stream_result
-stream_read(struct stream *s)
+stream_read_some(struct stream *s)
 {
 	const struct stream_class *cls = s->cls;
 	enum stream_result r;
 	size_t room;
 	ssize_t n;
 
-	for (int i = 0; i < STREAM_READS_PER_WAKEUP; i++) {
+	for (int i = 0; i < STREAM_READS_PER_WAKEUP || stream_tr_pending(s);
+	    i++) {
 		/* Never hold more than input_max unframed. */
 		room = cls->input_max;
 		if (s->rlen > 0 && !(s->flags & STREAM_F_DRAINING)) {
@@ -472,16 +515,34 @@ stream_read(struct stream *s)
 	return (STREAM_OK);
 }
 
+static enum stream_result
+stream_read(struct stream *s)
+{
+	enum stream_result r = stream_read_some(s);
+
+	/* The transport's read may wait for EPOLLOUT now, or no longer. */
+	if (r == STREAM_OK && s->tr->wants != NULL) {
+		stream_set_events(s);
+	}
+	return (r);
+}
+
 enum stream_result
 stream_io(struct stream *s, uint32_t events)
 {
+	const uint32_t input = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+	uint32_t tr = stream_tr_wants(s);
 	enum stream_result r;
 
-	if ((events & EPOLLOUT) && (r = stream_flush(s)) != STREAM_OK) {
+	/* A write waiting for input is retried when input comes. */
+	if (((events & EPOLLOUT) || ((tr & EPOLLIN) && (events & EPOLLIN) &&
+	    !STAILQ_EMPTY(&s->wq))) && (r = stream_flush(s)) != STREAM_OK) {
 		return (r);
 	}
 	if (stream_reading(s)) {
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		/* And a read waiting for the socket to take output on that. */
+		if ((events & input) || ((tr & EPOLLOUT) &&
+		    (events & EPOLLOUT))) {
 			return (stream_read(s));
 		}
 		return (STREAM_OK);

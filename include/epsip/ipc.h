@@ -126,6 +126,14 @@ enum epsip_transport {
  */
 #define epsip_transport_is_stream(t) \
 	((t) >= EPSIP_TRANSPORT_TCP && (t) <= EPSIP_TRANSPORT_MAX)
+/*
+ * 1 for the transports that bring one whole SIP message at a time: UDP
+ * (a datagram), WS and WSS (a WebSocket message).  Content-Length need
+ * not frame them; the others are framed by it.
+ */
+#define epsip_transport_frames_messages(t) \
+	((t) == EPSIP_TRANSPORT_UDP || (t) == EPSIP_TRANSPORT_WS || \
+	(t) == EPSIP_TRANSPORT_WSS)
 /* 1 for the transports whose bytes are encrypted: TLS and WSS. */
 #define epsip_transport_is_secure(t) \
 	((t) == EPSIP_TRANSPORT_TLS || (t) == EPSIP_TRANSPORT_WSS)

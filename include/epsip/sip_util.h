@@ -95,6 +95,15 @@ int sip_generic_param_count(const osip_list_t *params, const char *name);
 
 /* Method of a request ("INVITE"), or NULL for a response. */
 const char *sip_method(const osip_message_t *msg);
+/*
+ * How a transport is written in SIP: the Via's protocol ("UDP", "TCP",
+ * "TLS", "WS", "WSS"; RFC 3261 §18, RFC 7118 §5.1), and the URI parameter
+ * that names it in Path and Record-Route (";transport=tcp", ...; "" for
+ * UDP, the default, RFC 3261 §19.1.2).
+ */
+const char *sip_transport_via_name(uint8_t transport);
+const char *sip_transport_uri_param(uint8_t transport);
+
 /* 1 for INVITE, SUBSCRIBE, REFER, NOTIFY without To tag (dialog-forming). */
 int sip_is_dialog_forming(const osip_message_t *msg);
 

@@ -30,11 +30,17 @@
  *   - write takes plaintext; after EAGAIN the stream offers the same
  *     bytes again, which is what TLS libraries ask for;
  *   - shutdown sends close_notify or a Close frame before the FIN;
- *   - its own state (the TLS session) sits beside the stream, reached
- *     from the owner's record, so a plain flow pays nothing for it.
- * A transport whose read needs the socket writable (TLS renegotiation)
- * will need one more entry saying which epoll events it waits for; plain
- * sockets need none, so there is none yet.
+ *   - its own state (the TLS session) hangs off s->tr_state, so a plain
+ *     flow pays one pointer for it;
+ *   - two optional entries, NULL for a plain socket, which then behaves
+ *     as if they did not exist: `pending` says the transport holds input
+ *     it already took off the socket (the rest of a decrypted record),
+ *     which epoll will never report, so the read goes on past its
+ *     per-wakeup budget and a resumed stream is called again; `wants`
+ *     says its last read is waiting for the socket to become writable
+ *     (a handshake message that did not fit) or its last write for input
+ *     (the peer's next handshake message), so the stream waits for that
+ *     event too and retries the read on EPOLLOUT, the write on EPOLLIN.
  *
  * Nothing here logs or counts: the class's callbacks do (did_read,
  * did_write), so each owner keeps its own counters.  Nothing is fatal.
@@ -62,6 +68,28 @@ struct stream_transport {
 	/* Nothing more will be written: FIN. */
 	void (*shutdown)(struct stream *s);
 	void (*close)(struct stream *s);
+	/*
+	 * Optional.  1 when the transport holds input already taken off the
+	 * socket (TLS: the rest of a record, SSL_has_pending()): epoll will
+	 * not report it, so stream_read() reads on past its per-wakeup
+	 * budget while this is 1, and stream_resume() has the loop call the
+	 * stream's callback again (loop_fd_again()).  A transport bounds it
+	 * (TLS: one record, no read-ahead), or one peer could hold the loop.
+	 */
+	int (*pending)(const struct stream *s);
+	/*
+	 * Optional.  What the transport's last read and write are waiting
+	 * for besides the obvious: EPOLLOUT, its read must first write (a
+	 * TLS handshake or post-handshake message the socket did not take);
+	 * EPOLLIN, its write must first read (the peer's next handshake
+	 * message).  The stream then also waits for EPOLLOUT while it reads,
+	 * and retries the read when it comes; and waits for EPOLLIN instead
+	 * of EPOLLOUT while output is queued (the socket is writable: waiting
+	 * for that would spin), and retries the write when input comes.
+	 * Asked after every read, write and flush, so a transport changes it
+	 * only from inside those.
+	 */
+	uint32_t (*wants)(const struct stream *s);
 };
 
 /* A plain socket, s->fd. */

@@ -2,7 +2,7 @@
  * accept.c -- the parent takes TCP connections and hands each to a child.
  *
  * Each accepted connection becomes a flow (child, slot, generation); the
- * descriptor goes to the child with NEW_TCP_FLOW over SCM_RIGHTS and the
+ * descriptor goes to the child with NEW_STREAM_FLOW over SCM_RIGHTS and the
  * parent closes its copy at once, so the parent holds no per-connection
  * descriptor.  A connection that cannot be placed (max-flows,
  * new-flow-rate, no child, child queue full) is reset at once, counted as
@@ -110,15 +110,16 @@ fm_accept_hand_off(struct fm_parent *p, struct fm_listener *l, int fd,
 	uint8_t buf[FM_CTL_FLOW_SIZE];
 	size_t len;
 
-	f = fm_pflow_alloc(p, EPSIP_TRANSPORT_TCP, l->index, local, remote);
+	f = fm_pflow_alloc(p, l->transport, l->index, local, remote);
 	if (f == NULL) {
 		fm_reset_and_close(fd);		/* refused and counted */
 		return;
 	}
-	fm_ctl_init(&m, FM_CTL_NEW_TCP_FLOW);
+	fm_ctl_init(&m, FM_CTL_NEW_STREAM_FLOW);
 	m.slot = f->slot;
 	m.generation = f->generation;
 	m.listener = l->index;
+	m.transport = l->transport;
 	m.local = *local;
 	m.remote = *remote;
 	m.arrived_ms = monotonic_ms();

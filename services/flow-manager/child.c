@@ -136,7 +136,7 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 		/* The parent is the same binary: this is a bug. */
 		log_warnx("bad control message: %s", epsip_msg_error_name(err));
 		stats_inc(M_CONTROL_ERRORS);
-	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd == FM_CTL_FD_LOST) {
+	} else if (m.type == FM_CTL_NEW_STREAM_FLOW && fd == FM_CTL_FD_LOST) {
 		/*
 		 * Out of descriptors: the connection is gone.  The parent
 		 * counts it, frees the slot and sends new flows elsewhere.
@@ -146,8 +146,8 @@ handle_control(struct fm_child *c, const uint8_t *buf, size_t len, int fd)
 		fm_child_ctl_send_closed(c, m.slot, m.generation,
 		    EPSIP_CLOSE_NONE);
 		return;
-	} else if (m.type == FM_CTL_NEW_TCP_FLOW && fd >= 0) {
-		fm_tcp_flow_open(c, &m, fd);
+	} else if (m.type == FM_CTL_NEW_STREAM_FLOW && fd >= 0) {
+		fm_stream_flow_open(c, &m, fd);
 		return;
 	} else if (m.type == FM_CTL_UDP_DATAGRAM) {
 		fm_udp_flow_datagram(c, &m, fd);
@@ -221,8 +221,8 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 	int rc;
 
 	f = fm_flow_find(c, &msg->flow);
-	if (f == NULL || (f->transport == EPSIP_TRANSPORT_TCP &&
-	    (f->stream.flags & STREAM_F_CLOSING))) {
+	if (f == NULL || (epsip_transport_is_stream(f->transport) &&
+	    !fm_stream_flow_open_for_output(f))) {
 		undeliverable(c, msg);
 		return;
 	}
@@ -230,8 +230,8 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 	if (msg->payload_len > 0) {
 		log_flow(LOG_LEVEL_DEBUG, &f->id, "out %zu bytes",
 		    msg->payload_len);
-		if (f->transport == EPSIP_TRANSPORT_TCP) {
-			rc = fm_tcp_flow_send(f, msg->payload,
+		if (epsip_transport_is_stream(f->transport)) {
+			rc = fm_stream_flow_send(f, msg->payload,
 			    msg->payload_len);
 		} else {
 			rc = fm_udp_flow_send(f, msg->payload,
@@ -246,8 +246,8 @@ to_flow(struct fm_child *c, const struct epsip_msg *msg)
 	}
 	stats_inc(M_SIP_TO_FLOW);
 	if (msg->flags & EPSIP_MSG_F_CLOSE_AFTER_SEND) {
-		if (f->transport == EPSIP_TRANSPORT_TCP) {
-			(void)fm_tcp_flow_finish(f);
+		if (epsip_transport_is_stream(f->transport)) {
+			(void)fm_stream_flow_finish(f);
 		} else {
 			fm_flow_close(f, EPSIP_CLOSE_FRAMING);
 		}
@@ -383,7 +383,9 @@ fm_child_start(struct daemon *d, uint32_t id)
 	/* Log lines say which child; ps shows the binary, not "exe". */
 	log_init(c->name, log_get_level());
 	(void)prctl(PR_SET_NAME, "epsip-flow-manager");
-	c->nlisteners = c->cfg->listen_count;
+	/* `listen` (UDP and TCP), then the stream-only ones (parent.h). */
+	c->nlisteners = c->cfg->listen_count + c->cfg->listen_tls_count +
+	    c->cfg->listen_ws_count + c->cfg->listen_wss_count;
 	/* Connected flows send on their own sockets (udp_flow.c). */
 	c->inherited_udp = c->cfg->udp_flow_sockets ==
 	    UDP_FLOW_SOCKETS_CONNECTED ? 0 : c->nlisteners;
@@ -399,9 +401,11 @@ fm_child_start(struct daemon *d, uint32_t id)
 	if (c->nslots == 0 ||
 	    (c->flows = calloc(c->nslots, sizeof(*c->flows))) == NULL ||
 	    (c->closed_gen = calloc(c->nslots, sizeof(*c->closed_gen))) ==
-	    NULL || fm_tcp_flows_init(c) == -1 ||
-	    (c->ctl_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
+	    NULL || (c->ctl_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
 		fatal("%s: start", c->name);
+	}
+	if (fm_stream_flows_init(c) == -1) {
+		return (-1);		/* logged: a TLS file, or no memory */
 	}
 
 	if (ipc_service_url(c->cfg->run_dir, "router", url, sizeof(url)) < 0 ||
@@ -424,6 +428,13 @@ fm_child_start(struct daemon *d, uint32_t id)
 	}
 	log_debug("%s: started, %" PRIu32 " slots", c->name, c->nslots);
 	return (0);
+}
+
+void
+fm_child_reload(struct daemon *d, const struct epsip_config *fresh)
+{
+	(void)d;
+	fm_stream_flows_reload(&fm_child, fresh);
 }
 
 void
@@ -513,7 +524,7 @@ fm_child_stop(struct daemon *d)
 	free(c->flows);
 	free(c->paused_slots);
 	free(c->closed_gen);
-	fm_tcp_flows_free(c);
+	fm_stream_flows_free(c);
 	free(c->ctl_buf);
 	c->flows = NULL;
 	c->closed_gen = NULL;

@@ -8,9 +8,14 @@
  * reports every flow it ends to the parent, which tells the router.
  *
  * Files: child.c (start, stop, control socket, router messages, reaping),
- * flow.c (the slot table, closing, sending), tcp_flow.c (stream I/O and
- * framing), udp_flow.c (datagrams, STUN), flow_list.c (its flows listed
- * for epsipd's GET /flows).
+ * flow.c (the slot table, closing, sending), stream_flow.c (a connection
+ * of any stream transport: TCP, TLS, WS, WSS), tcp_flow.c (SIP framed by
+ * Content-Length on TCP and TLS), ws_flow.c (SIP over WebSocket: the
+ * upgrade, frames, Pings), udp_flow.c (datagrams, STUN), flow_list.c (its
+ * flows listed for epsipd's GET /flows).
+ *
+ * TLS and WebSocket state lives here only, in the child that owns the
+ * connection: nothing about it is shared with another process.
  */
 #ifndef EPSIP_FM_CHILD_H
 #define EPSIP_FM_CHILD_H
@@ -25,10 +30,21 @@
 #include "epsip/ipc.h"
 #include "epsip/overload.h"
 #include "epsip/stream.h"
+#include "epsip/ws.h"
 
 #include "control.h"
 
 struct fm_child;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* A WebSocket flow's own state (ws_flow.c); the others have none. */
+struct fm_ws {
+	struct ws_reader reader;
+	uint8_t open;			/* upgraded: frames from now on */
+	uint8_t close_sent;		/* our Close is out: nothing more */
+	uint8_t peer_closed;		/* the phone's Close came */
+	uint64_t ping_sent_ms;		/* a Ping awaits its Pong; 0: none */
+};
 
 struct fm_flow {
 	struct fm_child *child;
@@ -38,11 +54,14 @@ struct fm_flow {
 	struct epsip_addr local;
 	struct epsip_addr remote;
 	/*
-	 * TCP: the connection, its input (no buffer while empty, most of a
-	 * flow's life), its output in order; paused while the router's
-	 * queue is full.  Unused by UDP flows.
+	 * TCP, TLS, WS, WSS: the connection, its input (no buffer while
+	 * empty, most of a flow's life), its output in order; paused while
+	 * the router's queue is full.  TLS: the session is the stream's
+	 * transport state.  Unused by UDP flows.
 	 */
 	struct stream stream;
+	struct fm_ws *ws;		/* WS and WSS only */
+	uint8_t tls_seen;		/* its handshake was counted */
 	/*
 	 * UDP: the flow's own connected socket, on which the kernel delivers
 	 * its datagrams straight to this child (udp-flow-sockets), or -1
@@ -88,12 +107,27 @@ struct fm_child {
 	struct fm_flow **flows;		/* [nslots], by slot */
 	uint32_t *closed_gen;		/* last generation closed per slot */
 	uint32_t nslots;
-	uint32_t nflows, nudp, ntcp;
+	uint32_t nflows;
+	uint32_t nopen[EPSIP_TRANSPORT_MAX + 1];	/* by transport */
 	int had_flow;
 	size_t nlisteners;		/* the edge's listen addresses */
 	size_t inherited_udp;		/* UDP listener fds 4.. (shared) */
 	size_t max_message;		/* framing limit */
-	struct stream_class tcp;	/* every TCP flow's (tcp_flow.c) */
+	struct stream_class sip_stream;	/* TCP and TLS flows (tcp_flow.c) */
+	struct stream_class ws;		/* WS and WSS flows (ws_flow.c) */
+	/*
+	 * New TLS and WSS flows' (NULL: no such listener).  Built again on
+	 * reload; a flow keeps the one it started with (OpenSSL counts).
+	 */
+	SSL_CTX *tls_ctx;
+	/* ws_flow.c: a frame's unmasked payload; one frame out. */
+	uint8_t *ws_buf;
+	size_t ws_buf_cap;
+	uint8_t *ws_out;
+	size_t ws_out_cap;
+	/* Who may open a WebSocket (ws-origin). */
+	const char *ws_origins[CONFIG_MAX_WS_ORIGINS];
+	struct ws_upgrade_policy ws_policy;
 	int exiting;
 	/*
 	 * Our parent died (or its control socket closed): a flow we close
@@ -147,16 +181,51 @@ void fm_flow_set_aor(struct fm_flow *f, const uint8_t *aor, size_t len);
 /* Answer epsipd's FLOWS_QUERY with FLOWS on the supervisor link. */
 void fm_flows_answer(struct fm_child *c, const struct epsip_msg *query);
 
-/* tcp_flow.c */
-/* The stream class of the child's TCP flows; 0, or -1 (no memory). */
-int fm_tcp_flows_init(struct fm_child *c);
-void fm_tcp_flows_free(struct fm_child *c);
-void fm_tcp_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd);
-/* Queue and write; 0, or -1 if the flow was closed. */
-int fm_tcp_flow_send(struct fm_flow *f, const void *buf, size_t len);
+/* stream_flow.c */
+/*
+ * The stream classes and the TLS context of the child's connections; 0,
+ * or -1 with the reason logged.
+ */
+int fm_stream_flows_init(struct fm_child *c);
+void fm_stream_flows_free(struct fm_child *c);
+/* SIGHUP: a new TLS context (tls-cert may have changed) for new flows. */
+void fm_stream_flows_reload(struct fm_child *c,
+    const struct epsip_config *fresh);
+/* A connection the parent accepted: m->transport says which kind. */
+void fm_stream_flow_open(struct fm_child *c, const struct fm_ctl_msg *m,
+    int fd);
+/* Queue and write bytes as they are; 0, or -1 if the flow was closed. */
+int fm_stream_flow_write(struct fm_flow *f, const void *buf, size_t len);
+/* One SIP message to the phone (a WebSocket message on WS); 0 or -1. */
+int fm_stream_flow_send(struct fm_flow *f, const void *buf, size_t len);
 /* Close once the queued output is out (CLOSE_AFTER_SEND); 0 or -1 (gone). */
-int fm_tcp_flow_finish(struct fm_flow *f);
-void fm_tcp_flow_release(struct fm_flow *f);
+int fm_stream_flow_finish(struct fm_flow *f);
+/* Stop reading: the router's queue is full.  A timer resumes the flow. */
+void fm_stream_flow_pause(struct fm_flow *f);
+/* Output still goes out, or can: not finishing or finished. */
+int fm_stream_flow_open_for_output(const struct fm_flow *f);
+/*
+ * The reaper's second: a TLS handshake or WebSocket upgrade that takes
+ * too long, a WebSocket to Ping or found dead.  0, or -1 if it closed.
+ */
+int fm_stream_flow_tick(struct fm_flow *f, uint64_t now);
+void fm_stream_flow_release(struct fm_flow *f);
+
+/* tcp_flow.c: the framing callback of SIP on TCP and TLS. */
+ssize_t fm_sip_stream_frame(struct stream *s, const char *buf, size_t len);
+/* Closes at most this long after a framing error or CLOSE_AFTER_SEND. */
+void fm_stream_flow_arm_safety(struct fm_flow *f);
+
+/* ws_flow.c */
+/* The framing callback of WS and WSS flows: the upgrade, then frames. */
+ssize_t fm_ws_frame(struct stream *s, const char *buf, size_t len);
+/* One SIP message as one text frame; 0, or -1 if the flow was closed. */
+int fm_ws_flow_send(struct fm_flow *f, const void *buf, size_t len);
+/* Our Close (code), then close once it is out; 0 or -1. */
+int fm_ws_flow_close(struct fm_flow *f, uint16_t code);
+/* fm_stream_flow_tick() for WebSockets. */
+int fm_ws_flow_tick(struct fm_flow *f, uint64_t now);
+void fm_ws_flow_release(struct fm_flow *f);
 
 /* udp_flow.c */
 /*

@@ -160,8 +160,10 @@ void
 fm_children_gauges(struct fm_parent *p)
 {
 	stats_set(M_CHILDREN_ALIVE, (int64_t)p->nchildren);
-	stats_set(M_FLOWS_OPEN_UDP, (int64_t)p->open_udp);
-	stats_set(M_FLOWS_OPEN_TCP, (int64_t)p->open_tcp);
+	for (uint8_t t = EPSIP_TRANSPORT_UDP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		stats_set(metric_label_find(MF_FLOWS_OPEN,
+		    epsip_transport_name(t)), (int64_t)p->open[t]);
+	}
 	fm_udp_demux_gauges(p);
 }
 
@@ -260,7 +262,7 @@ fm_children_spawn(struct fm_parent *p)
 		rec_free(c);
 		return (NULL);
 	}
-	for (i = 0; i < p->nlisteners; i++) {
+	for (i = 0; i < p->nudp_listeners; i++) {
 		udp_fds[i] = p->listeners[i].udp_fd;
 	}
 	(void)snprintf(p->child_argv[p->child_argc + 1], FM_CHILD_ID_TEXT,
@@ -268,7 +270,7 @@ fm_children_spawn(struct fm_parent *p)
 	/* Connected flows send on their own sockets, not the listeners:
 	 * a child holding one would keep it open past a drain. */
 	c->pid = fm_spawn_exec(p->child_argv, child_end, udp_fds,
-	    p->udp_connected ? 0 : p->nlisteners, getpid());
+	    p->udp_connected ? 0 : p->nudp_listeners, getpid());
 	(void)close(child_end);
 	if (c->pid == -1) {
 		/* Out of pids or memory: once a second, not once a flow. */
@@ -354,7 +356,7 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 	if (p->stopping) {
 		return (NULL);
 	}
-	if (p->open_udp + p->open_tcp >= p->max_flows) {
+	if (p->open_total >= p->max_flows) {
 		fm_refused(p, &p->refused_limit, "max-flows (%u) reached: new "
 		    "flows refused", p->max_flows);
 		return (NULL);
@@ -389,13 +391,10 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 	if (!has_room(c)) {
 		open_remove(c);
 	}
-	if (transport == EPSIP_TRANSPORT_UDP) {
-		p->open_udp++;
-		stats_inc(M_FLOWS_OPENED_UDP);
-	} else {
-		p->open_tcp++;
-		stats_inc(M_FLOWS_OPENED_TCP);
-	}
+	p->open[transport]++;
+	p->open_total++;
+	stats_inc(metric_label_find(MF_FLOWS_OPENED,
+	    epsip_transport_name(transport)));
 	fm_children_gauges(p);
 	return (f);
 }
@@ -435,11 +434,8 @@ fm_pflow_release(struct fm_parent *p, struct fm_pflow *f, uint32_t reason)
 		fm_udp_table_remove(&p->udp, &f->udp);
 		f->in_table = 0;
 	}
-	if (f->transport == EPSIP_TRANSPORT_UDP) {
-		p->open_udp--;
-	} else {
-		p->open_tcp--;
-	}
+	p->open[f->transport]--;
+	p->open_total--;
 	f->transport = EPSIP_TRANSPORT_NONE;
 	c->free_slots[c->nfree++] = f->slot;
 	if (--c->nflows == 0) {

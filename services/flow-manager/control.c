@@ -30,13 +30,19 @@ fm_ctl_init(struct fm_ctl_msg *msg, enum fm_ctl_type type)
 	memset(msg, 0, sizeof(*msg));
 	msg->version = FM_CTL_VERSION;
 	msg->type = (uint8_t)type;
+	/* The usual transport of each; a TLS or WebSocket flow says so. */
+	if (type == FM_CTL_UDP_DATAGRAM) {
+		msg->transport = EPSIP_TRANSPORT_UDP;
+	} else if (type == FM_CTL_NEW_STREAM_FLOW) {
+		msg->transport = EPSIP_TRANSPORT_TCP;
+	}
 }
 
 size_t
 fm_ctl_encoded_size(const struct fm_ctl_msg *msg)
 {
 	switch (msg->type) {
-	case FM_CTL_NEW_TCP_FLOW:
+	case FM_CTL_NEW_STREAM_FLOW:
 		return (FM_CTL_FLOW_SIZE);
 	case FM_CTL_UDP_DATAGRAM:
 		return (FM_CTL_FLOW_SIZE + msg->payload_len);
@@ -48,6 +54,16 @@ fm_ctl_encoded_size(const struct fm_ctl_msg *msg)
 }
 
 static enum epsip_msg_error
+check_flow_fields(const struct fm_ctl_msg *msg)
+{
+	if (msg->listener >= FM_CTL_MAX_LISTENER ||
+	    !family_ok(msg->local.family) || !family_ok(msg->remote.family)) {
+		return (EPSIP_MSG_EFIELD);
+	}
+	return (EPSIP_MSG_OK);
+}
+
+static enum epsip_msg_error
 check_fields(const struct fm_ctl_msg *msg)
 {
 	switch (msg->type) {
@@ -56,14 +72,15 @@ check_fields(const struct fm_ctl_msg *msg)
 		    msg->payload_len > FM_CTL_MAX_DATAGRAM) {
 			return (EPSIP_MSG_ELENGTH);
 		}
-		/* FALLTHROUGH */
-	case FM_CTL_NEW_TCP_FLOW:
-		if (msg->listener >= FM_CTL_MAX_LISTENER ||
-		    !family_ok(msg->local.family) ||
-		    !family_ok(msg->remote.family)) {
+		if (msg->transport != EPSIP_TRANSPORT_UDP) {
 			return (EPSIP_MSG_EFIELD);
 		}
-		return (EPSIP_MSG_OK);
+		return (check_flow_fields(msg));
+	case FM_CTL_NEW_STREAM_FLOW:
+		if (!epsip_transport_is_stream(msg->transport)) {
+			return (EPSIP_MSG_EFIELD);
+		}
+		return (check_flow_fields(msg));
 	case FM_CTL_FLOW_CLOSED:
 		/* NONE: the child never had the flow (FM_CTL_FD_LOST). */
 		if (msg->reason > EPSIP_CLOSE_REASON_MAX) {
@@ -100,6 +117,7 @@ fm_ctl_encode(const struct fm_ctl_msg *msg, uint8_t *out, size_t cap,
 		wire_put_u32(&w, msg->reason);
 	} else {
 		wire_put_u16(&w, msg->listener);
+		wire_put_u8(&w, msg->transport);
 		wire_put_addr(&w, &msg->local);
 		wire_put_addr(&w, &msg->remote);
 		wire_put_u64(&w, msg->arrived_ms);
@@ -138,9 +156,10 @@ fm_ctl_decode(const uint8_t *in, size_t len, struct fm_ctl_msg *msg)
 	case FM_CTL_FLOW_CLOSED:
 		msg->reason = wire_get_u32(&r);
 		break;
-	case FM_CTL_NEW_TCP_FLOW:
+	case FM_CTL_NEW_STREAM_FLOW:
 	case FM_CTL_UDP_DATAGRAM:
 		msg->listener = wire_get_u16(&r);
+		msg->transport = wire_get_u8(&r);
 		wire_get_addr(&r, &msg->local);
 		wire_get_addr(&r, &msg->remote);
 		msg->arrived_ms = wire_get_u64(&r);
@@ -165,8 +184,8 @@ const char *
 fm_ctl_type_name(uint8_t type)
 {
 	switch (type) {
-	case FM_CTL_NEW_TCP_FLOW:
-		return ("NEW_TCP_FLOW");
+	case FM_CTL_NEW_STREAM_FLOW:
+		return ("NEW_STREAM_FLOW");
 	case FM_CTL_UDP_DATAGRAM:
 		return ("UDP_DATAGRAM");
 	case FM_CTL_FLOW_CLOSED:

@@ -8,8 +8,10 @@
  * byte order behind a version byte, never as raw structs: a child from
  * another build must be refused, not misread.
  *
- *   parent -> child   NEW_TCP_FLOW   slot, generation, listener, local,
- *                                    remote; the connection fd attached
+ *   parent -> child   NEW_STREAM_FLOW   slot, generation, listener,
+ *                                    transport (TCP, TLS, WS, WSS), local,
+ *                                    remote; the connection fd attached,
+ *                                    not a byte of it read yet
  *   parent -> child   UDP_DATAGRAM   the same fields, then the datagram
  *   child -> parent   FLOW_CLOSED    slot, generation, reason; reason
  *                                    NONE: the child never had the flow,
@@ -18,8 +20,8 @@
  * Wire layout:
  *
  *   version(1) type(1) slot(4) generation(4)
- *   NEW_TCP_FLOW, UDP_DATAGRAM: listener(2) local(19) remote(19)
- *                               arrived(8) [datagram]
+ *   NEW_STREAM_FLOW, UDP_DATAGRAM: listener(2) transport(1) local(19)
+ *                               remote(19) arrived(8) [datagram]
  *   FLOW_CLOSED:                reason(4)
  *
  * `arrived` is when the bytes reached the host (CLOCK_MONOTONIC ms, which
@@ -37,24 +39,28 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "epsip/config.h"
 #include "epsip/ipc.h"
 #include "epsip/wire.h"
 
-#define FM_CTL_VERSION		2
+#define FM_CTL_VERSION		3
 
 #define FM_CTL_BASE_SIZE	10
-/* NEW_TCP_FLOW, and UDP_DATAGRAM without its datagram. */
-#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 2 + 2 * WIRE_ADDR_SIZE + 8)
+/* NEW_STREAM_FLOW, and UDP_DATAGRAM without its datagram. */
+#define FM_CTL_FLOW_SIZE	(FM_CTL_BASE_SIZE + 3 + 2 * WIRE_ADDR_SIZE + 8)
 #define FM_CTL_CLOSED_SIZE	(FM_CTL_BASE_SIZE + 4)
 /* The largest UDP payload (IPv4 and IPv6 without jumbograms). */
 #define FM_CTL_MAX_DATAGRAM	65535
 #define FM_CTL_MAX_SIZE		(FM_CTL_FLOW_SIZE + FM_CTL_MAX_DATAGRAM)
-/* Listener indexes run below this (config.h: CONFIG_MAX_LISTEN). */
-#define FM_CTL_MAX_LISTENER	16
+/*
+ * Listener indexes run below this: `listen` first, then listen-tls,
+ * listen-ws and listen-wss, CONFIG_MAX_LISTEN of each at most.
+ */
+#define FM_CTL_MAX_LISTENER	(4 * CONFIG_MAX_LISTEN)
 
 enum fm_ctl_type {
 	FM_CTL_NONE = 0,
-	FM_CTL_NEW_TCP_FLOW = 1,
+	FM_CTL_NEW_STREAM_FLOW = 1,
 	FM_CTL_UDP_DATAGRAM = 2,
 	FM_CTL_FLOW_CLOSED = 3,
 	FM_CTL_TYPE_MAX = 3,
@@ -65,7 +71,8 @@ struct fm_ctl_msg {
 	uint8_t type;			/* enum fm_ctl_type */
 	uint32_t slot;
 	uint32_t generation;
-	uint16_t listener;		/* index into cfg.listen */
+	uint16_t listener;		/* the parent's listener index */
+	uint8_t transport;		/* enum epsip_transport */
 	uint32_t reason;		/* FLOW_CLOSED: enum epsip_close_reason */
 	struct epsip_addr local;
 	struct epsip_addr remote;

@@ -30,7 +30,7 @@
 static size_t
 flows_held(const struct fm_parent *p)
 {
-	return (p->open_udp + p->open_tcp);
+	return (p->open_total);
 }
 
 static void

@@ -56,8 +56,10 @@ void
 fm_flow_gauges(struct fm_child *c)
 {
 	/* "flows.open.*" is the parent's: totals must not count a flow twice. */
-	stats_set(M_FLOWS_OWNED_UDP, (int64_t)c->nudp);
-	stats_set(M_FLOWS_OWNED_TCP, (int64_t)c->ntcp);
+	for (uint8_t t = EPSIP_TRANSPORT_UDP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		stats_set(metric_label_find(MF_FLOWS_OWNED,
+		    epsip_transport_name(t)), (int64_t)c->nopen[t]);
+	}
 }
 
 struct fm_flow *
@@ -95,11 +97,7 @@ fm_flow_new(struct fm_child *c, const struct fm_ctl_msg *m, uint8_t transport)
 	f->opened_ms = f->last_activity_ms = loop_now_ms(c->loop);
 	c->flows[m->slot] = f;
 	c->nflows++;
-	if (transport == EPSIP_TRANSPORT_TCP) {
-		c->ntcp++;
-	} else {
-		c->nudp++;
-	}
+	c->nopen[transport]++;
 	c->had_flow = 1;
 	fm_flow_describe(f, what, sizeof(what));
 	log_flow(LOG_LEVEL_INFO, &f->id, "opened %s", what);
@@ -117,13 +115,12 @@ fm_flow_close(struct fm_flow *f, uint32_t reason)
 	fm_flow_describe(f, what, sizeof(what));
 	log_flow(LOG_LEVEL_INFO, &f->id, "closed %s: %s", what,
 	    epsip_close_reason_name(reason));
-	if (f->transport == EPSIP_TRANSPORT_TCP) {
-		fm_tcp_flow_release(f);
-		c->ntcp--;
+	if (epsip_transport_is_stream(f->transport)) {
+		fm_stream_flow_release(f);
 	} else {
 		fm_udp_flow_release(f);
-		c->nudp--;
 	}
+	c->nopen[f->transport]--;
 	/* The parent counts flows.closed.<reason>: every close reaches it. */
 	if (c->orphaned) {
 		(void)fm_flow_to_router(f, EPSIP_MSG_FLOW_CLOSED, reason, NULL,
@@ -232,6 +229,10 @@ fm_flow_reap(struct fm_child *c)
 		    now >= f->close_deadline_ms) {
 			/* The answer to a framing error never came out. */
 			fm_flow_close(f, EPSIP_CLOSE_FRAMING);
+			continue;
+		}
+		if (epsip_transport_is_stream(f->transport) &&
+		    fm_stream_flow_tick(f, now) == -1) {
 			continue;
 		}
 		limit_ms = 1000ULL * (f->timer_s != 0 ?

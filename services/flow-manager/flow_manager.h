@@ -41,9 +41,18 @@ void fm_parent_reload(struct daemon *d, const struct epsip_config *fresh);
  */
 void fm_parent_drain(struct daemon *d);
 
+/*
+ * The TLS files (tls-cert, tls-key, tls-ca) and the token key make a
+ * TLS context, when a TLS or WSS listener needs one: 0, or -1 with a
+ * one-line reason.  The parent checks at start; children build their own.
+ */
+int fm_tls_check(const struct epsip_config *cfg, char *err, size_t errcap);
+
 /* The child role, child id `id` (>= 1). */
 int fm_child_start(struct daemon *d, uint32_t id);
 void fm_child_report(struct daemon *d, json_t *stats);
+/* SIGHUP, before d->cfg takes fresh's keys: TLS files for new flows. */
+void fm_child_reload(struct daemon *d, const struct epsip_config *fresh);
 void fm_child_stop(struct daemon *d);
 
 /* "--child N": 0 and *id, or -1 if N is not in 1..UINT32_MAX. */

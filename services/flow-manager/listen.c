@@ -184,51 +184,80 @@ open_socket(const struct fm_parent *p, const struct epsip_addr *a, int type,
 	return (fd);
 }
 
-void
-fm_listen_open(struct fm_parent *p)
+/* The next listener, for `a` and `transport`, its TCP socket open. */
+static struct fm_listener *
+open_stream_listener(struct fm_parent *p, const struct epsip_addr *a,
+    uint8_t transport, int *siblings)
 {
 	struct fm_listener *l;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char text[64];
-	size_t i;
+
+	if (p->nlisteners == FM_MAX_LISTENERS) {
+		fatalx("more than %d listen addresses", FM_MAX_LISTENERS);
+	}
+	l = &p->listeners[p->nlisteners];
+	l->parent = p;
+	l->index = (uint16_t)p->nlisteners;
+	l->transport = transport;
+	l->addr = *a;
+	l->accept_pause_timer = -1;
+	l->held_fd = -1;
+	l->udp_fd = -1;
+	(void)epsip_addr_format(&l->addr, text, sizeof(text));
+	l->tcp_fd = open_socket(p, &l->addr, SOCK_STREAM, text,
+	    transport == EPSIP_TRANSPORT_TCP ? "tcp" :
+	    epsip_transport_name(transport), siblings);
+	if (listen(l->tcp_fd, LISTEN_BACKLOG) == -1) {
+		fatal("listen %s: tcp listen", text);
+	}
+	if (l->addr.port == 0) {
+		sslen = sizeof(ss);
+		if (getsockname(l->tcp_fd, (struct sockaddr *)&ss,
+		    &sslen) == -1 || epsip_addr_from_sockaddr(&l->addr,
+		    (struct sockaddr *)&ss) == -1) {
+			fatal("listen %s: getsockname", text);
+		}
+	}
+	p->nlisteners++;
+	return (l);
+}
+
+void
+fm_listen_open(struct fm_parent *p)
+{
+	struct fm_listener *l;
+	const struct epsip_addr *addrs;
+	char text[64];
+	size_t i, n;
 	int siblings;
 
 	siblings = fm_instance_siblings_bound(p->cfg->run_dir,
 	    p->cfg->flow_manager) > 0;
 	for (i = 0; i < p->cfg->listen_count && i < CONFIG_MAX_LISTEN; i++) {
-		l = &p->listeners[i];
-		l->parent = p;
-		l->index = (uint16_t)i;
-		l->addr = p->cfg->listen[i];
-		l->proxy = config_proxy_protocol_on(p->cfg, &l->addr);
-		l->accept_pause_timer = -1;
-		l->held_fd = -1;
-		(void)epsip_addr_format(&l->addr, text, sizeof(text));
-
 		/* TCP first: with port 0 its port is reused for UDP. */
-		l->tcp_fd = open_socket(p, &l->addr, SOCK_STREAM, text,
-		    "tcp", &siblings);
-		if (listen(l->tcp_fd, LISTEN_BACKLOG) == -1) {
-			fatal("listen %s: tcp listen", text);
-		}
-		if (l->addr.port == 0) {
-			sslen = sizeof(ss);
-			if (getsockname(l->tcp_fd, (struct sockaddr *)&ss,
-			    &sslen) == -1 || epsip_addr_from_sockaddr(&l->addr,
-			    (struct sockaddr *)&ss) == -1) {
-				fatal("listen %s: getsockname", text);
-			}
-		}
+		l = open_stream_listener(p, &p->cfg->listen[i],
+		    EPSIP_TRANSPORT_TCP, &siblings);
+		l->proxy = config_proxy_protocol_on(p->cfg, &p->cfg->listen[i]);
+		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 		l->udp_fd = open_socket(p, &l->addr, SOCK_DGRAM, text,
 		    "udp", &siblings);
-		(void)epsip_addr_format(&l->addr, text, sizeof(text));
 		log_info("listening on %s udp+tcp%s", text, l->proxy ?
 		    " (tcp behind a load balancer: PROXY protocol)" : "");
-		p->nlisteners = i + 1;
+		p->nudp_listeners = p->nlisteners;
 	}
 	if (p->nlisteners == 0) {
 		fatalx("no listen address configured");
+	}
+	for (uint8_t t = EPSIP_TRANSPORT_TLS; t <= EPSIP_TRANSPORT_MAX; t++) {
+		addrs = config_listeners(p->cfg, t, &n);
+		for (i = 0; i < n && i < CONFIG_MAX_LISTEN; i++) {
+			l = open_stream_listener(p, &addrs[i], t, &siblings);
+			(void)epsip_addr_format(&l->addr, text, sizeof(text));
+			log_info("listening on %s %s", text,
+			    epsip_transport_name(t));
+		}
 	}
 	if (fm_instance_mark_bound(p->lock_fd) == -1) {
 		fatal("listen: cannot say so in fm-%u.lock",

@@ -79,7 +79,10 @@ fm_main_stop(struct daemon *d)
 	}
 }
 
-/* A child's reloadable keys are all read where they are used. */
+/*
+ * A child's reloadable keys are read where they are used, but for the TLS
+ * files, which it loads again now (d->cfg takes fresh's keys after this).
+ */
 static int
 fm_main_reload(struct daemon *d, const struct epsip_config *fresh,
     char *err, size_t errcap)
@@ -88,6 +91,8 @@ fm_main_reload(struct daemon *d, const struct epsip_config *fresh,
 	(void)errcap;
 	if (fm_main_child == 0) {
 		fm_parent_reload(d, fresh);
+	} else {
+		fm_child_reload(d, fresh);
 	}
 	return (0);
 }

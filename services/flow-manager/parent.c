@@ -239,6 +239,8 @@ sigchld_cb(struct loop *loop, int signo, void *arg)
 static int
 check_config(const struct epsip_config *cfg)
 {
+	char err[320];
+
 	if (cfg->flows_per_child < 1) {
 		log_error("flows-per-child must be at least 1");
 		return (-1);
@@ -251,6 +253,11 @@ check_config(const struct epsip_config *cfg)
 	    config_flow_manager_instance(cfg) > UINT16_MAX) {
 		log_error("instance must be in 1..%u",
 		    65536 - CONFIG_MAX_FLOW_MANAGERS);
+		return (-1);
+	}
+	/* A bad certificate stops the start, not each child later. */
+	if (fm_tls_check(cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
 		return (-1);
 	}
 	return (0);
@@ -380,7 +387,7 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	rate_limit_init(&p->new_flows, p->cfg->new_flow_rate,
 	    p->cfg->new_flow_burst, loop_now_ms(p->loop));
 	p->respawn_timer = -1;
-	for (i = 0; i < CONFIG_MAX_LISTEN; i++) {
+	for (i = 0; i < FM_MAX_LISTENERS; i++) {
 		p->listeners[i].udp_fd = p->listeners[i].tcp_fd = -1;
 		p->listeners[i].accept_pause_timer = -1;
 		p->listeners[i].held_fd = -1;
@@ -426,8 +433,9 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 		return (-1);
 	}
 	for (i = 0; i < p->nlisteners; i++) {
-		if (loop_add_fd(p->loop, p->listeners[i].udp_fd, EPOLLIN,
-		    fm_udp_demux_cb, &p->listeners[i]) == -1 ||
+		if ((p->listeners[i].udp_fd != -1 && loop_add_fd(p->loop,
+		    p->listeners[i].udp_fd, EPOLLIN, fm_udp_demux_cb,
+		    &p->listeners[i]) == -1) ||
 		    loop_add_fd(p->loop, p->listeners[i].tcp_fd, EPOLLIN,
 		    fm_accept_cb, &p->listeners[i]) == -1) {
 			fatal("flow-manager parent: loop_add_fd");
@@ -473,7 +481,7 @@ fm_parent_report(struct daemon *d, json_t *stats)
 	}
 	(void)json_object_set_new(stats, "children", children);
 	(void)json_object_set_new(stats, "flows",
-	    json_integer((json_int_t)(p->open_udp + p->open_tcp)));
+	    json_integer((json_int_t)(p->open_total)));
 	(void)json_object_set_new(stats, "flow_manager",
 	    json_integer((json_int_t)p->cfg->flow_manager));
 	/* "instance" names the reporting process (daemon.c). */
@@ -550,7 +558,7 @@ fm_parent_reload(struct daemon *d, const struct epsip_config *fresh)
 	max = effective_max_flows(fresh);
 	if (max != p->max_flows) {
 		log_info("max-flows %u (was %u): %zu flows held", max,
-		    p->max_flows, p->open_udp + p->open_tcp);
+		    p->max_flows, p->open_total);
 		p->max_flows = max;
 	}
 	if (fresh->new_flow_rate != p->cfg->new_flow_rate ||

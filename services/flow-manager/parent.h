@@ -80,10 +80,19 @@ struct fm_child_rec {
 
 SLIST_HEAD(fm_pid_chain, fm_child_rec);
 
+/*
+ * Every phone-facing listener: the `listen` addresses first, each a UDP
+ * socket and a TCP one, then listen-tls, listen-ws and listen-wss, a TCP
+ * socket each (udp_fd -1).  Its connections are handed over with its
+ * transport, before a byte is read: TLS and WebSocket are the child's.
+ */
+#define FM_MAX_LISTENERS	(4 * CONFIG_MAX_LISTEN)
+
 struct fm_listener {
 	struct fm_parent *parent;
-	uint16_t index;			/* in cfg.listen */
-	int udp_fd;
+	uint16_t index;			/* in the parent's listeners */
+	uint8_t transport;		/* of the TCP socket's connections */
+	int udp_fd;			/* -1: a stream-only listener */
 	int tcp_fd;
 	/* TCP connections start with a PROXY header (proxy-protocol). */
 	int proxy;
@@ -147,8 +156,9 @@ struct fm_parent {
 	uint64_t drain_deadline_ms;
 	int drain_timer;
 
-	struct fm_listener listeners[CONFIG_MAX_LISTEN];
+	struct fm_listener listeners[FM_MAX_LISTENERS];
 	size_t nlisteners;
+	size_t nudp_listeners;		/* the first ones: `listen` */
 	struct ipc_socket *router;
 	struct fm_udp_table udp;
 	/* recv buffer: control header room, then the datagram. */
@@ -190,8 +200,8 @@ struct fm_parent {
 	int child_argc;			/* entries before "--child" */
 	char flow_manager_text[8];	/* our K, for the children */
 
-	size_t open_udp;
-	size_t open_tcp;
+	size_t open[EPSIP_TRANSPORT_MAX + 1];	/* flows held, by transport */
+	size_t open_total;
 	int stopping;
 };
 

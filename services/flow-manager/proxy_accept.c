@@ -6,7 +6,7 @@
  *
  * The parent reads the header itself, before the connection goes to a
  * child: then the flow is born with the client's address everywhere at
- * once (the parent's flow table, NEW_TCP_FLOW, the child, the router) and
+ * once (the parent's flow table, NEW_STREAM_FLOW, the child, the router) and
  * nothing downstream needs to learn of the PROXY protocol.  The parent
  * takes only the header's bytes (proxy_read() peeks first), so the SIP
  * bytes behind it wait in the socket for the child.

@@ -230,7 +230,7 @@ fm_udp_flow_datagram(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
 {
 	struct fm_flow *f;
 
-	if (m->slot >= c->nslots || m->listener >= c->nlisteners) {
+	if (m->slot >= c->nslots || m->listener >= c->cfg->listen_count) {
 		log_warnx("datagram for slot %" PRIu32 " listener %u out of "
 		    "range", m->slot, (unsigned)m->listener);
 		stats_inc(M_CONTROL_ERRORS);

@@ -179,6 +179,14 @@ contact_has_reg_id(const osip_message_t *msg)
 	return (0);
 }
 
+/* A sips: request gets sips: Path and Record-Route. */
+static int
+request_is_sips(const osip_message_t *msg)
+{
+	return (msg->req_uri != NULL && msg->req_uri->scheme != NULL &&
+	    strcasecmp(msg->req_uri->scheme, "sips") == 0);
+}
+
 static int
 contact_has_ob(const osip_message_t *msg)
 {
@@ -188,18 +196,20 @@ contact_has_ob(const osip_message_t *msg)
 }
 
 /*
- * "<sip:[TOKEN@]HOST:PORT[;transport=tcp];lr...>": our address on one side
- * of the edge.  The UA side is the flow's own local address and transport;
- * the core side (upstream mode) is core-advertise/core-listen with the
- * upstream's transport.  `flow` NULL: no token (a plain loose route).
+ * "<sip[s]:[TOKEN@]HOST:PORT[;transport=...];lr...>": our address on one
+ * side of the edge.  The UA side is the flow's own local address and
+ * transport; the core side (upstream mode) is core-advertise/core-listen
+ * with the upstream's transport.  `flow` NULL: no token (a plain loose
+ * route).  sips: when the request came as sips (RFC 3261 §16.6(4)).
  */
 static int
 edge_uri(const struct router *r, struct router_raw *raw,
-    const struct flow_token *flow, enum edge_side side, const char *extra,
-    char *out, size_t cap)
+    const struct flow_token *flow, enum edge_side side, int sips,
+    const char *extra, char *out, size_t cap)
 {
 	char token[FLOW_TOKEN_MAX_TEXT] = "", hostport[CONFIG_NAME_MAX + 8];
-	int tcp, n;
+	uint8_t transport;
+	int n;
 
 	if (flow != NULL && router_raw_token(r, raw, flow, token,
 	    sizeof(token)) < 0) {
@@ -209,14 +219,14 @@ edge_uri(const struct router *r, struct router_raw *raw,
 		if (router_core_hostport(r, hostport, sizeof(hostport)) == -1) {
 			return (-1);
 		}
-		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+		transport = r->cfg->upstream.transport;
 	} else {
 		router_edge_hostport(r, flow, hostport, sizeof(hostport));
-		tcp = flow->transport == EPSIP_TRANSPORT_TCP;
+		transport = flow->transport;
 	}
-	n = snprintf(out, cap, "<sip:%s%s%s%s;lr%s>", token,
-	    token[0] != '\0' ? "@" : "", hostport,
-	    tcp ? ";transport=tcp" : "", extra);
+	n = snprintf(out, cap, "<%s:%s%s%s%s;lr%s>", sips ? "sips" : "sip",
+	    token, token[0] != '\0' ? "@" : "", hostport,
+	    sip_transport_uri_param(transport), extra);
 	return (n < 0 || (size_t)n >= cap ? -1 : 0);
 }
 
@@ -255,8 +265,9 @@ edge_add_path(struct router *r, const struct router_origin *origin,
 		return (0);
 	}
 	/* The registrar's core uses Path to reach us: name the core side. */
-	if (edge_uri(r, raw, &origin->flow, edge_core_side(r), first_hop &&
-	    reg_id ? ";ob" : "", value, sizeof(value)) == -1) {
+	if (edge_uri(r, raw, &origin->flow, edge_core_side(r),
+	    request_is_sips(msg), first_hop && reg_id ? ";ob" : "", value,
+	    sizeof(value)) == -1) {
 		*status = 500;		/* EP-04: no token, no REGISTER */
 		return (-1);
 	}
@@ -291,15 +302,9 @@ edge_insert_record_route(const struct router *r, const osip_message_t *msg,
 {
 	char value[CONFIG_NAME_MAX + 160];
 
-	if (edge_uri(r, raw, flow, side, "", value, sizeof(value) - 1) ==
-	    -1) {
+	if (edge_uri(r, raw, flow, side, request_is_sips(msg), "", value,
+	    sizeof(value)) == -1) {
 		return (-1);
-	}
-	/* A sips: request gets a sips: Record-Route. */
-	if (msg->req_uri != NULL && msg->req_uri->scheme != NULL &&
-	    strcasecmp(msg->req_uri->scheme, "sips") == 0) {
-		memmove(value + 5, value + 4, strlen(value + 4) + 1);
-		memcpy(value + 1, "sips", 4);
 	}
 	/* Inserts at one place keep their order: the first call is on top. */
 	sip_edit_insert_header(&raw->edit, sip_edit_top_of(&raw->scan,

@@ -193,19 +193,20 @@ proxy_push_via(struct router *r, const osip_message_t *msg,
 {
 	char hostport[CONFIG_NAME_MAX + 8], branch[64], token[FLOW_TOKEN_MAX_TEXT];
 	char value[CONFIG_NAME_MAX + 256];
-	int n, tcp;
+	uint8_t transport;
+	int n;
 
 	if (via_flow != NULL) {
 		router_edge_hostport(r, via_flow, hostport, sizeof(hostport));
-		tcp = via_flow->transport == EPSIP_TRANSPORT_TCP;
+		transport = via_flow->transport;
 	} else if (router_core_hostport(r, hostport, sizeof(hostport)) == 0) {
-		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+		transport = r->cfg->upstream.transport;
 	} else {
 		return (-1);
 	}
 	proxy_branch(msg, branch, sizeof(branch));
 	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
-	    tcp ? "TCP" : "UDP", hostport, branch);
+	    sip_transport_via_name(transport), hostport, branch);
 	if (origin->source == ROUTER_FROM_FLOW) {
 		if (router_raw_token(r, raw, &origin->flow, token,
 		    sizeof(token)) < 0) {

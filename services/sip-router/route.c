@@ -172,7 +172,8 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	reply_local(r, origin, msg, raw, status, status == 400 ?
 	    "Malformed Request" : NULL, out);
 	if (origin->source == ROUTER_FROM_FLOW &&
-	    origin->flow.transport == EPSIP_TRANSPORT_TCP && status == 400) {
+	    !epsip_transport_frames_messages(origin->flow.transport) &&
+	    status == 400) {
 		/* ER-02: duplicated headers on a stream smell of smuggling. */
 		out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND;
 	}
@@ -195,8 +196,10 @@ router_process(struct router *r, const struct router_origin *origin,
 	int trim = 0, scanned;
 
 	memset(out, 0, sizeof(*out));
+	/* A datagram or a WebSocket message is one message: Content-Length
+	 * may be absent or short (RFC 3261 §18.3, RFC 7118 §5). */
 	if (origin->source == ROUTER_FROM_FLOW &&
-	    origin->flow.transport == EPSIP_TRANSPORT_UDP) {
+	    epsip_transport_frames_messages(origin->flow.transport)) {
 		trim = proxy_udp_trim(buf, len, &msg_len);
 		if (trim == -1) {
 			router_drop(out,

@@ -25,7 +25,8 @@
 struct router_self {
 	char hosts[SELF_MAX_HOSTS][CONFIG_NAME_MAX];
 	size_t host_count;
-	uint16_t ports[CONFIG_MAX_LISTEN + 1];
+	/* Every listener's (4 kinds), core-listen's and advertise's. */
+	uint16_t ports[4 * CONFIG_MAX_LISTEN + 2];
 	size_t port_count;
 	char primary4[INET6_ADDRSTRLEN];	/* for wildcard flows */
 	char primary6[INET6_ADDRSTRLEN + 2];
@@ -55,7 +56,7 @@ self_add_port(struct router_self *s, uint16_t port)
 			return;
 		}
 	}
-	if (s->port_count < CONFIG_MAX_LISTEN + 1) {
+	if (s->port_count < sizeof(s->ports) / sizeof(s->ports[0])) {
 		s->ports[s->port_count++] = port;
 	}
 }
@@ -180,16 +181,20 @@ router_self_init(struct router *r, char *err, size_t errcap)
 		return (-1);
 	}
 	r->self = s;
-	for (size_t i = 0; i < cfg->listen_count; i++) {
-		const struct epsip_addr *a = &cfg->listen[i];
+	/* `listen`, then the TLS and WebSocket listeners: all are us. */
+	for (uint8_t t = EPSIP_TRANSPORT_TCP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		size_t n;
+		const struct epsip_addr *l = config_listeners(cfg, t, &n);
 
-		self_add_port(s, a->port);
-		if (epsip_addr_is_any(a)) {
-			wildcard = 1;
-			continue;
+		for (size_t i = 0; i < n; i++) {
+			self_add_port(s, l[i].port);
+			if (epsip_addr_is_any(&l[i])) {
+				wildcard = 1;
+				continue;
+			}
+			inet_ntop(l[i].family, l[i].ip, ip, sizeof(ip));
+			self_add_host(s, ip);
 		}
-		inet_ntop(a->family, a->ip, ip, sizeof(ip));
-		self_add_host(s, ip);
 	}
 	for (size_t i = 0; i < cfg->alias_count; i++) {
 		self_add_host(s, cfg->alias[i]);

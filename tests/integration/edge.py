@@ -126,7 +126,7 @@ def http_get(port, path, timeout):
 
 class Edge:
     def __init__(self, *args, host="127.0.0.1", port=None, bin_dir=None,
-                 log_level="debug"):
+                 log_level="debug", transports=(), pki=None):
         self.tmp = tempfile.mkdtemp(prefix="epsip-it-")
         self.run_dir = os.path.join(self.tmp, "run")
         self.state_dir = os.path.join(self.tmp, "state")
@@ -137,6 +137,15 @@ class Edge:
         self.host = host
         self.sip_addr = (host, self.port)
         self.args = list(args)
+        # Stream-only listeners: "tls", "ws", "wss" on ports of their own.
+        self.addrs = {"udp": self.sip_addr, "tcp": self.sip_addr}
+        for t in transports:
+            self.addrs[t] = (host, free_port(host=host))
+            self.args += ["--listen-" + t, ("[%s]:%d" if ":" in host else
+                                            "%s:%d") % self.addrs[t]]
+        self.pki = pki
+        if pki is not None:
+            self.args += ["--tls-cert", pki.cert, "--tls-key", pki.key]
         # None: no --log-level flag, the configuration file's applies.
         self.log_level = log_level
         self.log_path = os.path.join(self.tmp, "epsip.log")

@@ -10,8 +10,11 @@ import os
 import random
 import select
 import socket
+import ssl
 import struct
 import time
+
+import wsclient
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
            "l": "content-length", "k": "supported", "c": "content-type",
@@ -162,10 +165,14 @@ def next_matching(pending, want, timeout, read, key=lambda item: item):
 
 
 class Phone:
-    """A SIP phone with one flow to the edge (UDP socket or TCP connection)."""
+    """A SIP phone with one flow to the edge: a UDP socket, a TCP or TLS
+    connection, or a WebSocket (RFC 7118) on TCP or TLS.  A WebSocket
+    phone answers the edge's Pings unless answer_pings is False, as a
+    browser does by itself."""
 
     def __init__(self, edge, transport="udp", user=None, local_ip="127.0.0.1",
-                 instance=None, reg_id=1, domain="example.com", port=0):
+                 instance=None, reg_id=1, domain="example.com", port=0,
+                 answer_pings=True, origin="http://127.0.0.1"):
         self.edge = edge
         self.transport = transport
         self.user = user or "u" + rand(6)
@@ -182,10 +189,35 @@ class Phone:
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
         self.sock = socket.socket(family, kind)
         self.sock.bind((local_ip, port))
-        if transport == "tcp":
-            self.sock.connect(edge.sip_addr)
+        self.answer_pings = answer_pings
+        self.pings = 0
+        self.ws_frames = []             # (opcode, payload) of control frames
+        self.closed = False
+        if transport != "udp":
+            self.sock.connect(edge.addrs[transport])
         self.local = self.sock.getsockname()[:2]
+        if transport in ("tls", "wss"):
+            self.sock = edge.pki.client_context().wrap_socket(
+                self.sock, server_hostname=edge.addrs[transport][0])
+        if transport in ("ws", "wss"):
+            self._ws_upgrade(edge.addrs[transport], origin)
         self.last_from = None
+
+    def _ws_upgrade(self, addr, origin):
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(wsclient.upgrade_request(
+            "%s:%d" % addr, key, origin=origin))
+        data = b""
+        while (head := wsclient.parse_http_response(data)) is None:
+            chunk = self.sock.recv(4096)
+            assert chunk, "the edge closed during the WebSocket upgrade"
+            data += chunk
+        status, headers, self.buf = head
+        assert status == 101, "upgrade answered %d" % status
+        assert headers.get("sec-websocket-protocol") == "sip"
+        assert headers.get("sec-websocket-accept") == \
+            wsclient.expected_accept(key)
+        self.ws_upgrade_headers = headers
 
     @property
     def contact_host(self):
@@ -201,35 +233,86 @@ class Phone:
         except OSError:
             pass
 
+    @property
+    def websocket(self):
+        return self.transport in ("ws", "wss")
+
     def send(self, data):
         if isinstance(data, str):
             data = data.encode()
         if self.transport == "udp":
             self.sock.sendto(data, self.edge.sip_addr)
+        elif self.websocket:
+            self.sock.sendall(wsclient.frame(wsclient.OP_TEXT, data))
         else:
             self.sock.sendall(data)
+
+    def send_frame(self, raw):
+        """Bytes as they are, on a WebSocket: a frame the test built."""
+        self.sock.sendall(raw)
 
     def recv(self, timeout=3.0, want=None):
         """The next SIP message (optionally matching `want`), or None."""
         return next_matching(self.pending, want, timeout, self._read)
 
+    def _readable(self, timeout):
+        # TLS may hold decrypted bytes that select() cannot see.
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        return bool(select.select([self.sock], [], [], timeout)[0])
+
     def _read(self, timeout):
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
+        if self.closed or not self._readable(timeout):
             return False
         if self.transport == "udp":
             data, src = self.sock.recvfrom(70000)
             self.last_from = src[:2]
             self.pending.append(SipMessage(data))
             return True
-        data = self.sock.recv(70000)
+        try:
+            data = self.sock.recv(70000)
+        except (ssl.SSLError, ConnectionError):
+            data = b""
         if not data:
+            self.closed = True
             return False                # the stream is closed
         self.buf += data
+        if self.websocket:
+            self._ws_take()
+            return True
         msgs, pongs, self.buf = frame_stream(self.buf)
         self.pongs += pongs
         self.pending.extend(msgs)
         return True
+
+    def _ws_take(self):
+        frames, self.buf = wsclient.parse_frames(self.buf)
+        for fin, opcode, payload in frames:
+            assert fin, "the edge fragments its messages"
+            if opcode == wsclient.OP_TEXT:
+                if payload == b"\r\n":
+                    self.pongs += 1
+                else:
+                    self.pending.append(SipMessage(payload))
+                continue
+            self.ws_frames.append((opcode, payload))
+            if opcode == wsclient.OP_PING:
+                self.pings += 1
+                if self.answer_pings:
+                    self.send_frame(wsclient.frame(wsclient.OP_PONG,
+                                                   payload))
+
+    def ws_control(self, opcode, timeout=3.0):
+        """The payload of the next control frame `opcode`, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, (op, payload) in enumerate(self.ws_frames):
+                if op == opcode:
+                    del self.ws_frames[i]
+                    return payload
+            left = deadline - time.monotonic()
+            if left <= 0 or self._read(left) is False:
+                return None
 
     def recv_raw(self, timeout=1.0):
         r, _, _ = select.select([self.sock], [], [], timeout)
@@ -240,12 +323,26 @@ class Phone:
         return self.sock.recv(70000)
 
     def via(self, branch=None):
+        # A browser's Via: an .invalid host, no port, no rport (RFC 7118).
+        if self.websocket:
+            return "SIP/2.0/%s %s;branch=%s" % (
+                self.transport.upper(), self.ws_host,
+                branch or "z9hG4bK" + rand(12))
         return "SIP/2.0/%s %s;branch=%s;rport" % (
             self.transport.upper(), self.contact_host,
             branch or "z9hG4bK" + rand(12))
 
+    @property
+    def ws_host(self):
+        return "%s.invalid" % self.user
+
     def contact(self, ob=True):
-        params = ";transport=tcp" if self.transport == "tcp" else ""
+        if self.websocket:
+            # Both JsSIP and SIP.js say transport=ws, on WSS too.
+            return "<sip:%s@%s;transport=ws%s>" % (
+                self.user, self.ws_host, ";ob" if ob else "")
+        params = {"tcp": ";transport=tcp",
+                  "tls": ";transport=tls"}.get(self.transport, "")
         return "<sip:%s@%s%s%s>" % (self.user, self.contact_host, params,
                                      ";ob" if ob else "")
 

@@ -59,14 +59,14 @@ test_control_new_tcp_flow_round_trips(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
 	assert_int_equal(len, FM_CTL_FLOW_SIZE);
 	assert_int_equal(len, fm_ctl_encoded_size(&m));
 	assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_OK);
 	assert_int_equal(out.version, FM_CTL_VERSION);
-	assert_int_equal(out.type, FM_CTL_NEW_TCP_FLOW);
+	assert_int_equal(out.type, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(out.slot, 4095);
 	assert_int_equal(out.generation, 0xdeadbeefu);
 	assert_int_equal(out.listener, 3);
@@ -74,6 +74,46 @@ test_control_new_tcp_flow_round_trips(void **state)
 	assert_addr_equal(&out.remote, &m.remote);
 	assert_null(out.payload);
 	assert_int_equal(out.payload_len, 0);
+}
+
+/* A TLS or WebSocket connection says so; a datagram is always UDP. */
+static void
+test_control_new_stream_flow_carries_its_transport(void **state)
+{
+	struct fm_ctl_msg m, out;
+	uint8_t buf[FM_CTL_FLOW_SIZE + 8];
+	size_t len;
+
+	(void)state;
+	for (uint8_t t = EPSIP_TRANSPORT_TCP; t <= EPSIP_TRANSPORT_MAX; t++) {
+		flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
+		m.transport = t;
+		m.listener = FM_CTL_MAX_LISTENER - 1;
+		assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
+		    EPSIP_MSG_OK);
+		assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_OK);
+		assert_int_equal(out.transport, t);
+		assert_int_equal(out.listener, FM_CTL_MAX_LISTENER - 1);
+	}
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
+	m.transport = EPSIP_TRANSPORT_UDP;
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
+	    EPSIP_MSG_EFIELD);
+	m.transport = EPSIP_TRANSPORT_MAX + 1;
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
+	    EPSIP_MSG_EFIELD);
+	/* Decoding checks it too: byte 12 is the transport. */
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
+	    EPSIP_MSG_OK);
+	buf[FM_CTL_BASE_SIZE + 2] = EPSIP_TRANSPORT_UDP;
+	assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_EFIELD);
+	flow_msg(&m, FM_CTL_UDP_DATAGRAM);
+	m.payload = (const uint8_t *)"x";
+	m.payload_len = 1;
+	m.transport = EPSIP_TRANSPORT_TLS;
+	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
+	    EPSIP_MSG_EFIELD);
 }
 
 static void
@@ -84,7 +124,7 @@ test_control_new_tcp_flow_ipv6_round_trips(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	addr(&m.local, "[2001:db8::1]:5060");
 	addr(&m.remote, "[2001:db8::dead:beef]:65535");
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
@@ -186,7 +226,7 @@ test_control_truncated_message_is_rejected(void **state)
 	size_t len, cut;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
 	for (cut = 0; cut < len; cut++) {
@@ -223,7 +263,7 @@ test_control_trailing_bytes_are_rejected(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
 	assert_int_equal(fm_ctl_decode(buf, len + 1, &out), EPSIP_MSG_ELENGTH);
@@ -242,7 +282,7 @@ test_control_wrong_version_is_rejected(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
 	buf[0] = FM_CTL_VERSION + 1;
@@ -259,7 +299,7 @@ test_control_unknown_type_is_rejected(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
 	buf[1] = 0;
@@ -279,15 +319,15 @@ test_control_bad_fields_are_rejected(void **state)
 	size_t len;
 
 	(void)state;
-	/* Address family: byte 12 is local.family, 31 remote.family. */
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	/* Address family: byte 13 is local.family, 32 remote.family. */
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
-	buf[12] = AF_UNIX;
+	buf[13] = AF_UNIX;
 	assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_EFIELD);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
-	buf[31] = 0;
+	buf[32] = 0;
 	assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_EFIELD);
 	/* Listener index (bytes 10-11). */
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
@@ -323,7 +363,7 @@ test_control_short_output_buffer_fails(void **state)
 	size_t len;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(&m, buf, FM_CTL_FLOW_SIZE - 1, &len),
 	    EPSIP_MSG_ESPACE);
 	assert_int_equal(len, 0);
@@ -342,15 +382,15 @@ test_control_ipv4_unused_bytes_are_zero(void **state)
 	size_t len, i;
 
 	(void)state;
-	flow_msg(&m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(&m, FM_CTL_NEW_STREAM_FLOW);
 	memset(m.remote.ip + 4, 0xaa, 12);
 	assert_int_equal(fm_ctl_encode(&m, buf, sizeof(buf), &len),
 	    EPSIP_MSG_OK);
-	/* remote ip: after version..listener (12), local (19), fam+port. */
-	for (i = 12 + 19 + 3 + 4; i < 12 + 19 + 3 + 16; i++) {
+	/* remote ip: after version..transport (13), local (19), fam+port. */
+	for (i = 13 + 19 + 3 + 4; i < 13 + 19 + 3 + 16; i++) {
 		assert_int_equal(buf[i], 0);
 	}
-	memset(buf + 12 + 3 + 4, 0x55, 12);	/* garbage on the wire */
+	memset(buf + 13 + 3 + 4, 0x55, 12);	/* garbage on the wire */
 	assert_int_equal(fm_ctl_decode(buf, len, &out), EPSIP_MSG_OK);
 	for (i = 4; i < 16; i++) {
 		assert_int_equal(out.local.ip[i], 0);
@@ -366,7 +406,7 @@ seqpacket_pair(int sv[2])
 }
 
 /*
- * NEW_TCP_FLOW over a fresh seqpacket pair sv, passing the write end of a
+ * NEW_STREAM_FLOW over a fresh seqpacket pair sv, passing the write end of a
  * fresh pipe pfd (closed here: the message holds the only other copy).
  */
 static size_t
@@ -377,7 +417,7 @@ send_new_tcp_flow_with_a_pipe(int sv[2], int pfd[2], struct fm_ctl_msg *m,
 
 	seqpacket_pair(sv);
 	assert_int_equal(pipe(pfd), 0);
-	flow_msg(m, FM_CTL_NEW_TCP_FLOW);
+	flow_msg(m, FM_CTL_NEW_STREAM_FLOW);
 	assert_int_equal(fm_ctl_encode(m, buf, cap, &len), EPSIP_MSG_OK);
 	assert_int_equal(fm_ctl_send(sv[0], buf, len, pfd[1]), 0);
 	(void)close(pfd[1]);
@@ -457,7 +497,7 @@ test_control_recv_oversized_message_is_dropped(void **state)
 }
 
 /*
- * A child out of descriptors (EMFILE) still gets the NEW_TCP_FLOW, told
+ * A child out of descriptors (EMFILE) still gets the NEW_STREAM_FLOW, told
  * that its connection was lost, so it can answer for the slot.
  */
 static void
@@ -521,8 +561,8 @@ static void
 test_control_names_are_defined(void **state)
 {
 	(void)state;
-	assert_string_equal(fm_ctl_type_name(FM_CTL_NEW_TCP_FLOW),
-	    "NEW_TCP_FLOW");
+	assert_string_equal(fm_ctl_type_name(FM_CTL_NEW_STREAM_FLOW),
+	    "NEW_STREAM_FLOW");
 	assert_string_equal(fm_ctl_type_name(99), "unknown");
 }
 
@@ -531,6 +571,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_control_new_tcp_flow_round_trips),
+		cmocka_unit_test(
+		    test_control_new_stream_flow_carries_its_transport),
 		cmocka_unit_test(test_control_new_tcp_flow_ipv6_round_trips),
 		cmocka_unit_test(test_control_udp_datagram_round_trips),
 		cmocka_unit_test(

@@ -50,6 +50,55 @@ test_register_through_edge_adds_path_with_ob(void **state)
 	router_output_clear(&out);
 }
 
+/* Issue 11: Path names the flow's transport, sips: for a sips: request. */
+static void
+test_register_over_tls_and_wss_gets_path_naming_the_transport(void **state)
+{
+	static const struct {
+		uint8_t transport;
+		const char *scheme, *ruri, *tail;
+	} cases[] = {
+		{ EPSIP_TRANSPORT_TLS, "<sip:", "sip:example.com",
+		    ":5060;transport=tls;lr;ob>" },
+		{ EPSIP_TRANSPORT_WS, "<sip:", "sip:example.com",
+		    ":5060;transport=ws;lr;ob>" },
+		{ EPSIP_TRANSPORT_WSS, "<sips:", "sips:example.com",
+		    ":5060;transport=wss;lr;ob>" },
+	};
+	struct router_origin o;
+	struct router_output out;
+	struct flow_token t;
+	osip_message_t *m;
+	osip_header_t *path;
+	char text[2048], token[FLOW_TOKEN_MAX_TEXT], *at;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		make_flow(&o, 7, "198.51.100.9:40001", cases[i].transport);
+		snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+		/* The Request-URI of REGISTER_FMT, sips: where asked. */
+		memmove(text + 9 + strlen(cases[i].ruri), text + 9 +
+		    strlen("sip:example.com"), strlen(text + 9 +
+		    strlen("sip:example.com")) + 1);
+		memcpy(text + 9, cases[i].ruri, strlen(cases[i].ruri));
+		process(&o, text, &out);
+		assert_int_equal(out.dest, ROUTER_TO_CORE);
+		m = parse_out(&out);
+		assert_true(osip_message_header_get_byname(m, "path", 0,
+		    &path) >= 0);
+		token_of(&o, token, sizeof(token));
+		assert_true(strncmp(path->hvalue, cases[i].scheme,
+		    strlen(cases[i].scheme)) == 0);
+		assert_non_null(at = strstr(path->hvalue, token));
+		assert_non_null(strstr(at, cases[i].tail));
+		assert_int_equal(flow_token_decode(&router.keys, token,
+		    strlen(token), &t), FLOW_TOKEN_OK);
+		assert_int_equal(t.transport, cases[i].transport);
+		osip_message_free(m);
+		router_output_clear(&out);
+	}
+}
+
 static void
 test_register_not_first_hop_gets_path_without_ob(void **state)
 {
@@ -134,6 +183,36 @@ core_invite(const char *route_user, const char *route_params,
 	    "Contact: <sip:alice@203.0.113.5>\r\n"
 	    "Content-Length: 0\r\n\r\n", route_user, route_params, extra);
 	process(&core, text, out);
+}
+
+/* Our Via towards a phone on a WebSocket says WSS (RFC 7118 §5.1). */
+static void
+test_core_invite_for_wss_flow_gets_wss_via_and_record_route(void **state)
+{
+	struct router_origin browser;
+	struct router_output out;
+	osip_message_t *m;
+	osip_via_t *via;
+	osip_record_route_t *rr;
+	char token[FLOW_TOKEN_MAX_TEXT], *rrs;
+
+	(void)state;
+	make_flow(&browser, 9, "198.51.100.8:50600", EPSIP_TRANSPORT_WSS);
+	token_of(&browser, token, sizeof(token));
+	core_invite(token, ";transport=wss;lr;ob", "", &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_int_equal(out.flow.transport, EPSIP_TRANSPORT_WSS);
+	m = parse_out(&out);
+	via = osip_list_get(&m->vias, 0);
+	assert_non_null(via);
+	assert_string_equal(via->protocol, "WSS");
+	rr = osip_list_get(&m->record_routes, 0);
+	assert_non_null(rr);
+	osip_record_route_to_str(rr, &rrs);
+	assert_non_null(strstr(rrs, ";transport=wss;lr"));
+	osip_free(rrs);
+	osip_message_free(m);
+	router_output_clear(&out);
 }
 
 static void
@@ -1064,6 +1143,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_register_through_edge_adds_path_with_ob),
+		cmocka_unit_test(
+		    test_register_over_tls_and_wss_gets_path_naming_the_transport),
+		cmocka_unit_test(
+		    test_core_invite_for_wss_flow_gets_wss_via_and_record_route),
 		cmocka_unit_test(
 		    test_register_not_first_hop_gets_path_without_ob),
 		cmocka_unit_test(test_register_with_path_gets_ours_on_top),

@@ -6,6 +6,10 @@
  * whole and an idle stream holds no buffer, a paused stream reads
  * nothing and loses nothing, the input and queue limits hold, and a
  * callback may stop the reading or free the stream under the layer.
+ * A transport's optional entries (a fake one here, over the same
+ * socketpair): input it holds is read past the per-wakeup budget and
+ * after a resume, and a read or write that waits for the other readiness
+ * waits for that event and is retried on it.
  *
  * The framer here takes lines: a unit is everything up to a '\n'.
  */
@@ -138,9 +142,10 @@ teardown(void **state)
 	return (0);
 }
 
-/* The stream on sp[0], watched by the loop, with these limits. */
+/* The stream on sp[0] with transport `tr`, watched by the loop. */
 static struct conn *
-start(void **state, size_t input_max, size_t queue_max, int connecting)
+start_on(void **state, const struct stream_transport *tr, size_t input_max,
+    size_t queue_max, int connecting)
 {
 	struct fixture *f = *state;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -151,10 +156,18 @@ start(void **state, size_t input_max, size_t queue_max, int connecting)
 	f->cls.frame = frame_lines;
 	f->cls.did_read = count_read;
 	f->cls.did_write = count_write;
-	stream_init(&c->s, &f->cls, &stream_socket, f->sp[0], connecting);
+	stream_init(&c->s, &f->cls, tr, f->sp[0], connecting);
 	assert_int_equal(stream_watch(&c->s, on_io, c), 0);
 	f->c = c;
 	return (c);
+}
+
+/* The stream on sp[0], a plain socket, with these limits. */
+static struct conn *
+start(void **state, size_t input_max, size_t queue_max, int connecting)
+{
+	return (start_on(state, &stream_socket, input_max, queue_max,
+	    connecting));
 }
 
 static void
@@ -488,6 +501,214 @@ test_writing_to_a_closed_peer_is_an_error_not_a_signal(void **state)
 	assert_int_equal(stream_send(&c->s, "x\n", 2), STREAM_ERROR);
 }
 
+/* ---- a transport with `pending` and `wants` ---- */
+
+/*
+ * What a TLS transport does, made visible: input it already took off
+ * the socket (`held`, handed out `chunk` bytes a read), a read that
+ * waits for writability, a write that waits for input.
+ */
+static struct fake {
+	char held[256];
+	size_t nheld, off, chunk;
+	int read_blocked;		/* read: EAGAIN until writable */
+	int write_blocked;		/* write: EAGAIN until input comes */
+	int read_waits, write_waits;	/* what the last read, write said */
+	int reads, writes;		/* calls */
+} fake;
+
+static ssize_t
+fake_read(struct stream *s, void *buf, size_t len)
+{
+	size_t n = fake.nheld - fake.off;
+
+	fake.reads++;
+	fake.read_waits = fake.read_blocked;
+	if (fake.read_blocked) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	if (n > 0) {
+		n = n < fake.chunk ? n : fake.chunk;
+		n = n < len ? n : len;
+		memcpy(buf, fake.held + fake.off, n);
+		fake.off += n;
+		return ((ssize_t)n);
+	}
+	return (recv(s->fd, buf, len, MSG_DONTWAIT));
+}
+
+static ssize_t
+fake_write(struct stream *s, const void *buf, size_t len)
+{
+	fake.writes++;
+	fake.write_waits = fake.write_blocked;
+	if (fake.write_blocked) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	return (send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL));
+}
+
+static int
+fake_pending(const struct stream *s)
+{
+	(void)s;
+	return (fake.off < fake.nheld);
+}
+
+static uint32_t
+fake_wants(const struct stream *s)
+{
+	(void)s;
+	return ((fake.read_waits ? EPOLLOUT : 0) |
+	    (fake.write_waits ? EPOLLIN : 0));
+}
+
+static void
+fake_shutdown(struct stream *s)
+{
+	stream_socket.shutdown(s);
+}
+
+static void
+fake_close(struct stream *s)
+{
+	stream_socket.close(s);
+}
+
+static const struct stream_transport fake_transport = {
+	.name = "fake",
+	.read = fake_read,
+	.write = fake_write,
+	.shutdown = fake_shutdown,
+	.close = fake_close,
+	.pending = fake_pending,
+	.wants = fake_wants,
+};
+
+/* `n` lines of "x\n" held by the transport, `chunk` bytes a read. */
+static void
+fake_hold(int n, size_t chunk)
+{
+	memset(&fake, 0, sizeof(fake));
+	for (int i = 0; i < n; i++) {
+		fake.held[fake.nheld++] = 'x';
+		fake.held[fake.nheld++] = '\n';
+	}
+	fake.chunk = chunk;
+}
+
+static void
+test_input_its_transport_holds_is_read_past_the_budget(void **state)
+{
+	struct conn *c;
+
+	fake_hold(20, 2);		/* 20 reads, the socket empty */
+	c = start_on(state, &fake_transport, 4096, 4096, 0);
+	assert_int_equal(stream_io(&c->s, EPOLLIN), STREAM_OK);
+	assert_int_equal(c->nin, 40);
+	assert_int_equal(fake.off, fake.nheld);
+	assert_int_equal(fake.reads, 20);
+}
+
+static void
+on_io_stream(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	c->calls += 1000;		/* wakeups, apart from frames */
+	assert_int_equal(stream_io(&c->s, events), STREAM_OK);
+	loop_stop(loop);
+}
+
+static void
+stop_loop(struct loop *loop, void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+}
+
+static void
+test_a_resumed_stream_is_called_again_for_what_its_transport_holds(
+    void **state)
+{
+	struct fixture *f = *state;
+	struct conn *c;
+
+	fake_hold(3, 2);
+	c = start_on(state, &fake_transport, 4096, 4096, 0);
+	loop_del_fd(f->loop, c->s.fd);
+	assert_int_equal(stream_watch(&c->s, on_io_stream, c), 0);
+	c->pause_once = 1;
+	assert_int_equal(stream_io(&c->s, EPOLLIN), STREAM_OK);
+	assert_int_equal(c->nin, 2);
+	assert_true(fake_pending(&c->s));
+
+	/* Nothing on the socket: only the resume can bring the rest. */
+	assert_int_equal(stream_resume(&c->s), STREAM_OK);
+	assert_int_equal(c->nin, 2);
+	assert_true(loop_after(f->loop, 1000, stop_loop, NULL) >= 0);
+	assert_int_equal(loop_run(f->loop), 0);
+	assert_true(c->calls >= 1000);
+	assert_int_equal(c->nin, 6);
+}
+
+static void
+test_a_read_waiting_for_writability_is_retried_when_writable(
+    void **state)
+{
+	struct conn *c;
+
+	fake_hold(0, 0);
+	c = start_on(state, &fake_transport, 4096, 4096, 0);
+	fake.read_blocked = 1;
+	assert_int_equal(feed("one\n"), STREAM_OK);
+	assert_int_equal(c->nin, 0);
+	/* Nothing queued, yet it waits for EPOLLOUT, reading still. */
+	assert_true(c->s.events & EPOLLOUT);
+	assert_true(c->s.events & EPOLLIN);
+
+	fake.read_blocked = 0;
+	assert_int_equal(stream_io(&c->s, EPOLLOUT), STREAM_OK);
+	assert_int_equal(c->nin, 4);
+	assert_false(c->s.events & EPOLLOUT);
+	/* A plain EPOLLOUT with nothing asked for it reads nothing. */
+	peer_write("two\n");
+	assert_int_equal(stream_io(&c->s, EPOLLOUT), STREAM_OK);
+	assert_int_equal(c->nin, 4);
+}
+
+static void
+test_a_write_waiting_for_input_waits_for_epollin_not_epollout(
+    void **state)
+{
+	struct conn *c;
+	char got[16];
+
+	fake_hold(0, 0);
+	c = start_on(state, &fake_transport, 4096, 4096, 0);
+	fake.write_blocked = 1;
+	assert_int_equal(stream_send(&c->s, "reply\n", 6), STREAM_OK);
+	assert_int_equal(c->s.wq_bytes, 6);
+	/* The socket is writable all along: EPOLLOUT would spin. */
+	assert_false(c->s.events & EPOLLOUT);
+	assert_true(c->s.events & EPOLLIN);
+	/* Even once it reads nothing more. */
+	assert_int_equal(stream_finish(&c->s), STREAM_OK);
+	assert_int_equal(c->s.events, EPOLLIN);
+
+	fake.write_blocked = 0;
+	peer_write("in\n");
+	assert_int_equal(stream_io(&c->s, EPOLLIN), STREAM_OK);
+	assert_int_equal(c->s.wq_bytes, 0);
+	assert_int_equal(peer_read(got, sizeof(got)), 6);
+	assert_memory_equal(got, "reply\n", 6);
+	assert_int_equal(peer_read(got, sizeof(got)), -1);	/* and FIN */
+	assert_true(c->s.flags & STREAM_F_DRAINING);
+}
+
 int
 main(void)
 {
@@ -530,6 +751,18 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_writing_to_a_closed_peer_is_an_error_not_a_signal,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_input_its_transport_holds_is_read_past_the_budget,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_resumed_stream_is_called_again_for_what_its_transport_holds,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_read_waiting_for_writability_is_retried_when_writable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_write_waiting_for_input_waits_for_epollin_not_epollout,
 		    setup, teardown),
 	};
 
