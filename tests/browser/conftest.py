@@ -212,7 +212,6 @@ def world():
                       "--ws-origin", ORIGIN)
         edge.start()
         _play(w, ns, tmp, homes, edge)
-        w.edge_log = edge.logs()
         yield w
     finally:
         left = []

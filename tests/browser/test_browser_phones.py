@@ -66,6 +66,15 @@ def _calls_before(lib, n):
     return sum(1 for c in CALLS[:n] if c["caller"] == lib)
 
 
+def test_namespace_has_only_loopback_and_the_documentation_address(world):
+    """EPSIP and chromium ran where the only addresses are 127.0.0.1 and
+    192.0.2.1 (no IPv6, not even link-local)."""
+    found = sorted((line.split()[1], line.split()[3])
+                   for line in world.addresses.splitlines() if line.strip())
+    assert found == [("epsip0", "%s/24" % ADDRESS), ("lo", "127.0.0.1/8")], \
+        world.addresses
+
+
 def test_chromium_without_the_test_ca_refuses_the_edge_certificate(world):
     """The phones' trust comes from the test CA in the NSS database and
     from nothing else: the same chromium with an empty database cannot
