@@ -7,6 +7,10 @@
 #                   the Docker image (when a Docker engine answers)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
+#   make test-browser
+#                   only the browser test: JsSIP and SIP.js phones in
+#                   chromium over WSS, calling each other (root;
+#                   tests/browser/run.sh, tests/browser/README.md)
 #   make test-docker
 #                   only the image: built by deploy/docker/Dockerfile, run
 #                   by docker-compose, phones against it (needs a Docker
@@ -90,7 +94,8 @@ BINS_ASAN = $(foreach s,$(SERVICES),$(BUILD)/asan/bin/$(BIN_$(s)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/release/tests/%,$(UNIT_SRC))
 UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps bench-deps run test test-nat test-docker unit \
+.PHONY: all deps test-deps bench-deps run test test-nat test-docker \
+	test-browser unit \
 	unit-asan integration integration-asan clean bench bench-flows \
 	bench-overload soak valgrind format docs-metrics docs-config install
 all: $(BINS)
@@ -203,6 +208,15 @@ integration-asan: $(BINS_ASAN)
 test-nat: test-deps
 	@$(MAKE) --no-print-directory all
 	@tests/nat/run.sh $(BUILD)/bin
+
+# Two browser phones, JsSIP and SIP.js in Debian's chromium driven by
+# playwright-core, register through EPSIP over secure WebSocket and call
+# each other, in a network namespace the test makes itself; needs root,
+# reports its tests skipped with why otherwise.  tests/browser/install.sh
+# installs chromium and the pinned npm packages when they are missing.
+test-browser: test-deps
+	@$(MAKE) --no-print-directory all
+	@tests/browser/run.sh $(BUILD)/bin
 
 # EPSIP's image built (with its unit tests) and run by docker-compose
 # under a project of its own, phones registering and called through it
