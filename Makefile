@@ -4,7 +4,8 @@
 #   make run        build and run on embedded defaults (ARGS="..." for flags)
 #   make test       unit tests (plain, ASan/UBSan, valgrind), integration
 #                   tests (plain and ASan daemons), NAT lab (root only),
-#                   the Docker image (when a Docker engine answers)
+#                   browser phones over WSS (root only), the Docker image
+#                   (when a Docker engine answers)
 #   make test-nat   only the namespace lab: baresip and linphonec behind a
 #                   NAT, dead DNS
 #   make test-browser

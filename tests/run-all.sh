@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: unit tests (plain, ASan/UBSan, valgrind), integration tests
-# (plain and ASan daemons), the NAT lab, the Docker image.  Each suite's
+# (plain and ASan daemons), the NAT lab, the browser phones, the Docker
+# image.  Each suite's
 # runner prints a line "skipped: SUITE TEST: WHY" per skipped test and
 # ends with "SUITE: N passed, N failed, N skipped"; this adds them up and
 # ends with every skip line, every failed suite, and one line "N passed,
@@ -52,6 +53,9 @@ run integration-asan tests/run-integration.sh "$build/asan/bin"
 # A real phone (baresip) behind a real NAT in network namespaces; when
 # not root or namespaces are missing, its tests are reported skipped.
 run nat tests/nat/run.sh "$build/bin"
+# Two browser phones, JsSIP and SIP.js in chromium, over WSS through the
+# edge, calling each other (tests/browser); skipped with why when not root.
+run browser tests/browser/run.sh "$build/bin"
 # The image of deploy/docker built and run by docker-compose, phones
 # against it; with no Docker engine reachable, its tests are reported
 # skipped with why (tests/docker/run.sh).

@@ -79,6 +79,13 @@ ended(struct fm_flow *f, enum stream_result r)
 		return (-1);
 	}
 	draining = f->stream.flags & STREAM_F_DRAINING;
+	if (r == STREAM_ERROR && f->stream.tr == &stream_tls &&
+	    tls_stream_error(&f->stream)[0] != '\0') {
+		/* "unknown ca" from a phone that does not trust us says
+		 * more than "reset". */
+		log_flow(LOG_LEVEL_INFO, &f->id, "TLS: %s",
+		    tls_stream_error(&f->stream));
+	}
 	switch (r) {
 	case STREAM_EOF:
 	case STREAM_ERROR:
