@@ -199,7 +199,7 @@ edge_uri(const struct router *r, struct router_raw *raw,
     char *out, size_t cap)
 {
 	char token[FLOW_TOKEN_MAX_TEXT] = "", hostport[CONFIG_NAME_MAX + 8];
-	int tcp, n;
+	int tcp, tls = 0, n;
 
 	if (flow != NULL && router_raw_token(r, raw, flow, token,
 	    sizeof(token)) < 0) {
@@ -210,13 +210,16 @@ edge_uri(const struct router *r, struct router_raw *raw,
 			return (-1);
 		}
 		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+		/* The upstream reaches us back over our own TLS connection
+		 * (RFC 5923 alias in our Via, proxy.c). */
+		tls = r->cfg->upstream.transport == EPSIP_TRANSPORT_TLS;
 	} else {
 		router_edge_hostport(r, flow, hostport, sizeof(hostport));
 		tcp = flow->transport == EPSIP_TRANSPORT_TCP;
 	}
 	n = snprintf(out, cap, "<sip:%s%s%s%s;lr%s>", token,
 	    token[0] != '\0' ? "@" : "", hostport,
-	    tcp ? ";transport=tcp" : "", extra);
+	    tls ? ";transport=tls" : tcp ? ";transport=tcp" : "", extra);
 	return (n < 0 || (size_t)n >= cap ? -1 : 0);
 }
 

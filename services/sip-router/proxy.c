@@ -193,19 +193,26 @@ proxy_push_via(struct router *r, const osip_message_t *msg,
 {
 	char hostport[CONFIG_NAME_MAX + 8], branch[64], token[FLOW_TOKEN_MAX_TEXT];
 	char value[CONFIG_NAME_MAX + 256];
-	int n, tcp;
+	int n, tcp, tls = 0;
 
 	if (via_flow != NULL) {
 		router_edge_hostport(r, via_flow, hostport, sizeof(hostport));
 		tcp = via_flow->transport == EPSIP_TRANSPORT_TCP;
 	} else if (router_core_hostport(r, hostport, sizeof(hostport)) == 0) {
 		tcp = r->cfg->upstream.transport == EPSIP_TRANSPORT_TCP;
+		/*
+		 * Nothing listens for TLS on core-listen: `alias` (RFC 5923)
+		 * asks the upstream to send what is for our sent-by over
+		 * this connection instead (Kamailio: tcp_accept_aliases).
+		 */
+		tls = r->cfg->upstream.transport == EPSIP_TRANSPORT_TLS;
 	} else {
 		return (-1);
 	}
 	proxy_branch(msg, branch, sizeof(branch));
-	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
-	    tcp ? "TCP" : "UDP", hostport, branch);
+	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s%s",
+	    tls ? "TLS" : tcp ? "TCP" : "UDP", hostport, branch,
+	    tls ? ";alias" : "");
 	if (origin->source == ROUTER_FROM_FLOW) {
 		if (router_raw_token(r, raw, &origin->flow, token,
 		    sizeof(token)) < 0) {
