@@ -54,7 +54,7 @@ BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 # and tools.
 TEST_PACKAGES = libcmocka-dev valgrind python3 python3-pytest sip-tester \
 	kamailio haproxy iproute2 baresip-core linphone-cli nftables \
-	conntrack tcpdump systemd-container debootstrap
+	conntrack tcpdump systemd-container debootstrap kamailio-tls-modules
 # What only the benchmarks add: their plots, and the outbound module of
 # the Kamailio edge EPSIP is compared with (bench/kamailio/edge.cfg).
 BENCH_PACKAGES = gnuplot-nox kamailio-outbound-modules

@@ -884,24 +884,37 @@ config_join(char dst[CONFIG_PATH_MAX], const char *dir, const char *file,
 	return (0);
 }
 
+/*
+ * sip:HOST[:PORT][;transport=udp|tcp|tls] or sips:HOST[:PORT]: TLS for
+ * sips: (RFC 3261 §19.1: TLS over TCP whatever transport= says, so
+ * transport=udp is refused rather than ignored) and for transport=tls
+ * (RFC 3261's way before sips: took over, which Kamailio and others still
+ * write).  The port defaults to 5061 over TLS, 5060 otherwise.
+ */
 int
 config_parse_upstream(const char *text, struct epsip_upstream *up,
     char *err, size_t errcap)
 {
 	char hostport[CONFIG_NAME_MAX], host[CONFIG_NAME_MAX];
 	const char *params, *p, *close, *colon = NULL;
-	unsigned long port = 5060;
+	unsigned long port = 0;
 	size_t hlen;
 	char *ep;
+	int sips = 0;
 
 	memset(up, 0, sizeof(*up));
 	up->transport = EPSIP_TRANSPORT_UDP;
-	if (strncasecmp(text, "sip:", 4) != 0) {
-		snprintf(err, errcap, "upstream: \"%s\" is not a sip: URI "
-		    "(sips/TLS is not supported)", text);
+	if (strncasecmp(text, "sips:", 5) == 0) {
+		sips = 1;
+		up->transport = EPSIP_TRANSPORT_TLS;
+		text += 5;
+	} else if (strncasecmp(text, "sip:", 4) == 0) {
+		text += 4;
+	} else {
+		snprintf(err, errcap, "upstream: \"%s\" is not a sip: or "
+		    "sips: URI", text);
 		return (-1);
 	}
-	text += 4;
 	params = strchr(text, ';');
 	hlen = params ? (size_t)(params - text) : strlen(text);
 	if (hlen == 0 || hlen >= sizeof(hostport) || memchr(text, '@', hlen)) {
@@ -942,18 +955,30 @@ config_parse_upstream(const char *text, struct epsip_upstream *up,
 	for (p = params; p != NULL && *p == ';'; p = strchr(p + 1, ';')) {
 		if (strncasecmp(p, ";transport=udp", 14) == 0 &&
 		    (p[14] == '\0' || p[14] == ';')) {
+			if (sips) {
+				snprintf(err, errcap, "upstream: sips: is TLS "
+				    "over TCP, not transport=udp");
+				return (-1);
+			}
 			up->transport = EPSIP_TRANSPORT_UDP;
 		} else if (strncasecmp(p, ";transport=tcp", 14) == 0 &&
 		    (p[14] == '\0' || p[14] == ';')) {
-			up->transport = EPSIP_TRANSPORT_TCP;
+			up->transport = sips ? EPSIP_TRANSPORT_TLS :
+			    EPSIP_TRANSPORT_TCP;
+		} else if (strncasecmp(p, ";transport=tls", 14) == 0 &&
+		    (p[14] == '\0' || p[14] == ';')) {
+			up->transport = EPSIP_TRANSPORT_TLS;
 		} else if (strncasecmp(p, ";lr", 3) == 0 &&
 		    (p[3] == '\0' || p[3] == ';')) {
 			continue;	/* a Route-style URI is fine */
 		} else {
 			snprintf(err, errcap, "upstream: unsupported parameter "
-			    "\"%s\" (only transport=udp|tcp)", p + 1);
+			    "\"%s\" (only transport=udp|tcp|tls)", p + 1);
 			return (-1);
 		}
+	}
+	if (port == 0) {
+		port = up->transport == EPSIP_TRANSPORT_TLS ? 5061 : 5060;
 	}
 	snprintf(up->host, sizeof(up->host), "%s", host);
 	up->port = (uint16_t)port;

@@ -219,6 +219,8 @@ edge_uri(const struct router *r, struct router_raw *raw,
 		if (router_core_hostport(r, hostport, sizeof(hostport)) == -1) {
 			return (-1);
 		}
+		/* A TLS upstream reaches us back over our own connection
+		 * (RFC 5923 alias in our Via, proxy.c). */
 		transport = r->cfg->upstream.transport;
 	} else {
 		router_edge_hostport(r, flow, hostport, sizeof(hostport));

@@ -205,8 +205,15 @@ proxy_push_via(struct router *r, const osip_message_t *msg,
 		return (-1);
 	}
 	proxy_branch(msg, branch, sizeof(branch));
-	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s",
-	    sip_transport_via_name(transport), hostport, branch);
+	/*
+	 * Nothing listens for TLS on core-listen: towards a TLS upstream,
+	 * `alias` (RFC 5923) asks it to send what is for our sent-by over
+	 * this connection instead (Kamailio: tcp_accept_aliases).
+	 */
+	n = snprintf(value, sizeof(value), "SIP/2.0/%s %s;branch=%s%s",
+	    sip_transport_via_name(transport), hostport, branch,
+	    via_flow == NULL && transport == EPSIP_TRANSPORT_TLS ?
+	    ";alias" : "");
 	if (origin->source == ROUTER_FROM_FLOW) {
 		if (router_raw_token(r, raw, &origin->flow, token,
 		    sizeof(token)) < 0) {

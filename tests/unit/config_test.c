@@ -208,15 +208,54 @@ test_upstream_uri_parses_host_port_and_transport(void **state)
 }
 
 static void
+test_upstream_over_tls_is_sips_or_transport_tls_on_5061(void **state)
+{
+	struct epsip_upstream up;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse_upstream("sips:registrar.example.com",
+	    &up, err, sizeof(err)), 0);
+	assert_string_equal(up.host, "registrar.example.com");
+	assert_int_equal(up.port, 5061);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TLS);
+	assert_int_equal(config_parse_upstream("SIPS:198.51.100.50:5071;lr",
+	    &up, err, sizeof(err)), 0);
+	assert_int_equal(up.port, 5071);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TLS);
+	/* RFC 3261 §19.1: sips: over TCP is TLS. */
+	assert_int_equal(config_parse_upstream("sips:[2001:db8::5];transport="
+	    "tcp", &up, err, sizeof(err)), 0);
+	assert_string_equal(up.host, "2001:db8::5");
+	assert_int_equal(up.port, 5061);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TLS);
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50;transport="
+	    "tls", &up, err, sizeof(err)), 0);
+	assert_int_equal(up.port, 5061);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TLS);
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50:5062;"
+	    "transport=TLS", &up, err, sizeof(err)), 0);
+	assert_int_equal(up.port, 5062);
+	assert_int_equal(up.transport, EPSIP_TRANSPORT_TLS);
+	/* The plain default port stays 5060. */
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50;transport="
+	    "tcp", &up, err, sizeof(err)), 0);
+	assert_int_equal(up.port, 5060);
+}
+
+static void
 test_unusable_upstream_uri_is_refused_with_a_reason(void **state)
 {
 	struct epsip_upstream up;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(config_parse_upstream("sips:198.51.100.50", &up, err,
+	assert_int_equal(config_parse_upstream("sips:198.51.100.50;transport="
+	    "udp", &up, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "transport=udp"));
+	assert_int_equal(config_parse_upstream("tel:+15551234", &up, err,
 	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "TLS"));
+	assert_non_null(strstr(err, "sips:"));
 	assert_int_equal(config_parse_upstream("sip:kam@198.51.100.50", &up,
 	    err, sizeof(err)), -1);
 	assert_int_equal(config_parse_upstream("sip:198.51.100.50:0", &up,
@@ -224,6 +263,8 @@ test_unusable_upstream_uri_is_refused_with_a_reason(void **state)
 	assert_int_equal(config_parse_upstream("sip:198.51.100.50;transport="
 	    "sctp", &up, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "transport=sctp"));
+	assert_int_equal(config_parse_upstream("sip:198.51.100.50;transport="
+	    "wss", &up, err, sizeof(err)), -1);
 	assert_int_equal(config_parse_upstream("198.51.100.50:5060", &up, err,
 	    sizeof(err)), -1);
 }
@@ -598,6 +639,8 @@ main(void)
 		cmocka_unit_test(test_bad_environment_value_names_the_variable),
 		cmocka_unit_test(
 		    test_upstream_uri_parses_host_port_and_transport),
+		cmocka_unit_test(
+		    test_upstream_over_tls_is_sips_or_transport_tls_on_5061),
 		cmocka_unit_test(
 		    test_unusable_upstream_uri_is_refused_with_a_reason),
 		cmocka_unit_test(

@@ -6,7 +6,10 @@
  * milliseconds, responses go back on the connection a request came on,
  * a framing error closes one connection only, IPv6 and dual stack.  The
  * last tests run the whole upstream core over these sockets and time the
- * 503 a phone gets when the upstream is down.
+ * 503 a phone gets when the upstream is down.  A TLS upstream (sips:):
+ * the pool runs TLS both ways and checks the upstream's certificate,
+ * and one tls-ca does not vouch for fails and backs off like a refused
+ * connect.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +38,11 @@
 #include "../../services/registrar-bridge/upstream/core_upstream.h"
 #include "sent_capture.h"
 #include "skip_reason.h"
+
+#include <openssl/err.h>
+
+#include "epsip/tls.h"
+#include "tls_certs.h"
 
 #define MAX_EVENTS	32
 
@@ -1032,6 +1041,165 @@ test_register_over_udp_is_answered_through_core_listen(void **state)
 	core->ops->free(core);
 }
 
+/* --- a TLS upstream --- */
+
+/* The upstream's end of a pool connection: an OpenSSL server. */
+struct tls_upstream {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	char buf[4096];
+	size_t len, want;
+	int failed;			/* its handshake failed */
+};
+
+static void
+tls_upstream_on(struct tls_upstream *u, int fd)
+{
+	static const uint8_t secret[32] = { 7 };
+	struct tls_settings ts = { server_pem, server_key, NULL, secret, 32 };
+	char err[256];
+
+	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
+	    0);
+	if ((u->ctx = tls_server_ctx_new(&ts, err, sizeof(err))) == NULL) {
+		fail_msg("%s", err);
+	}
+	assert_non_null(u->ssl = SSL_new(u->ctx));
+	assert_int_equal(SSL_set_fd(u->ssl, fd), 1);
+	SSL_set_accept_state(u->ssl);
+}
+
+static void
+tls_upstream_free(struct tls_upstream *u)
+{
+	SSL_free(u->ssl);
+	tls_ctx_free(u->ctx);
+	ERR_clear_error();
+}
+
+/* Handshake, then read until `want` bytes (or the handshake failed). */
+static int
+tls_upstream_step(void *arg)
+{
+	struct tls_upstream *u = arg;
+	size_t n;
+	int r, e;
+
+	r = SSL_read_ex(u->ssl, u->buf + u->len, sizeof(u->buf) - 1 - u->len,
+	    &n);
+	if (r == 1) {
+		u->len += n;
+		u->buf[u->len] = '\0';
+	} else if ((e = SSL_get_error(u->ssl, r)) != SSL_ERROR_WANT_READ &&
+	    e != SSL_ERROR_WANT_WRITE) {
+		u->failed = 1;
+		ERR_clear_error();
+		return (1);
+	}
+	return (u->len >= u->want);
+}
+
+static void
+tls_upstream_read(struct tls_upstream *u, size_t want)
+{
+	u->len = 0;
+	u->buf[0] = '\0';
+	u->want = want;
+	(void)run_until(tls_upstream_step, u, 2000);
+}
+
+static void
+test_tls_upstream_pool_carries_both_ways_after_checking_the_certificate(
+    void **state)
+{
+	struct tls_upstream up = { 0 };
+	struct epsip_addr upstream;
+	uint64_t c1;
+	char uri[64];
+	uint16_t port;
+	int l, a;
+
+	(void)state;
+	l = keep(bound("127.0.0.1", SOCK_STREAM, &port));
+	snprintf(uri, sizeof(uri), "sips:127.0.0.1:%u", port);
+	configure("127.0.0.1", uri);
+	snprintf(cfg.tls_ca, sizeof(cfg.tls_ca), "%s", root_pem);
+	start();
+	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TLS, 1,
+	    options, strlen(options), &c1), CORE_NET_OK);
+	assert_true((a = accept_one(l, 1000)) >= 0);
+	tls_upstream_on(&up, a);
+	tls_upstream_read(&up, strlen(options));
+	assert_false(up.failed);
+	assert_string_equal(up.buf, options);
+	assert_string_equal(SSL_get_version(up.ssl), "TLSv1.3");
+
+	/* Its answer is framed and handed up as TLS, from the upstream. */
+	assert_int_equal(SSL_write(up.ssl, ok200, (int)strlen(ok200)),
+	    (int)strlen(ok200));
+	assert_true(until_count(&nmsgs, 1));
+	assert_string_equal(msgs[0], ok200);
+	assert_int_equal(peers[0].transport, EPSIP_TRANSPORT_TLS);
+	assert_true(peers[0].conn_id == c1);
+	set_addr(&upstream, "127.0.0.1", port);
+	assert_true(epsip_addr_equal(&peers[0].remote, &upstream));
+	/* A response to the upstream's request goes back on it. */
+	assert_int_equal(core_net_send_response(net, EPSIP_TRANSPORT_TLS,
+	    &upstream, &upstream, ok200, strlen(ok200)), 0);
+	tls_upstream_read(&up, strlen(ok200));
+	assert_string_equal(up.buf, ok200);
+	assert_int_equal(stats_get(M_UPSTREAM_CONNECT_FAILURES), 0);
+	tls_upstream_free(&up);
+}
+
+static void
+test_tls_upstream_tls_ca_does_not_vouch_for_backs_off_like_a_refusal(
+    void **state)
+{
+	struct tls_upstream up = { 0 };
+	uint64_t c1;
+	char uri[64];
+	uint16_t port;
+	int l, a;
+
+	(void)state;
+	l = keep(bound("127.0.0.1", SOCK_STREAM, &port));
+	snprintf(uri, sizeof(uri), "sips:127.0.0.1:%u", port);
+	configure("127.0.0.1", uri);
+	snprintf(cfg.tls_ca, sizeof(cfg.tls_ca), "%s", rogue_pem);
+	limits.pool_size = 1;
+	limits.backoff_min_ms = 5000;
+	start();
+	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TLS, 1,
+	    options, strlen(options), &c1), CORE_NET_OK);
+	assert_true((a = accept_one(l, 1000)) >= 0);
+	tls_upstream_on(&up, a);
+	tls_upstream_read(&up, strlen(options));
+	assert_true(up.failed);			/* the client's alert */
+	assert_int_equal(up.len, 0);
+	assert_true(until_count(&nlost, 1));
+	assert_true(lost[0] == c1);
+	assert_int_equal(stats_get(M_UPSTREAM_CONNECT_FAILURES), 1);
+	assert_int_equal(core_net_pool_live(net), 0);
+	assert_int_equal(core_net_send_upstream(net, EPSIP_TRANSPORT_TLS, 1,
+	    options, strlen(options), &c1), CORE_NET_BACKOFF);
+	tls_upstream_free(&up);
+}
+
+static void
+test_a_tls_upstream_with_an_unreadable_tls_ca_does_not_start(void **state)
+{
+	char err[256] = "";
+
+	(void)state;
+	configure("127.0.0.1", "sips:127.0.0.1:5061");
+	snprintf(cfg.tls_ca, sizeof(cfg.tls_ca), "%s", missing_pem);
+	assert_null(core_net_new(loop, &cfg, &limits, &events, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "tls-ca "));
+	assert_non_null(strstr(err, "missing.pem"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1053,7 +1221,11 @@ main(void)
 		T(test_register_to_refused_tcp_upstream_gets_503_in_milliseconds),
 		T(test_register_to_dead_udp_upstream_gets_503_in_milliseconds),
 		T(test_register_over_udp_is_answered_through_core_listen),
+		T(test_tls_upstream_pool_carries_both_ways_after_checking_the_certificate),
+		T(test_tls_upstream_tls_ca_does_not_vouch_for_backs_off_like_a_refusal),
+		T(test_a_tls_upstream_with_an_unreadable_tls_ca_does_not_start),
 	};
 
-	return (cmocka_run_group_tests(tests, NULL, NULL));
+	return (cmocka_run_group_tests(tests, tls_certs_make,
+	    tls_certs_remove));
 }

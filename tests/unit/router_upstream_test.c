@@ -260,6 +260,69 @@ test_upstream_2xx_without_require_outbound_gets_no_flow_timer(void **state)
 	router_output_clear(&down);
 }
 
+/* The same edge with its upstream over TLS (sips:), for one test. */
+static int
+upstream_tls(void **state)
+{
+	char err[256];
+
+	(void)state;
+	return (config_parse_upstream("sips:198.51.100.50", &cfg.upstream, err,
+	    sizeof(err)));
+}
+
+static int
+upstream_tcp(void **state)
+{
+	char err[256];
+
+	(void)state;
+	return (config_parse_upstream("sip:198.51.100.50:5060;transport=tcp",
+	    &cfg.upstream, err, sizeof(err)));
+}
+
+/*
+ * Towards a TLS upstream the core side is TLS too.  Nothing listens for
+ * TLS on core-listen, so our Via asks (RFC 5923 `alias`) that what is
+ * for it come back over the connection the request went on.
+ */
+static void
+test_towards_a_tls_upstream_path_rr_and_via_say_tls_with_alias(
+    void **state)
+{
+	struct router_output out;
+	osip_header_t *path = NULL;
+	osip_generic_param_t *alias;
+	osip_message_t *m;
+	osip_via_t *via;
+	char text[2048], token[FLOW_TOKEN_MAX_TEXT], want[512];
+
+	(void)state;
+	snprintf(text, sizeof(text), REGISTER_FMT, "", "");
+	process(&flow_a, text, &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	m = parse_out(&out);
+	token_of(&flow_a, token, sizeof(token));
+	snprintf(want, sizeof(want), "<sip:%s@" CORE_SIDE
+	    ";transport=tls;lr;ob>", token);
+	assert_true(osip_message_header_get_byname(m, "path", 0, &path) >= 0);
+	assert_string_equal(path->hvalue, want);
+	via = osip_list_get(&m->vias, 0);
+	assert_string_equal(via->protocol, "TLS");
+	assert_string_equal(via->host, "198.51.100.1");
+	assert_string_equal(via->port, "5070");
+	assert_int_equal(osip_via_param_get_byname(via, "alias", &alias), 0);
+	assert_string_equal(via_param(m, 0, "ept"), token);
+	osip_message_free(m);
+	router_output_clear(&out);
+
+	flow_request(&flow_a, "INVITE", "", ";ob", "sip", &out);
+	m = parse_out(&out);
+	assert_route_text(m, 0, 0, "<sip:" CORE_SIDE ";transport=tls;lr>");
+	osip_message_free(m);
+	router_output_clear(&out);
+}
+
 int
 main(void)
 {
@@ -282,6 +345,9 @@ main(void)
 		    test_upstream_outbound_2xx_without_flow_timer_gets_ours),
 		cmocka_unit_test(
 		    test_upstream_2xx_without_require_outbound_gets_no_flow_timer),
+		cmocka_unit_test_setup_teardown(
+		    test_towards_a_tls_upstream_path_rr_and_via_say_tls_with_alias,
+		    upstream_tls, upstream_tcp),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

@@ -25,6 +25,12 @@
  * upstream's next address.  The loss of a pool connection is reported
  * from a zero-delay timer, never from inside the call that found it.
  *
+ * Towards a TLS upstream the pool's streams run TLS (common/tls_stream.c)
+ * under the same framing: the handshake happens inside the first write,
+ * the upstream's certificate must name the configured host, and a
+ * handshake that fails counts as a failed connect (back-off, next
+ * address), logged with TLS's reason.
+ *
  * DIAGNOSTICS: none fatal.  Connect failures and framing errors are
  * counted and logged at info (connect failures once per slot going
  * down, not per attempt).
@@ -87,7 +93,7 @@ cn_find_remote(struct core_net *n, const struct epsip_addr *remote)
 
 struct cn_conn *
 cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
-    const struct epsip_addr *remote, int connecting)
+    const struct epsip_addr *remote, int connecting, const char *tls_host)
 {
 	struct cn_conn *c;
 
@@ -100,9 +106,17 @@ cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
 	c->id = ++n->next_id;
 	c->remote = *remote;
 	c->started_ms = c->active_ms = loop_now_ms(n->loop);
-	stream_init(&c->stream, &n->streams, &stream_socket, fd, connecting);
+	stream_init(&c->stream, &n->streams, tls_host != NULL ? &stream_tls :
+	    &stream_socket, fd, connecting);
+	if (tls_host != NULL && tls_stream_start(&c->stream, n->tls, 0,
+	    tls_host) == -1) {
+		log_warnx("upstream %s: cannot start TLS", tls_host);
+		stream_release(&c->stream);	/* closes fd */
+		free(c);
+		return (NULL);
+	}
 	if (stream_watch(&c->stream, cn_on_conn, c) == -1) {
-		close(fd);
+		stream_release(&c->stream);	/* closes fd */
 		free(c);
 		return (NULL);
 	}
@@ -247,7 +261,8 @@ cn_frame(struct stream *s, const char *buf, size_t len)
 	struct sip_frame fr;
 	size_t off = 0;
 
-	peer.transport = EPSIP_TRANSPORT_TCP;
+	peer.transport = cn_conn_tls(c) ? EPSIP_TRANSPORT_TLS :
+	    EPSIP_TRANSPORT_TCP;
 	peer.remote = c->remote;
 	peer.conn_id = c->id;
 	c->reading = 1;
@@ -315,7 +330,7 @@ cn_streams_init(struct core_net *n)
 
 /* A slot failed to connect: pause it, and try the next address next. */
 void
-cn_slot_failed(struct core_net *n, size_t slot, int err)
+cn_slot_failed(struct core_net *n, size_t slot, const char *why)
 {
 	struct cn_slot *s = &n->slots[slot];
 	char buf[64];
@@ -323,8 +338,7 @@ cn_slot_failed(struct core_net *n, size_t slot, int err)
 	stats_inc(M_UPSTREAM_CONNECT_FAILURES);
 	if (s->backoff_ms == 0) {
 		epsip_addr_format(cn_upstream_addr(n), buf, sizeof(buf));
-		log_info("upstream %s: connect failed: %s", buf,
-		    strerror(err));
+		log_info("upstream %s: connect failed: %s", buf, why);
 		s->backoff_ms = n->lim.backoff_min_ms;
 	} else if (s->backoff_ms * 2 <= n->lim.backoff_max_ms) {
 		s->backoff_ms *= 2;
@@ -361,7 +375,7 @@ cn_connect_done(struct cn_conn *c)
 	}
 	if (err != 0) {
 		if (c->kind == CN_POOL) {
-			cn_slot_failed(c->net, c->slot, err);
+			cn_slot_failed(c->net, c->slot, strerror(err));
 			cn_conn_close(c, 1);
 		} else {
 			cn_conn_failed(c);
@@ -374,11 +388,38 @@ cn_connect_done(struct cn_conn *c)
 	}
 }
 
+/*
+ * A TLS connection ended.  Before its handshake was done that is a
+ * connect that failed: a pool slot backs off, and TLS's reason is logged
+ * (a certificate the upstream's name is not in, a CA tls-ca lacks).
+ */
+static void
+cn_tls_ended(struct cn_conn *c, enum stream_result r)
+{
+	const char *why = tls_stream_error(&c->stream);
+	char addr[64], reason[160];
+
+	if (why[0] != '\0') {
+		snprintf(reason, sizeof(reason), "TLS: %s", why);
+	} else {
+		snprintf(reason, sizeof(reason), "TLS: %s", r == STREAM_EOF ?
+		    "closed by the peer" : strerror(errno));
+	}
+	if (!tls_stream_handshake_done(&c->stream) && c->kind == CN_POOL) {
+		cn_slot_failed(c->net, c->slot, reason);
+	} else if (why[0] != '\0') {
+		epsip_addr_format(&c->remote, addr, sizeof(addr));
+		log_info("core side: connection with %s: %s", addr, reason);
+	}
+	cn_conn_close(c, 1);
+}
+
 static void
 cn_on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct cn_conn *c = arg;
 	enum stream_result r;
+	char addr[64];
 
 	(void)loop;
 	(void)fd;
@@ -388,10 +429,33 @@ cn_on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
 		}
 		return;
 	}
-	if ((r = stream_io(&c->stream, events)) != STREAM_OK &&
-	    r != STREAM_GONE) {
-		cn_conn_close(c, 1);
+	if ((r = stream_io(&c->stream, events)) == STREAM_GONE) {
+		return;
 	}
+	if (r != STREAM_OK) {
+		if (cn_conn_tls(c)) {
+			cn_tls_ended(c, r);
+		} else {
+			cn_conn_close(c, 1);
+		}
+		return;
+	}
+	if (cn_conn_tls(c) && !c->tls_up &&
+	    tls_stream_handshake_done(&c->stream)) {
+		c->tls_up = 1;
+		epsip_addr_format(&c->remote, addr, sizeof(addr));
+		log_debug("core side: %s with %s%s",
+		    tls_stream_version(&c->stream), addr,
+		    tls_stream_resumed(&c->stream) ? " (resumed)" : "");
+	}
+}
+
+/* A TLS connection whose handshake is not over yet. */
+int
+cn_conn_handshaking(const struct cn_conn *c)
+{
+	return (cn_conn_tls(c) && !(c->stream.flags & STREAM_F_CONNECTING) &&
+	    !tls_stream_handshake_done(&c->stream));
 }
 
 /* A non-blocking TCP socket connecting to `to`; -1 with errno. */
@@ -453,11 +517,12 @@ cn_pool_connect(struct core_net *n, size_t slot, enum core_net_result *why)
 	}
 	to = *cn_upstream_addr(n);
 	if ((fd = cn_connect(n, &to, &pending)) == -1) {
-		cn_slot_failed(n, slot, errno);
+		cn_slot_failed(n, slot, strerror(errno));
 		*why = CORE_NET_REFUSED;
 		return (NULL);
 	}
-	if ((c = cn_conn_new(n, fd, CN_POOL, &to, pending)) == NULL) {
+	if ((c = cn_conn_new(n, fd, CN_POOL, &to, pending, n->tls != NULL ?
+	    n->host : NULL)) == NULL) {
 		*why = CORE_NET_REFUSED;
 		return (NULL);
 	}

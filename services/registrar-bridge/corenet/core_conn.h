@@ -14,6 +14,7 @@
 
 #include "epsip/resolver.h"
 #include "epsip/stream.h"
+#include "epsip/tls.h"
 
 #include "core_net.h"
 
@@ -36,6 +37,7 @@ struct cn_conn {
 	int hashed;
 	int reading;			/* inside the framing loop */
 	int dead;			/* closed while reading: finish after */
+	int tls_up;			/* TLS: the handshake was seen done */
 	struct epsip_addr remote;
 	uint64_t started_ms;
 	uint64_t active_ms;
@@ -72,6 +74,9 @@ struct core_net {
 	size_t naddrs, addr_cur;
 	struct cn_slot *slots;
 	size_t pool_live;
+	/* A TLS upstream's client context (tls-ca); NULL otherwise.  Its
+	 * pool runs TLS, and so do responses dialed back to it. */
+	SSL_CTX *tls;
 
 	/* Every TCP connection's stream class: limits, scratch buffer. */
 	struct stream_class streams;
@@ -111,8 +116,16 @@ const struct epsip_addr *cn_upstream_addr(const struct core_net *n);
 /* core_conn.c: TCP connections of every kind. */
 /* Their stream class, from n->lim; 0, or -1 (no memory). */
 int cn_streams_init(struct core_net *n);
+/*
+ * tls_host: TLS (n->tls), the server's certificate must name it; NULL:
+ * plain TCP.  NULL when it cannot be made (the socket is closed).
+ */
 struct cn_conn *cn_conn_new(struct core_net *n, int fd, enum cn_kind kind,
-    const struct epsip_addr *remote, int connecting);
+    const struct epsip_addr *remote, int connecting, const char *tls_host);
+/* 1 for a connection that runs TLS. */
+#define cn_conn_tls(c)	((c)->stream.tr == &stream_tls)
+/* Connected, TLS, and its handshake not done yet. */
+int cn_conn_handshaking(const struct cn_conn *c);
 /* notify: a pool connection's loss is reported (from a timer). */
 void cn_conn_close(struct cn_conn *c, int notify);
 /*
@@ -136,7 +149,8 @@ struct cn_conn *cn_find_remote(struct core_net *n,
 /* A non-blocking TCP socket connecting to `to`; -1 with errno. */
 int cn_connect(struct core_net *n, const struct epsip_addr *to,
     int *pending);
-void cn_slot_failed(struct core_net *n, size_t slot, int err);
+/* why: strerror() of the connect, or what TLS said. */
+void cn_slot_failed(struct core_net *n, size_t slot, const char *why);
 struct cn_conn *cn_pool_pick(struct core_net *n, uint32_t hash,
     enum core_net_result *why);
 

@@ -296,13 +296,18 @@ cn_on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 			close(cfd);
 			continue;
 		}
-		if (cn_conn_new(n, cfd, CN_ACCEPTED, &remote, 0) != NULL) {
+		if (cn_conn_new(n, cfd, CN_ACCEPTED, &remote, 0, NULL) !=
+		    NULL) {
 			stats_inc(M_CORE_CONNECTIONS_ACCEPTED);
 		}
 	}
 }
 
-/* Once a second: idle core connections, connects that take too long. */
+/*
+ * Once a second: idle core connections, connects that take too long (a
+ * TLS handshake is part of the connect: one that never ends holds its
+ * requests as a connect that never ends would).
+ */
 static void
 cn_sweep(struct loop *loop, void *arg)
 {
@@ -312,7 +317,8 @@ cn_sweep(struct loop *loop, void *arg)
 
 	for (c = LIST_FIRST(&n->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
-		if ((c->stream.flags & STREAM_F_CONNECTING) &&
+		if (((c->stream.flags & STREAM_F_CONNECTING) ||
+		    cn_conn_handshaking(c)) &&
 		    now >= c->started_ms + n->lim.connect_ms) {
 			cn_conn_failed(c);
 		} else if (c->stream.wq_bytes == 0 &&
@@ -322,9 +328,11 @@ cn_sweep(struct loop *loop, void *arg)
 	}
 	for (size_t i = 0; i < n->lim.pool_size; i++) {
 		c = n->slots[i].conn;
-		if (c != NULL && (c->stream.flags & STREAM_F_CONNECTING) &&
+		if (c != NULL && ((c->stream.flags & STREAM_F_CONNECTING) ||
+		    cn_conn_handshaking(c)) &&
 		    now >= c->started_ms + n->lim.connect_ms) {
-			cn_slot_failed(n, i, ETIMEDOUT);
+			cn_slot_failed(n, i, cn_conn_handshaking(c) ?
+			    "TLS: no handshake in time" : strerror(ETIMEDOUT));
 			cn_conn_close(c, 1);
 		}
 	}
@@ -483,6 +491,14 @@ core_net_new(struct loop *loop, const struct epsip_config *cfg,
 		core_net_free(n);
 		return (NULL);
 	}
+	/* The upstream's certificate is checked against tls-ca, or the
+	 * system's CAs without one. */
+	if (n->host[0] != '\0' &&
+	    cfg->upstream.transport == EPSIP_TRANSPORT_TLS &&
+	    (n->tls = tls_client_ctx_new(cfg->tls_ca, err, errcap)) == NULL) {
+		core_net_free(n);
+		return (NULL);
+	}
 	if (cn_bind(n, err, errcap) == -1) {
 		core_net_free(n);
 		return (NULL);
@@ -543,6 +559,7 @@ core_net_free(struct core_net *n)
 		close(n->tcp_fd);
 	}
 	free(n->slots);
+	tls_ctx_free(n->tls);
 	stream_class_free(&n->streams);
 	free(n->dgram);
 	free(n);
@@ -597,11 +614,17 @@ core_net_send_response(struct core_net *n, uint8_t transport,
 		if (n->nconns >= n->lim.conns_max) {
 			return (-1);
 		}
+		/* TLS only to a TLS upstream, whose name we can check. */
+		if (transport == EPSIP_TRANSPORT_TLS && (n->tls == NULL ||
+		    !cn_is_upstream(n, dest))) {
+			return (-1);
+		}
 		if ((fd = cn_connect(n, dest, &pending)) == -1) {
 			stats_inc(M_CORE_CONNECT_FAILURES);
 			return (-1);
 		}
-		if ((c = cn_conn_new(n, fd, CN_DIALED, dest, pending)) ==
+		if ((c = cn_conn_new(n, fd, CN_DIALED, dest, pending,
+		    transport == EPSIP_TRANSPORT_TLS ? n->host : NULL)) ==
 		    NULL) {
 			return (-1);
 		}

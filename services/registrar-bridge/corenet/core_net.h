@@ -13,7 +13,9 @@
  *     one chosen per request by a hash of its Call-ID (one dialog keeps
  *     its order on one connection; one pipe for everything is Kamailio
  *     issue #1107), each connected lazily, without blocking, and backed
- *     off for at least a second after a failure.
+ *     off for at least a second after a failure.  Towards a TLS upstream
+ *     (sips:) these run TLS, the upstream's certificate checked against
+ *     tls-ca; the core-listen sockets stay plain.
  *
  * Everything runs in the caller's epoll loop.  What arrives is handed up
  * as whole SIP messages; what fails is reported as "connection lost" or
@@ -33,7 +35,8 @@
 
 /* Where a message came from. */
 struct core_net_peer {
-	uint8_t transport;		/* EPSIP_TRANSPORT_UDP or _TCP */
+	uint8_t transport;		/* EPSIP_TRANSPORT_UDP, _TCP, or _TLS
+					 * (a TLS upstream's pool) */
 	struct epsip_addr remote;	/* the sender's address and port */
 	uint64_t conn_id;		/* the TCP connection; 0 for UDP */
 };

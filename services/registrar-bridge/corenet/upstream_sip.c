@@ -170,6 +170,8 @@ up_response_dest(const osip_message_t *resp, uint8_t *transport,
 		*transport = EPSIP_TRANSPORT_UDP;
 	} else if (strcasecmp(via->protocol, "TCP") == 0) {
 		*transport = EPSIP_TRANSPORT_TCP;
+	} else if (strcasecmp(via->protocol, "TLS") == 0) {
+		*transport = EPSIP_TRANSPORT_TLS;
 	} else {
 		return (-1);
 	}

@@ -147,7 +147,7 @@ send_request(struct core_upstream *cu, osip_message_t *req, const char *buf,
 		return;
 	}
 	too_big = transport == EPSIP_TRANSPORT_UDP && len > UP_UDP_MAX_REQUEST;
-	if ((transport == EPSIP_TRANSPORT_TCP || too_big) &&
+	if ((epsip_transport_is_stream(transport) || too_big) &&
 	    !up_stream_framed(buf, len)) {
 		/* SP-12: a stream needs Content-Length; libosip2 adds it. */
 		if (sip_serialize(req, &wire, &len) != 0) {
@@ -278,7 +278,7 @@ core_upstream_net_message(struct rb_core *core, const char *buf,
 	} else {
 		stats_inc(M_CORE_REQUESTS_RECEIVED);
 		sip_via_stamp_received(sip, &from->remote,
-		    from->transport == EPSIP_TRANSPORT_TCP);
+		    epsip_transport_is_stream(from->transport));
 		if (rb_send(cu->out, sip) != 0) {
 			log_warnx("upstream: cannot queue a request to the "
 			    "router");
