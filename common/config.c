@@ -191,8 +191,8 @@ static const struct config_key config_keys[] = {
 	    "lenient | strict: Path without Supported: path",
 	    path_policy_names },
 	{ "upstream", KEY_STRING, OFF(upstream_uri), 0, SZ(upstream_uri), 0,
-	    0, "sip:HOST:PORT;transport=udp|tcp of the registrar to bridge "
-	    "to (default: embedded registrar)", NULL },
+	    0, "sip:HOST:PORT;transport=udp|tcp|tls or sips:HOST:PORT of the "
+	    "registrar to bridge to (default: embedded registrar)", NULL },
 	{ "core-listen", KEY_ADDR, OFF(core_listen), 0, 0, 0, 0,
 	    "ADDR:PORT (UDP and TCP) where the core sends requests "
 	    "(upstream mode default: first listen host, port 5070; embedded "

@@ -92,7 +92,7 @@ struct epsip_cidr {
 struct epsip_upstream {
 	char host[CONFIG_NAME_MAX];	/* IP literal or A/AAAA name */
 	uint16_t port;
-	uint8_t transport;		/* EPSIP_TRANSPORT_UDP or _TCP */
+	uint8_t transport;		/* EPSIP_TRANSPORT_UDP, _TCP or _TLS */
 };
 
 struct epsip_config {
@@ -209,7 +209,8 @@ const char *config_listen_key(uint8_t transport);
 #define config_has_upstream(cfg)	((cfg)->upstream.host[0] != '\0')
 
 /*
- * Parse "sip:HOST[:PORT][;transport=udp|tcp]" (IPv6 in brackets).  0, or
+ * Parse "sip:HOST[:PORT][;transport=udp|tcp|tls]" or "sips:HOST[:PORT]"
+ * (IPv6 in brackets).  0, or
  * -1 with a one-line reason in err.
  */
 int config_parse_upstream(const char *text, struct epsip_upstream *up,
