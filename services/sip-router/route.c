@@ -180,6 +180,19 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
 	osip_message_free(msg);
 }
 
+/* Nothing but CR, LF, space or tab in buf[0..len). */
+static int
+only_blank(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\r' && buf[i] != '\n' && buf[i] != ' ' &&
+		    buf[i] != '\t') {
+			return (0);
+		}
+	}
+	return (1);
+}
+
 /*
  * The scan comes first: it tells a response, which needs nothing from
  * libosip2 (response.c), from a request, which is still decided on
@@ -206,10 +219,15 @@ router_process(struct router *r, const struct router_origin *origin,
 			    M_SIP_DROPPED_UNFRAMEABLE_DATAGRAM);
 			return;
 		}
+		if (trim == 0 && origin->flow.transport !=
+		    EPSIP_TRANSPORT_UDP && !only_blank(buf + msg_len,
+		    len - msg_len)) {
+			trim = 2;	/* TR-12: a second message after it */
+		}
 	}
 	scanned = raw_init(&raw, buf, msg_len) == 0;
 	if (scanned && raw.scan.request_uri.len == 0) {
-		response_route(r, &raw, trim == 1, out);
+		response_route(r, &raw, trim != 0, out);
 		return;
 	}
 	if (!scanned || sip_parse(buf, msg_len, &msg) != 0) {
@@ -221,6 +239,11 @@ router_process(struct router *r, const struct router_origin *origin,
 		stamp_arrival(msg, &raw, origin);
 		reply_local(r, origin, msg, &raw, 400, "Body Shorter Than "
 		    "Content-Length", out);			/* TR-08 */
+	} else if (trim == 2) {
+		/* RFC 7118 §5: one SIP message per WebSocket message. */
+		stamp_arrival(msg, &raw, origin);
+		reply_local(r, origin, msg, &raw, 400, "One SIP Message Per "
+		    "WebSocket Message", out);			/* TR-12 */
 	} else {
 		route_request(r, origin, msg, &raw, out);
 	}

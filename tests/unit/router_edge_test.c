@@ -636,6 +636,50 @@ test_udp_body_shorter_than_content_length_gets_400(void **state)
 	    "short", 400);					/* TR-08 */
 }
 
+/* TR-12: one SIP message per WebSocket message, Content-Length optional. */
+static void
+test_websocket_message_holding_two_requests_gets_400(void **state)
+{
+	struct router_origin browser;
+	struct router_output out;
+	osip_message_t *m;
+
+	(void)state;
+	make_flow(&browser, 9, "198.51.100.8:50600", EPSIP_TRANSPORT_WS);
+	process(&browser, "MESSAGE sip:x@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/WS b.invalid;branch=z9hG4bK-w1\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>\r\n"
+	    "Call-ID: w1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+	    "MESSAGE sip:y@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/WS b.invalid;branch=z9hG4bK-w2\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:y@example.com>\r\n"
+	    "Call-ID: w2\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+	    &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	m = parse_out(&out);
+	assert_int_equal(osip_message_get_status_code(m), 400);
+	assert_string_equal(osip_message_get_reason_phrase(m),
+	    "One SIP Message Per WebSocket Message");
+	osip_message_free(m);
+	router_output_clear(&out);
+	/* A message without Content-Length, and blank lines after one,
+	 * are one message each. */
+	process(&browser, "MESSAGE sip:x@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/WS b.invalid;branch=z9hG4bK-w3\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>\r\n"
+	    "Call-ID: w3\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
+	    "\r\nhello", &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	router_output_clear(&out);
+	process(&browser, "MESSAGE sip:x@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/WS b.invalid;branch=z9hG4bK-w4\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:x@example.com>\r\n"
+	    "Call-ID: w4\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+	    "\r\n", &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	router_output_clear(&out);
+}
+
 static void
 test_udp_bytes_past_content_length_are_discarded(void **state)
 {
@@ -1183,6 +1227,8 @@ main(void)
 		cmocka_unit_test(
 		    test_udp_body_shorter_than_content_length_gets_400),
 		cmocka_unit_test(test_udp_bytes_past_content_length_are_discarded),
+		cmocka_unit_test(
+		    test_websocket_message_holding_two_requests_gets_400),
 		cmocka_unit_test(test_compact_headers_route_like_long_ones),
 		cmocka_unit_test(test_undeliverable_invite_gets_430_at_its_origin),
 		cmocka_unit_test(
