@@ -318,16 +318,12 @@ fm_tls_check(const struct epsip_config *cfg, char *err, size_t errcap)
 	return (0);
 }
 
-int
-fm_stream_flows_init(struct fm_child *c)
+/* The WebSocket flows' class and buffers, for an edge that has them. */
+static int
+ws_init(struct fm_child *c)
 {
-	char err[256];
 	size_t ws_max;
 
-	if (class_init(c, &c->sip_stream, c->max_message + RBUF_SLACK,
-	    fm_sip_stream_frame) == -1) {
-		return (-1);
-	}
 	/* A frame or the upgrade request, whichever is longer. */
 	ws_max = c->max_message + WS_HEADER_MAX;
 	if (ws_max < WS_UPGRADE_MAX) {
@@ -346,6 +342,22 @@ fm_stream_flows_init(struct fm_child *c)
 	}
 	c->ws_policy.origins = c->ws_origins;
 	c->ws_policy.norigins = c->cfg->ws_origin_count;
+	return (0);
+}
+
+int
+fm_stream_flows_init(struct fm_child *c)
+{
+	char err[256];
+
+	if (class_init(c, &c->sip_stream, c->max_message + RBUF_SLACK,
+	    fm_sip_stream_frame) == -1) {
+		return (-1);
+	}
+	if ((c->cfg->listen_ws_count > 0 || c->cfg->listen_wss_count > 0) &&
+	    ws_init(c) == -1) {
+		return (-1);
+	}
 	if (wants_tls(c->cfg) &&
 	    (c->tls_ctx = tls_context(c->cfg, err, sizeof(err))) == NULL) {
 		log_error("%s: %s", c->name, err);
@@ -395,12 +407,16 @@ fm_stream_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
 {
 	struct stream_class *cls = &c->sip_stream;
 	struct fm_flow *f;
-	int one, secure;
+	int one, secure, websocket;
 
 	secure = epsip_transport_is_secure(m->transport);
-	if (secure && c->tls_ctx == NULL) {
-		/* The parent has no such listener without a context. */
-		log_warnx("a %s connection, but no TLS context",
+	websocket = m->transport == EPSIP_TRANSPORT_WS ||
+	    m->transport == EPSIP_TRANSPORT_WSS;
+	if ((secure && c->tls_ctx == NULL) ||
+	    (websocket && c->ws_buf == NULL)) {
+		/* The parent has no such listener: another build's? */
+		log_warnx("a %s connection, but no %s listener here",
+		    epsip_transport_name(m->transport),
 		    epsip_transport_name(m->transport));
 		fm_child_ctl_send_closed(c, m->slot, m->generation,
 		    EPSIP_CLOSE_RESET);
@@ -411,8 +427,7 @@ fm_stream_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
 		(void)close(fd);
 		return;
 	}
-	if (m->transport == EPSIP_TRANSPORT_WS ||
-	    m->transport == EPSIP_TRANSPORT_WSS) {
+	if (websocket) {
 		cls = &c->ws;
 	}
 	stream_init(&f->stream, cls, secure ? &stream_tls : &stream_socket,
