@@ -4,7 +4,11 @@
  * Every call looks at the front of the caller's buffer and says what it
  * holds: a CRLFCRLF keep-alive (RFC 5626 §4.4.1), a whole message framed by
  * its Content-Length (RFC 3261 §18.3), not enough bytes yet, or a framing
- * error after which the connection must be closed.  Nothing is remembered
+ * error after which the connection must be closed.  A start line that is
+ * neither a Request-Line nor a Status-Line but still a line of text is
+ * framed all the same, so that the router can answer it (400, 505) and
+ * the connection lives on (issue 12 §5); only bytes that cannot be text
+ * are junk.  Nothing is remembered
  * between calls and nothing is allocated; each call is linear in the bytes
  * it looks at and never reads past `len`.
  */
@@ -16,12 +20,21 @@
 /* "SIP/2.0": the only version we speak (RFC 3261 §7.1). */
 #define SIP_VERSION	"SIP/2.0"
 #define SIP_VERSION_LEN	7
+/*
+ * A malformed start line is still framed when it ends within this many
+ * bytes: a peer sending text without newlines is closed past it, not
+ * buffered up to max-message-size.
+ */
+#define START_LINE_MAX	4096
 
 enum line_verdict {
 	LINE_OK,	/* a well-formed start line, LF included */
 	LINE_PARTIAL,	/* a valid prefix of a start line: wait for more */
 	LINE_JUNK,	/* nothing that starts like this is a start line */
 };
+
+static enum line_verdict check_sip_start_line(const unsigned char *p,
+    size_t n, size_t *line_len);
 
 /* Where the header section ends, found by find_header_end(). */
 struct header_end {
@@ -190,13 +203,57 @@ check_request_line(const unsigned char *p, size_t n, size_t *line_len)
 }
 
 /*
- * Decide as early as possible whether the bytes at `p` can begin a SIP
- * message (RFC 3261 §7.5, ER-05).  Junk is reported as soon as one byte
- * rules a start line out, so a peer sending garbage without newlines is
- * closed at once rather than buffered up to the size limit.
+ * A line that is no Request-Line or Status-Line but still text with a
+ * space in it: "  INVITE ...", "OPTIONS sip:a @b SIP/2.0", "... SIP/7.0".
+ * Its framing is intact, so the message is handed on and answered (400,
+ * 505) with the connection kept.  Control bytes, a CR without its LF, a
+ * line with no space ("GARBAGE") or longer than START_LINE_MAX are junk.
+ */
+static enum line_verdict
+check_text_line(const unsigned char *p, size_t n, size_t *line_len)
+{
+	int space = 0;
+	size_t i;
+
+	for (i = 0; i < n && i < START_LINE_MAX; i++) {
+		if (p[i] == '\n') {
+			if (!space) {
+				return (LINE_JUNK);
+			}
+			*line_len = i + 1;
+			return (LINE_OK);
+		}
+		if (p[i] == '\r') {
+			if (i + 1 < n && p[i + 1] != '\n') {
+				return (LINE_JUNK);
+			}
+			continue;
+		}
+		if (p[i] == ' ') {
+			space = 1;
+		} else if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
+			return (LINE_JUNK);
+		}
+	}
+	return (i >= START_LINE_MAX ? LINE_JUNK : LINE_PARTIAL);
+}
+
+/*
+ * Decide whether the bytes at `p` can begin a SIP message (RFC 3261 §7.5,
+ * ER-05): a well-formed start line, or at least a line of text
+ * (check_text_line).  Bytes that cannot be text are junk at once.
  */
 static enum line_verdict
 check_start_line(const unsigned char *p, size_t n, size_t *line_len)
+{
+	enum line_verdict v = check_sip_start_line(p, n, line_len);
+
+	return (v == LINE_JUNK ? check_text_line(p, n, line_len) : v);
+}
+
+/* A Request-Line or a Status-Line, judged as early as one byte allows. */
+static enum line_verdict
+check_sip_start_line(const unsigned char *p, size_t n, size_t *line_len)
 {
 	enum line_verdict v;
 	size_t k;

@@ -3,6 +3,7 @@
  *
  * DIAGNOSTICS: none; every function returns an error instead.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -573,4 +574,18 @@ sip_transport_uri_param(uint8_t transport)
 	default:
 		return ("");
 	}
+}
+
+int
+sip_is_token(const char *text)
+{
+	if (text == NULL || *text == '\0') {
+		return (0);
+	}
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (!isalnum(*p) && strchr("-.!%*_+`'~", *p) == NULL) {
+			return (0);
+		}
+	}
+	return (1);
 }

@@ -102,6 +102,8 @@ const char *sip_method(const osip_message_t *msg);
  * UDP, the default, RFC 3261 §19.1.2).
  */
 const char *sip_transport_via_name(uint8_t transport);
+/* 1 when `text` is a non-empty RFC 3261 §25.1 token. */
+int sip_is_token(const char *text);
 const char *sip_transport_uri_param(uint8_t transport);
 
 /* 1 for INVITE, SUBSCRIBE, REFER, NOTIFY without To tag (dialog-forming). */

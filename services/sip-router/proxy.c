@@ -63,6 +63,15 @@ proxy_validate_request(struct router *r, const struct router_raw *raw,
 		*reason = "Missing Mandatory Header";
 		return (400);
 	}
+	if (!sip_is_token(msg->sip_method)) {
+		*reason = "Method Is Not A Token";
+		return (400);	/* RFC 3261 §25.1: Method = ... / token */
+	}
+	if (msg->sip_version == NULL ||
+	    strcasecmp(msg->sip_version, "SIP/2.0") != 0) {
+		*reason = "Version Not Supported";
+		return (505);	/* RFC 3261 §8.2.2 note, §21.5.10 */
+	}
 	if (strcmp(msg->cseq->method, msg->sip_method) != 0) {
 		*reason = "CSeq Method Mismatch";
 		return (400);

@@ -160,21 +160,25 @@ answer_unparseable(struct router *r, const struct router_origin *origin,
     const char *buf, size_t len, struct router_raw *raw,
     struct router_output *out)
 {
+	struct salvage_verdict v;
 	osip_message_t *msg;
-	int status;
 
-	if (salvage_request(buf, len, &msg, &status) == -1) {
+	if (salvage_request(buf, len, &msg, &v) == -1) {
 		router_drop(out, M_SIP_DROPPED_PARSE_ERROR);
 		return;
 	}
 	stats_inc(M_SIP_SALVAGED);
 	stamp_arrival(msg, raw, origin);
-	reply_local(r, origin, msg, raw, status, status == 400 ?
-	    "Malformed Request" : NULL, out);
+	reply_local(r, origin, msg, raw, v.status, v.reason != NULL ?
+	    v.reason : v.status == 400 ? "Malformed Request" : NULL, out);
 	if (origin->source == ROUTER_FROM_FLOW &&
 	    !epsip_transport_frames_messages(origin->flow.transport) &&
-	    status == 400) {
-		/* ER-02: duplicated headers on a stream smell of smuggling. */
+	    v.status == 400 && v.start_line_ok) {
+		/*
+		 * ER-02: a header libosip2 refuses on a stream (duplicated
+		 * ones) smells of smuggling.  A bad start line does not:
+		 * the framing held, and the connection stays (issue 12 §5).
+		 */
 		out->flags |= EPSIP_MSG_F_CLOSE_AFTER_SEND;
 	}
 	osip_message_free(msg);
@@ -291,13 +295,13 @@ router_framing_error(struct router *r, const struct router_origin *origin,
     int status, const char *headers, size_t len, struct router_output *out)
 {
 	struct router_raw raw, *rawp;
+	struct salvage_verdict salvaged;
 	osip_message_t *msg = NULL;
-	int salvaged_status;
 
 	memset(out, 0, sizeof(*out));
 	/* Framing broke on exactly what libosip2 refuses (two CLs): salvage. */
 	if (status > 0 && sip_parse(headers, len, &msg) != 0 &&
-	    salvage_request(headers, len, &msg, &salvaged_status) != 0) {
+	    salvage_request(headers, len, &msg, &salvaged) != 0) {
 		msg = NULL;
 	}
 	if (msg != NULL && MSG_IS_REQUEST(msg) &&

@@ -173,8 +173,14 @@ void proxy_stamp_received(osip_message_t *msg, struct router_raw *raw,
 int proxy_udp_trim(const char *buf, size_t len, size_t *msg_len);
 
 /* --- salvage.c --- */
+/* What a salvaged request is answered. */
+struct salvage_verdict {
+	int status;		/* 400, 416 or 505 */
+	const char *reason;	/* NULL: the status's own */
+	int start_line_ok;	/* 0: the start line is what is wrong */
+};
 int salvage_request(const char *buf, size_t len, osip_message_t **msg,
-    int *status);
+    struct salvage_verdict *v);
 
 /* --- reply.c --- */
 /*

@@ -3,6 +3,8 @@
 import os
 import socket
 
+import pytest
+
 from sip import Phone, frame_stream, rand, uri_of, uri_user
 
 
@@ -138,4 +140,52 @@ def test_garbage_flood_harms_no_other_flow(edge):
     assert alice.register().status == 200
     alice.request("MESSAGE", bob.aor(), body="ok")
     assert bob.recv(want=lambda m: m.method == "MESSAGE") is not None
+    s.close()
+
+
+BAD_CORPUS = os.path.join(os.path.dirname(__file__), "..", "corpus", "bad")
+
+
+def bad_corpus():
+    """(name, expectation, bytes) of tests/corpus/bad, LF made CRLF."""
+    for name in sorted(os.listdir(BAD_CORPUS)):
+        if not name.endswith(".sip"):
+            continue
+        expect, lines = None, []
+        with open(os.path.join(BAD_CORPUS, name), "rb") as f:
+            for line in f.read().split(b"\n"):
+                if not lines and line.startswith(b"# expect: "):
+                    expect = line[10:].decode()
+                elif not lines and line.startswith(b"# "):
+                    continue
+                else:
+                    lines.append(line)
+        yield name, expect, b"\r\n".join(lines)
+
+
+@pytest.mark.parametrize("name,expect,raw", list(bad_corpus()),
+                         ids=[n for n, _, _ in bad_corpus()])
+def test_bad_input_gets_a_clear_answer_and_the_connection_survives(
+        edge, name, expect, raw):
+    # Issue 12 §5: a start line or header that cannot be parsed, with the
+    # framing intact, gets its 400 (or 505) with a reason naming the
+    # problem, and the same TCP connection goes on working.
+    s = socket.create_connection(edge.sip_addr)
+    s.settimeout(3)
+    s.sendall(raw)
+    if expect != "forward":
+        buf = b""
+        while not frame_stream(buf)[0]:
+            chunk = s.recv(65536)
+            assert chunk, "%s: the connection closed unanswered" % name
+            buf += chunk
+        answer = frame_stream(buf)[0][0]
+        assert answer.start == "SIP/2.0 " + expect
+    s.sendall(request("OPTIONS", "sip:127.0.0.1:%d" % edge.port))
+    buf = b""
+    while not [m for m in frame_stream(buf)[0] if m.cseq_method ==
+               "OPTIONS" and m.status == 200]:
+        chunk = s.recv(65536)
+        assert chunk, "%s: the connection did not survive" % name
+        buf += chunk
     s.close()

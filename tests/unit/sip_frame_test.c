@@ -228,46 +228,74 @@ test_stream_garbage_line_is_junk(void **state)
 	assert_error("GARBAGE\n\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
 }
 
-/* ER-05: junk is seen at the first impossible byte, without waiting. */
+/* ER-05: bytes that cannot be text are junk at once, without waiting. */
 static void
 test_stream_junk_is_detected_before_line_ends(void **state)
 {
+	char line[4200];
+
 	(void)state;
-	assert_error("hello", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
 	assert_error("\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-	assert_error(" INVITE", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE  sip:a", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE sip:a HTTP", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INV{TE", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-	assert_error("SIP/2.0 2x", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+	assert_error("INV\001TE", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+	assert_error("\x7fhello", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+	assert_error("\x16\x03\x01\x02", MAX_MESSAGE, SIP_FRAME_ERR_JUNK,
+	    0);					/* a TLS ClientHello */
 	/* A CR must be followed by LF, before and after the lone CRLF. */
 	assert_error("\rX", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
 	assert_error("\r\n\rX", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
-}
-
-/* ER-05: lines that are almost start lines. */
-static void
-test_stream_malformed_start_lines_are_junk(void **state)
-{
-	(void)state;
-	assert_error("GET / HTTP/1.1\r\n\r\n", MAX_MESSAGE,
-	    SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE sip:a@b SIP/2.0 \r\n", MAX_MESSAGE,
-	    SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE sip:a@b SIP/2.1\r\n", MAX_MESSAGE,
-	    SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE nocolon SIP/2.0\r\n", MAX_MESSAGE,
-	    SIP_FRAME_ERR_JUNK, 0);
-	assert_error("INVITE sip:a@b\r\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK,
-	    0);
-	assert_error("SIP/2.0 099 Low\r\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK,
-	    0);
-	assert_error("SIP/2.0 700 High\r\n", MAX_MESSAGE,
-	    SIP_FRAME_ERR_JUNK, 0);
-	assert_error("SIP/2.0 2000 OK\r\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK,
-	    0);
 	assert_error("SIP/2.0 200 O\rK\r\n", MAX_MESSAGE,
 	    SIP_FRAME_ERR_JUNK, 0);
+	/* Text waits for its line end, but not past 4096 bytes. */
+	assert_need_more("hello");
+	assert_need_more(" INVITE");
+	memset(line, 'a', sizeof(line) - 1);
+	line[1] = ' ';
+	line[sizeof(line) - 1] = '\0';
+	assert_error(line, MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+}
+
+/* ER-05: a line with no space in it is no start line of any kind. */
+static void
+test_stream_line_without_a_space_is_junk(void **state)
+{
+	(void)state;
+	assert_error("INVITE\r\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+	assert_error("hello\n", MAX_MESSAGE, SIP_FRAME_ERR_JUNK, 0);
+}
+
+/*
+ * Issue 12 §5: a start line that is wrong but still a line of text, with
+ * headers and a Content-Length after it, is framed: the router answers it
+ * (400, 505) and the connection lives on.
+ */
+static void
+test_stream_malformed_start_line_with_intact_framing_is_a_message(
+    void **state)
+{
+	static const char *const lines[] = {
+		"  OPTIONS sip:a@b SIP/2.0",	/* leading whitespace */
+		"OPTIONS sip:a @b SIP/2.0",	/* whitespace in the URI */
+		"OPTIONS sip:a@b SIP/7.0",	/* another version */
+		"INVITE nocolon SIP/2.0",
+		"INVITE sip:a@b SIP/2.0 ",
+		"SIP/2.0 2000 OK",
+		"M\xc3\xa9THODE sip:a@b SIP/2.0",	/* UTF-8 in the method */
+	};
+	char text[512];
+	struct sip_frame f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		snprintf(text, sizeof(text), "%s\r\nVia: SIP/2.0/TCP h;"
+		    "branch=z9hG4bK1\r\nContent-Length: 3\r\n\r\nabc",
+		    lines[i]);
+		assert_int_equal(frame_str(text, &f), SIP_FRAME_MESSAGE);
+		assert_int_equal(f.length, strlen(text));
+		assert_int_equal(f.consumed, strlen(text));
+	}
+	/* Without a Content-Length a stream cannot be framed (ER-03). */
+	assert_error("GET / HTTP/1.1\r\n\r\n", MAX_MESSAGE,
+	    SIP_FRAME_ERR_NO_LENGTH, 400);
 }
 
 /* TR-07: any prefix of a valid start line waits for more. */
@@ -735,7 +763,9 @@ main(void)
 		cmocka_unit_test(test_stream_stun_header_is_error),
 		cmocka_unit_test(test_stream_garbage_line_is_junk),
 		cmocka_unit_test(test_stream_junk_is_detected_before_line_ends),
-		cmocka_unit_test(test_stream_malformed_start_lines_are_junk),
+		cmocka_unit_test(test_stream_line_without_a_space_is_junk),
+		cmocka_unit_test(
+		    test_stream_malformed_start_line_with_intact_framing_is_a_message),
 		cmocka_unit_test(test_stream_partial_start_line_needs_more),
 		cmocka_unit_test(test_stream_response_is_framed),
 		cmocka_unit_test(test_stream_message_with_body_is_framed),
