@@ -189,3 +189,32 @@ def test_bad_input_gets_a_clear_answer_and_the_connection_survives(
         assert chunk, "%s: the connection did not survive" % name
         buf += chunk
     s.close()
+
+
+@pytest.mark.parametrize("method", ["REGISTER", "OPTIONS"])
+def test_retransmission_on_a_new_connection_gets_the_last_response_again(
+        edge, method):
+    # RFC 3261 §17.2.2: a phone whose connection broke retransmits on a
+    # new one; the same request (same branch) gets the same answer there,
+    # not silence.
+    contact = "Contact: <sip:a@127.0.0.1:5999;transport=tcp>\r\n" if \
+        method == "REGISTER" else ""
+    raw = ("%s sip:example.com SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK%s\r\n"
+           "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n"
+           "Call-ID: %s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\n%s"
+           "Content-Length: 0\r\n\r\n" % (method, rand(10), rand(10), method,
+                                          contact)).encode()
+    answers = []
+    for _ in range(2):
+        s = socket.create_connection(edge.sip_addr)
+        s.settimeout(3)
+        s.sendall(raw)
+        buf = b""
+        while not frame_stream(buf)[0]:
+            chunk = s.recv(65536)
+            assert chunk, "silence on a new connection"
+            buf += chunk
+        answers.append(frame_stream(buf)[0][0].start)
+        s.close()
+    assert answers[0] == answers[1] and answers[0].startswith("SIP/2.0 ")

@@ -156,10 +156,53 @@ test_finished_transaction_forgets_its_request_but_still_absorbs(
 	again = udp_request("REGISTER", 1);
 	assert_ptr_equal(rb_stx_find(txn, again, "REGISTER"), done);
 	nsent = 0;
-	rb_stx_retransmission(txn, done);
+	rb_stx_retransmission(txn, done, again);
 	assert_int_equal(nsent, 1);
 	/* Nothing more to answer from: a reply is refused, not a crash. */
 	assert_int_equal(rb_stx_reply(txn, done, 500, NULL, 1001), -1);
+	osip_message_free(again);
+}
+
+/*
+ * RFC 3261 §17.2.2: a phone whose connection broke retransmits on a new
+ * one, and the edge's Via on top names the new flow: the last response
+ * goes there, with that Via, not to the flow that is gone.
+ */
+static void
+test_retransmission_on_a_new_flow_gets_the_answer_on_that_flow(
+    void **state)
+{
+	static const char vias[] = "\r\nVia: SIP/2.0/TCP edge.example.net;"
+	    "branch=z9hG4bKrtr7;ept=NEWFLOW\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua7\r\n";
+	struct rb_stx *stx;
+	osip_message_t *again;
+	char text[1024];
+
+	(void)state;
+	stx = answered_stx("OPTIONS", 7, 200, 1000);
+	snprintf(text, sizeof(text),
+	    "OPTIONS sip:bob@example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrtr7;ept=NEWFLOW"
+	    "\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua7\r\n"
+	    "From: <sip:alice@example.com>;tag=f7\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: c7\r\n"
+	    "CSeq: 1 OPTIONS\r\n"
+	    "Content-Length: 0\r\n\r\n");
+	assert_int_equal(sip_parse(text, strlen(text), &again), 0);
+	assert_ptr_equal(rb_stx_find(txn, again, "OPTIONS"), stx);
+	nsent = 0;
+	rb_stx_retransmission(txn, stx, again);
+	assert_int_equal(nsent, 1);
+	assert_true(last_len > 12 && memcmp(last_sent, "SIP/2.0 200 ", 12) ==
+	    0);
+	assert_non_null(memmem(last_sent, last_len, vias, strlen(vias)));
+	/* And again from there on. */
+	rb_stx_retransmission(txn, stx, again);
+	assert_int_equal(nsent, 2);
+	assert_non_null(memmem(last_sent, last_len, "ept=NEWFLOW", 11));
 	osip_message_free(again);
 }
 
@@ -335,6 +378,7 @@ test_response_from_wire_bytes_is_sent_again_as_is(void **state)
 	    "x-phone-HEADER: Mixed CASE\r\n"
 	    "Content-Length: 0\r\n\r\n";
 	struct rb_stx *stx;
+	osip_message_t *again;
 	char *wire;
 
 	(void)state;
@@ -347,7 +391,9 @@ test_response_from_wire_bytes_is_sent_again_as_is(void **state)
 	assert_int_equal(stx->resp_status, 486);
 	assert_int_equal(stx->state, RB_STX_COMPLETED);
 	memset(last_sent, 0, sizeof(last_sent));
-	rb_stx_retransmission(txn, stx);
+	again = udp_request("INVITE", 3);
+	rb_stx_retransmission(txn, stx, again);
+	osip_message_free(again);
 	assert_int_equal(nsent, 2);
 	assert_last_sent(relayed);
 	memset(last_sent, 0, sizeof(last_sent));
@@ -416,6 +462,7 @@ test_finished_call_keeps_its_answer_and_ack_not_its_requests(void **state)
 	char branch[RB_BRANCH_MAX], ack[2048];
 	struct rb_stx *stx;
 	struct rb_ctx *ctx;
+	osip_message_t *again;
 	size_t ack_len;
 
 	(void)state;
@@ -435,7 +482,9 @@ test_finished_call_keeps_its_answer_and_ack_not_its_requests(void **state)
 	assert_int_equal(nsent, 4);
 	assert_int_equal(last_len, ack_len);
 	assert_memory_equal(last_sent, ack, ack_len);
-	rb_stx_retransmission(txn, stx);
+	again = udp_request("INVITE", 4);
+	rb_stx_retransmission(txn, stx, again);
+	osip_message_free(again);
 	assert_int_equal(nsent, 5);
 	assert_int_equal(stx->resp_status, 486);
 }
@@ -581,6 +630,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_tick_handles_only_due_transactions_however_many_linger),
 		T(test_finished_transaction_forgets_its_request_but_still_absorbs),
+		T(test_retransmission_on_a_new_flow_gets_the_answer_on_that_flow),
 		T(test_thousands_of_transactions_are_found_after_the_table_grows),
 		T(test_transaction_freed_early_takes_its_timer_along),
 		T(test_timer_g_retransmits_with_backoff_until_the_ack),

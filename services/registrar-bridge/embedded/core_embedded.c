@@ -154,7 +154,7 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 
 	if ((stx = rb_stx_find(ce->txn, req, "REGISTER")) != NULL) {
 		/* Before the commit it has no answer yet: absorbed. */
-		rb_stx_retransmission(ce->txn, stx);
+		rb_stx_retransmission(ce->txn, stx, req);
 		osip_message_free(req);
 		return;
 	}

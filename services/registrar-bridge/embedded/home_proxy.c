@@ -786,7 +786,7 @@ home_proxy_request(struct home_proxy *hp, osip_message_t *req, int64_t now,
 		return;
 	}
 	if ((stx = rb_stx_find(hp->txn, req, req->sip_method)) != NULL) {
-		rb_stx_retransmission(hp->txn, stx);
+		rb_stx_retransmission(hp->txn, stx, req);
 		osip_message_free(req);
 		return;
 	}

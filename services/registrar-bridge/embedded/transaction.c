@@ -37,6 +37,8 @@
 
 #include "epsip/hash.h"
 #include "epsip/log.h"
+#include "epsip/sip_edit.h"
+#include "epsip/sip_scan.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -477,14 +479,57 @@ rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
 	return (rv);
 }
 
-void
-rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx)
+/*
+ * The kept response with its top Via value made `via` (the retransmitted
+ * request's); 0, or -1 and the response as it was.
+ */
+static int
+stx_resp_follow_via(struct rb_stx *stx, const char *via)
 {
-	stats_inc(M_SIP_IN_RETRANSMISSIONS);
-	if (stx->resp != NULL && (stx->state == RB_STX_PROCEEDING ||
-	    stx->state == RB_STX_COMPLETED)) {
-		send_wire(t, stx->resp, stx->resp_len);
+	struct sip_scan scan;
+	struct sip_edit edit;
+	char *out;
+	size_t len;
+	int i;
+
+	if (sip_scan(stx->resp, stx->resp_len, &scan) != 0 ||
+	    (i = sip_scan_find(&scan, SIP_HDR_VIA, 0)) < 0) {
+		return (-1);
 	}
+	if (scan.h[i].value.len == strlen(via) && memcmp(stx->resp +
+	    scan.h[i].value.off, via, scan.h[i].value.len) == 0) {
+		return (0);		/* the same flow: nothing to do */
+	}
+	sip_edit_init(&edit, &scan);
+	/* The whole first line: one Via value each, as we print them. */
+	sip_edit_replace(&edit, scan.h[i].value, via);
+	if (sip_edit_apply(&edit, &out, &len) != 0) {
+		return (-1);
+	}
+	free(stx->resp);
+	stx->resp = out;
+	stx->resp_len = len;
+	return (0);
+}
+
+void
+rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx,
+    const osip_message_t *req)
+{
+	osip_via_t *via;
+	char *text = NULL;
+
+	stats_inc(M_SIP_IN_RETRANSMISSIONS);
+	if (stx->resp == NULL || (stx->state != RB_STX_PROCEEDING &&
+	    stx->state != RB_STX_COMPLETED)) {
+		return;
+	}
+	if ((via = osip_list_get(&req->vias, 0)) != NULL &&
+	    osip_via_to_str(via, &text) == 0) {
+		(void)stx_resp_follow_via(stx, text);
+		osip_free(text);
+	}
+	send_wire(t, stx->resp, stx->resp_len);
 }
 
 void

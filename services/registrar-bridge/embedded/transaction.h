@@ -162,8 +162,14 @@ int rb_stx_respond_wire(struct rb_txn *t, struct rb_stx *stx, int status,
 /* Build and send a local reply through the transaction. */
 int rb_stx_reply(struct rb_txn *t, struct rb_stx *stx, int status,
     const char *reason, uint64_t now);
-/* A retransmitted request: send the last response again, if any. */
-void rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx);
+/*
+ * A retransmitted request `req`: send the last response again, if any,
+ * to where `req` came from (RFC 3261 §17.2.2).  A phone that lost its
+ * connection retransmits on a new one: the edge's Via on top of `req`
+ * names the new flow, so the response's top Via becomes that one.
+ */
+void rb_stx_retransmission(struct rb_txn *t, struct rb_stx *stx,
+    const osip_message_t *req);
 /* The ACK for a non-2xx final: stop Timer G. */
 void rb_stx_ack(struct rb_txn *t, struct rb_stx *stx);
 
