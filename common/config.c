@@ -156,6 +156,10 @@ static const struct config_key config_keys[] = {
 	    "Flow-Timer seconds advertised in REGISTER 2xx", NULL },
 	{ "flow-grace", KEY_UINT, OFF(flow_grace), 0, 0, 0, 3600,
 	    "seconds of silence tolerated beyond Flow-Timer", NULL },
+	{ "message-timeout", KEY_UINT, OFF(message_timeout), 0, 0, 0, 3600,
+	    "seconds a connection may hold part of a message (headers without "
+	    "their end, a body short of its Content-Length, half a WebSocket "
+	    "frame) before it is closed: slowloris (0: never)", NULL },
 	{ "idle-timeout", KEY_UINT, OFF(idle_timeout), 0, 0, 1, 86400,
 	    "idle seconds before a flow without Flow-Timer is closed", NULL },
 	{ "idle-child-timeout", KEY_UINT, OFF(idle_child_timeout), 0, 0, 1,
@@ -257,6 +261,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->ws_ping_timeout = 10;
 	cfg->flow_grace = 10;
 	cfg->idle_timeout = 900;
+	cfg->message_timeout = 10;
 	cfg->idle_child_timeout = 60;
 	cfg->ipc_queue = 256;
 	cfg->ipc_backlog = 64;
@@ -1403,7 +1408,8 @@ static const char *const config_reloadable_keys[] = {
 	"log-level", "max-flows", "new-flow-rate", "new-flow-burst",
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
 	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
-	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout", NULL,
+	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout",
+	"message-timeout", NULL,
 };
 
 int

@@ -164,6 +164,7 @@ struct epsip_config {
 	unsigned flow_timer;		/* s, advertised in REGISTER 2xx */
 	unsigned flow_grace;		/* s, tolerated past Flow-Timer (EP-19) */
 	unsigned idle_timeout;		/* s, flows with no Flow-Timer (KA-15) */
+	unsigned message_timeout;	/* s a part of a message may wait */
 	unsigned idle_child_timeout;	/* s an empty pooled child is kept */
 	unsigned ipc_queue;	/* batches a link to the router or bridge holds */
 	unsigned ipc_backlog;	/* MiB a link's outbox holds (ipc_socket.h) */

@@ -62,6 +62,8 @@ struct fm_flow {
 	struct stream stream;
 	struct fm_ws *ws;		/* WS and WSS only */
 	uint8_t tls_seen;		/* its handshake was counted */
+	/* Since when its input holds part of a message; 0: none. */
+	uint64_t partial_since_ms;
 	/*
 	 * UDP: the flow's own connected socket, on which the kernel delivers
 	 * its datagrams straight to this child (udp-flow-sockets), or -1

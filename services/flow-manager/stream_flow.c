@@ -234,6 +234,21 @@ did_write(struct stream *s, size_t n)
 	stats_add(M_BYTES_OUT, (int64_t)n);
 }
 
+/*
+ * Part of a message waits in the flow's buffer: since when.  Read after
+ * every wake-up; a paused flow's waiting input is the router's delay,
+ * not the phone's, and does not count.
+ */
+static void
+note_partial(struct fm_flow *f)
+{
+	if (f->stream.rlen == 0 || (f->stream.flags & STREAM_F_PAUSED)) {
+		f->partial_since_ms = 0;
+	} else if (f->partial_since_ms == 0) {
+		f->partial_since_ms = loop_now_ms(f->child->loop);
+	}
+}
+
 /* A TLS flow's handshake is counted once, when it is done. */
 static void
 count_handshake(struct fm_flow *f)
@@ -259,6 +274,7 @@ io_cb(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)fd;
 	if (ended(f, stream_io(&f->stream, events)) == 0) {
 		count_handshake(f);
+		note_partial(f);
 	}
 }
 
@@ -455,6 +471,18 @@ fm_stream_flow_open(struct fm_child *c, const struct fm_ctl_msg *m, int fd)
 int
 fm_stream_flow_tick(struct fm_flow *f, uint64_t now)
 {
+	unsigned limit = f->child->cfg->message_timeout;
+
+	/* Slowloris: headers dribbled in, or a body that never comes. */
+	if (limit != 0 && f->partial_since_ms != 0 &&
+	    !(f->stream.flags & STREAM_F_PAUSED) &&
+	    now - f->partial_since_ms >= 1000ULL * limit) {
+		stats_inc(M_STREAMS_SLOW_MESSAGES);
+		log_flow(LOG_LEVEL_INFO, &f->id, "part of a message waited "
+		    "%u s: closed (message-timeout)", limit);
+		fm_flow_close(f, EPSIP_CLOSE_TIMEOUT);
+		return (-1);
+	}
 	if (f->stream.tr == &stream_tls && !f->tls_seen &&
 	    now - f->opened_ms >= SETUP_TIMEOUT_MS) {
 		log_flow(LOG_LEVEL_INFO, &f->id, "no TLS handshake in %d ms",

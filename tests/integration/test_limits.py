@@ -11,8 +11,11 @@ import resource
 import socket
 import time
 
+import pytest
+
 import edge as edge_module
 from edge import wait_for
+from sip import Phone
 
 # Generous: a refusal costs the parent a few syscalls, a spin a full core.
 MAX_PARENT_CPU_SHARE = 0.2
@@ -323,3 +326,31 @@ def test_empty_pooled_children_are_retired_after_a_peak(make_edge):
     s, ok = pinged(edge)            # the kept child takes the next flow
     assert ok
     s.close()
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_slowloris_connection_is_closed_after_message_timeout(make_edge,
+                                                              part):
+    # Issue 12 §6: half-sent headers, or a body that never reaches its
+    # Content-Length, hold a slot and a descriptor: closed after
+    # message-timeout, while a phone on another connection goes on.
+    edge = make_edge("--message-timeout", "2")
+    phone = Phone(edge, "tcp", user="alice")
+    assert phone.register().status == 200
+    slow = socket.create_connection(edge.sip_addr)
+    head = ("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP "
+            "127.0.0.1:5999;branch=z9hG4bKslow\r\nContent-Length: 100\r\n")
+    slow.sendall(head.encode() if part == "headers" else
+                 (head + "\r\nonly a part of the body").encode())
+    slow.settimeout(6)
+    started = time.monotonic()
+    try:
+        data = slow.recv(100)
+    except ConnectionResetError:
+        data = b""
+    waited = time.monotonic() - started
+    assert data == b"", "the edge answered %r" % data
+    assert 1.5 <= waited <= 4.5, "closed after %.1f s" % waited
+    edge.wait_counter("streams.slow_messages", 1)
+    assert phone.register().status == 200
+    slow.close()
