@@ -150,6 +150,20 @@ static const struct config_key config_keys[] = {
 	    "new flows per second an instance accepts (0: no limit)", NULL },
 	{ "new-flow-burst", KEY_UINT, OFF(new_flow_burst), 0, 0, 1, 1000000,
 	    "new flows accepted at once above new-flow-rate", NULL },
+	{ "source-flow-rate", KEY_UINT, OFF(source_flow_rate), 0, 0, 0,
+	    1000000, "new flows per second one source address may open, per "
+	    "flow-manager (0: no limit; behind a load balancer without the "
+	    "PROXY protocol every flow comes from it)", NULL },
+	{ "source-flow-burst", KEY_UINT, OFF(source_flow_burst), 0, 0, 1,
+	    1000000, "new flows one source address may open at once above "
+	    "source-flow-rate (phones behind one NAT share an address)",
+	    NULL },
+	{ "source-request-rate", KEY_UINT, OFF(source_request_rate), 0, 0, 0,
+	    1000000, "requests per second the sip-router takes from one source "
+	    "address; more are dropped, counted (0: no limit)", NULL },
+	{ "source-request-burst", KEY_UINT, OFF(source_request_burst), 0, 0,
+	    1, 1000000, "requests one source address may send at once above "
+	    "source-request-rate", NULL },
 	{ "max-message-size", KEY_UINT, OFF(max_message_size), 0, 0, 1024,
 	    65535, "largest SIP message accepted on a stream, bytes", NULL },
 	{ "flow-timer", KEY_UINT, OFF(flow_timer), 0, 0, 1, 86400,
@@ -262,6 +276,10 @@ config_defaults(struct epsip_config *cfg)
 	cfg->flow_grace = 10;
 	cfg->idle_timeout = 900;
 	cfg->message_timeout = 10;
+	cfg->source_flow_rate = 50;
+	cfg->source_flow_burst = 200;
+	cfg->source_request_rate = 200;
+	cfg->source_request_burst = 1000;
 	cfg->idle_child_timeout = 60;
 	cfg->ipc_queue = 256;
 	cfg->ipc_backlog = 64;
@@ -1409,7 +1427,8 @@ static const char *const config_reloadable_keys[] = {
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
 	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
 	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout",
-	"message-timeout", NULL,
+	"message-timeout", "source-flow-rate", "source-flow-burst",
+	"source-request-rate", "source-request-burst", NULL,
 };
 
 int

@@ -160,6 +160,11 @@ struct epsip_config {
 	unsigned max_flows;		/* per flow-manager instance */
 	unsigned new_flow_rate;		/* new flows/s per instance, 0: any */
 	unsigned new_flow_burst;
+	/* Per source address (source_rate.h), 0: no limit. */
+	unsigned source_flow_rate;	/* new flows/s, per instance */
+	unsigned source_flow_burst;
+	unsigned source_request_rate;	/* requests/s, in the router */
+	unsigned source_request_burst;
 	unsigned max_message_size;	/* bytes, SIP over TCP (ER-04) */
 	unsigned flow_timer;		/* s, advertised in REGISTER 2xx */
 	unsigned flow_grace;		/* s, tolerated past Flow-Timer (EP-19) */

@@ -361,6 +361,12 @@ fm_pflow_alloc(struct fm_parent *p, uint8_t transport, uint16_t listener,
 		    "flows refused", p->max_flows);
 		return (NULL);
 	}
+	if (!source_rate_take(p->source_flows, remote, loop_now_ms(p->loop))) {
+		fm_refused(p, &p->refused_source, "source-flow-rate (%u a "
+		    "second from one address) exceeded: new flows refused",
+		    p->cfg->source_flow_rate);
+		return (NULL);
+	}
 	if (!rate_limit_take(&p->new_flows, loop_now_ms(p->loop))) {
 		fm_refused(p, &p->refused_rate, "new-flow-rate (%u a second) "
 		    "exceeded: new flows refused", p->cfg->new_flow_rate);

@@ -234,6 +234,12 @@ sigchld_cb(struct loop *loop, int signo, void *arg)
 	}
 }
 
+/*
+ * Source addresses whose new-flow buckets are kept: a flood from more
+ * addresses than this costs one burst per address (source_rate.h).
+ */
+#define FM_SOURCE_SLOTS		16384
+
 /* ---- start ---- */
 
 static int
@@ -301,6 +307,7 @@ name_refusals(struct fm_parent *p)
 {
 	p->refused_limit.counter = M_FLOWS_REFUSED_LIMIT;
 	p->refused_rate.counter = M_FLOWS_REFUSED_RATE;
+	p->refused_source.counter = M_FLOWS_REFUSED_SOURCE;
 	p->refused_spawn.counter = M_FLOWS_REFUSED_SPAWN;
 	p->refused_backpressure.counter = M_FLOWS_REFUSED_BACKPRESSURE;
 	p->refused_fds.counter = M_FLOWS_REFUSED_FDS;
@@ -411,6 +418,8 @@ fm_parent_start(struct daemon *d, int argc, char **argv)
 	check_child_fd_limit(p->cfg);
 	if (build_child_argv(p, argc, argv) == -1 ||
 	    fm_children_init(p) == -1 ||
+	    (p->source_flows = source_rate_new(p->cfg->source_flow_rate,
+	    p->cfg->source_flow_burst, FM_SOURCE_SLOTS)) == NULL ||
 	    (p->udp_buf = malloc(FM_CTL_MAX_SIZE)) == NULL) {
 		fatal("flow-manager parent: start");
 	}
@@ -566,6 +575,11 @@ fm_parent_reload(struct daemon *d, const struct epsip_config *fresh)
 		rate_limit_init(&p->new_flows, fresh->new_flow_rate,
 		    fresh->new_flow_burst, loop_now_ms(p->loop));
 	}
+	if (fresh->source_flow_rate != p->cfg->source_flow_rate ||
+	    fresh->source_flow_burst != p->cfg->source_flow_burst) {
+		source_rate_set(p->source_flows, fresh->source_flow_rate,
+		    fresh->source_flow_burst);
+	}
 	/* Blocked from exec until its loop takes it (spawn.c). */
 	signal_all(p, SIGHUP);
 }
@@ -614,6 +628,8 @@ fm_parent_stop(struct daemon *d)
 	}
 	fm_udp_table_free(&p->udp);
 	fm_children_free(p);
+	source_rate_free(p->source_flows);
+	p->source_flows = NULL;
 	free(p->udp_buf);
 	p->udp_buf = NULL;
 	if (p->spare_fd != -1) {

@@ -23,6 +23,7 @@
 
 #include "epsip/config.h"
 #include "epsip/rate.h"
+#include "epsip/source_rate.h"
 #include "epsip/daemon.h"
 #include "epsip/ipc.h"
 #include "epsip/log.h"
@@ -170,9 +171,12 @@ struct fm_parent {
 	unsigned max_flows;
 	/* new-flow-rate: how fast flows may be created. */
 	struct rate_limit new_flows;
+	/* source-flow-rate: how fast one address may create them. */
+	struct source_rate *source_flows;
 	/* Refused flows, by why (flows.refused.<why>). */
 	struct fm_refusals refused_limit;
 	struct fm_refusals refused_rate;
+	struct fm_refusals refused_source;
 	struct fm_refusals refused_spawn;
 	struct fm_refusals refused_backpressure;
 	struct fm_refusals refused_fds;		/* the parent's own */

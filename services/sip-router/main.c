@@ -14,6 +14,7 @@
 
 #include "epsip/daemon.h"
 #include "epsip/log.h"
+#include "epsip/source_rate.h"
 #include "router_ipc.h"
 
 static struct sip_router sip_router;
@@ -39,6 +40,9 @@ router_overload_window_start(struct daemon *d,
 	return (0);
 }
 
+/* Addresses whose request buckets are kept (source_rate.h). */
+#define ROUTER_SOURCE_SLOTS	16384
+
 static int
 router_start(struct daemon *d)
 {
@@ -56,7 +60,9 @@ router_start(struct daemon *d)
 	    ipc_push_dial(&sr->bridge, url, 0, (int)d->cfg.ipc_queue) == -1) {
 		return (-1);
 	}
-	if (router_overload_window_start(d, &d->cfg) == -1) {
+	if (router_overload_window_start(d, &d->cfg) == -1 ||
+	    (sr->source_requests = source_rate_new(d->cfg.source_request_rate,
+	    d->cfg.source_request_burst, ROUTER_SOURCE_SLOTS)) == NULL) {
 		return (-1);
 	}
 	return (loop_add_fd(d->loop, ipc_recv_fd(sr->in), EPOLLIN, router_on_ipc,
@@ -82,6 +88,11 @@ router_reload(struct daemon *d, const struct epsip_config *fresh, char *err,
 	}
 	sr->router.keys = keys;
 	explicit_bzero(&keys, sizeof(keys));
+	if (fresh->source_request_rate != d->cfg.source_request_rate ||
+	    fresh->source_request_burst != d->cfg.source_request_burst) {
+		source_rate_set(sr->source_requests,
+		    fresh->source_request_rate, fresh->source_request_burst);
+	}
 	return (0);
 }
 
@@ -100,6 +111,8 @@ router_stop(struct daemon *d)
 	struct sip_router *sr = d->service->arg;
 
 	owners_free(sr->owners);
+	source_rate_free(sr->source_requests);
+	sr->source_requests = NULL;
 	ipc_close(sr->in);
 	ipc_close(sr->bridge);
 	router_free(&sr->router);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "epsip/log.h"
+#include "epsip/source_rate.h"
 #include "epsip/stats.h"
 #include "router_ipc.h"
 
@@ -210,6 +211,30 @@ shed_if_late(struct sip_router *sr, const struct epsip_msg *msg)
 	    answer_overload(sr, msg, M_OVERLOAD_SHED));
 }
 
+/*
+ * A request from an address over source-request-rate: dropped, counted,
+ * no answer -- a flood is not answered (issue 12 §6).  ACK and CANCEL
+ * finish work already taken, and responses are not new work: they pass.
+ */
+static int
+over_source_rate(struct sip_router *sr, const struct epsip_msg *msg)
+{
+	const char *p = (const char *)msg->payload;
+	size_t n = msg->payload_len;
+
+	if (n < 4 || memcmp(p, "SIP/", 4) == 0 ||
+	    (n >= 4 && memcmp(p, "ACK ", 4) == 0) ||
+	    (n >= 7 && memcmp(p, "CANCEL ", 7) == 0)) {
+		return (0);
+	}
+	if (source_rate_take(sr->source_requests, &msg->remote,
+	    monotonic_ms())) {
+		return (0);
+	}
+	stats_inc(M_SIP_DROPPED_SOURCE_RATE);
+	return (1);
+}
+
 static void
 dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 {
@@ -220,7 +245,7 @@ dispatch(struct sip_router *sr, const struct epsip_msg *msg)
 	memset(&out, 0, sizeof(out));
 	switch (msg->type) {
 	case EPSIP_MSG_SIP_FROM_FLOW:
-		if (shed_if_late(sr, msg)) {
+		if (over_source_rate(sr, msg) || shed_if_late(sr, msg)) {
 			return;
 		}
 		origin_from_envelope(msg, &origin);

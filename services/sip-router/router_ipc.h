@@ -10,6 +10,8 @@
 #include "owners.h"
 #include "router.h"
 
+struct source_rate;
+
 struct sip_router {
 	struct router router;
 	struct owners *owners;	/* push sockets to flow-manager children */
@@ -18,6 +20,8 @@ struct sip_router {
 	struct overload_meter overload;	/* this window's UDP waits */
 	struct overload_gate bridge_late;	/* the bridge's late share */
 	int overload_window_on;	/* router_overload_window() is scheduled */
+	/* source-request-rate: requests one address may send. */
+	struct source_rate *source_requests;
 };
 
 /* The `in` socket is readable: route every envelope waiting (a batch). */

@@ -354,3 +354,44 @@ def test_slowloris_connection_is_closed_after_message_timeout(make_edge,
     edge.wait_counter("streams.slow_messages", 1)
     assert phone.register().status == 200
     slow.close()
+
+
+def test_one_address_flooding_new_flows_is_refused_others_get_in(make_edge):
+    # Issue 12 §6: source-flow-rate.  127.0.0.9 opens connections as fast
+    # as it can; past its burst the edge resets them (flows.refused.source)
+    # while a phone on 127.0.0.2 registers as usual.
+    edge = make_edge("--source-flow-rate", "5", "--source-flow-burst", "10")
+    refused = 0
+    for _ in range(60):
+        s = socket.socket()
+        s.bind(("127.0.0.9", 0))
+        s.connect(edge.sip_addr)
+        s.settimeout(2)
+        try:
+            s.sendall(b"\r\n\r\n")
+            if s.recv(10) != b"\r\n":
+                refused += 1
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            refused += 1
+        s.close()
+    assert refused >= 30, "only %d of 60 refused" % refused
+    edge.wait_counter("flows.refused.source", 30)
+    phone = Phone(edge, "tcp", user="alice", local_ip="127.0.0.2")
+    assert phone.register().status == 200
+
+
+def test_one_address_flooding_requests_is_dropped_others_answered(make_edge):
+    # source-request-rate: a UDP OPTIONS flood from one address past its
+    # burst gets no answers; another address is answered all along.
+    edge = make_edge("--source-request-rate", "10",
+                     "--source-request-burst", "20")
+    flood = Phone(edge, "udp", user="flood", local_ip="127.0.0.9")
+    for _ in range(200):
+        flood.request("OPTIONS", "sip:127.0.0.1:%d" % edge.port)
+    answered = 0
+    while flood.recv(timeout=0.5, want=lambda m: m.status is not None):
+        answered += 1
+    assert answered < 60, "%d of 200 answered" % answered
+    edge.wait_counter("sip.dropped.source_rate", 100)
+    phone = Phone(edge, "udp", user="alice", local_ip="127.0.0.2")
+    assert phone.register().status == 200
