@@ -18,10 +18,12 @@ from edge import Edge, wait_for  # noqa: E402  (tests/integration)
 import lab as labmod  # noqa: E402
 
 EDGE_PORT = 5060
+EDGE_TLS_PORT = 5061
 STATS_PORT = 8060
 # Flow-Timer per lab: the phone pings every 0.8-1.0 x this, well inside the
-# NAT's timeout for that transport (lab.NAT_TIMEOUT: udp 20 s, tcp 30 s).
-FLOW_TIMER = {"udp": 10, "tcp": 20}
+# NAT's timeout for that transport (lab.NAT_TIMEOUT: udp 20 s, tcp and tls
+# 30 s).
+FLOW_TIMER = {"udp": 10, "tcp": 20, "tls": 20}
 REGINT = 60
 
 
@@ -91,13 +93,20 @@ class Proc:
 
 
 class Baresip(Proc):
-    def __init__(self, lab, workdir, transport="udp", outbound=True):
+    """baresip 1.0 with the lab's config.  Over TLS (`cafile`: the PEM of
+    the CA it trusts, sip_cafile) it connects to the edge's TLS port."""
+
+    def __init__(self, lab, workdir, transport="udp", outbound=True,
+                 cafile=None):
         self.dir = os.path.join(workdir, "baresip-" + transport)
         os.makedirs(self.dir)
+        port = EDGE_TLS_PORT if transport == "tls" else EDGE_PORT
         subst = {"@SIP_LISTEN@": "%s:5060" % labmod.PHONE_IP,
                  "@TRANSPORT@": transport,
-                 "@EDGE@": "%s:%d" % (labmod.EDGE_IP, EDGE_PORT),
-                 "@REGINT@": str(REGINT)}
+                 "@EDGE@": "%s:%d" % (labmod.EDGE_IP, port),
+                 "@REGINT@": str(REGINT),
+                 "@CAFILE@": ("sip_cafile\t\t%s" % cafile) if cafile
+                 else "# no sip_cafile: not TLS"}
         src = os.path.join(HERE, "baresip")
         for name, dst in (("config", "config"),
                           ("accounts.outbound" if outbound else
@@ -171,14 +180,16 @@ class Linphonec(Proc):
 
 
 class Capture(Proc):
-    """tcpdump -A of SIP on the public wire (outside the NAT).  quiet: -q,
-    headers only, "UDP, length N" for every datagram however small (the
-    SIP decoder prints no length)."""
+    """tcpdump -A of SIP on the public wire (outside the NAT), the edge's
+    SIP port and its TLS port (ciphertext there: headers and flags are
+    what a test can read).  quiet: -q, headers only, "UDP, length N" for
+    every datagram however small (the SIP decoder prints no length)."""
 
     def __init__(self, lab, workdir, quiet=False):
         super().__init__(lab.exec_prefix("public") + [
             "tcpdump", "-l", "-n", "-q" if quiet else "-A", "-s0", "-U",
-            "-i", lab.if_public, "port", str(EDGE_PORT)],
+            "-i", lab.if_public, "port", str(EDGE_PORT), "or", "port",
+            str(EDGE_TLS_PORT)],
             os.path.join(workdir, "headers.txt" if quiet else "capture.txt"))
         wait_for(lambda: "listening on" in self.text(), timeout=10,
                  what="tcpdump listening")
@@ -194,8 +205,10 @@ class World:
     PID (phones first, then the capture, then EPSIP) and deletes the
     namespaces, whatever failed on the way."""
 
-    def __init__(self, flow_timer=FLOW_TIMER["udp"]):
+    def __init__(self, flow_timer=FLOW_TIMER["udp"], tls=False):
         self.flow_timer = flow_timer
+        self.tls = tls
+        self.pki = None
         self.lab = labmod.Lab()
         self.workdir = tempfile.mkdtemp(prefix="epsip-nat-work-")
         self.edge = None
@@ -206,9 +219,21 @@ class World:
     def start(self):
         try:
             self.lab.up()
-            self.edge = NsEdge(self.lab, "--flow-timer", str(self.flow_timer),
-                               "--min-expires", "20", "--flow-grace", "5",
-                               "--domain", "example.com")
+            args = ["--flow-timer", str(self.flow_timer),
+                    "--min-expires", "20", "--flow-grace", "5",
+                    "--domain", "example.com"]
+            if self.tls:
+                # A test CA and a certificate for the edge's public
+                # address (tests/integration/wsclient.py), on its own port.
+                from wsclient import Pki
+                pki_dir = os.path.join(self.workdir, "pki")
+                os.makedirs(pki_dir)
+                self.pki = Pki(pki_dir, ip=labmod.EDGE_IP)
+                args += ["--listen-tls", "%s:%d" % (labmod.EDGE_IP,
+                                                    EDGE_TLS_PORT),
+                         "--tls-cert", self.pki.cert,
+                         "--tls-key", self.pki.key]
+            self.edge = NsEdge(self.lab, *args)
             self.edge.start()
             self.capture = Capture(self.lab, self.workdir)
         except BaseException:
@@ -216,8 +241,10 @@ class World:
             raise
         return self
 
-    def baresip(self, transport="udp", outbound=True):
-        b = Baresip(self.lab, self.workdir, transport, outbound)
+    def baresip(self, transport="udp", outbound=True, cafile=None):
+        if transport == "tls" and cafile is None:
+            cafile = self.pki.ca
+        b = Baresip(self.lab, self.workdir, transport, outbound, cafile)
         self.procs.append(b)
         return b
 

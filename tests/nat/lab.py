@@ -34,7 +34,8 @@ CALLER_IP = "203.0.113.20"
 # NAT binding lifetimes in seconds.  TCP is longer because baresip's libre
 # never sends CRLF keep-alives more often than every 16-20 s (it raises any
 # Flow-Timer below 20 s to 20 s), so the TCP lab advertises Flow-Timer 20.
-NAT_TIMEOUT = {"udp": 20, "tcp": 30}
+# TLS is TCP to the NAT: the same established-TCP conntrack timeout.
+NAT_TIMEOUT = {"udp": 20, "tcp": 30, "tls": 30}
 
 SYSCTLS = {
     "net.netfilter.nf_conntrack_udp_timeout": NAT_TIMEOUT["udp"],

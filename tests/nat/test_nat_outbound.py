@@ -158,8 +158,12 @@ class CoreCall:
         self.to_tag = ok.get("to").split("tag=")[1].split(";")[0]
         self.route_set = list(reversed(ok.all("record-route")))
         self.target = uri_of(ok.get("contact"))
-        # On the wire: EPSIP sent the INVITE to the NAT's public binding
-        # of the registered flow (the port it had at registration).
+        self.check_invite_on_the_wire()
+        return ok
+
+    def check_invite_on_the_wire(self):
+        """EPSIP sent the INVITE to the NAT's public binding of the
+        registered flow (the port it had at registration)."""
         inv = wait_for(lambda: [
             p for p in labmod.packets(self.st.world.capture.text())
             if p[0] == labmod.EDGE_IP and p[1] == 5060 and
@@ -167,7 +171,6 @@ class CoreCall:
             self.call_id in p[4]], timeout=3,
             what="INVITE towards the NAT on the wire")
         assert str(inv[0][3]) == nat_port(self.st.ct_before[0])
-        return ok
 
     def in_dialog(self, method, cseq):
         self.caller.request(method, self.target, to="sip:bob@example.com",
