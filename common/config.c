@@ -51,6 +51,8 @@ static const char *const registrar_sync_names[] = { "off", "normal", "full",
 static const char *const udp_flow_sockets_names[] = { "auto", "connected",
     "shared", NULL };
 static const char *const services_names[] = { "run", "watch", NULL };
+static const char *const auth_names[] = { "protected", "digest", "none",
+    NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -184,6 +186,14 @@ static const struct config_key config_keys[] = {
 	    "off | normal | full: when the registrar's file is synced to "
 	    "disk (every level survives a crash of the bridge)",
 	    registrar_sync_names },
+	{ "auth", KEY_ENUM, OFF(auth), 0, 0, 0, 0,
+	    "protected | digest | none: digest authentication of REGISTERs "
+	    "and of INVITE, MESSAGE, SUBSCRIBE to the embedded registrar "
+	    "(protected: required once a user exists; until then loopback "
+	    "only, others get 403)", auth_names },
+	{ "auth-nonce-lifetime", KEY_UINT, OFF(auth_nonce_lifetime), 0, 0, 1,
+	    86400, "seconds a digest nonce is good for (then stale=true)",
+	    NULL },
 	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
 	    "always | outbound: when to Record-Route dialogs on a flow",
 	    record_route_names },
@@ -268,6 +278,8 @@ config_defaults(struct epsip_config *cfg)
 	cfg->record_route = RECORD_ROUTE_ALWAYS;
 	cfg->path_policy = PATH_LENIENT;
 	cfg->registrar_sync = REGISTRAR_SYNC_OFF;
+	cfg->auth = AUTH_PROTECTED;
+	cfg->auth_nonce_lifetime = 300;
 	cfg->upstream_connections = 4;
 	cfg->upstream_timeout = 5;
 	cfg->retry_after = 30;
@@ -1403,7 +1415,8 @@ static const char *const config_reloadable_keys[] = {
 	"log-level", "max-flows", "new-flow-rate", "new-flow-burst",
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
 	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
-	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout", NULL,
+	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout", "auth",
+	"auth-nonce-lifetime", NULL,
 };
 
 int

@@ -70,6 +70,18 @@ enum services_mode {
 	SERVICES_WATCH,
 };
 
+/*
+ * Who may register with the embedded registrar and call through its home
+ * proxy (docs/security.md): digest credentials from the users table
+ * (users.h) once one exists, and until then only loopback clients
+ * (protected); always credentials (digest); anyone (none, a lab).
+ */
+enum auth_mode {
+	AUTH_PROTECTED,
+	AUTH_DIGEST,
+	AUTH_NONE,
+};
+
 enum registrar_sync {
 	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
 	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
@@ -175,6 +187,8 @@ struct epsip_config {
 	enum record_route_policy record_route;
 	enum path_policy path_policy;
 	enum registrar_sync registrar_sync;
+	enum auth_mode auth;		/* embedded registrar only */
+	unsigned auth_nonce_lifetime;	/* s a digest nonce is fresh */
 
 	/* Core side (upstream mode, RG-29). */
 	char upstream_uri[CONFIG_NAME_MAX];	/* "sip:HOST:PORT;transport=" */
