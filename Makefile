@@ -260,7 +260,8 @@ DOCDIR		= $(PREFIX)/share/doc/epsip
 MANDIR		= $(PREFIX)/share/man
 CONFDIR		= /etc/epsip
 INSTALL_DOCS	= docs/architecture.md docs/configuration.md \
-	docs/deployment.md docs/operations.md docs/transports.md
+	docs/deployment.md docs/operations.md docs/security.md \
+	docs/transports.md
 
 install: $(INSTALL_BINS)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SBINDIR) \

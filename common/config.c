@@ -53,6 +53,8 @@ static const char *const udp_flow_sockets_names[] = { "auto", "connected",
 static const char *const services_names[] = { "run", "watch", NULL };
 static const char *const auth_names[] = { "protected", "digest", "none",
     NULL };
+static const char *const auth_algorithms_names[] = { "sha-256-then-md5",
+    "md5-then-sha-256", "md5", "sha-256", NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -194,6 +196,11 @@ static const struct config_key config_keys[] = {
 	{ "auth-nonce-lifetime", KEY_UINT, OFF(auth_nonce_lifetime), 0, 0, 1,
 	    86400, "seconds a digest nonce is good for (then stale=true)",
 	    NULL },
+	{ "auth-algorithms", KEY_ENUM, OFF(auth_algorithms), 0, 0, 0, 0,
+	    "sha-256-then-md5 | md5-then-sha-256 | md5 | sha-256: the digest "
+	    "challenges offered, in order, and the algorithms accepted (MD5 "
+	    "first for phones that read only the first challenge)",
+	    auth_algorithms_names },
 	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
 	    "always | outbound: when to Record-Route dialogs on a flow",
 	    record_route_names },
@@ -280,6 +287,7 @@ config_defaults(struct epsip_config *cfg)
 	cfg->registrar_sync = REGISTRAR_SYNC_OFF;
 	cfg->auth = AUTH_PROTECTED;
 	cfg->auth_nonce_lifetime = 300;
+	cfg->auth_algorithms = AUTH_ALGS_SHA256_MD5;
 	cfg->upstream_connections = 4;
 	cfg->upstream_timeout = 5;
 	cfg->retry_after = 30;
@@ -1416,7 +1424,7 @@ static const char *const config_reloadable_keys[] = {
 	"overload-delay", "retry-after", "ipc-backlog", "key-file",
 	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
 	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout", "auth",
-	"auth-nonce-lifetime", NULL,
+	"auth-nonce-lifetime", "auth-algorithms", NULL,
 };
 
 int

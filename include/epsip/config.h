@@ -82,6 +82,19 @@ enum auth_mode {
 	AUTH_NONE,
 };
 
+/*
+ * The digest challenges offered, in order (RFC 8760 §2.4: the preferred
+ * first), and the only algorithms accepted.  MD5 first is for phones
+ * that read only the first challenge and know only MD5 (JsSIP, SIP.js,
+ * sipp 3.6; docs/security.md).
+ */
+enum auth_algorithms {
+	AUTH_ALGS_SHA256_MD5,
+	AUTH_ALGS_MD5_SHA256,
+	AUTH_ALGS_MD5,
+	AUTH_ALGS_SHA256,
+};
+
 enum registrar_sync {
 	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
 	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
@@ -189,6 +202,7 @@ struct epsip_config {
 	enum registrar_sync registrar_sync;
 	enum auth_mode auth;		/* embedded registrar only */
 	unsigned auth_nonce_lifetime;	/* s a digest nonce is fresh */
+	enum auth_algorithms auth_algorithms;
 
 	/* Core side (upstream mode, RG-29). */
 	char upstream_uri[CONFIG_NAME_MAX];	/* "sip:HOST:PORT;transport=" */

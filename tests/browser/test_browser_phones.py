@@ -113,6 +113,32 @@ def test_phone_registers_over_wss_with_outbound(world, lib):
     assert got and got[0]["status"] == 200, got
 
 
+@pytest.mark.parametrize("lib", ["jssip", "sipjs"])
+def test_phone_answers_the_registrars_digest_challenges(world, lib):
+    """The phones are users of the registrar (epsipctl user add): the
+    first REGISTER gets 401, the next carries MD5 credentials (offered
+    first: auth-algorithms = md5-then-sha-256) and gets 200; a call's
+    first INVITE gets 407, the next carries Proxy-Authorization."""
+    world.step("%s registers over WSS" % NAME[lib])
+    got = [m.status for m in trace(world, lib, "in")
+           if m.status is not None and m.cseq_method == "REGISTER"]
+    assert got[:2] == [401, 200], got
+    regs = requests(world, lib, "out", "REGISTER")
+    assert regs[0].get("authorization") is None, regs[0].raw
+    creds = regs[1].rows("authorization")
+    assert len(creds) == 1 and "algorithm=MD5" in creds[0] and \
+        'realm="example.com"' in creds[0] and "qop=auth" in creds[0], creds
+    n = next(i for i, c in enumerate(CALLS) if c["caller"] == lib)
+    world.step("%s: the call is up on both phones" % call_tag(n))
+    call_id = invite_call_id(world, n)
+    assert [m.status for m in of_call(responses(world, lib, "in", "INVITE"),
+                                      call_id) if m.status >= 200] == \
+        [407, 200]
+    invites = of_call(requests(world, lib, "out", "INVITE"), call_id)
+    assert len(invites) == 2 and invites[0].get("proxy-authorization") \
+        is None and invites[1].get("proxy-authorization"), invites
+
+
 def test_edge_lists_both_wss_flows_with_their_aors(world):
     world.step("SIP.js registers over WSS")
     check_flows(world, "registered")

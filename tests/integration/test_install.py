@@ -37,6 +37,7 @@ EXPECTED = {
     "usr/share/doc/epsip/configuration.md": "0644",
     "usr/share/doc/epsip/deployment.md": "0644",
     "usr/share/doc/epsip/operations.md": "0644",
+    "usr/share/doc/epsip/security.md": "0644",
     "usr/share/doc/epsip/transports.md": "0644",
 }
 

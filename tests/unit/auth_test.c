@@ -544,6 +544,46 @@ test_digest_mode_challenges_loopback_and_none_asks_nobody(void **state)
 	free(reg);
 }
 
+/* auth-algorithms: the order offered, and only what is offered passes. */
+static void
+test_auth_algorithms_orders_the_challenges_and_limits_what_passes(
+    void **state)
+{
+	struct epsip_addr lo = ip("127.0.0.1");
+	char *reg = request_text("REGISTER", "bob", "bob", "", NULL);
+	char nonce[DIGEST_NONCE_TEXT];
+	struct verdict v;
+
+	(void)state;
+	add_user("bob", "example.com", "secret");
+	cfg.auth_algorithms = AUTH_ALGS_MD5_SHA256;
+	judge(reg, &lo, NOW, &v);
+	assert_int_equal(v.h.n, 2);
+	assert_non_null(strstr(v.h.v[0].value, "algorithm=MD5"));
+	assert_non_null(strstr(v.h.v[1].value, "algorithm=SHA-256"));
+	verdict_clear(&v);
+	cfg.auth_algorithms = AUTH_ALGS_MD5;
+	judge(reg, &lo, NOW, &v);
+	assert_int_equal(v.h.n, 1);
+	assert_non_null(strstr(v.h.v[0].value, "algorithm=MD5"));
+	nonce_of(v.h.v[0].value, nonce);
+	verdict_clear(&v);
+	/* SHA-256 credentials where only MD5 is offered: refused. */
+	register_with("bob", "bob", "secret", nonce, DIGEST_SHA256, 1, NOW,
+	    &v);
+	assert_int_equal(v.status, 401);
+	verdict_clear(&v);
+	assert_int_equal(stats_get(M_AUTH_FAILURES_MALFORMED), 1);
+	register_with("bob", "bob", "secret", nonce, DIGEST_MD5, 1, NOW, &v);
+	assert_int_equal(v.status, 0);
+	cfg.auth_algorithms = AUTH_ALGS_SHA256;
+	judge(reg, &lo, NOW, &v);
+	assert_int_equal(v.h.n, 1);
+	assert_non_null(strstr(v.h.v[0].value, "algorithm=SHA-256"));
+	verdict_clear(&v);
+	free(reg);
+}
+
 /* The users table is read per request: no restart, no cache. */
 static void
 test_user_added_or_removed_counts_from_the_next_request(void **state)
@@ -612,6 +652,37 @@ test_nonce_from_before_a_restart_is_stale_not_replayable(void **state)
 	assert_int_equal(v.status, 401);
 	assert_non_null(strstr(v.h.v[0].value, "stale=true"));
 	verdict_clear(&v);
+}
+
+/*
+ * A request from the core-side network (another edge) keeps no bytes
+ * (core_dispatch.c): its credentials are read from libosip2's reprint.
+ */
+static void
+test_credentials_of_a_request_without_its_bytes_are_read_too(void **state)
+{
+	struct epsip_addr lo = ip("127.0.0.1");
+	char nonce[DIGEST_NONCE_TEXT], *line, *text;
+	osip_message_t *req;
+	const char *reason;
+	struct answer_headers h;
+
+	(void)state;
+	add_user("bob", "example.com", "secret");
+	challenge_nonce("INVITE", "bob", nonce);
+	line = credentials_line("Proxy-Authorization", DIGEST_MD5, "bob",
+	    "secret", nonce, "INVITE", "sip:alice@example.com", 1);
+	text = request_text("INVITE", "bob", "alice", line, NULL);
+	assert_int_equal(rb_parse(text, strlen(text), &req), 0);
+	rb_forget_bytes(req);
+	assert_null(rb_bytes(req, &(size_t){ 0 }));
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(auth_check(auth, req, &lo, NOW, 1000, &h, &reason),
+	    0);
+	assert_int_equal(stats_get(M_AUTH_OK), 1);
+	osip_message_free(req);
+	free(text);
+	free(line);
 }
 
 static void
@@ -946,6 +1017,9 @@ main(void)
 		    test_digest_mode_challenges_loopback_and_none_asks_nobody,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
+		    test_auth_algorithms_orders_the_challenges_and_limits_what_passes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
 		    test_user_added_or_removed_counts_from_the_next_request,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -953,6 +1027,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_nonce_from_before_a_restart_is_stale_not_replayable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_credentials_of_a_request_without_its_bytes_are_read_too,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_malformed_credentials_are_counted_and_challenged,

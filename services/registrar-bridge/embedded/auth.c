@@ -269,6 +269,11 @@ find_credentials(const osip_message_t *req, const struct auth_kind *kind,
 	int found = 0;
 
 	*malformed = 0;
+	/* libosip2 has listed them already: most requests carry none. */
+	if (osip_list_size(kind == &proxy_kind ? &req->proxy_authorizations :
+	    &req->authorizations) <= 0) {
+		return (0);
+	}
 	if ((buf = rb_bytes(req, &len)) == NULL) {
 		return (find_in_parsed(req, kind == &proxy_kind, realm, c,
 		    malformed));
@@ -290,23 +295,64 @@ find_credentials(const osip_message_t *req, const struct auth_kind *kind,
 	return (found);
 }
 
-/* 401/407 with a fresh nonce, SHA-256 offered first (RFC 8760 §2.4). */
+/* The algorithms `auth-algorithms` offers, in its order; how many. */
+static size_t
+offered(const struct epsip_config *cfg, enum digest_alg alg[DIGEST_ALG_COUNT])
+{
+	switch (cfg->auth_algorithms) {
+	case AUTH_ALGS_MD5_SHA256:
+		alg[0] = DIGEST_MD5;
+		alg[1] = DIGEST_SHA256;
+		return (2);
+	case AUTH_ALGS_MD5:
+		alg[0] = DIGEST_MD5;
+		return (1);
+	case AUTH_ALGS_SHA256:
+		alg[0] = DIGEST_SHA256;
+		return (1);
+	case AUTH_ALGS_SHA256_MD5:
+		break;
+	}
+	alg[0] = DIGEST_SHA256;
+	alg[1] = DIGEST_MD5;
+	return (2);
+}
+
+static int
+is_offered(const struct epsip_config *cfg, enum digest_alg alg)
+{
+	enum digest_alg list[DIGEST_ALG_COUNT];
+	size_t n = offered(cfg, list);
+
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == alg) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * 401/407 with a fresh nonce, one header per algorithm offered, SHA-256
+ * first unless `auth-algorithms` says otherwise (RFC 8760 §2.4).
+ */
 static int
 challenge(struct auth *a, const struct auth_kind *kind, const char *realm,
     int64_t now, int stale, struct answer_headers *h, const char **reason)
 {
+	enum digest_alg alg[DIGEST_ALG_COUNT];
 	struct digest_nonce n;
 	char nonce[DIGEST_NONCE_TEXT];
+	size_t count = offered(a->cfg, alg);
 
 	n.issued = now;
 	n.epoch = a->epoch;
 	n.seq = ++a->seq;
 	digest_nonce_make(a->nonce_key, realm, &n, nonce);
-	for (int i = 0; i < DIGEST_ALG_COUNT; i++) {
+	for (size_t i = 0; i < count; i++) {
 		answer_header_addf(h, kind->challenge, "Digest realm=\"%s\", "
 		    "nonce=\"%s\", algorithm=%s, qop=\"auth\"%s", realm, nonce,
-		    digest_alg_name((enum digest_alg)i),
-		    stale ? ", stale=true" : "");
+		    digest_alg_name(alg[i]), stale ? ", stale=true" : "");
 	}
 	stats_inc(M_AUTH_CHALLENGES);
 	*reason = kind->reason;
@@ -443,6 +489,10 @@ auth_check(struct auth *a, const osip_message_t *req,
 			return (0);
 		}
 		return (forbid(a, req, source, now_ms, reason));
+	}
+	if (found && !is_offered(a->cfg, c.alg)) {
+		found = 0;		/* an algorithm we do not offer */
+		malformed = 1;
 	}
 	if (!found) {
 		if (malformed) {

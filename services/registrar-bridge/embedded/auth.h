@@ -5,7 +5,8 @@
  * RFC 3261 §22 digest with qop=auth, SHA-256 (RFC 8760) and MD5, realm =
  * the domain: a REGISTER is challenged with 401 and two WWW-Authenticate
  * headers, an out-of-dialog INVITE, MESSAGE or SUBSCRIBE with 407 and two
- * Proxy-Authenticate headers, SHA-256 first (RFC 8760 §2.4).  Users and
+ * Proxy-Authenticate headers, SHA-256 first (RFC 8760 §2.4), or as
+ * `auth-algorithms` says: MD5 first, or one of them only.  Users and
  * their HA1s are read from the registrar's database on every request
  * (users.h); nonces are stateless HMACs under a key derived from the
  * flow-token key (digest.h), and their counts are checked against a
