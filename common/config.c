@@ -199,7 +199,7 @@ static const struct config_key config_keys[] = {
 	{ "auth-algorithms", KEY_ENUM, OFF(auth_algorithms), 0, 0, 0, 0,
 	    "sha-256-then-md5 | md5-then-sha-256 | md5 | sha-256: the digest "
 	    "challenges offered, in order, and the algorithms accepted (MD5 "
-	    "first for phones that read only the first challenge)",
+	    "first for MD5-only phones that read the first challenge)",
 	    auth_algorithms_names },
 	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
 	    "always | outbound: when to Record-Route dialogs on a flow",

@@ -85,8 +85,8 @@ enum auth_mode {
 /*
  * The digest challenges offered, in order (RFC 8760 §2.4: the preferred
  * first), and the only algorithms accepted.  MD5 first is for phones
- * that read only the first challenge and know only MD5 (JsSIP, SIP.js,
- * sipp 3.6; docs/security.md).
+ * that read only the first challenge and know only MD5 (sipp 3.6;
+ * docs/security.md).
  */
 enum auth_algorithms {
 	AUTH_ALGS_SHA256_MD5,

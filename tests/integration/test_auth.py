@@ -390,6 +390,47 @@ def test_epsipctl_run_as_root_keeps_the_database_its_owners():
         shutil.rmtree(top, ignore_errors=True)
 
 
+SIPP_DIGEST = os.path.join(os.path.dirname(__file__), "..", "sipp",
+                           "register_digest.xml")
+
+
+def run_sipp(edge, transport, password, tmp_path):
+    return subprocess.run(
+        ["sipp", "127.0.0.1:%d" % edge.port, "-sf", SIPP_DIGEST, "-s", "kim",
+         "-au", "kim", "-ap", password, "-m", "1", "-t", transport,
+         "-i", "127.0.0.1", "-p", str(free_port()), "-timeout", "10",
+         "-timeout_error", "-nostdin", "-trace_err", "-error_file",
+         str(tmp_path / ("sipp-%s.err" % transport))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=str(tmp_path), timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed")
+def test_sipp_registers_with_md5_when_it_is_offered_first(make_edge,
+                                                           tmp_path):
+    # A real third-party client.  sipp 3.6 reads only the first challenge
+    # and knows only MD5: with the default order it gives up.
+    edge = make_edge()
+    add_user(edge, "kim@example.com", "kim's password")
+    r = run_sipp(edge, "u1", "kim's password", tmp_path)
+    err = tmp_path / "sipp-u1.err"
+    said = r.stderr + (err.read_text() if err.exists() else "")
+    assert r.returncode != 0
+    assert "authentication must use MD5" in said, said
+    edge.stop()
+    edge = make_edge("--auth-algorithms", "md5-then-sha-256")
+    add_user(edge, "kim@example.com", "kim's password")
+    for transport in ("u1", "t1"):
+        r = run_sipp(edge, transport, "kim's password", tmp_path)
+        err = tmp_path / ("sipp-%s.err" % transport)
+        assert r.returncode == 0, "sipp failed (%d): %s %s" % (
+            r.returncode, r.stderr, err.read_text() if err.exists() else "")
+    # A wrong password: the second REGISTER gets 401 again, not 200.
+    assert run_sipp(edge, "u1", "wrong", tmp_path).returncode != 0
+    edge.wait_counter("auth.ok", 2)
+    assert edge.counter("auth.failures.bad_response") == 1
+
+
 def test_upstream_401_and_407_pass_through_untouched(make_edge):
     up = FakeUpstream()
     try:
