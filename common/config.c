@@ -51,6 +51,10 @@ static const char *const registrar_sync_names[] = { "off", "normal", "full",
 static const char *const udp_flow_sockets_names[] = { "auto", "connected",
     "shared", NULL };
 static const char *const services_names[] = { "run", "watch", NULL };
+static const char *const auth_names[] = { "protected", "digest", "none",
+    NULL };
+static const char *const auth_algorithms_names[] = { "sha-256-then-md5",
+    "md5-then-sha-256", "md5", "sha-256", NULL };
 
 #define OFF(f) offsetof(struct epsip_config, f)
 #define SZ(f) sizeof(((struct epsip_config *)0)->f)
@@ -202,6 +206,19 @@ static const struct config_key config_keys[] = {
 	    "off | normal | full: when the registrar's file is synced to "
 	    "disk (every level survives a crash of the bridge)",
 	    registrar_sync_names },
+	{ "auth", KEY_ENUM, OFF(auth), 0, 0, 0, 0,
+	    "protected | digest | none: digest authentication of REGISTERs "
+	    "and of INVITE, MESSAGE, SUBSCRIBE to the embedded registrar "
+	    "(protected: required once a user exists; until then loopback "
+	    "only, others get 403)", auth_names },
+	{ "auth-nonce-lifetime", KEY_UINT, OFF(auth_nonce_lifetime), 0, 0, 1,
+	    86400, "seconds a digest nonce is good for (then stale=true)",
+	    NULL },
+	{ "auth-algorithms", KEY_ENUM, OFF(auth_algorithms), 0, 0, 0, 0,
+	    "sha-256-then-md5 | md5-then-sha-256 | md5 | sha-256: the digest "
+	    "challenges offered, in order, and the algorithms accepted (MD5 "
+	    "first for MD5-only phones that read the first challenge)",
+	    auth_algorithms_names },
 	{ "record-route", KEY_ENUM, OFF(record_route), 0, 0, 0, 0,
 	    "always | outbound: when to Record-Route dialogs on a flow",
 	    record_route_names },
@@ -291,6 +308,9 @@ config_defaults(struct epsip_config *cfg)
 	cfg->record_route = RECORD_ROUTE_ALWAYS;
 	cfg->path_policy = PATH_LENIENT;
 	cfg->registrar_sync = REGISTRAR_SYNC_OFF;
+	cfg->auth = AUTH_PROTECTED;
+	cfg->auth_nonce_lifetime = 300;
+	cfg->auth_algorithms = AUTH_ALGS_SHA256_MD5;
 	cfg->upstream_connections = 4;
 	cfg->upstream_timeout = 5;
 	cfg->retry_after = 30;
@@ -1428,7 +1448,8 @@ static const char *const config_reloadable_keys[] = {
 	"previous-key-file", "flow-managers", "drain-timeout", "tls-cert",
 	"tls-key", "tls-ca", "ws-ping-interval", "ws-ping-timeout",
 	"message-timeout", "source-flow-rate", "source-flow-burst",
-	"source-request-rate", "source-request-burst", NULL,
+	"source-request-rate", "source-request-burst", "auth",
+	"auth-nonce-lifetime", "auth-algorithms", NULL,
 };
 
 int

@@ -432,6 +432,22 @@ epsip_addr_is_any(const struct epsip_addr *a)
 }
 
 int
+epsip_addr_is_loopback(const struct epsip_addr *a)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a->family == AF_INET) {
+		return (a->ip[0] == 127);
+	}
+	if (a->family != AF_INET6) {
+		return (0);
+	}
+	return (memcmp(a->ip, v6_loopback, 16) == 0 ||
+	    (memcmp(a->ip, v4_mapped, 12) == 0 && a->ip[12] == 127));
+}
+
+int
 epsip_flow_id_equal(const struct epsip_flow_id *a,
     const struct epsip_flow_id *b)
 {

@@ -70,6 +70,31 @@ enum services_mode {
 	SERVICES_WATCH,
 };
 
+/*
+ * Who may register with the embedded registrar and call through its home
+ * proxy (docs/security.md): digest credentials from the users table
+ * (users.h) once one exists, and until then only loopback clients
+ * (protected); always credentials (digest); anyone (none, a lab).
+ */
+enum auth_mode {
+	AUTH_PROTECTED,
+	AUTH_DIGEST,
+	AUTH_NONE,
+};
+
+/*
+ * The digest challenges offered, in order (RFC 8760 §2.4: the preferred
+ * first), and the only algorithms accepted.  MD5 first is for phones
+ * that read only the first challenge and know only MD5 (sipp 3.6;
+ * docs/security.md).
+ */
+enum auth_algorithms {
+	AUTH_ALGS_SHA256_MD5,
+	AUTH_ALGS_MD5_SHA256,
+	AUTH_ALGS_MD5,
+	AUTH_ALGS_SHA256,
+};
+
 enum registrar_sync {
 	REGISTRAR_SYNC_OFF,	/* never: the OS writes it back */
 	REGISTRAR_SYNC_NORMAL,	/* at each WAL checkpoint */
@@ -181,6 +206,9 @@ struct epsip_config {
 	enum record_route_policy record_route;
 	enum path_policy path_policy;
 	enum registrar_sync registrar_sync;
+	enum auth_mode auth;		/* embedded registrar only */
+	unsigned auth_nonce_lifetime;	/* s a digest nonce is fresh */
+	enum auth_algorithms auth_algorithms;
 
 	/* Core side (upstream mode, RG-29). */
 	char upstream_uri[CONFIG_NAME_MAX];	/* "sip:HOST:PORT;transport=" */

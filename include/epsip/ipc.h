@@ -78,7 +78,9 @@ enum epsip_msg_type {
 					 * most EPSIP_AOR_MAX bytes (none: no
 					 * AoR known) */
 	/* sip-router <-> registrar-bridge */
-	EPSIP_MSG_SIP_TO_CORE = 7,
+	EPSIP_MSG_SIP_TO_CORE = 7,	/* from a phone's flow: flow, local
+					 * and remote are the flow's (the
+					 * registrar's loopback rule) */
 	EPSIP_MSG_SIP_FROM_CORE = 8,
 	/* any service -> supervisor; payload is a JSON object */
 	EPSIP_MSG_HELLO = 9,		/* {"service","pid","version"} */
@@ -295,6 +297,12 @@ int epsip_addr_equal(const struct epsip_addr *a, const struct epsip_addr *b);
  * sixteen bytes of ip are zero.
  */
 int epsip_addr_is_any(const struct epsip_addr *a);
+/*
+ * 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104 (an IPv4 loopback client of
+ * a dual-stack socket, or named by a PROXY header on an IPv6 listener).
+ * An address of no family is not.
+ */
+int epsip_addr_is_loopback(const struct epsip_addr *a);
 
 int epsip_flow_id_equal(const struct epsip_flow_id *a,
     const struct epsip_flow_id *b);

@@ -11,7 +11,11 @@
 
 #include <jansson.h>
 
+#include "epsip/config.h"
 #include "epsip/ipc.h"
+
+/* Where `make install` and the systemd unit put the configuration. */
+#define CTL_DEFAULT_CONFIG	"/etc/epsip/epsip.conf"
 
 /* Exit codes, epsipctl(8). */
 #define CTL_EXIT_OK		0	/* done; status: healthy */
@@ -97,5 +101,40 @@ int ctl_flows_path(const struct ctl_flows_args *args, char *buf, size_t cap);
  * code.
  */
 int ctl_print_flows(FILE *out, FILE *err, int status, json_t *answer);
+
+/* `user add|del|list`'s arguments (NULL: not given). */
+struct ctl_user_args {
+	const char *sub;		/* "add", "del" or "list" */
+	const char *name;		/* USER@DOMAIN, add and del */
+	const char *config;		/* --config */
+	const char *registrar_db;	/* --registrar-db */
+	const char *state_dir;		/* --state-dir */
+};
+
+/*
+ * `user`: add (the password is one line of `in`; asked twice, without
+ * echo, when `in` is a terminal), del or list the registrar's digest
+ * users (user.c).  Returns the exit code.
+ */
+int ctl_user(const struct ctl_user_args *args, FILE *in, FILE *out,
+    FILE *err);
+
+/*
+ * The configuration epsipd would run with, for its registrar-db: the
+ * defaults, the file (`config`, else $EPSIP_CONFIG, else
+ * CTL_DEFAULT_CONFIG when readable), EPSIP_<KEY>, then `state_dir` and
+ * `registrar_db` as flags.  0, or -1 with a reason.
+ */
+int ctl_registrar_config(const char *config, const char *registrar_db,
+    const char *state_dir, struct epsip_config *cfg, char *err,
+    size_t errcap);
+
+/*
+ * One line of `in` as a password, its line end removed, into
+ * buf[0..cap): with `tty`, a prompt on `prompt` and no echo.  0, or -1
+ * when it is empty or longer than cap - 1.
+ */
+int ctl_read_password(FILE *in, int tty, FILE *prompt, char *buf,
+    size_t cap);
 
 #endif /* EPSIPCTL_CTL_H */

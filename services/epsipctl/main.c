@@ -8,12 +8,16 @@
  *   epsipctl [...] drain INSTANCE
  *   epsipctl [...] flows [--aor AOR] [--transport udp|tcp] [--instance N]
  *                        [--offset K] [--limit M] [--json]
+ *   epsipctl [--config FILE] [--registrar-db PATH] [--state-dir DIR]
+ *            user add USER@DOMAIN | user del USER@DOMAIN | user list
  *
  * Talks HTTP/1.0 to epsipd's stats endpoint (GET /health, GET /stats,
  * GET /flows, POST /reload, POST /drain).  The endpoint is found the way epsipd finds it: the
  * `stats` key of --config FILE, else of $EPSIP_CONFIG, else of
  * /etc/epsip/epsip.conf when it can be read, with $EPSIP_STATS over it
- * and --stats over everything.  epsipctl(8) has the details.
+ * and --stats over everything.  `user` works on the registrar's
+ * database itself, found as epsipd would (user.c), and needs no epsipd.
+ * epsipctl(8) has the details.
  * DIAGNOSTICS: one line on stderr; exit codes in ctl.h and epsipctl(8).
  */
 #include <errno.h>
@@ -27,8 +31,6 @@
 
 #include "ctl.h"
 
-/* Where `make install` and the systemd unit put the configuration. */
-#define CTL_DEFAULT_CONFIG	"/etc/epsip/epsip.conf"
 #define CTL_DEFAULT_TIMEOUT_S	15
 
 struct ctl_options {
@@ -37,7 +39,10 @@ struct ctl_options {
 	unsigned timeout_ms;
 	int flat;
 	const char *command;
-	const char *arg;	/* drain's INSTANCE */
+	const char *arg;	/* drain's INSTANCE; user's sub-command */
+	const char *arg2;	/* user add/del's USER@DOMAIN */
+	const char *registrar_db;	/* --registrar-db */
+	const char *state_dir;	/* --state-dir */
 	struct ctl_flows_args flows;	/* flows' options */
 	int json;		/* flows --json */
 };
@@ -60,15 +65,39 @@ usage(FILE *out)
 	    "  flows [--aor AOR] [--transport udp|tcp] [--instance N] "
 	    "[--offset K] [--limit M] [--json]\n"
 	    "                   the flows held, a page (default 100, at most "
-	    "1000) at a time\n\n"
+	    "1000) at a time\n"
+	    "  user add USER@DOMAIN\n"
+	    "                   a digest user of the embedded registrar; the "
+	    "password is read\n"
+	    "                   from standard input (one line)\n"
+	    "  user del USER@DOMAIN\n"
+	    "  user list\n\n"
 	    "  --stats ADDR:PORT  epsipd's stats endpoint (default: the "
 	    "configuration's `stats`)\n"
 	    "  --config FILE      read `stats` from FILE (default: "
 	    "$EPSIP_CONFIG, else %s)\n"
 	    "  --timeout SECONDS  give up after this long (default %d)\n"
+	    "  --registrar-db PATH, --state-dir DIR\n"
+	    "                     user: where the registrar's database is "
+	    "(default: as epsipd\n"
+	    "                     computes it from the configuration)\n"
 	    "\nexit: 0 done and healthy, 1 unhealthy or reload/drain refused, "
 	    "2 usage, 3 epsipd unreachable\n", CTL_DEFAULT_CONFIG,
 	    CTL_DEFAULT_TIMEOUT_S);
+}
+
+/* user add|del USER@DOMAIN, or user list. */
+static int
+user_args_ok(const struct ctl_options *o)
+{
+	if (o->arg == NULL) {
+		return (0);
+	}
+	if (strcmp(o->arg, "list") == 0) {
+		return (1);
+	}
+	return ((strcmp(o->arg, "add") == 0 || strcmp(o->arg, "del") == 0) &&
+	    o->arg2 != NULL);
 }
 
 static int
@@ -85,6 +114,8 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 		{ "offset", required_argument, NULL, 'o' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "registrar-db", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +163,12 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 		case 'j':
 			o->json = 1;
 			break;
+		case 'r':
+			o->registrar_db = optarg;
+			break;
+		case 'S':
+			o->state_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(CTL_EXIT_OK);
@@ -145,12 +182,24 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 		return (-1);
 	}
 	o->command = argv[optind++];
-	if (strcmp(o->command, "drain") == 0 && optind < argc) {
+	if ((strcmp(o->command, "drain") == 0 ||
+	    strcmp(o->command, "user") == 0) && optind < argc) {
 		o->arg = argv[optind++];
 	}
+	if (strcmp(o->command, "user") == 0 && o->arg != NULL &&
+	    strcmp(o->arg, "list") != 0 && optind < argc) {
+		o->arg2 = argv[optind++];
+	}
 	if (optind != argc ||
-	    (strcmp(o->command, "drain") == 0 && o->arg == NULL)) {
+	    (strcmp(o->command, "drain") == 0 && o->arg == NULL) ||
+	    (strcmp(o->command, "user") == 0 && !user_args_ok(o))) {
 		usage(stderr);
+		return (-1);
+	}
+	if ((o->registrar_db != NULL || o->state_dir != NULL) &&
+	    strcmp(o->command, "user") != 0) {
+		fprintf(stderr, "epsipctl: --registrar-db and --state-dir are "
+		    "for user only\n");
 		return (-1);
 	}
 	if (o->flat && strcmp(o->command, "stats") != 0) {
@@ -392,8 +441,21 @@ main(int argc, char **argv)
 	struct epsip_addr addr;
 	int rv;
 
-	if (parse_options(argc, argv, &o) == -1 ||
-	    stats_address(&o, &addr) == -1) {
+	if (parse_options(argc, argv, &o) == -1) {
+		return (CTL_EXIT_USAGE);
+	}
+	if (strcmp(o.command, "user") == 0) {
+		struct ctl_user_args u = { o.arg, o.arg2, o.config,
+		    o.registrar_db, o.state_dir };
+
+		rv = ctl_user(&u, stdin, stdout, stderr);
+		if (fflush(stdout) == EOF) {
+			perror("epsipctl: stdout");
+			return (CTL_EXIT_REFUSED);
+		}
+		return (rv);
+	}
+	if (stats_address(&o, &addr) == -1) {
 		return (CTL_EXIT_USAGE);
 	}
 	if (strcmp(o.command, "status") == 0) {
@@ -408,7 +470,7 @@ main(int argc, char **argv)
 		rv = cmd_flows(&addr, &o);
 	} else {
 		fprintf(stderr, "epsipctl: %s: unknown command (status, "
-		    "stats, reload, drain, flows)\n", o.command);
+		    "stats, reload, drain, flows, user)\n", o.command);
 		return (CTL_EXIT_USAGE);
 	}
 	if (fflush(stdout) == EOF) {

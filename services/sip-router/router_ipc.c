@@ -99,6 +99,17 @@ send_output(struct sip_router *sr, struct router_output *out,
 		epsip_msg_init(&msg, EPSIP_MSG_SIP_TO_CORE);
 		msg.stamp_ms = in->stamp_ms;
 		msg.transport = in->transport;
+		if (in->type == EPSIP_MSG_SIP_FROM_FLOW) {
+			/*
+			 * Who sent it: the registrar lets loopback clients
+			 * in without credentials while no user exists
+			 * (auth = protected, docs/security.md).  The flow's
+			 * address, never a Via the phone wrote.
+			 */
+			msg.flow = in->flow;
+			msg.local = in->local;
+			msg.remote = in->remote;
+		}
 		msg.payload = (const uint8_t *)out->sip;
 		msg.payload_len = out->sip_len;
 		/*

@@ -319,7 +319,8 @@ async function main() {
 				say({ console: msg.text() });
 		});
 		const q = new URLSearchParams({ wss: cfg.wss, a: cfg.aors.jssip,
-		    b: cfg.aors.sipjs });
+		    b: cfg.aors.sipjs, pa: cfg.passwords.jssip,
+		    pb: cfg.passwords.sipjs });
 		current = 'load both phone pages';
 		await page.goto(`${origin}/index.html?${q}`);
 		for (const lib of Object.keys(LIBS)) {

@@ -9,6 +9,8 @@ judges one thing it shows, from what crossed each page's WebSocket (the
 SIP trace), the libraries' own events, the peer connections' states and
 statistics, and EPSIP's GET /flows.  A test whose step the scenario never
 reached fails naming the step where it stopped."""
+import re
+
 import pytest
 
 from conftest import ADDRESS, AORS, CALLS, WSS_PORT
@@ -111,6 +113,36 @@ def test_phone_registers_over_wss_with_outbound(world, lib):
     # ...and the library accepted the 200: it found its own Contact in it.
     got = events(world, lib, "registered")
     assert got and got[0]["status"] == 200, got
+
+
+@pytest.mark.parametrize("lib", ["jssip", "sipjs"])
+def test_phone_answers_the_registrars_digest_challenges(world, lib):
+    """The phones are users of the registrar (epsipctl user add): the
+    first REGISTER gets 401 with SHA-256 and MD5 challenges, the next
+    carries MD5 credentials (the libraries know only MD5, and keep only
+    the last challenge, MD5) and gets 200; a call's first INVITE gets 407,
+    the next carries Proxy-Authorization."""
+    world.step("%s registers over WSS" % NAME[lib])
+    got = [m for m in trace(world, lib, "in")
+           if m.status is not None and m.cseq_method == "REGISTER"]
+    assert [m.status for m in got[:2]] == [401, 200], got
+    algorithms = [re.search(r"algorithm=([\w-]+)", v).group(1)
+                  for v in got[0].rows("www-authenticate")]
+    assert algorithms == ["SHA-256", "MD5"], got[0].raw
+    regs = requests(world, lib, "out", "REGISTER")
+    assert regs[0].get("authorization") is None, regs[0].raw
+    creds = regs[1].rows("authorization")
+    assert len(creds) == 1 and "algorithm=MD5" in creds[0] and \
+        'realm="example.com"' in creds[0] and "qop=auth" in creds[0], creds
+    n = next(i for i, c in enumerate(CALLS) if c["caller"] == lib)
+    world.step("%s: the call is up on both phones" % call_tag(n))
+    call_id = invite_call_id(world, n)
+    assert [m.status for m in of_call(responses(world, lib, "in", "INVITE"),
+                                      call_id) if m.status >= 200] == \
+        [407, 200]
+    invites = of_call(requests(world, lib, "out", "INVITE"), call_id)
+    assert len(invites) == 2 and invites[0].get("proxy-authorization") \
+        is None and invites[1].get("proxy-authorization"), invites
 
 
 def test_edge_lists_both_wss_flows_with_their_aors(world):

@@ -265,8 +265,11 @@ def reset_or_closed(sock, timeout=5.0):
 
 def test_a_proxy_header_is_honoured_only_from_proxy_from(make_edge):
     port = free_port()
+    # --auth none: the client the header names, 192.0.2.66, is not on
+    # loopback, and who may register is test_auth.py's subject.
     edge = make_edge("--proxy-protocol", "127.0.0.1:%d" % port,
-                     "--proxy-from", "127.0.0.1", port=port)
+                     "--proxy-from", "127.0.0.1", "--auth", "none",
+                     port=port)
     header = b"PROXY TCP4 192.0.2.66 127.0.0.1 40123 %d\r\n" % port
     # A header that will never be whole, from the balancer: cut off 3 s
     # after the accept (checked last, the other cases run meanwhile).
@@ -327,6 +330,7 @@ def test_a_client_of_the_other_family_is_mapped_or_refused(make_edge):
                      "--proxy-protocol", "127.0.0.1:%d" % v4,
                      "--proxy-protocol", "[::1]:%d" % v6,
                      "--proxy-from", "127.0.0.1", "--proxy-from", "::1",
+                     "--auth", "none",   # 192.0.2.66 is not loopback
                      port=v4)
     # An IPv4 client through an IPv6 listener: a token holds one family,
     # so the client is written as a v4-mapped IPv6 address.

@@ -520,7 +520,7 @@ test_every_key_has_a_doc_and_reloadable_keys_are_scalar(void **state)
 		}
 	}
 	assert_true(i > 30);
-	assert_int_equal(reloadable, 21);
+	assert_int_equal(reloadable, 24);
 	assert_int_equal(config_key_doc(0, &doc), 0);
 	assert_string_equal(doc.name, "listen");
 	assert_string_equal(doc.def, "0.0.0.0:5060");

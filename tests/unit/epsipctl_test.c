@@ -1,6 +1,7 @@
 /*
  * epsipctl_test.c -- what epsipctl reads from epsipd's answers and prints
- * (services/epsipctl/ctl.c), line by line, without an epsipd.
+ * (services/epsipctl/ctl.c), line by line, without an epsipd; and how
+ * `user` finds the registrar's database and reads a password (user.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../services/epsipctl/ctl.h"
 
@@ -320,6 +322,91 @@ test_flows_path_encodes_each_filter(void **state)
 	assert_int_equal(ctl_flows_path(&args, tiny, sizeof(tiny)), -1);
 }
 
+/* One line of a pipe: its line end gone; empty or too long refused. */
+static void
+test_password_is_one_line_of_standard_input(void **state)
+{
+	static const struct {
+		const char *in;
+		int rv;
+		const char *want;
+	} cases[] = {
+		{ "s3cret\n", 0, "s3cret" },
+		{ "with spaces \"and\" quotes\r\nsecond line\n", 0,
+		    "with spaces \"and\" quotes" },
+		{ "no line end", 0, "no line end" },
+		{ "\n", -1, "" },
+		{ "", -1, "" },
+		/* longer than 31 */
+		{ "0123456789abcdef0123456789abcdef\n", -1, NULL },
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *in = fmemopen((void *)(uintptr_t)cases[i].in,
+		    strlen(cases[i].in), "r");
+
+		if (cases[i].in[0] == '\0') {
+			fclose(in);
+			in = fopen("/dev/null", "r");
+		}
+		assert_non_null(in);
+		assert_int_equal(ctl_read_password(in, 0, NULL, buf,
+		    sizeof(buf)), cases[i].rv);
+		if (cases[i].want != NULL && cases[i].rv == 0) {
+			assert_string_equal(buf, cases[i].want);
+		}
+		fclose(in);
+	}
+}
+
+/* The database epsipd would use: state-dir's, unless registrar-db. */
+static void
+test_registrar_db_is_found_as_epsipd_finds_it(void **state)
+{
+	struct epsip_config cfg;
+	char err[256], path[] = "/tmp/epsipctl-test-XXXXXX";
+	FILE *f;
+	int fd;
+
+	(void)state;
+	unsetenv("EPSIP_CONFIG");
+	unsetenv("EPSIP_STATE_DIR");
+	unsetenv("EPSIP_REGISTRAR_DB");
+	assert_int_equal(ctl_registrar_config(NULL, NULL, "/srv/state", &cfg,
+	    err, sizeof(err)), 0);
+	assert_string_equal(cfg.registrar_db, "/srv/state/registrar.sqlite");
+	assert_int_equal(ctl_registrar_config(NULL, "/srv/r.db",
+	    "/srv/state", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.registrar_db, "/srv/r.db");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fprintf(f, "state-dir = /var/lib/x\ndomain = example.com\n");
+	fclose(f);
+	assert_int_equal(ctl_registrar_config(path, NULL, NULL, &cfg, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.registrar_db, "/var/lib/x/registrar.sqlite");
+	assert_int_equal(cfg.domain_count, 1);
+	/* The environment over the file, flags over both (epsipd's order). */
+	setenv("EPSIP_STATE_DIR", "/env/state", 1);
+	assert_int_equal(ctl_registrar_config(path, NULL, NULL, &cfg, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.registrar_db, "/env/state/registrar.sqlite");
+	assert_int_equal(ctl_registrar_config(path, NULL, "/flag", &cfg, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.registrar_db, "/flag/registrar.sqlite");
+	unsetenv("EPSIP_STATE_DIR");
+	/* A file epsipd refuses is refused here too, with its line. */
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "flow-timer = abc\n");
+	fclose(f);
+	assert_int_equal(ctl_registrar_config(path, NULL, NULL, &cfg, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: flow-timer"));
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -338,6 +425,8 @@ main(void)
 		cmocka_unit_test(test_flows_prints_a_table_and_the_page_it_is),
 		cmocka_unit_test(test_flows_says_when_incomplete_or_refused),
 		cmocka_unit_test(test_flows_path_encodes_each_filter),
+		cmocka_unit_test(test_password_is_one_line_of_standard_input),
+		cmocka_unit_test(test_registrar_db_is_found_as_epsipd_finds_it),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

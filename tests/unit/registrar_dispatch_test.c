@@ -125,12 +125,14 @@ fake_undeliverable(void *arg, const char *buf, size_t len)
 }
 
 static void
-fake_core(void *arg, osip_message_t *msg, uint64_t now_ms)
+fake_core(void *arg, osip_message_t *msg, const struct epsip_addr *source,
+    uint64_t now_ms)
 {
 	char *buf;
 	size_t len;
 
 	(void)arg;
+	(void)source;
 	(void)now_ms;
 	assert_true(ncore < MAX_WIRE);
 	assert_int_equal(sip_serialize(msg, &buf, &len), 0);
@@ -184,6 +186,8 @@ setup_common(void)
 	config_defaults(&cfg);
 	cfg.instance = 1;
 	snprintf(cfg.registrar_db, sizeof(cfg.registrar_db), ":memory:");
+	/* Who may register is auth_test.c's subject. */
+	cfg.auth = AUTH_NONE;
 	addr(CORE_LISTEN, &cfg.core_listen);
 	memset(secret, 0x5a, sizeof(secret));
 	memset(&keys, 0, sizeof(keys));

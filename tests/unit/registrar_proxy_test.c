@@ -152,7 +152,7 @@ caller_request(const char *method, const char *branch, const char *extra)
 static void
 send_invite(void)
 {
-	home_proxy_request(hp, caller_request("INVITE", "inv1", NULL), NOW,
+	home_proxy_request(hp, caller_request("INVITE", "inv1", NULL), NULL, NOW,
 	    clock_ms);
 }
 
@@ -524,7 +524,7 @@ test_cancel_is_answered_and_sent_to_the_branch(void **state)
 	send_invite();
 	inv = last_request("INVITE");
 	sent_clear();
-	home_proxy_request(hp, caller_request("CANCEL", "inv1", NULL), NOW,
+	home_proxy_request(hp, caller_request("CANCEL", "inv1", NULL), NULL, NOW,
 	    clock_ms);
 	resp = last_response();
 	assert_int_equal(resp->status_code, 200);
@@ -636,7 +636,7 @@ test_local_answers(void **state)
 	    "From: <sip:alice@example.com>;tag=a1\r\n"
 	    "To: <sip:bob@example.org>\r\n"
 	    "Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
-	home_proxy_request(hp, req, NOW, clock_ms);
+	home_proxy_request(hp, req, NULL, NOW, clock_ms);
 	resp = last_response();
 	assert_int_equal(resp->status_code, 404);
 	osip_message_free(resp);
@@ -648,7 +648,7 @@ test_local_answers(void **state)
 	    "From: <sip:alice@example.com>;tag=a1\r\n"
 	    "To: <sip:bob@example.com>\r\nMax-Forwards: 0\r\n"
 	    "Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
-	home_proxy_request(hp, req, NOW, clock_ms);
+	home_proxy_request(hp, req, NULL, NOW, clock_ms);
 	resp = last_response();
 	assert_int_equal(resp->status_code, 483);
 	osip_message_free(resp);
@@ -680,7 +680,7 @@ test_message_is_forwarded_and_answered(void **state)
 	(void)state;
 	add_binding("", 0, "sip:bob@192.0.2.3;transport=tcp", "T3", 1000,
 	    NOW);
-	home_proxy_request(hp, caller_request("MESSAGE", "msg1", NULL), NOW,
+	home_proxy_request(hp, caller_request("MESSAGE", "msg1", NULL), NULL, NOW,
 	    clock_ms);
 	assert_int_equal(nsent, 1);
 	req = last_request("MESSAGE");
@@ -708,7 +708,7 @@ test_in_dialog_request_follows_contact_binding(void **state)
 	    "From: <sip:alice@example.com>;tag=a1\r\n"
 	    "To: <sip:bob@example.com>;tag=b1\r\n"
 	    "Call-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
-	home_proxy_request(hp, req, NOW, clock_ms);
+	home_proxy_request(hp, req, NULL, NOW, clock_ms);
 	req = last_request("BYE");
 	assert_string_equal(route_user(req, 0), "T1");
 	osip_message_free(req);
@@ -731,7 +731,7 @@ test_in_dialog_request_with_a_route_set_follows_it_without_path(
 	    "From: <sip:alice@example.com>;tag=a1\r\n"
 	    "To: <sip:bob@example.com>;tag=b1\r\n"
 	    "Call-ID: call-2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
-	home_proxy_request(hp, req, NOW, clock_ms);
+	home_proxy_request(hp, req, NULL, NOW, clock_ms);
 	req = last_request("BYE");
 	assert_int_equal(osip_list_size(&req->routes), 2);
 	assert_null(route_user(req, 0));
@@ -878,7 +878,7 @@ test_forwarded_invite_keeps_unknown_header_case_and_order(void **state)
 	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
 	    1000, NOW);
 	in = rich_invite("Max-Forwards: 70\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	wire = sent[last_sent_request("INVITE")];
 	/* Added: our Via and the Path's Route; Max-Forwards replaced. */
 	assert_int_equal(assert_unowned_lines_kept(in, wire,
@@ -939,7 +939,7 @@ test_forwarded_request_puts_path_routes_in_order_on_top(void **state)
 	assert_int_equal(location_store(db, &b), 0);
 	in = rich_invite("Route: <sip:next.example.org;lr>\r\n"
 	    "max-forwards: 10\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	lines_of(sent[last_sent_request("INVITE")], SIP_HDR_ROUTE, routes,
 	    sizeof(routes));
 	assert_string_equal(routes,
@@ -962,7 +962,7 @@ test_forwarded_request_without_max_forwards_gets_70(void **state)
 	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
 	    1000, NOW);
 	in = rich_invite("");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	lines_of(sent[last_sent_request("INVITE")], SIP_HDR_MAX_FORWARDS, mf,
 	    sizeof(mf));
 	assert_string_equal(mf, "Max-Forwards: 70\r\n");
@@ -981,7 +981,7 @@ test_branch_retransmissions_repeat_the_edited_bytes(void **state)
 	(void)state;
 	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1", "T1", 1000, NOW);
 	in = rich_invite("Max-Forwards: 70\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	first = strdup(sent[last_sent_request("INVITE")]);
 	advance(1600);
 	for (i = 0; i < nsent; i++) {
@@ -1038,7 +1038,7 @@ test_relayed_response_pops_only_our_via(void **state)
 	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
 	    1000, NOW);
 	in = rich_invite("Max-Forwards: 70\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	resp = phone_answer(last_sent_request("INVITE"), 180, "Ringing");
 	i = nsent;
 	home_proxy_response(hp, parse(resp), NOW, clock_ms);
@@ -1079,7 +1079,7 @@ test_relayed_503_becomes_500_and_is_retransmitted_as_sent(void **state)
 	add_binding(INST_A, 1, "sip:bob@192.0.2.2:1;transport=tcp", "T1",
 	    1000, NOW);
 	in = rich_invite("Max-Forwards: 70\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	resp = phone_answer(last_sent_request("INVITE"), 503,
 	    "Service Unavailable");
 	i = nsent;
@@ -1095,7 +1095,7 @@ test_relayed_503_becomes_500_and_is_retransmitted_as_sent(void **state)
 	    0);
 	again = strdup(wire);
 	i = nsent;
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	assert_int_equal(nsent, i + 1);
 	assert_string_equal(sent[i], again);
 	free(again);
@@ -1118,7 +1118,7 @@ test_local_answers_copy_the_callers_lines(void **state)
 
 	(void)state;
 	in = rich_invite("Max-Forwards: 70\r\n");
-	home_proxy_request(hp, parse(in), NOW, clock_ms);	/* no binding */
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);	/* no binding */
 	assert_int_equal(nsent, 1);
 	assert_true(starts_with(sent[0], "SIP/2.0 480 Temporarily Unavailable"
 	    "\r\nv: SIP/2.0/TCP edge.example.net;branch=z9hG4bKrich1\r\n"
@@ -1137,7 +1137,7 @@ test_local_answers_copy_the_callers_lines(void **state)
 	in = rich_invite("Max-Forwards: 70\r\n");
 	in[strlen("INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/TCP "
 	    "edge.example.net;branch=z9hG4bKrich")] = '2';
-	home_proxy_request(hp, parse(in), NOW, clock_ms);
+	home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 	assert_true(starts_with(sent[0], "SIP/2.0 100 Trying\r\nv: SIP/2.0/TCP "
 	    "edge.example.net;branch=z9hG4bKrich2\r\n"));
 	assert_non_null(strstr(sent[0], "\r\nt: <sip:bob@example.com>\r\n"));
@@ -1235,7 +1235,7 @@ test_corpus_requests_keep_every_unowned_line(void **state)
 		snprintf(method, sizeof(method), "%.*s",
 		    (int)(strchr(in, ' ') - in), in);
 		sent_clear();
-		home_proxy_request(hp, parse(in), NOW, clock_ms);
+		home_proxy_request(hp, parse(in), NULL, NOW, clock_ms);
 		wire = sent[last_sent_request(method)];
 		if (getenv("EPSIP_CORPUS_SHOW") != NULL) {
 			fprintf(stderr, "--- %s in:\n%s\n--- out:\n%s\n",

@@ -389,7 +389,7 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 		stats_inc(M_CORE_RESPONSES_RECEIVED);
 		if (!via_is_our_router(d, sip)) {
 			/* A home proxy branch's answer, most likely. */
-			d->core.sip(d->core.arg, sip, now_ms);
+			d->core.sip(d->core.arg, sip, NULL, now_ms);
 			return;
 		}
 		if (to_router(d, buf, len) != 0) {
@@ -410,7 +410,7 @@ core_dispatch_net_message(struct core_dispatch *d, const char *buf,
 	    from->transport == EPSIP_TRANSPORT_TCP);
 	if (!route_is_ours(d, sip)) {
 		/* A REGISTER or a call through another edge: ours to serve. */
-		d->core.sip(d->core.arg, sip, now_ms);
+		d->core.sip(d->core.arg, sip, &from->remote, now_ms);
 		return;
 	}
 	if (rb_send(d->router, sip) != 0) {

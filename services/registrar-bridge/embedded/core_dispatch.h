@@ -71,9 +71,14 @@ struct cd_link {
 	void *arg;
 };
 
-/* The embedded core's input, as if from the router; takes `msg`. */
+/*
+ * The embedded core's input, as if from the router; takes `msg`.
+ * `source`: the network peer that sent a request (the registrar's
+ * loopback rule, auth.h); NULL for a response.
+ */
 struct cd_core {
-	void (*sip)(void *arg, osip_message_t *msg, uint64_t now_ms);
+	void (*sip)(void *arg, osip_message_t *msg,
+	    const struct epsip_addr *source, uint64_t now_ms);
 	/* The request of branch `branch` cannot reach its next hop. */
 	void (*unreachable)(void *arg, const char *branch, uint64_t now_ms);
 	void *arg;

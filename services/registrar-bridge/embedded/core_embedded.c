@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "epsip/log.h"
@@ -43,6 +44,7 @@
 #include "epsip/stats.h"
 
 #include "../core.h"
+#include "auth.h"
 #include "core_embedded.h"
 #include "home_proxy.h"
 #include "location.h"
@@ -70,6 +72,7 @@ struct core_embedded {
 	struct location_db *db;
 	struct rb_txn *txn;
 	struct home_proxy *hp;
+	struct auth *auth;		/* auth.h: who may register and call */
 	uint64_t next_purge_ms;
 	struct held_reply *held;	/* kept across iterations: no churn */
 	size_t nheld, held_cap;
@@ -145,9 +148,44 @@ retry_later(struct core_embedded *ce, const osip_message_t *req,
 	return (rv);
 }
 
+/*
+ * RFC 3261 §10.3(3): the policy of auth.h.  1 when it answered (through
+ * the transaction, so a retransmission gets the same 401); takes `req`
+ * then.  A refusal acknowledges nothing and leaves before the commit.
+ */
+static int
+refused(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
+    const struct epsip_addr *source, uint64_t now_ms)
+{
+	const osip_message_t *r = stx != NULL ? stx->req : req;
+	struct registrar_answer ans;
+	struct answer_headers h;
+	const char *reason;
+	int status;
+
+	memset(&h, 0, sizeof(h));
+	status = auth_check(ce->auth, r, source, wall_now(), now_ms, &h,
+	    &reason);
+	if (status == 0) {
+		return (0);
+	}
+	stats_inc(metric_status(MF_REGISTRAR_REGISTER_REJECTED, status));
+	if (answer_build(r, status, reason, &h, &ans) != 0) {
+		log_warnx("registrar: cannot build a %d", status);
+		if (stx != NULL) {
+			rb_stx_drop(ce->txn, stx);
+		}
+		osip_message_free(req);
+	} else {
+		answer_register(ce, stx, req, &ans, now_ms);
+	}
+	answer_headers_clear(&h);
+	return (1);
+}
+
 static void
 handle_register(struct core_embedded *ce, osip_message_t *req,
-    uint64_t now_ms)
+    const struct epsip_addr *source, uint64_t now_ms)
 {
 	struct registrar_answer ans;
 	struct rb_stx *stx;
@@ -162,6 +200,9 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 	if (rb_request_unreliable(req) &&
 	    (stx = rb_stx_new(ce->txn, req)) != NULL) {
 		req = NULL;
+	}
+	if (refused(ce, stx, req, source, now_ms)) {
+		return;
 	}
 	if (registrar_register(ce->cfg, ce->db, stx != NULL ? stx->req : req,
 	    wall_now(), &ans) != 0) {
@@ -253,9 +294,13 @@ drop_held(struct core_embedded *ce)
 	ce->held = NULL;
 }
 
-/* One parsed message from the router or the network; takes `sip`. */
+/*
+ * One parsed message from the router or the network; takes `sip`.
+ * `source`: the phone's address on its flow, or the network peer's.
+ */
 static void
-embedded_handle(void *arg, osip_message_t *sip, uint64_t now_ms)
+embedded_handle(void *arg, osip_message_t *sip,
+    const struct epsip_addr *source, uint64_t now_ms)
 {
 	struct core_embedded *ce = arg;
 
@@ -273,9 +318,9 @@ embedded_handle(void *arg, osip_message_t *sip, uint64_t now_ms)
 		return;
 	}
 	if (strcmp(sip->sip_method, "REGISTER") == 0) {
-		handle_register(ce, sip, now_ms);
+		handle_register(ce, sip, source, now_ms);
 	} else {
-		home_proxy_request(ce->hp, sip, wall_now(), now_ms);
+		home_proxy_request(ce->hp, sip, source, wall_now(), now_ms);
 	}
 }
 
@@ -299,7 +344,7 @@ embedded_sip(struct rb_core *core, const struct epsip_msg *msg,
 		osip_message_free(sip);
 		return;
 	}
-	embedded_handle(ce, sip, now_ms);
+	embedded_handle(ce, sip, &msg->remote, now_ms);
 }
 
 void
@@ -391,6 +436,7 @@ embedded_free(struct rb_core *core)
 		drop_held(ce);
 	}
 	home_proxy_free(ce->hp);
+	auth_free(ce->auth);
 	rb_txn_free(ce->txn);
 	location_close(ce->db);
 	core_dispatch_free(ce->dispatch);
@@ -398,8 +444,9 @@ embedded_free(struct rb_core *core)
 }
 
 /*
- * SIGHUP: with core-listen, what other edges send is told apart by our
- * tokens, so a key rotation reaches the dispatcher too.
+ * SIGHUP: a key rotation changes the nonces' key, and with core-listen
+ * what other edges send is told apart by our tokens, so it reaches the
+ * dispatcher too.
  */
 static int
 embedded_reload(struct rb_core *core, const struct epsip_config *fresh,
@@ -408,14 +455,17 @@ embedded_reload(struct rb_core *core, const struct epsip_config *fresh,
 	struct core_embedded *ce = (struct core_embedded *)core;
 	struct flow_token_keyring keys;
 
-	if (ce->dispatch == NULL) {
-		return (0);
+	if (fresh->key_file[0] == '\0') {
+		return (0);		/* a test's core: its key is random */
 	}
 	if (flow_token_keyring_load(fresh->key_file,
 	    fresh->previous_key_file, &keys, err, errcap) != 0) {
 		return (-1);
 	}
-	core_dispatch_set_keys(ce->dispatch, &keys);
+	if (ce->dispatch != NULL) {
+		core_dispatch_set_keys(ce->dispatch, &keys);
+	}
+	auth_set_key(ce->auth, keys.current.secret);
 	explicit_bzero(&keys, sizeof(keys));
 	return (0);
 }
@@ -430,6 +480,36 @@ static const struct rb_core_ops embedded_ops = {
 	.free = embedded_free,
 };
 
+/*
+ * The nonces' key comes from the flow-token key, which epsipd makes
+ * before it starts the bridge.  A core without a key file (unit tests)
+ * gets a random one: its nonces die with it, as everyone's do at a
+ * restart anyway (auth_replay.h).
+ */
+static struct auth *
+embedded_auth(struct core_embedded *ce, char *err, size_t errcap)
+{
+	struct flow_token_keyring keys;
+	struct auth *a;
+
+	memset(&keys, 0, sizeof(keys));
+	if (ce->cfg->key_file[0] != '\0') {
+		if (flow_token_keyring_load(ce->cfg->key_file,
+		    ce->cfg->previous_key_file, &keys, err, errcap) != 0) {
+			return (NULL);
+		}
+	} else if (getrandom(keys.current.secret,
+	    sizeof(keys.current.secret), 0) !=
+	    (ssize_t)sizeof(keys.current.secret)) {
+		snprintf(err, errcap, "getrandom failed");
+		return (NULL);
+	}
+	a = auth_new(ce->cfg, location_sqlite(ce->db), keys.current.secret,
+	    err, errcap);
+	explicit_bzero(&keys, sizeof(keys));
+	return (a);
+}
+
 /* The registrar, home proxy and transactions, sending through ce->out. */
 static int
 embedded_open(struct core_embedded *ce, char *err, size_t errcap)
@@ -438,12 +518,16 @@ embedded_open(struct core_embedded *ce, char *err, size_t errcap)
 	    ce->cfg->registrar_sync, err, errcap) != 0) {
 		return (-1);
 	}
+	if ((ce->auth = embedded_auth(ce, err, errcap)) == NULL) {
+		return (-1);
+	}
 	if ((ce->txn = rb_txn_new(ce->out, NULL)) == NULL ||
 	    (ce->hp = home_proxy_new(ce->cfg, ce->db, ce->txn, ce->out)) ==
 	    NULL) {
 		snprintf(err, errcap, "out of memory");
 		return (-1);
 	}
+	home_proxy_set_auth(ce->hp, ce->auth);
 	registrar_purge(ce->db, wall_now());
 	registrar_update_gauge(ce->db, wall_now());
 	return (0);

@@ -22,6 +22,10 @@
  *            and when no other answer was seen the caller gets 480
  *            (RG-28: endpoints should never see 430).
  *
+ * Authentication first (auth.h): an INVITE, MESSAGE or SUBSCRIBE outside
+ * a dialog without good credentials gets 407 (or 403) through its
+ * transaction, so its ACK is absorbed like any other final's.
+ *
  * Local answers: R-URI not sip/sips 416; domain not served, or no user
  * part, 404; a served AOR without live bindings 480 (the user may
  * register again soon, so "temporarily"); Max-Forwards 0 483.  An
@@ -48,14 +52,17 @@
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
+#include "auth.h"
 #include "home_proxy.h"
 #include "registrar.h"
+#include "registrar_answer.h"
 
 struct home_proxy {
 	const struct epsip_config *cfg;
 	struct location_db *db;
 	struct rb_txn *txn;
 	const struct rb_out *out;
+	struct auth *auth;	/* NULL: nobody is asked */
 	int64_t now;		/* Unix time of the event being handled */
 };
 
@@ -191,6 +198,12 @@ void
 home_proxy_free(struct home_proxy *hp)
 {
 	free(hp);
+}
+
+void
+home_proxy_set_auth(struct home_proxy *hp, struct auth *auth)
+{
+	hp->auth = auth;
 }
 
 /*
@@ -767,9 +780,42 @@ route_request(struct home_proxy *hp, const osip_message_t *req,
 	return (home_proxy_plan(&list, plan) == 0 ? 0 : 500);
 }
 
+/*
+ * The policy of auth.h: 1 when it answered `stx` (407, 403...), with the
+ * challenge's headers after the request's own lines.
+ */
+static int
+refused(struct home_proxy *hp, struct rb_stx *stx,
+    const struct epsip_addr *source, uint64_t now_ms)
+{
+	struct registrar_answer ans;
+	struct answer_headers h;
+	const char *reason;
+	int status;
+
+	if (hp->auth == NULL || !auth_applies(stx->req)) {
+		return (0);
+	}
+	memset(&h, 0, sizeof(h));
+	status = auth_check(hp->auth, stx->req, source, hp->now, now_ms, &h,
+	    &reason);
+	if (status == 0) {
+		return (0);
+	}
+	if (answer_build(stx->req, status, reason, &h, &ans) != 0) {
+		local_reply(hp, stx, 500, NULL, now_ms);
+	} else {
+		/* The transaction keeps the bytes (retransmissions). */
+		rb_stx_respond_wire(hp->txn, stx, status, ans.wire, ans.len,
+		    now_ms);
+	}
+	answer_headers_clear(&h);
+	return (1);
+}
+
 void
-home_proxy_request(struct home_proxy *hp, osip_message_t *req, int64_t now,
-    uint64_t now_ms)
+home_proxy_request(struct home_proxy *hp, osip_message_t *req,
+    const struct epsip_addr *source, int64_t now, uint64_t now_ms)
 {
 	struct rb_stx *stx;
 	struct hp_fork *fork;
@@ -797,6 +843,9 @@ home_proxy_request(struct home_proxy *hp, osip_message_t *req, int64_t now,
 	}
 	if (rb_max_forwards(req) == 0) {
 		local_reply(hp, stx, 483, NULL, now_ms);
+		return;
+	}
+	if (refused(hp, stx, source, now_ms)) {
 		return;
 	}
 	if ((fork = calloc(1, sizeof(*fork))) == NULL) {

@@ -22,6 +22,7 @@
 #include "transaction.h"
 
 struct home_proxy;
+struct auth;
 
 /*
  * One target of the serial fork (RG-23): every binding of one instance
@@ -42,15 +43,21 @@ struct home_proxy_plan {
 struct home_proxy *home_proxy_new(const struct epsip_config *cfg,
     struct location_db *db, struct rb_txn *txn, const struct rb_out *out);
 void home_proxy_free(struct home_proxy *hp);
+/*
+ * Judge out-of-dialog INVITE, MESSAGE and SUBSCRIBE by `auth` (auth.h:
+ * 407 with Proxy-Authenticate, or 403) before routing them; NULL: none.
+ */
+void home_proxy_set_auth(struct home_proxy *hp, struct auth *auth);
 
 /*
- * A request from a phone that is not a REGISTER.  `req` is taken.  `now`
+ * A request from a phone that is not a REGISTER.  `req` is taken;
+ * `source` is the address it came from (auth.h; NULL: unknown).  `now`
  * is Unix time (bindings), `now_ms` monotonic (timers).  A request read
  * with rb_parse() is forwarded as its own bytes with our edits spliced
  * in (issue 7 §2); one without bytes as libosip2 prints it.
  */
 void home_proxy_request(struct home_proxy *hp, osip_message_t *req,
-    int64_t now, uint64_t now_ms);
+    const struct epsip_addr *source, int64_t now, uint64_t now_ms);
 
 /*
  * A response to one of our branches (our Via on top).  `resp` is taken;

@@ -9,7 +9,7 @@
  * steps follow RFC 3261 §10.3:
  *
  *   (2) Require: unknown option tags -> 420 + Unsupported (RG-18)
- *   (3) authentication: out of scope for now (no 401/403 yet)
+ *   (3) authentication: before this file, in core_embedded.c (auth.h)
  *   (5) AOR from To, canonical; domain not served -> 404 (RG-19)
  *   (6) Contact: * only alone with Expires: 0, else 400 (RG-20)
  *   (7) per Contact: RFC 5626 §6 outbound decision, expiry (RG-21),
@@ -557,7 +557,7 @@ registrar_register(const struct epsip_config *cfg, struct location_db *db,
 		rv = reject(req, 420, "Bad Extension", &h, ans);
 		goto done;
 	}
-	/* RFC 3261 §10.3(3-4): authentication is not implemented yet. */
+	/* RFC 3261 §10.3(3-4): authenticated before (auth.h). */
 	if ((status = read_aor(&r, &reason)) != 0 ||
 	    (status = read_contacts(&r, &star, &reason)) != 0) {
 		rv = reject(req, status, reason, NULL, ans);

@@ -1,14 +1,15 @@
 // The JsSIP phone.  JsSIP's defaults are what a browser phone sends an
 // outbound edge: Contact <sip:RANDOM@RANDOM.invalid;transport=ws> with
-// reg-id=1 and +sip.instance, Supported: path,gruu,outbound.  Only the
-// ICE servers are set (none: the test's network has no STUN server, and
-// JsSIP's default, a public one, would hold the call until it times out).
+// reg-id=1 and +sip.instance, Supported: path,gruu,outbound.  Besides the
+// digest password (the user is the AoR's), only the ICE servers are set
+// (none: the test's network has no STUN server, and JsSIP's default, a
+// public one, would hold the call until it times out).
 import * as JsSIP from 'jssip';
 
 import { makePhone, params, watchPeerConnection, mediaStats } from
     './phone-ui.js';
 
-const { wss, aor, target } = params();
+const { wss, aor, target, password } = params();
 const phone = makePhone('JsSIP', __JSSIP_VERSION__, aor);
 const media = { audio: true, video: false };
 const pcConfig = { iceServers: [] };
@@ -17,6 +18,7 @@ let session = null;
 const ua = new JsSIP.UA({
 	sockets: [new JsSIP.WebSocketInterface(wss)],
 	uri: aor,
+	password,
 	register: true,
 	session_timers: false,
 	user_agent: `JsSIP ${__JSSIP_VERSION__} (EPSIP browser test)`,

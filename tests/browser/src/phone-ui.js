@@ -15,6 +15,7 @@ export function params() {
 		wss: q.get('wss'),
 		aor: q.get('aor'),
 		target: q.get('target') || '',
+		password: q.get('password') || '',
 	};
 }
 

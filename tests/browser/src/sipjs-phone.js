@@ -3,7 +3,7 @@
 // add reg-id and +sip.instance (the UserAgent's instanceId) to its
 // Contact.  Everything else is SIP.js's default: Supported: outbound
 // (without "path": EPSIP's default path-policy, lenient, adds its Path
-// anyway).
+// anyway).  The digest credentials are the AoR's user and the password.
 // ICE servers: none (the test's network has no STUN server, and SIP.js's
 // default is a public one).
 import {
@@ -13,13 +13,15 @@ import {
 import { makePhone, params, watchPeerConnection, mediaStats } from
     './phone-ui.js';
 
-const { wss, aor, target } = params();
+const { wss, aor, target, password } = params();
 const phone = makePhone('SIP.js', __SIPJS_VERSION__, aor);
 const sdhOptions = { constraints: { audio: true, video: false } };
 let session = null;
 
 const ua = new UserAgent({
 	uri: UserAgent.makeURI(aor),
+	authorizationUsername: aor.slice(4, aor.indexOf('@')),
+	authorizationPassword: password,
 	transportOptions: { server: wss },
 	sessionDescriptionHandlerFactoryOptions: {
 		peerConnectionConfiguration: { iceServers: [] },
