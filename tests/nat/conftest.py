@@ -52,7 +52,11 @@ class NsEdge(Edge):
             "--run-dir", self.run_dir, "--state-dir", self.state_dir,
             "--listen", "%s:%d" % self.sip_addr,
             "--stats", "127.0.0.1:%d" % self.stats_port,
-            "--log-level", "debug"] + self.args
+            "--log-level", "debug",
+            # Phones register from documentation addresses behind a NAT,
+            # not loopback: the lab is the open registrar auth = none is
+            # for (docs/security.md).  A test's own flags come last.
+            "--auth", "none"] + self.args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL)
