@@ -617,6 +617,21 @@ test_missing_call_id_gets_400(void **state)
 	    "CSeq: 1 REGISTER\r\n"), 400);			/* ER-01 */
 }
 
+/*
+ * libosip2 takes "1*" for a CSeq number but response.c drops an answer
+ * carrying it: such a request was forwarded and its answer lost (found
+ * by tests/fuzz/fuzz_router.c).  Now the edge refuses it.
+ */
+static void
+test_non_numeric_cseq_number_gets_400(void **state)
+{
+	(void)state;
+	check_local_reply(REQ("REGISTER sip:example.com", "Call-ID: c1\r\n"
+	    "CSeq: 1* REGISTER\r\n"), 400);
+	check_local_reply(REQ("OPTIONS sip:x@example.com", "Call-ID: c2\r\n"
+	    "CSeq: x1 OPTIONS\r\n"), 400);
+}
+
 static void
 test_duplicate_call_id_gets_400(void **state)
 {
@@ -1223,6 +1238,7 @@ main(void)
 		cmocka_unit_test(test_unknown_uri_scheme_gets_416),
 		cmocka_unit_test(test_proxy_require_gets_420_with_unsupported),
 		cmocka_unit_test(test_missing_call_id_gets_400),
+		cmocka_unit_test(test_non_numeric_cseq_number_gets_400),
 		cmocka_unit_test(test_duplicate_call_id_gets_400),
 		cmocka_unit_test(
 		    test_udp_body_shorter_than_content_length_gets_400),
