@@ -632,6 +632,31 @@ test_non_numeric_cseq_number_gets_400(void **state)
 	    "CSeq: x1 OPTIONS\r\n"), 400);
 }
 
+/*
+ * libosip2 read a To behind a bare CR, the scan took it into the
+ * Max-Forwards value, and decrementing Max-Forwards erased the To from
+ * the bytes forwarded: the core got a REGISTER without To, and its answer
+ * was dropped (found by tests/fuzz/fuzz_router.c).  Such a request is
+ * now answered 400 as unparseable.
+ */
+static void
+test_bare_cr_in_a_header_line_is_not_forwarded(void **state)
+{
+	struct router_output out;
+
+	(void)state;
+	process(&flow_a, "REGISTER sip:example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-cr1;rport\r\n"
+	    "Max-Forwards: 69\rTo: <sip:bob@example.com>\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\n"
+	    "Call-ID: cr-1\r\nCSeq: 1 REGISTER\r\n"
+	    "Contact: <sip:bob@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
+	    &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_int_equal(out.local_status, 400);
+	router_output_clear(&out);
+}
+
 static void
 test_duplicate_call_id_gets_400(void **state)
 {
@@ -1239,6 +1264,7 @@ main(void)
 		cmocka_unit_test(test_proxy_require_gets_420_with_unsupported),
 		cmocka_unit_test(test_missing_call_id_gets_400),
 		cmocka_unit_test(test_non_numeric_cseq_number_gets_400),
+		cmocka_unit_test(test_bare_cr_in_a_header_line_is_not_forwarded),
 		cmocka_unit_test(test_duplicate_call_id_gets_400),
 		cmocka_unit_test(
 		    test_udp_body_shorter_than_content_length_gets_400),
