@@ -28,6 +28,11 @@
 #   make docs-config
 #                   write the keys of man/epsip.conf.5 from the table in
 #                   common/config.c (a unit test fails until then)
+#   make fuzz [FUZZ_SECONDS=60]
+#                   every libFuzzer target of tests/fuzz/ built with clang
+#                   under ASan/UBSan and run FUZZ_SECONDS each on a copy of
+#                   its seeds; fails on a crash, leak or timeout
+#                   (tests/fuzz/run.sh, docs/security.md)
 #   make bench      benchmarks (bench/run.sh; BENCH_ONLY=sipp: EPSIP vs a
 #                   Kamailio edge + registrar with sipp, plots by gnuplot)
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
@@ -54,7 +59,12 @@ BUILD_PACKAGES = build-essential libnng-dev libosip2-dev libjansson-dev \
 # and tools.
 TEST_PACKAGES = libcmocka-dev valgrind python3 python3-pytest sip-tester \
 	kamailio haproxy iproute2 baresip-core linphone-cli nftables \
-	conntrack tcpdump systemd-container debootstrap kamailio-tls-modules
+	conntrack tcpdump systemd-container debootstrap kamailio-tls-modules \
+	$(FUZZ_PACKAGES)
+# The fuzz targets' compiler: clang, and libFuzzer with clang's sanitizer
+# runtimes, which Debian ships in libclang-rt-dev (only recommended by
+# clang, so named here).
+FUZZ_PACKAGES = clang libclang-rt-dev
 # What only the benchmarks add: their plots, and the outbound module of
 # the Kamailio edge EPSIP is compared with (bench/kamailio/edge.cfg).
 BENCH_PACKAGES = gnuplot-nox kamailio-outbound-modules
@@ -98,7 +108,8 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 .PHONY: all deps test-deps bench-deps run test test-nat test-docker \
 	test-browser unit \
 	unit-asan integration integration-asan clean bench bench-flows \
-	bench-overload soak valgrind format docs-metrics docs-config install
+	bench-overload soak valgrind format docs-metrics docs-config install \
+	fuzz fuzz-deps fuzz-build fuzz-corpus fuzz-targets
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -150,6 +161,55 @@ $(BUILD)/release/tests/%: $(BUILD)/release/obj/tests/unit/%.o $(BUILD)/release/l
 $(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(BUILD)/asan/libepsip.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ -o $@ $(LDLIBS) -lcmocka
+
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c, issue 12 §3), built by
+# clang in a tree of their own: the library code they call is compiled
+# with coverage and ASan/UBSan (fuzzer-no-link), each target linked with
+# libFuzzer's main.  `make fuzz` runs each FUZZ_SECONDS on a copy of
+# tests/fuzz/corpus/<name>/ (the committed seeds never grow);
+# `make fuzz-corpus` rewrites the seeds tests/fuzz/gen_corpus.c makes.
+FUZZ_CC		= clang
+FUZZ_SECONDS	?= 60
+# The digest header parser's target, fuzz_digest, joins this list with
+# the parser itself.
+FUZZ_TARGETS	= sip_frame udp_stun flow_token ipc router ws
+FUZZ_DIR	= $(BUILD)/fuzz
+FUZZ_LIB_SRC	= $(COMMON_SRC) $(call svc_lib_src,sip-router) \
+	services/flow-manager/control.c
+FUZZ_SAN	= address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+FUZZ_CFLAGS	= -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
+FUZZ_BINS	= $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_GEN	= $(FUZZ_DIR)/gen_corpus
+# Kept, so that a second `make fuzz` links nothing again.
+.SECONDARY: $(patsubst %,$(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+	    -c $< -o $@
+$(FUZZ_DIR)/libepsip.a: $(call objs,fuzz,$(FUZZ_LIB_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libepsip.a
+	@$(if $(Q),echo "  LD-FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) $^ -o $@ \
+	    $(LDLIBS)
+$(FUZZ_GEN): $(FUZZ_DIR)/obj/tests/fuzz/gen_corpus.o $(FUZZ_DIR)/libepsip.a
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+	    $^ -o $@ $(LDLIBS)
+
+fuzz-deps: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+fuzz-build: $(FUZZ_BINS)
+fuzz-targets:
+	@echo $(FUZZ_TARGETS)
+# A line per target (its executions), then "fuzz: N passed, N failed,
+# 0 skipped".
+fuzz: fuzz-deps
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-corpus: $(FUZZ_GEN)
+	$(FUZZ_GEN) tests/fuzz/corpus
 
 # The counters table of docs/operations.md, from include/epsip/metrics.def.
 METRICS_DOC = $(BUILD)/release/tools/metrics-doc

@@ -207,8 +207,14 @@ flow_token_encode(const struct flow_token_key *key,
 	struct wire_writer w;
 	size_t n;
 
+	/*
+	 * Only fields token_fields() reads back: the transport has 4 bits
+	 * in the token, and one of 16 or more would be signed as another.
+	 */
 	if ((t->local.family != AF_INET && t->local.family != AF_INET6) ||
-	    t->local.family != t->remote.family) {
+	    t->local.family != t->remote.family ||
+	    t->transport == EPSIP_TRANSPORT_NONE ||
+	    t->transport > EPSIP_TRANSPORT_MAX || t->flow.instance == 0) {
 		return (-1);
 	}
 	wire_writer_init(&w, raw, sizeof(raw));

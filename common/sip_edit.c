@@ -126,6 +126,42 @@ sip_edit_insert_header(struct sip_edit *e, size_t off, const char *name,
 	push_op(e, off, 0, len);
 }
 
+/* Whether an edit recorded so far cuts the head's last line whole. */
+static int
+last_line_removed(const struct sip_edit *e)
+{
+	const struct sip_scan *s = e->scan;
+	size_t last = s->count > 0 ? s->h[s->count - 1].line.off :
+	    s->start_line.off;
+
+	for (size_t i = 0; i < e->count; i++) {
+		if (e->op[i].cut > 0 && e->op[i].off <= last &&
+		    e->op[i].off + e->op[i].cut == s->headers_end) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+void
+sip_edit_end_cut_line(struct sip_edit *e)
+{
+	const struct sip_scan *s = e->scan;
+
+	/* A line the edits removed needs no end: a blank line would
+	 * end the head there, before what is inserted after it. */
+	if (s->has_blank_line || s->len == 0 || s->buf[s->len - 1] == '\n' ||
+	    last_line_removed(e)) {
+		return;
+	}
+	/* Not "\r\r\n": RFC 3261 has CR only in CRLF (sip_scan.c). */
+	if (s->buf[s->len - 1] == '\r') {
+		sip_edit_splice(e, s->headers_end, 0, "\n", 1);
+	} else {
+		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
+	}
+}
+
 size_t
 sip_edit_top_of(const struct sip_scan *s, enum sip_hdr_id id)
 {

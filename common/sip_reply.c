@@ -108,9 +108,7 @@ sip_reply_edit(struct sip_edit *e, int status, const char *reason,
 	sip_edit_splice(e, 0, s->start_line.off + s->start_line.len, line,
 	    (size_t)n);
 	keep_reply_lines(s, e, status > 100 && !has_to_tag(s));
-	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
-		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
-	}
+	sip_edit_end_cut_line(e);
 	for (size_t i = 0; i < extra_count; i++) {
 		sip_edit_insert_header(e, s->headers_end, extra[i].name,
 		    extra[i].value);

@@ -103,12 +103,40 @@ line_end(const char *buf, size_t len, size_t p, size_t *content_end)
 	return (e + 1);
 }
 
+/*
+ * Whether buf[from..to) holds a CR that does not end its line: RFC 3261
+ * allows CR only in CRLF.  libosip2 ends a header line there and line_end()
+ * does not, so the router would decide on one list of headers and edit
+ * another (a Max-Forwards value taking in the To behind its CR), and such
+ * a head is refused.  A CR that is the last byte, its LF not here, is
+ * left to the caller.
+ */
+static int
+has_bare_cr(const char *buf, size_t len, size_t from, size_t to)
+{
+	const char *cr;
+	size_t i;
+
+	while (from < to && (cr = memchr(buf + from, '\r', to - from)) !=
+	    NULL) {
+		i = (size_t)(cr - buf);
+		if (i + 1 < len && buf[i + 1] != '\n') {
+			return (1);
+		}
+		from = i + 1;
+	}
+	return (0);
+}
+
 static int
 scan_start_line(struct sip_scan *s, size_t from, size_t end)
 {
 	const char *b = s->buf;
 	const char *sp1, *sp2;
 
+	if (has_bare_cr(b, s->len, from, end)) {
+		return (-1);
+	}
 	s->start_line.off = from;
 	s->start_line.len = end - from;
 	s->request_uri.off = from;
@@ -142,12 +170,18 @@ scan_header(struct sip_scan *s, size_t p, size_t *next)
 	}
 	h = &s->h[s->count];
 	q = line_end(b, s->len, p, &ce);
+	if (has_bare_cr(b, s->len, p, ce)) {
+		return (-1);
+	}
 	/* Continuation lines belong to this header (RFC 3261 §7.3.1). */
 	vend = ce;
 	while (q < s->len && (b[q] == ' ' || b[q] == '\t')) {
 		size_t cq = q;
 
 		q = line_end(b, s->len, cq, &ce);
+		if (has_bare_cr(b, s->len, cq, ce)) {
+			return (-1);
+		}
 		while (cq < ce && (b[cq] == ' ' || b[cq] == '\t')) {
 			cq++;
 		}

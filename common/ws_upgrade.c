@@ -192,8 +192,10 @@ find_end(const char *buf, size_t len, size_t *end)
 
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)buf[i];
+		/* A CR is judged by the byte after it, inside the window
+		 * too: the answer must not depend on how the bytes came. */
 		if (is_forbidden(c) ||
-		    (c == '\r' && i + 1 < len && buf[i + 1] != '\n')) {
+		    (c == '\r' && i + 1 < n && buf[i + 1] != '\n')) {
 			return (-1);
 		}
 		if (c != '\n') {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: unit tests (plain, ASan/UBSan, valgrind), integration tests
-# (plain and ASan daemons), the NAT lab, the browser phones, the Docker
-# image.  Each suite's
+# (plain and ASan daemons), the fuzz targets, the NAT lab, the browser
+# phones, the Docker image.  Each suite's
 # runner prints a line "skipped: SUITE TEST: WHY" per skipped test and
 # ends with "SUITE: N passed, N failed, N skipped"; this adds them up and
 # ends with every skip line, every failed suite, and one line "N passed,
@@ -50,6 +50,9 @@ run integration tests/run-integration.sh "$build/bin"
 # The daemons themselves under ASan/UBSan, on the same call flows; the
 # fixture fails a test whose processes wrote a sanitizer report.
 run integration-asan tests/run-integration.sh "$build/asan/bin"
+# The libFuzzer targets (tests/fuzz), 20 s each on a copy of their seeds:
+# a crash, leak or timeout fails the suite.
+run fuzz tests/fuzz/run.sh "$build" 20
 # A real phone (baresip) behind a real NAT in network namespaces; when
 # not root or namespaces are missing, its tests are reported skipped.
 run nat tests/nat/run.sh "$build/bin"

@@ -84,7 +84,11 @@ int flow_token_keyring_load(const char *current_path,
     const char *previous_path, struct flow_token_keyring *ring, char *err,
     size_t errcap);
 
-/* Encode into text[0..cap) with a NUL; returns the length or -1 if cap is short. */
+/*
+ * Encode into text[0..cap) with a NUL; returns the length, or -1 if cap
+ * is short or the token holds what flow_token_decode() refuses: no
+ * transport or an unknown one, instance 0, addresses of two families.
+ */
 int flow_token_encode(const struct flow_token_key *key,
     const struct flow_token *token, char *text, size_t cap);
 

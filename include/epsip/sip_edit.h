@@ -68,6 +68,13 @@ void sip_edit_insert_header(struct sip_edit *e, size_t off,
  */
 size_t sip_edit_top_of(const struct sip_scan *s, enum sip_hdr_id id);
 
+/*
+ * A head cut short (no blank line) whose last line lacks its line end
+ * gets one: "\r\n", or only "\n" after the CR that is there; none when
+ * the edits recorded so far removed that line.  Call it after them.
+ */
+void sip_edit_end_cut_line(struct sip_edit *e);
+
 /* Remove header line `i` with its continuation lines. */
 void sip_edit_remove_line(struct sip_edit *e, size_t i);
 

@@ -66,7 +66,8 @@ struct sip_scan {
  * Find the start line, every header line and the body of buf[0..len).
  * Lines may end in CRLF or a bare LF; a line starting with SP or HTAB
  * continues the header above (RFC 3261 §7.3.1).  -1: no start line, a
- * header line without a colon, or more than SIP_SCAN_MAX_HEADERS.
+ * header line without a colon, a CR in the head that is not before an
+ * LF (nor the last byte), or more than SIP_SCAN_MAX_HEADERS.
  */
 int sip_scan(const char *buf, size_t len, struct sip_scan *s);
 

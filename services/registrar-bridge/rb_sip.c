@@ -392,9 +392,7 @@ frame(struct sip_edit *e, const struct sip_scan *s)
 {
 	char cl[24];
 
-	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
-		sip_edit_splice(e, s->headers_end, 0, "\r\n", 2);
-	}
+	sip_edit_end_cut_line(e);
 	if (sip_scan_find(s, SIP_HDR_CONTENT_LENGTH, 0) == -1) {
 		snprintf(cl, sizeof(cl), "%zu", s->len - s->body);
 		sip_edit_insert_header(e, s->headers_end, "Content-Length", cl);

@@ -70,9 +70,7 @@ router_finish(struct router_raw *raw, enum router_dest dest,
 		sip_edit_remove_values(&raw->edit, SIP_HDR_ROUTE,
 		    raw->routes_popped, raw->strict_fixed ? 1 : 0);
 	}
-	if (!s->has_blank_line && s->len > 0 && s->buf[s->len - 1] != '\n') {
-		sip_edit_splice(&raw->edit, s->headers_end, 0, "\r\n", 2);
-	}
+	sip_edit_end_cut_line(&raw->edit);
 	if (sip_scan_find(s, SIP_HDR_CONTENT_LENGTH, 0) == -1) {
 		snprintf(cl, sizeof(cl), "%zu", s->len - s->body);
 		sip_edit_insert_header(&raw->edit, s->headers_end,

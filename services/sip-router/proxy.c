@@ -76,6 +76,16 @@ proxy_validate_request(struct router *r, const struct router_raw *raw,
 		*reason = "CSeq Method Mismatch";
 		return (400);
 	}
+	/*
+	 * 1*DIGIT (RFC 3261 §20.16), which libosip2 does not check but
+	 * response.c does on the answer: a request forwarded with another
+	 * number would get its answer dropped.
+	 */
+	if (msg->cseq->number[0] == '\0' || msg->cseq->number[strspn(
+	    msg->cseq->number, "0123456789")] != '\0') {
+		*reason = "Bad CSeq";
+		return (400);
+	}
 	if (proxy_duplicate_single_header(&raw->scan)) {
 		*reason = "Duplicate Header";
 		return (400);

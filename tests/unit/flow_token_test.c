@@ -286,6 +286,37 @@ test_key_file_is_created_0600_and_reused(void **state)
 	rmdir(dir);
 }
 
+/*
+ * The transport has 4 bits in the token: before, transport 17 was signed
+ * as 1 (UDP) and instance 0 made a token that never decodes.  Found by
+ * tests/fuzz/fuzz_flow_token.c (encode -> decode must be the identity).
+ */
+static void
+test_encode_refuses_fields_decode_would_not_give_back(void **state)
+{
+	struct flow_token in;
+	char text[FLOW_TOKEN_MAX_TEXT];
+
+	(void)state;
+	make_token(&in, "192.0.2.1:5060", "198.51.100.7:40000");
+	in.transport = EPSIP_TRANSPORT_UDP + 16;
+	assert_int_equal(flow_token_encode(&ring.current, &in, text,
+	    sizeof(text)), -1);
+	in.transport = EPSIP_TRANSPORT_MAX + 1;
+	assert_int_equal(flow_token_encode(&ring.current, &in, text,
+	    sizeof(text)), -1);
+	in.transport = EPSIP_TRANSPORT_NONE;
+	assert_int_equal(flow_token_encode(&ring.current, &in, text,
+	    sizeof(text)), -1);
+	in.transport = EPSIP_TRANSPORT_WSS;
+	in.flow.instance = 0;
+	assert_int_equal(flow_token_encode(&ring.current, &in, text,
+	    sizeof(text)), -1);
+	in.flow.instance = 1;
+	assert_int_equal(flow_token_encode(&ring.current, &in, text,
+	    sizeof(text)), 60);
+}
+
 int
 main(void)
 {
@@ -310,6 +341,9 @@ main(void)
 		    test_percent_escaped_token_decodes_the_same, reset_ring),
 		cmocka_unit_test_setup(
 		    test_path_traversal_text_is_an_encoding_error, reset_ring),
+		cmocka_unit_test_setup(
+		    test_encode_refuses_fields_decode_would_not_give_back,
+		    reset_ring),
 		cmocka_unit_test(test_owner_ipc_url_is_built_from_integers),
 		cmocka_unit_test(test_key_file_is_created_0600_and_reused),
 	};

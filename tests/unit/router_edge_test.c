@@ -185,6 +185,45 @@ core_invite(const char *route_user, const char *route_params,
 	process(&core, text, out);
 }
 
+/*
+ * A core request cut short (no line end after its last line), which
+ * libosip2 refuses: its 400 is made of its own lines, the last one
+ * dropped.  Before, the line end added for that dropped line made a
+ * blank line and put the Content-Length: 0 after it into the body (found
+ * by tests/fuzz/fuzz_router.c).
+ */
+static void
+test_reply_to_a_cut_core_request_has_one_head(void **state)
+{
+	struct router_output out;
+	struct sip_scan s;
+	char token[FLOW_TOKEN_MAX_TEXT], text[1024];
+	int i, n;
+
+	(void)state;
+	token_of(&flow_b, token, sizeof(token));
+	n = snprintf(text, sizeof(text),
+	    "MESSAGE sip:bob@10.0.0.5:5060 SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP registrar.invalid;branch=z9hG4bK-cut1\r\n"
+	    "Max-Forwards: 69\r\n"
+	    "From: <sip:alice@example.com>;tag=a1\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: cut-1@example.com\r\n"
+	    "CSeq: 1 MESSAGE\r\n"
+	    "Route: <sip:%s@192.0.2.1:5060;lr>", token);
+	router_process(&router, &core, text, (size_t)n, &out);
+	assert_int_equal(out.dest, ROUTER_TO_CORE);
+	assert_int_equal(out.local_status, 400);
+	assert_int_equal(sip_scan(out.sip, out.sip_len, &s), 0);
+	assert_true(s.has_blank_line);
+	assert_int_equal(s.body, out.sip_len);
+	i = sip_scan_find(&s, SIP_HDR_CONTENT_LENGTH, 0);
+	assert_int_not_equal(i, -1);
+	assert_memory_equal(out.sip + s.h[i].value.off, "0", 1);
+	assert_int_equal(sip_scan_find(&s, SIP_HDR_ROUTE, 0), -1);
+	router_output_clear(&out);
+}
+
 /* Our Via towards a phone on a WebSocket says WSS (RFC 7118 §5.1). */
 static void
 test_core_invite_for_wss_flow_gets_wss_via_and_record_route(void **state)
@@ -615,6 +654,46 @@ test_missing_call_id_gets_400(void **state)
 	(void)state;
 	check_local_reply(REQ("REGISTER sip:example.com",
 	    "CSeq: 1 REGISTER\r\n"), 400);			/* ER-01 */
+}
+
+/*
+ * libosip2 takes "1*" for a CSeq number but response.c drops an answer
+ * carrying it: such a request was forwarded and its answer lost (found
+ * by tests/fuzz/fuzz_router.c).  Now the edge refuses it.
+ */
+static void
+test_non_numeric_cseq_number_gets_400(void **state)
+{
+	(void)state;
+	check_local_reply(REQ("REGISTER sip:example.com", "Call-ID: c1\r\n"
+	    "CSeq: 1* REGISTER\r\n"), 400);
+	check_local_reply(REQ("OPTIONS sip:x@example.com", "Call-ID: c2\r\n"
+	    "CSeq: x1 OPTIONS\r\n"), 400);
+}
+
+/*
+ * libosip2 read a To behind a bare CR, the scan took it into the
+ * Max-Forwards value, and decrementing Max-Forwards erased the To from
+ * the bytes forwarded: the core got a REGISTER without To, and its answer
+ * was dropped (found by tests/fuzz/fuzz_router.c).  Such a request is
+ * now answered 400 as unparseable.
+ */
+static void
+test_bare_cr_in_a_header_line_is_not_forwarded(void **state)
+{
+	struct router_output out;
+
+	(void)state;
+	process(&flow_a, "REGISTER sip:example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-cr1;rport\r\n"
+	    "Max-Forwards: 69\rTo: <sip:bob@example.com>\r\n"
+	    "From: <sip:bob@example.com>;tag=b1\r\n"
+	    "Call-ID: cr-1\r\nCSeq: 1 REGISTER\r\n"
+	    "Contact: <sip:bob@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
+	    &out);
+	assert_int_equal(out.dest, ROUTER_TO_FLOW);
+	assert_int_equal(out.local_status, 400);
+	router_output_clear(&out);
 }
 
 static void
@@ -1223,6 +1302,9 @@ main(void)
 		cmocka_unit_test(test_unknown_uri_scheme_gets_416),
 		cmocka_unit_test(test_proxy_require_gets_420_with_unsupported),
 		cmocka_unit_test(test_missing_call_id_gets_400),
+		cmocka_unit_test(test_non_numeric_cseq_number_gets_400),
+		cmocka_unit_test(test_bare_cr_in_a_header_line_is_not_forwarded),
+		cmocka_unit_test(test_reply_to_a_cut_core_request_has_one_head),
 		cmocka_unit_test(test_duplicate_call_id_gets_400),
 		cmocka_unit_test(
 		    test_udp_body_shorter_than_content_length_gets_400),

@@ -46,6 +46,40 @@ reply(const char *req, int status, const struct sip_reply_header *extra,
 	return (out);
 }
 
+/*
+ * A head cut short (no blank line, as a datagram may come): its last line
+ * gets its line end only when the reply keeps it, and only the LF when
+ * the CR is there.  Before, a dropped last line left a blank line that
+ * put Content-Length: 0 in the body, and a kept one ended in CR CR LF
+ * (found by tests/fuzz/fuzz_router.c).
+ */
+static void
+test_reply_to_a_cut_head_ends_each_line_once(void **state)
+{
+	static const char *const cut[] = {
+		"OPTIONS sip:x SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nSubject: y",
+		"OPTIONS sip:x SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nSubject: y\r",
+		"OPTIONS sip:x SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r",
+		"OPTIONS sip:x SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1",
+	};
+	static const char want[] = "SIP/2.0 400 Bad Request\r\n"
+	    "Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	char *out;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		out = reply(cut[i], 400, NULL, 0, &len);
+		assert_string_equal(out, want);
+		free(out);
+	}
+}
+
 static void
 test_reply_copies_vias_from_to_call_id_and_cseq_as_they_came(void **state)
 {
@@ -183,6 +217,7 @@ main(void)
 		    test_a_response_or_a_request_without_via_gets_no_reply),
 		cmocka_unit_test(
 		    test_only_new_out_of_dialog_requests_start_work),
+		cmocka_unit_test(test_reply_to_a_cut_head_ends_each_line_once),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

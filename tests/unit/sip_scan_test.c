@@ -184,6 +184,30 @@ test_what_cannot_be_delimited_is_refused(void **state)
 	    -1);
 }
 
+/*
+ * libosip2 ends a header line at a bare CR; the scan did not, so a value
+ * ran on into the next header (found by tests/fuzz/fuzz_router.c).  A
+ * head with a CR that is not before an LF is refused; one that ends the
+ * bytes (its LF yet to come) is not judged.
+ */
+static void
+test_bare_cr_in_the_head_is_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(scan_text("REGISTER sip:x SIP/2.0\r\n"
+	    "Max-Forwards: 69\rTo: <sip:a@x>\r\n\r\n"), -1);
+	assert_int_equal(scan_text("REGISTER sip:x SIP/2.0\r\n"
+	    "Subject: a\r\n fold\rTo: <sip:a@x>\r\n\r\n"), -1);
+	assert_int_equal(scan_text("REGISTER sip:x\rSIP/2.0\r\n\r\n"), -1);
+	assert_int_equal(scan_text("REGISTER sip:x SIP/2.0\r\n"
+	    "To: <sip:a@x>\r\r\n\r\n"), -1);
+	/* The body is not the scan's; a cut line end waits for its LF. */
+	assert_int_equal(scan_text("MESSAGE sip:x SIP/2.0\r\n"
+	    "l: 3\r\n\r\na\rb"), 0);
+	assert_int_equal(scan_text("MESSAGE sip:x SIP/2.0\r\nTo: <sip:a@x>\r"),
+	    0);
+}
+
 static void
 test_more_headers_than_the_limit_are_refused(void **state)
 {
@@ -279,6 +303,7 @@ main(void)
 		cmocka_unit_test(test_bare_lf_lines_are_delimited_too),
 		cmocka_unit_test(test_leading_crlfs_and_missing_blank_line),
 		cmocka_unit_test(test_what_cannot_be_delimited_is_refused),
+		cmocka_unit_test(test_bare_cr_in_the_head_is_refused),
 		cmocka_unit_test(test_more_headers_than_the_limit_are_refused),
 		cmocka_unit_test(
 		    test_comma_lists_split_outside_quotes_and_brackets),

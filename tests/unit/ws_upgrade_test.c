@@ -579,6 +579,36 @@ test_headers_longer_than_the_limit_are_refused_with_431(void **state)
 	free(req);
 }
 
+/*
+ * A CR as the last byte the parser may look at: past the limit, the
+ * request is refused 431 whether the byte after the CR has arrived or
+ * not.  Before, the answer hung on how TCP cut the bytes: 431 when they
+ * ended at the CR, 400 when one more had come (the CR judged by a byte
+ * beyond WS_UPGRADE_MAX).  Found by tests/fuzz/fuzz_ws.c.
+ */
+static void
+test_cr_at_the_limit_gets_431_however_the_bytes_came(void **state)
+{
+	const char *head = REQ_LINE REQ_HOST "X-Pad: ";
+	struct ws_upgrade up;
+	char *req;
+
+	(void)state;
+	req = malloc(WS_UPGRADE_MAX + 1);
+	assert_non_null(req);
+	memset(req, 'a', WS_UPGRADE_MAX + 1);
+	memcpy(req, head, strlen(head));
+	req[WS_UPGRADE_MAX - 1] = '\r';
+	req[WS_UPGRADE_MAX] = 'x';
+	assert_int_equal(parse_bytes(req, WS_UPGRADE_MAX, NULL, &up),
+	    WS_UPGRADE_REFUSED);
+	assert_int_equal(up.status, 431);
+	assert_int_equal(parse_bytes(req, WS_UPGRADE_MAX + 1, NULL, &up),
+	    WS_UPGRADE_REFUSED);
+	assert_int_equal(up.status, 431);
+	free(req);
+}
+
 static void
 test_malformed_requests_are_refused_with_400(void **state)
 {
@@ -1067,6 +1097,8 @@ main(void)
 		    test_origin_policy_allows_listed_origins_only),
 		cmocka_unit_test(
 		    test_headers_longer_than_the_limit_are_refused_with_431),
+		cmocka_unit_test(
+		    test_cr_at_the_limit_gets_431_however_the_bytes_came),
 		cmocka_unit_test(test_malformed_requests_are_refused_with_400),
 		cmocka_unit_test(test_binary_junk_is_refused_at_once),
 		cmocka_unit_test(test_every_refusal_has_a_complete_response),
