@@ -170,9 +170,7 @@ $(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(BUILD)/asan/libepsip.a
 # `make fuzz-corpus` rewrites the seeds tests/fuzz/gen_corpus.c makes.
 FUZZ_CC		= clang
 FUZZ_SECONDS	?= 60
-# The digest header parser's target, fuzz_digest, joins this list with
-# the parser itself.
-FUZZ_TARGETS	= sip_frame udp_stun flow_token ipc router ws
+FUZZ_TARGETS	= sip_frame udp_stun flow_token ipc router ws digest
 FUZZ_DIR	= $(BUILD)/fuzz
 FUZZ_LIB_SRC	= $(COMMON_SRC) $(call svc_lib_src,sip-router) \
 	services/flow-manager/control.c
