@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Many TCP flows held like phones hold them, EPSIP next to a trivial edge.
+"""Many TCP, TLS or WSS flows held like phones hold them, EPSIP next to a
+trivial edge (TCP) or next to itself over TCP (TLS, WSS).
 
 Each flow is an RFC 5626 outbound phone: it connects, sends one REGISTER
 (Contact ...;ob;reg-id=1;+sip.instance, Supported: path, outbound), waits
@@ -8,6 +9,16 @@ for the 200 (checked for Require: outbound, Flow-Timer and a Path with
 seconds (RFC 5626 §4.4.1 jitter) and expects the "\\r\\n" pong.  New flows
 are opened at --rate per second until --flows are open, then held for
 --hold seconds, then closed with RST.
+
+--transport tls: the same inside TLS (Python's ssl, trusting a test CA
+made for the run, ECDSA P-256; the edge listens with --listen-tls).
+--transport wss: TLS, then the WebSocket upgrade (Sec-WebSocket-Protocol:
+sip), then the REGISTER in a masked text frame from a browser-like phone
+(.invalid Via and Contact host); it sends no keep-alive of its own, as
+JsSIP does not, and answers the edge's Pings (ws-ping-interval) with
+Pongs; --ws-crlf adds SIP.js's CRLF keep-alive in a message.  A list
+(tcp,tls,wss) runs each in turn within a round, so the memory of a TLS
+or WSS flow is read next to a TCP flow's measured the same way.
 
 The load comes from --workers processes (each an epoll loop, below the
 hard descriptor limit), flows spread over source addresses 127.0.0.2 ..
@@ -286,6 +297,9 @@ class Worker:
         except OSError as e:
             self.kill(fd, f, "handshake:" + errname(e))
             return
+        # The time now, not the event's: on 2 busy cores the edge may
+        # answer while this worker is still in its first call.
+        now = time.monotonic()
         self.sample("handshake", f.t, now)
         self.count(self.notes, "tls_" + f.sock.version())
         self.want(fd, f, select.EPOLLIN)
@@ -737,6 +751,22 @@ def timeline(reports, t0, step):
     return out
 
 
+def box_cpu():
+    """The machine's CPU time so far, all cores (/proc/stat jiffies)."""
+    with open("/proc/stat") as f:
+        w = [int(x) for x in f.readline().split()[1:9]]
+    return {"busy": sum(w) - w[3] - w[4], "steal": w[7], "total": sum(w)}
+
+
+def box_busy(b0, b1):
+    """Busy and stolen, in % of all the machine's cores, between two
+    box_cpu() readings: near 100 busy, everyone (edge, generator and
+    whatever else runs here) waits for a CPU."""
+    t = max(1, b1["total"] - b0["total"])
+    return {"busy": round(100.0 * (b1["busy"] - b0["busy"]) / t, 1),
+            "steal": round(100.0 * (b1["steal"] - b0["steal"]) / t, 1)}
+
+
 def kernel_mem():
     m = benchlib.meminfo()
     with open("/proc/net/sockstat") as f:
@@ -873,6 +903,7 @@ def run_system(system, a, run_tag, transport="tcp"):
         time.sleep(0.5)
         roles = system.roles()
         cpu0 = benchlib.cpu_snapshot(roles)
+        box0 = box_cpu()
         t0 = time.monotonic() + 0.1
         for _, c in workers:
             c.send(("go", t0))
@@ -903,12 +934,16 @@ def run_system(system, a, run_tag, transport="tcp"):
             sorted(benchlib.cpu_by_role(roles, cpu0).items())}
         # Hold: keep-alives only; CPU per role over the hold.
         cpu1 = benchlib.cpu_snapshot(roles)
+        box1 = box_cpu()
         th = time.monotonic()
         time.sleep(a.hold)
         dt = time.monotonic() - th
         rec["cpu_hold_pct_by_role"] = {
             k: round(100.0 * v / 1e9 / dt, 2) for k, v in
             sorted(benchlib.cpu_by_role(roles, cpu1).items())}
+        box2 = box_cpu()
+        rec["box_cpu_pct"] = {"ramp": box_busy(box0, box1),
+                              "hold": box_busy(box1, box2)}
         rec["stats_hold"] = system.stats()
         # Memory last: reading every process's smaps and dumping 200,000
         # sockets (ss) stalls the processes and the kernel for a moment;
@@ -1084,6 +1119,10 @@ TABLE_ROWS = (
      lambda r: kernel(r, "kernel_slab_kib_both_ends")),
     ("kernel SUnreclaim KiB per flow (both ends)",
      lambda r: kernel(r, "kernel_sunreclaim_kib_both_ends")),
+    ("machine busy %, ramp (all cores, everyone)",
+     lambda r: r.get("box_cpu_pct", {}).get("ramp", {}).get("busy")),
+    ("machine busy %, hold", lambda r: r.get("box_cpu_pct", {}).get(
+        "hold", {}).get("busy")),
     ("server CPU s, ramp", lambda r: sum(r["cpu_ramp_s_by_role"].values())),
     ("server CPU %, hold", lambda r: sum(r["cpu_hold_pct_by_role"].values())),
     ("generator CPU s (user / sys)", lambda r: "%.0f / %.0f" % (
@@ -1121,12 +1160,18 @@ def cell(vals):
 
 
 def markdown(paths):
-    """Medians [min-max] per (flows, rate, system) of the given records."""
+    """Medians [min-max] per (flows, rate, system, transport) of the given
+    records; then TLS and WSS against TCP round by round, if any."""
     groups = {}
+    rounds = {}
     for path in paths:
         with open(path) as f:
             for line in f:
                 r = json.loads(line)
+                if "system" in r and "latency" in r and \
+                        r["system"] == "epsip":
+                    rounds.setdefault((path, r["round"]), {})[
+                        r.get("transport", "tcp")] = r
                 if "system" in r and "latency" in r:
                     groups.setdefault((r["flows"], r["rate"], r["sources"],
                                        r["system"],
@@ -1144,7 +1189,44 @@ def markdown(paths):
         lines.append("| " + " | ".join(
             [name] + [cell([get(r) for r in groups[k]]) for k in keys]) +
             " |")
-    return "\n".join(lines)
+    return "\n".join(lines + over_tcp(rounds))
+
+
+OVER_TCP_ROWS = (
+    ("Pss KiB per flow, minus TCP's", lambda r, t: (
+        r["per_flow"]["user_pss_kib"] - t["per_flow"]["user_pss_kib"])),
+    ("RSS KiB per flow, minus TCP's", lambda r, t: (
+        r["per_flow"]["user_rss_kib"] - t["per_flow"]["user_rss_kib"])),
+    ("Pss per flow ÷ TCP's", lambda r, t: ratio(
+        r["per_flow"]["user_pss_kib"], t["per_flow"]["user_pss_kib"])),
+    ("server CPU, ramp ÷ TCP's", lambda r, t: ratio(
+        sum(r["cpu_ramp_s_by_role"].values()),
+        sum(t["cpu_ramp_s_by_role"].values()))),
+    ("server CPU, hold ÷ TCP's", lambda r, t: ratio(
+        sum(r["cpu_hold_pct_by_role"].values()),
+        sum(t["cpu_hold_pct_by_role"].values()))),
+)
+
+
+def over_tcp(rounds):
+    """EPSIP over TLS or WSS against EPSIP over TCP in the same round:
+    medians [min-max] over rounds, one column per (flows, transport)."""
+    pairs = {}
+    for runs in rounds.values():
+        t = runs.get("tcp")
+        for transport, r in runs.items():
+            if t is not None and transport != "tcp":
+                pairs.setdefault((r["flows"], transport), []).append((r, t))
+    if not pairs:
+        return []
+    keys = sorted(pairs, key=lambda k: (k[0], TRANSPORTS.index(k[1])))
+    head = ["same round as TCP"] + ["%s, %d flows (%d rounds)" % (
+        k[1], k[0], len(pairs[k])) for k in keys]
+    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, get in OVER_TCP_ROWS:
+        lines.append("| " + " | ".join([name] + [
+            cell([get(r, t) for r, t in pairs[k]]) for k in keys]) + " |")
+    return lines
 
 
 def main():
