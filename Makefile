@@ -38,6 +38,10 @@
 #   make bench-flows FLOWS=100000 RATE=1000 [HOLD=60 RUNS=1]
 #                   many TCP flows with REGISTER + CRLF keep-alives, EPSIP
 #                   next to bench/trivial_edge.c (bench/many_flows.py)
+#   make bench-tls TLS_FLOWS=10000 [TLS_RATE=300 HOLD=60 RUNS=1]
+#                   CPU per TLS handshake, full and resumed, next to TCP
+#                   (bench/tls_handshakes.py); idle TCP, TLS and WSS flows
+#                   side by side, memory per flow (bench/many_flows.py)
 #   make bench-overload [RUNS=3]
 #                   UDP REGISTER at twice the held rate, from the C client
 #                   bench/register_flood.c (bench/overload.py)
@@ -108,8 +112,8 @@ UNIT_BINS_ASAN = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 .PHONY: all deps test-deps bench-deps run test test-nat test-docker \
 	test-browser unit \
 	unit-asan integration integration-asan clean bench bench-flows \
-	bench-overload soak valgrind format docs-metrics docs-config install \
-	fuzz fuzz-deps fuzz-build fuzz-corpus fuzz-targets
+	bench-tls bench-overload soak valgrind format docs-metrics docs-config \
+	install fuzz fuzz-deps fuzz-build fuzz-corpus fuzz-targets
 all: $(BINS)
 
 # The floor the flows benchmark compares EPSIP with (bench/trivial_edge.c).
@@ -362,6 +366,19 @@ bench-flows: bench-deps
 	@$(MAKE) --no-print-directory all $(TRIVIAL_EDGE)
 	@/usr/bin/python3 bench/many_flows.py --bin $(BUILD)/bin \
 	    --flows $(FLOWS) --rate $(RATE) --hold $(HOLD) --runs $(RUNS)
+
+# TLS and WebSocket (issue 11 §6): the edge's CPU per TLS handshake, full
+# and resumed, next to a TCP connect + REGISTER; then TLS_FLOWS idle flows
+# over TCP, TLS and WSS side by side, memory per flow.
+TLS_FLOWS ?= 10000
+TLS_RATE ?= 300
+bench-tls: bench-deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/tls_handshakes.py --bin $(BUILD)/bin \
+	    --rounds $(RUNS)
+	@/usr/bin/python3 bench/many_flows.py --bin $(BUILD)/bin \
+	    --systems epsip --transport tcp,tls,wss --flows $(TLS_FLOWS) \
+	    --rate $(TLS_RATE) --hold $(HOLD) --runs $(RUNS)
 
 # Twice the held REGISTER rate over UDP, from a client cheap enough not
 # to be the first part to fail (bench/overload.py, issue 7 §4).

@@ -112,7 +112,7 @@ from edge import free_port, http_get, wait_for  # noqa: E402,F401
 
 _OUTBOUND_REGISTER = (
     "REGISTER sip:example.com SIP/2.0\r\n"
-    "Via: SIP/2.0/{T} {host};branch=z9hG4bK{cid};rport\r\n"
+    "Via: SIP/2.0/{T} {host};branch=z9hG4bK{cid}{rport}\r\n"
     "Max-Forwards: 70\r\n"
     "From: <sip:{user}@example.com>;tag=t{cid}\r\n"
     "To: <sip:{user}@example.com>\r\n"
@@ -125,13 +125,24 @@ _OUTBOUND_REGISTER = (
     "Content-Length: 0\r\n\r\n")
 
 
+# The Contact's transport parameter.  JsSIP and SIP.js both say
+# transport=ws, over WSS too.
+_CONTACT_TRANSPORT = {"tcp": ";transport=tcp", "tls": ";transport=tls",
+                      "ws": ";transport=ws", "wss": ";transport=ws"}
+
+
 def outbound_register(transport, host, cid, user, inst, cseq=1):
     """An RFC 5626 outbound REGISTER (reg-id 1, +sip.instance from inst,
     Supported: path, outbound) from host ("ip:port") over transport
-    ("udp" or "tcp"), as bytes."""
+    ("udp", "tcp", "tls", "ws" or "wss"), as bytes.  A WebSocket phone
+    looks like a browser's (RFC 7118 §5): an .invalid host in Via and
+    Contact instead of host, and no rport."""
+    ws = transport in ("ws", "wss")
     return _OUTBOUND_REGISTER.format(
-        T=transport.upper(), host=host, cid=cid, user=user, inst=inst,
-        cseq=cseq, tp=";transport=tcp" if transport == "tcp" else "").encode()
+        T=transport.upper(), host="%s.invalid" % user if ws else host,
+        cid=cid, user=user, inst=inst, cseq=cseq,
+        rport="" if ws else ";rport",
+        tp=_CONTACT_TRANSPORT.get(transport, "")).encode()
 
 
 # ---- /proc accounting ----

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Many TCP flows held like phones hold them, EPSIP next to a trivial edge.
+"""Many TCP, TLS or WSS flows held like phones hold them, EPSIP next to a
+trivial edge (TCP) or next to itself over TCP (TLS, WSS).
 
 Each flow is an RFC 5626 outbound phone: it connects, sends one REGISTER
 (Contact ...;ob;reg-id=1;+sip.instance, Supported: path, outbound), waits
@@ -8,6 +9,16 @@ for the 200 (checked for Require: outbound, Flow-Timer and a Path with
 seconds (RFC 5626 §4.4.1 jitter) and expects the "\\r\\n" pong.  New flows
 are opened at --rate per second until --flows are open, then held for
 --hold seconds, then closed with RST.
+
+--transport tls: the same inside TLS (Python's ssl, trusting a test CA
+made for the run, ECDSA P-256; the edge listens with --listen-tls).
+--transport wss: TLS, then the WebSocket upgrade (Sec-WebSocket-Protocol:
+sip), then the REGISTER in a masked text frame from a browser-like phone
+(.invalid Via and Contact host); it sends no keep-alive of its own, as
+JsSIP does not, and answers the edge's Pings (ws-ping-interval) with
+Pongs; --ws-crlf adds SIP.js's CRLF keep-alive in a message.  A list
+(tcp,tls,wss) runs each in turn within a round, so the memory of a TLS
+or WSS flow is read next to a TCP flow's measured the same way.
 
 The load comes from --workers processes (each an epoll loop, below the
 hard descriptor limit), flows spread over source addresses 127.0.0.2 ..
@@ -39,6 +50,7 @@ the records as the table in docs/performance.md.  Latency on a shared
 """
 import argparse
 import array
+import base64
 import errno
 import heapq
 import json
@@ -52,6 +64,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -60,6 +73,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
+import wsclient  # noqa: E402  (tests/integration, on benchlib's path)
 
 IP_BIND_ADDRESS_NO_PORT = 24
 RST = struct.pack("ii", 1, 0)
@@ -69,7 +83,15 @@ REQUIRE_OB = re.compile(rb"\r\nrequire[ \t]*:[^\r]*\boutbound\b", re.I)
 FLOW_TIMER = re.compile(rb"\r\nflow-timer[ \t]*:[ \t]*\d+", re.I)
 PATH_OB = re.compile(rb"\r\npath[ \t]*:[^\r]*;ob\b", re.I)
 
-CONNECTING, REGISTERING, HELD, DEAD, REREG = range(5)
+TRANSPORTS = ("tcp", "tls", "wss")
+CONNECTING, HANDSHAKING, UPGRADING, REGISTERING, HELD, DEAD, REREG = range(7)
+# A flow on its way to its first 200: counted in Worker.pending, and
+# failed as "<phase>_timeout" when a phase takes longer than --timeout.
+SETUP = {CONNECTING: "connect", HANDSHAKING: "handshake",
+         UPGRADING: "upgrade", REGISTERING: "register"}
+SAMPLE_KINDS = ("connect", "handshake", "upgrade", "register", "pong",
+                "reregister", "ws_ping_silence")
+
 
 def ephemeral_ports():
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -77,8 +99,23 @@ def ephemeral_ports():
     return hi - lo + 1
 
 
+def client_tls_context(ca_file):
+    """A phone's TLS: trusts the test CA only, checks the edge's address
+    (no SNI to an IP address), TLS 1.2 or later."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def errname(e):
+    if isinstance(e, ssl.SSLError):
+        return "ssl:" + (e.reason or type(e).__name__)
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
 class Flow:
-    __slots__ = ("sock", "state", "t", "buf", "ping_t", "g")
+    __slots__ = ("sock", "state", "t", "buf", "ping_t", "g", "fbuf",
+                 "ws_key", "last_tx", "events")
 
     def __init__(self, sock, g, t):
         self.sock = sock
@@ -87,28 +124,45 @@ class Flow:
         self.buf = b""
         self.ping_t = 0.0
         self.g = g
+        self.fbuf = b""         # WebSocket bytes not yet a whole frame
+        self.ws_key = None
+        self.last_tx = t
+        self.events = select.EPOLLOUT
 
 
 class Worker:
-    """One generator process: opens its share of the flows and keeps them."""
+    """One generator process: opens its share of the flows and keeps them.
+
+    Over TLS (and WSS) the socket is wrapped once connected and the
+    handshake is driven by epoll (SSLWantRead/WriteError say which way);
+    a read takes every record TLS can give, since epoll cannot see what
+    OpenSSL has already decrypted.  Over WSS the flow then upgrades, as
+    a browser does, and every SIP message is one masked text frame; a
+    WSS phone sends no keep-alive of its own unless --ws-crlf (JsSIP
+    sends none), and answers the edge's Pings with Pongs."""
 
     def __init__(self, idx, nworkers, dest, sources, n, rate, ka, timeout,
-                 run_tag):
+                 run_tag, transport="tcp", ca_file=None, ws_crlf=False):
         self.idx, self.nw, self.dest, self.sources = idx, nworkers, dest, \
             sources
         self.n, self.rate, self.ka, self.timeout = n, rate, ka, timeout
         self.tag = run_tag
+        self.transport = transport
+        self.ws = transport == "wss"
+        self.ctx = client_tls_context(ca_file) if transport != "tcp" \
+            else None
+        self.keepalive = not self.ws or ws_crlf
         self.ep = select.epoll()
         self.flows = {}             # fd -> Flow
         self.timers = []            # (due, fd, kind, flow t at arming)
-        self.samples = {k: array.array("d") for k in (
-            "connect", "register", "pong", "reregister")}
+        self.samples = {k: array.array("d") for k in SAMPLE_KINDS}
         self.burst = {"sent": 0, "ok": 0}
         self.fail = {}
         self.notes = {}
         self.registered = 0
-        self.pending = 0            # connecting or registering
+        self.pending = 0            # connecting ... registering
         self.started = 0
+        self.ws_pings = 0
         self.t_ramped = None
 
     def count(self, d, k, n=1):
@@ -139,12 +193,22 @@ class Worker:
         fd = s.fileno()
         self.flows[fd] = f
         self.ep.register(fd, select.EPOLLOUT)
+        self.deadline(fd, f, now)
+
+    def deadline(self, fd, f, now):
+        """The phase the flow just entered must end within --timeout."""
+        f.t = now
         heapq.heappush(self.timers, (now + self.timeout, fd, "deadline", now))
+
+    def want(self, fd, f, events):
+        if f.events != events:
+            self.ep.modify(fd, events)
+            f.events = events
 
     def kill(self, fd, f, reason):
         if reason:
             self.count(self.fail, reason)
-        if f.state in (CONNECTING, REGISTERING):
+        if f.state in SETUP:
             self.pending -= 1
         f.state = DEAD
         try:
@@ -158,56 +222,196 @@ class Worker:
         f.sock.close()
         del self.flows[fd]
 
-    def on_writable(self, fd, f, now):
+    def send(self, fd, f, data, what, now, opcode=None):
+        """data to the edge, in a text frame (or opcode's) on WSS; False
+        when the flow failed.  A message is < 1 KiB into a socket with
+        nothing queued: it goes whole or it is a failure."""
+        if self.ws:
+            data = wsclient.frame(opcode or wsclient.OP_TEXT, data)
+        try:
+            n = f.sock.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            n = -1
+        except OSError as e:
+            self.kill(fd, f, what + ":" + errname(e))
+            return False
+        if n != len(data):
+            self.kill(fd, f, what + ":short_write")
+            return False
+        f.last_tx = now
+        return True
+
+    def read(self, fd, f):
+        """(bytes, eof) the edge sent, or None when the flow failed.
+        Plain TCP: one recv, epoll says when there is more.  TLS: every
+        record until it wants the socket again."""
+        chunks, eof = [], False
+        while True:
+            try:
+                d = f.sock.recv(65536)
+            except (BlockingIOError, ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError):
+                break
+            except ssl.SSLZeroReturnError:
+                d = b""
+            except OSError as e:
+                self.kill(fd, f, "recv:" + errname(e) + ":" +
+                          SETUP.get(f.state, "held"))
+                return None
+            if not d:
+                eof = True
+                break
+            chunks.append(d)
+            if self.ctx is None:
+                break
+        return b"".join(chunks), eof
+
+    def on_connected(self, fd, f, now):
         err = f.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self.kill(fd, f, "connect:" + errno.errorcode.get(err, str(err)))
             return
         self.sample("connect", f.t, now)
+        if self.ctx is None:
+            self.start_register(fd, f, now)
+            return
+        try:
+            f.sock = self.ctx.wrap_socket(f.sock, server_hostname=self.dest[0],
+                                          do_handshake_on_connect=False)
+        except (OSError, ValueError) as e:
+            self.kill(fd, f, "tls_wrap:%s" % e)
+            return
+        f.state = HANDSHAKING
+        self.deadline(fd, f, now)
+        self.on_handshake(fd, f, now)
+
+    def on_handshake(self, fd, f, now):
+        try:
+            f.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.want(fd, f, select.EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self.want(fd, f, select.EPOLLOUT)
+            return
+        except OSError as e:
+            self.kill(fd, f, "handshake:" + errname(e))
+            return
+        # The time now, not the event's: on 2 busy cores the edge may
+        # answer while this worker is still in its first call.
+        now = time.monotonic()
+        self.sample("handshake", f.t, now)
+        self.count(self.notes, "tls_" + f.sock.version())
+        self.want(fd, f, select.EPOLLIN)
+        if not self.ws:
+            self.start_register(fd, f, now)
+            return
+        f.ws_key = base64.b64encode(os.urandom(16)).decode()
+        req = wsclient.upgrade_request("%s:%d" % self.dest, f.ws_key)
+        try:
+            f.sock.send(req)    # < 1 KiB: goes whole
+        except OSError as e:
+            self.kill(fd, f, "send:" + errname(e))
+            return
+        f.state = UPGRADING
+        self.deadline(fd, f, now)
+
+    def on_upgrade_answer(self, fd, f, data, now):
+        f.buf += data
+        head = wsclient.parse_http_response(f.buf)
+        if head is None:
+            return True
+        status, headers, rest = head
+        if status != 101:
+            self.kill(fd, f, "upgrade:%d" % status)
+            return False
+        if headers.get("sec-websocket-protocol") != "sip" or \
+                headers.get("sec-websocket-accept") != \
+                wsclient.expected_accept(f.ws_key):
+            self.count(self.notes, "101_without_sip_or_accept")
+        self.sample("upgrade", f.t, now)
+        f.buf, f.fbuf = b"", rest
+        if not self.start_register(fd, f, now):
+            return False
+        return self.on_ws_bytes(fd, f, b"", now)
+
+    def start_register(self, fd, f, now):
         host = "%s:%d" % f.sock.getsockname()
         cid = "%s-%d" % (self.tag, f.g)
-        msg = benchlib.outbound_register("tcp", host, cid, "u%d" % f.g,
-                                         f.g)
-        try:
-            f.sock.send(msg)    # < 1 KiB into an empty socket: all of it
-        except OSError as e:
-            self.kill(fd, f, "send:" + errno.errorcode.get(e.errno, "?"))
-            return
+        msg = benchlib.outbound_register(self.transport, host, cid,
+                                         "u%d" % f.g, f.g)
+        if not self.send(fd, f, msg, "send", now):
+            return False
         f.state = REGISTERING
-        f.t = now
-        self.ep.modify(fd, select.EPOLLIN)
-        heapq.heappush(self.timers, (now + self.timeout, fd, "deadline", now))
+        self.want(fd, f, select.EPOLLIN)
+        self.deadline(fd, f, now)
+        return True
 
     def on_readable(self, fd, f, now):
+        got = self.read(fd, f)
+        if got is None:
+            return
+        data, eof = got
+        if data:
+            if f.state == UPGRADING:
+                alive = self.on_upgrade_answer(fd, f, data, now)
+            elif self.ws:
+                alive = self.on_ws_bytes(fd, f, data, now)
+            else:
+                alive = self.on_sip_bytes(fd, f, data, now)
+            if not alive:
+                return
+        if eof:
+            self.kill(fd, f, "closed_by_edge:" + SETUP.get(f.state, "held"))
+
+    def on_ws_bytes(self, fd, f, data, now):
+        """The edge's WebSocket frames: a text (or binary) message is one
+        SIP message (or the \\r\\n pong), a Ping gets its Pong."""
+        f.fbuf += data
         try:
-            data = f.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.kill(fd, f, "recv:" + errno.errorcode.get(e.errno, "?") +
-                      (":held" if f.state == HELD else ":registering"))
-            return
-        if not data:
-            self.kill(fd, f, "closed_by_edge:" + (
-                "held" if f.state == HELD else "registering"))
-            return
+            frames, f.fbuf = wsclient.parse_frames(f.fbuf)
+        except AssertionError:
+            self.kill(fd, f, "ws:masked_frame_from_edge")
+            return False
+        for fin, opcode, payload in frames:
+            if not fin:
+                self.count(self.notes, "ws_fragment_from_edge")
+            if opcode == wsclient.OP_PING:
+                self.ws_pings += 1
+                self.sample("ws_ping_silence", f.last_tx, now)
+                if not self.send(fd, f, payload, "pong", now,
+                                 opcode=wsclient.OP_PONG):
+                    return False
+            elif opcode == wsclient.OP_CLOSE:
+                self.kill(fd, f, "closed_by_edge:ws_close_%s" %
+                          wsclient.close_code(payload))
+                return False
+            elif opcode in (wsclient.OP_TEXT, wsclient.OP_BINARY):
+                if not self.on_sip_bytes(fd, f, payload, now):
+                    return False
+            else:
+                self.count(self.notes, "ws_opcode_%d_from_edge" % opcode)
+        return True
+
+    def on_sip_bytes(self, fd, f, data, now):
+        """SIP bytes from the edge (a stream, or one WebSocket message);
+        False when the flow failed."""
         if f.state == REREG:
-            self.on_reregister_answer(fd, f, data, now)
-            return
+            return self.on_reregister_answer(fd, f, data, now)
         if f.state == HELD:
             if f.ping_t and b"\r\n" in data:
                 self.sample("pong", f.ping_t, now)
                 f.ping_t = 0.0
             elif not f.ping_t:
                 self.count(self.notes, "unexpected_bytes_while_held")
-            return
+            return True
         f.buf += data
         while True:
             b = f.buf.lstrip(b"\r\n")
             end = b.find(b"\r\n\r\n")
             if end < 0:
                 f.buf = b
-                return
+                return True
             head, f.buf = b[:end + 2], b[end + 4:]
             m = STATUS.match(head)
             if m is None:
@@ -218,7 +422,7 @@ class Worker:
                 continue
             if code != 200:
                 self.kill(fd, f, "register:%d" % code)
-                return
+                return False
             for what, rx in (("require_outbound", REQUIRE_OB),
                              ("flow_timer", FLOW_TIMER), ("path_ob", PATH_OB)):
                 if not rx.search(head):
@@ -229,7 +433,7 @@ class Worker:
             f.state = HELD
             f.buf = b""
             self.arm_ping(fd, now)
-            return
+            return True
 
     def reregister_all(self, now):
         """Every held flow refreshes its registration at once (CSeq 2)."""
@@ -238,13 +442,9 @@ class Worker:
                 continue
             host = "%s:%d" % f.sock.getsockname()
             cid = "%s-%d" % (self.tag, f.g)
-            msg = benchlib.outbound_register("tcp", host, cid,
+            msg = benchlib.outbound_register(self.transport, host, cid,
                                              "u%d" % f.g, f.g, cseq=2)
-            try:
-                f.sock.send(msg)
-            except OSError as e:
-                self.kill(fd, f, "reregister:" +
-                          errno.errorcode.get(e.errno, "?"))
+            if not self.send(fd, f, msg, "reregister", now):
                 continue
             f.state, f.t, f.ping_t, f.buf = REREG, now, 0.0, b""
             self.burst["sent"] += 1
@@ -257,11 +457,11 @@ class Worker:
         end = b.find(b"\r\n\r\n")
         if end < 0:
             f.buf = b
-            return
+            return True
         m = STATUS.match(b[:end + 2])
         if m is None or int(m.group(1)) < 200:
             f.buf = b[end + 4:]
-            return
+            return True
         if int(m.group(1)) == 200:
             self.burst["ok"] += 1
             self.sample("reregister", f.t, now)
@@ -269,11 +469,14 @@ class Worker:
             self.count(self.fail, "reregister:%s" % m.group(1).decode())
         f.state, f.buf = HELD, b""
         self.arm_ping(fd, now)
+        return True
 
     def burst_pending(self):
         return sum(1 for f in self.flows.values() if f.state == REREG)
 
     def arm_ping(self, fd, now):
+        if not self.keepalive:
+            return
         due = now + self.ka * random.uniform(0.8, 1.0)
         heapq.heappush(self.timers, (due, fd, "ping", 0.0))
 
@@ -282,9 +485,8 @@ class Worker:
         if f is None:
             return
         if kind == "deadline":
-            if f.state in (CONNECTING, REGISTERING) and f.t == armed:
-                self.kill(fd, f, ("connect" if f.state == CONNECTING else
-                                  "register") + "_timeout")
+            if f.state in SETUP and f.t == armed:
+                self.kill(fd, f, SETUP[f.state] + "_timeout")
             elif f.state == REREG and f.t == armed:
                 self.count(self.fail, "reregister_timeout")
                 f.state = HELD
@@ -294,10 +496,7 @@ class Worker:
             return
         if f.ping_t:
             self.count(self.fail, "pong_overdue")
-        try:
-            f.sock.send(PING)
-        except OSError as e:
-            self.kill(fd, f, "ping:" + errno.errorcode.get(e.errno, "?"))
+        if not self.send(fd, f, PING, "ping", now):
             return
         f.ping_t = now
         self.arm_ping(fd, now)
@@ -348,7 +547,9 @@ class Worker:
                     continue
                 now = time.monotonic()
                 if f.state == CONNECTING:
-                    self.on_writable(fd, f, now)
+                    self.on_connected(fd, f, now)
+                elif f.state == HANDSHAKING:
+                    self.on_handshake(fd, f, now)
                 else:
                     self.on_readable(fd, f, now)
 
@@ -359,6 +560,7 @@ class Worker:
         return {"worker": self.idx, "held": held,
                 "registered": self.registered,
                 "pong_outstanding_at_stop": missing,
+                "ws_pings_answered": self.ws_pings,
                 "failures": self.fail, "notes": self.notes,
                 "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime,
                 "samples": {k: v.tobytes() for k, v in self.samples.items()}}
@@ -374,11 +576,12 @@ class Worker:
 
 
 def worker_main(conn, idx, nworkers, dest, sources, n, rate, ka, timeout,
-                run_tag):
+                run_tag, transport, ca_file, ws_crlf):
     benchlib.install_signal_handlers()
     benchlib.raise_nofile()
     random.seed(idx * 7919 + os.getpid())
-    w = Worker(idx, nworkers, dest, sources, n, rate, ka, timeout, run_tag)
+    w = Worker(idx, nworkers, dest, sources, n, rate, ka, timeout, run_tag,
+               transport, ca_file, ws_crlf)
     try:
         msg = conn.recv()
         w.run(conn, msg[1])
@@ -389,7 +592,6 @@ def worker_main(conn, idx, nworkers, dest, sources, n, rate, ka, timeout,
         pass
     finally:
         w.close_all()
-
 
 # ---- the systems under test ----
 
@@ -447,16 +649,26 @@ class TrivialEdge:
 
 
 class Epsip:
-    """A real epsipd with its defaults (pooled children, 4096 flows each)."""
+    """A real epsipd with its defaults (pooled children, 4096 flows each);
+    for TLS or WSS it also listens there, with the test PKI's
+    certificate, and the phones connect to that listener."""
 
     name = "epsip"
 
-    def __init__(self, bin_dir, args):
+    def __init__(self, bin_dir, args, transport="tcp", pki=None):
         self.edge = benchlib.Edge(bin_dir, args)
+        self.transport = transport
+        self.pki = pki
 
     def start(self):
+        addr = None
+        if self.transport != "tcp":
+            addr = ("127.0.0.1", benchlib.free_port())
+            self.edge.args += ["--listen-" + self.transport,
+                               "%s:%d" % addr, "--tls-cert", self.pki.cert,
+                               "--tls-key", self.pki.key]
         self.edge.start()
-        self.sip_addr = self.edge.sip_addr
+        self.sip_addr = addr or self.edge.sip_addr
 
     def all_pids(self):
         return self.edge.all_pids()
@@ -465,9 +677,14 @@ class Epsip:
         return self.edge.roles()
 
     def stats(self):
+        """Each service's counters, and "totals": every counter summed
+        over every process (the children count TLS handshakes, Pings)."""
         s = self.edge.stats()
-        return {k: v.get("counters", {}) for k, v in
-                s.get("services", {}).items()}
+        out = {k: v.get("counters", {}) for k, v in
+               s.get("services", {}).items()}
+        out["totals"] = {k: v for k, v in s.get("totals", {}).items()
+                         if not k.startswith("bytes.")}
+        return out
 
     def stop(self):
         if self.edge.proc is not None:
@@ -502,7 +719,7 @@ def split_samples(reports, t_ramp_end, t_meas0, t_meas1):
     """{kind: {ramp, hold, all, measuring}} latency summaries, by when the
     sample started; "all" is ramp + hold, without the memory measurement."""
     out = {}
-    for kind in ("connect", "register", "pong", "reregister"):
+    for kind in SAMPLE_KINDS:
         ramp, hold, meas = [], [], []
         for r in reports:
             a = array.array("d")
@@ -521,7 +738,7 @@ def split_samples(reports, t_ramp_end, t_meas0, t_meas1):
 def timeline(reports, t0, step):
     """Per step seconds of the run: samples started, and their p99 (ms)."""
     out = {}
-    for kind in ("connect", "register", "pong"):
+    for kind in ("connect", "handshake", "register", "pong"):
         bins = {}
         for r in reports:
             a = array.array("d")
@@ -532,6 +749,22 @@ def timeline(reports, t0, step):
         out[kind] = [[b * step, len(v), round(pct(sorted(v), 0.99), 1)]
                      for b, v in sorted(bins.items())]
     return out
+
+
+def box_cpu():
+    """The machine's CPU time so far, all cores (/proc/stat jiffies)."""
+    with open("/proc/stat") as f:
+        w = [int(x) for x in f.readline().split()[1:9]]
+    return {"busy": sum(w) - w[3] - w[4], "steal": w[7], "total": sum(w)}
+
+
+def box_busy(b0, b1):
+    """Busy and stolen, in % of all the machine's cores, between two
+    box_cpu() readings: near 100 busy, everyone (edge, generator and
+    whatever else runs here) waits for a CPU."""
+    t = max(1, b1["total"] - b0["total"])
+    return {"busy": round(100.0 * (b1["busy"] - b0["busy"]) / t, 1),
+            "steal": round(100.0 * (b1["steal"] - b0["steal"]) / t, 1)}
 
 
 def kernel_mem():
@@ -641,11 +874,12 @@ def reregister_burst(workers, a):
             else None}
 
 
-def run_system(system, a, run_tag):
+def run_system(system, a, run_tag, transport="tcp"):
     """One system, one full ramp + hold + close; returns its record."""
     rec = {"system": system.name, "flows": a.flows, "rate": a.rate,
            "hold_s": a.hold, "workers": a.workers, "sources": a.sources,
-           "ka_interval_s": a.ka_interval}
+           "ka_interval_s": a.ka_interval, "transport": transport,
+           "ws_crlf": a.ws_crlf, "epsip_args": a.epsip_args}
     sources = benchlib.source_addresses(a.sources)
     per = benchlib.shares(a.flows, a.workers)
     ctx = mp.get_context("fork")
@@ -662,12 +896,14 @@ def run_system(system, a, run_tag):
             pe, ce = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(
                 ce, i, a.workers, system.sip_addr, sources, per[i], a.rate,
-                a.ka_interval, a.timeout, run_tag), daemon=True)
+                a.ka_interval, a.timeout, run_tag, transport, a.ca_file,
+                a.ws_crlf), daemon=True)
             p.start()
             workers.append((p, pe))
         time.sleep(0.5)
         roles = system.roles()
         cpu0 = benchlib.cpu_snapshot(roles)
+        box0 = box_cpu()
         t0 = time.monotonic() + 0.1
         for _, c in workers:
             c.send(("go", t0))
@@ -684,8 +920,9 @@ def run_system(system, a, run_tag):
                 st = system.stats()
                 print("  %s t=%.0fs workers ramped %d/%d%s" % (
                     system.name, progress_t - t0, len(ramped), len(workers),
-                    (" flows.open.tcp=%s" % st.get("flow-manager", {}).get(
-                        "flows.open.tcp")) if st else ""),
+                    (" flows.open.%s=%s" % (transport, st.get(
+                        "flow-manager", {}).get("flows.open." + transport)))
+                    if st else ""),
                     file=sys.stderr, flush=True)
         t_ramp_end = max([m[1] for m in ramped.values()] +
                          [time.monotonic()] * (len(ramped) < len(workers)))
@@ -697,12 +934,16 @@ def run_system(system, a, run_tag):
             sorted(benchlib.cpu_by_role(roles, cpu0).items())}
         # Hold: keep-alives only; CPU per role over the hold.
         cpu1 = benchlib.cpu_snapshot(roles)
+        box1 = box_cpu()
         th = time.monotonic()
         time.sleep(a.hold)
         dt = time.monotonic() - th
         rec["cpu_hold_pct_by_role"] = {
             k: round(100.0 * v / 1e9 / dt, 2) for k, v in
             sorted(benchlib.cpu_by_role(roles, cpu1).items())}
+        box2 = box_cpu()
+        rec["box_cpu_pct"] = {"ramp": box_busy(box0, box1),
+                              "hold": box_busy(box1, box2)}
         rec["stats_hold"] = system.stats()
         # Memory last: reading every process's smaps and dumping 200,000
         # sockets (ss) stalls the processes and the kernel for a moment;
@@ -751,6 +992,8 @@ def run_system(system, a, run_tag):
         rec["notes"] = notes
         rec["pong_outstanding_at_stop"] = sum(
             r["pong_outstanding_at_stop"] for r in reports)
+        rec["ws_pings_answered"] = sum(r["ws_pings_answered"]
+                                       for r in reports)
         rec["generator_cpu_s"] = {
             "user": round(sum(r["cpu_user_s"] for r in reports), 1),
             "sys": round(sum(r["cpu_sys_s"] for r in reports), 1)}
@@ -769,6 +1012,8 @@ def run_system(system, a, run_tag):
                              rec["mem_before"]["pss_kib"]) / n,
             "user_private_kib": (rec["mem_hold"]["private_kib"] -
                                  rec["mem_before"]["private_kib"]) / n,
+            "user_rss_kib": (rec["mem_hold"]["rss_kib"] -
+                             rec["mem_before"]["rss_kib"]) / n,
             "kernel_slab_kib_both_ends": (k1["Slab"] - k0["Slab"]) / n,
             "kernel_sunreclaim_kib_both_ends": (
                 k1["SUnreclaim"] - k0["SUnreclaim"]) / n,
@@ -803,11 +1048,11 @@ def ratio(a, b):
 
 def summary_line(r):
     lat = r["latency"]
-    return ("%-8s registered %d/%d fail %s | REGISTER p99 ramp %s ms | "
+    return ("%-8s %-3s registered %d/%d fail %s | REGISTER p99 ramp %s ms | "
             "pong p99 ramp %s hold %s all %s ms | Pss %.2f KiB/flow | "
             "slab %.2f KiB/flow (both ends)" % (
-                r["system"], r["registered"], r["flows"],
-                sum(r["failures"].values()),
+                r["system"], r.get("transport", "tcp"), r["registered"],
+                r["flows"], sum(r["failures"].values()),
                 fmt(lat["register"]["ramp"]["p99_ms"]),
                 fmt(lat["pong"]["ramp"]["p99_ms"]),
                 fmt(lat["pong"]["hold"]["p99_ms"]),
@@ -835,21 +1080,49 @@ def kernel_valid(k0, k1, held):
             abs(k1["tcp_inuse"] - k0["tcp_inuse"] - 2 * held) <= slack)
 
 
+def lat(r, kind, part, q):
+    """A latency percentile of a record (None: not measured there)."""
+    return r["latency"].get(kind, {}).get(part, {}).get(q)
+
+
+def socket_buffers(r):
+    """Bytes of socket buffer per edge-side socket: receive and send
+    queues, forward allocation, queued writes (ss -tm skmem r, t, f, w)."""
+    sk = r["per_flow"].get("server_skmem_bytes", {})
+    if not sk:
+        return None
+    return sum(sk.get(k, 0) for k in ("r", "t", "f", "w"))
+
+
 TABLE_ROWS = (
     ("registered", lambda r: r["registered"]),
     ("failures", lambda r: sum(r["failures"].values())),
     ("connect p99 ms (ramp)", lambda r: r["latency"]["connect"]["ramp"]["p99_ms"]),
+    ("TLS handshake p50 ms (ramp)",
+     lambda r: lat(r, "handshake", "ramp", "p50_ms")),
+    ("TLS handshake p99 ms (ramp)",
+     lambda r: lat(r, "handshake", "ramp", "p99_ms")),
     ("REGISTER p50 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p50_ms"]),
     ("REGISTER p99 ms (ramp)", lambda r: r["latency"]["register"]["ramp"]["p99_ms"]),
     ("pong p50 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p50_ms"]),
     ("pong p99 ms (ramp)", lambda r: r["latency"]["pong"]["ramp"]["p99_ms"]),
     ("pong p99 ms (hold)", lambda r: r["latency"]["pong"]["hold"]["p99_ms"]),
     ("pong p99 ms (whole run)", lambda r: r["latency"]["pong"]["all"]["p99_ms"]),
+    ("edge's Pings answered (WSS)",
+     lambda r: r.get("ws_pings_answered") if r.get("transport") == "wss"
+     else None),
     ("user-space Pss KiB per flow", lambda r: r["per_flow"]["user_pss_kib"]),
+    ("user-space RSS KiB per flow",
+     lambda r: r["per_flow"].get("user_rss_kib")),
+    ("edge socket buffers, bytes per flow (skmem r+t+f+w)", socket_buffers),
     ("kernel Slab KiB per flow (both ends)",
      lambda r: kernel(r, "kernel_slab_kib_both_ends")),
     ("kernel SUnreclaim KiB per flow (both ends)",
      lambda r: kernel(r, "kernel_sunreclaim_kib_both_ends")),
+    ("machine busy %, ramp (all cores, everyone)",
+     lambda r: r.get("box_cpu_pct", {}).get("ramp", {}).get("busy")),
+    ("machine busy %, hold", lambda r: r.get("box_cpu_pct", {}).get(
+        "hold", {}).get("busy")),
     ("server CPU s, ramp", lambda r: sum(r["cpu_ramp_s_by_role"].values())),
     ("server CPU %, hold", lambda r: sum(r["cpu_hold_pct_by_role"].values())),
     ("generator CPU s (user / sys)", lambda r: "%.0f / %.0f" % (
@@ -887,18 +1160,28 @@ def cell(vals):
 
 
 def markdown(paths):
-    """Medians [min-max] per (flows, rate, system) of the given records."""
+    """Medians [min-max] per (flows, rate, system, transport) of the given
+    records; then TLS and WSS against TCP round by round, if any."""
     groups = {}
+    rounds = {}
     for path in paths:
         with open(path) as f:
             for line in f:
                 r = json.loads(line)
+                if "system" in r and "latency" in r and \
+                        r["system"] == "epsip":
+                    rounds.setdefault((path, r["round"]), {})[
+                        r.get("transport", "tcp")] = r
                 if "system" in r and "latency" in r:
                     groups.setdefault((r["flows"], r["rate"], r["sources"],
-                                       r["system"]), []).append(r)
-    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3] != "epsip"))
-    head = ["measure"] + ["%s, %d flows, %g/s, %d sources (%d run%s)" % (
-        k[3], k[0], k[1], k[2], len(groups[k]),
+                                       r["system"],
+                                       r.get("transport", "tcp")),
+                                      []).append(r)
+    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3] != "epsip",
+                                         TRANSPORTS.index(k[4])))
+    head = ["measure"] + ["%s%s, %d flows, %g/s, %d sources (%d run%s)" % (
+        k[3], "" if k[4] == "tcp" and k[3] == "trivial" else " " + k[4],
+        k[0], k[1], k[2], len(groups[k]),
         "s" * (len(groups[k]) > 1)) for k in keys]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "---|" * len(head)]
@@ -906,7 +1189,44 @@ def markdown(paths):
         lines.append("| " + " | ".join(
             [name] + [cell([get(r) for r in groups[k]]) for k in keys]) +
             " |")
-    return "\n".join(lines)
+    return "\n".join(lines + over_tcp(rounds))
+
+
+OVER_TCP_ROWS = (
+    ("Pss KiB per flow, minus TCP's", lambda r, t: (
+        r["per_flow"]["user_pss_kib"] - t["per_flow"]["user_pss_kib"])),
+    ("RSS KiB per flow, minus TCP's", lambda r, t: (
+        r["per_flow"]["user_rss_kib"] - t["per_flow"]["user_rss_kib"])),
+    ("Pss per flow ÷ TCP's", lambda r, t: ratio(
+        r["per_flow"]["user_pss_kib"], t["per_flow"]["user_pss_kib"])),
+    ("server CPU, ramp ÷ TCP's", lambda r, t: ratio(
+        sum(r["cpu_ramp_s_by_role"].values()),
+        sum(t["cpu_ramp_s_by_role"].values()))),
+    ("server CPU, hold ÷ TCP's", lambda r, t: ratio(
+        sum(r["cpu_hold_pct_by_role"].values()),
+        sum(t["cpu_hold_pct_by_role"].values()))),
+)
+
+
+def over_tcp(rounds):
+    """EPSIP over TLS or WSS against EPSIP over TCP in the same round:
+    medians [min-max] over rounds, one column per (flows, transport)."""
+    pairs = {}
+    for runs in rounds.values():
+        t = runs.get("tcp")
+        for transport, r in runs.items():
+            if t is not None and transport != "tcp":
+                pairs.setdefault((r["flows"], transport), []).append((r, t))
+    if not pairs:
+        return []
+    keys = sorted(pairs, key=lambda k: (k[0], TRANSPORTS.index(k[1])))
+    head = ["same round as TCP"] + ["%s, %d flows (%d rounds)" % (
+        k[1], k[0], len(pairs[k])) for k in keys]
+    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, get in OVER_TCP_ROWS:
+        lines.append("| " + " | ".join([name] + [
+            cell([get(r, t) for r, t in pairs[k]]) for k in keys]) + " |")
+    return lines
 
 
 def main():
@@ -927,6 +1247,14 @@ def main():
     benchlib.generator_args(ap, "6, or more if the descriptor limit "
                             "needs it")
     ap.add_argument("--systems", default="trivial,epsip")
+    ap.add_argument("--transport", default="tcp",
+                    help="how the phones connect: tcp, tls, wss, or a list "
+                    "(tcp,tls,wss: one run of each per round, side by side; "
+                    "the trivial edge runs with tcp only)")
+    ap.add_argument("--ws-crlf", action="store_true",
+                    help="WSS phones also send CRLF keep-alives in a "
+                    "message (SIP.js); without it they only answer the "
+                    "edge's Pings (JsSIP)")
     ap.add_argument("--trivial-processes", type=int, default=6)
     ap.add_argument("--epsip-args", default="",
                     help="extra epsipd flags, e.g. '--flows-per-child 8192'")
@@ -940,6 +1268,10 @@ def main():
                     "then registrations.active must reach 0 within 10 s")
     ap.add_argument("--out", help="append JSON records here")
     a = ap.parse_args()
+    for t in a.transport.split(","):
+        if t not in TRANSPORTS:
+            ap.error("--transport: %r is not one of %s" % (
+                t, ", ".join(TRANSPORTS)))
     benchlib.install_signal_handlers()
     hard = benchlib.raise_nofile()
     need = int(math.ceil(a.flows / float(hard - 200)))
@@ -968,33 +1300,41 @@ def main():
             if os.path.exists(os.path.join(a.bin, exe)):
                 shutil.copy2(os.path.join(a.bin, exe), private_bin)
         a.bin = private_bin
-        run_all(a, out)
+        # TLS and WSS: a test CA and an ECDSA P-256 certificate for
+        # 127.0.0.1 (tests/integration/wsclient.py), made for this run.
+        pki, a.ca_file = None, None
+        if a.transport != "tcp":
+            pki = wsclient.Pki(os.path.join(private_bin))
+            a.ca_file = pki.ca
+        run_all(a, out, pki)
     finally:
         shutil.rmtree(private_bin, ignore_errors=True)
 
 
-def run_all(a, out):
+def run_all(a, out, pki):
+    transports = a.transport.split(",")
     for rnd in range(a.runs):
         recs = {}
-        for name in a.systems.split(","):
-            if name == "trivial":
-                system = TrivialEdge(a.bin, a.trivial_processes)
-            elif name == "epsip":
-                system = Epsip(a.bin, a.epsip_args.split())
-            else:
-                sys.exit("many_flows.py: unknown system %r" % name)
-            rec = run_system(system, a, "r%d%s%d" % (rnd, name[0],
-                                                     os.getpid()))
-            rec["round"] = rnd
-            rec["machine"] = {"loadavg": open("/proc/loadavg").read().strip(),
-                              "nproc": os.cpu_count()}
-            recs[name] = rec
-            print(summary_line(rec), file=sys.stderr, flush=True)
-            benchlib.emit(None, {"system": name, "summary": summary_line(rec)})
-            with open(out, "a") as f:
-                f.write(json.dumps(rec, sort_keys=True) + "\n")
-        if "epsip" in recs and "trivial" in recs:
-            e, t = recs["epsip"]["latency"], recs["trivial"]["latency"]
+        # Transports take turns at going first, round by round: the box
+        # drifts, and each ratio to TCP is taken within one round.
+        k = rnd % len(transports)
+        for transport in transports[k:] + transports[:k]:
+            for name in a.systems.split(","):
+                if name == "trivial" and transport != "tcp":
+                    continue        # trivial_edge.c speaks plain TCP only
+                rec = run_one(a, name, transport, pki, rnd)
+                recs[name, transport] = rec
+                with open(out, "a") as f:
+                    f.write(json.dumps(rec, sort_keys=True) + "\n")
+        for transport in transports:
+            if ("epsip", transport) in recs and transport != "tcp" and \
+                    ("epsip", "tcp") in recs:
+                benchlib.emit(out, {"round": rnd, "ratios_over_tcp": {
+                    transport: transport_ratios(recs["epsip", transport],
+                                                recs["epsip", "tcp"])}})
+        if ("epsip", "tcp") in recs and ("trivial", "tcp") in recs:
+            e = recs["epsip", "tcp"]["latency"]
+            t = recs["trivial", "tcp"]["latency"]
             r = {"round": rnd, "ratios_epsip_over_trivial": {
                 "pong_p99_all": ratio(e["pong"]["all"]["p99_ms"],
                                       t["pong"]["all"]["p99_ms"]),
@@ -1005,6 +1345,37 @@ def run_all(a, out):
                 "connect_p99_ramp": ratio(e["connect"]["ramp"]["p99_ms"],
                                           t["connect"]["ramp"]["p99_ms"])}}
             benchlib.emit(out, r)
+
+
+def run_one(a, name, transport, pki, rnd):
+    if name == "trivial":
+        system = TrivialEdge(a.bin, a.trivial_processes)
+    elif name == "epsip":
+        system = Epsip(a.bin, a.epsip_args.split(), transport, pki)
+    else:
+        sys.exit("many_flows.py: unknown system %r" % name)
+    rec = run_system(system, a, "r%d%s%s%d" % (rnd, name[0], transport,
+                                               os.getpid()), transport)
+    rec["round"] = rnd
+    rec["machine"] = {"loadavg": open("/proc/loadavg").read().strip(),
+                      "nproc": os.cpu_count()}
+    print(summary_line(rec), file=sys.stderr, flush=True)
+    benchlib.emit(None, {"system": name, "transport": transport,
+                         "summary": summary_line(rec)})
+    return rec
+
+
+def transport_ratios(r, tcp):
+    """A TLS or WSS run over the TCP run of the same round (EPSIP)."""
+    return {"user_pss_per_flow": ratio(r["per_flow"]["user_pss_kib"],
+                                       tcp["per_flow"]["user_pss_kib"]),
+            "pong_p99_hold": ratio(r["latency"]["pong"]["hold"]["p99_ms"],
+                                   tcp["latency"]["pong"]["hold"]["p99_ms"]),
+            "server_cpu_ramp": ratio(sum(r["cpu_ramp_s_by_role"].values()),
+                                     sum(tcp["cpu_ramp_s_by_role"].values())),
+            "server_cpu_hold": ratio(
+                sum(r["cpu_hold_pct_by_role"].values()),
+                sum(tcp["cpu_hold_pct_by_role"].values()))}
 
 
 if __name__ == "__main__":
