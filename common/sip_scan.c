@@ -95,7 +95,9 @@ line_end(const char *buf, size_t len, size_t p, size_t *content_end)
 	size_t e;
 
 	if (nl == NULL) {
-		*content_end = len;
+		/* A CR that ends the bytes is a line end waiting for its LF:
+		 * not content, or an edit at a value's end lands after it. */
+		*content_end = len > p && buf[len - 1] == '\r' ? len - 1 : len;
 		return (len);
 	}
 	e = (size_t)(nl - buf);
@@ -109,7 +111,7 @@ line_end(const char *buf, size_t len, size_t p, size_t *content_end)
  * does not, so the router would decide on one list of headers and edit
  * another (a Max-Forwards value taking in the To behind its CR), and such
  * a head is refused.  A CR that is the last byte, its LF not here, is
- * left to the caller.
+ * a line end (line_end()).
  */
 static int
 has_bare_cr(const char *buf, size_t len, size_t from, size_t to)

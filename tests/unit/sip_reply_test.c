@@ -72,12 +72,22 @@ test_reply_to_a_cut_head_ends_each_line_once(void **state)
 	char *out;
 	size_t len;
 
+	struct sip_scan s;
+
 	(void)state;
 	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
 		out = reply(cut[i], 400, NULL, 0, &len);
 		assert_string_equal(out, want);
 		free(out);
 	}
+	/* The To-tag goes before the CR that ends the bytes, not after. */
+	out = reply("OPTIONS sip:x SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nTo:\r\n \r", 400, NULL, 0,
+	    &len);
+	assert_int_equal(sip_scan(out, len, &s), 0);
+	assert_true(s.has_blank_line);
+	assert_int_equal(s.body, len);
+	free(out);
 }
 
 static void

@@ -208,6 +208,28 @@ test_bare_cr_in_the_head_is_refused(void **state)
 	    0);
 }
 
+/*
+ * A CR that ends the bytes is the start of a line end, not content: an
+ * edit at the end of a value (a reply's To-tag) once landed after it and
+ * made it a bare CR (found by tests/fuzz/fuzz_router.c).
+ */
+static void
+test_cr_ending_the_bytes_is_not_part_of_the_line(void **state)
+{
+	const char *t = "MESSAGE sip:x SIP/2.0\r\nTo:\r\n \r";
+	const char *u = "MESSAGE sip:x SIP/2.0\r";
+
+	(void)state;
+	assert_int_equal(scan_text(t), 0);
+	assert_int_equal(scan.count, 1);
+	assert_int_equal(scan.h[0].value.len, 0);
+	assert_int_equal(scan.h[0].value.off, strlen("MESSAGE sip:x SIP/2.0"
+	    "\r\nTo:"));
+	assert_span(t, scan.h[0].line, "To:\r\n \r");
+	assert_int_equal(scan_text(u), 0);
+	assert_span(u, scan.start_line, "MESSAGE sip:x SIP/2.0");
+}
+
 static void
 test_more_headers_than_the_limit_are_refused(void **state)
 {
@@ -304,6 +326,8 @@ main(void)
 		cmocka_unit_test(test_leading_crlfs_and_missing_blank_line),
 		cmocka_unit_test(test_what_cannot_be_delimited_is_refused),
 		cmocka_unit_test(test_bare_cr_in_the_head_is_refused),
+		cmocka_unit_test(
+		    test_cr_ending_the_bytes_is_not_part_of_the_line),
 		cmocka_unit_test(test_more_headers_than_the_limit_are_refused),
 		cmocka_unit_test(
 		    test_comma_lists_split_outside_quotes_and_brackets),
