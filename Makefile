@@ -357,6 +357,21 @@ soak: bench-deps
 	@bench/soak.py --bin $(BUILD)/bin --duration $(DURATION) \
 	    --dir $(SOAK_OUT) --out $(SOAK_OUT)/raw.jsonl
 
+# Chaos under load (issue 12 §7): a random EPSIP process (flow-manager
+# parent or child, sip-router, registrar-bridge) SIGKILLed every 2-5 s for
+# CHAOS_DURATION seconds while phones register over TCP and UDP, sipp
+# registers and the core calls the phones: registrations lost (must be
+# 0), flows lost beyond the killed child's, calls failed and why, restart
+# times per service.  A bench, not part of `make test`
+# (tests/integration/test_chaos.py runs a short one).
+CHAOS_DURATION ?= 600
+CHAOS_OUT ?= bench/results/chaos-$(shell git rev-parse --short HEAD 2>/dev/null || echo local).json
+.PHONY: chaos
+chaos: bench-deps
+	@$(MAKE) --no-print-directory all
+	@bench/chaos.py --bin $(BUILD)/bin --duration $(CHAOS_DURATION) \
+	    --out $(CHAOS_OUT)
+
 # 100,000 TCP flows, EPSIP next to bench/trivial_edge.c (issue 8 §1).
 FLOWS	?= 100000
 RATE	?= 1000

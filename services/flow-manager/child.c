@@ -42,6 +42,8 @@
 #define STOP_FLUSH_MS		1000
 /* How long an orphaned child lets nng write its FLOW_CLOSED notices. */
 #define ORPHAN_LINGER_MS	100
+/* Messages from the router bounced at most when stopping. */
+#define STOP_DRAIN_MAX		4096
 
 static struct fm_child fm_child;
 
@@ -454,6 +456,28 @@ fm_child_report(struct daemon *d, json_t *stats)
 	}
 }
 
+/*
+ * Stopping, our flows closed: what the router sent meanwhile is for them.
+ * Bounced (FLOW_UNDELIVERABLE), its requests get 430 from the router now
+ * and the registrar fails over at once; left in the socket, they would
+ * vanish with it and their callers wait out their timers (a parent
+ * killed mid-call: its children go on their own).  The number bounced.
+ */
+static uint32_t
+router_drain(struct fm_child *c)
+{
+	struct epsip_msg msg;
+	uint32_t n = 0;
+
+	while (n < STOP_DRAIN_MAX && ipc_recv(c->pull, &msg) == 1) {
+		if (msg.type == EPSIP_MSG_SIP_TO_FLOW) {
+			to_flow(c, &msg);
+			n++;
+		}
+	}
+	return (n);
+}
+
 /* Give the parent our last FLOW_CLOSEDs, waiting at most `ms`. */
 static void
 ctlq_flush_wait(struct fm_child *c, int ms)
@@ -479,7 +503,7 @@ void
 fm_child_stop(struct daemon *d)
 {
 	struct fm_child *c = &fm_child;
-	uint32_t s, reported = 0;
+	uint32_t s, closed = 0, bounced = 0;
 
 	c->exiting = 1;
 	if (d->stop_signal == SIGTERM) {
@@ -488,7 +512,7 @@ fm_child_stop(struct daemon *d)
 	for (s = 0; c->flows != NULL && s < c->nslots; s++) {
 		if (c->flows[s] != NULL) {
 			fm_flow_close(c->flows[s], EPSIP_CLOSE_SHUTDOWN);
-			reported++;
+			closed++;
 		}
 	}
 	ctlq_flush_wait(c, STOP_FLUSH_MS);
@@ -498,15 +522,17 @@ fm_child_stop(struct daemon *d)
 	}
 	if (c->pull != NULL) {
 		loop_del_fd(c->loop, ipc_recv_fd(c->pull));
+		bounced = router_drain(c);
 		ipc_close(c->pull);
 		c->pull = NULL;
 	}
 	if (c->router != NULL) {
-		if (c->orphaned && reported > 0) {
+		if ((c->orphaned && closed > 0) || bounced > 0) {
 			/*
 			 * nng 1.5 has no linger: a socket closed at once drops
 			 * what its pipe has not written yet, and these are
-			 * the only word the router gets of these flows.
+			 * the only word the router gets of these flows (an
+			 * orphan's FLOW_CLOSEDs) and of these requests.
 			 */
 			struct timespec t = { 0, ORPHAN_LINGER_MS * 1000000L };
 

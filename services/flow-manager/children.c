@@ -249,6 +249,14 @@ fm_children_spawn(struct fm_parent *p)
 	do {
 		c->id = ++p->next_child_id;
 	} while (c->id == 0);
+	/*
+	 * Our successor numbers its children after ours: a child of ours
+	 * may still be on its way out under its name when we are gone
+	 * (instance_lock.c).  Best effort, like the lock file itself.
+	 */
+	if (p->lock_fd != -1) {
+		(void)fm_instance_save_child(p->lock_fd, c->id);
+	}
 	(void)fm_child_name(c->name, sizeof(c->name), p->instance,
 	    c->id);
 	/* A crashed child of an earlier run may have left its socket. */

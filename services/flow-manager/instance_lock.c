@@ -20,9 +20,19 @@
  * OFD locks (F_OFD_SETLK), not flock(): F_OFD_GETLK tests a sibling's
  * lock without taking it, so a test never makes a starting sibling
  * believe it is already running.
+ *
+ * The file also keeps the last child number K gave (bytes 8-11, beside
+ * the lock bytes), so that a K started after a crash of the last one
+ * numbers its children after its predecessor's.  Those children outlive
+ * their parent for a moment (they close their flows and tell the router
+ * first), and a child's number is its IPC address: a new child with an
+ * old one's number would get the router's messages on the old child's
+ * link, and when the old child closed its socket nng would remove the
+ * new child's socket file -- a child nobody could reach again.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +52,8 @@ lock_path(const char *run_dir, unsigned k, char *buf, size_t cap)
 /* Byte 0 of fm-K.lock: K runs.  Byte 1: K has bound the listeners. */
 #define LOCK_RUNNING	0
 #define LOCK_BOUND	1
+/* Bytes 8-11: the last child number K gave, in the host's byte order. */
+#define LAST_CHILD_AT	8
 
 static void
 byte_lock(struct flock *fl, short type, off_t which)
@@ -137,4 +149,22 @@ fm_instance_claim(const char *run_dir, unsigned *k)
 	}
 	errno = EAGAIN;
 	return (-1);
+}
+
+uint32_t
+fm_instance_last_child(int fd)
+{
+	uint32_t id;
+
+	if (pread(fd, &id, sizeof(id), LAST_CHILD_AT) != (ssize_t)sizeof(id)) {
+		return (0);		/* a new file: nobody numbered yet */
+	}
+	return (id);
+}
+
+int
+fm_instance_save_child(int fd, uint32_t id)
+{
+	return (pwrite(fd, &id, sizeof(id), LAST_CHILD_AT) ==
+	    (ssize_t)sizeof(id) ? 0 : -1);
 }

@@ -373,6 +373,8 @@ take_number(struct fm_parent *p, struct daemon *d)
 	}
 	d->cfg.flow_manager = k;
 	fm_name_service(d);
+	/* Our children are numbered after our predecessor's. */
+	p->next_child_id = fm_instance_last_child(p->lock_fd);
 	return (0);
 }
 

@@ -222,6 +222,12 @@ int fm_instance_claim(const char *run_dir, unsigned *k);
 int fm_instance_mark_bound(int fd);
 /* How many of the edge's other flow-managers have bound theirs. */
 unsigned fm_instance_siblings_bound(const char *run_dir, unsigned self);
+/*
+ * The last child number flow-manager K (lock `fd`) gave, kept in its lock
+ * file across K's restarts (0: none yet); and keeping it.
+ */
+uint32_t fm_instance_last_child(int fd);
+int fm_instance_save_child(int fd, uint32_t id);
 
 /* udp_flow_socket.c */
 /* `connected` or `shared`: what `auto` means on this kernel and set. */

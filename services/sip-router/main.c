@@ -42,6 +42,17 @@ router_overload_window_start(struct daemon *d,
 
 /* Addresses whose request buckets are kept (source_rate.h). */
 #define ROUTER_SOURCE_SLOTS	16384
+/* How often the sockets of children that died are swept (owners.h). */
+#define OWNERS_SWEEP_MS		1000
+
+static void
+router_owners_sweep(struct loop *loop, void *arg)
+{
+	struct sip_router *sr = arg;
+
+	(void)loop;
+	(void)owners_sweep(sr->owners);
+}
 
 static int
 router_start(struct daemon *d)
@@ -61,6 +72,8 @@ router_start(struct daemon *d)
 		return (-1);
 	}
 	if (router_overload_window_start(d, &d->cfg) == -1 ||
+	    loop_every(d->loop, OWNERS_SWEEP_MS, router_owners_sweep,
+	    sr) < 0 ||
 	    (sr->source_requests = source_rate_new(d->cfg.source_request_rate,
 	    d->cfg.source_request_burst, ROUTER_SOURCE_SLOTS)) == NULL) {
 		return (-1);

@@ -111,6 +111,29 @@ owners_get(struct owners *o, uint16_t instance, uint32_t child)
 }
 
 size_t
+owners_sweep(struct owners *o)
+{
+	struct owner *e, *next;
+	size_t i, n = 0;
+
+	for (i = 0; i < OWNERS_BUCKETS; i++) {
+		for (e = SLIST_FIRST(&o->buckets[i]); e != NULL; e = next) {
+			next = SLIST_NEXT(e, next);
+			if (!ipc_peer_lost(e->sock)) {
+				continue;
+			}
+			/* Chains are short: a bucket per child number. */
+			SLIST_REMOVE(&o->buckets[i], e, owner, next);
+			ipc_close(e->sock);
+			free(e);
+			o->count--;
+			n++;
+		}
+	}
+	return (n);
+}
+
+size_t
 owners_count(const struct owners *o)
 {
 	return (o->count);

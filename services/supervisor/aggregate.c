@@ -323,7 +323,8 @@ sup_health(const struct sup_view *v, json_t **body)
 		    v->now_ms < r->last_ms + SUP_HEALTH_SILENCE_MS) {
 			continue;
 		}
-		if (p->restarts > 0 || (p->pid <= 0 && p->backoff_ms > 0)) {
+		if (p->restarts > 0 || (p->pid <= 0 &&
+		    (p->backoff_ms > 0 || p->restart_timer >= 0))) {
 			crashed = 1;
 		}
 		json_array_append_new(down, json_string(p->name));

@@ -4,7 +4,8 @@
  * A service that exits is logged with its cause ("lost child sip-router
  * pid 42: exited 1"), whatever it left behind is sent SIGTERM (we are a
  * subreaper, so its orphans are our children now), and it is started
- * again after a back-off (procs.c) on a loop timer, never a sleep.
+ * again on a loop timer, never a sleep: at once after a healthy run,
+ * after a back-off in a crash loop (procs.c).
  *
  * Unless it never said HELLO: a service that exits before it was ever
  * ready failed to start -- a port already taken, an address that is not
@@ -61,11 +62,12 @@ sup_schedule_restart(struct sup_proc *p)
 	uint64_t ran;
 
 	ran = monotonic_ms() - p->started_ms;
-	p->backoff_ms = sup_backoff_next(p->backoff_ms, ran);
-	log_info("restarting %s in %u.%u s (ran %llu.%llu s, restart %u)",
+	p->backoff_ms = sup_backoff_next(p->backoff_ms, ran, p->ready);
+	log_info("restarting %s in %u.%u s (ran %llu.%llu s%s, restart %u)",
 	    p->name, p->backoff_ms / 1000, p->backoff_ms % 1000 / 100,
 	    (unsigned long long)(ran / 1000),
-	    (unsigned long long)(ran % 1000 / 100), p->restarts + 1);
+	    (unsigned long long)(ran % 1000 / 100),
+	    p->ready ? "" : ", never ready", p->restarts + 1);
 	p->restart_timer = loop_after(sup->loop, p->backoff_ms,
 	    sup_restart_cb, p);
 	if (p->restart_timer < 0) {
@@ -94,6 +96,7 @@ sup_start_proc(struct sup_proc *p)
 		argv[5] = NULL;
 	}
 	p->draining = 0;
+	p->ready = 0;
 	p->started_ms = monotonic_ms();
 	if (!p->ready_once) {
 		sup_relay_watch(&p->relay);
@@ -113,7 +116,11 @@ sup_proc_ready(struct supervisor *sup, pid_t pid)
 	struct sup_proc *p;
 
 	p = sup_procs_by_pid(sup->procs, SUP_NPROCS, pid);
-	if (p != NULL && !p->ready_once) {
+	if (p == NULL) {
+		return;
+	}
+	p->ready = 1;
+	if (!p->ready_once) {
 		p->ready_once = 1;
 		sup_relay_unwatch(&p->relay);
 	}

@@ -90,21 +90,23 @@ sup_procs_by_name(const struct sup_proc *procs, size_t n, const char *name)
 }
 
 unsigned
-sup_backoff_next(unsigned prev_ms, uint64_t ran_ms)
+sup_backoff_next(unsigned prev_ms, uint64_t ran_ms, int ready)
 {
 	/*
-	 * Postfix's master throttles a service that dies early; a service
-	 * that ran for a minute crashed for a new reason and deserves a
-	 * quick restart, not the penalty of its ancestors.
+	 * runsv's rule: a service that ran a while is restarted at once,
+	 * one that dies right after its start waits.  The edge is down for
+	 * as long as the wait (phones' flows, every call), so only a crash
+	 * loop earns one: Postfix's master throttles a service that dies
+	 * early, not one that worked and was killed.
 	 */
-	if (prev_ms == 0 || ran_ms >= SUP_BACKOFF_STABLE_MS) {
+	if (ready && ran_ms >= SUP_BACKOFF_HEALTHY_MS) {
+		return (0);
+	}
+	if (prev_ms < SUP_BACKOFF_MIN_MS / 2) {
 		return (SUP_BACKOFF_MIN_MS);
 	}
 	if (prev_ms >= SUP_BACKOFF_MAX_MS / 2) {
 		return (SUP_BACKOFF_MAX_MS);
-	}
-	if (prev_ms < SUP_BACKOFF_MIN_MS / 2) {
-		return (SUP_BACKOFF_MIN_MS);
 	}
 	return (prev_ms * 2);
 }

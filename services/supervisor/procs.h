@@ -27,10 +27,16 @@
 #define SUP_FIRST_FLOW_MANAGER	2
 #define SUP_NPROCS	(SUP_FIRST_FLOW_MANAGER + CONFIG_MAX_FLOW_MANAGERS)
 
-/* Restart back-off: 1 s, doubling, at most 30 s; reset after 60 s up. */
+/*
+ * Restart back-off.  A service that said HELLO and then ran at least
+ * SUP_BACKOFF_HEALTHY_MS is restarted at once: it was working, and every
+ * second it is down costs calls.  One that died sooner (or before its
+ * HELLO) is in a crash loop: 1 s, doubling, at most 30 s, until a
+ * healthy run.
+ */
+#define SUP_BACKOFF_HEALTHY_MS	1000u
 #define SUP_BACKOFF_MIN_MS	1000u
 #define SUP_BACKOFF_MAX_MS	30000u
-#define SUP_BACKOFF_STABLE_MS	60000u
 
 struct supervisor;
 
@@ -50,7 +56,8 @@ struct sup_proc {
 	pid_t pid;		/* 0 while not running */
 	uint64_t started_ms;	/* loop clock at the last spawn */
 	unsigned restarts;	/* respawns since epsipd started */
-	unsigned backoff_ms;	/* delay used for the last restart, 0: none */
+	unsigned backoff_ms;	/* delay used for the last restart, 0: none
+				   or at once */
 	int restart_timer;	/* pending loop_after() id, or -1 */
 	/*
 	 * Said HELLO at least once.  Until then an exit is a failed start
@@ -58,6 +65,7 @@ struct sup_proc {
 	 * service is restarted with back-off.
 	 */
 	int ready_once;
+	int ready;		/* said HELLO since its last spawn */
 	struct sup_relay relay;	/* its stderr, through epsipd's */
 	struct supervisor *sup;	/* back pointer for loop callbacks */
 };
@@ -81,9 +89,10 @@ const struct sup_proc *sup_procs_by_name(const struct sup_proc *procs,
 
 /*
  * The delay before restarting a service that just exited, given the delay
- * used last time (0: never restarted) and how long it ran.  A service that
- * ran SUP_BACKOFF_STABLE_MS or longer is treated as healthy again.
+ * used last time (0: none), how long it ran and whether it said HELLO
+ * in that run: 0 after a healthy run (HELLO, and SUP_BACKOFF_HEALTHY_MS
+ * or longer), else the crash-loop back-off.
  */
-unsigned sup_backoff_next(unsigned prev_ms, uint64_t ran_ms);
+unsigned sup_backoff_next(unsigned prev_ms, uint64_t ran_ms, int ready);
 
 #endif /* SUP_PROCS_H */

@@ -69,6 +69,38 @@ test_second_flow_manager_with_the_same_number_is_refused(void **state)
 	close(again);
 }
 
+/*
+ * A flow-manager started after its predecessor was killed numbers its
+ * children after the predecessor's, which may still be leaving under
+ * their numbers (issue 12 §7): the number is kept in the lock file.
+ */
+static void
+test_restarted_flow_manager_numbers_children_after_its_predecessor(
+    void **state)
+{
+	struct dir *d = *state;
+	int first, next, other;
+
+	first = fm_instance_lock(d->path, 1);
+	assert_true(first >= 0);
+	assert_int_equal(fm_instance_last_child(first), 0);
+	assert_int_equal(fm_instance_save_child(first, 41), 0);
+	assert_int_equal(fm_instance_save_child(first, 42), 0);
+	/* The number beside the locks leaves them alone. */
+	assert_int_equal(fm_instance_mark_bound(first), 0);
+	assert_int_equal(fm_instance_siblings_bound(d->path, 2), 1);
+	close(first);			/* killed */
+	next = fm_instance_lock(d->path, 1);
+	assert_true(next >= 0);
+	assert_int_equal(fm_instance_last_child(next), 42);
+	/* Each flow-manager has its own. */
+	other = fm_instance_lock(d->path, 2);
+	assert_true(other >= 0);
+	assert_int_equal(fm_instance_last_child(other), 0);
+	close(other);
+	close(next);
+}
+
 static void
 test_only_siblings_that_bound_their_ports_count(void **state)
 {
@@ -232,6 +264,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+	    test_restarted_flow_manager_numbers_children_after_its_predecessor,
+		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_second_flow_manager_with_the_same_number_is_refused,
 		    dir_setup, dir_teardown),

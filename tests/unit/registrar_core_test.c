@@ -2,7 +2,8 @@
  * registrar_core_test.c -- the embedded core behind the bridge's IPC: what
  * the sip-router hands over as envelopes (SIP_TO_CORE, FLOW_CLOSED) and
  * what comes back.  Retransmitted REGISTERs are answered from the
- * transaction, not judged again (RFC 3261 §17.2.2 before §10.3(7));
+ * transaction, not judged again (RFC 3261 §17.2.2 before §10.3(7)),
+ * unless they came over another flow, whose Path the answer must name;
  * FLOW_CLOSED drops the flow's bindings (RG-27).
  */
 #include <stdarg.h>
@@ -113,6 +114,118 @@ test_register_retransmission_over_udp_gets_the_same_answer(void **state)
 	core->ops->tick(core, 1000 + 33000);
 }
 
+/* The same REGISTER (branch, CSeq) as it reaches the bridge over flow `tok`. */
+static void
+register_over(const char *tok, char *buf, size_t cap)
+{
+	snprintf(buf, cap,
+	    "REGISTER sip:example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bK-eprtr2;ept=%s\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKua2"
+	    ";received=192.0.2.2;rport=5060\r\n"
+	    "From: <sip:bob@example.com>;tag=f2\r\n"
+	    "To: <sip:bob@example.com>\r\n"
+	    "Call-ID: reg-2\r\n"
+	    "CSeq: 7 REGISTER\r\n"
+	    "Supported: path, outbound\r\n"
+	    "Path: <sip:%s@edge.example.net:5060;lr;ob>\r\n"
+	    "Contact: <sip:bob@192.0.2.2:5060>;reg-id=1"
+	    ";+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000002>\""
+	    "\r\n"
+	    "Content-Length: 0\r\n\r\n", tok, tok);
+}
+
+/* Over the same flow, a retransmission is still answered, not judged. */
+static void
+test_register_retransmission_over_the_same_flow_gets_the_same_answer(
+    void **state)
+{
+	char reg[2048];
+
+	(void)state;
+	register_over("FLOWA", reg, sizeof(reg));
+	deliver(reg, 1000);
+	deliver(reg, 1500);
+	assert_int_equal(nsent, 2);
+	assert_string_equal(sent[0], sent[1]);
+	assert_int_equal(stats_get(M_REGISTRAR_REGISTER_OK), 1);
+}
+
+/*
+ * Its flow died after the 200 was committed (the flow-manager child was
+ * killed with the answer on its way) and FLOW_CLOSED dropped the binding;
+ * the phone's retransmission came over a new flow.  The answer kept for
+ * the first flow would tell the phone it is registered through a flow
+ * that no longer exists: it is registered on the new one instead.
+ */
+static void
+test_register_retransmission_over_a_new_flow_registers_it_there(
+    void **state)
+{
+	char reg[2048];
+
+	(void)state;
+	register_over("FLOWA", reg, sizeof(reg));
+	deliver(reg, 1000);
+	assert_int_equal(status_of(0), 200);
+	core->ops->flow_closed(core, "FLOWA", 5);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
+	register_over("FLOWB", reg, sizeof(reg));
+	deliver(reg, 1500);
+	assert_int_equal(nsent, 2);
+	assert_int_equal(status_of(1), 200);
+	assert_non_null(strstr(sent[1], "Path: <sip:FLOWB@"));
+	assert_null(strstr(sent[1], "FLOWA"));
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
+	core->ops->flow_closed(core, "FLOWB", 5);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
+}
+
+/*
+ * The same before FLOW_CLOSED arrived: the request's own binding on the
+ * old flow is not "CSeq out of order" to it; the new flow replaces it.
+ */
+static void
+test_register_moved_before_flow_closed_replaces_its_own_binding(
+    void **state)
+{
+	char reg[2048];
+
+	(void)state;
+	register_over("FLOWA", reg, sizeof(reg));
+	deliver(reg, 1000);
+	register_over("FLOWB", reg, sizeof(reg));
+	deliver(reg, 1500);
+	assert_int_equal(nsent, 2);
+	assert_int_equal(status_of(1), 200);
+	assert_non_null(strstr(sent[1], "Path: <sip:FLOWB@"));
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
+	core->ops->flow_closed(core, "FLOWA", 5);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 1);
+	core->ops->flow_closed(core, "FLOWB", 5);
+	assert_int_equal(stats_get(M_REGISTRATIONS_ACTIVE), 0);
+}
+
+/* A new request with the same CSeq is still stale (RG-12). */
+static void
+test_register_with_a_reused_cseq_over_a_new_flow_is_still_stale(
+    void **state)
+{
+	char reg[2048], *b;
+
+	(void)state;
+	register_over("FLOWA", reg, sizeof(reg));
+	deliver(reg, 1000);
+	/* Another transaction (new branch) reusing CSeq 7: not a move. */
+	register_over("FLOWB", reg, sizeof(reg));
+	b = strstr(reg, "z9hG4bK-eprtr2");
+	assert_non_null(b);
+	b[strlen("z9hG4bK-eprtr")] = '9';
+	deliver(reg, 1500);
+	assert_int_equal(nsent, 2);
+	assert_int_equal(status_of(1), 400);
+}
+
 /* RG-27 through the envelope: the token's bindings are dropped. */
 static void
 test_flow_closed_envelope_drops_bindings(void **state)
@@ -175,6 +288,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_register_retransmission_over_udp_gets_the_same_answer),
+		T(test_register_retransmission_over_the_same_flow_gets_the_same_answer),
+		T(test_register_retransmission_over_a_new_flow_registers_it_there),
+		T(test_register_moved_before_flow_closed_replaces_its_own_binding),
+		T(test_register_with_a_reused_cseq_over_a_new_flow_is_still_stale),
 		T(test_flow_closed_envelope_drops_bindings),
 		T(test_unparsable_sip_is_counted_and_dropped),
 		T(test_cseq_method_mismatch_gets_400),

@@ -16,15 +16,30 @@
 #include "../../services/supervisor/spawn.h"
 
 static void
-test_backoff_first_restart_waits_1_s(void **state)
+test_backoff_service_that_worked_is_restarted_at_once(void **state)
 {
 	(void)state;
-	assert_int_equal(sup_backoff_next(0, 0), 1000);
-	assert_int_equal(sup_backoff_next(0, 5000), 1000);
+	/* Said HELLO, ran a while, was killed: no wait (issue 12 §7). */
+	assert_int_equal(sup_backoff_next(0, 1000, 1), 0);
+	assert_int_equal(sup_backoff_next(0, 3000, 1), 0);
+	/* Even after a crash loop: it worked this time. */
+	assert_int_equal(sup_backoff_next(30000, 5000, 1), 0);
 }
 
 static void
-test_backoff_doubles_to_30_s_and_resets_after_stable_run(void **state)
+test_backoff_first_quick_death_waits_1_s(void **state)
+{
+	(void)state;
+	/* Died within a second of its start, ready or not. */
+	assert_int_equal(sup_backoff_next(0, 0, 0), 1000);
+	assert_int_equal(sup_backoff_next(0, 999, 1), 1000);
+	/* Ran long but never said HELLO: it never worked. */
+	assert_int_equal(sup_backoff_next(0, 5000, 0), 1000);
+}
+
+static void
+test_backoff_crash_loop_doubles_to_30_s_and_resets_after_healthy_run(
+    void **state)
 {
 	static const unsigned want[] = {
 		1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
@@ -34,26 +49,27 @@ test_backoff_doubles_to_30_s_and_resets_after_stable_run(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		/* Each incarnation dies after 3 s: always "early". */
-		delay = sup_backoff_next(delay, 3000);
+		/* Each incarnation dies 0.3 s after its start: a loop. */
+		delay = sup_backoff_next(delay, 300, 1);
 		if (delay != want[i]) {
 			fail_msg("restart %zu: got %u ms, want %u ms", i + 1,
 			    delay, want[i]);
 		}
 	}
-	/* A run of a minute or more earns a quick restart again. */
-	assert_int_equal(sup_backoff_next(delay, 60000), 1000);
-	assert_int_equal(sup_backoff_next(16000, 59999), 30000);
+	/* A healthy run ends the loop; the next quick death starts over. */
+	delay = sup_backoff_next(delay, 1500, 1);
+	assert_int_equal(delay, 0);
+	assert_int_equal(sup_backoff_next(delay, 300, 1), 1000);
 }
 
 static void
-test_backoff_never_below_1_s_or_above_30_s(void **state)
+test_backoff_never_above_30_s(void **state)
 {
 	unsigned prev;
 
 	(void)state;
 	for (prev = 1; prev < 100000; prev = prev * 3 + 1) {
-		unsigned d = sup_backoff_next(prev, 0);
+		unsigned d = sup_backoff_next(prev, 0, 0);
 
 		assert_true(d >= 1000 && d <= 30000);
 	}
@@ -104,10 +120,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backoff_first_restart_waits_1_s),
 		cmocka_unit_test(
-		    test_backoff_doubles_to_30_s_and_resets_after_stable_run),
-		cmocka_unit_test(test_backoff_never_below_1_s_or_above_30_s),
+		    test_backoff_service_that_worked_is_restarted_at_once),
+		cmocka_unit_test(test_backoff_first_quick_death_waits_1_s),
+		cmocka_unit_test(
+	test_backoff_crash_loop_doubles_to_30_s_and_resets_after_healthy_run),
+		cmocka_unit_test(test_backoff_never_above_30_s),
 		cmocka_unit_test(
 		    test_procs_start_bridge_then_router_then_flow_manager),
 		cmocka_unit_test(test_exit_cause_names_exit_code_and_signal),

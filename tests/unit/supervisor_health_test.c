@@ -161,6 +161,21 @@ test_health_is_degraded_not_starting_once_a_service_crashed(void **state)
 }
 
 static void
+test_health_is_degraded_while_an_immediate_restart_is_pending(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Killed after a healthy run: restarted at once (backoff_ms 0),
+	 * its timer not fired yet.  Still a crash, not a start. */
+	f->procs[2].pid = 0;
+	f->procs[2].backoff_ms = 0;
+	f->procs[2].restart_timer = 3;
+	say(f, SUP_REPORT_HELLO, 0, 9000);
+	say(f, SUP_REPORT_HELLO, 1, 9000);
+	expect(f, SUP_HEALTH_DEGRADED, "flow-manager");
+}
+
+static void
 test_health_is_degraded_after_having_been_ready(void **state)
 {
 	struct fixture *f = *state;
@@ -220,6 +235,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_health_is_degraded_not_starting_once_a_service_crashed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_health_is_degraded_while_an_immediate_restart_is_pending,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_health_is_degraded_after_having_been_ready, setup,

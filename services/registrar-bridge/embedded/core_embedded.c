@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "epsip/log.h"
+#include "epsip/router_via.h"
 #include "epsip/sip_util.h"
 #include "epsip/stats.h"
 
@@ -183,18 +184,59 @@ refused(struct core_embedded *ce, struct rb_stx *stx, osip_message_t *req,
 	return (1);
 }
 
+/* The flow a request came over: the token in our router's Via. */
+static const char *
+arrival_flow(const osip_message_t *req)
+{
+	osip_via_t *via = osip_list_get(&req->vias, 0);
+
+	return (via != NULL ? sip_generic_param(&via->via_params,
+	    EPSIP_ROUTER_FLOW_PARAM) : NULL);
+}
+
+/*
+ * 1 when `req` repeats stx's answered REGISTER over another flow.  The
+ * request itself is gone once answered; the kept answer's top Via (the
+ * router's, as the request had it) still names the flow.  Parsed only
+ * for a retransmission, which is rare.
+ */
+static int
+register_moved(const struct rb_stx *stx, const osip_message_t *req)
+{
+	osip_message_t *resp;
+	const char *was, *now;
+	int moved;
+
+	if (stx->state != RB_STX_COMPLETED || stx->resp == NULL ||
+	    (now = arrival_flow(req)) == NULL ||
+	    sip_parse(stx->resp, stx->resp_len, &resp) != 0) {
+		return (0);
+	}
+	was = arrival_flow(resp);
+	moved = was != NULL && strcmp(was, now) != 0;
+	osip_message_free(resp);
+	return (moved);
+}
+
 static void
 handle_register(struct core_embedded *ce, osip_message_t *req,
     const struct epsip_addr *source, uint64_t now_ms)
 {
 	struct registrar_answer ans;
 	struct rb_stx *stx;
+	int moved = 0;
 
-	if ((stx = rb_stx_find(ce->txn, req, "REGISTER")) != NULL) {
+	if ((stx = rb_stx_find(ce->txn, req, "REGISTER")) != NULL &&
+	    !(moved = register_moved(stx, req))) {
 		/* Before the commit it has no answer yet: absorbed. */
 		rb_stx_retransmission(ce->txn, stx, req);
 		osip_message_free(req);
 		return;
+	}
+	if (moved) {
+		/* Answered already: nothing holds it.  Judged anew below. */
+		rb_stx_drop(ce->txn, stx);
+		stx = NULL;
 	}
 	/* UDP: the transaction first, so it absorbs what comes meanwhile. */
 	if (rb_request_unreliable(req) &&
@@ -204,8 +246,8 @@ handle_register(struct core_embedded *ce, osip_message_t *req,
 	if (refused(ce, stx, req, source, now_ms)) {
 		return;
 	}
-	if (registrar_register(ce->cfg, ce->db, stx != NULL ? stx->req : req,
-	    wall_now(), &ans) != 0) {
+	if ((moved ? registrar_register_moved : registrar_register)(ce->cfg,
+	    ce->db, stx != NULL ? stx->req : req, wall_now(), &ans) != 0) {
 		log_warnx("registrar: cannot build a response");
 		if (stx != NULL) {
 			rb_stx_drop(ce->txn, stx);

@@ -67,6 +67,7 @@ struct reg_request {
 	char *flow_token;		/* user part of the first Path URI */
 	int path_ob;			/* first Path URI has ob (ER-09) */
 	int outbound;			/* RFC 5626 §6 processing applied */
+	int moved;			/* judged before, over another flow */
 };
 
 static void
@@ -210,7 +211,8 @@ parse_cseq(const osip_message_t *req, uint32_t *out)
  * RFC 3261 §10.3(7), RG-12: a binding is updated only by a newer request of
  * the same registration (higher CSeq) or by another registration (other
  * Call-ID, e.g. after a reboot).  1 if `r` may replace a binding made by
- * (call_id, cseq).
+ * (call_id, cseq).  A request that moved to another flow may replace what
+ * it wrote itself over the first one (same CSeq).
  */
 static int
 may_update(const struct reg_request *r, const char *call_id, uint32_t cseq)
@@ -218,7 +220,7 @@ may_update(const struct reg_request *r, const char *call_id, uint32_t cseq)
 	if (strcmp(call_id, r->call_id) != 0) {
 		return (1);
 	}
-	return (r->cseq > cseq);
+	return (r->cseq > cseq || (r->moved && r->cseq == cseq));
 }
 
 /* RG-20: Contact: * removes every binding of the AOR, same CSeq rule. */
@@ -530,9 +532,10 @@ commit(struct location_db *db, struct reg_request *r, int star,
 	return (0);
 }
 
-int
-registrar_register(const struct epsip_config *cfg, struct location_db *db,
-    const osip_message_t *req, int64_t now, struct registrar_answer *ans)
+static int
+register_request(const struct epsip_config *cfg, struct location_db *db,
+    const osip_message_t *req, int64_t now, int moved,
+    struct registrar_answer *ans)
 {
 	struct reg_request r;
 	struct answer_headers h;
@@ -545,6 +548,7 @@ registrar_register(const struct epsip_config *cfg, struct location_db *db,
 	r.cfg = cfg;
 	r.req = req;
 	r.now = now;
+	r.moved = moved;
 
 	if (req->to == NULL || req->to->url == NULL || req->from == NULL ||
 	    (r.call_id = call_id_text(req)) == NULL ||
@@ -590,6 +594,21 @@ done:
 	answer_headers_clear(&h);
 	request_clear(&r);
 	return (rv);
+}
+
+int
+registrar_register(const struct epsip_config *cfg, struct location_db *db,
+    const osip_message_t *req, int64_t now, struct registrar_answer *ans)
+{
+	return (register_request(cfg, db, req, now, 0, ans));
+}
+
+int
+registrar_register_moved(const struct epsip_config *cfg,
+    struct location_db *db, const osip_message_t *req, int64_t now,
+    struct registrar_answer *ans)
+{
+	return (register_request(cfg, db, req, now, 1, ans));
 }
 
 int

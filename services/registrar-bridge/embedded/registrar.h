@@ -64,6 +64,17 @@ int registrar_register(const struct epsip_config *cfg,
     struct registrar_answer *ans);
 
 /*
+ * The same, for a REGISTER that was judged already and now arrives again
+ * (a retransmission, same branch and CSeq) over another flow: the first
+ * flow is gone, so the request is judged again and its bindings take
+ * this flow's Path.  Its own earlier bindings (same Call-ID and CSeq)
+ * are not stale to it, as they would be to another request.
+ */
+int registrar_register_moved(const struct epsip_config *cfg,
+    struct location_db *db, const osip_message_t *req, int64_t now,
+    struct registrar_answer *ans);
+
+/*
  * RG-27: a flow died; drop every binding whose first Path URI carries
  * `token`, across all AORs.  Returns the number dropped, or -1.
  */
