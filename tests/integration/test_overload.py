@@ -59,6 +59,17 @@ def register_while_stalled(edge, phone, service="sip-router"):
                       m.cseq_method == "REGISTER")
 
 
+def register_in_time(phone, seconds=3.0):
+    """The status of the first REGISTER that is not shed as late, trying
+    for `seconds`: a 503 only while the stall's window lasts."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ok = phone.register()
+        if ok is None or ok.status != 503 or time.monotonic() > deadline:
+            return ok.status if ok is not None else None
+        time.sleep(0.2)
+
+
 def assert_503_from_its_lines(late, phone, retry_after):
     """`late` is the 503 + Retry-After to `phone`'s last REGISTER, made
     of the request's own lines: its Via, From, Call-ID, CSeq."""
@@ -77,8 +88,10 @@ def test_late_udp_register_gets_503_with_retry_after(make_edge, slow):
     late = register_while_stalled(edge, alice, slow)
     assert_503_from_its_lines(late, alice, "7")
     edge.wait_counter("overload.shed", 1, service=slow)
-    # In time again: the next one is registered as usual.
-    assert alice.register().status == 200
+    # In time again: registered as usual once the window the stall left
+    # behind has passed (the shed share is judged per overload window;
+    # under ASan on a busy box the first one can still fall in it).
+    assert register_in_time(alice) == 200
 
 
 @pytest.mark.parametrize("sockets,slow", [("shared", "flow-manager"),
@@ -97,8 +110,8 @@ def test_udp_register_late_before_the_child_gets_503_before_any_ipc(
     assert_503_from_its_lines(late, alice, "5")
     # Counted only where the child answers instead of sending it on.
     edge.wait_counter("overload.shed.late", 1)
-    # In time again: the next one is registered as usual.
-    assert alice.register().status == 200
+    # In time again: registered once the stall's window has passed.
+    assert register_in_time(alice) == 200
 
 
 def test_udp_request_the_full_router_link_cannot_take_gets_503_at_once(
