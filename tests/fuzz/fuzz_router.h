@@ -103,6 +103,7 @@ fuzz_router_init(struct epsip_config *cfg, struct router *r,
 	return;
 fail:
 	fprintf(stderr, "router setup: %s\n", err);
+	unlink(key);
 	abort();
 }
 
