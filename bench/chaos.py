@@ -1202,7 +1202,28 @@ def leftovers(edge, stats):
         todo += kids
         f = _stat(pid)
         if pid not in known and f is not None and f[0] != "Z":
-            out.append({"pid": pid, "exe": _exe_name(pid)})
+            out.append(describe(edge, pid))
+    return out
+
+
+def describe(edge, pid):
+    """What a process left behind is doing: its state, where it waits,
+    its age and the last thing it logged."""
+    out = {"pid": pid, "exe": _exe_name(pid)}
+    f = _stat(pid) or []
+    try:
+        with open("/proc/%d/wchan" % pid) as w:
+            out["wchan"] = w.read()
+        with open("/proc/%d/cmdline" % pid) as c:
+            out["args"] = c.read().replace("\0", " ").strip()[-40:]
+        out["state"] = f[0]
+        out["threads"] = len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        pass
+    mine = [ln for ln in edge_log(edge).splitlines()
+            if "[%d]" % pid in ln]
+    out["log_lines"] = len(mine)
+    out["last_log"] = mine[-1][:200] if mine else None
     return out
 
 
