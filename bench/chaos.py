@@ -1096,16 +1096,16 @@ def sipp_result(tmp):
             continue
         with open(os.path.join(tmp, name), errors="replace") as f:
             text = f.read()
-        for m in re.finditer(r"(\d+\.\d+): ([^\n]*?)received '(SIP/2\.0 "
-                             r"\d{3}[^\n]*|\S+)([^']*)'", text):
-            status = m.group(3)
+        # Only what aborted a REGISTER: sipp then sends a BYE of its own
+        # for the dead "call", which the edge answers 404 (no dialog).
+        for m in re.finditer(r"(\d+\.\d+): Aborting call on unexpected "
+                             r"message[^\n]*?received '(SIP/2\.0 \d{3}[^\n]*"
+                             r"|\S+)([^']*)'", text):
+            status = m.group(2)
             key = status[8:11] if status.startswith("SIP/2.0") else status
             got[key] = got.get(key, 0) + 1
-            cseq = re.search(r"\nCSeq: ([^\n]*)", m.group(4))
-            if len(examples) < 5:
-                examples.append("%s %s%s (CSeq %s)" % (
-                    m.group(1), m.group(2), status,
-                    cseq.group(1) if cseq else "?"))
+            if len(examples) < 3:
+                examples.append("%s %s" % (m.group(1), status))
     out["unexpected_received"] = got
     out["unexpected_examples"] = examples
     return out
@@ -1148,6 +1148,37 @@ def rss_kib(pid):
     return None
 
 
+def sample(edge, killer, t0):
+    """epsipd's memory and descriptors (the one process never killed),
+    and the router's sockets to children, now."""
+    st = killer.stats()
+    svcs = st.get("services", {})
+    return {"t": round(time.time() - t0, 1),
+            "epsipd_rss_kib": rss_kib(edge.proc.pid),
+            "epsipd_fds": fds_of(edge.proc.pid),
+            "children": len(svcs.get("flow-manager", {}).get("children",
+                                                             {})),
+            "router_owner_sockets": svcs.get("sip-router", {}).get(
+                "owner_sockets")}
+
+
+def growth(samples):
+    """The median of each sampled value over the first and the last
+    tenth of the run (soak.py's rule, issue 8 §4)."""
+    if len(samples) < 4:
+        return {}
+    k = max(1, len(samples) // 10)
+    out = {}
+    for key in ("epsipd_rss_kib", "epsipd_fds"):
+        first = sorted(x[key] for x in samples[:k] if x[key] is not None)
+        last = sorted(x[key] for x in samples[-k:] if x[key] is not None)
+        if first and last:
+            out[key] = {"first_tenth": first[len(first) // 2],
+                        "last_tenth": last[len(last) // 2],
+                        "max": max(x[key] or 0 for x in samples)}
+    return out
+
+
 def leftovers(edge, stats):
     """Processes under epsipd that are neither a service nor a child
     the flow-manager lists (an orphan that outlived its parent)."""
@@ -1171,7 +1202,28 @@ def leftovers(edge, stats):
         todo += kids
         f = _stat(pid)
         if pid not in known and f is not None and f[0] != "Z":
-            out.append({"pid": pid, "exe": _exe_name(pid)})
+            out.append(describe(edge, pid))
+    return out
+
+
+def describe(edge, pid):
+    """What a process left behind is doing: its state, where it waits,
+    its age and the last thing it logged."""
+    out = {"pid": pid, "exe": _exe_name(pid)}
+    f = _stat(pid) or []
+    try:
+        with open("/proc/%d/wchan" % pid) as w:
+            out["wchan"] = w.read()
+        with open("/proc/%d/cmdline" % pid) as c:
+            out["args"] = c.read().replace("\0", " ").strip()[-40:]
+        out["state"] = f[0]
+        out["threads"] = len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        pass
+    mine = [ln for ln in edge_log(edge).splitlines()
+            if "[%d]" % pid in ln]
+    out["log_lines"] = len(mine)
+    out["last_log"] = mine[-1][:200] if mine else None
     return out
 
 
@@ -1214,8 +1266,13 @@ def run(edge, duration, tcp=60, udp=30, cps=10.0, refresh=15.0,
             "flow-manager", {}).get("children", {}))
         t_start = time.time()
         next_kill = time.monotonic() + rng.uniform(*interval)
+        next_sample = time.monotonic()
+        samples = []
         end = time.monotonic() + duration
         while time.monotonic() < end:
+            if time.monotonic() >= next_sample:
+                next_sample += 10.0
+                samples.append(sample(edge, killer, t_start))
             if time.monotonic() >= next_kill:
                 k = killer.kill_one()
                 if k and progress:
@@ -1226,6 +1283,8 @@ def run(edge, duration, tcp=60, udp=30, cps=10.0, refresh=15.0,
                 raise RuntimeError("the phones' worker died")
             time.sleep(0.02)
         rec["chaos_s"] = round(time.time() - t_start, 1)
+        rec["samples"] = samples
+        rec["growth"] = growth(samples)
         # Let the last restart finish and every UDP phone refresh (its
         # flow may have died with the last kills), then quiet the load.
         wait_for(lambda: http_get(edge.stats_port, "/health", 2)[0] == 200,
@@ -1369,6 +1428,14 @@ def summary_lines(r):
                    % (sp.get("SuccessfulCall(C)"),
                       sp.get("TotalCallCreated"),
                       sp.get("unexpected_received")))
+    g = r.get("growth", {})
+    if g:
+        out.append("  epsipd over the run (median of the first and last "
+                   "tenth): RSS %s -> %s KiB, descriptors %s -> %s" % (
+                       g["epsipd_rss_kib"]["first_tenth"],
+                       g["epsipd_rss_kib"]["last_tenth"],
+                       g["epsipd_fds"]["first_tenth"],
+                       g["epsipd_fds"]["last_tenth"]))
     out.append("  epsipd descriptors %s -> %s, RSS %s -> %s KiB; restarts "
                "by epsipd %s; other deaths %d; left behind %d" % (
                    r["epsipd_fds_start"], r["epsipd_fds_end"],

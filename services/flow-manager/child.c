@@ -44,6 +44,8 @@
 #define ORPHAN_LINGER_MS	100
 /* Messages from the router bounced at most when stopping. */
 #define STOP_DRAIN_MAX		4096
+/* Longest a stop may take (STOP_FLUSH_MS and the linger are within it). */
+#define STOP_DEADLINE_S		5
 
 static struct fm_child fm_child;
 
@@ -509,6 +511,14 @@ fm_child_stop(struct daemon *d)
 	if (d->stop_signal == SIGTERM) {
 		c->orphaned = 1;
 	}
+	/*
+	 * A child on its way out must go, whatever waits: nng 1.5.2's
+	 * nng_close() can wait for ever on a pipe caught in its handshake
+	 * as the socket closes (the chaos of issue 12 §7 left an orphan
+	 * there).  Its flows are closed and reported well before this;
+	 * SIGALRM's default ends the process.
+	 */
+	(void)alarm(STOP_DEADLINE_S);
 	for (s = 0; c->flows != NULL && s < c->nslots; s++) {
 		if (c->flows[s] != NULL) {
 			fm_flow_close(c->flows[s], EPSIP_CLOSE_SHUTDOWN);
